@@ -1,0 +1,126 @@
+"""The connector contract shared by every source.
+
+A connector pulls everything changed since a cursor and yields :class:`Batch` objects in
+dependency order (owners, accounts, contacts, then the rest). Storage upserts each batch
+idempotently on ``(source, external_id)`` and stores the batch's cursor only once the
+batch is committed, so a failure mid-run resumes without gaps or duplicates.
+
+Records are plain dicts whose keys are the storage columns, except that references to
+other records use the referenced record's external id from the same source:
+
+========================  ===================================================================
+entity                    keys (required in **bold** by convention of the loader)
+========================  ===================================================================
+``owners``                external_id, name, email, crm_owner_id, slack_user_id, team,
+                          is_manager, manager_external_id
+``accounts``              external_id, name, domain, salesforce_id, hubspot_id,
+                          stripe_customer_id, zendesk_org_id, owner_external_id, tier, segment,
+                          region, industry, arr, mrr, licensed_seats, contract_start,
+                          renewal_date, lifecycle, churned_on, do_not_contact, custom
+``contacts``              external_id, account_external_id, email, name, department, role,
+                          is_main_contact, created_on, last_seen_at, deactivated_at
+``usage``                 account_external_id, user_external_id, feature, day, events, minutes
+``integrations``          account_external_id, integration, day, runs, failures
+``subscriptions``         external_id, account_external_id, plan, status, quantity, mrr,
+                          started_on, current_period_end, trial_end, canceled_on
+``invoices``              external_id, account_external_id, subscription_external_id, amount,
+                          currency, status, issued_on, due_on, paid_on
+``tickets``               external_id, account_external_id, contact_external_id, subject,
+                          priority, status, created_at, solved_at, satisfaction, sentiment
+``surveys``               external_id, account_external_id, contact_external_id, kind,
+                          score, comment, responded_at
+========================  ===================================================================
+
+Dates are ``datetime.date``, times naive UTC ``datetime.datetime``. ``usage`` and
+``integrations`` may be given as a pandas DataFrame with those columns, for bulk loads.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import pandas as pd
+
+from pulse.config import PulseConfig
+
+Entity = Literal[
+    "owners",
+    "accounts",
+    "contacts",
+    "usage",
+    "integrations",
+    "subscriptions",
+    "invoices",
+    "tickets",
+    "surveys",
+]
+ENTITY_ORDER: tuple[Entity, ...] = (
+    "owners",
+    "accounts",
+    "contacts",
+    "usage",
+    "integrations",
+    "subscriptions",
+    "invoices",
+    "tickets",
+    "surveys",
+)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A record the connector could not accept, with where it came from and why."""
+
+    where: str  # e.g. "accounts.csv:14" or "Account 001xx0000003DGb"
+    reason: str
+
+
+@dataclass
+class Batch:
+    """Records of one entity, and the cursor to store once they are committed."""
+
+    entity: Entity
+    records: list[dict[str, Any]] | pd.DataFrame
+    cursor: str | None = None
+    rejected: list[Rejection] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+class Connector(ABC):
+    """Pull since cursor, yield batches; the sync service stores and reports."""
+
+    name: ClassVar[str]
+
+    def __init__(self, config: PulseConfig) -> None:
+        self.config = config
+
+    @abstractmethod
+    def pull(self, cursor: str | None, *, full: bool = False) -> Iterator[Batch]:
+        """Yield every record changed since ``cursor`` (everything when ``full``)."""
+
+
+REGISTRY: dict[str, type[Connector]] = {}
+
+
+def register(cls: type[Connector]) -> type[Connector]:
+    """Class decorator: make a connector available to ``pulse sync`` by its name."""
+    if cls.name in REGISTRY and REGISTRY[cls.name] is not cls:
+        raise ValueError(f"connector name '{cls.name}' registered twice")
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+def get_connector(name: str) -> Callable[[PulseConfig], Connector]:
+    import connectors.files  # noqa: F401  (registration side effect)
+    import connectors.sample  # noqa: F401
+
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(REGISTRY)) or "none"
+        raise KeyError(f"unknown source '{name}' (known sources: {known})") from None

@@ -1,0 +1,198 @@
+"""One validated configuration object, loaded once.
+
+Settings come from ``pulse.yml`` (path from ``PULSE_CONFIG``, default ``./pulse.yml``);
+secrets and endpoints come only from environment variables. Anything unknown or out of
+range fails at start-up with the key, the file and what is allowed, because a typo in a
+weight silently changing every score is worse than refusing to start.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DEFAULT_CONFIG_PATH = "pulse.yml"
+DEFAULT_DATABASE_URL = "sqlite:///./pulse.db"
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the person editing the file."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WorkspaceConfig(_Strict):
+    name: str = "Sample workspace"
+    timezone: str = "UTC"
+
+
+class TierThresholds(_Strict):
+    """Score cut-offs: healthy at or above ``healthy``, at risk below ``at_risk``."""
+
+    healthy: float = Field(80, ge=0, le=100)
+    at_risk: float = Field(50, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TierThresholds:
+        if self.at_risk >= self.healthy:
+            raise ValueError("at_risk must be lower than healthy")
+        return self
+
+
+class SignalWeights(_Strict):
+    """Relative weights of the health components; renormalised over signals with data."""
+
+    usage: float = Field(25, ge=0)
+    breadth: float = Field(10, ge=0)
+    seats: float = Field(20, ge=0)
+    engagement: float = Field(15, ge=0)
+    contract: float = Field(15, ge=0)
+    trend: float = Field(15, ge=0)
+
+    @model_validator(mode="after")
+    def _not_all_zero(self) -> SignalWeights:
+        if sum(self.model_dump().values()) <= 0:
+            raise ValueError("at least one weight must be above zero")
+        return self
+
+
+class FlagSettings(_Strict):
+    """Thresholds of the churn flags."""
+
+    main_contact_silent_days: int = Field(7, ge=1)
+    owner_silent_days: int = Field(30, ge=1)
+    score_drop_points: float = Field(5, gt=0)
+    integration_failure_rate: float = Field(0.20, gt=0, le=1)
+    negative_sentiment_count: int = Field(2, ge=1)
+    negative_sentiment_days: int = Field(90, ge=1)
+    onboarding_days: int = Field(14, ge=1)
+    invoice_overdue_days: int = Field(30, ge=0)
+    power_user_deactivated_days: int = Field(30, ge=1)
+
+
+class ScoringConfig(_Strict):
+    weights: SignalWeights = SignalWeights()
+    tiers: TierThresholds = TierThresholds()
+    flags: FlagSettings = FlagSettings()
+    window_days: int = Field(30, ge=7, le=365)
+    core_features: list[str] = Field(
+        default_factory=lambda: ["reports", "dashboards", "workflows", "integrations", "api"]
+    )
+    feature_weights: dict[str, float] = Field(
+        default_factory=lambda: {"login": 0.2, "search": 0.5},
+        description="Value weight per feature; unlisted features weigh 1, core features 3.",
+    )
+    seat_risk_below: float = Field(0.60, ge=0, le=1)
+    seat_healthy_above: float = Field(0.80, ge=0, le=1)
+    renewal_window_days: int = Field(90, ge=1)
+    expansion_seat_ratio: float = Field(0.85, gt=0, le=2)
+
+    @model_validator(mode="after")
+    def _seat_bounds(self) -> ScoringConfig:
+        if self.seat_risk_below >= self.seat_healthy_above:
+            raise ValueError("seat_risk_below must be lower than seat_healthy_above")
+        return self
+
+
+class SampleSourceConfig(_Strict):
+    seed: int = 42
+    end_date: date | None = Field(
+        None, description="Last day of generated history; today when absent."
+    )
+    accounts: int = Field(500, ge=20)
+    days: int = Field(180, ge=30)
+
+
+class FilesSourceConfig(_Strict):
+    path: str = "./data"
+
+
+class SourcesConfig(_Strict):
+    sample: SampleSourceConfig | None = None
+    files: FilesSourceConfig | None = None
+
+
+class PulseConfig(_Strict):
+    """The whole of ``pulse.yml``."""
+
+    workspace: WorkspaceConfig = WorkspaceConfig()
+    database_url: str = DEFAULT_DATABASE_URL
+    scoring: ScoringConfig = ScoringConfig()
+    sources: SourcesConfig = SourcesConfig(sample=SampleSourceConfig())
+    source_file: str | None = None
+
+    @property
+    def source_label(self) -> str:
+        return self.source_file or "(built-in defaults)"
+
+
+def _format_error(err: dict[str, Any], path: str) -> str:
+    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return f"{path}: unknown key '{key}'"
+    allowed = ""
+    ctx = err.get("ctx") or {}
+    if "expected" in ctx:
+        allowed = f" (allowed: {ctx['expected']})"
+    elif "ge" in ctx or "le" in ctx or "gt" in ctx:
+        bounds = ", ".join(f"{k} {v}" for k, v in ctx.items() if k in {"ge", "le", "gt", "lt"})
+        allowed = f" (allowed: {bounds})"
+    return f"{path}: key '{key}': {err['msg']}{allowed}"
+
+
+def parse_config(data: dict[str, Any] | None, path: str = "(inline)") -> PulseConfig:
+    """Validate raw YAML data, turning pydantic's errors into ones that name key and file."""
+    data = dict(data or {})
+    if "source_file" in data:
+        raise ConfigError(f"{path}: unknown key 'source_file'")
+    data["source_file"] = path
+    try:
+        return PulseConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = [_format_error(e, path) for e in exc.errors()]
+        raise ConfigError("Invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> PulseConfig:
+    """Read ``pulse.yml`` and the environment; sane defaults when the file is absent."""
+    explicit = path is not None or "PULSE_CONFIG" in os.environ
+    cfg_path = Path(path or os.environ.get("PULSE_CONFIG", DEFAULT_CONFIG_PATH))
+    data: dict[str, Any] = {}
+    if cfg_path.exists():
+        try:
+            loaded = yaml.safe_load(cfg_path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{cfg_path}: not valid YAML: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{cfg_path}: top level must be a mapping of keys")
+        data = loaded
+    elif explicit:
+        raise ConfigError(f"{cfg_path}: configuration file not found (set by PULSE_CONFIG)")
+    if "database_url" in data:
+        raise ConfigError(
+            f"{cfg_path}: key 'database_url' is not allowed in the file; "
+            "set the DATABASE_URL environment variable instead (it may hold a password)"
+        )
+    env_url = os.environ.get("DATABASE_URL")
+    if env_url:
+        data["database_url"] = env_url
+    cfg = parse_config(data, str(cfg_path) if cfg_path.exists() else "(built-in defaults)")
+    return cfg
+
+
+@lru_cache(maxsize=1)
+def get_config() -> PulseConfig:
+    """The process-wide configuration, loaded once."""
+    return load_config()
+
+
+Tier = Literal["healthy", "fine", "at_risk"]

@@ -1,0 +1,1 @@
+"""Local storage: SQLAlchemy models, sessions, idempotent loading and migrations."""

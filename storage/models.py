@@ -1,0 +1,285 @@
+"""Typed SQLAlchemy 2.0 models of everything Pulse stores.
+
+Every record that comes from a source system carries ``(source, external_id)`` and is
+unique on it, so loading the same data twice changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+LIFECYCLES = ("trial", "paid", "churned")
+CONTACT_ROLES = ("owner", "admin", "power_user", "member")
+TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
+TICKET_STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
+SENTIMENTS = ("negative", "neutral", "positive")
+SURVEY_KINDS = ("nps", "csat")
+INVOICE_STATUSES = ("draft", "open", "paid", "void", "uncollectible")
+ALERT_STATUSES = ("open", "acknowledged", "snoozed", "resolved")
+SEVERITIES = ("info", "warning", "critical")
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class SourceKeyed:
+    """Columns shared by every record loaded from a source system."""
+
+    source: Mapped[str] = mapped_column(String(40))
+    external_id: Mapped[str] = mapped_column(String(120))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=False), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class Owner(SourceKeyed, Base):
+    """A CSM or CS manager; ``manager_id`` points at the owner's manager."""
+
+    __tablename__ = "owners"
+    __table_args__ = (UniqueConstraint("source", "external_id", name="uq_owners_source_ext"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    crm_owner_id: Mapped[str | None] = mapped_column(String(120))
+    slack_user_id: Mapped[str | None] = mapped_column(String(40))
+    team: Mapped[str | None] = mapped_column(String(120))
+    is_manager: Mapped[bool] = mapped_column(Boolean, default=False)
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("owners.id"))
+
+    manager: Mapped[Owner | None] = relationship(remote_side="Owner.id")
+
+
+class Account(SourceKeyed, Base):
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("source", "external_id", name="uq_accounts_source_ext"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), index=True)
+    domain: Mapped[str | None] = mapped_column(String(255), index=True)
+    salesforce_id: Mapped[str | None] = mapped_column(String(40))
+    hubspot_id: Mapped[str | None] = mapped_column(String(40))
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(60))
+    zendesk_org_id: Mapped[str | None] = mapped_column(String(40))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("owners.id"), index=True)
+    tier: Mapped[str | None] = mapped_column(String(40))
+    segment: Mapped[str | None] = mapped_column(String(80))
+    region: Mapped[str | None] = mapped_column(String(80))
+    industry: Mapped[str | None] = mapped_column(String(120))
+    arr: Mapped[float | None] = mapped_column(Float)
+    mrr: Mapped[float | None] = mapped_column(Float)
+    licensed_seats: Mapped[int | None] = mapped_column(Integer)
+    contract_start: Mapped[date | None] = mapped_column(Date)
+    renewal_date: Mapped[date | None] = mapped_column(Date)
+    lifecycle: Mapped[str] = mapped_column(String(20), default="paid")
+    churned_on: Mapped[date | None] = mapped_column(Date)
+    do_not_contact: Mapped[bool] = mapped_column(Boolean, default=False)
+    custom: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    owner: Mapped[Owner | None] = relationship()
+
+
+class Contact(SourceKeyed, Base):
+    """A person at a customer: a CRM contact and/or a product user."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("source", "external_id", name="uq_contacts_source_ext"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    name: Mapped[str | None] = mapped_column(String(200))
+    department: Mapped[str | None] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(20), default="member")
+    is_main_contact: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_on: Mapped[date | None] = mapped_column(Date)
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime)
+    deactivated_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class UsageDaily(Base):
+    """One account x user x feature x day of product usage."""
+
+    __tablename__ = "usage_daily"
+    __table_args__ = (
+        UniqueConstraint("account_id", "user_id", "feature", "day", name="uq_usage_key"),
+        Index("ix_usage_day_account", "day", "account_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(40))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    feature: Mapped[str] = mapped_column(String(80))
+    day: Mapped[date] = mapped_column(Date)
+    events: Mapped[int] = mapped_column(Integer, default=0)
+    minutes: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class IntegrationDaily(Base):
+    """Daily runs and failures of one customer integration (for the integration-failure flag)."""
+
+    __tablename__ = "integration_daily"
+    __table_args__ = (
+        UniqueConstraint("account_id", "integration", "day", name="uq_integration_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(40))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    integration: Mapped[str] = mapped_column(String(80))
+    day: Mapped[date] = mapped_column(Date)
+    runs: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Subscription(SourceKeyed, Base):
+    __tablename__ = "subscriptions"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id", name="uq_subscriptions_source_ext"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    plan: Mapped[str | None] = mapped_column(String(120))
+    status: Mapped[str] = mapped_column(String(30))
+    quantity: Mapped[int | None] = mapped_column(Integer)
+    mrr: Mapped[float | None] = mapped_column(Float)
+    started_on: Mapped[date | None] = mapped_column(Date)
+    current_period_end: Mapped[date | None] = mapped_column(Date)
+    trial_end: Mapped[date | None] = mapped_column(Date)
+    canceled_on: Mapped[date | None] = mapped_column(Date)
+
+
+class Invoice(SourceKeyed, Base):
+    __tablename__ = "invoices"
+    __table_args__ = (UniqueConstraint("source", "external_id", name="uq_invoices_source_ext"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    subscription_id: Mapped[int | None] = mapped_column(ForeignKey("subscriptions.id"))
+    amount: Mapped[float] = mapped_column(Float)
+    currency: Mapped[str] = mapped_column(String(3), default="usd")
+    status: Mapped[str] = mapped_column(String(20))
+    issued_on: Mapped[date | None] = mapped_column(Date)
+    due_on: Mapped[date | None] = mapped_column(Date)
+    paid_on: Mapped[date | None] = mapped_column(Date)
+
+
+class Ticket(SourceKeyed, Base):
+    __tablename__ = "tickets"
+    __table_args__ = (UniqueConstraint("source", "external_id", name="uq_tickets_source_ext"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    subject: Mapped[str | None] = mapped_column(String(500))
+    priority: Mapped[str] = mapped_column(String(20), default="normal")
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    solved_at: Mapped[datetime | None] = mapped_column(DateTime)
+    satisfaction: Mapped[str | None] = mapped_column(String(20))
+    sentiment: Mapped[str | None] = mapped_column(String(20))
+
+
+class SurveyResponse(SourceKeyed, Base):
+    """An NPS (0-10) or CSAT (1-5) response."""
+
+    __tablename__ = "survey_responses"
+    __table_args__ = (UniqueConstraint("source", "external_id", name="uq_surveys_source_ext"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    kind: Mapped[str] = mapped_column(String(10))
+    score: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    responded_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ScoreSnapshot(Base):
+    """One account's scored state on one date, with every component kept for explanation."""
+
+    __tablename__ = "score_snapshots"
+    __table_args__ = (
+        UniqueConstraint("account_id", "as_of", name="uq_snapshot_account_day"),
+        Index("ix_snapshot_as_of", "as_of"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    as_of: Mapped[date] = mapped_column(Date)
+    computed_at: Mapped[datetime] = mapped_column(DateTime)
+    score: Mapped[float] = mapped_column(Float)
+    tier: Mapped[str] = mapped_column(String(20))
+    components: Mapped[list[Any]] = mapped_column(JSON)
+    expansion_score: Mapped[float] = mapped_column(Float)
+    renewal_risk: Mapped[str] = mapped_column(String(10))
+    renewal_risk_score: Mapped[float] = mapped_column(Float)
+    flags: Mapped[list[Any]] = mapped_column(JSON)
+    reasons: Mapped[list[Any]] = mapped_column(JSON)
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_account_rule", "account_id", "rule"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    rule: Mapped[str] = mapped_column(String(80))
+    severity: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    message: Mapped[str] = mapped_column(Text)
+    opened_at: Mapped[datetime] = mapped_column(DateTime)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(80))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime)
+    snoozed_by: Mapped[str | None] = mapped_column(String(80))
+    snoozed_until: Mapped[datetime | None] = mapped_column(DateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
+    slack_channel: Mapped[str | None] = mapped_column(String(40))
+    slack_ts: Mapped[str | None] = mapped_column(String(40))
+
+
+class AuditLog(Base):
+    """Append-only record of what Pulse and its users did."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(80))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    outcome: Mapped[str] = mapped_column(String(20), default="ok")
+
+
+class SyncState(Base):
+    """Per-source cursor and last run, so the next sync resumes where this one stopped."""
+
+    __tablename__ = "sync_state"
+
+    source: Mapped[str] = mapped_column(String(40), primary_key=True)
+    cursor: Mapped[str | None] = mapped_column(String(200))
+    last_run_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_success_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_status: Mapped[str | None] = mapped_column(String(20))
+    last_report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
