@@ -1,0 +1,30 @@
+"""Schema migrations, run programmatically so `pulse db upgrade` needs no alembic.ini."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import inspect
+
+from storage.db import get_engine
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Bring the database at ``url`` to ``revision`` (creating the SQLite file if needed)."""
+    command.upgrade(alembic_config(url), revision)
+
+
+def is_current(url: str) -> bool:
+    """True when the schema exists; commands that read data call this to give a clear error."""
+    return inspect(get_engine(url)).has_table("alembic_version")

@@ -1,0 +1,100 @@
+"""Database fixtures: every DB test runs on SQLite and on PostgreSQL.
+
+Each test run creates its own PostgreSQL database (and drops it at the end) so parallel
+runs never collide. With CI=true an unreachable PostgreSQL fails the run instead of
+skipping, because CI must exercise the production database.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from storage.db import get_engine, session_factory
+from storage.migrate import upgrade
+from storage.models import Base
+
+PG_ADMIN_URL = os.environ.get(
+    "PULSE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def _pg_reachable() -> str | None:
+    try:
+        engine = create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+        return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A migrated PostgreSQL database private to this test run."""
+    problem = _pg_reachable()
+    if problem:
+        message = f"PostgreSQL at {PG_ADMIN_URL} unreachable ({problem})"
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(message + "; CI must run the PostgreSQL tests", pytrace=False)
+        pytest.skip(message)
+    name = f"pulse_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        get_engine(url).dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file copied for each test (faster than migrating each time)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    get_engine(url).dispose()
+    return path
+
+
+def _truncate_pg(url: str) -> None:
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    with get_engine(url).begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """URL of an empty, migrated database; the test runs once per backend."""
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "pulse.db"
+        shutil.copy(template, path)
+        url = f"sqlite:///{path}"
+        yield url
+        get_engine(url).dispose()
+    else:
+        url = request.getfixturevalue("pg_database")
+        _truncate_pg(url)
+        yield url
+
+
+@pytest.fixture
+def session(db_url: str) -> Iterator[Session]:
+    with session_factory(db_url)() as s:
+        yield s
