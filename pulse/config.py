@@ -162,6 +162,15 @@ def parse_config(data: dict[str, Any] | None, path: str = "(inline)") -> PulseCo
         raise ConfigError("Invalid configuration:\n  " + "\n  ".join(lines)) from None
 
 
+def normalise_database_url(url: str) -> str:
+    """Use the installed psycopg 3 driver for plain ``postgres(ql)://`` URLs (as Heroku-style
+    platforms hand them out), instead of SQLAlchemy's default psycopg2, which is not installed."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> PulseConfig:
     """Read ``pulse.yml`` and the environment; sane defaults when the file is absent."""
     explicit = path is not None or "PULSE_CONFIG" in os.environ
@@ -184,7 +193,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> PulseConfig:
         )
     env_url = os.environ.get("DATABASE_URL")
     if env_url:
-        data["database_url"] = env_url
+        data["database_url"] = normalise_database_url(env_url)
     cfg = parse_config(data, str(cfg_path) if cfg_path.exists() else "(built-in defaults)")
     return cfg
 

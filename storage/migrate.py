@@ -28,3 +28,16 @@ def upgrade(url: str, revision: str = "head") -> None:
 def is_current(url: str) -> bool:
     """True when the schema exists; commands that read data call this to give a clear error."""
     return inspect(get_engine(url)).has_table("alembic_version")
+
+
+def reset(url: str) -> None:
+    """Drop every Pulse table and migrate again: the demo's fresh start."""
+    from sqlalchemy import text
+
+    from storage.models import Base
+
+    engine = get_engine(url)
+    Base.metadata.drop_all(engine)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    upgrade(url)

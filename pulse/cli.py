@@ -1,0 +1,201 @@
+"""The `pulse` command line. Commands parse, call a service, and render; nothing more."""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import date
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from sqlalchemy import select
+
+from pulse.config import ConfigError, PulseConfig, load_config
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Pulse: customer health.")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+app.add_typer(db_app, name="db")
+console = Console()
+err = Console(stderr=True)
+
+
+def _config() -> PulseConfig:
+    try:
+        return load_config()
+    except ConfigError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+
+
+def _parse_date(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        err.print(f"[red]{option}: '{value}' is not a date (expected YYYY-MM-DD)[/]")
+        raise typer.Exit(2) from None
+
+
+def _require_schema(url: str) -> None:
+    from storage.migrate import is_current
+
+    if not is_current(url):
+        err.print(f"[red]No Pulse schema in {_safe(url)}: run `pulse db upgrade` first.[/]")
+        raise typer.Exit(1)
+
+
+def _safe(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema of the configured database."""
+    from storage.migrate import upgrade
+
+    cfg = _config()
+    upgrade(cfg.database_url)
+    console.print(f"Database {_safe(cfg.database_url)} is up to date.")
+
+
+def _configured_sources(cfg: PulseConfig) -> list[str]:
+    return [name for name, value in cfg.sources if value is not None]
+
+
+@app.command()
+def sync(
+    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    full: Annotated[bool, typer.Option(help="Ignore the stored cursor.")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Report what would change; write nothing.")] = False,
+) -> None:
+    """Pull every configured source (or one) into storage."""
+    cfg = _config()
+    _require_schema(cfg.database_url)
+    sources = _configured_sources(cfg)
+    if source:
+        from connectors.base import get_connector
+
+        try:
+            get_connector(source)
+        except KeyError as exc:
+            err.print(f"[red]{exc.args[0]}[/]")
+            raise typer.Exit(2) from None
+        sources = [source]
+    if not sources:
+        err.print(f"[red]No sources configured in {cfg.source_label} (key 'sources').[/]")
+        raise typer.Exit(2)
+    from pulse.terminal import print_sync_report, sync_with_progress
+
+    reports = sync_with_progress(console, cfg, sources, full=full, dry_run=dry_run)
+    for report in reports:
+        print_sync_report(console, report)
+    if any(r.status == "failed" for r in reports):
+        raise typer.Exit(1)
+
+
+@app.command()
+def sources() -> None:
+    """List configured sources and their last run."""
+    from rich.table import Table
+
+    from storage.db import session_factory
+    from storage.models import SyncState
+
+    cfg = _config()
+    _require_schema(cfg.database_url)
+    with session_factory(cfg.database_url)() as session:
+        states = {s.source: s for s in session.scalars(select(SyncState))}
+    table = Table(show_edge=False)
+    for col in ("Source", "Last run", "Status", "Last success", "Cursor"):
+        table.add_column(col)
+    for name in sorted(set(_configured_sources(cfg)) | set(states)):
+        s = states.get(name)
+        table.add_row(
+            name,
+            str(s.last_run_at or "-") if s else "never",
+            (s.last_status or "-") if s else "-",
+            str(s.last_success_at or "-") if s else "-",
+            (s.cursor or "-") if s else "-",
+        )
+    console.print(table)
+
+
+@app.command()
+def score(
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Score as of YYYY-MM-DD.")] = None,
+) -> None:
+    """Score every account and store a snapshot for the date."""
+    from scoring.engine import run_scoring
+
+    from storage.db import session_scope
+
+    cfg = _config()
+    _require_schema(cfg.database_url)
+    day = _parse_date(as_of, "--as-of") or date.today()
+    with session_scope(cfg.database_url) as session:
+        summary = run_scoring(session, cfg, day)
+    tiers = ", ".join(f"{k}: {v}" for k, v in summary.tier_counts.items())
+    console.print(
+        f"Scored {summary.accounts} accounts as of {summary.as_of} ({tiers}); "
+        f"{summary.flags_raised} churn flags; {summary.duration_s:.1f}s"
+    )
+
+
+@app.command()
+def explain(
+    name: Annotated[str, typer.Argument(help="Account name or domain (fragments work).")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Snapshot on or before.")] = None,
+) -> None:
+    """Show an account's score breakdown, top reasons, flags and change since last time."""
+    from pulse.explain_view import render_explanation
+    from pulse.lookup import find_account
+    from storage.db import session_factory
+
+    cfg = _config()
+    _require_schema(cfg.database_url)
+    day = _parse_date(as_of, "--as-of")
+    with session_factory(cfg.database_url)() as session:
+        match = find_account(session, name)
+        if match.account is None:
+            if match.candidates:
+                err.print(f"'{name}' matches several accounts; be more specific:")
+                for acc in match.candidates:
+                    err.print(f"  {acc.name} ({acc.domain or 'no domain'})")
+            else:
+                hint = f" Closest: {', '.join(match.closest)}." if match.closest else ""
+                err.print(f"[red]No account matches '{name}'.{hint}[/]")
+            raise typer.Exit(1)
+        if not render_explanation(console, session, match.account, day):
+            err.print(f"[red]{match.account.name} has no score yet: run `pulse score`.[/]")
+            raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    force: Annotated[
+        bool, typer.Option(help="Reset the database even if it holds non-sample data.")
+    ] = False,
+) -> None:
+    """Fresh database, sample workspace, two scoring runs, and the summary."""
+    from pulse.demo import run_demo
+
+    cfg = _config()
+    started = time.perf_counter()
+    try:
+        run_demo(console, cfg, force=force)
+    except RuntimeError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    console.print(f"[dim]Demo finished in {time.perf_counter() - started:.1f}s.[/]")
+
+
+def main() -> None:  # pragma: no cover - console script shim
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,50 @@
+"""Finding an account from what a person types: a name fragment or a domain."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from storage.models import Account
+
+
+@dataclass(frozen=True)
+class AccountMatch:
+    """``account`` when exactly one matched; ``candidates`` when several; ``closest`` when none."""
+
+    query: str
+    account: Account | None = None
+    candidates: list[Account] = field(default_factory=list)
+    closest: list[str] = field(default_factory=list)
+
+
+def find_account(session: Session, query: str, limit: int = 10) -> AccountMatch:
+    """Exact name or domain wins; else a unique substring match; else the closest names."""
+    q = query.strip().lower()
+    if not q:
+        return AccountMatch(query=query)
+    exact = session.scalars(
+        select(Account).where(or_(func.lower(Account.name) == q, func.lower(Account.domain) == q))
+    ).all()
+    if len(exact) == 1:
+        return AccountMatch(query=query, account=exact[0])
+    pattern = f"%{q.replace('%', '').replace('_', '')}%"
+    partial = session.scalars(
+        select(Account)
+        .where(
+            or_(func.lower(Account.name).like(pattern), func.lower(Account.domain).like(pattern))
+        )
+        .order_by(Account.name)
+        .limit(limit + 1)
+    ).all()
+    if len(partial) == 1:
+        return AccountMatch(query=query, account=partial[0])
+    if partial:
+        return AccountMatch(query=query, candidates=list(partial[:limit]))
+    names = session.scalars(select(Account.name)).all()
+    lowered = {n.lower(): n for n in names}
+    close = difflib.get_close_matches(q, list(lowered), n=5, cutoff=0.5)
+    return AccountMatch(query=query, closest=[lowered[c] for c in close])
