@@ -418,9 +418,10 @@ def bulk_insert(session: Session, table_name: str, frame: pd.DataFrame) -> None:
     dbapi = conn.connection.dbapi_connection
     if dialect == "postgresql":
         col_list = ", ".join(columns)
-        with dbapi.cursor() as cur, cur.copy(f"COPY {table_name} ({col_list}) FROM STDIN") as cp:
-            for row in frame.itertuples(index=False, name=None):
-                cp.write_row(row)
+        sql = f"COPY {table_name} ({col_list}) FROM STDIN WITH (FORMAT csv)"
+        with dbapi.cursor() as cur, cur.copy(sql) as cp:
+            for start in range(0, len(frame), 200_000):
+                cp.write(frame.iloc[start : start + 200_000].to_csv(header=False, index=False))
         return
     converted = frame.copy()
     for col in columns:

@@ -1,0 +1,213 @@
+"""Scoring benchmark: 100,000 accounts and 10 million usage rows, SQLite and PostgreSQL.
+
+Generates a synthetic portfolio with numpy, bulk-loads it (timed separately: loading is
+not part of the target), then times the scoring run (SQL aggregation, pandas scoring,
+snapshot persistence) in a fresh subprocess so its peak memory is its own.
+Target on a 2-core machine: scoring under 30 s and under 4 GB.
+
+    python bench/score_bench.py [--accounts N] [--rows N] [--backend sqlite|postgresql|both]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pulse.config import PulseConfig  # noqa: E402
+from storage.db import get_engine, session_factory, session_scope  # noqa: E402
+from storage.loader import bulk_insert  # noqa: E402
+from storage.migrate import upgrade  # noqa: E402
+
+AS_OF = date(2026, 6, 30)
+DAYS = 60
+FEATURES = np.array(
+    [
+        "login",
+        "search",
+        "reports",
+        "dashboards",
+        "workflows",
+        "integrations",
+        "api",
+        "alerts",
+        "exports",
+        "comments",
+        "admin",
+        "mobile",
+    ]
+)
+PG_ADMIN = os.environ.get("PULSE_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _frames(n_accounts: int, n_rows: int, seed: int = 7) -> dict[str, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    ids = np.arange(1, n_accounts + 1)
+    seats = rng.integers(5, 200, n_accounts)
+    accounts = pd.DataFrame(
+        {
+            "id": ids,
+            "source": "bench",
+            "external_id": [f"b{i}" for i in ids],
+            "name": [f"Bench Account {i}" for i in ids],
+            "domain": [f"bench{i}.example" for i in ids],
+            "tier": rng.choice(["enterprise", "mid-market", "smb"], n_accounts),
+            "arr": seats * 600.0,
+            "mrr": seats * 50.0,
+            "licensed_seats": seats,
+            "contract_start": AS_OF - timedelta(days=400),
+            "renewal_date": [
+                AS_OF + timedelta(days=int(d)) for d in rng.integers(1, 365, n_accounts)
+            ],
+            "lifecycle": "paid",
+            "do_not_contact": False,
+            "custom": "{}",
+        }
+    )
+    # about ten users an account: 1M users, each with ~10 usage rows over the window
+    users_per_account = np.maximum(1, (seats * rng.uniform(0.05, 0.15, n_accounts)).astype(int))
+    user_account = np.repeat(ids, users_per_account)
+    n_users = len(user_account)
+    contacts = pd.DataFrame(
+        {
+            "id": np.arange(1, n_users + 1),
+            "source": "bench",
+            "external_id": [f"u{i}" for i in range(1, n_users + 1)],
+            "account_id": user_account,
+            "role": "member",
+            "is_main_contact": False,
+        }
+    )
+    # one row per (user, feature, day): draw distinct keys by sampling a flat index space
+    space = n_users * len(FEATURES) * DAYS
+    flat = np.unique(rng.integers(0, space, int(n_rows * 1.02)))[:n_rows]
+    user_idx, rest = np.divmod(flat, len(FEATURES) * DAYS)
+    feature_idx, day_idx = np.divmod(rest, DAYS)
+    usage = pd.DataFrame(
+        {
+            "source": "bench",
+            "account_id": user_account[user_idx],
+            "user_id": user_idx + 1,
+            "feature": FEATURES[feature_idx],
+            "day": (pd.Timestamp(AS_OF) - pd.to_timedelta(day_idx, unit="D")).date,
+            "events": rng.integers(1, 40, len(flat)),
+            "minutes": rng.uniform(0.5, 60, len(flat)).round(1),
+        }
+    )
+    # key order keeps the unique index's B-tree appends local: loading is not what we time
+    usage = usage.sort_values(["account_id", "user_id", "feature", "day"], ignore_index=True)
+    return {"accounts": accounts, "contacts": contacts, "usage_daily": usage}
+
+
+def _load(url: str, frames: dict[str, pd.DataFrame]) -> float:
+    started = time.perf_counter()
+    upgrade(url)
+    with session_scope(url) as session:
+        for table, frame in frames.items():
+            bulk_insert(session, table, frame)
+    if get_engine(url).dialect.name == "postgresql":
+        with get_engine(url).begin() as conn:
+            conn.execute(text("ANALYZE"))
+            for table in ("accounts", "contacts"):
+                conn.execute(
+                    text(f"SELECT setval('{table}_id_seq', (SELECT max(id) FROM {table}))")
+                )
+    return time.perf_counter() - started
+
+
+def _score_subprocess(url: str) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--score-only", url],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _score_only(url: str) -> None:
+    from scoring.engine import run_scoring
+
+    started = time.perf_counter()
+    with session_factory(url)() as session:
+        summary = run_scoring(session, PulseConfig(), AS_OF)
+        session.commit()
+    elapsed = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": elapsed, "peak_mb": peak_mb, "accounts": summary.accounts}))
+
+
+def _run_backend(backend: str, frames: dict[str, pd.DataFrame]) -> dict[str, float | str]:
+    if backend == "sqlite":
+        tmp = tempfile.mkdtemp(prefix="pulse-bench-")
+        url = f"sqlite:///{tmp}/bench.db"
+        cleanup = None
+    else:
+        name = f"pulse_bench_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
+
+        def cleanup() -> None:
+            get_engine(url).dispose()
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    try:
+        load_s = _load(url, frames)
+        result = _score_subprocess(url)
+    finally:
+        if cleanup:
+            cleanup()
+    return {"backend": backend, "load_s": load_s, **result}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=100_000)
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--score-only", metavar="URL", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.score_only:
+        _score_only(args.score_only)
+        return
+    started = time.perf_counter()
+    frames = _frames(args.accounts, args.rows)
+    print(
+        f"generated {len(frames['accounts']):,} accounts, {len(frames['contacts']):,} users, "
+        f"{len(frames['usage_daily']):,} usage rows in {time.perf_counter() - started:.1f}s"
+    )
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    for backend in backends:
+        r = _run_backend(backend, frames)
+        verdict = "OK" if r["seconds"] < 30 and r["peak_mb"] < 4096 else "OVER TARGET"
+        print(
+            f"{backend:10s} load {r['load_s']:6.1f}s | scoring {r['seconds']:6.1f}s, "
+            f"peak {r['peak_mb']:,.0f} MB, {r['accounts']:,} accounts scored | {verdict}"
+        )
+
+
+if __name__ == "__main__":
+    main()
