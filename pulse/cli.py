@@ -130,7 +130,6 @@ def score(
 ) -> None:
     """Score every account and store a snapshot for the date."""
     from scoring.engine import run_scoring
-
     from storage.db import session_scope
 
     cfg = _config()
@@ -138,11 +137,7 @@ def score(
     day = _parse_date(as_of, "--as-of") or date.today()
     with session_scope(cfg.database_url) as session:
         summary = run_scoring(session, cfg, day)
-    tiers = ", ".join(f"{k}: {v}" for k, v in summary.tier_counts.items())
-    console.print(
-        f"Scored {summary.accounts} accounts as of {summary.as_of} ({tiers}); "
-        f"{summary.flags_raised} churn flags; {summary.duration_s:.1f}s"
-    )
+    console.print(str(summary))
 
 
 @app.command()

@@ -69,10 +69,7 @@ def run_demo(
     for day in (previous, today):
         with session_scope(url) as session:
             summary = run_scoring(session, cfg, day)
-        console.print(
-            f"   {day}: {summary.accounts} accounts, {summary.flags_raised} churn flags,"
-            f" {summary.duration_s:.1f}s"
-        )
+        console.print(f"   {summary}")
     console.print()
     with session_factory(url)() as session:
         portfolio = load_portfolio(session, today)
