@@ -98,6 +98,7 @@ class Connector(ABC):
 
     def __init__(self, config: PulseConfig) -> None:
         self.config = config
+        self.warnings: list[str] = []  # non-fatal notes of the last pull, shown in the report
 
     @abstractmethod
     def pull(self, cursor: str | None, *, full: bool = False) -> Iterator[Batch]:

@@ -732,7 +732,6 @@ class FilesConnector(Connector):
             path = (config.sources.files or FilesSourceConfig()).path
         self.path = Path(path).expanduser()
         self.chunk_rows = max(1, chunk_rows)
-        self.warnings: list[str] = []
 
     def _warn(self, message: str) -> None:
         self.warnings.append(message)

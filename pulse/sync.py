@@ -41,6 +41,7 @@ class SyncReport:
     totals: LoadResult = field(default_factory=LoadResult)
     by_entity: dict[str, LoadResult] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def skipped(self) -> list[Rejection]:
@@ -61,6 +62,7 @@ class SyncReport:
             "skipped_count": len(self.totals.skipped),
             "skipped": [asdict(r) for r in self.totals.skipped[:max_skipped]],
             "errors": self.errors,
+            "warnings": self.warnings,
             "by_entity": {
                 name: {
                     "fetched": r.fetched,
@@ -136,6 +138,7 @@ def run_sync(
         if dry_session is not None:
             dry_session.rollback()
             dry_session.close()
+    report.warnings = list(connector.warnings)
     report.finished_at = utcnow()
     if not dry_run:
         _record(factory(), report)

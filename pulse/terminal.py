@@ -161,5 +161,7 @@ def print_sync_report(console: Console, report: SyncReport, max_skipped: int = 2
         console.print(f"  skipped {rejection.where}: {rejection.reason}")
     if len(t.skipped) > max_skipped:
         console.print(f"  ... and {len(t.skipped) - max_skipped} more skipped")
+    for warning in report.warnings:
+        console.print(f"  [yellow]warning:[/] {warning}", highlight=False)
     for error in report.errors:
         console.print(f"  [red]error: {error}[/]")

@@ -1,0 +1,96 @@
+"""Syncing a source into storage: idempotent re-import, error reports, resumable cursors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from connectors.base import Batch, Connector
+from connectors.files import FilesConnector
+from pulse.config import PulseConfig
+from pulse.sync import run_sync
+from storage.db import session_factory
+from storage.models import Account, AuditLog, Contact, SyncState, Ticket, UsageDaily
+
+FIXTURES = Path(__file__).parent / "fixtures" / "files"
+
+
+def _count(url: str, model: type) -> int:
+    with session_factory(url)() as s:
+        return s.scalar(select(func.count()).select_from(model)) or 0
+
+
+def test_reimporting_the_same_files_changes_nothing(db_url: str) -> None:
+    cfg = PulseConfig()
+    first = run_sync(db_url, cfg, "files", connector=FilesConnector(cfg, path=FIXTURES / "valid"))
+    assert first.status == "ok", first.as_dict()
+    assert first.totals.inserted > 0 and not first.skipped
+    counts = {m: _count(db_url, m) for m in (Account, Contact, UsageDaily, Ticket)}
+    again = run_sync(
+        db_url, cfg, "files", full=True, connector=FilesConnector(cfg, path=FIXTURES / "valid")
+    )
+    assert again.status == "ok"
+    assert (again.totals.inserted, again.totals.updated) == (0, 0)
+    assert again.totals.unchanged == first.totals.inserted
+    assert {m: _count(db_url, m) for m in counts} == counts
+
+
+def test_broken_csv_reports_file_line_and_reason_and_keeps_valid_rows(db_url: str) -> None:
+    cfg = PulseConfig()
+    report = run_sync(db_url, cfg, "files", connector=FilesConnector(cfg, path=FIXTURES / "broken"))
+    assert report.status == "partial"
+    skipped = {(r.where, r.reason) for r in report.skipped}
+    assert ("accounts.csv:3", "renewal_date: '2025-13-01' is not a date (YYYY-MM-DD)") in skipped
+    assert ("contacts.csv", "missing required column(s): email") in skipped
+    # contacts.csv was rejected whole, so usage rows pointing at its users are skipped by
+    # the loader, naming the file, line and unknown user
+    assert any(w.startswith("usage.csv:") and "unknown user" in r for w, r in skipped)
+    with session_factory(db_url)() as s:
+        assert sorted(s.scalars(select(Account.external_id))) == ["A-1", "A-6"]
+        state = s.get(SyncState, "files")
+        assert state is not None and state.last_status == "partial"
+        assert state.last_report and state.last_report["skipped_count"] == len(report.skipped)
+        assert s.scalar(select(AuditLog.outcome).where(AuditLog.action == "sync")) == "partial"
+
+
+class _FailsAfterAccounts(Connector):
+    """A source whose connection drops after its second page."""
+
+    name = "flaky"
+
+    def pull(self, cursor: str | None, *, full: bool = False) -> Iterator[Batch]:
+        yield Batch("owners", [{"external_id": "o1", "name": "Olga"}], cursor="page-1")
+        yield Batch(
+            "accounts",
+            [{"external_id": "a1", "name": "Acme", "owner_external_id": "o1"}],
+            cursor="page-2",
+        )
+        raise ConnectionError("connection reset by peer")
+
+
+def test_failure_mid_run_keeps_stored_pages_and_cursor(db_url: str) -> None:
+    report = run_sync(db_url, PulseConfig(), "flaky", connector=_FailsAfterAccounts(PulseConfig()))
+    assert report.status == "failed"
+    assert report.errors == ["ConnectionError: connection reset by peer"]
+    with session_factory(db_url)() as s:
+        assert s.scalar(select(Account.name)) == "Acme"
+        state = s.get(SyncState, "flaky")
+        assert state is not None
+        assert (state.cursor, state.last_status, state.last_success_at) == (
+            "page-2",
+            "failed",
+            None,
+        )
+
+
+def test_dry_run_writes_nothing(db_url: str) -> None:
+    cfg = PulseConfig()
+    report = run_sync(
+        db_url, cfg, "files", dry_run=True, connector=FilesConnector(cfg, path=FIXTURES / "valid")
+    )
+    assert report.status == "dry-run" and report.totals.inserted > 0
+    assert _count(db_url, Account) == 0
+    with session_factory(db_url)() as s:
+        assert s.get(SyncState, "files") is None
