@@ -120,9 +120,51 @@ class SourcesConfig(_Strict):
     files: FilesSourceConfig | None = None
 
 
+class AlertRoute(_Strict):
+    """Where alert cards go. The first route whose filters all match an alert wins."""
+
+    severity: Literal["any", "warning", "critical"] = "any"
+    team: str | None = None
+    segment: str | None = None
+    to: str = Field(
+        "owner",
+        description="'owner' (the account owner's DM), 'manager' (the owner's manager's DM) "
+        "or a Slack channel id such as C0123ABCD",
+        pattern=r"^(owner|manager|[CGD][A-Z0-9]{2,})$",
+    )
+
+
+class SlackConfig(_Strict):
+    port: int = Field(3000, ge=1, le=65535)
+    manager_digest_channel: str | None = Field(
+        None, description="Post the portfolio digest here instead of each manager's DM."
+    )
+    alert_routes: list[AlertRoute] = Field(default_factory=lambda: [AlertRoute()])
+    digest_limit: int = Field(10, ge=1, le=20, description="Accounts listed per digest section.")
+    chart: bool = True
+
+
+class AccessConfig(_Strict):
+    """Who sees what. CRM owners are matched to Slack users by email; these lists add roles.
+
+    Entries are emails or Slack user ids. Managers see their team's accounts; CSMs their
+    own; admins and read-only users see everything (read-only cannot act); account
+    executives read the accounts they own.
+    """
+
+    admins: list[str] = Field(default_factory=list)
+    read_only: list[str] = Field(default_factory=list)
+    account_executives: list[str] = Field(default_factory=list)
+    user_map: dict[str, str] = Field(
+        default_factory=dict, description="Slack user id -> CRM owner email, overriding lookup."
+    )
+
+
 class PulseConfig(_Strict):
     """The whole of ``pulse.yml``."""
 
+    slack: SlackConfig = SlackConfig()
+    access: AccessConfig = AccessConfig()
     workspace: WorkspaceConfig = WorkspaceConfig()
     database_url: str = DEFAULT_DATABASE_URL
     scoring: ScoringConfig = ScoringConfig()

@@ -1,0 +1,141 @@
+"""View models: what a service hands to a Block Kit builder.
+
+Services (``pulse/services``) read storage and decide *what* to show; builders
+(``digests/blocks_*.py``) decide *how*, as pure functions of these frozen dataclasses, so
+every card and digest is testable without Slack or a database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class AlertItem:
+    """One alert as a card or a line shows it."""
+
+    id: int
+    account_id: int
+    account_name: str
+    rule: str  # flag code or "tier_crossed"
+    label: str  # e.g. "Invoice overdue"
+    severity: str  # warning | critical
+    status: str  # open | acknowledged | snoozed | resolved
+    message: str  # what happened, in plain words
+    action: str | None  # the recommended action
+    opened_at: datetime
+    acknowledged_by: str | None = None  # Slack user id
+    acknowledged_at: datetime | None = None
+    snoozed_by: str | None = None
+    snoozed_until: datetime | None = None
+    resolved_at: datetime | None = None
+    crm_url: str | None = None
+    owner_slack_id: str | None = None
+
+
+@dataclass(frozen=True)
+class AccountLine:
+    """An account in a list: digest rows, App Home rows, pick lists."""
+
+    account_id: int
+    name: str
+    domain: str | None
+    score: float
+    health_tier: str  # healthy | fine | at_risk
+    change: float | None  # since the previous snapshot; None for a first snapshot
+    arr: float
+    renewal_date: date | None
+    days_to_renewal: int | None
+    owner_name: str | None
+    last_activity: date | None
+    open_alerts: int
+    expansion_score: float
+    renewal_risk: str
+    why: str = ""  # short reason the account is listed
+    crm_url: str | None = None
+
+
+@dataclass(frozen=True)
+class HealthCard:
+    """Everything `/health NAME` shows for one account."""
+
+    account: AccountLine
+    account_tier: str | None  # enterprise / mid-market / smb
+    lifecycle: str
+    as_of: date
+    components: list[dict[str, Any]]  # snapshot components, as stored
+    reasons: list[str]
+    change_lines: list[str]  # from scoring.explain.explain_change, empty when first
+    trend: list[tuple[date, float]]  # (as_of, score) over the last 30 days
+    flags: list[dict[str, Any]]
+    alerts: list[AlertItem]
+    can_act: bool  # False for read-only viewers: no Acknowledge button
+
+
+@dataclass(frozen=True)
+class PickList:
+    """`/health acme` with several matches (candidates) or none (closest names)."""
+
+    query: str
+    candidates: list[AccountLine] = field(default_factory=list)
+    closest: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CsmDigest:
+    """A CSM's morning DM."""
+
+    csm_name: str
+    as_of: date
+    accounts_total: int
+    attention: list[AccountLine]  # most urgent first; builders cut and say how many are left
+    expansion: list[AccountLine]
+    open_alerts: int
+
+
+@dataclass(frozen=True)
+class TierRow:
+    tier: str
+    count: int
+    change: int | None
+    arr: float
+
+
+@dataclass(frozen=True)
+class RenewalRow:
+    risk: str  # high | medium | low
+    accounts: int
+    arr: float
+
+
+@dataclass(frozen=True)
+class ManagerDigest:
+    """A manager's (or a channel's) portfolio view."""
+
+    scope: str  # e.g. "Enterprise CS" or "All accounts"
+    as_of: date
+    prev_as_of: date | None
+    accounts_total: int
+    average_score: float
+    average_change: float | None
+    distribution: list[TierRow]
+    at_risk_arr: float
+    at_risk_arr_renewing: float
+    total_arr: float
+    drops: list[AccountLine]
+    rises: list[AccountLine]
+    renewals: list[RenewalRow]
+    renewal_window_days: int = 90
+
+
+@dataclass(frozen=True)
+class HomeView:
+    """The App Home: the viewer's portfolio sorted by need."""
+
+    viewer_name: str
+    role: str
+    as_of: date | None
+    accounts: list[AccountLine]
+    open_alerts: int
