@@ -1,0 +1,85 @@
+"""Health-trend chart as PNG bytes, for uploading next to a card or digest.
+
+Built on matplotlib's object API with the Agg canvas (no pyplot, no global state, no
+display), so it is safe in the bot's worker threads and in CI. Output is deterministic
+for the same input: no timestamps or version strings in the PNG metadata.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from datetime import date, timedelta
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.dates import AutoDateLocator, DateFormatter
+from matplotlib.figure import Figure
+
+TIER_BANDS: tuple[tuple[float, float, str], ...] = (
+    (0.0, 50.0, "#d62728"),  # at risk
+    (50.0, 80.0, "#ffbf00"),  # fine
+    (80.0, 100.0, "#2ca02c"),  # healthy
+)
+"""Score bands shaded behind the lines; the boundaries match the default tier thresholds."""
+MAX_SERIES = 8
+"""More lines than this are unreadable in a chat-sized image; extra series are dropped."""
+
+
+def _label(text: str) -> str:
+    """Account names may contain ``$``; escape it so matplotlib does not parse mathtext."""
+    return text.replace("\\", "\\\\").replace("$", r"\$")
+
+
+def trend_chart_png(
+    series: Mapping[str, Sequence[tuple[date, float]]],
+    title: str,
+    *,
+    width: float = 6.0,
+    height: float = 3.0,
+    dpi: int = 100,
+) -> bytes:
+    """A small line chart of health scores over time, one line per series.
+
+    Tier bands at 50 and 80 are shaded lightly so a reader sees at a glance whether a line
+    crossed into "at risk". An empty input still renders (with a "no scores yet" note)
+    so callers never have to special-case it.
+    """
+    fig = Figure(figsize=(width, height), dpi=dpi)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    for lo, hi, colour in TIER_BANDS:
+        ax.axhspan(lo, hi, color=colour, alpha=0.08, linewidth=0)
+    for y in (50.0, 80.0):
+        ax.axhline(y, color="#888888", linewidth=0.6, linestyle="--")
+
+    plotted = 0
+    all_dates: list[date] = []
+    for name, points in list(series.items())[:MAX_SERIES]:
+        pts = sorted((d, float(v)) for d, v in points if v is not None)
+        if not pts:
+            continue
+        xs = [d for d, _ in pts]
+        all_dates.extend(xs)
+        ys = [v for _, v in pts]
+        ax.plot(xs, ys, marker="o", markersize=3, linewidth=1.6, label=_label(str(name)))
+        plotted += 1
+
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("Health score")
+    ax.set_title(_label(title), fontsize=11)
+    ax.grid(axis="x", color="#dddddd", linewidth=0.5)
+    if plotted:
+        if min(all_dates) == max(all_dates):  # one day: give the date axis some width
+            ax.set_xlim(min(all_dates) - timedelta(days=3), max(all_dates) + timedelta(days=3))
+        ax.xaxis.set_major_locator(AutoDateLocator(maxticks=6))
+        ax.xaxis.set_major_formatter(DateFormatter("%b %d"))
+        if plotted > 1:
+            ax.legend(loc="lower left", fontsize=8, frameon=False)
+    else:
+        ax.set_xticks([])
+        ax.text(0.5, 0.5, "No scores yet", transform=ax.transAxes, ha="center", va="center")
+    fig.tight_layout()
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    return buf.getvalue()

@@ -1,0 +1,69 @@
+"""The App Home tab: the viewer's portfolio at a glance, in the order the service gave
+(by need), one row per account with a "Details" button (``health_pick``).
+
+A Home view holds at most 100 blocks, so the list is cut at ``limit`` and at what fits,
+with a count of the rest; messages elsewhere point *here*, so this is the one place that
+must never fail to render.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from digests.blocks import (
+    account_row,
+    clip_raw,
+    context,
+    details_button,
+    divider,
+    esc,
+    header,
+    home,
+    more_text,
+    plural,
+    section,
+    take,
+)
+from digests.limits import MAX_BLOCKS_HOME
+from digests.views import HomeView
+
+HOME_FIXED_BLOCKS = 5
+"""header, summary context, divider, "more" line, footer."""
+
+
+def home_view(h: HomeView, limit: int = 40) -> dict[str, Any]:
+    """``{"type": "home", "blocks": [...]}`` for ``views.publish``."""
+    title = f"{clip_raw(h.viewer_name, 100)}'s portfolio" if h.viewer_name else "Your portfolio"
+    blocks: list[dict[str, Any]] = [header(title)]
+    if h.as_of is None:
+        blocks.append(
+            section(
+                "Pulse has not scored any accounts yet. Scores appear here after the first "
+                "sync and scoring run."
+            )
+        )
+        return home(blocks)
+    role = f" · {esc(h.role, 40)}" if h.role else ""
+    blocks.append(
+        context(
+            f"{esc(h.viewer_name or 'You', 60)}{role} · {plural(len(h.accounts), 'account')} · "
+            f"{plural(h.open_alerts, 'open alert')} · scored {h.as_of.isoformat()} · "
+            "most urgent first"
+        )
+    )
+    blocks.append(divider())
+    if not h.accounts:
+        blocks.append(section("No accounts are assigned to you."))
+        return home(blocks)
+    shown, left = take(h.accounts, limit, MAX_BLOCKS_HOME - HOME_FIXED_BLOCKS)
+    for line in shown:
+        blocks.append(
+            section(
+                account_row(line, why=bool(line.why), activity=True),
+                accessory=details_button(line.account_id),
+            )
+        )
+    if left:
+        blocks.append(context(more_text(left, "use `/health NAME` for any account")))
+    blocks.append(context("`/health help` for commands"))
+    return home(blocks)
