@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -239,8 +240,26 @@ class ScoreSnapshot(Base):
 
 
 class Alert(Base):
+    """One alert per (account, rule) while its condition lasts (see ``pulse.services.alerts``).
+
+    ``label`` and ``action`` are copied from the flag when the alert is raised, so a card
+    can still be rendered after the flag cleared from the latest snapshot. The partial
+    unique index ``uq_alerts_live`` guarantees at most one live alert per (account, rule)
+    even when two evaluations race.
+    """
+
     __tablename__ = "alerts"
-    __table_args__ = (Index("ix_alerts_account_rule", "account_id", "rule"),)
+    __table_args__ = (
+        Index("ix_alerts_account_rule", "account_id", "rule"),
+        Index(
+            "uq_alerts_live",
+            "account_id",
+            "rule",
+            unique=True,
+            sqlite_where=text("status <> 'resolved'"),
+            postgresql_where=text("status <> 'resolved'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
@@ -248,6 +267,8 @@ class Alert(Base):
     severity: Mapped[str] = mapped_column(String(10))
     status: Mapped[str] = mapped_column(String(20), default="open")
     message: Mapped[str] = mapped_column(Text)
+    label: Mapped[str | None] = mapped_column(String(120))
+    action: Mapped[str | None] = mapped_column(Text)
     opened_at: Mapped[datetime] = mapped_column(DateTime)
     acknowledged_by: Mapped[str | None] = mapped_column(String(80))
     acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime)

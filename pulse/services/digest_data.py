@@ -1,0 +1,213 @@
+"""Data behind the morning digests and the App Home.
+
+Figures come from :mod:`digests.portfolio` (``load_portfolio``, ``manager_summary``,
+``attention_list``, ``expansion_candidates``) so a digest, the App Home and
+``pulse demo`` never disagree. Builders cut long lists; services return them whole.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+
+import pandas as pd
+from sqlalchemy import exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from digests.portfolio import (
+    HEALTH_TIERS,
+    attention_list,
+    expansion_candidates,
+    load_portfolio,
+    manager_summary,
+    snapshot_dates,
+)
+from digests.views import CsmDigest, HomeView, ManagerDigest, RenewalRow, TierRow
+from pulse.config import PulseConfig
+from pulse.services.access import Viewer, visible
+from pulse.services.alerts import open_alert_counts
+from pulse.services.health import account_lines, scoped_portfolio, urgency_order
+from storage.models import Account, Alert, Owner
+
+RENEWAL_RISKS = ("high", "medium", "low")
+
+
+def _date(value: object) -> date | None:
+    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    return value if isinstance(value, date) else None
+
+
+def _open_alerts(session: Session, frame: pd.DataFrame) -> int:
+    if frame.empty:
+        return 0
+    return sum(open_alert_counts(session, [int(a) for a in frame["account_id"]]).values())
+
+
+def csm_digest(session: Session, config: PulseConfig, owner_id: int, now: datetime) -> CsmDigest:
+    """A CSM's morning DM: their accounts needing attention and expansion candidates.
+
+    Raises LookupError for an unknown owner id (a stale recipient list).
+    """
+    owner = session.get(Owner, owner_id)
+    if owner is None:
+        raise LookupError(f"Owner {owner_id} does not exist.")
+    today = now.date()
+    df = load_portfolio(session, today)
+    if df.empty:
+        return CsmDigest(owner.name, today, 0, [], [], 0)
+    mine = df[df["owner_id"] == owner_id]
+    attention = attention_list(
+        df, owner_id, config.scoring.renewal_window_days, config.scoring.flags.score_drop_points
+    )
+    upsell = expansion_candidates(df, owner_id, limit=max(len(mine), 1))
+    return CsmDigest(
+        csm_name=owner.name,
+        as_of=_date(df["as_of"].iloc[0]) or today,
+        accounts_total=len(mine),
+        attention=account_lines(session, attention, today),
+        expansion=account_lines(
+            session,
+            upsell,
+            today,
+            why=[f"expansion score {s:.0f}" for s in upsell["expansion_score"]],
+        ),
+        open_alerts=_open_alerts(session, mine),
+    )
+
+
+def _team_owner_ids(session: Session, manager_id: int) -> set[int]:
+    """The manager and the owners reporting directly to them (the manager scope of access)."""
+    return set(
+        session.scalars(
+            select(Owner.id).where(or_(Owner.manager_id == manager_id, Owner.id == manager_id))
+        )
+    )
+
+
+def manager_digest(
+    session: Session, config: PulseConfig, manager_id: int | None, now: datetime
+) -> ManagerDigest:
+    """A manager's team portfolio (``manager_id``), or every account (``None``).
+
+    The scope name is the manager's team, else "<name>'s team"; "All accounts" for the
+    whole portfolio (e.g. the digest channel). Raises LookupError for an unknown manager.
+    """
+    window = config.scoring.renewal_window_days
+    today = now.date()
+    if manager_id is None:
+        scope = "All accounts"
+        team: set[int] | None = None
+    else:
+        manager = session.get(Owner, manager_id)
+        if manager is None:
+            raise LookupError(f"Owner {manager_id} does not exist.")
+        scope = manager.team or f"{manager.name}'s team"
+        team = _team_owner_ids(session, manager_id)
+    df = load_portfolio(session, today)
+    if not df.empty and team is not None:
+        df = df[df["owner_id"].isin(team)]
+    if df.empty:
+        latest, prev = snapshot_dates(session, today)
+        return ManagerDigest(
+            scope=scope,
+            as_of=latest or today,
+            prev_as_of=prev,
+            accounts_total=0,
+            average_score=0.0,
+            average_change=None,
+            distribution=[TierRow(t, 0, None, 0.0) for t in HEALTH_TIERS],
+            at_risk_arr=0.0,
+            at_risk_arr_renewing=0.0,
+            total_arr=0.0,
+            drops=[],
+            rises=[],
+            renewals=[RenewalRow(r, 0, 0.0) for r in RENEWAL_RISKS],
+            renewal_window_days=window,
+        )
+    summary = manager_summary(df, window, movers=config.slack.digest_limit)
+    prev_as_of = _date(summary.prev_as_of)
+    distribution = [
+        TierRow(
+            tier=str(tier),
+            count=int(row["count"]),
+            change=int(row["change"]) if prev_as_of is not None else None,
+            arr=float(row["arr"]),
+        )
+        for tier, row in summary.distribution.iterrows()
+    ]
+    drops = df.loc[summary.top_drops.index]
+    rises = df.loc[summary.top_rises.index]
+    return ManagerDigest(
+        scope=scope,
+        as_of=_date(summary.as_of) or today,
+        prev_as_of=prev_as_of,
+        accounts_total=summary.accounts,
+        average_score=summary.average_score,
+        average_change=summary.average_change,
+        distribution=distribution,
+        at_risk_arr=summary.at_risk_arr,
+        at_risk_arr_renewing=summary.at_risk_arr_renewing,
+        total_arr=summary.total_arr,
+        drops=account_lines(
+            session, drops, today, why=[f"score {c:+.1f} since last run" for c in drops["change"]]
+        ),
+        rises=account_lines(
+            session, rises, today, why=[f"score {c:+.1f} since last run" for c in rises["change"]]
+        ),
+        renewals=[
+            RenewalRow(risk=str(risk), accounts=int(row["accounts"]), arr=float(row["arr"]))
+            for risk, row in summary.renewals_by_risk.iterrows()
+        ],
+        renewal_window_days=window,
+    )
+
+
+def home_view(session: Session, config: PulseConfig, viewer: Viewer, now: datetime) -> HomeView:
+    """The App Home: every account in scope, those needing attention first.
+
+    Accounts needing attention come in ``attention_list``'s urgency order (with its
+    reasons); the rest follow, lowest score first, larger ARR first on ties.
+    """
+    df = scoped_portfolio(session, viewer, now)
+    today = now.date()
+    open_alerts = int(
+        session.scalar(
+            select(func.count())
+            .select_from(Alert)
+            .join(Account, Account.id == Alert.account_id)
+            .where(Alert.status == "open", visible(session, viewer))
+        )
+        or 0
+    )
+    if df.empty:
+        return HomeView(viewer.name, viewer.role, None, [], open_alerts)
+    urgent = urgency_order(df, config)
+    rest = df.drop(index=urgent.index).sort_values(["score", "arr"], ascending=[True, False])
+    ordered = pd.concat([urgent, rest.assign(why="")])
+    return HomeView(
+        viewer_name=viewer.name,
+        role=viewer.role,
+        as_of=_date(df["as_of"].iloc[0]),
+        accounts=account_lines(session, ordered, today),
+        open_alerts=open_alerts,
+    )
+
+
+def digest_recipients(session: Session) -> list[tuple[int, str, bool]]:
+    """``(owner_id, slack_user_id, is_manager)`` of everyone who gets a morning digest.
+
+    Owners with a Slack user id who own at least one account, plus managers (they get the
+    team digest even without accounts of their own). Owners without a Slack id cannot be
+    messaged and are left out; ordered by owner id so runs are reproducible.
+    """
+    owns = exists().where(Account.owner_id == Owner.id)
+    rows = session.execute(
+        select(Owner.id, Owner.slack_user_id, Owner.is_manager)
+        .where(Owner.slack_user_id.is_not(None), Owner.slack_user_id != "")
+        .where(or_(Owner.is_manager.is_(True), owns))
+        .order_by(Owner.id)
+    ).all()
+    return [(int(i), str(s), bool(m)) for i, s, m in rows]
