@@ -1,0 +1,377 @@
+"""Churn flags: specific, actionable warnings that sit next to the score.
+
+A score says "how healthy"; a flag says "this happened, do this". Each flag is computed as
+a vectorised boolean mask over the signal frame with a per-account detail sentence, and
+carries a recommended action so a CSM knows the next step without interpretation.
+Thresholds come from ``config.scoring.flags``.
+
+Flag definitions (all use data dated on or before ``as_of`` only):
+
+``main_contact_silent``
+    The main contact has had no product activity (usage rows, or ``last_seen_at`` on or
+    before ``as_of``) for ``main_contact_silent_days``; silence is counted from the contact's
+    creation date when they were never active. Critical at three times the threshold.
+``owner_silent``
+    No owner-role contact active for ``owner_silent_days``; critical at twice the threshold.
+``power_user_deactivated``
+    A power user was deactivated within ``power_user_deactivated_days``; critical when no
+    active power user is left.
+``score_drop``
+    The score fell on each of the last two runs (previous-but-one -> previous -> now, each
+    strictly lower) and by at least ``score_drop_points`` in total. One bad run is noise; two
+    consecutive declines are a direction. Critical at twice the threshold.
+``integration_failing``
+    More than ``integration_failure_rate`` of integration runs failed over the window (at
+    least ``MIN_INTEGRATION_RUNS`` runs), or over the last 7 days, so a fresh breakage is
+    not diluted by a good month. Critical at 50%.
+``negative_sentiment``
+    At least ``negative_sentiment_count`` negative-sentiment tickets in
+    ``negative_sentiment_days``; critical at twice the count.
+``onboarding_stuck``
+    An account ``onboarding_days`` to ``ONBOARDING_MAX_AGE_DAYS`` days after contract start
+    with no core-feature use in its first ``onboarding_days`` days (warning when it had
+    other activity, critical when it had none at all). Usage is read back at least
+    ``ONBOARDING_MAX_AGE_DAYS`` days, so "first core action" covers the whole onboarding.
+``invoice_overdue``
+    The oldest unpaid invoice is at least ``invoice_overdue_days`` past due; critical at
+    twice that (or 60 days when the threshold is 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pulse.config import ScoringConfig
+from scoring.signals import ONBOARDING_MAX_AGE_DAYS, Signals
+
+MIN_INTEGRATION_RUNS = 5
+"""Fewer runs than this are too few for a failure rate to mean anything."""
+FLAG_COLUMNS = ["account_id", "code", "label", "severity", "action", "detail"]
+
+
+@dataclass(frozen=True)
+class FlagSpec:
+    code: str
+    label: str
+    action: str
+
+
+FLAG_SPECS: dict[str, FlagSpec] = {
+    spec.code: spec
+    for spec in (
+        FlagSpec(
+            "main_contact_silent",
+            "Main contact silent",
+            "Call or email the main contact this week; if they have moved on, find and "
+            "confirm a new main contact.",
+        ),
+        FlagSpec(
+            "owner_silent",
+            "Account owner silent",
+            "Book a check-in with the customer's account owner to reconfirm goals and sponsorship.",
+        ),
+        FlagSpec(
+            "power_user_deactivated",
+            "Power user deactivated",
+            "Find out why the power user left and identify and train a replacement champion.",
+        ),
+        FlagSpec(
+            "score_drop",
+            "Health score dropping",
+            "Review what changed since the last runs and contact the account before the "
+            "decline continues.",
+        ),
+        FlagSpec(
+            "integration_failing",
+            "Integration failing",
+            "Open a ticket with support for the failing integration and tell the customer "
+            "you are on it.",
+        ),
+        FlagSpec(
+            "negative_sentiment",
+            "Negative support sentiment",
+            "Read the recent tickets, escalate what is unresolved and follow up personally.",
+        ),
+        FlagSpec(
+            "onboarding_stuck",
+            "Onboarding stuck",
+            "Run a hands-on onboarding session on the core features and agree a first "
+            "success milestone.",
+        ),
+        FlagSpec(
+            "invoice_overdue",
+            "Invoice overdue",
+            "Check with finance, then raise the overdue invoice with the billing contact.",
+        ),
+    )
+}
+
+
+def _emit(
+    mask: pd.Series,
+    code: str,
+    critical: pd.Series,
+    columns: dict[str, pd.Series],
+    describe: Callable[..., str],
+) -> pd.DataFrame:
+    """Long-form rows for the accounts where ``mask`` holds.
+
+    ``describe`` is called with the values of ``columns`` only for flagged accounts, so
+    detail sentences are built for the few accounts that need them, not for all.
+    """
+    mask = mask.fillna(False).astype(bool)
+    if not mask.any():
+        return pd.DataFrame(columns=FLAG_COLUMNS)
+    spec = FLAG_SPECS[code]
+    sub = {k: v[mask].tolist() for k, v in columns.items()}
+    details = [
+        describe(**dict(zip(sub, vals, strict=True))) for vals in zip(*sub.values(), strict=True)
+    ]
+    return pd.DataFrame(
+        {
+            "account_id": mask.index[mask.to_numpy()].to_numpy(),
+            "code": code,
+            "label": spec.label,
+            "severity": np.where(critical[mask].fillna(False).to_numpy(), "critical", "warning"),
+            "action": spec.action,
+            "detail": details,
+        }
+    )
+
+
+def _silence(
+    s: pd.DataFrame,
+    prefix: str,
+    as_of: pd.Timestamp,
+    lookback_days: int,
+) -> tuple[pd.Series, pd.Series]:
+    """Days since a contact group's last activity, and whether that is a lower bound.
+
+    Last activity is the later of the last usage day and ``last_seen_at`` (both on or
+    before ``as_of``). Never active: counted from the contact's creation date if known
+    and inside the lookback, else the lookback itself is a lower bound ("over N days").
+    """
+    last = pd.concat(
+        [s[f"{prefix}_last_day"], s[f"{prefix}_last_seen_at"].dt.normalize()], axis=1
+    ).max(axis=1)
+    created = s[f"{prefix}_created_on"]
+    days = (as_of - last).dt.days.astype("float64")
+    since_created = (as_of - created).dt.days.astype("float64")
+    never = last.isna()
+    bounded = never & (since_created.isna() | (since_created > lookback_days))
+    days = days.where(~never, since_created.clip(upper=lookback_days))
+    days = days.where(~bounded, float(lookback_days))
+    return days, bounded
+
+
+def _silent_text(who: str, days: float, bounded: bool) -> str:
+    span = f"in the last {days:.0f} days" if bounded else f"for {days:.0f} days"
+    return f"{who} has had no activity {span}"
+
+
+def compute_flags(signals: Signals, score: pd.Series, cfg: ScoringConfig) -> pd.DataFrame:
+    """All flags raised, one row per (account, flag), columns :data:`FLAG_COLUMNS`."""
+    s = signals.frame
+    meta = signals.meta
+    w = meta.windows
+    fs = cfg.flags
+    as_of = pd.Timestamp(w.as_of)
+    lookback = w.scan_days
+    out: list[pd.DataFrame] = []
+
+    # Main contact silent.
+    days, bounded = _silence(s, "main", as_of, lookback)
+    seen = s["main_last_seen_at"].notna() | s["main_last_day"].notna()
+    mask = (s["main_contacts"] > 0) & (seen | meta.has_usage)
+    mask &= days >= fs.main_contact_silent_days
+    out.append(
+        _emit(
+            mask,
+            "main_contact_silent",
+            days >= 3 * fs.main_contact_silent_days,
+            {
+                "name": s["main_contact_name"],
+                "days": days,
+                "bounded": bounded,
+                "deact": s["main_deactivated"],
+            },
+            lambda name, days, bounded, deact: (
+                _silent_text(name or "The main contact", days, bounded)
+                + (" (deactivated)" if deact else "")
+            ),
+        )
+    )
+
+    # Account owner-role contact silent.
+    days, bounded = _silence(s, "owner", as_of, lookback)
+    seen = s["owner_last_seen_at"].notna() | s["owner_last_day"].notna()
+    mask = (s["owner_contacts"] > 0) & (seen | meta.has_usage)
+    mask &= days >= fs.owner_silent_days
+    out.append(
+        _emit(
+            mask,
+            "owner_silent",
+            days >= 2 * fs.owner_silent_days,
+            {"name": s["owner_contact_name"], "days": days, "bounded": bounded},
+            lambda name, days, bounded: _silent_text(
+                name or "The owner-role contact", days, bounded
+            ),
+        )
+    )
+
+    # Power user deactivated.
+    def power_text(n: float, name: str | None, at: pd.Timestamp, left: float) -> str:
+        text = (
+            f"{name or 'a power user'} deactivated on {at:%Y-%m-%d}"
+            if n == 1
+            else f"{n:.0f} power users deactivated in the last "
+            f"{fs.power_user_deactivated_days} days (latest: {name})"
+        )
+        return text + ("; no active power user left" if left == 0 else "")
+
+    out.append(
+        _emit(
+            s["power_users_deactivated"] > 0,
+            "power_user_deactivated",
+            s["power_users_active"] == 0,
+            {
+                "n": s["power_users_deactivated"],
+                "name": s["power_user_deactivated_name"],
+                "at": s["power_user_deactivated_at"],
+                "left": s["power_users_active"],
+            },
+            power_text,
+        )
+    )
+
+    # Score dropping across two consecutive runs.
+    p1, p2 = s["prev1_score"], s["prev2_score"]
+    total_drop = p2 - score
+    out.append(
+        _emit(
+            (p2 > p1) & (p1 > score) & (total_drop >= fs.score_drop_points),
+            "score_drop",
+            total_drop >= 2 * fs.score_drop_points,
+            {"a": p2, "b": p1, "c": score},
+            lambda a, b, c: (
+                f"score {a:.1f} -> {b:.1f} -> {c:.1f} over the last two runs ({c - a:+.1f})"
+            ),
+        )
+    )
+
+    # Integration failure rate, over the window or the last 7 days.
+    runs, fails = s["integration_runs"], s["integration_failures"]
+    runs7, fails7 = s["integration_runs_7d"], s["integration_failures_7d"]
+    rate = (fails / runs.where(runs > 0)).fillna(0.0)
+    rate7 = (fails7 / runs7.where(runs7 > 0)).fillna(0.0)
+    window_bad = (runs >= MIN_INTEGRATION_RUNS) & (rate > fs.integration_failure_rate)
+    week_bad = (runs7 >= MIN_INTEGRATION_RUNS) & (rate7 > fs.integration_failure_rate)
+    worst = np.maximum(rate.where(window_bad, 0.0), rate7.where(week_bad, 0.0))
+
+    def integration_text(
+        r: float, n: float, r7: float, n7: float, wb: bool, name: str | None, k: float
+    ) -> str:
+        text = (
+            f"{r:.0%} of {n:,.0f} integration runs failed in the last {w.window_days} days"
+            if wb
+            else f"{r7:.0%} of {n7:,.0f} integration runs failed in the last 7 days"
+        )
+        if name:
+            text += f" ({name}" + (f" and {k - 1:.0f} more" if k > 1 else "") + ")"
+        return text
+
+    out.append(
+        _emit(
+            window_bad | week_bad,
+            "integration_failing",
+            worst >= 0.5,
+            {
+                "r": rate,
+                "n": runs,
+                "r7": rate7,
+                "n7": runs7,
+                "wb": window_bad,
+                "name": s["failing_integration_name"],
+                "k": s["failing_integrations"],
+            },
+            integration_text,
+        )
+    )
+
+    # Negative support sentiment.
+    neg = s["negative_sentiment_flag"]
+    out.append(
+        _emit(
+            neg >= fs.negative_sentiment_count,
+            "negative_sentiment",
+            neg >= 2 * fs.negative_sentiment_count,
+            {"n": neg},
+            lambda n: (
+                f"{n:.0f} negative-sentiment tickets in the last {fs.negative_sentiment_days} days"
+            ),
+        )
+    )
+
+    # Onboarding stuck: no core-feature use in the first onboarding_days.
+    age = (as_of - s["contract_start"]).dt.days.astype("float64")
+    core_by = s["contract_start"] + pd.Timedelta(days=fs.onboarding_days)
+    no_core_in_time = s["first_core_day"].isna() | (s["first_core_day"] >= core_by)
+    never_active = s["last_active_day"].isna()
+    first_core_no = (s["first_core_day"] - s["contract_start"]).dt.days.astype("float64") + 1
+
+    def onboarding_text(age: float, never: bool, core_day: float) -> str:
+        if never:
+            return f"no product activity since contract start {age:.0f} days ago"
+        when = "none yet" if np.isnan(core_day) else f"first core action on day {core_day:.0f}"
+        return f"active but no core-feature use in the first {fs.onboarding_days} days ({when})"
+
+    out.append(
+        _emit(
+            meta.has_usage
+            & (age >= fs.onboarding_days)
+            & (age < ONBOARDING_MAX_AGE_DAYS)
+            & no_core_in_time,
+            "onboarding_stuck",
+            never_active,
+            {"age": age, "never": never_active, "core_day": first_core_no},
+            onboarding_text,
+        )
+    )
+
+    # Invoice overdue.
+    overdue_days = (as_of - s["oldest_overdue_due_on"]).dt.days.astype("float64")
+    critical_at = 2 * fs.invoice_overdue_days if fs.invoice_overdue_days > 0 else 60
+    out.append(
+        _emit(
+            (s["overdue_invoices"] > 0) & (overdue_days >= fs.invoice_overdue_days),
+            "invoice_overdue",
+            overdue_days >= critical_at,
+            {"n": s["overdue_invoices"], "amt": s["overdue_amount"], "d": overdue_days},
+            lambda n, amt, d: (
+                f"{n:,.0f} unpaid invoice{'s' if n != 1 else ''} (${amt:,.0f}), "
+                f"oldest {d:.0f} days past due"
+            ),
+        )
+    )
+
+    frames = [f for f in out if not f.empty]
+    if not frames:
+        return pd.DataFrame(columns=FLAG_COLUMNS)
+    flags = pd.concat(frames, ignore_index=True)
+    rank = flags["severity"].map({"critical": 0, "warning": 1})
+    flags = flags.assign(_rank=rank).sort_values(["account_id", "_rank"], kind="stable")
+    return flags.drop(columns="_rank").reset_index(drop=True)
+
+
+def flags_by_account(flags: pd.DataFrame, index: pd.Index) -> pd.Series:
+    """JSON-ready ``list[dict]`` per account (empty list when none), aligned to ``index``."""
+    result: dict[int, list[dict[str, str]]] = {}
+    keys = [c for c in FLAG_COLUMNS if c != "account_id"]
+    columns = [flags[c].to_numpy(dtype=object).tolist() for c in keys]
+    for account, *values in zip(flags["account_id"].tolist(), *columns, strict=True):
+        result.setdefault(int(account), []).append(dict(zip(keys, values, strict=True)))
+    return pd.Series([result.get(int(a), []) for a in index.tolist()], index=index, dtype=object)

@@ -1,0 +1,223 @@
+"""Forward-looking signals: expansion potential and renewal risk.
+
+Health answers "how is the account now"; these answer "what should the CSM do next":
+grow the account (expansion) or protect the renewal. Both are transparent sums of a few
+named parts so every number can be explained, and both come with their own reasons.
+
+Expansion score (0-100), the sum of:
+
+* **seats** (up to 40): seat use against the licence cap; 70% of the part at
+  ``expansion_seat_ratio`` (default 85% of seats active), full marks at the cap;
+* **growth** (up to 20): more active users than in the previous window (10, full at
+  +20%) and more departments active (10, full at two more);
+* **stakeholders** (up to 20): owners, admins and power users active in the window, full
+  marks at three;
+* **momentum** (up to 20): health score position between the at-risk and healthy
+  thresholds (10) and rising activity trend (10).
+
+An account at risk has its expansion score halved: fix health before selling more.
+
+Renewal risk score (0-100): ``0.7 x (100 - health)`` plus up to 20 for a falling trend and
+up to 25 for flags (10 per critical, 5 per warning), scaled by renewal proximity (x1 within
+``renewal_window_days`` or past the date, x0.75 within twice that or unknown, x0.5 later).
+The level is rule-based so it reads plainly, and the score is clamped into the level's band
+(low < 40 <= medium < 70 <= high):
+
+* **high**: at-risk tier with renewal within the window, or risk score >= 70;
+* **medium**: at-risk tier (renewal further out), or renewal within the window with a
+  falling trend or a critical flag, or risk score >= 40;
+* **low**: everything else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from pulse.config import ScoringConfig
+from scoring.components import Combined, ComponentResult
+from scoring.signals import Signals
+
+EXPANSION_SEAT_POINTS = 40.0
+EXPANSION_USER_GROWTH_POINTS = 10.0
+EXPANSION_USER_GROWTH_TARGET = 0.2
+"""Active users up 20% on the previous window earns the whole user-growth part."""
+EXPANSION_DEPARTMENT_POINTS = 10.0
+EXPANSION_STAKEHOLDER_POINTS = 20.0
+EXPANSION_STAKEHOLDER_TARGET = 3.0
+EXPANSION_AT_RISK_FACTOR = 0.5
+
+RISK_HEALTH_FACTOR = 0.7
+RISK_TREND_POINTS = 20.0
+RISK_FLAG_CAP = 25.0
+RISK_BANDS = {"low": (0.0, 39.9), "medium": (40.0, 69.9), "high": (70.0, 100.0)}
+
+
+def _seat_curve_points(r0: float) -> tuple[list[float], list[float]]:
+    """Seat-use curve for expansion: 0 well below the cap, 0.7 at ``r0``, full at the cap."""
+    return [max(r0 - 0.25, 0.0), r0, max(1.0, r0 + 0.05)], [0.0, 0.7, 1.0]
+
+
+def expansion(
+    signals: Signals,
+    results: Mapping[str, ComponentResult],
+    combined: Combined,
+    cfg: ScoringConfig,
+) -> pd.DataFrame:
+    """``expansion_score`` (0-100, 1 decimal) and ``expansion_reasons`` per account."""
+    s = signals.frame
+    w = signals.meta.windows
+    seats = s["licensed_seats"].where(s["licensed_seats"] > 0)
+    ratio = (s["active_users"] / seats).astype("float64")
+    r0 = cfg.expansion_seat_ratio
+    seat_part = EXPANSION_SEAT_POINTS * np.interp(ratio.fillna(0.0), *_seat_curve_points(r0))
+    if not signals.meta.has_usage:
+        seat_part = np.zeros(len(s))
+    prev_users = s["active_users_prev"].where(s["active_users_prev"] > 0)
+    user_growth = (s["active_users"] / prev_users - 1.0).fillna(0.0)
+    dept_growth = s["departments_active"] - s["departments_active_prev"]
+    growth_part = EXPANSION_USER_GROWTH_POINTS * np.clip(
+        user_growth / EXPANSION_USER_GROWTH_TARGET, 0, 1
+    ) + EXPANSION_DEPARTMENT_POINTS * np.clip(dept_growth / 2.0, 0, 1)
+    stake_part = EXPANSION_STAKEHOLDER_POINTS * np.clip(
+        s["stakeholders_active"] / EXPANSION_STAKEHOLDER_TARGET, 0, 1
+    )
+    score = combined.score
+    tiers = cfg.tiers
+    health_pos = np.clip((score - tiers.at_risk) / (tiers.healthy - tiers.at_risk), 0, 1)
+    trend = results["trend"].value
+    trend_up = np.clip((trend - 0.8) / 0.2, 0, 1).fillna(0.0)
+    momentum_part = 10.0 * health_pos.fillna(0.0) + 10.0 * trend_up
+    total = seat_part + growth_part + stake_part + momentum_part
+    at_risk = combined.tier == "at_risk"
+    total = np.where(at_risk, total * EXPANSION_AT_RISK_FACTOR, total)
+    total = np.where(score.isna(), 0.0, total)
+    change = results["trend"].raw["change_pct"]
+
+    reasons: list[list[str]] = []
+    columns = [
+        s["active_users"].to_numpy(),
+        seats.fillna(0).to_numpy(),
+        ratio.fillna(0).to_numpy(),
+        s["active_users_prev"].to_numpy(),
+        user_growth.to_numpy(),
+        dept_growth.to_numpy(),
+        s["departments_active"].to_numpy(),
+        s["stakeholders_active"].to_numpy(),
+        health_pos.fillna(0).to_numpy(),
+        score.fillna(0).to_numpy(),
+        np.asarray(trend_up),
+        np.asarray(change, dtype="float64"),
+        np.asarray(at_risk),
+    ]
+    for a, n, r, pa, ug, dg, da, st, hp, sc, tu, ch, risk in zip(
+        *(c.tolist() for c in columns), strict=True
+    ):
+        out: list[str] = []
+        if n and r >= 1.0:
+            out.append(f"{a:.0f} of {n:.0f} seats active ({r:.0%}): at or over the licence cap")
+        elif n and r >= r0:
+            out.append(f"{a:.0f} of {n:.0f} seats active ({r:.0%}): near the licence cap")
+        if ug > 0.05 and pa:
+            out.append(f"active users up {ug:.0%} ({pa:.0f} -> {a:.0f})")
+        if dg > 0:
+            out.append(
+                f"active in {da:.0f} departments (+{dg:.0f} vs previous {w.window_days} days)"
+            )
+        if st >= 2:
+            out.append(f"{st:.0f} owners/admins/power users active")
+        if tu > 0 and not np.isnan(ch):
+            out.append(f"activity up {ch:.0f}%")
+        if hp >= 1:
+            out.append(f"healthy score ({sc:.1f})")
+        if risk:
+            out.append("held back: health is at risk, fix that before expanding")
+        reasons.append(out)
+    return pd.DataFrame(
+        {
+            "expansion_score": np.round(np.clip(total, 0, 100), 1),
+            "expansion_reasons": pd.Series(reasons, index=s.index, dtype=object),
+        },
+        index=s.index,
+    )
+
+
+def renewal_risk(
+    signals: Signals,
+    results: Mapping[str, ComponentResult],
+    combined: Combined,
+    flags: pd.DataFrame,
+    cfg: ScoringConfig,
+) -> pd.DataFrame:
+    """``renewal_risk`` (low|medium|high), ``renewal_risk_score`` and ``renewal_reasons``."""
+    s = signals.frame
+    window = float(cfg.renewal_window_days)
+    to_renewal = results["contract"].raw["days_to_renewal"].astype("float64")
+    within = to_renewal <= window  # past renewal dates count as within: confirm renewal
+    score = combined.score
+    tier = combined.tier
+    trend = results["trend"].value
+    trend_pen = (RISK_TREND_POINTS * np.clip((0.8 - trend) / 0.8, 0, 1)).fillna(0.0)
+    pos = s.index.get_indexer(flags["account_id"].to_numpy(dtype="int64"))
+    is_crit = (flags["severity"] == "critical").to_numpy(dtype=bool)
+    crit = pd.Series(np.bincount(pos[is_crit], minlength=len(s)).astype("float64"), index=s.index)
+    warn = pd.Series(np.bincount(pos[~is_crit], minlength=len(s)).astype("float64"), index=s.index)
+    flag_pen = np.minimum(RISK_FLAG_CAP, 10.0 * crit + 5.0 * warn)
+    raw = RISK_HEALTH_FACTOR * (100.0 - score) + trend_pen + flag_pen
+    proximity = np.where(within, 1.0, np.where(to_renewal <= 2 * window, 0.75, 0.5))
+    proximity = np.where(to_renewal.isna(), 0.75, proximity)
+    risk = np.clip(raw * proximity, 0, 100)
+    falling = (trend < 0.5).fillna(False)
+    high = ((tier == "at_risk") & within) | (risk >= 70)
+    medium = ~high & ((tier == "at_risk") | (within & (falling | (crit > 0))) | (risk >= 40))
+    level = pd.Series(np.where(high, "high", np.where(medium, "medium", "low")), index=s.index)
+    lo = level.map({k: v[0] for k, v in RISK_BANDS.items()})
+    hi = level.map({k: v[1] for k, v in RISK_BANDS.items()})
+    banded = np.round(np.clip(risk, lo, hi), 1)
+    level = level.where(score.notna(), "unknown")
+    banded = banded.where(score.notna())
+    change = results["trend"].raw["change_pct"]
+
+    reasons: list[list[str]] = []
+    for lv, d, t, sc, fal, ch, c, wn in zip(
+        level.tolist(),
+        to_renewal.tolist(),
+        tier.tolist(),
+        score.tolist(),
+        falling.tolist(),
+        np.asarray(change, dtype="float64").tolist(),
+        crit.tolist(),
+        warn.tolist(),
+        strict=True,
+    ):
+        out: list[str] = []
+        if lv == "unknown":
+            reasons.append(out)
+            continue
+        if np.isnan(d):
+            out.append("no renewal date on file")
+        elif d < 0:
+            out.append(f"renewal date passed {-d:.0f} days ago: confirm the renewal")
+        elif d <= window:
+            out.append(f"renewal in {d:.0f} days")
+        if t == "at_risk":
+            out.append(f"health at risk ({sc:.1f})")
+        elif t == "healthy" and lv == "low":
+            out.append(f"healthy score ({sc:.1f})")
+        if fal and not np.isnan(ch):
+            out.append(f"activity down {-ch:.0f}%")
+        if c:
+            out.append(f"{c:.0f} critical flag{'s' if c != 1 else ''}")
+        elif wn:
+            out.append(f"{wn:.0f} warning flag{'s' if wn != 1 else ''}")
+        reasons.append(out)
+    return pd.DataFrame(
+        {
+            "renewal_risk": level,
+            "renewal_risk_score": banded,
+            "renewal_reasons": pd.Series(reasons, index=s.index, dtype=object),
+        },
+        index=s.index,
+    )
