@@ -142,6 +142,15 @@ def _score_subprocess(url: str) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _peak_rss_mb() -> float:
+    """This process's own peak RSS. ru_maxrss would not do: on Linux it survives execve and
+    so reports the (large) parent that forked us; VmHWM belongs to the new address space."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _score_only(url: str) -> None:
     from scoring.engine import run_scoring
 
@@ -150,7 +159,7 @@ def _score_only(url: str) -> None:
         summary = run_scoring(session, PulseConfig(), AS_OF)
         session.commit()
     elapsed = time.perf_counter() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = _peak_rss_mb()
     print(json.dumps({"seconds": elapsed, "peak_mb": peak_mb, "accounts": summary.accounts}))
 
 

@@ -188,6 +188,167 @@ def demo(
     console.print(f"[dim]Demo finished in {time.perf_counter() - started:.1f}s.[/]")
 
 
+# ---------------------------------------------------------------------------------------
+# Slack: the bot, digests and alert cards
+
+
+def _slack_token() -> str:
+    """SLACK_BOT_TOKEN, or exit 2 naming the variable."""
+    from bot.app import MissingSetting, require_env
+
+    try:
+        return require_env("SLACK_BOT_TOKEN")
+    except MissingSetting as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+
+
+def _print_payload(title: str, payload: dict[str, object]) -> None:
+    """A dry-run message: its Block Kit JSON, then how it reads as text."""
+    import json
+
+    from pulse.services.notify import payload_as_text
+
+    console.rule(title, style="bold")
+    typer.echo(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
+    console.rule("as text", style="dim")
+    typer.echo(payload_as_text(payload))  # type: ignore[arg-type]
+    typer.echo("")
+
+
+@app.command()
+def serve(
+    port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="HTTP port (default: slack.port in pulse.yml)."),
+    ] = None,
+    socket: Annotated[
+        bool, typer.Option("--socket", help="Socket Mode (SLACK_APP_TOKEN) instead of HTTP.")
+    ] = False,
+) -> None:
+    """Run the Slack bot: /health, alert buttons and the Home tab."""
+    import logging
+
+    from bot.app import MissingSetting, app_from_env, require_env
+    from bot.server import EVENTS_PATH, serve_http, serve_socket
+
+    cfg = _config()
+    _require_schema(cfg.database_url)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        app_token = require_env("SLACK_APP_TOKEN") if socket else None
+        slack_app = app_from_env(cfg, socket_mode=socket)
+    except MissingSetting as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    if app_token is not None:
+        console.print("Pulse is connecting to Slack in Socket Mode (Ctrl-C to stop).")
+        serve_socket(slack_app, app_token)
+        return
+    chosen = port or cfg.slack.port
+    console.print(f"Pulse is listening on http://0.0.0.0:{chosen}{EVENTS_PATH} (Ctrl-C to stop).")
+    serve_http(slack_app, chosen)
+
+
+@app.command()
+def digest(
+    dry_run: Annotated[
+        bool, typer.Option(help="Print the messages (JSON and text); send nothing, no token.")
+    ] = False,
+    user: Annotated[
+        str | None, typer.Option(help="Only this person's digest (email or Slack user id).")
+    ] = None,
+) -> None:
+    """Send the morning digests: each CSM's list by DM, managers their team's portfolio."""
+    from sqlalchemy import func, or_
+
+    from bot.context import utcnow
+    from pulse.services.notify import send_digests, web_client
+    from storage.db import session_factory
+    from storage.models import Owner
+
+    cfg = _config()
+    _require_schema(cfg.database_url)
+    client = None if dry_run else web_client(_slack_token())
+    now = utcnow()
+    with session_factory(cfg.database_url)() as session:
+        only = None
+        if user:
+            key = user.strip().lower()
+            owner = session.scalars(
+                select(Owner)
+                .where(or_(func.lower(Owner.email) == key, func.lower(Owner.slack_user_id) == key))
+                .order_by(Owner.id)
+            ).first()
+            if owner is None:
+                err.print(f"[red]No CSM or manager matches '{user}' (email or Slack user id).[/]")
+                raise typer.Exit(1)
+            owner_id = owner.id
+            only = lambda oid, _sid: oid == owner_id  # noqa: E731
+        messages, report = send_digests(client, session, cfg, now, dry_run=dry_run, only=only)
+        session.rollback()  # digests only read
+    if not messages:
+        console.print("No digests to send (no recipients with a Slack user id, or no scores).")
+        return
+    if dry_run:
+        for msg in messages:
+            _print_payload(f"{msg.kind} digest -> {msg.destination}", msg.payload)
+            if msg.chart is not None:
+                typer.echo(f"(+ trend chart, {len(msg.chart):,} bytes PNG: {msg.chart_title})")
+        console.print(f"Dry run: {len(messages)} digest(s) built, nothing sent.")
+        return
+    console.print(str(report))
+    if report.failed:
+        for destination, error in report.failed:
+            err.print(f"[red]{destination}: {error}[/]")
+        raise typer.Exit(1)
+
+
+@app.command("alerts")
+def alerts_command(
+    dry_run: Annotated[
+        bool, typer.Option(help="Print the cards that would be posted; change nothing.")
+    ] = False,
+) -> None:
+    """Evaluate alerts against the latest scores and post (or update) their cards now."""
+    from bot.context import utcnow
+    from pulse.services.alerts import evaluate_alerts
+    from pulse.services.notify import (
+        alert_card_previews,
+        post_alert_cards,
+        web_client,
+        with_unposted,
+    )
+    from storage.db import session_factory
+
+    cfg = _config()
+    _require_schema(cfg.database_url)
+    client = None if dry_run else web_client(_slack_token())
+    now = utcnow()
+    with session_factory(cfg.database_url)() as session:
+        changes = evaluate_alerts(session, cfg, now)
+        if dry_run:
+            changes = with_unposted(session, changes)
+            previews = alert_card_previews(session, cfg, changes, now)
+            session.rollback()
+            for kind, destination, payload in previews:
+                _print_payload(f"{kind} -> {destination or '(no recipient)'}", payload)
+            console.print(
+                f"Dry run: {len(changes.raised)} raised, {len(changes.reopened)} reopened, "
+                f"{len(changes.resolved)} resolved; nothing posted or stored."
+            )
+            return
+        session.commit()  # the evaluation stands even if Slack is unreachable
+        assert client is not None
+        report = post_alert_cards(client, session, cfg, with_unposted(session, changes), now)
+    console.print(
+        f"{len(changes.raised)} raised, {len(changes.reopened)} reopened, "
+        f"{len(changes.resolved)} resolved; {report}."
+    )
+    if report.failed:
+        raise typer.Exit(1)
+
+
 def main() -> None:  # pragma: no cover - console script shim
     app()
 

@@ -1,0 +1,264 @@
+"""Slack bot benchmark: `/health` latency with 100,000 accounts stored.
+
+Loads a synthetic portfolio (``bench/score_bench.py``'s generator, plus CS owners so
+scopes are real), scores it twice, then serves the bot exactly as ``pulse serve`` does
+(threaded WSGI server, Bolt signature verification) against the fake Slack Web API of
+the test suite. Each request is a signed, form-encoded slash command sent over HTTP:
+
+* **ack**: from sending the request to the HTTP 200 (Slack's deadline is 3 s);
+* **response**: from sending the request to the card arriving at ``response_url``
+  (recorded by the fake server).
+
+Measured sequentially, then with 20 clients sending at once. Loading and scoring are
+timed separately (they are not what is measured). Default run: about 2-4 minutes.
+
+    python bench/slack_bench.py [--accounts N] [--rows N] [--backend sqlite|postgresql]
+                                [--requests N] [--concurrency N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from datetime import time as dtime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from fakes.harness import SECRET, BotHarness, start_bot  # noqa: E402
+from score_bench import AS_OF, PG_ADMIN, _frames, _load  # noqa: E402
+from slack_signing import SlackSender  # noqa: E402
+
+from pulse.config import parse_config  # noqa: E402
+from storage.db import get_engine, session_scope  # noqa: E402
+
+N_CSMS = 40
+MANAGERS = 4
+ADMIN_EMAIL = "bench.admin@bench.example"
+ADMIN_ID = "U0BENCHADM"
+NOW = datetime.combine(AS_OF, dtime(9, 0))
+
+
+def owners_frame() -> pd.DataFrame:
+    """Managers first (ids 1..MANAGERS), then CSMs spread over them."""
+    rows = []
+    for i in range(1, MANAGERS + N_CSMS + 1):
+        manager = i <= MANAGERS
+        rows.append(
+            {
+                "id": i,
+                "source": "bench",
+                "external_id": f"own{i}",
+                "name": f"{'Manager' if manager else 'CSM'} {i}",
+                "email": f"owner{i}@bench.example",
+                "slack_user_id": f"U0BENCH{i:03d}",
+                "team": f"Team {(i - 1) % MANAGERS + 1}",
+                "is_manager": manager,
+                "manager_id": None if manager else (i - 1) % MANAGERS + 1,
+            }
+        )
+    frame = pd.DataFrame(rows)
+    # object dtype keeps None as NULL and ints as ints (a float column would COPY "1.0")
+    frame["manager_id"] = pd.Series([r["manager_id"] for r in rows], dtype=object)
+    return frame
+
+
+def load(url: str, n_accounts: int, n_rows: int) -> tuple[float, float]:
+    """Generate, load and score twice (a week apart). Returns (load s, scoring s)."""
+    from scoring.engine import run_scoring
+
+    frames = _frames(n_accounts, n_rows)
+    rng = np.random.default_rng(11)
+    frames["accounts"]["owner_id"] = rng.integers(MANAGERS + 1, MANAGERS + N_CSMS + 1, n_accounts)
+    ordered = {"owners": owners_frame(), **frames}
+    load_s = _load(url, ordered)
+    started = time.perf_counter()
+    config = parse_config({})
+    for day in (AS_OF - timedelta(days=7), AS_OF):
+        with session_scope(url) as session:
+            run_scoring(session, config, day)
+    if get_engine(url).dialect.name == "postgresql":
+        with get_engine(url).begin() as conn:
+            conn.execute(text("ANALYZE"))
+    return load_s, time.perf_counter() - started
+
+
+@dataclass
+class Sample:
+    ack: float
+    response: float
+    status: int
+
+
+class Runner:
+    """Sends signed /health commands and times ack and response_url arrival."""
+
+    def __init__(self, harness: BotHarness) -> None:
+        self.harness = harness
+        self.sender = SlackSender(harness.events_url, SECRET)
+        self._n = 0
+        self._lock = threading.Lock()
+
+    def _key(self) -> str:
+        with self._lock:
+            self._n += 1
+            return f"b{self._n}"
+
+    def one(self, text: str, user: str) -> Sample:
+        key = self._key()
+        started = time.monotonic()
+        resp = self.sender.command(
+            text, user_id=user, response_url=self.harness.fake.response_url(key), timeout=60
+        )
+        ack = time.monotonic() - started
+        call = self.harness.fake.wait_for(
+            "response_url", 1, timeout=120, where=lambda c: c.path == f"/respond/{key}"
+        )[0]
+        return Sample(ack, call.at - started, resp.status_code)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def report(label: str, samples: list[Sample]) -> None:
+    acks = [s.ack * 1000 for s in samples]
+    resp = [s.response * 1000 for s in samples]
+    bad = sum(1 for s in samples if s.status != 200)
+    late = sum(1 for s in samples if s.ack >= 3.0)
+    print(
+        f"{label:38s} n={len(samples):4d} | ack p50 {pct(acks, 50):7.1f} ms, "
+        f"max {max(acks):7.1f} ms | response p50 {pct(resp, 50):7.1f} ms, "
+        f"p99 {pct(resp, 99):7.1f} ms, max {max(resp):7.1f} ms"
+        + (f" | {bad} non-200" if bad else "")
+        + (f" | {late} acks >= 3 s" if late else "")
+    )
+
+
+def run_phase(
+    runner: Runner, queries: Callable[[int], tuple[str, str]], n: int, concurrency: int
+) -> list[Sample]:
+    if concurrency <= 1:
+        return [runner.one(*queries(i)) for i in range(n)]
+    concurrency = min(concurrency, n)
+    barrier = threading.Barrier(concurrency)
+
+    def worker(w: int) -> list[Sample]:
+        barrier.wait()  # the first wave leaves together
+        return [runner.one(*queries(i)) for i in range(w, n, concurrency)]
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        results = list(pool.map(worker, range(concurrency)))
+    return [s for part in results for s in part]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=100_000)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="usage rows to score")
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--requests", type=int, default=100, help="per measured phase")
+    parser.add_argument("--concurrency", type=int, default=20)
+    args = parser.parse_args()
+
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, backend {args.backend}"
+    )
+    cleanup: Callable[[], None] | None = None
+    if args.backend == "sqlite":
+        url = f"sqlite:///{tempfile.mkdtemp(prefix='pulse-slack-bench-')}/bench.db"
+    else:
+        name = f"pulse_slack_bench_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
+
+        def cleanup() -> None:
+            get_engine(url).dispose()
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    try:
+        load_s, score_s = load(url, args.accounts, args.rows)
+        print(
+            f"loaded {args.accounts:,} accounts / {args.rows:,} usage rows in {load_s:.1f}s, "
+            f"scored twice in {score_s:.1f}s (not part of the measurement)"
+        )
+        config = parse_config({"access": {"admins": [ADMIN_EMAIL]}})
+        harness = start_bot(url, config, clock=lambda: NOW)
+        harness.fake.add_user(ADMIN_ID, ADMIN_EMAIL, "Bench Admin")
+        try:
+            measure(harness, args.accounts, args.requests, args.concurrency)
+        finally:
+            harness.close()
+    finally:
+        if cleanup:
+            cleanup()
+
+
+def measure(harness: BotHarness, n_accounts: int, n: int, concurrency: int) -> None:
+    runner = Runner(harness)
+    rng = random.Random(5)
+    ids = [rng.randint(1, n_accounts) for _ in range(n * 4)]
+    csm = "U0BENCH010"
+
+    def card_admin(i: int) -> tuple[str, str]:
+        return f"Bench Account {ids[i]}", ADMIN_ID  # exact name: one match, the card
+
+    def pick_admin(i: int) -> tuple[str, str]:
+        return f"account {ids[i] // 10 or 1}", ADMIN_ID  # ~11 substring matches: pick list
+
+    def card_csm(i: int) -> tuple[str, str]:
+        return f"Bench Account {ids[i]}", csm  # mostly out of scope: "no match" for a CSM
+
+    for i in range(5):  # warm-up: caches, connections, first auth.test
+        runner.one(*card_admin(i))
+    print(f"{n} requests per phase; concurrent phases: {concurrency} clients sending at once")
+    report("/health NAME (admin, card) sequential", run_phase(runner, card_admin, n, 1))
+    report("/health NAME (admin, card) concurrent", run_phase(runner, card_admin, n, concurrency))
+    report("/health PART (admin, pick list) conc.", run_phase(runner, pick_admin, n, concurrency))
+    report("/health NAME (CSM scope) concurrent", run_phase(runner, card_csm, n, concurrency))
+    sample = runner.one("", csm)
+    print(
+        f"{'/health (CSM attention list) single':38s} ack {sample.ack * 1000:.1f} ms, "
+        f"response {sample.response * 1000:.1f} ms (whole {n_accounts:,}-account portfolio)"
+    )
+    started = time.monotonic()
+    resp = runner.sender.event({"type": "app_home_opened", "user": csm, "tab": "home"})
+    ack = time.monotonic() - started
+    call = harness.fake.wait_for(
+        "views.publish", 1, timeout=300, where=lambda c: c.args.get("user_id") == csm
+    )[0]
+    print(
+        f"{'app_home_opened (CSM) single':38s} ack {ack * 1000:.1f} ms (HTTP {resp.status_code}), "
+        f"views.publish after {(call.at - started) * 1000:.1f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()

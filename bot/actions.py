@@ -1,0 +1,293 @@
+"""Buttons and selects: Acknowledge, Acknowledge all, Snooze, Details, Open in CRM.
+
+Every action is acked immediately; the work runs in a lazy listener. A click on an
+alert card records who and when through the alerts service (which also writes the audit
+row), then the card is updated in place with ``chat.update`` so everyone looking at it
+sees the new state.
+
+Double clicks and concurrent clicks on the same alert must change nothing twice. The
+services are idempotent (acknowledging an acknowledged alert writes nothing); on top of
+that each alert is handled under a per-process lock and a ``SELECT ... FOR UPDATE`` row
+lock (PostgreSQL; SQLite serialises writers anyway), and Slack messages are only
+updated when the alert's state really changed. Without the locks, two clicks racing on
+PostgreSQL could both read "open" and both write an audit row.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.context import BotContext, notice, reply_error
+from digests.cards import alert_card, health_card, refusal
+from digests.views import AlertItem, HealthCard
+from pulse.services import alerts as alert_service
+from pulse.services import health
+from pulse.services.access import Viewer
+from pulse.services.notify import DmChannels, checked, message_args, update_alert_message
+from storage.models import Alert
+
+log = logging.getLogger("pulse.bot.actions")
+
+ACK = "alert_ack"
+ACK_ALL = "alert_ack_all"
+SNOOZE = "alert_snooze"
+PICK = "health_pick"
+OPEN_CRM = "open_crm"
+ACTION_IDS = (ACK, ACK_ALL, SNOOZE, PICK, OPEN_CRM)
+
+_STRIPES = 64
+_locks = [threading.Lock() for _ in range(_STRIPES)]
+
+
+def _lock_for(alert_id: int) -> threading.Lock:
+    """A striped lock: bounded memory, and two clicks on one alert always share a lock."""
+    return _locks[alert_id % _STRIPES]
+
+
+def _fingerprint(session: Session, alert_id: int) -> tuple[Any, ...] | None:
+    """The alert's user-visible state, read under a row lock (PostgreSQL FOR UPDATE)."""
+    alert = session.scalars(select(Alert).where(Alert.id == alert_id).with_for_update()).first()
+    if alert is None:
+        return None
+    return (alert.status, alert.acknowledged_by, alert.acknowledged_at, alert.snoozed_until)
+
+
+def _state(item: AlertItem) -> tuple[Any, ...]:
+    return (item.status, item.acknowledged_by, item.acknowledged_at, item.snoozed_until)
+
+
+def parse_ids(value: str) -> list[int]:
+    """Alert ids from a button value ("12" or "12,15,19"); ValueError when malformed."""
+    ids = [int(part) for part in value.split(",") if part.strip()]
+    if not ids:
+        raise ValueError("no alert id")
+    return ids
+
+
+def parse_snooze(value: str) -> tuple[int, str]:
+    """``"<alert id>:<choice>"`` from the snooze select; ValueError when malformed."""
+    alert_id, _, choice = value.partition(":")
+    return int(alert_id), choice
+
+
+AlertOp = Callable[[Session, int, Viewer, datetime], AlertItem]
+
+
+class _Click:
+    """The parts of a block_actions payload the handlers use."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        container = body.get("container") or {}
+        self.user_id: str = (body.get("user") or {}).get("id", "")
+        self.channel: str | None = container.get("channel_id") or (body.get("channel") or {}).get(
+            "id"
+        )
+        self.message_ts: str | None = container.get("message_ts") or (
+            body.get("message") or {}
+        ).get("ts")
+        self.ephemeral: bool = bool(container.get("is_ephemeral"))
+        self.in_view: bool = container.get("type") == "view"
+        action = (body.get("actions") or [{}])[0]
+        self.block_id: str = action.get("block_id") or ""
+        self.value: str = action.get("value") or (action.get("selected_option") or {}).get(
+            "value", ""
+        )
+
+    @property
+    def on_alert_card(self) -> bool:
+        """The click came from a posted alert card (not a health card or the Home tab)."""
+        return (
+            self.block_id.startswith("alert_")
+            and not self.ephemeral
+            and not self.in_view
+            and bool(self.channel and self.message_ts)
+        )
+
+
+def apply_to_alerts(
+    ctx: BotContext,
+    client: WebClient,
+    respond: Respond,
+    click: _Click,
+    alert_ids: list[int],
+    op: AlertOp,
+) -> None:
+    """Run ``op`` (acknowledge or snooze) on each alert and refresh what shows them.
+
+    Refreshes only when something changed: the clicked alert card (chat.update on the
+    message in the payload), the alert's recorded card if that is another message, and
+    the health card the click came from (re-rendered for the viewer).
+    """
+    now = ctx.clock()
+    changed: list[AlertItem] = []
+    account_id: int | None = None
+    for alert_id in alert_ids:
+        with _lock_for(alert_id), ctx.session() as session:
+            viewer = ctx.viewer(session, click.user_id)
+            before = _fingerprint(session, alert_id)
+            try:
+                item = op(session, alert_id, viewer, now)
+            except PermissionError as exc:
+                respond(**notice(str(exc)), response_type="ephemeral", replace_original=False)
+                return
+            except (LookupError, ValueError) as exc:
+                respond(**notice(str(exc)), response_type="ephemeral", replace_original=False)
+                continue
+            account_id = item.account_id
+            if before != _state(item):
+                changed.append(item)
+    if not changed:
+        return  # a double click or a Slack retry: nothing to show twice
+    with ctx.session() as session:
+        done: set[tuple[str, str]] = set()
+        for item in changed:
+            if click.on_alert_card and len(alert_ids) == 1:
+                payload = checked(alert_card(item, now), f"alert card {item.id}")
+                if payload is not None and click.channel and click.message_ts:
+                    where = (click.channel, click.message_ts)
+                    try:
+                        client.chat_update(channel=where[0], ts=where[1], **message_args(payload))
+                        done.add(where)
+                    except SlackApiError as exc:
+                        # The change is recorded; only the card is stale. Not worth an
+                        # error message to the user, who did what they meant to do.
+                        log.warning(
+                            "updating the clicked card %s failed: %s",
+                            where,
+                            exc.response.get("error"),
+                        )
+            update_alert_message(client, session, item, now, skip=done)
+        if click.block_id.startswith("health_card_") and account_id is not None:
+            _refresh_health_card(ctx, session, client, respond, click, account_id, now)
+
+
+def _refresh_health_card(
+    ctx: BotContext,
+    session: Session,
+    client: WebClient,
+    respond: Respond,
+    click: _Click,
+    account_id: int,
+    now: datetime,
+) -> None:
+    """Show the health card again, now without the acknowledged alerts' buttons."""
+    viewer = ctx.viewer(session, click.user_id)
+    card = health.health_card(session, ctx.config, viewer, account_id, now)
+    if not isinstance(card, HealthCard):
+        return
+    payload = health_card(card)
+    if click.ephemeral or not (click.channel and click.message_ts):
+        respond(**payload, replace_original=True)
+    else:
+        client.chat_update(channel=click.channel, ts=click.message_ts, **message_args(payload))
+
+
+def show_card(
+    ctx: BotContext, client: WebClient, respond: Respond, click: _Click, account_id: int
+) -> None:
+    """``health_pick``: the account's card where the click happened.
+
+    From an ephemeral pick list it replaces the list; from a digest DM it arrives as a new
+    ephemeral message (replacing would destroy the digest); from the Home tab, which has
+    no response_url, it is sent to the user's DM.
+    """
+    with ctx.session() as session:
+        viewer = ctx.viewer(session, click.user_id)
+        result = health.health_card(session, ctx.config, viewer, account_id, ctx.clock())
+    payload = health_card(result) if isinstance(result, HealthCard) else refusal(str(account_id))
+    if click.in_view:
+        channel = DmChannels(client).channel_for(click.user_id)
+        client.chat_postMessage(channel=channel, **message_args(payload))
+    elif click.ephemeral:
+        respond(**payload, response_type="ephemeral", replace_original=True)
+    else:
+        respond(**payload, response_type="ephemeral", replace_original=False)
+
+
+def register(app: App, ctx: BotContext) -> None:
+    """Attach the alert-card and pick-list actions to ``app``."""
+
+    def ack_only(ack: Ack) -> None:
+        ack()
+
+    def _run(what: str, respond: Respond, work: Callable[[], None]) -> None:
+        try:
+            work()
+        except SlackApiError as exc:
+            log.error("%s: Slack API error %s", what, exc.response.get("error"))
+            reply_error(respond, what)
+        except Exception:  # noqa: BLE001 - reported to the user and logged
+            reply_error(respond, what)
+
+    def on_ack(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        click = _Click(body)
+
+        def work() -> None:
+            try:
+                ids = parse_ids(click.value)[:1]
+            except ValueError:
+                log.warning("alert_ack with a malformed value %r", click.value)
+                return
+            apply_to_alerts(ctx, client, respond, click, ids, alert_service.acknowledge)
+
+        _run(ACK, respond, work)
+
+    def on_ack_all(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        click = _Click(body)
+
+        def work() -> None:
+            try:
+                ids = parse_ids(click.value)
+            except ValueError:
+                log.warning("alert_ack_all with a malformed value %r", click.value)
+                return
+            apply_to_alerts(ctx, client, respond, click, ids, alert_service.acknowledge)
+
+        _run(ACK_ALL, respond, work)
+
+    def on_snooze(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        click = _Click(body)
+
+        def work() -> None:
+            try:
+                alert_id, choice = parse_snooze(click.value)
+            except ValueError:
+                log.warning("alert_snooze with a malformed value %r", click.value)
+                return
+
+            def op(session: Session, aid: int, viewer: Viewer, now: datetime) -> AlertItem:
+                return alert_service.snooze(session, aid, viewer, choice, now)  # type: ignore[arg-type]
+
+            apply_to_alerts(ctx, client, respond, click, [alert_id], op)
+
+        _run(SNOOZE, respond, work)
+
+    def on_pick(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        click = _Click(body)
+
+        def work() -> None:
+            try:
+                account_id = int(click.value)
+            except ValueError:
+                log.warning("health_pick with a malformed value %r", click.value)
+                return
+            show_card(ctx, client, respond, click, account_id)
+
+        _run(PICK, respond, work)
+
+    app.action(ACK)(ack=ack_only, lazy=[on_ack])
+    app.action(ACK_ALL)(ack=ack_only, lazy=[on_ack_all])
+    app.action(SNOOZE)(ack=ack_only, lazy=[on_snooze])
+    app.action(PICK)(ack=ack_only, lazy=[on_pick])
+    # A URL button: Slack opens the link itself but still sends the action; ack, nothing else.
+    app.action(OPEN_CRM)(ack_only)

@@ -1,0 +1,128 @@
+"""The Bolt app: construction, global middleware, and handler registration.
+
+:func:`build_app` takes its WebClient from the caller instead of a token so that
+
+* no network call happens at construction (``App(token=...)`` would call ``auth.test``
+  on slack.com in its constructor; here ``auth.test`` happens lazily on the first
+  request, against whatever base URL the client has),
+* tests and the benchmark inject a client pointed at the fake Slack API, and
+* every call, including Bolt's per-request client copies, shares the retry handlers of
+  :func:`pulse.services.notify.web_client` (429 ``Retry-After`` handling).
+
+:func:`app_from_env` is what ``pulse serve`` uses: tokens and the signing secret from the
+environment, failing at start with the missing variable's name.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+
+from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt.lazy_listener import ThreadLazyListenerRunner
+from slack_sdk import WebClient
+
+from bot import actions, commands, home
+from bot.context import BotContext, utcnow
+from bot.users import UserDirectory
+from pulse.config import PulseConfig
+from pulse.services.notify import web_client
+
+log = logging.getLogger("pulse.bot")
+
+ACK_WORKERS = 32
+LAZY_WORKERS = 8
+"""Acks and slow work get separate thread pools: with one shared pool (Bolt's default) a
+burst of slow lookups would queue the acks behind them and miss Slack's 3 seconds. Slow
+work is bounded to a few threads (database connections, the GIL) and simply queues."""
+
+REGISTERED_COMMANDS = (commands.COMMAND,)
+REGISTERED_EVENTS = (home.EVENT,)
+REGISTERED_ACTIONS = actions.ACTION_IDS
+
+
+class MissingSetting(RuntimeError):
+    """A required environment variable is not set."""
+
+
+def require_env(name: str) -> str:
+    """The variable's value; MissingSetting naming it when unset or empty."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise MissingSetting(f"{name} is not set (see docs/configuration.md)")
+    return value
+
+
+def skip_slack_retries(
+    req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
+) -> BoltResponse:
+    """Ack and drop Slack's retries (``X-Slack-Retry-Num``).
+
+    (``next`` shadows the builtin because Bolt injects middleware arguments by name.)
+
+    Slack retries an event when it did not see our ack in time. Every handler here acks
+    at once and does the work in the background, so a retry means the first delivery is
+    already being processed: handling it again would post or change things twice.
+    Runs after Bolt's signature check, so a forged "retry" is still a 401.
+    """
+    retry = req.headers.get("x-slack-retry-num")
+    if retry:
+        reason = (req.headers.get("x-slack-retry-reason") or ["?"])[0]
+        log.info("ignoring Slack retry #%s (%s)", retry[0], reason)
+        return BoltResponse(status=200, body="")
+    return next()
+
+
+def build_app(
+    config: PulseConfig,
+    database_url: str,
+    client: WebClient,
+    signing_secret: str,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    users: UserDirectory | None = None,
+) -> App:
+    """The Pulse Slack app, ready to serve over HTTP or Socket Mode.
+
+    ``clock`` gives handlers their ``now`` (naive UTC); tests freeze it on the sample
+    workspace's last day.
+    """
+    app = App(
+        name="pulse",
+        client=client,
+        signing_secret=signing_secret,
+        process_before_response=False,
+        token_verification_enabled=False,
+        listener_executor=ThreadPoolExecutor(max_workers=ACK_WORKERS, thread_name_prefix="ack"),
+    )
+    app.listener_runner.lazy_listener_runner = ThreadLazyListenerRunner(
+        logger=app.logger,
+        executor=ThreadPoolExecutor(max_workers=LAZY_WORKERS, thread_name_prefix="lazy"),
+    )
+    app.use(skip_slack_retries)
+    ctx = BotContext(
+        config=config,
+        database_url=database_url,
+        users=users or UserDirectory(client),
+        clock=clock,
+    )
+    commands.register(app, ctx)
+    actions.register(app, ctx)
+    home.register(app, ctx)
+    return app
+
+
+def app_from_env(config: PulseConfig, *, socket_mode: bool = False) -> App:
+    """``pulse serve``'s app: SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET (HTTP mode) and
+    SLACK_API_URL from the environment. Socket Mode authenticates with the app-level
+    token instead of request signatures, so the signing secret is optional there."""
+    token = require_env("SLACK_BOT_TOKEN")
+    secret = (
+        os.environ.get("SLACK_SIGNING_SECRET", "")
+        if socket_mode
+        else require_env("SLACK_SIGNING_SECRET")
+    )
+    return build_app(config, config.database_url, web_client(token), secret)

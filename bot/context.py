@@ -1,0 +1,73 @@
+"""What every handler needs: configuration, a database session, the clock, the viewer.
+
+Handlers receive one :class:`BotContext` (built once by :func:`bot.app.build_app`)
+instead of reaching for globals, so tests can run several apps side by side against
+different databases, fake Slack servers and frozen clocks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_bolt import Respond
+from sqlalchemy.orm import Session
+
+from bot.users import UserDirectory
+from digests.blocks import message, section
+from pulse.config import PulseConfig
+from pulse.services.access import Viewer, resolve_viewer
+from storage.db import session_scope
+
+log = logging.getLogger("pulse.bot")
+
+SORRY = "Sorry, something went wrong on Pulse's side. Please try again in a minute."
+
+
+def utcnow() -> datetime:
+    """Naive UTC, the convention of every service's ``now``."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def notice(text: str) -> dict[str, Any]:
+    """A one-line reply (errors, permission messages), built with the digests primitives
+    so it passes the same Block Kit validation as every other message."""
+    return message([section(text)], text)
+
+
+@dataclass
+class BotContext:
+    config: PulseConfig
+    database_url: str
+    users: UserDirectory
+    clock: Callable[[], datetime] = utcnow
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction per handler: committed when the block ends, rolled back on error."""
+        with session_scope(self.database_url) as session:
+            yield session
+
+    def viewer(self, session: Session, slack_user_id: str) -> Viewer:
+        """The person behind a request: Slack user -> email (cached users.info) -> Viewer."""
+        user = self.users.get(slack_user_id)
+        return resolve_viewer(session, self.config, slack_user_id, user.email)
+
+
+def reply_error(respond: Respond | None, what: str) -> None:
+    """Log the exception being handled and tell the user, ephemerally, that it failed.
+
+    Lazy listeners run after the HTTP ack, so an exception there would otherwise vanish
+    into a log line while the user waits for an answer that never comes.
+    """
+    log.exception("%s failed", what)
+    if respond is None:
+        return
+    try:
+        respond(**notice(SORRY), response_type="ephemeral", replace_original=False)
+    except Exception:  # noqa: BLE001 - nothing more can be done; already logged above
+        log.exception("could not tell the user that %s failed", what)
