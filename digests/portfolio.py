@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session, aliased
 
 from storage.models import Account, Owner, ScoreSnapshot
@@ -31,8 +31,14 @@ def snapshot_dates(session: Session, as_of: date | None = None) -> tuple[date | 
     return latest, prev
 
 
-def load_portfolio(session: Session, as_of: date | None = None) -> pd.DataFrame:
-    """One row per scored account: account facts, owner, latest and previous snapshot."""
+def load_portfolio(
+    session: Session, as_of: date | None = None, where: ColumnElement[bool] | None = None
+) -> pd.DataFrame:
+    """One row per scored account: account facts, owner, latest and previous snapshot.
+
+    ``where`` filters accounts in SQL (a viewer's scope), so a CSM's list never has to
+    decode the snapshots of the whole portfolio.
+    """
     latest, prev = snapshot_dates(session, as_of)
     if latest is None:
         return pd.DataFrame()
@@ -71,7 +77,11 @@ def load_portfolio(session: Session, as_of: date | None = None) -> pd.DataFrame:
         .outerjoin(manager, manager.id == Owner.manager_id)
         .where(ScoreSnapshot.as_of == latest)
     )
+    if where is not None:
+        stmt = stmt.where(where)
     df = pd.DataFrame(session.execute(stmt).mappings().all())
+    if df.empty:
+        return df
     if prev is not None:
         prev_df = pd.DataFrame(
             session.execute(
@@ -79,7 +89,12 @@ def load_portfolio(session: Session, as_of: date | None = None) -> pd.DataFrame:
                     ScoreSnapshot.account_id,
                     ScoreSnapshot.score.label("prev_score"),
                     ScoreSnapshot.tier.label("prev_tier"),
-                ).where(ScoreSnapshot.as_of == prev)
+                ).where(
+                    ScoreSnapshot.as_of == prev,
+                    ScoreSnapshot.account_id.in_(select(Account.id).where(where))
+                    if where is not None
+                    else true(),
+                )
             ).all(),
             columns=["account_id", "prev_score", "prev_tier"],
         )

@@ -31,7 +31,7 @@ from digests.portfolio import attention_list, expansion_candidates, load_portfol
 from digests.views import AccountLine, HealthCard, PickList
 from pulse.config import PulseConfig
 from pulse.lookup import AccountMatch
-from pulse.services.access import Viewer, can_see, visible, visible_account_ids
+from pulse.services.access import Viewer, can_see, visible
 from pulse.services.alerts import alert_items, crm_url, live_alerts, open_alert_counts
 from scoring.engine import previous_snapshot
 from scoring.explain import explain_change
@@ -355,11 +355,9 @@ def _card(
 
 def scoped_portfolio(session: Session, viewer: Viewer, now: datetime) -> pd.DataFrame:
     """``load_portfolio`` as of ``now`` restricted to the viewer's accounts."""
-    df = load_portfolio(session, now.date())
-    if df.empty or viewer.role in ("admin", "read_only"):
-        return df
-    ids = visible_account_ids(session, viewer)
-    return df[df["account_id"].isin(ids)]
+    if viewer.role in ("admin", "read_only"):
+        return load_portfolio(session, now.date())
+    return load_portfolio(session, now.date(), where=visible(session, viewer))
 
 
 def urgency_order(df: pd.DataFrame, config: PulseConfig) -> pd.DataFrame:
