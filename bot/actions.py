@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.context import BotContext, notice, reply_error
-from digests.cards import alert_card, health_card, refusal
+from digests.cards import alert_card, health_card, not_scored, refusal
 from digests.views import AlertItem, HealthCard
 from pulse.services import alerts as alert_service
 from pulse.services import health
@@ -204,7 +204,12 @@ def show_card(
     with ctx.session() as session:
         viewer = ctx.viewer(session, click.user_id)
         result = health.health_card(session, ctx.config, viewer, account_id, ctx.clock())
-    payload = health_card(result) if isinstance(result, HealthCard) else refusal(str(account_id))
+    if isinstance(result, HealthCard):
+        payload = health_card(result)
+    elif result.reason == "not_scored":
+        payload = not_scored()
+    else:
+        payload = refusal(str(account_id))
     if click.in_view:
         channel = DmChannels(client).channel_for(click.user_id)
         client.chat_postMessage(channel=channel, **message_args(payload))

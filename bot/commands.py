@@ -13,7 +13,14 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 
 from bot.context import BotContext, reply_error
-from digests.cards import account_list, health_card, help_message, pick_list, refusal
+from digests.cards import (
+    account_list,
+    health_card,
+    help_message,
+    not_scored,
+    pick_list,
+    refusal,
+)
 from digests.views import HealthCard, PickList
 from pulse.services import health
 
@@ -55,7 +62,7 @@ def render_health(ctx: BotContext, user_id: str, text: str) -> dict[str, Any]:
         return health_card(result)
     if isinstance(result, PickList):
         return pick_list(result)
-    return refusal(query)
+    return not_scored() if result.reason == "not_scored" else refusal(query)
 
 
 def register(app: App, ctx: BotContext) -> None:

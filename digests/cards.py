@@ -298,6 +298,18 @@ def refusal(query: str) -> dict[str, Any]:
     return message([section(REFUSAL_TEXT)], REFUSAL_TEXT)
 
 
+NOT_SCORED_TEXT = (
+    "That account has no health score yet. It gets one at the next scoring run "
+    "(`pulse score`, or the daily pipeline)."
+)
+
+
+def not_scored() -> dict[str, Any]:
+    """For an account the viewer may see but that has never been scored: saying so leaks
+    nothing, and the generic refusal would wrongly suggest missing access."""
+    return message([section(NOT_SCORED_TEXT)], NOT_SCORED_TEXT)
+
+
 HELP_LINES = (
     ("/health", "your accounts that need attention, most urgent first"),
     ("/health NAME", "one account's health card (name or domain, part of it is fine)"),

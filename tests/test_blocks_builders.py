@@ -725,3 +725,13 @@ def test_manager_digest_first_run_has_no_change() -> None:
     assert "since last run" not in body and "(vs" not in body
     assert "No renewals in the window." in body
     assert validate_message(payload) == []
+
+
+def test_not_scored_message_is_distinct_from_the_refusal() -> None:
+    from digests.cards import REFUSAL_TEXT, not_scored
+    from digests.limits import validate_message
+
+    payload = not_scored()
+    assert validate_message(payload) == []
+    assert "no health score yet" in payload["text"]
+    assert REFUSAL_TEXT not in payload["text"]
