@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from storage.models import Account
@@ -21,13 +21,24 @@ class AccountMatch:
     closest: list[str] = field(default_factory=list)
 
 
-def find_account(session: Session, query: str, limit: int = 10) -> AccountMatch:
-    """Exact name or domain wins; else a unique substring match; else the closest names."""
+def find_account(
+    session: Session, query: str, limit: int = 10, scope: ColumnElement[bool] | None = None
+) -> AccountMatch:
+    """Exact name or domain wins; else a unique substring match; else the closest names.
+
+    ``scope`` restricts every step to the accounts a viewer may see; restricting inside
+    each query (not filtering the answer afterwards) matters, because "one exact match"
+    must be counted among visible accounts only.
+    """
     q = query.strip().lower()
     if not q:
         return AccountMatch(query=query)
+    if scope is None:
+        scope = true()
     exact = session.scalars(
-        select(Account).where(or_(func.lower(Account.name) == q, func.lower(Account.domain) == q))
+        select(Account).where(
+            scope, or_(func.lower(Account.name) == q, func.lower(Account.domain) == q)
+        )
     ).all()
     if len(exact) == 1:
         return AccountMatch(query=query, account=exact[0])
@@ -35,7 +46,8 @@ def find_account(session: Session, query: str, limit: int = 10) -> AccountMatch:
     partial = session.scalars(
         select(Account)
         .where(
-            or_(func.lower(Account.name).like(pattern), func.lower(Account.domain).like(pattern))
+            scope,
+            or_(func.lower(Account.name).like(pattern), func.lower(Account.domain).like(pattern)),
         )
         .order_by(Account.name)
         .limit(limit + 1)
@@ -44,7 +56,7 @@ def find_account(session: Session, query: str, limit: int = 10) -> AccountMatch:
         return AccountMatch(query=query, account=partial[0])
     if partial:
         return AccountMatch(query=query, candidates=list(partial[:limit]))
-    names = session.scalars(select(Account.name)).all()
+    names = session.scalars(select(Account.name).where(scope)).all()
     lowered = {n.lower(): n for n in names}
     close = difflib.get_close_matches(q, list(lowered), n=5, cutoff=0.5)
     return AccountMatch(query=query, closest=[lowered[c] for c in close])

@@ -16,7 +16,6 @@ Lists reuse :mod:`digests.portfolio` (``load_portfolio``, ``attention_list``,
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -24,13 +23,13 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 import pandas as pd
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, aliased
 
 from digests.portfolio import attention_list, expansion_candidates, load_portfolio
 from digests.views import AccountLine, HealthCard, PickList
 from pulse.config import PulseConfig
-from pulse.lookup import AccountMatch
+from pulse.lookup import AccountMatch, find_account
 from pulse.services.access import Viewer, can_see, visible
 from pulse.services.alerts import alert_items, crm_url, live_alerts, open_alert_counts
 from scoring.engine import previous_snapshot
@@ -80,35 +79,7 @@ def find_visible_account(
     closest visible names. Restricting inside each query (not filtering the unrestricted
     answer afterwards) matters: "one exact match" must be counted among visible accounts.
     """
-    q = query.strip().lower()
-    if not q:
-        return AccountMatch(query=query)
-    scope = visible(session, viewer)
-    exact = session.scalars(
-        select(Account).where(
-            scope, or_(func.lower(Account.name) == q, func.lower(Account.domain) == q)
-        )
-    ).all()
-    if len(exact) == 1:
-        return AccountMatch(query=query, account=exact[0])
-    pattern = f"%{q.replace('%', '').replace('_', '')}%"
-    partial = session.scalars(
-        select(Account)
-        .where(
-            scope,
-            or_(func.lower(Account.name).like(pattern), func.lower(Account.domain).like(pattern)),
-        )
-        .order_by(Account.name)
-        .limit(limit + 1)
-    ).all()
-    if len(partial) == 1:
-        return AccountMatch(query=query, account=partial[0])
-    if partial:
-        return AccountMatch(query=query, candidates=list(partial[:limit]))
-    names = session.scalars(select(Account.name).where(scope)).all()
-    lowered = {n.lower(): n for n in names}
-    close = difflib.get_close_matches(q, list(lowered), n=5, cutoff=0.5)
-    return AccountMatch(query=query, closest=[lowered[c] for c in close])
+    return find_account(session, query, limit, scope=visible(session, viewer))
 
 
 def health_lookup(
