@@ -33,7 +33,7 @@ def test_sample_workspace_end_to_end(session: Session) -> None:
     assert not evaluate_alerts(session, cfg, now)  # idempotent
     recipients = digest_recipients(session)
     assert recipients
-    owner_of = dict(session.execute(select(Account.id, Account.owner_id)).tuples().all())
+    owner_of = dict(session.execute(select(Account.id, Account.owner_id)).all())
     for owner_id, slack_id, is_manager in recipients:
         viewer = resolve_viewer(session, cfg, slack_id, None)
         scope = set(session.scalars(select(Account.id).where(visible(session, viewer))))
