@@ -115,9 +115,73 @@ class FilesSourceConfig(_Strict):
     path: str = "./data"
 
 
+class SalesforceSourceConfig(_Strict):
+    """Salesforce: endpoint and token from SALESFORCE_INSTANCE_URL / SALESFORCE_ACCESS_TOKEN."""
+
+    api_version: str = "59.0"
+    account_fields: dict[str, str] = Field(
+        default_factory=lambda: {
+            "tier": "Tier__c",
+            "segment": "Segment__c",
+            "arr": "ARR__c",
+            "renewal_date": "Renewal_Date__c",
+        },
+        description="Pulse account column -> Salesforce Account field API name.",
+    )
+    writeback: bool = True
+    bulk_threshold: int = Field(2000, ge=1, description="Use Bulk API 2.0 above this many.")
+
+
+class HubSpotSourceConfig(_Strict):
+    """HubSpot: token from HUBSPOT_ACCESS_TOKEN, host from HUBSPOT_API_URL."""
+
+    company_properties: dict[str, str] = Field(
+        default_factory=lambda: {
+            "tier": "tier",
+            "segment": "segment",
+            "arr": "annualrevenue",
+            "renewal_date": "renewal_date",
+        },
+        description="Pulse account column -> HubSpot company property name.",
+    )
+    writeback: bool = True
+    property_group: str = "customer_health"
+
+
+class StripeSourceConfig(_Strict):
+    """Stripe: key from STRIPE_API_KEY, base from STRIPE_API_BASE."""
+
+    account_id_metadata: str = Field(
+        "pulse_account_id", description="Customer metadata key holding the CRM account id."
+    )
+
+
+class ZendeskSourceConfig(_Strict):
+    """Zendesk: ZENDESK_URL, ZENDESK_EMAIL, ZENDESK_API_TOKEN."""
+
+    start_time: int = Field(0, ge=0, description="Unix time of the first full export.")
+
+
+class WarehouseSourceConfig(_Strict):
+    """Daily usage from a SQL query on any SQLAlchemy URL (taken from ``url_env``)."""
+
+    url_env: str = "WAREHOUSE_URL"
+    query: str = Field(
+        "SELECT account_external_id, user_external_id, feature, day, events, minutes "
+        "FROM product_usage_daily WHERE day >= :since",
+        description="Must return the usage columns of docs/import-format.md; :since is bound.",
+    )
+    account_source: str = Field("salesforce", description="Source whose account ids it uses.")
+
+
 class SourcesConfig(_Strict):
     sample: SampleSourceConfig | None = None
     files: FilesSourceConfig | None = None
+    salesforce: SalesforceSourceConfig | None = None
+    hubspot: HubSpotSourceConfig | None = None
+    stripe: StripeSourceConfig | None = None
+    zendesk: ZendeskSourceConfig | None = None
+    warehouse: WarehouseSourceConfig | None = None
 
 
 class AlertRoute(_Strict):
