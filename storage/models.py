@@ -304,3 +304,23 @@ class SyncState(Base):
     last_success_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_status: Mapped[str | None] = mapped_column(String(20))
     last_report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class CrmWriteback(Base):
+    """What Pulse last wrote to one CRM record, so only changed values are sent again.
+
+    ``values`` holds the last values the CRM accepted; ``last_error`` the reason of the
+    last per-record failure (a deleted record, a validation rule), retried next run.
+    """
+
+    __tablename__ = "crm_writeback"
+    __table_args__ = (UniqueConstraint("system", "account_id", name="uq_writeback_system_acct"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    system: Mapped[str] = mapped_column(String(20))  # salesforce | hubspot
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    record_id: Mapped[str] = mapped_column(String(40))
+    values: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    written_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None] = mapped_column(DateTime)
