@@ -29,6 +29,8 @@ entity                    keys (required in **bold** by convention of the loader
                           priority, status, created_at, solved_at, satisfaction, sentiment
 ``surveys``               external_id, account_external_id, contact_external_id, kind,
                           score, comment, responded_at
+``opportunities``         external_id, account_external_id, owner_external_id, name, kind,
+                          stage, amount, close_date, is_closed, is_won
 ========================  ===================================================================
 
 Dates are ``datetime.date``, times naive UTC ``datetime.datetime``. ``usage`` and
@@ -56,6 +58,7 @@ Entity = Literal[
     "invoices",
     "tickets",
     "surveys",
+    "opportunities",
 ]
 ENTITY_ORDER: tuple[Entity, ...] = (
     "owners",
@@ -67,6 +70,7 @@ ENTITY_ORDER: tuple[Entity, ...] = (
     "invoices",
     "tickets",
     "surveys",
+    "opportunities",
 )
 
 

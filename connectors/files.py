@@ -229,6 +229,18 @@ FILE_SPECS: dict[Entity, FileSpec] = {
         FieldSpec("comment", "str"),
         _dt("responded_at", required=True),
     ), key=("external_id",)),
+    "opportunities": FileSpec("opportunities", (
+        _ext(),
+        _ref("account_external_id", required=True),
+        _ref("owner_external_id"),
+        _text(m.Opportunity, "name"),
+        FieldSpec("kind", "enum", choices=m.OPPORTUNITY_KINDS, default="other"),
+        _text(m.Opportunity, "stage"),
+        FieldSpec("amount", "float", minimum=0),
+        _date("close_date"),
+        FieldSpec("is_closed", "bool", default=False),
+        FieldSpec("is_won", "bool", default=False),
+    ), key=("external_id",)),
 }
 SCORE_RANGES: dict[str, tuple[int, int]] = {"nps": (0, 10), "csat": (1, 5)}
 

@@ -1290,6 +1290,7 @@ def generate_workspace(
     tickets = gen.tickets()
     surveys = gen.surveys()
     contacts = gen.contacts()
+    opportunities = sample_opportunities(seed, end_date, account_records)
     return {
         "owners": owners,
         "accounts": account_records,
@@ -1300,7 +1301,60 @@ def generate_workspace(
         "invoices": invoices,
         "tickets": tickets,
         "surveys": surveys,
+        "opportunities": opportunities,
     }
+
+
+RENEWAL_STAGES = ((30, "Negotiation"), (90, "Proposal"), (180, "Discovery"))
+
+
+def sample_opportunities(
+    seed: int, end_date: date, accounts: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """A renewal opportunity for every live account renewing within a year, and expansion
+    opportunities on a few growing ones (always on the planted expansion story), so the
+    renewal pipeline and expansion forecast have something believable to show."""
+    rng = np.random.default_rng([seed, 7])
+    out: list[dict[str, Any]] = []
+    for a in accounts:
+        renewal = a.get("renewal_date")
+        if a.get("lifecycle") == "churned" or renewal is None:
+            continue
+        days = (renewal - end_date).days
+        owner = a.get("owner_external_id")
+        if 0 <= days <= 365:
+            stage = next((name for limit, name in RENEWAL_STAGES if days <= limit), "Qualification")
+            out.append(
+                {
+                    "external_id": f"opp-r-{a['external_id']}",
+                    "account_external_id": a["external_id"],
+                    "owner_external_id": owner,
+                    "name": f"{a['name']} renewal {renewal.year}",
+                    "kind": "renewal",
+                    "stage": stage,
+                    "amount": float(a.get("arr") or 0.0),
+                    "close_date": renewal,
+                    "is_closed": False,
+                    "is_won": False,
+                }
+            )
+        planted = a["external_id"] == PLANTED["expansion"]
+        if planted or (a.get("lifecycle") == "paid" and rng.random() < 0.08):
+            out.append(
+                {
+                    "external_id": f"opp-x-{a['external_id']}",
+                    "account_external_id": a["external_id"],
+                    "owner_external_id": owner,
+                    "name": f"{a['name']} seat expansion",
+                    "kind": "expansion",
+                    "stage": "Proposal" if planted else str(rng.choice(["Discovery", "Proposal"])),
+                    "amount": round(float(a.get("arr") or 0.0) * (0.3 if planted else 0.15), 2),
+                    "close_date": end_date + timedelta(days=int(rng.integers(20, 120))),
+                    "is_closed": False,
+                    "is_won": False,
+                }
+            )
+    return out
 
 
 @register

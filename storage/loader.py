@@ -28,6 +28,7 @@ from storage.models import (
     Contact,
     IntegrationDaily,
     Invoice,
+    Opportunity,
     Owner,
     Subscription,
     SurveyResponse,
@@ -82,6 +83,10 @@ KEYED: dict[str, tuple[type[Base], tuple[Ref, ...]]] = {
     "tickets": (
         Ticket,
         (ACCOUNT_REF, Ref("contact_external_id", "contact_id", Contact, "contact", False)),
+    ),
+    "opportunities": (
+        Opportunity,
+        (ACCOUNT_REF, Ref("owner_external_id", "owner_id", Owner, "owner", False)),
     ),
     "surveys": (
         SurveyResponse,

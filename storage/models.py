@@ -35,6 +35,7 @@ SURVEY_KINDS = ("nps", "csat")
 INVOICE_STATUSES = ("draft", "open", "paid", "void", "uncollectible")
 ALERT_STATUSES = ("open", "acknowledged", "snoozed", "resolved")
 SEVERITIES = ("info", "warning", "critical")
+OPPORTUNITY_KINDS = ("renewal", "expansion", "new", "other")
 
 
 class Base(DeclarativeBase):
@@ -324,3 +325,23 @@ class CrmWriteback(Base):
     written_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     last_error_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Opportunity(SourceKeyed, Base):
+    """A CRM renewal or expansion opportunity (Salesforce Opportunity, HubSpot deal)."""
+
+    __tablename__ = "opportunities"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id", name="uq_opportunities_source_ext"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("owners.id"))
+    name: Mapped[str | None] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(20), default="other")  # renewal|expansion|new|other
+    stage: Mapped[str | None] = mapped_column(String(80))
+    amount: Mapped[float | None] = mapped_column(Float)
+    close_date: Mapped[date | None] = mapped_column(Date)
+    is_closed: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_won: Mapped[bool] = mapped_column(Boolean, default=False)
