@@ -300,7 +300,7 @@ class SyncState(Base):
     __tablename__ = "sync_state"
 
     source: Mapped[str] = mapped_column(String(40), primary_key=True)
-    cursor: Mapped[str | None] = mapped_column(String(200))
+    cursor: Mapped[str | None] = mapped_column(Text)  # composite JSON cursors can be long
     last_run_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_success_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_status: Mapped[str | None] = mapped_column(String(20))

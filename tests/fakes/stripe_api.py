@@ -1,0 +1,176 @@
+"""A fake Stripe API on 127.0.0.1, good enough for the real ``stripe`` package's list calls.
+
+Point ``STRIPE_API_BASE`` at ``fake.base_url``. It serves ``GET /v1/<resource>`` for the
+resources it holds (customers, subscriptions, invoices) the way Stripe does: newest
+first, ``limit`` / ``starting_after`` / ``has_more`` pagination, ``created[gte]`` and (for
+subscriptions) ``status`` filters, and the list shape ``{"object": "list", "data": [...],
+"has_more": ..., "url": ...}``. Every request is recorded with its query and bearer key.
+
+Failures are scripted per resource: :meth:`FakeStripe.fail` answers the next N matching
+requests with an HTTP error in Stripe's error shape (``{"error": {...}}``), optionally
+with ``Retry-After``, and optionally only for requests past the first page, so retry,
+auth and resume paths run through the real client code.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+ERROR_TYPES = {401: "invalid_request_error", 429: "rate_limit_error"}
+
+
+@dataclass(frozen=True)
+class StripeRequest:
+    resource: str
+    query: dict[str, str]
+    api_key: str | None
+    status: int
+
+
+@dataclass
+class _Failure:
+    status: int
+    remaining: int
+    retry_after: str | None
+    only_later_pages: bool
+
+
+@dataclass
+class FakeStripe:
+    """The fake server. Use as a context manager; fill ``objects[resource]`` with dicts."""
+
+    objects: dict[str, list[dict[str, Any]]] = field(
+        default_factory=lambda: {"customers": [], "subscriptions": [], "invoices": []}
+    )
+    requests: list[StripeRequest] = field(default_factory=list)
+    api_key: str = "sk_test_fake"
+    # resources whose last non-empty page still says has_more, so an empty page follows
+    trailing_empty_page: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self._failures: dict[str, list[_Failure]] = {}
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+
+    # --- control -------------------------------------------------------------------------
+
+    def fail(
+        self,
+        resource: str,
+        status: int,
+        times: int = 1,
+        *,
+        retry_after: str | None = None,
+        only_later_pages: bool = False,
+    ) -> None:
+        """Answer the next ``times`` requests for ``resource`` with HTTP ``status``."""
+        with self._lock:
+            self._failures.setdefault(resource, []).append(
+                _Failure(status, times, retry_after, only_later_pages)
+            )
+
+    def calls(self, resource: str) -> list[StripeRequest]:
+        return [r for r in self.requests if r.resource == resource]
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None, "server not started"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> FakeStripe:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server naming
+                fake._handle(self)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeStripe:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- serving -------------------------------------------------------------------------
+
+    def _handle(self, req: BaseHTTPRequestHandler) -> None:
+        parts = urlsplit(req.path)
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        resource = parts.path.removeprefix("/v1/").strip("/")
+        auth = req.headers.get("Authorization", "")
+        key = auth.removeprefix("Bearer ").strip() or None
+        status, body, headers = self._answer(resource, query, key)
+        with self._lock:
+            self.requests.append(StripeRequest(resource, query, key, status))
+        payload = json.dumps(body).encode()
+        req.send_response(status)
+        req.send_header("Content-Type", "application/json")
+        req.send_header("Content-Length", str(len(payload)))
+        req.send_header("Request-Id", f"req_fake_{len(self.requests)}")
+        for name, value in headers.items():
+            req.send_header(name, value)
+        req.end_headers()
+        req.wfile.write(payload)
+
+    def _error(self, status: int, message: str) -> dict[str, Any]:
+        return {"error": {"type": ERROR_TYPES.get(status, "api_error"), "message": message}}
+
+    def _answer(
+        self, resource: str, query: dict[str, str], key: str | None
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if key != self.api_key:
+            return 401, self._error(401, f"Invalid API Key provided: {key}"), {}
+        if resource not in self.objects:
+            return 404, self._error(404, f"Unrecognized request URL (GET: /v1/{resource})"), {}
+        with self._lock:
+            for failure in self._failures.get(resource, []):
+                if failure.remaining <= 0:
+                    continue
+                if failure.only_later_pages and "starting_after" not in query:
+                    continue
+                failure.remaining -= 1
+                headers = {"Retry-After": failure.retry_after} if failure.retry_after else {}
+                return failure.status, self._error(failure.status, "scripted failure"), headers
+        items = sorted(self.objects[resource], key=lambda o: (-o["created"], o["id"]))
+        if "created[gte]" in query:
+            items = [o for o in items if o["created"] >= int(query["created[gte]"])]
+        status_filter = query.get("status")
+        if resource == "subscriptions":
+            if status_filter is None:
+                items = [o for o in items if o.get("status") != "canceled"]
+            elif status_filter != "all":
+                items = [o for o in items if o.get("status") == status_filter]
+        elif status_filter:
+            items = [o for o in items if o.get("status") == status_filter]
+        after = query.get("starting_after")
+        if after:
+            ids = [o["id"] for o in items]
+            items = items[ids.index(after) + 1 :] if after in ids else []
+        limit = int(query.get("limit", 10))
+        page = items[:limit]
+        body = {
+            "object": "list",
+            "data": page,
+            "has_more": len(items) > limit or (bool(page) and resource in self.trailing_empty_page),
+            "url": f"/v1/{resource}",
+        }
+        return 200, body, {}
