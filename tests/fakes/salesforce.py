@@ -1,0 +1,308 @@
+"""A fake Salesforce org behind the ``responses`` library, answering the documented shapes.
+
+simple-salesforce is requests-based and always builds ``https://`` URLs, so intercepting
+requests is enough; no server runs. The fake serves SOQL queries (paged through
+``nextRecordsUrl`` like the REST Query resource), sObject Describe, sObject Collections
+PATCH and the SOAP login, filters queries on ``SystemModstamp > literal`` like the org
+would, and lets a test queue failures (429/503 with Retry-After, 500s, 401
+``INVALID_SESSION_ID``) per object.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import responses
+
+INSTANCE = "pulse-test.my.salesforce.com"
+INSTANCE_URL = f"https://{INSTANCE}"
+VERSION = "59.0"
+BASE = f"{INSTANCE_URL}/services/data/v{VERSION}"
+TOKEN = "00Dfake!access-token"
+LOGIN_URL = f"https://login.salesforce.com/services/Soap/u/{VERSION}"
+
+ENV_TOKEN = {"SALESFORCE_INSTANCE_URL": INSTANCE_URL, "SALESFORCE_ACCESS_TOKEN": TOKEN}
+ENV_LOGIN = {
+    "SALESFORCE_USERNAME": "pulse@example.com",
+    "SALESFORCE_PASSWORD": "secret",
+    "SALESFORCE_SECURITY_TOKEN": "tok",
+}
+
+Failure = tuple[int, dict[str, str], Any]  # status, headers, JSON body
+
+ACCOUNT_FIELDS: dict[str, tuple[str, int]] = {
+    "Id": ("id", 18),
+    "Name": ("string", 255),
+    "Website": ("url", 255),
+    "OwnerId": ("reference", 18),
+    "Tier__c": ("picklist", 255),
+    "Segment__c": ("picklist", 255),
+    "ARR__c": ("currency", 0),
+    "Renewal_Date__c": ("date", 0),
+    "Health_Score__c": ("double", 0),
+    "Health_Tier__c": ("picklist", 255),
+    "Health_Reasons__c": ("textarea", 255),
+    "Expansion_Score__c": ("double", 0),
+    "Renewal_Risk__c": ("picklist", 255),
+    "Health_Updated__c": ("datetime", 0),
+}
+
+
+def stamp(day: int, hour: int = 0, minute: int = 0) -> str:
+    """A SystemModstamp as Salesforce returns it, on a day of November 2026."""
+    return f"2026-11-{day:02d}T{hour:02d}:{minute:02d}:00.000+0000"
+
+
+def _parse(value: str) -> datetime:
+    text = value.replace("Z", "+0000")
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z").replace(tzinfo=None)
+
+
+def error(code: str, message: str) -> list[dict[str, Any]]:
+    return [{"message": message, "errorCode": code}]
+
+
+def expired() -> Failure:
+    return (401, {}, error("INVALID_SESSION_ID", "Session expired or invalid"))
+
+
+@dataclass
+class FakeSalesforce:
+    """The org's records per object, and what the test saw go over the wire."""
+
+    mock: responses.RequestsMock
+    page_size: int = 2000
+    records: dict[str, list[dict[str, Any]]] = field(
+        default_factory=lambda: {"User": [], "Account": [], "Contact": [], "Opportunity": []}
+    )
+    account_fields: dict[str, tuple[str, int]] = field(default_factory=lambda: dict(ACCOUNT_FIELDS))
+    failures: dict[str, list[Failure]] = field(default_factory=dict)
+    record_errors: dict[str, tuple[str, str]] = field(default_factory=dict)
+    valid_tokens: set[str] = field(default_factory=lambda: {TOKEN})
+    queries: list[str] = field(default_factory=list)
+    collection_bodies: list[dict[str, Any]] = field(default_factory=list)
+    logins: int = 0
+    updated: dict[str, dict[str, Any]] = field(default_factory=dict)
+    bulk_jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    bulk_polls_in_progress: int = 1
+    _locators: dict[str, tuple[list[dict[str, Any]], int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.mock.add_callback(
+            responses.GET, re.compile(re.escape(BASE) + r"/query/?(\?.*)?$"), self._query
+        )
+        self.mock.add_callback(
+            responses.GET, re.compile(re.escape(BASE) + r"/query/01g[\w-]+$"), self._query_more
+        )
+        self.mock.add_callback(
+            responses.GET,
+            re.compile(re.escape(BASE) + r"/sobjects/(\w+)/describe/?$"),
+            self._describe,
+        )
+        self.mock.add_callback(responses.PATCH, f"{BASE}/composite/sobjects", self._collections)
+        self.mock.add_callback(responses.POST, LOGIN_URL, self._login)
+        jobs = re.escape(BASE) + r"/jobs/ingest"
+        self.mock.add_callback(responses.POST, re.compile(jobs + "$"), self._bulk_create)
+        self.mock.add_callback(
+            responses.PUT, re.compile(jobs + r"/(\w+)/batches/?$"), self._bulk_upload
+        )
+        self.mock.add_callback(responses.PATCH, re.compile(jobs + r"/(\w+)$"), self._bulk_close)
+        self.mock.add_callback(responses.GET, re.compile(jobs + r"/(\w+)$"), self._bulk_status)
+        self.mock.add_callback(
+            responses.GET, re.compile(jobs + r"/(\w+)/failedResults/?$"), self._bulk_failed
+        )
+
+    # --- test set-up -----------------------------------------------------------------
+
+    def add(self, sobject: str, *records: dict[str, Any]) -> None:
+        self.records[sobject].extend(records)
+
+    def fail(self, key: str, *failures: Failure) -> None:
+        """Queue responses for the next requests of ``key``: an object name (its query and
+        further pages), "describe", "collections" or "any"."""
+        self.failures.setdefault(key, []).extend(failures)
+
+    def expire_session(self) -> None:
+        """Every current token is now invalid (401 INVALID_SESSION_ID)."""
+        self.valid_tokens.clear()
+
+    @property
+    def collection_requests(self) -> int:
+        return len(self.collection_bodies)
+
+    # --- plumbing --------------------------------------------------------------------
+
+    def _gate(self, request: Any, key: str) -> tuple[int, dict[str, str], str] | None:
+        auth = request.headers.get("Authorization", "")
+        if auth.removeprefix("Bearer ") not in self.valid_tokens:
+            status, headers, body = expired()
+            return status, headers, json.dumps(body)
+        for name in (key, "any"):
+            queue = self.failures.get(name)
+            if queue:
+                status, headers, body = queue.pop(0)
+                return status, headers, json.dumps(body)
+        return None
+
+    def _page(self, rows: list[dict[str, Any]], offset: int) -> dict[str, Any]:
+        page = rows[offset : offset + self.page_size]
+        body: dict[str, Any] = {
+            "totalSize": len(rows),
+            "done": offset + self.page_size >= len(rows),
+            "records": page,
+        }
+        if not body["done"]:
+            locator = f"01gFAKE{len(self._locators):04d}-{offset + self.page_size}"
+            self._locators[locator] = (rows, offset + self.page_size)
+            body["nextRecordsUrl"] = f"/services/data/v{VERSION}/query/{locator}"
+        return body
+
+    def _query(self, request: Any) -> tuple[int, dict[str, str], str]:
+        soql = parse_qs(urlparse(request.url).query)["q"][0]
+        sobject = re.search(r"\bFROM (\w+)", soql).group(1)  # type: ignore[union-attr]
+        failed = self._gate(request, sobject)
+        if failed:
+            return failed
+        self.queries.append(soql)
+        fields = [f.strip() for f in soql.split(" FROM ")[0].removeprefix("SELECT ").split(",")]
+        if sobject == "Account":
+            unknown = [f for f in fields if f not in self.account_fields and f != "SystemModstamp"]
+            if unknown:
+                body = error("INVALID_FIELD", f"No such column '{unknown[0]}' on entity 'Account'")
+                return 400, {}, json.dumps(body)
+        rows = sorted(self.records[sobject], key=lambda r: _parse(r["SystemModstamp"]))
+        since = re.search(r"SystemModstamp > (\S+)", soql)
+        if since:
+            after = _parse(since.group(1))
+            rows = [r for r in rows if _parse(r["SystemModstamp"]) > after]
+        if "AccountId != null" in soql:
+            rows = [r for r in rows if r.get("AccountId")]
+        shaped = [
+            {
+                "attributes": {
+                    "type": sobject,
+                    "url": f"/services/data/v{VERSION}/sobjects/{sobject}/{r['Id']}",
+                },
+                **{f: r.get(f) for f in fields},
+            }
+            for r in rows
+        ]
+        return 200, {}, json.dumps(self._page(shaped, 0))
+
+    def _query_more(self, request: Any) -> tuple[int, dict[str, str], str]:
+        locator = urlparse(request.url).path.rsplit("/", 1)[1]
+        rows, offset = self._locators[locator]
+        sobject = rows[0]["attributes"]["type"]
+        failed = self._gate(request, sobject)
+        if failed:
+            return failed
+        return 200, {}, json.dumps(self._page(rows, offset))
+
+    def _describe(self, request: Any) -> tuple[int, dict[str, str], str]:
+        failed = self._gate(request, "describe")
+        if failed:
+            return failed
+        sobject = urlparse(request.url).path.split("/")[-2]
+        fields = [
+            {"name": name, "type": kind, "length": length, "updateable": name != "Id"}
+            for name, (kind, length) in self.account_fields.items()
+        ]
+        return 200, {}, json.dumps({"name": sobject, "fields": fields})
+
+    def _collections(self, request: Any) -> tuple[int, dict[str, str], str]:
+        failed = self._gate(request, "collections")
+        if failed:
+            return failed
+        body = json.loads(request.body)
+        self.collection_bodies.append(body)
+        results = []
+        for record in body["records"]:
+            record_id = record["id"]
+            if record_id in self.record_errors:
+                code, message = self.record_errors[record_id]
+                results.append(
+                    {
+                        "success": False,
+                        "errors": [{"statusCode": code, "message": message, "fields": []}],
+                    }
+                )
+                continue
+            values = {k: v for k, v in record.items() if k not in {"attributes", "id"}}
+            self.updated.setdefault(record_id, {}).update(values)
+            results.append({"id": record_id, "success": True, "errors": []})
+        return 200, {}, json.dumps(results)
+
+    def _login(self, request: Any) -> tuple[int, dict[str, str], str]:
+        self.logins += 1
+        token = f"00Dfake!session-{self.logins}"
+        self.valid_tokens.add(token)
+        xml = (
+            '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
+            'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+            'xmlns="urn:partner.soap.sforce.com"><soapenv:Body><loginResponse><result>'
+            f"<serverUrl>{INSTANCE_URL}/services/Soap/u/{VERSION}/00Dfake</serverUrl>"
+            f"<sessionId>{token}</sessionId></result></loginResponse></soapenv:Body>"
+            "</soapenv:Envelope>"
+        )
+        return 200, {"Content-Type": "text/xml"}, xml
+
+    # --- Bulk API 2.0 ingest -----------------------------------------------------------
+
+    def _job_id(self, request: Any) -> str:
+        parts = urlparse(request.url).path.rstrip("/").split("/")
+        return parts[parts.index("ingest") + 1]
+
+    def _bulk_create(self, request: Any) -> tuple[int, dict[str, str], str]:
+        failed = self._gate(request, "bulk")
+        if failed:
+            return failed
+        spec = json.loads(request.body)
+        job_id = f"750FAKE{len(self.bulk_jobs):04d}"
+        self.bulk_jobs[job_id] = {"spec": spec, "csv": "", "state": "Open", "polls": 0}
+        return 200, {}, json.dumps({"id": job_id, "state": "Open", **spec})
+
+    def _bulk_upload(self, request: Any) -> tuple[int, dict[str, str], str]:
+        failed = self._gate(request, "bulk")
+        if failed:
+            return failed
+        body = request.body.decode() if isinstance(request.body, bytes) else request.body
+        self.bulk_jobs[self._job_id(request)]["csv"] += body
+        return 201, {}, ""
+
+    def _bulk_close(self, request: Any) -> tuple[int, dict[str, str], str]:
+        job = self.bulk_jobs[self._job_id(request)]
+        job["state"] = json.loads(request.body)["state"]
+        return 200, {}, json.dumps({"id": self._job_id(request), "state": job["state"]})
+
+    def _bulk_status(self, request: Any) -> tuple[int, dict[str, str], str]:
+        job = self.bulk_jobs[self._job_id(request)]
+        job["polls"] += 1
+        if job["state"] == "UploadComplete":
+            job["state"] = "InProgress"
+        if job["state"] == "InProgress" and job["polls"] > self.bulk_polls_in_progress:
+            job["state"] = "JobComplete"
+            for row in csv.DictReader(io.StringIO(job["csv"])):
+                if row["Id"] not in self.record_errors:
+                    values = {k: v for k, v in row.items() if k != "Id" and v != ""}
+                    self.updated.setdefault(row["Id"], {}).update(values)
+        return 200, {}, json.dumps({"id": self._job_id(request), "state": job["state"]})
+
+    def _bulk_failed(self, request: Any) -> tuple[int, dict[str, str], str]:
+        job = self.bulk_jobs[self._job_id(request)]
+        rows = list(csv.DictReader(io.StringIO(job["csv"])))
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        header = list(rows[0]) if rows else ["Id"]
+        writer.writerow(["sf__Id", "sf__Error", *header])
+        for row in rows:
+            if row["Id"] in self.record_errors:
+                code, message = self.record_errors[row["Id"]]
+                writer.writerow([row["Id"], f"{code}:{message}:--", *row.values()])
+        return 200, {"Content-Type": "text/csv"}, out.getvalue()
