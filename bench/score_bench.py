@@ -20,6 +20,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -31,6 +33,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from connectors.sample import FEATURES as SAMPLE_FEATURES  # noqa: E402
 from pulse.config import PulseConfig  # noqa: E402
 from storage.db import get_engine, session_factory, session_scope  # noqa: E402
 from storage.loader import bulk_insert  # noqa: E402
@@ -38,22 +41,7 @@ from storage.migrate import upgrade  # noqa: E402
 
 AS_OF = date(2026, 6, 30)
 DAYS = 60
-FEATURES = np.array(
-    [
-        "login",
-        "search",
-        "reports",
-        "dashboards",
-        "workflows",
-        "integrations",
-        "api",
-        "alerts",
-        "exports",
-        "comments",
-        "admin",
-        "mobile",
-    ]
-)
+FEATURES = np.array(SAMPLE_FEATURES)
 PG_ADMIN = os.environ.get("PULSE_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -163,29 +151,30 @@ def _score_only(url: str) -> None:
     print(json.dumps({"seconds": elapsed, "peak_mb": peak_mb, "accounts": summary.accounts}))
 
 
-def _run_backend(backend: str, frames: dict[str, pd.DataFrame]) -> dict[str, float | str]:
+@contextmanager
+def scratch_database(backend: str, prefix: str = "pulse_bench") -> Iterator[str]:
+    """A throwaway database URL: a temp SQLite file, or a PostgreSQL database dropped after."""
     if backend == "sqlite":
-        tmp = tempfile.mkdtemp(prefix="pulse-bench-")
-        url = f"sqlite:///{tmp}/bench.db"
-        cleanup = None
-    else:
-        name = f"pulse_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
-
-        def cleanup() -> None:
-            get_engine(url).dispose()
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
+        yield f"sqlite:///{tempfile.mkdtemp(prefix=prefix + '-')}/bench.db"
+        return
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
     try:
+        yield url
+    finally:
+        get_engine(url).dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _run_backend(backend: str, frames: dict[str, pd.DataFrame]) -> dict[str, float | str]:
+    with scratch_database(backend) as url:
         load_s = _load(url, frames)
         result = _score_subprocess(url)
-    finally:
-        if cleanup:
-            cleanup()
     return {"backend": backend, "load_s": load_s, **result}
 
 

@@ -23,10 +23,8 @@ import os
 import platform
 import random
 import sys
-import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -36,8 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -45,7 +42,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from fakes.harness import SECRET, BotHarness, start_bot  # noqa: E402
-from score_bench import AS_OF, PG_ADMIN, _frames, _load  # noqa: E402
+from score_bench import AS_OF, _frames, _load, scratch_database  # noqa: E402
 from slack_signing import SlackSender  # noqa: E402
 
 from pulse.config import parse_config  # noqa: E402
@@ -188,22 +185,7 @@ def main() -> None:
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, backend {args.backend}"
     )
-    cleanup: Callable[[], None] | None = None
-    if args.backend == "sqlite":
-        url = f"sqlite:///{tempfile.mkdtemp(prefix='pulse-slack-bench-')}/bench.db"
-    else:
-        name = f"pulse_slack_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
-
-        def cleanup() -> None:
-            get_engine(url).dispose()
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-    try:
+    with scratch_database(args.backend, "pulse_slack_bench") as url:
         load_s, score_s = load(url, args.accounts, args.rows)
         print(
             f"loaded {args.accounts:,} accounts / {args.rows:,} usage rows in {load_s:.1f}s, "
@@ -216,9 +198,6 @@ def main() -> None:
             measure(harness, args.accounts, args.requests, args.concurrency)
         finally:
             harness.close()
-    finally:
-        if cleanup:
-            cleanup()
 
 
 def measure(harness: BotHarness, n_accounts: int, n: int, concurrency: int) -> None:
