@@ -39,6 +39,7 @@ Dates are ``datetime.date``, times naive UTC ``datetime.datetime``. ``usage`` an
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -90,6 +91,9 @@ class Batch:
     records: list[dict[str, Any]] | pd.DataFrame
     cursor: str | None = None
     rejected: list[Rejection] = field(default_factory=list)
+    ref_source: str | None = None
+    """Resolve ``*_external_id`` references against this source's records instead of the
+    batch's own (e.g. warehouse usage keyed by Salesforce account and contact ids)."""
 
     def __len__(self) -> int:
         return len(self.records)
@@ -120,12 +124,24 @@ def register(cls: type[Connector]) -> type[Connector]:
     return cls
 
 
-def get_connector(name: str) -> Callable[[PulseConfig], Connector]:
-    import connectors.files  # noqa: F401  (registration side effect)
-    import connectors.sample  # noqa: F401
+MODULES: dict[str, str] = {
+    "sample": "connectors.sample",
+    "files": "connectors.files",
+    "warehouse": "connectors.warehouse",
+    "salesforce": "connectors.salesforce",
+    "hubspot": "connectors.hubspot",
+    "stripe": "connectors.stripe_billing",
+    "zendesk": "connectors.zendesk",
+}
+"""Source name -> module that registers it: imported on demand, so a sync of one source
+does not load every other source's client library."""
 
+
+def get_connector(name: str) -> Callable[[PulseConfig], Connector]:
+    if name not in REGISTRY and name in MODULES:
+        importlib.import_module(MODULES[name])
     try:
         return REGISTRY[name]
     except KeyError:
-        known = ", ".join(sorted(REGISTRY)) or "none"
+        known = ", ".join(sorted(set(REGISTRY) | set(MODULES)))
         raise KeyError(f"unknown source '{name}' (known sources: {known})") from None

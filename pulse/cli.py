@@ -71,8 +71,11 @@ def sync(
     source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
     full: Annotated[bool, typer.Option(help="Ignore the stored cursor.")] = False,
     dry_run: Annotated[bool, typer.Option(help="Report what would change; write nothing.")] = False,
+    unmatched: Annotated[
+        bool, typer.Option(help="List records identity resolution could not link to a CRM account.")
+    ] = False,
 ) -> None:
-    """Pull every configured source (or one) into storage."""
+    """Pull every configured source (or one) into storage, then link identities."""
     cfg = _config()
     _require_schema(cfg.database_url)
     sources = _configured_sources(cfg)
@@ -93,6 +96,7 @@ def sync(
     reports = sync_with_progress(console, cfg, sources, full=full, dry_run=dry_run)
     for report in reports:
         print_sync_report(console, report)
+    _resolve_and_print(cfg, show_unmatched=unmatched, dry_run=dry_run)
     if any(r.status == "failed" for r in reports):
         raise typer.Exit(1)
 
@@ -346,6 +350,183 @@ def alerts_command(
         f"{len(changes.resolved)} resolved; {report}."
     )
     if report.failed:
+        raise typer.Exit(1)
+
+
+# ---------------------------------------------------------------------------------------
+# Identities across sources, CRM field check and health writeback
+
+
+def _resolve_and_print(cfg: PulseConfig, *, show_unmatched: bool, dry_run: bool = False) -> None:
+    """Link every source's accounts to the CRM account (pulse.identity); list the unmatched."""
+    from pulse.identity import resolve_identities
+    from storage.db import session_factory
+
+    with session_factory(cfg.database_url)() as session:
+        report = resolve_identities(session, cfg)
+        if dry_run:
+            session.rollback()
+        else:
+            session.commit()
+    if report.linked or report.unmatched:
+        console.print(
+            f"identities: {len(report.linked):,} record(s) linked to "
+            f"{report.primary_source or 'no'} CRM accounts, {len(report.unmatched):,} unmatched"
+            + ("" if show_unmatched or not report.unmatched else " (pulse sync --unmatched)"),
+            highlight=False,
+        )
+    if not show_unmatched:
+        return
+    if not report.unmatched:
+        console.print("No unmatched records: every account is linked to its CRM account.")
+        return
+    from rich.table import Table
+
+    table = Table(title="Unmatched records", show_edge=False)
+    for col in ("Source", "External id", "Name", "Reason"):
+        table.add_column(col)
+    for source, external_id, name, reason in report.unmatched:
+        table.add_row(source, external_id, name or "-", reason)
+    console.print(table)
+
+
+@app.command()
+def identities() -> None:
+    """Link records of every source to their CRM account now and list the unmatched (no sync)."""
+    cfg = _config()
+    _require_schema(cfg.database_url)
+    _resolve_and_print(cfg, show_unmatched=True)
+
+
+crm_app = typer.Typer(no_args_is_help=True, help="The CRM Pulse writes health to.")
+app.add_typer(crm_app, name="crm")
+CRM_SYSTEMS = ("salesforce", "hubspot")
+CRM_ENV = {
+    "salesforce": (("SALESFORCE_ACCESS_TOKEN", "SALESFORCE_USERNAME"),),
+    "hubspot": (("HUBSPOT_ACCESS_TOKEN",),),
+}
+
+
+def _crm_problem(cfg: PulseConfig, system: str) -> str | None:
+    """Why ``system`` cannot be called (not in pulse.yml, no credentials), or None."""
+    import os
+
+    if getattr(cfg.sources, system) is None:
+        return f"{system} is not configured (no sources.{system} in {cfg.source_label})"
+    for any_of in CRM_ENV[system]:
+        if not any(os.environ.get(name, "").strip() for name in any_of):
+            return f"{system} is not configured: {' or '.join(any_of)} is not set"
+    return None
+
+
+def _crm_module(system: str):  # type: ignore[no-untyped-def]
+    import importlib
+
+    try:
+        return importlib.import_module(f"connectors.{system}")
+    except ImportError as exc:
+        err.print(f"[red]{system}: connector not available ({exc})[/]")
+        raise typer.Exit(1) from None
+
+
+@crm_app.command("check")
+def crm_check() -> None:
+    """Check that the CRM has the fields Pulse reads and writes (name, type)."""
+    cfg = _config()
+    checked = 0
+    failed = False
+    for system in CRM_SYSTEMS:
+        problem = _crm_problem(cfg, system)
+        if problem:
+            console.print(f"[dim]{problem}[/]", highlight=False)
+            continue
+        module = _crm_module(system)
+        check = module.check_fields if system == "salesforce" else module.check_properties
+        try:
+            results = check(None, cfg)
+        except Exception as exc:  # noqa: BLE001 - report the CRM's answer, whatever it is
+            err.print(f"[red]{system}: check failed: {exc}[/]")
+            failed = True
+            continue
+        checked += 1
+        bad = [r for r in results if getattr(r, "problem", None)]
+        console.print(f"[bold]{system}[/]: {len(results) - len(bad)} of {len(results)} field(s) ok")
+        for r in results:
+            found = getattr(r, "type", None) or getattr(r, "found", None) or "-"
+            expected = getattr(r, "expected_type", None) or getattr(r, "expected", None) or "any"
+            state = f"[red]{r.problem}[/]" if r.problem else "[green]ok[/]"
+            console.print(f"  {r.name}: {found} (expected {expected}) {state}", highlight=False)
+        failed |= bool(bad)
+    if not checked and not failed:
+        err.print("[red]No CRM configured: add sources.salesforce or sources.hubspot to "
+                  f"{cfg.source_label} and set its credentials.[/]")
+        raise typer.Exit(2)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def writeback(
+    system: Annotated[
+        str | None, typer.Option(help="salesforce or hubspot (default: every configured CRM).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option(help="Count what would be written; call no CRM.")
+    ] = False,
+) -> None:
+    """Write the latest health values to the CRM (only values that changed)."""
+    from connectors.writeback import pending_writeback
+    from storage.db import session_factory
+
+    cfg = _config()
+    _require_schema(cfg.database_url)
+    if system is not None and system not in CRM_SYSTEMS:
+        err.print(f"[red]--system: '{system}' is not one of {', '.join(CRM_SYSTEMS)}[/]")
+        raise typer.Exit(2)
+    systems = [system] if system else [
+        s for s in CRM_SYSTEMS if getattr(cfg.sources, s) is not None
+    ]
+    if not systems:
+        err.print("[red]No CRM configured: add sources.salesforce or sources.hubspot to "
+                  f"{cfg.source_label}, or pass --system.[/]")
+        raise typer.Exit(2)
+    failed = False
+    with session_factory(cfg.database_url)() as session:
+        for name in systems:
+            if dry_run:
+                items, report = pending_writeback(session, name)  # type: ignore[arg-type]
+                console.print(
+                    f"{name} (dry run): {len(items):,} account(s) to update, "
+                    f"{report.unchanged:,} unchanged, {report.no_record_id:,} without a "
+                    f"{name} id, of {report.considered:,} scored; nothing sent.",
+                    highlight=False,
+                )
+                continue
+            problem = _crm_problem(cfg, name)
+            if problem:
+                err.print(f"[red]{problem}[/]")
+                failed = True
+                continue
+            module = _crm_module(name)
+            try:
+                report = module.write_back(session, cfg)
+                session.commit()
+            except Exception as exc:  # noqa: BLE001 - one CRM failing must not hide the other
+                session.rollback()
+                err.print(f"[red]{name}: writeback failed: {exc}[/]")
+                failed = True
+                continue
+            console.print(
+                f"{name}: {report.succeeded:,} of {report.sent:,} sent updated "
+                f"({report.requests:,} request(s)), {report.unchanged:,} unchanged, "
+                f"{report.no_record_id:,} without a {name} id, {len(report.failed):,} failed",
+                highlight=False,
+            )
+            for where, reason in report.failed[:20]:
+                err.print(f"  [red]{where}: {reason}[/]")
+            failed |= bool(report.failed)
+        session.rollback()
+    if failed:
         raise typer.Exit(1)
 
 

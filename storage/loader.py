@@ -4,8 +4,8 @@ Every entity is keyed: records from source systems on ``(source, external_id)``,
 facts on their natural key (account, user, feature, day). A record identical to what is
 stored is counted as unchanged and not written, so loading the same data twice changes
 nothing. References (``account_external_id`` ...) resolve against records of the same
-source; a record whose reference is unknown is skipped with a reason naming it, and the
-rest of the batch still loads.
+source, or of ``Batch.ref_source`` when the batch names one; a record whose reference is
+unknown is skipped with a reason naming it, and the rest of the batch still loads.
 """
 
 from __future__ import annotations
@@ -110,12 +110,14 @@ def load_batch(session: Session, source: str, batch: Batch) -> LoadResult:
         frame = batch.records
         if not isinstance(frame, pd.DataFrame):
             frame = pd.DataFrame(list(frame))
-        result = _load_facts(session, source, batch.entity, frame)
+        result = _load_facts(session, source, batch.entity, frame, batch.ref_source)
     elif batch.entity in KEYED:
         records = batch.records
         if isinstance(records, pd.DataFrame):
             records = records.to_dict("records")
-        result = _load_keyed(session, source, batch.entity, [_plain(r) for r in records])
+        result = _load_keyed(
+            session, source, batch.entity, [_plain(r) for r in records], batch.ref_source
+        )
     else:
         raise ValueError(f"unknown entity '{batch.entity}'")
     result.skipped[:0] = batch.rejected
@@ -179,12 +181,17 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _load_keyed(
-    session: Session, source: str, entity: str, records: list[dict[str, Any]]
+    session: Session,
+    source: str,
+    entity: str,
+    records: list[dict[str, Any]],
+    ref_source: str | None = None,
 ) -> LoadResult:
     model, refs = KEYED[entity]
     result = LoadResult(fetched=len(records))
     columns = _columns(model)
-    maps = {ref.key: _id_map(session, ref.model, source, (r.get(ref.key) for r in records))
+    ref_src = ref_source or source
+    maps = {ref.key: _id_map(session, ref.model, ref_src, (r.get(ref.key) for r in records))
             for ref in refs}
     manager_refs: dict[str, str] = {}
     rows: dict[str, dict[str, Any]] = {}
@@ -299,7 +306,13 @@ def _link_managers(
 # --- daily facts (bulk) ----------------------------------------------------------------
 
 
-def _load_facts(session: Session, source: str, entity: str, frame: pd.DataFrame) -> LoadResult:
+def _load_facts(
+    session: Session,
+    source: str,
+    entity: str,
+    frame: pd.DataFrame,
+    ref_source: str | None = None,
+) -> LoadResult:
     model, key_cols, value_cols = FACTS[entity]
     result = LoadResult(fetched=len(frame))
     if frame.empty:
@@ -310,7 +323,8 @@ def _load_facts(session: Session, source: str, entity: str, frame: pd.DataFrame)
     bad = pd.Series(False, index=df.index)
     reasons = pd.Series("", index=df.index, dtype=object)
 
-    acct = _id_map(session, Account, source, df["account_external_id"].dropna().unique())
+    ref_src = ref_source or source  # where the referenced accounts and users live
+    acct = _id_map(session, Account, ref_src, df["account_external_id"].dropna().unique())
     df["account_id"] = df["account_external_id"].astype(object).map(
         lambda e: acct.get(str(e)) if e is not None else None
     )
@@ -318,7 +332,7 @@ def _load_facts(session: Session, source: str, entity: str, frame: pd.DataFrame)
     reasons[missing & ~bad] = "unknown account '" + df["account_external_id"].astype(str) + "'"
     bad |= missing
     if "user_id" in key_cols:
-        users = _id_map(session, Contact, source, df["user_external_id"].dropna().unique())
+        users = _id_map(session, Contact, ref_src, df["user_external_id"].dropna().unique())
         df["user_id"] = df["user_external_id"].astype(object).map(
             lambda e: users.get(str(e)) if e is not None else None
         )
