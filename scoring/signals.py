@@ -62,6 +62,7 @@ from sqlalchemy.orm import Session
 
 from pulse.config import ScoringConfig
 from storage.models import (
+    LINKED_ONLY_SOURCES,
     Account,
     Contact,
     IntegrationDaily,
@@ -329,6 +330,7 @@ def _accounts_stmt(w: Windows) -> Select[Any]:
     ).where(
         or_(Account.lifecycle != "churned", Account.churned_on > w.as_of),
         or_(Account.contract_start.is_(None), Account.contract_start <= w.as_of),
+        Account.source.not_in(LINKED_ONLY_SOURCES),
     )
 
 

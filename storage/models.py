@@ -36,6 +36,9 @@ INVOICE_STATUSES = ("draft", "open", "paid", "void", "uncollectible")
 ALERT_STATUSES = ("open", "acknowledged", "snoozed", "resolved")
 SEVERITIES = ("info", "warning", "critical")
 OPPORTUNITY_KINDS = ("renewal", "expansion", "new", "other")
+LINKED_ONLY_SOURCES = ("stripe", "zendesk")
+"""Sources whose accounts (Stripe customers, Zendesk organisations) only carry records to
+be linked to a CRM account by identity resolution; they are never scored on their own."""
 
 
 class Base(DeclarativeBase):
