@@ -28,6 +28,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from .server import LocalFake
+
 MODIFIED = {
     "companies": "hs_lastmodifieddate",
     "contacts": "lastmodifieddate",
@@ -81,7 +83,7 @@ class _Failure:
 
 
 @dataclass
-class FakeHubSpot:
+class FakeHubSpot(LocalFake):
     token: str = "pat-test-token"
     result_limit: int = 10_000
     trailing_empty_page: bool = False
@@ -225,24 +227,8 @@ class FakeHubSpot:
 
             do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
+        self._serve(Handler)
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeHubSpot:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # --- routing ------------------------------------------------------------------------
 

@@ -29,6 +29,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from .server import LocalFake
+
 RESPONSE_URL_METHOD = "response_url"
 UPLOAD_METHOD = "file_upload"
 
@@ -76,7 +78,7 @@ def _maybe_json(value: str) -> Any:
     return value
 
 
-class FakeSlack:
+class FakeSlack(LocalFake):
     """The fake server. Use as a context manager or call ``start()`` / ``stop()``."""
 
     BOT_USER_ID = "U0PULSEBOT"
@@ -94,7 +96,6 @@ class FakeSlack:
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> FakeSlack:
@@ -111,24 +112,8 @@ class FakeSlack:
                 length = int(self.headers.get("Content-Length") or 0)
                 fake._handle(self, self.rfile.read(length) if length else b"")
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
-        self._thread.start()
+        self._serve(Handler)
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeSlack:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def port(self) -> int:

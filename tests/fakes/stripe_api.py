@@ -21,6 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from .server import LocalFake
+
 ERROR_TYPES = {401: "invalid_request_error", 429: "rate_limit_error"}
 
 
@@ -41,7 +43,7 @@ class _Failure:
 
 
 @dataclass
-class FakeStripe:
+class FakeStripe(LocalFake):
     """The fake server. Use as a context manager; fill ``objects[resource]`` with dicts."""
 
     objects: dict[str, list[dict[str, Any]]] = field(
@@ -93,22 +95,8 @@ class FakeStripe:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._serve(Handler)
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeStripe:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # --- serving -------------------------------------------------------------------------
 
