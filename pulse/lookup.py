@@ -5,10 +5,10 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from storage.models import Account
+from storage.models import LINKED_ONLY_SOURCES, Account
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,9 @@ def find_account(
     q = query.strip().lower()
     if not q:
         return AccountMatch(query=query)
-    if scope is None:
-        scope = true()
+    # Stripe customers and Zendesk organisations are linked to CRM accounts, not accounts
+    # a person asks about: they would show up as unscored twins of real customers.
+    scope = and_(Account.source.not_in(LINKED_ONLY_SOURCES), true() if scope is None else scope)
     exact = session.scalars(
         select(Account).where(
             scope, or_(func.lower(Account.name) == q, func.lower(Account.domain) == q)

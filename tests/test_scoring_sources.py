@@ -36,3 +36,13 @@ def test_only_crm_accounts_get_snapshots(session: Session) -> None:
         select(Account.source).join(ScoreSnapshot, ScoreSnapshot.account_id == Account.id)
     ).all()
     assert scored == ["files"]
+
+
+def test_lookup_never_offers_a_billing_or_support_twin(session: Session) -> None:
+    from pulse.lookup import find_account
+
+    load_batch(session, "files", Batch("accounts", [_account("A-1", "Acme")]))
+    load_batch(session, "stripe", Batch("accounts", [_account("cus_1", "Acme Inc (billing)")]))
+    match = find_account(session, "acme")
+    assert match.account is not None and match.account.source == "files"
+    assert match.candidates == []
