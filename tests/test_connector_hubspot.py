@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import urllib3
+from factories import add_snapshot
 from fakes.hubspot_api import FakeHubSpot
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -32,7 +33,7 @@ from pulse.config import HubSpotSourceConfig, PulseConfig, SourcesConfig
 from pulse.sync import run_sync
 from storage.db import session_factory
 from storage.loader import load_batch
-from storage.models import Account, Contact, CrmWriteback, Opportunity, Owner, ScoreSnapshot
+from storage.models import Account, Contact, CrmWriteback, Opportunity, Owner
 
 T0 = datetime(2026, 11, 1, 9, 0)
 NOW = datetime(2026, 11, 25, 6, 0)
@@ -342,20 +343,17 @@ def _scored_accounts(session: Session, hubspot_ids: list[str], score: float = 60
         ),
     )
     for account in session.scalars(select(Account)):
-        session.add(
-            ScoreSnapshot(
-                account_id=account.id,
-                as_of=date(2026, 11, 24),
-                computed_at=NOW,
-                score=score,
-                tier="fine",
-                components=[],
-                expansion_score=12.4,
-                renewal_risk="medium",
-                renewal_risk_score=40.0,
-                flags=[],
-                reasons=["Seats: 3 of 10 seats active (30%)"],
-            )
+        add_snapshot(
+            session,
+            account.id,
+            date(2026, 11, 24),
+            score,
+            computed_at=NOW,
+            tier="fine",
+            expansion_score=12.4,
+            renewal_risk="medium",
+            renewal_risk_score=40.0,
+            flush=False,
         )
     session.flush()
 
@@ -469,20 +467,18 @@ def test_whole_batch_4xx_naming_ids_drops_them_and_sends_the_rest(
 
 def _scored_accounts_day2(session: Session) -> None:
     for account in session.scalars(select(Account)):
-        session.add(
-            ScoreSnapshot(
-                account_id=account.id,
-                as_of=date(2026, 11, 25),
-                computed_at=NOW,
-                score=40.0,
-                tier="at_risk",
-                components=[],
-                expansion_score=12.4,
-                renewal_risk="medium",
-                renewal_risk_score=40.0,
-                flags=[],
-                reasons=[],
-            )
+        add_snapshot(
+            session,
+            account.id,
+            date(2026, 11, 25),
+            40.0,
+            computed_at=NOW,
+            tier="at_risk",
+            expansion_score=12.4,
+            renewal_risk="medium",
+            renewal_risk_score=40.0,
+            reasons=[],
+            flush=False,
         )
     session.flush()
 

@@ -9,6 +9,7 @@ from datetime import date, datetime
 import pytest
 import requests
 import responses
+from factories import add_snapshot
 from fakes.salesforce import ENV_LOGIN, ENV_TOKEN, FakeSalesforce, error, expired, stamp
 from simple_salesforce.exceptions import (
     SalesforceExpiredSession,
@@ -36,7 +37,7 @@ from pulse.config import PulseConfig, parse_config
 from pulse.sync import run_sync
 from storage.db import session_factory
 from storage.loader import load_batch
-from storage.models import Account, Contact, CrmWriteback, Opportunity, Owner, ScoreSnapshot
+from storage.models import Account, Contact, CrmWriteback, Opportunity, Owner
 
 CONFIG = parse_config({"sources": {"salesforce": {}}})
 NOW = datetime(2026, 11, 25, 6, 0)
@@ -413,22 +414,14 @@ def _accounts_with_scores(session: Session, n: int, score: float = 60.0) -> list
 
 
 def _snapshot(session: Session, account_id: int, day: date, score: float) -> None:
-    session.add(
-        ScoreSnapshot(
-            account_id=account_id,
-            as_of=day,
-            computed_at=NOW,
-            score=score,
-            tier="fine" if score >= 50 else "at_risk",
-            components=[],
-            expansion_score=12.0,
-            renewal_risk="low",
-            renewal_risk_score=10.0,
-            flags=[],
-            reasons=["Seats: 3 of 10 seats active (30%)", "Usage down 40% in 30 days"],
-        )
+    add_snapshot(
+        session,
+        account_id,
+        day,
+        score,
+        computed_at=NOW,
+        reasons=["Seats: 3 of 10 seats active (30%)", "Usage down 40% in 30 days"],
     )
-    session.flush()
 
 
 def _client() -> SalesforceClient:

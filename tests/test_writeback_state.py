@@ -4,33 +4,19 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from factories import add_snapshot
 from sqlalchemy.orm import Session
 
 from connectors.base import Batch
 from connectors.writeback import pending_writeback, record_outcomes
 from storage.loader import load_batch
-from storage.models import Account, ScoreSnapshot
+from storage.models import Account
 
 NOW = datetime(2026, 11, 25, 6, 0)
 
 
 def _snapshot(session: Session, account_id: int, day: date, score: float) -> None:
-    session.add(
-        ScoreSnapshot(
-            account_id=account_id,
-            as_of=day,
-            computed_at=NOW,
-            score=score,
-            tier="fine" if score >= 50 else "at_risk",
-            components=[],
-            expansion_score=10.0,
-            renewal_risk="low",
-            renewal_risk_score=10.0,
-            flags=[],
-            reasons=["Seats: 3 of 10 seats active (30%)"],
-        )
-    )
-    session.flush()
+    add_snapshot(session, account_id, day, score, computed_at=NOW, expansion_score=10.0)
 
 
 def test_unchanged_accounts_are_not_sent_and_failures_retry(session: Session) -> None:
