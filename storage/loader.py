@@ -18,7 +18,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import insert, select, update
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+from sqlalchemy import Date, DateTime, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from connectors.base import Batch, Rejection
@@ -313,71 +316,101 @@ def _load_facts(
     frame: pd.DataFrame,
     ref_source: str | None = None,
 ) -> LoadResult:
+    """Bulk path for daily facts: vectorised reference resolution, one existence query
+    per few hundred accounts, COPY for new rows and keyed UPDATEs for changed ones."""
     model, key_cols, value_cols = FACTS[entity]
     result = LoadResult(fetched=len(frame))
     if frame.empty:
         return result
-    df = frame.copy()
-    if "_where" not in df.columns:
-        df["_where"] = None
-    bad = pd.Series(False, index=df.index)
-    reasons = pd.Series("", index=df.index, dtype=object)
-
+    df = frame.reset_index(drop=True)
+    where = df["_where"] if "_where" in df.columns else pd.Series(None, index=df.index)
     ref_src = ref_source or source  # where the referenced accounts and users live
-    acct = _id_map(session, Account, ref_src, df["account_external_id"].dropna().unique())
-    df["account_id"] = df["account_external_id"].astype(object).map(
-        lambda e: acct.get(str(e)) if e is not None else None
-    )
-    missing = df["account_id"].isna()
-    reasons[missing & ~bad] = "unknown account '" + df["account_external_id"].astype(str) + "'"
-    bad |= missing
+    refs = [("account_external_id", "account_id", Account, "account")]
     if "user_id" in key_cols:
-        users = _id_map(session, Contact, ref_src, df["user_external_id"].dropna().unique())
-        df["user_id"] = df["user_external_id"].astype(object).map(
-            lambda e: users.get(str(e)) if e is not None else None
-        )
-        missing = df["user_id"].isna() & ~bad
-        reasons[missing] = "unknown user '" + df["user_external_id"].astype(str) + "'"
+        refs.append(("user_external_id", "user_id", Contact, "user"))
+    out: dict[str, Any] = {}
+    bad = np.zeros(len(df), dtype=bool)
+    reasons = np.full(len(df), "", dtype=object)
+    for key, column, ref_model, label in refs:
+        external = df[key].astype("str").where(df[key].notna())
+        ids = _id_map(session, ref_model, ref_src, external.dropna().unique())
+        resolved = external.map(ids)
+        missing = resolved.isna().to_numpy() & ~bad
+        if missing.any():
+            named = f"unknown {label} '" + external[missing].astype(str) + "'"
+            reasons[missing] = named.to_numpy()
         bad |= missing
-    _reject_rows(df[bad], reasons[bad], entity, result)
-    df = df[~bad]
-    if df.empty:
+        out[column] = resolved
+    if bad.any():
+        _reject_rows(where[bad], pd.Series(reasons[bad]), entity, result)
+    keep = ~bad
+    if not keep.any():
         return result
-
-    df["account_id"] = df["account_id"].astype("int64")
-    if "user_id" in df.columns:
-        df["user_id"] = df["user_id"].astype("int64")
-    df["day"] = pd.to_datetime(df["day"]).dt.date
+    for column in out:
+        out[column] = out[column][keep].astype("int64").to_numpy()
+    for col in key_cols:
+        if col not in out:
+            out[col] = df[col][keep].to_numpy()
+    out["day"] = pd.to_datetime(out["day"]).to_numpy("datetime64[D]")
+    for col in value_cols:
+        out[col] = pd.to_numeric(df[col][keep]).fillna(0).to_numpy()
+    df = pd.DataFrame({c: out[c] for c in (*key_cols, *value_cols)})
     before = len(df)
     df = df.drop_duplicates(list(key_cols), keep="last")
     if len(df) < before:
         result.skipped.append(
             Rejection(entity, f"{before - len(df)} duplicate row(s) for the same key; last kept")
         )
-    for col in value_cols:
-        df[col] = pd.to_numeric(df[col]).fillna(0)
-    df = df[list(key_cols) + list(value_cols)]
 
     existing = _existing_facts(session, model, key_cols, value_cols, df)
     if existing.empty:
         new, changed = df, df.iloc[0:0]
     else:
-        merged = df.merge(existing, on=list(key_cols), how="left", suffixes=("", "_old"))
-        is_new = merged["id"].isna()
-        diff = pd.Series(False, index=merged.index)
+        merged = df.merge(existing, on=list(key_cols), how="left", suffixes=("", "_old"),
+                          indicator=True)
+        is_new = (merged["_merge"] == "left_only").to_numpy()
+        diff = np.zeros(len(merged), dtype=bool)
         for col in value_cols:
             diff |= ~np.isclose(merged[col].astype(float), merged[f"{col}_old"].astype(float))
         new = merged[is_new][df.columns]
-        changed = merged[~is_new & diff]
+        changed = merged[~is_new & diff][df.columns]
         result.unchanged = int((~is_new & ~diff).sum())
-    new = new.assign(source=source)
+    new = new.sort_values(list(FACT_ORDER[entity])).assign(source=source)
     bulk_insert(session, model.__table__.name, new)  # type: ignore[attr-defined]
     if not changed.empty:
-        params = changed[["id", *value_cols]].astype({"id": "int64"}).to_dict("records")
-        session.execute(update(model), [_plain(p) for p in params])
+        _update_facts(session, model, key_cols, value_cols, changed)
     result.inserted = len(new)
     result.updated = len(changed)
     return result
+
+
+FACT_ORDER: dict[str, tuple[str, ...]] = {
+    # the primary key's column order: rows COPYed in this order touch the index locally
+    "usage": ("account_id", "day", "user_id", "feature"),
+    "integrations": ("account_id", "integration", "day"),
+}
+
+
+def _update_facts(
+    session: Session,
+    model: type[Base],
+    key_cols: Sequence[str],
+    value_cols: Sequence[str],
+    changed: pd.DataFrame,
+) -> None:
+    table = model.__table__  # type: ignore[attr-defined]
+    stmt = (
+        update(table)
+        .where(*(table.c[c] == bindparam(f"k_{c}") for c in key_cols))
+        .values({c: bindparam(f"v_{c}") for c in value_cols})
+    )
+    frame = changed.copy()
+    frame["day"] = pd.to_datetime(frame["day"]).dt.date
+    params = [
+        _plain({**{f"k_{c}": row[c] for c in key_cols}, **{f"v_{c}": row[c] for c in value_cols}})
+        for row in frame.to_dict("records")
+    ]
+    session.connection().execute(stmt, params)
 
 
 def _existing_facts(
@@ -387,38 +420,40 @@ def _existing_facts(
     value_cols: Sequence[str],
     df: pd.DataFrame,
 ) -> pd.DataFrame:
+    """Stored rows of the batch's accounts within its day range (the primary key's prefix)."""
     table = model.__table__  # type: ignore[attr-defined]
-    accounts = sorted(int(a) for a in df["account_id"].unique())
+    accounts = sorted(int(a) for a in np.unique(df["account_id"].to_numpy()))
+    first = pd.Timestamp(df["day"].min()).date()
+    last = pd.Timestamp(df["day"].max()).date()
     frames = []
-    cols = [table.c.id, *(table.c[c] for c in key_cols), *(table.c[c] for c in value_cols)]
+    cols = [*(table.c[c] for c in key_cols), *(table.c[c] for c in value_cols)]
     for start in range(0, len(accounts), 900):
         chunk = accounts[start : start + 900]
         stmt = select(*cols).where(
-            table.c.account_id.in_(chunk),
-            table.c.day >= df["day"].min(),
-            table.c.day <= df["day"].max(),
+            table.c.account_id.in_(chunk), table.c.day >= first, table.c.day <= last
         )
         rows = session.execute(stmt).all()
         if rows:
             frames.append(pd.DataFrame(rows, columns=[c.key for c in cols]))
     if not frames:
-        return pd.DataFrame(columns=["id", *key_cols, *value_cols])
+        return pd.DataFrame(columns=[*key_cols, *value_cols])
     out = pd.concat(frames, ignore_index=True)
-    out["day"] = pd.to_datetime(out["day"]).dt.date
+    out["day"] = pd.to_datetime(out["day"]).to_numpy("datetime64[D]")
+    for col in key_cols:
+        if col != "day":
+            out[col] = out[col].astype(df[col].dtype)
     return out.rename(columns={c: f"{c}_old" for c in value_cols})
 
 
-def _reject_rows(
-    bad: pd.DataFrame, reasons: pd.Series, entity: str, result: LoadResult
-) -> None:
-    if bad.empty:
+def _reject_rows(where: pd.Series, reasons: pd.Series, entity: str, result: LoadResult) -> None:
+    if where.empty:
         return
-    wheres = bad["_where"].astype(object).where(bad["_where"].notna(), entity)
-    for where, reason in list(zip(wheres, reasons, strict=True))[:MAX_ROW_REJECTIONS]:
-        result.skipped.append(Rejection(str(where), str(reason)))
-    if len(bad) > MAX_ROW_REJECTIONS:
+    wheres = where.astype(object).where(where.notna(), entity)
+    for at, reason in list(zip(wheres, reasons, strict=True))[:MAX_ROW_REJECTIONS]:
+        result.skipped.append(Rejection(str(at), str(reason)))
+    if len(where) > MAX_ROW_REJECTIONS:
         result.skipped.append(
-            Rejection(entity, f"... and {len(bad) - MAX_ROW_REJECTIONS} more row(s) skipped")
+            Rejection(entity, f"... and {len(where) - MAX_ROW_REJECTIONS} more row(s) skipped")
         )
 
 
@@ -426,28 +461,35 @@ def bulk_insert(session: Session, table_name: str, frame: pd.DataFrame) -> None:
     """Insert many rows fast: COPY on PostgreSQL, executemany on SQLite.
 
     Millions of usage rows through the ORM would dominate a sync; both drivers have a
-    native bulk path that keeps the load within seconds.
+    native bulk path that keeps the load within seconds. On PostgreSQL the CSV is written
+    by Arrow's C++ writer straight from the columns (no Python object per value).
     """
     if frame.empty:
         return
     columns = list(frame.columns)
-    frame = frame.astype(object)  # Python scalars: neither driver binds numpy types
+    dates = {c.key for c in Base.metadata.tables[table_name].columns
+             if isinstance(c.type, Date) and not isinstance(c.type, DateTime)}
     conn = session.connection()
-    dialect = conn.dialect.name
     dbapi = conn.connection.dbapi_connection
-    if dialect == "postgresql":
-        col_list = ", ".join(columns)
-        sql = f"COPY {table_name} ({col_list}) FROM STDIN WITH (FORMAT csv)"
+    if conn.dialect.name == "postgresql":
+        sql = f"COPY {table_name} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)"
+        options = pacsv.WriteOptions(include_header=False, batch_size=COPY_ROWS)
         with dbapi.cursor() as cur, cur.copy(sql) as cp:
-            for start in range(0, len(frame), 200_000):
-                cp.write(frame.iloc[start : start + 200_000].to_csv(header=False, index=False))
+            for start in range(0, len(frame), COPY_ROWS):
+                table = _arrow_table(frame.iloc[start : start + COPY_ROWS], dates)
+                sink = pa.BufferOutputStream()
+                pacsv.write_csv(table, sink, options)
+                cp.write(sink.getvalue())
         return
-    converted = frame.copy()
+    converted = frame.astype(object)  # Python scalars: sqlite3 binds no numpy types
     for col in columns:
-        if converted[col].dtype == object and len(converted) and isinstance(
-            converted[col].iloc[0], date
-        ):
-            converted[col] = converted[col].map(lambda d: d.isoformat())
+        values = frame[col]
+        if pd.api.types.is_datetime64_any_dtype(values):
+            fmt = "%Y-%m-%d" if col in dates else "%Y-%m-%d %H:%M:%S.%f"
+            converted[col] = values.dt.strftime(fmt).astype(object)
+        elif values.dtype == object and len(values) and isinstance(values.iloc[0], date):
+            converted[col] = values.map(lambda d: d.isoformat())
+    converted = converted.where(converted.notna(), None)
     placeholders = ", ".join("?" for _ in columns)
     cur = dbapi.cursor()
     try:
@@ -457,3 +499,17 @@ def bulk_insert(session: Session, table_name: str, frame: pd.DataFrame) -> None:
         )
     finally:
         cur.close()
+
+
+COPY_ROWS = 100_000
+
+
+def _arrow_table(frame: pd.DataFrame, dates: set[str]) -> pa.Table:
+    """The frame as Arrow, with DATE columns as dates and timestamps at microseconds."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    for i, name in enumerate(table.column_names):
+        column = table.column(i)
+        if pa.types.is_timestamp(column.type):
+            target = pa.date32() if name in dates else pa.timestamp("us", column.type.tz)
+            table = table.set_column(i, name, pc.cast(column, target, safe=False))
+    return table

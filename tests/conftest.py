@@ -11,6 +11,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -38,28 +39,52 @@ def _pg_reachable() -> str | None:
         return f"{type(exc).__name__}: {exc}".splitlines()[0]
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """A migrated PostgreSQL database private to this test run."""
+def _require_pg() -> None:
     problem = _pg_reachable()
     if problem:
         message = f"PostgreSQL at {PG_ADMIN_URL} unreachable ({problem})"
         if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
             pytest.fail(message + "; CI must run the PostgreSQL tests", pytrace=False)
         pytest.skip(message)
+
+
+@contextmanager
+def _private_pg_database(*, migrate: bool) -> Iterator[str]:
+    """A PostgreSQL database of its own, dropped afterwards (parallel runs never collide)."""
+    _require_pg()
     name = f"pulse_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     try:
-        upgrade(url)
+        if migrate:
+            upgrade(url)
         yield url
     finally:
         get_engine(url).dispose()
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A migrated PostgreSQL database private to this test run."""
+    with _private_pg_database(migrate=True) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """URL of a database with no tables at all, for migration tests; once per backend."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'empty.db'}"
+        yield url
+        get_engine(url).dispose()
+    else:
+        with _private_pg_database(migrate=False) as url:
+            yield url
 
 
 @pytest.fixture(scope="session")
