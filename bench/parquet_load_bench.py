@@ -138,7 +138,8 @@ def _load_only(url: str, directory: str, profile: bool) -> None:
         import pstats
 
         profiler.disable()
-        pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(35)
+        order = os.environ.get("PROFILE_SORT", "cumulative")
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats(order).print_stats(35)
     print(json.dumps({
         "seconds": elapsed,
         "peak_mb": _peak_rss_mb(),

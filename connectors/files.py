@@ -268,6 +268,9 @@ class _RawChunk:
     columns: dict[int, pd.Series]
     lines: np.ndarray
     row_errors: dict[int, str] = field(default_factory=dict)
+    typed: dict[int, tuple[pd.Series, np.ndarray]] = field(default_factory=dict)
+    """Columns a Parquet file already holds in the field's type, with their null mask:
+    float64 for numbers, datetime64 for dates, so they skip the text round trip."""
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -352,12 +355,16 @@ class _ParquetSource:
         row = 1
         try:
             for rb in self.file.iter_batches(batch_size=self.chunk_rows, columns=names):
-                cols = {
-                    pos: _arrow_text(rb.column(i), kind, self.header[pos])
-                    for i, (pos, kind) in enumerate(wanted.items())
-                }
+                cols: dict[int, pd.Series] = {}
+                typed: dict[int, tuple[pd.Series, np.ndarray]] = {}
+                for i, (pos, kind) in enumerate(wanted.items()):
+                    value = _arrow_typed(rb.column(i), kind)
+                    if value is not None:
+                        typed[pos] = value
+                    else:
+                        cols[pos] = _arrow_text(rb.column(i), kind, self.header[pos])
                 n = rb.num_rows
-                yield _RawChunk(cols, np.arange(row, row + n, dtype=np.int64))
+                yield _RawChunk(cols, np.arange(row, row + n, dtype=np.int64), typed=typed)
                 row += n
         except (pa.ArrowException, OSError) as exc:
             raise _FileError(f"unreadable Parquet data near row {row}: {exc}") from None
@@ -372,8 +379,21 @@ def _arrow_text(arr: pa.Array, kind: Kind, name: str) -> pd.Series:
             arr = pc.cast(arr, pa.string())
     except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
         raise _FileError(f"column {name} has unsupported Parquet type {arr.type}") from None
-    arr = pc.fill_null(arr, "")
-    return pd.Series(arr.to_numpy(zero_copy_only=False), dtype="str")
+    return pc.fill_null(arr, "").to_pandas()
+
+
+def _arrow_typed(arr: pa.Array, kind: Kind) -> tuple[pd.Series, np.ndarray] | None:
+    """A numeric or date Parquet column as (parsed values, null mask), or None to go
+    through text. A NaN that is not null stays a value, so it is reported as bad."""
+    if kind in ("int", "float") and (pa.types.is_integer(arr.type)
+                                     or pa.types.is_floating(arr.type)):
+        values = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+    elif kind == "date" and (pa.types.is_date(arr.type) or pa.types.is_timestamp(arr.type)):
+        days = pc.cast(arr, pa.date32(), safe=False)  # as the text path renders it
+        values = pc.cast(days, pa.timestamp("us")).to_numpy(zero_copy_only=False)
+    else:
+        return None
+    return pd.Series(values), arr.is_null().to_numpy(zero_copy_only=False)
 
 
 def _check_text(path: Path) -> None:
@@ -488,22 +508,7 @@ def _parse(f: FieldSpec, raw: pd.Series, empty: np.ndarray) -> tuple[pd.Series, 
         values = values.where(ok)
     elif f.kind in ("int", "float"):
         arr = pd.to_numeric(present, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        finite = np.isfinite(arr)
-        if f.kind == "int":
-            good = finite & (arr == np.round(arr))
-            problems.append((~good & ~empty, lambda v: f"{name}: '{_show(v)}' is not a whole "
-                             "number"))
-            big = good & (np.abs(arr) > INT_MAX)
-            problems.append((big, lambda v: f"{name}: {_show(v)} is too large"))
-            good &= ~big
-        else:
-            good = finite
-            problems.append((~good & ~empty, lambda v: f"{name}: '{_show(v)}' is not a number"))
-        if f.minimum is not None:
-            low = good & (arr < f.minimum)
-            problems.append((low, lambda v: f"{name}: {_show(v)} is below {f.minimum:g}"))
-            good &= ~low
-        values = pd.Series(np.where(good, arr, np.nan), index=raw.index)
+        values, problems = _check_number(f, arr, empty, raw.index)
     elif f.kind == "bool":
         values = present.str.lower().map(_BOOLS)
         bad = values.isna().to_numpy() & ~empty
@@ -520,6 +525,37 @@ def _parse(f: FieldSpec, raw: pd.Series, empty: np.ndarray) -> tuple[pd.Series, 
         problems.append((bad, lambda v: f"{name}: '{_show(v)}' is not a date-time "
                          "(YYYY-MM-DDTHH:MM:SS, optionally with Z or +HH:MM)"))
     return values, problems
+
+
+def _parse_typed(f: FieldSpec, values: pd.Series,
+                 empty: np.ndarray) -> tuple[pd.Series, list[Problem]]:
+    """Checks for a column that arrived typed (see ``_arrow_typed``): no parsing left."""
+    if f.kind in ("int", "float"):
+        return _check_number(f, values.to_numpy(np.float64), empty, values.index)
+    return values.where(~empty), []
+
+
+def _check_number(f: FieldSpec, arr: np.ndarray, empty: np.ndarray,
+                  index: pd.Index) -> tuple[pd.Series, list[Problem]]:
+    """Whole-number, size and minimum checks on parsed numbers (NaN where not a number)."""
+    name = f.name
+    problems: list[Problem] = []
+    finite = np.isfinite(arr)
+    if f.kind == "int":
+        good = finite & (arr == np.round(arr))
+        problems.append((~good & ~empty, lambda v: f"{name}: '{_show(v)}' is not a whole "
+                         "number"))
+        big = good & (np.abs(arr) > INT_MAX)
+        problems.append((big, lambda v: f"{name}: {_show(v)} is too large"))
+        good &= ~big
+    else:
+        good = finite
+        problems.append((~good & ~empty, lambda v: f"{name}: '{_show(v)}' is not a number"))
+    if f.minimum is not None:
+        low = good & (arr < f.minimum)
+        problems.append((low, lambda v: f"{name}: {_show(v)} is below {f.minimum:g}"))
+        good &= ~low
+    return pd.Series(np.where(good, arr, np.nan), index=index), problems
 
 
 def _python_values(f: FieldSpec, values: pd.Series, rows: np.ndarray) -> np.ndarray:
@@ -546,6 +582,8 @@ def _python_values(f: FieldSpec, values: pd.Series, rows: np.ndarray) -> np.ndar
 def _frame_column(f: FieldSpec, values: pd.Series | None, rows: np.ndarray) -> Any:
     """The kept rows' values as a typed column for DataFrame batches (defaults filled)."""
     n = len(rows)
+    if f.kind == "date" and values is not None:
+        return values.iloc[rows].to_numpy("datetime64[us]")  # NaT when empty
     if f.kind in ("date", "datetime", "bool"):
         if values is None:
             return np.full(n, f.default, dtype=object)
@@ -571,12 +609,38 @@ class _SeenKeys:
     """Keys already seen in this file (hashed), so duplicates are caught across chunks too.
 
     16 bytes per distinct row instead of the row itself: a multi-million-row usage file
-    stays cheap while "first on line N" can still be named.
+    stays cheap while "first on line N" can still be named. Kept as sorted runs merged
+    like a binary counter (run sizes roughly double), so adding a chunk never copies the
+    whole history and a lookup searches only a logarithmic number of runs.
     """
 
     def __init__(self) -> None:
-        self.hashes = np.empty(0, dtype=np.uint64)
-        self.lines = np.empty(0, dtype=np.int64)
+        self.runs: list[tuple[np.ndarray, np.ndarray]] = []  # (sorted hashes, their lines)
+
+    def _prior(self, hashes: np.ndarray) -> np.ndarray:
+        prior = np.zeros(len(hashes), dtype=np.int64)
+        if not self.runs:
+            return prior
+        order = np.argsort(hashes)  # sorted probes walk each run in order: cache-friendly
+        probes = hashes[order]
+        found_lines = np.zeros(len(hashes), dtype=np.int64)
+        for run_h, run_l in self.runs:
+            idx = np.minimum(np.searchsorted(run_h, probes), len(run_h) - 1)
+            found = (run_h[idx] == probes) & (found_lines == 0)
+            found_lines[found] = run_l[idx[found]]
+        prior[order] = found_lines
+        return prior
+
+    def _add(self, hashes: np.ndarray, lines: np.ndarray) -> None:
+        order = np.argsort(hashes, kind="stable")
+        run = (hashes[order], lines[order])
+        while self.runs and len(self.runs[-1][0]) <= len(run[0]):
+            last = self.runs.pop()
+            both_h = np.concatenate([last[0], run[0]])
+            both_l = np.concatenate([last[1], run[1]])
+            order = np.argsort(both_h, kind="stable")
+            run = (both_h[order], both_l[order])
+        self.runs.append(run)
 
     def first_lines(self, hashes: np.ndarray, lines: np.ndarray) -> np.ndarray:
         """For each row, the line of the first row with its key (its own line if new)."""
@@ -584,20 +648,11 @@ class _SeenKeys:
         if n == 0:
             return lines.copy()
         in_chunk = pd.Series(lines).groupby(hashes, sort=False).transform("min").to_numpy()
-        prior = np.zeros(n, dtype=np.int64)
-        if len(self.hashes):
-            idx = np.searchsorted(self.hashes, hashes)
-            clipped = np.minimum(idx, len(self.hashes) - 1)
-            found = self.hashes[clipped] == hashes
-            prior[found] = self.lines[clipped[found]]
+        prior = self._prior(hashes)
         first = np.where(prior > 0, prior, in_chunk)
         new = (prior == 0) & (first == lines)
         if new.any():
-            order = np.argsort(hashes[new], kind="stable")
-            add_h, add_l = hashes[new][order], lines[new][order]
-            at = np.searchsorted(self.hashes, add_h)
-            self.hashes = np.insert(self.hashes, at, add_h)
-            self.lines = np.insert(self.lines, at, add_l)
+            self._add(hashes[new], lines[new])
         return first
 
 
@@ -616,11 +671,16 @@ def _validate(spec: FileSpec, plan: _Plan, chunk: _RawChunk, seen: _SeenKeys, fi
     for f in spec.fields:
         if f.name not in plan.fields:
             continue
-        raw = chunk.columns[plan.fields[f.name]].str.strip()
-        empty = (raw == "").to_numpy(bool)
+        pos = plan.fields[f.name]
+        if pos in chunk.typed:
+            raw, empty = chunk.typed[pos]
+        else:
+            raw = chunk.columns[pos].str.strip()
+            empty = (raw == "").to_numpy(bool)
         if f.required:
             flag(empty, lambda _i, name=f.name: f"{name} is empty (required)")
-        parsed, problems = _parse(f, raw, empty)
+        parsed, problems = _parse_typed(f, raw, empty) if pos in chunk.typed else _parse(
+            f, raw, empty)
         for mask, message in problems:
             if mask.any():
                 flag(mask, lambda i, message=message, raw=raw: message(raw.iloc[i]))
@@ -632,7 +692,8 @@ def _validate(spec: FileSpec, plan: _Plan, chunk: _RawChunk, seen: _SeenKeys, fi
     if all(k in values for k in spec.key):
         eligible = np.logical_and.reduce([usable[k] for k in spec.key])
         rows = np.flatnonzero(eligible)
-        keyframe = pd.DataFrame({k: values[k].iloc[rows].to_numpy() for k in spec.key})
+        keyframe = pd.DataFrame({k: values[k].iloc[rows].reset_index(drop=True)
+                                 for k in spec.key})
         hashes = pd.util.hash_pandas_object(keyframe, index=False).to_numpy(np.uint64)
         first = seen.first_lines(hashes, chunk.lines[rows])
         dup = first != chunk.lines[rows]
@@ -650,13 +711,14 @@ def _validate(spec: FileSpec, plan: _Plan, chunk: _RawChunk, seen: _SeenKeys, fi
     rejected = [Rejection(f"{file}:{chunk.lines[i]}", "; ".join(reasons[i]))
                 for i in sorted(reasons)]
     kept = np.flatnonzero(keep)
-    where = [f"{file}:{line}" for line in chunk.lines[kept]]
     if spec.as_frame:
         frame = pd.DataFrame({
             f.name: _frame_column(f, values.get(f.name), kept) for f in spec.fields
         })
-        frame["_where"] = pd.array(where, dtype="str")
+        lines = pc.cast(pa.array(chunk.lines[kept]), pa.string())
+        frame["_where"] = pc.binary_join_element_wise(f"{file}:", lines, "").to_pandas()
         return frame, rejected
+    where = [f"{file}:{line}" for line in chunk.lines[kept]]
     present = [f for f in spec.fields if f.name in values]
     keys = [f.name for f in present]
     columns = [_python_values(f, values[f.name], kept) for f in present]

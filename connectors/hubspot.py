@@ -808,8 +808,35 @@ def _failed_ids(data: dict[str, Any]) -> dict[str, str]:
     return failed
 
 
+@dataclass
+class _PropertyCheck:
+    """Whether this writeback has made sure the health properties exist.
+
+    The check costs two reads (and the creates, once per portal), so it runs only when a
+    batch update is refused as a whole with a validation error that names no record,
+    which is how HubSpot answers an update to a property it does not have; the refused
+    chunk is then sent again. A portal already set up pays nothing.
+    """
+
+    client: HubSpot
+    config: PulseConfig | HubSpotSourceConfig
+    done: bool = False
+
+    def ensure(self, report: WritebackReport, sleep: Sleep) -> bool:
+        if self.done:
+            return False
+        self.done = True
+        report.requests += 2  # the group and property listings
+        report.requests += len(ensure_properties(self.client, self.config, sleep=sleep))
+        return True
+
+
 def _update_chunk(
-    client: HubSpot, chunk: list[WritebackItem], report: WritebackReport, sleep: Sleep
+    client: HubSpot,
+    chunk: list[WritebackItem],
+    report: WritebackReport,
+    sleep: Sleep,
+    check: _PropertyCheck,
 ) -> list[tuple[WritebackItem, str | None]]:
     api = client.crm.companies.batch_api
     pending = list(chunk)
@@ -832,8 +859,13 @@ def _update_chunk(
             if status is None or not 400 <= status < 500 or status == 429:
                 raise
             # the whole request was refused: drop the records it names and send the rest
-            failed = _failed_ids(_error_body(exc))
+            body_error = _error_body(exc)
+            failed = _failed_ids(body_error)
             named = [i for i in pending if i.record_id in failed]
+            if not named and body_error.get("category") == "VALIDATION_ERROR" and check.ensure(
+                report, sleep
+            ):
+                continue  # the properties were missing (or are now verified): send again
             if not named:
                 reason = _describe(exc)
                 return outcomes + [(i, reason) for i in pending]
@@ -863,16 +895,17 @@ def write_back(
 ) -> WritebackReport:
     """Send changed health values to HubSpot companies; the caller commits ``session``.
 
-    Nothing changed means no request at all (not even the property check).
+    Nothing changed means no request at all; the property check runs only when HubSpot
+    refuses an update for want of them (``_PropertyCheck``).
     """
     items, report = pending_writeback(session, "hubspot", reasons_max=REASONS_MAX)
     if not items:
         return report
     client = client or make_client()
     now = now or datetime.now(UTC).replace(tzinfo=None)
-    ensure_properties(client, config, sleep=sleep)
+    check = _PropertyCheck(client, config)
     for start in range(0, len(items), BATCH_SIZE):
         chunk = items[start : start + BATCH_SIZE]
-        outcomes = _update_chunk(client, chunk, report, sleep)
+        outcomes = _update_chunk(client, chunk, report, sleep, check)
         record_outcomes(session, "hubspot", outcomes, now, report)
     return report

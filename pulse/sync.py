@@ -7,17 +7,21 @@ fully stored batch, without gaps or duplicates.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
 from connectors.base import Batch, Connector, Rejection, get_connector
 from pulse.config import PulseConfig
 from storage.db import session_factory
-from storage.loader import LoadResult, load_batch
+from storage.loader import LoadResult, RefCache, load_batch
 from storage.models import AuditLog, SyncState
 
 log = logging.getLogger("pulse.sync")
@@ -84,6 +88,59 @@ def _state(session: Session, source: str) -> SyncState:
     return state
 
 
+T = TypeVar("T")
+_DONE = object()
+
+
+def prefetched(items: Iterator[T], depth: int = 1) -> Iterator[T]:
+    """Iterate ``items`` in a background thread, ``depth`` items ahead.
+
+    A connector parses the next page or file slice while this thread waits on the
+    database for the current one (both release the GIL in I/O and in Arrow/numpy), so a
+    bulk load uses both cores. Order is kept; an exception in the connector is raised
+    here at the same position; when the consumer stops early the producer stops after
+    its current item and the generator is closed in its own thread.
+    """
+    box: queue.Queue[tuple[object, BaseException | None]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        box.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    break
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            box.put((_DONE, exc))
+            return
+        finally:
+            close = getattr(items, "close", None)
+            if stop.is_set() and close is not None:
+                close()
+        box.put((_DONE, None))
+
+    worker = threading.Thread(target=produce, name="pulse-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = box.get()
+            if item is _DONE:
+                if error is not None:
+                    raise error
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                box.get(timeout=0.1)
+
+
 def run_sync(
     url: str,
     config: PulseConfig,
@@ -109,11 +166,12 @@ def run_sync(
     report.cursor = cursor
 
     dry_session = factory() if dry_run else None
+    cache = RefCache()
     try:
-        for batch in connector.pull(cursor, full=full):
+        for batch in prefetched(connector.pull(cursor, full=full)):
             session = dry_session or factory()
             try:
-                result = load_batch(session, source, batch)
+                result = load_batch(session, source, batch, cache)
                 if dry_session is None:
                     if batch.cursor is not None:
                         _state(session, source).cursor = batch.cursor

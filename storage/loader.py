@@ -21,7 +21,18 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from sqlalchemy import Date, DateTime, bindparam, insert, select, update
+from sqlalchemy import (
+    Date,
+    DateTime,
+    Integer,
+    String,
+    any_,
+    bindparam,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from connectors.base import Batch, Rejection
@@ -107,13 +118,50 @@ FACTS: dict[str, tuple[type[Base], tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
-def load_batch(session: Session, source: str, batch: Batch) -> LoadResult:
-    """Upsert one batch; the caller owns the transaction (and the cursor that goes with it)."""
+class RefCache:
+    """External id -> primary key of whole tables, kept for one sync run.
+
+    A big usage load resolves millions of account and user references; one query per
+    table and one prebuilt hash index beat a lookup query per batch. Loading records of a
+    table drops its entry, so a reference never resolves against stale keys.
+    """
+
+    def __init__(self) -> None:
+        self._maps: dict[tuple[str, str], tuple[pd.Index, np.ndarray]] = {}
+
+    def forget(self, model: type[Base]) -> None:
+        table = model.__tablename__
+        self._maps = {k: v for k, v in self._maps.items() if k[0] != table}
+
+    def resolve(self, session: Session, model: type[Base], source: str,
+                external: pd.Series) -> pd.Series:
+        key = (model.__tablename__, source)
+        if key not in self._maps:
+            rows = session.execute(
+                select(model.external_id, model.id).where(  # type: ignore[attr-defined]
+                    model.source == source  # type: ignore[attr-defined]
+                )
+            ).all()
+            index = pd.Index([r[0] for r in rows], dtype="str")
+            self._maps[key] = (index, np.array([r[1] for r in rows], dtype=np.float64))
+        index, pks = self._maps[key]
+        at = index.get_indexer(external)
+        return pd.Series(np.where(at >= 0, pks[at] if len(pks) else np.nan, np.nan),
+                         index=external.index)
+
+
+def load_batch(
+    session: Session, source: str, batch: Batch, cache: RefCache | None = None
+) -> LoadResult:
+    """Upsert one batch; the caller owns the transaction (and the cursor that goes with it).
+
+    ``cache`` (one per sync run) resolves fact references against whole-table maps.
+    """
     if batch.entity in FACTS:
         frame = batch.records
         if not isinstance(frame, pd.DataFrame):
             frame = pd.DataFrame(list(frame))
-        result = _load_facts(session, source, batch.entity, frame, batch.ref_source)
+        result = _load_facts(session, source, batch.entity, frame, batch.ref_source, cache)
     elif batch.entity in KEYED:
         records = batch.records
         if isinstance(records, pd.DataFrame):
@@ -121,6 +169,8 @@ def load_batch(session: Session, source: str, batch: Batch) -> LoadResult:
         result = _load_keyed(
             session, source, batch.entity, [_plain(r) for r in records], batch.ref_source
         )
+        if cache is not None:
+            cache.forget(KEYED[batch.entity][0])
     else:
         raise ValueError(f"unknown entity '{batch.entity}'")
     result.skipped[:0] = batch.rejected
@@ -157,16 +207,34 @@ def _id_map(
 ) -> dict[str, int]:
     ids = sorted({str(e) for e in external_ids if e is not None})
     found: dict[str, int] = {}
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start : start + CHUNK]
+    key = model.external_id  # type: ignore[attr-defined]
+    step = ANY_CHUNK if _postgres(session) else CHUNK
+    for start in range(0, len(ids), step):
+        chunk = ids[start : start + step]
         rows = session.execute(
-            select(model.external_id, model.id).where(  # type: ignore[attr-defined]
+            select(key, model.id).where(  # type: ignore[attr-defined]
                 model.source == source,  # type: ignore[attr-defined]
-                model.external_id.in_(chunk),  # type: ignore[attr-defined]
+                _among(session, key, chunk, String),
             )
         )
         found.update({ext: pk for ext, pk in rows})
     return found
+
+
+ANY_CHUNK = 100_000
+"""Values per ``= ANY(array)`` on PostgreSQL: one bound parameter, so no query text to
+build and parse per value (a 5,000-item ``IN`` list cost more than the lookup itself)."""
+
+
+def _postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _among(session: Session, column: Any, values: Sequence[Any], item: Any) -> Any:
+    """``column IN values``, as ``= ANY(:array)`` on PostgreSQL."""
+    if _postgres(session):
+        return column == any_(bindparam(None, list(values), type_=ARRAY(item)))
+    return column.in_(list(values))
 
 
 def _columns(model: type[Base]) -> set[str]:
@@ -315,6 +383,7 @@ def _load_facts(
     entity: str,
     frame: pd.DataFrame,
     ref_source: str | None = None,
+    cache: RefCache | None = None,
 ) -> LoadResult:
     """Bulk path for daily facts: vectorised reference resolution, one existence query
     per few hundred accounts, COPY for new rows and keyed UPDATEs for changed ones."""
@@ -333,8 +402,10 @@ def _load_facts(
     reasons = np.full(len(df), "", dtype=object)
     for key, column, ref_model, label in refs:
         external = df[key].astype("str").where(df[key].notna())
-        ids = _id_map(session, ref_model, ref_src, external.dropna().unique())
-        resolved = external.map(ids)
+        if cache is not None:
+            resolved = cache.resolve(session, ref_model, ref_src, external)
+        else:
+            resolved = _resolve(external, _id_map(session, ref_model, ref_src, external.unique()))
         missing = resolved.isna().to_numpy() & ~bad
         if missing.any():
             named = f"unknown {label} '" + external[missing].astype(str) + "'"
@@ -384,6 +455,17 @@ def _load_facts(
     return result
 
 
+def _resolve(external: pd.Series, ids: dict[str, int]) -> pd.Series:
+    """Map external ids to primary keys (NaN when unknown) with one hash-table probe per
+    row; ``Series.map(dict)`` on Arrow strings went through Python objects."""
+    if not ids:
+        return pd.Series(np.nan, index=external.index)
+    keys = pd.Index(list(ids), dtype="str")
+    values = np.fromiter(ids.values(), dtype=np.float64, count=len(ids))
+    at = keys.get_indexer(external)
+    return pd.Series(np.where(at >= 0, values[at], np.nan), index=external.index)
+
+
 FACT_ORDER: dict[str, tuple[str, ...]] = {
     # the primary key's column order: rows COPYed in this order touch the index locally
     "usage": ("account_id", "day", "user_id", "feature"),
@@ -427,10 +509,13 @@ def _existing_facts(
     last = pd.Timestamp(df["day"].max()).date()
     frames = []
     cols = [*(table.c[c] for c in key_cols), *(table.c[c] for c in value_cols)]
-    for start in range(0, len(accounts), 900):
-        chunk = accounts[start : start + 900]
+    step = ANY_CHUNK if _postgres(session) else 900
+    for start in range(0, len(accounts), step):
+        chunk = accounts[start : start + step]
         stmt = select(*cols).where(
-            table.c.account_id.in_(chunk), table.c.day >= first, table.c.day <= last
+            _among(session, table.c.account_id, chunk, Integer),
+            table.c.day >= first,
+            table.c.day <= last,
         )
         rows = session.execute(stmt).all()
         if rows:

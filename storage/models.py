@@ -127,8 +127,11 @@ class UsageDaily(Base):
     its readers need: the natural key is the primary key, ordered (account, day, ...) so
     one account's recent days are one index range (cards, live rescoring, the loader's
     existence check), and PostgreSQL gets a BRIN index on ``day`` for the whole-portfolio
-    window scan, which costs almost nothing to maintain during bulk loads. A surrogate id
-    and a (day, account) B-tree cut the bulk-load rate from ~275k to ~45k rows/s
+    window scan, which costs almost nothing to maintain during bulk loads. ``account_id``
+    and ``user_id`` are not declared foreign keys: the loader only writes ids it has just
+    resolved from ``accounts``/``contacts`` (neither is ever deleted), and PostgreSQL's
+    per-row referential check took 80% of a bulk load. A surrogate id, a (day, account)
+    B-tree and the two foreign keys together cut the load from ~275k to ~30k rows/s
     (docs/performance.md).
     """
 
@@ -139,9 +142,9 @@ class UsageDaily(Base):
         ),
     )
 
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(primary_key=True)  # accounts.id
     day: Mapped[date] = mapped_column(Date, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(primary_key=True)  # contacts.id
     feature: Mapped[str] = mapped_column(String(80), primary_key=True)
     source: Mapped[str] = mapped_column(String(40))
     events: Mapped[int] = mapped_column(Integer, default=0)

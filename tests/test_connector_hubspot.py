@@ -25,6 +25,7 @@ from connectors.hubspot import (
     HubSpotError,
     check_properties,
     classify,
+    ensure_properties,
     make_client,
     parse_cursor,
     write_back,
@@ -370,6 +371,7 @@ def test_writeback_creates_properties_and_keeps_per_record_failures(
     _scored_accounts(session, ["1", "2", "3", "999"])  # 999 was deleted in HubSpot
     before = check_properties(None, CONFIG, sleep=lambda _: None)
     assert {c.name for c in before if not c.ok} >= {p.name for p in HEALTH_PROPERTIES.values()}
+    fake.requests.clear()
 
     report = write_back(session, CONFIG, now=NOW)
     assert fake.groups["customer_health"]["label"] == "Customer health"
@@ -380,7 +382,10 @@ def test_writeback_creates_properties_and_keeps_per_record_failures(
     assert {o["value"] for o in created["health_tier"]["options"]} == {"Healthy", "Fine", "At risk"}
     assert all(p["groupName"] == "customer_health" for p in created.values())
 
-    assert report.requests == 1 and report.succeeded == 3
+    # the first update is refused (no such properties), then 2 listings, the group and 6
+    # properties created, and the update sent again: every request is counted
+    assert report.requests == len(fake.requests) == 11 and report.succeeded == 3
+    assert len(_updates(fake)) == 2
     assert report.failed == [
         (
             "Co 999 (999)",
@@ -388,7 +393,7 @@ def test_writeback_creates_properties_and_keeps_per_record_failures(
             "objects, they may be deleted or not exist.",
         )
     ]
-    sent = _updates(fake)[0]["inputs"][0]
+    sent = _updates(fake)[-1]["inputs"][0]
     assert sent["properties"] == {
         "health_score": 60,
         "health_tier": "Fine",
@@ -407,10 +412,17 @@ def test_writeback_creates_properties_and_keeps_per_record_failures(
     again = write_back(session, CONFIG, now=NOW)
     assert again.requests == 1 and again.unchanged == 3
     assert [i["id"] for i in _updates(fake)[0]["inputs"]] == ["999"]
-    assert not fake.calls("/crm/v3/properties/companies", method="POST")
+    assert not fake.calls("/crm/v3/properties")  # set up already: not even read again
+
+
+def _portal_set_up(fake: FakeHubSpot) -> None:
+    """The health group and properties exist already (any run after the first)."""
+    ensure_properties(make_client(), CONFIG, sleep=lambda _: None)
+    fake.requests.clear()
 
 
 def test_writeback_twice_without_changes_sends_nothing(fake: FakeHubSpot, session: Session) -> None:
+    _portal_set_up(fake)
     for h in ("1", "2"):
         fake.put("companies", h, T0, name=f"Co {h}")
     _scored_accounts(session, ["1", "2"])
@@ -423,6 +435,7 @@ def test_writeback_twice_without_changes_sends_nothing(fake: FakeHubSpot, sessio
 
 
 def test_250_changed_companies_take_3_batch_requests(fake: FakeHubSpot, session: Session) -> None:
+    _portal_set_up(fake)
     ids = [str(n) for n in range(1, 251)]
     for h in ids:
         fake.put("companies", h, T0, name=f"Co {h}")
@@ -433,6 +446,7 @@ def test_250_changed_companies_take_3_batch_requests(fake: FakeHubSpot, session:
 
 
 def test_writeback_retries_a_throttled_batch(fake: FakeHubSpot, session: Session) -> None:
+    _portal_set_up(fake)
     fake.put("companies", "1", T0, name="Co 1")
     _scored_accounts(session, ["1"])
     fake.fail("/objects/companies/batch/update", 429, retry_after="0")

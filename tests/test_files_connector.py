@@ -150,10 +150,11 @@ def test_usage_and_integrations_are_dataframes_with_full_columns() -> None:
         "_where",
     ]
     assert usage["events"].dtype == "int64" and usage["minutes"].dtype == "float64"
+    assert pd.api.types.is_datetime64_dtype(usage["day"])  # no Python object per row
     first = usage.iloc[0].to_dict()
     assert first == {
         "account_external_id": "A-1", "user_external_id": "U-1", "feature": "reports",
-        "day": date(2025, 4, 28), "events": 12, "minutes": 35.5, "_where": "usage.csv:2",
+        "day": pd.Timestamp(2025, 4, 28), "events": 12, "minutes": 35.5, "_where": "usage.csv:2",
     }
     empty_cells = usage.set_index("_where")
     assert empty_cells.loc["usage.csv:7", "minutes"] == 0.0  # empty -> default 0
@@ -227,7 +228,7 @@ def test_typed_parquet_columns_are_accepted(tmp_path: Path) -> None:
 
     got = by_entity(pull(tmp_path)[0])
     usage = got["usage"].records
-    assert usage["day"].tolist() == [date(2025, 4, 28), date(2025, 4, 29)]
+    assert usage["day"].dt.date.tolist() == [date(2025, 4, 28), date(2025, 4, 29)]
     assert usage["events"].tolist() == [12, 0]
     assert usage["feature"].tolist() == ["reports", "api"]
     assert records(got["tickets"]) == [{
@@ -235,6 +236,25 @@ def test_typed_parquet_columns_are_accepted(tmp_path: Path) -> None:
         "created_at": datetime(2025, 4, 20, 8, 15), "solved_at": None,
         "_where": "tickets.parquet:1",
     }]
+
+
+def test_typed_parquet_numbers_and_dates_are_still_checked(tmp_path: Path) -> None:
+    pq.write_table(pa.table({
+        "account_external_id": ["A-1", "A-1", "A-1", "A-1"],
+        "user_external_id": ["U-1", "U-1", "U-1", "U-1"],
+        "feature": ["reports", "api", "alerts", "search"],
+        "day": pa.array([date(2025, 4, 28), None, date(2025, 4, 28), date(2025, 4, 28)]),
+        "events": pa.array([-3, 1, 2, 4], pa.int64()),
+        "minutes": pa.array([1.0, 1.0, float("nan"), 2.5], pa.float64()),
+    }), tmp_path / "usage.parquet")
+
+    usage = by_entity(pull(tmp_path)[0])["usage"]
+    assert usage.records["feature"].tolist() == ["search"]
+    assert [(r.where, r.reason) for r in usage.rejected] == [
+        ("usage.parquet:1", "events: -3.0 is below 0"),
+        ("usage.parquet:2", "day is empty (required)"),
+        ("usage.parquet:3", "minutes: 'nan' is not a number"),
+    ]
 
 
 def test_csv_and_parquet_for_the_same_entity_is_an_error(tmp_path: Path) -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from storage.db import get_engine
-from storage.migrate import upgrade
+from storage.migrate import alembic_config, upgrade
 from storage.models import Base
 
 POSTGRES_ONLY_INDEXES = {"ix_usage_day_brin"}  # Index(...).ddl_if(dialect="postgresql")
@@ -55,3 +56,11 @@ def test_usage_natural_key_migration_keeps_rows(empty_db_url: str) -> None:
     assert [(f, date.fromisoformat(str(d)), e, m) for f, d, e, m in rows] == [
         ("login", date(2026, 11, 1), 3, 4.5), ("reports", date(2026, 11, 2), 1, 0.5)
     ]
+
+
+def test_usage_natural_key_migration_downgrades(empty_db_url: str) -> None:
+    upgrade(empty_db_url)
+    command.downgrade(alembic_config(empty_db_url), "0005")
+    columns = {c["name"] for c in inspect(get_engine(empty_db_url)).get_columns("usage_daily")}
+    assert "id" in columns
+    upgrade(empty_db_url)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from connectors.base import Batch, Connector
 from connectors.files import FilesConnector
 from pulse.config import PulseConfig
-from pulse.sync import run_sync
+from pulse.sync import prefetched, run_sync
 from storage.db import session_factory
 from storage.models import Account, AuditLog, Contact, SyncState, Ticket, UsageDaily
 
@@ -94,3 +96,38 @@ def test_dry_run_writes_nothing(db_url: str) -> None:
     assert _count(db_url, Account) == 0
     with session_factory(db_url)() as s:
         assert s.get(SyncState, "files") is None
+
+
+# --- prefetching the connector ---------------------------------------------------------
+
+
+def test_prefetched_keeps_order_and_raises_where_the_connector_failed() -> None:
+    def pages() -> Iterator[int]:
+        yield 1
+        yield 2
+        raise RuntimeError("page 3 broke")
+
+    got: list[int] = []
+    with pytest.raises(RuntimeError, match="page 3 broke"):
+        for page in prefetched(pages()):
+            got.append(page)
+    assert got == [1, 2]
+
+
+def test_prefetched_stops_and_closes_the_connector_when_the_consumer_stops() -> None:
+    produced: list[int] = []
+    closed = threading.Event()
+
+    def pages() -> Iterator[int]:
+        try:
+            for n in range(1000):
+                produced.append(n)
+                yield n
+        finally:
+            closed.set()
+
+    for page in prefetched(pages()):
+        if page == 3:
+            break
+    assert closed.wait(2)
+    assert len(produced) <= 6  # at most the queue's depth and one in hand beyond page 3
