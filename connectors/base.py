@@ -94,6 +94,10 @@ class Batch:
     ref_source: str | None = None
     """Resolve ``*_external_id`` references against this source's records instead of the
     batch's own (e.g. warehouse usage keyed by Salesforce account and contact ids)."""
+    distinct_keys: bool = False
+    """True when no other batch of the same pull holds a fact with the same key (the
+    files connector rejects repeats across a whole file), so the sync may write this
+    batch at the same time as the one before it."""
 
     def __len__(self) -> int:
         return len(self.records)

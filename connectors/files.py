@@ -37,7 +37,7 @@ from storage import models as m
 
 log = logging.getLogger("pulse.connectors.files")
 
-CHUNK_ROWS = 200_000
+CHUNK_ROWS = 500_000
 """Rows per Batch: big usage files stream through in slices so memory stays flat."""
 MAX_LISTED_REJECTIONS = 1_000
 """Row rejections listed per file; beyond this one summary line carries the count, so a file
@@ -921,7 +921,7 @@ class FilesConnector(Connector):
                 if pending is not None:
                     yield pending
                     sent_any = True
-                pending = Batch(entity, records, rejected=rejected)
+                pending = Batch(entity, records, rejected=rejected, distinct_keys=True)
         except (_FileError, OSError) as exc:
             reason = exc.reason if isinstance(exc, _FileError) else f"cannot read file: {exc}"
             if not sent_any:

@@ -21,7 +21,14 @@ from sqlalchemy.orm import Session
 from connectors.base import Batch, Connector, Rejection, get_connector
 from pulse.config import PulseConfig
 from storage.db import session_factory
-from storage.loader import LoadResult, RefCache, load_batch
+from storage.loader import (
+    FACTS,
+    LoadResult,
+    RefCache,
+    load_batch,
+    load_facts_prepared,
+    write_facts,
+)
 from storage.models import AuditLog, SyncState
 
 log = logging.getLogger("pulse.sync")
@@ -141,6 +148,123 @@ def prefetched(items: Iterator[T], depth: int = 1) -> Iterator[T]:
                 box.get(timeout=0.1)
 
 
+class _Writer:
+    """Background threads that store fact slices and commit them strictly in order.
+
+    The server ingesting a slice (COPY into the primary key) is the slowest part of a
+    bulk load, so two slices are written at once on two connections, each committing
+    only after the slice before it did, so the stored cursor never passes a slice that
+    is not stored. Two slices write at once only when the connector vouches that no two
+    of its slices share a fact key (``Batch.distinct_keys``); other slices start writing
+    after the one before them is committed, since they may update its rows.
+
+    ``submit`` hands a slice over and returns the slices committed meanwhile; ``drain``
+    waits for all of them. After the first failure nothing more is committed; the failure
+    is raised by the next ``submit``/``drain``, and ``finish`` returns what was stored.
+    """
+
+    WORKERS = 2
+
+    def __init__(self, factory: Callable[[], Session], source: str) -> None:
+        self._factory = factory
+        self._source = source
+        self._todo: queue.Queue[tuple[int, Batch, Callable[[Session], LoadResult]] | None] = (
+            queue.Queue(1)
+        )
+        self._done: list[tuple[Batch, LoadResult]] = []
+        self._turn = threading.Condition()
+        self._submitted = 0
+        self._committed = 0  # sequence number of the last slice committed (or given up)
+        self._error: BaseException | None = None
+        self._threads = [
+            threading.Thread(target=self._run, name=f"pulse-writer-{n}", daemon=True)
+            for n in range(self.WORKERS)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _wait_turn(self, seq: int) -> None:
+        with self._turn:
+            self._turn.wait_for(lambda: self._committed == seq - 1)
+
+    def _run(self) -> None:
+        while (item := self._todo.get()) is not None:
+            seq, batch, work = item
+            session = self._factory()
+            try:
+                self._store(seq, batch, work, session)
+            finally:
+                session.close()
+                with self._turn:
+                    self._committed = seq
+                    self._turn.notify_all()
+
+    def _store(
+        self, seq: int, batch: Batch, work: Callable[[Session], LoadResult], session: Session
+    ) -> None:
+        error: BaseException | None = None
+        result: LoadResult | None = None
+        if not batch.distinct_keys:
+            self._wait_turn(seq)
+        try:
+            if self._error is None:
+                result = work(session)
+        except BaseException as exc:  # noqa: BLE001 - raised in the sync's thread
+            error = exc
+        self._wait_turn(seq)
+        if self._error is not None or error is not None or result is None:
+            session.rollback()
+            if self._error is None:
+                self._error = error
+            return
+        try:
+            if batch.cursor is not None:
+                _state(session, self._source).cursor = batch.cursor
+            session.commit()
+        except BaseException as exc:  # noqa: BLE001
+            session.rollback()
+            self._error = exc
+            return
+        with self._turn:
+            self._done.append((batch, result))
+
+    def _take(self) -> list[tuple[Batch, LoadResult]]:
+        with self._turn:
+            done, self._done = self._done, []
+        return done
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def submit(
+        self, batch: Batch, work: Callable[[Session], LoadResult]
+    ) -> list[tuple[Batch, LoadResult]]:
+        self._raise()
+        self._submitted += 1
+        self._todo.put((self._submitted, batch, work))
+        return self._take()
+
+    def finish(self) -> list[tuple[Batch, LoadResult]]:
+        """Wait for every slice handed over; what was stored, even after a failure."""
+        self._wait_turn(self._submitted + 1)
+        return self._take()
+
+    def drain(self) -> list[tuple[Batch, LoadResult]]:
+        done = self.finish()
+        if self._error is not None:
+            with self._turn:
+                self._done[:0] = done  # kept for the failure report's ``finish``
+            self._raise()
+        return done
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._todo.put(None)
+        for thread in self._threads:
+            thread.join()
+
+
 def run_sync(
     url: str,
     config: PulseConfig,
@@ -167,32 +291,59 @@ def run_sync(
 
     dry_session = factory() if dry_run else None
     cache = RefCache()
-    try:
-        for batch in prefetched(connector.pull(cursor, full=full)):
-            session = dry_session or factory()
-            try:
-                result = load_batch(session, source, batch, cache)
-                if dry_session is None:
-                    if batch.cursor is not None:
-                        _state(session, source).cursor = batch.cursor
-                    session.commit()
-                else:
-                    session.flush()
-            finally:
-                if dry_session is None:
-                    session.close()
+    writer = None if dry_run else _Writer(factory, source)
+
+    def store(batch: Batch, work: Callable[[Session], LoadResult]) -> LoadResult:
+        """Load one batch and commit it with its cursor (or flush, in a dry run)."""
+        session = dry_session or factory()
+        try:
+            result = work(session)
+            if dry_session is None:
+                if batch.cursor is not None:
+                    _state(session, source).cursor = batch.cursor
+                session.commit()
+            else:
+                session.flush()
+            return result
+        finally:
+            if dry_session is None:
+                session.close()
+
+    def account(done: list[tuple[Batch, LoadResult]]) -> None:
+        for batch, result in done:
             if batch.cursor is not None:
                 report.cursor = batch.cursor
             report.totals.add(result)
             report.by_entity.setdefault(batch.entity, LoadResult()).add(result)
             if progress:
                 progress(batch, result)
+
+    try:
+        for batch in prefetched(connector.pull(cursor, full=full)):
+            if writer is not None and batch.entity in FACTS:
+                # prepare this slice while the previous one is still being written
+                with factory() as session:
+                    prepared = load_facts_prepared(session, source, batch, cache)
+                account(writer.submit(
+                    batch, lambda session, p=prepared: write_facts(session, source, p)
+                ))
+                continue
+            if writer is not None:
+                account(writer.drain())  # references may point at what is being written
+            result = store(batch, lambda session, b=batch: load_batch(session, source, b, cache))
+            account([(batch, result)])
+        if writer is not None:
+            account(writer.drain())
         report.status = "dry-run" if dry_run else ("partial" if report.skipped else "ok")
     except Exception as exc:  # the report must say what failed; stored data stays
+        if writer is not None:
+            account(writer.finish())  # slices already handed over are still stored
         log.exception("sync of %s failed", source)
         report.errors.append(f"{type(exc).__name__}: {exc}")
         report.status = "failed"
     finally:
+        if writer is not None:
+            writer.close()
         if dry_session is not None:
             dry_session.rollback()
             dry_session.close()

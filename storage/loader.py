@@ -30,6 +30,7 @@ from sqlalchemy import (
     bindparam,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -127,7 +128,7 @@ class RefCache:
     """
 
     def __init__(self) -> None:
-        self._maps: dict[tuple[str, str], tuple[pd.Index, np.ndarray]] = {}
+        self._maps: dict[tuple[str, str], tuple[pa.Array, np.ndarray]] = {}
 
     def forget(self, model: type[Base]) -> None:
         table = model.__tablename__
@@ -142,12 +143,16 @@ class RefCache:
                     model.source == source  # type: ignore[attr-defined]
                 )
             ).all()
-            index = pd.Index([r[0] for r in rows], dtype="str")
-            self._maps[key] = (index, np.array([r[1] for r in rows], dtype=np.float64))
-        index, pks = self._maps[key]
-        at = index.get_indexer(external)
-        return pd.Series(np.where(at >= 0, pks[at] if len(pks) else np.nan, np.nan),
-                         index=external.index)
+            keys = pa.array([r[0] for r in rows], pa.string())
+            self._maps[key] = (keys, np.array([r[1] for r in rows], dtype=np.float64))
+        keys, pks = self._maps[key]
+        # Arrow's hash lookup runs in C++ without the GIL, beside the database's work
+        at = pc.index_in(pa.array(external, pa.string(), from_pandas=True), value_set=keys)
+        idx = at.to_numpy(zero_copy_only=False)
+        found = ~np.isnan(idx)
+        values = np.full(len(external), np.nan)
+        values[found] = pks[idx[found].astype(np.int64)]
+        return pd.Series(values, index=external.index)
 
 
 def load_batch(
@@ -377,6 +382,37 @@ def _link_managers(
 # --- daily facts (bulk) ----------------------------------------------------------------
 
 
+@dataclass
+class PreparedFacts:
+    """A fact batch with references resolved, duplicates folded and rows in key order:
+    everything that does not depend on rows stored by earlier batches of the same run,
+    so a sync can prepare batch N+1 while batch N is still being written."""
+
+    entity: str
+    frame: pd.DataFrame
+    result: LoadResult
+    csv: CopyData | None = None
+    """``frame`` rendered for COPY as if every row were new (the usual case in a bulk
+    load); used when the existence check finds none of the rows stored."""
+
+
+def load_facts_prepared(
+    session: Session, source: str, batch: Batch, cache: RefCache | None = None
+) -> PreparedFacts:
+    """The first half of loading a fact batch (see ``write_facts``)."""
+    if batch.entity not in FACTS:
+        raise ValueError(f"'{batch.entity}' is not a fact entity")
+    frame = batch.records
+    if not isinstance(frame, pd.DataFrame):
+        frame = pd.DataFrame(list(frame))
+    prepared = _prepare_facts(session, source, batch.entity, frame, batch.ref_source, cache)
+    prepared.result.skipped[:0] = batch.rejected
+    if _postgres(session) and not prepared.frame.empty:
+        table = FACTS[batch.entity][0].__tablename__
+        prepared.csv = copy_data(table, prepared.frame.assign(source=source))
+    return prepared
+
+
 def _load_facts(
     session: Session,
     source: str,
@@ -385,12 +421,24 @@ def _load_facts(
     ref_source: str | None = None,
     cache: RefCache | None = None,
 ) -> LoadResult:
-    """Bulk path for daily facts: vectorised reference resolution, one existence query
-    per few hundred accounts, COPY for new rows and keyed UPDATEs for changed ones."""
+    return write_facts(session, source,
+                       _prepare_facts(session, source, entity, frame, ref_source, cache))
+
+
+def _prepare_facts(
+    session: Session,
+    source: str,
+    entity: str,
+    frame: pd.DataFrame,
+    ref_source: str | None = None,
+    cache: RefCache | None = None,
+) -> PreparedFacts:
+    """Vectorised reference resolution, rejects named by row, duplicates folded."""
     model, key_cols, value_cols = FACTS[entity]
     result = LoadResult(fetched=len(frame))
+    empty = pd.DataFrame(columns=[*key_cols, *value_cols])
     if frame.empty:
-        return result
+        return PreparedFacts(entity, empty, result)
     df = frame.reset_index(drop=True)
     where = df["_where"] if "_where" in df.columns else pd.Series(None, index=df.index)
     ref_src = ref_source or source  # where the referenced accounts and users live
@@ -416,7 +464,7 @@ def _load_facts(
         _reject_rows(where[bad], pd.Series(reasons[bad]), entity, result)
     keep = ~bad
     if not keep.any():
-        return result
+        return PreparedFacts(entity, empty, result)
     for column in out:
         out[column] = out[column][keep].astype("int64").to_numpy()
     for col in key_cols:
@@ -432,10 +480,25 @@ def _load_facts(
         result.skipped.append(
             Rejection(entity, f"{before - len(df)} duplicate row(s) for the same key; last kept")
         )
+    df = df.sort_values(list(FACT_ORDER[entity]), ignore_index=True)
+    return PreparedFacts(entity, df, result)
 
+
+def write_facts(session: Session, source: str, prepared: PreparedFacts) -> LoadResult:
+    """The second half: compare with stored rows, COPY the new, update the changed."""
+    model, key_cols, value_cols = FACTS[prepared.entity]
+    result, df = prepared.result, prepared.frame
+    if df.empty:
+        return result
+    if _postgres(session):
+        # The slice and its sync cursor commit together, so a crash that loses this commit
+        # loses both and the next run reads the slice again: no need to wait for the WAL
+        # flush on every slice of a bulk load.
+        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
     existing = _existing_facts(session, model, key_cols, value_cols, df)
+    csv = None
     if existing.empty:
-        new, changed = df, df.iloc[0:0]
+        new, changed, csv = df, df.iloc[0:0], prepared.csv
     else:
         merged = df.merge(existing, on=list(key_cols), how="left", suffixes=("", "_old"),
                           indicator=True)
@@ -446,8 +509,8 @@ def _load_facts(
         new = merged[is_new][df.columns]
         changed = merged[~is_new & diff][df.columns]
         result.unchanged = int((~is_new & ~diff).sum())
-    new = new.sort_values(list(FACT_ORDER[entity])).assign(source=source)
-    bulk_insert(session, model.__table__.name, new)  # type: ignore[attr-defined]
+    table = model.__tablename__
+    bulk_insert(session, table, new.assign(source=source), csv=csv)
     if not changed.empty:
         _update_facts(session, model, key_cols, value_cols, changed)
     result.inserted = len(new)
@@ -542,29 +605,28 @@ def _reject_rows(where: pd.Series, reasons: pd.Series, entity: str, result: Load
         )
 
 
-def bulk_insert(session: Session, table_name: str, frame: pd.DataFrame) -> None:
+def bulk_insert(
+    session: Session, table_name: str, frame: pd.DataFrame, *, csv: CopyData | None = None
+) -> None:
     """Insert many rows fast: COPY on PostgreSQL, executemany on SQLite.
 
     Millions of usage rows through the ORM would dominate a sync; both drivers have a
     native bulk path that keeps the load within seconds. On PostgreSQL the CSV is written
-    by Arrow's C++ writer straight from the columns (no Python object per value).
+    by Arrow's C++ writer straight from the columns (no Python object per value); ``csv``
+    is that text rendered beforehand by ``copy_data`` for exactly ``frame``.
     """
     if frame.empty:
         return
     columns = list(frame.columns)
-    dates = {c.key for c in Base.metadata.tables[table_name].columns
-             if isinstance(c.type, Date) and not isinstance(c.type, DateTime)}
+    dates = _date_columns(table_name)
     conn = session.connection()
     dbapi = conn.connection.dbapi_connection
     if conn.dialect.name == "postgresql":
-        sql = f"COPY {table_name} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)"
-        options = pacsv.WriteOptions(include_header=False, batch_size=COPY_ROWS)
+        data = csv if csv is not None else copy_data(table_name, frame)
+        sql = f"COPY {table_name} ({', '.join(data.columns)}) FROM STDIN WITH (FORMAT csv)"
         with dbapi.cursor() as cur, cur.copy(sql) as cp:
-            for start in range(0, len(frame), COPY_ROWS):
-                table = _arrow_table(frame.iloc[start : start + COPY_ROWS], dates)
-                sink = pa.BufferOutputStream()
-                pacsv.write_csv(table, sink, options)
-                cp.write(sink.getvalue())
+            for part in data.parts:
+                cp.write(part)
         return
     converted = frame.astype(object)  # Python scalars: sqlite3 binds no numpy types
     for col in columns:
@@ -587,6 +649,32 @@ def bulk_insert(session: Session, table_name: str, frame: pd.DataFrame) -> None:
 
 
 COPY_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class CopyData:
+    """Rows rendered as PostgreSQL COPY CSV, in parts of ``COPY_ROWS``."""
+
+    columns: tuple[str, ...]
+    parts: tuple[pa.Buffer, ...]
+
+
+def copy_data(table_name: str, frame: pd.DataFrame) -> CopyData:
+    """Render ``frame`` for ``COPY table_name FROM STDIN (FORMAT csv)``; no database needed,
+    so a bulk load renders the next slice while the server ingests the current one."""
+    dates = _date_columns(table_name)
+    options = pacsv.WriteOptions(include_header=False, batch_size=COPY_ROWS)
+    parts = []
+    for start in range(0, len(frame), COPY_ROWS):
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(_arrow_table(frame.iloc[start : start + COPY_ROWS], dates), sink, options)
+        parts.append(sink.getvalue())
+    return CopyData(tuple(frame.columns), tuple(parts))
+
+
+def _date_columns(table_name: str) -> set[str]:
+    return {c.key for c in Base.metadata.tables[table_name].columns
+            if isinstance(c.type, Date) and not isinstance(c.type, DateTime)}
 
 
 def _arrow_table(frame: pd.DataFrame, dates: set[str]) -> pa.Table:

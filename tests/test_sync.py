@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
@@ -131,3 +132,43 @@ def test_prefetched_stops_and_closes_the_connector_when_the_consumer_stops() -> 
             break
     assert closed.wait(2)
     assert len(produced) <= 6  # at most the queue's depth and one in hand beyond page 3
+
+
+# --- usage slices are written in the background ----------------------------------------
+
+
+def _usage(day: int, feature: str | None = "reports") -> pd.DataFrame:
+    return pd.DataFrame({
+        "account_external_id": ["a1"], "user_external_id": ["u1"], "feature": [feature],
+        "day": [pd.Timestamp(2026, 11, day)], "events": [day], "minutes": [1.0],
+    })
+
+
+class _UsageSlices(Connector):
+    """People first, then usage slices; the third slice breaks a NOT NULL column in the
+    database (after it was prepared), and a fourth follows it."""
+
+    name = "slices"
+
+    def pull(self, cursor: str | None, *, full: bool = False) -> Iterator[Batch]:
+        yield Batch("accounts", [{"external_id": "a1", "name": "Acme"}], cursor="people")
+        yield Batch("contacts", [{"external_id": "u1", "account_external_id": "a1",
+                                  "email": "u1@acme.example"}])
+        yield Batch("usage", _usage(1), cursor="usage-1")
+        yield Batch("usage", _usage(2), cursor="usage-2")
+        yield Batch("usage", _usage(3, feature=None), cursor="usage-3")
+        yield Batch("usage", _usage(4), cursor="usage-4")
+
+
+def test_a_usage_slice_failing_in_the_database_keeps_the_slices_before_it(db_url: str) -> None:
+    cfg = PulseConfig()
+    report = run_sync(db_url, cfg, "slices", connector=_UsageSlices(cfg))
+
+    assert report.status == "failed"
+    assert len(report.errors) == 1 and "feature" in report.errors[0].lower()
+    assert report.by_entity["usage"].inserted == 2
+    assert report.cursor == "usage-2"
+    with session_factory(db_url)() as s:
+        assert sorted(d.day for d in s.scalars(select(UsageDaily.day))) == [1, 2]
+        state = s.get(SyncState, "slices")
+        assert state is not None and state.cursor == "usage-2"  # the next run resumes here
