@@ -110,6 +110,11 @@ def render_attention(console: Console, items: pd.DataFrame, owner: str, limit: i
         console.print(f"... and {len(items) - limit} more (pulse explain NAME for any account)")
 
 
+def progress_detail(entity: str, records: int, pages: int) -> str:
+    """'usage: 1,500,000 records (3 pages)': moves with every page of a long pull."""
+    return f"{entity}: {records:,} records ({pages:,} page{'s' if pages != 1 else ''})"
+
+
 def sync_with_progress(
     console: Console,
     cfg: PulseConfig,
@@ -131,9 +136,14 @@ def sync_with_progress(
         for name in sources:
             connector = get_connector(name)(cfg, **connector_args)
             task = progress.add_task(name, total=None, detail="starting")
+            seen: dict[str, list[int]] = {}  # entity -> [records, pages] so far
 
-            def hook(batch: Batch, result: LoadResult, task: Any = task) -> None:
-                progress.update(task, detail=f"{batch.entity}: {result.fetched:,} records")
+            def hook(batch: Batch, result: LoadResult, task: Any = task,
+                     seen: dict[str, list[int]] = seen) -> None:
+                counts = seen.setdefault(batch.entity, [0, 0])
+                counts[0] += result.fetched
+                counts[1] += 1
+                progress.update(task, detail=progress_detail(batch.entity, *counts))
 
             report = run_sync(
                 cfg.database_url,
@@ -144,7 +154,9 @@ def sync_with_progress(
                 connector=connector,
                 progress=hook,
             )
-            progress.update(task, total=1, completed=1, detail=report.status)
+            done = "; ".join(progress_detail(e, *c) for e, c in seen.items())
+            progress.update(task, total=1, completed=1,
+                            detail=f"{report.status} - {done}" if done else report.status)
             reports.append(report)
     return reports
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from connectors.base import Batch, Connector
 from connectors.files import FilesConnector
-from pulse.config import PulseConfig
+from pulse.config import FilesSourceConfig, PulseConfig, SourcesConfig
 from pulse.sync import prefetched, run_sync
 from storage.db import session_factory
 from storage.models import Account, AuditLog, Contact, SyncState, Ticket, UsageDaily
@@ -172,3 +172,20 @@ def test_a_usage_slice_failing_in_the_database_keeps_the_slices_before_it(db_url
         assert sorted(d.day for d in s.scalars(select(UsageDaily.day))) == [1, 2]
         state = s.get(SyncState, "slices")
         assert state is not None and state.cursor == "usage-2"  # the next run resumes here
+
+
+def test_sync_progress_moves_with_every_page(db_url: str) -> None:
+    from rich.console import Console
+
+    from pulse.terminal import sync_with_progress
+
+    console = Console(record=True, width=200, force_terminal=False)
+    cfg = PulseConfig(database_url=db_url, sources=SourcesConfig(
+        files=FilesSourceConfig(path=str(FIXTURES / "valid"))))
+    [report] = sync_with_progress(console, cfg, ["files"], chunk_rows=3)
+    usage = report.by_entity["usage"].fetched
+    assert usage > 3
+    # the line counts records and pages as they arrive, and keeps the totals when done
+    text = console.export_text()
+    assert f"usage: {usage:,} records ({-(-usage // 3)} pages)" in text
+    assert "partial - owners: " in text or "ok - owners: " in text
