@@ -4,12 +4,13 @@ Seeds a temporary SQLite database with N accounts (each with a Salesforce and a 
 record id) and one score snapshot each, then runs the real ``write_back`` of each CRM
 against the fakes the tests use (``tests/fakes``: a ``responses``-based Salesforce org and
 a local HTTP HubSpot API) three times: all accounts changed, nothing changed, all scores
-changed again. For each run it prints ``report.requests`` (write requests as the
-connector counts them) and what the fake itself recorded (every HTTP request, including
-the Salesforce describe and the HubSpot property checks).
+changed again. For each run it prints the write requests and the set-up requests as the
+connector counts them (the Salesforce describe; on a new HubSpot portal, the refused
+first update, the property listings and the one-time creation of the group and fields),
+and what the fake itself recorded (every HTTP request).
 
-Targets: 10,000 changed accounts take at most 50 Salesforce and 100 HubSpot requests;
-an unchanged portfolio takes 0 requests.
+Targets: 10,000 changed accounts take at most 50 Salesforce and 100 HubSpot write
+requests; an unchanged portfolio takes 0 requests of any kind.
 
     python bench/writeback_bench.py [--accounts N]
 """
@@ -123,7 +124,8 @@ def _scenario(label: str, n: int, run: Run, limit: int) -> list[dict[str, Any]]:
                     "succeeded": report.succeeded,
                     "failed": len(report.failed),
                     "unchanged": report.unchanged,
-                    "report.requests": report.requests,
+                    "write requests": report.requests,
+                    "set-up requests": report.setup_requests,
                     "fake writes": fake_writes,
                     "fake total": fake_total,
                     "seconds": round(seconds, 1),

@@ -41,9 +41,11 @@ Writeback
 :func:`write_back` sends only what :func:`connectors.writeback.pending_writeback` says
 changed, 100 companies per ``POST /crm/v3/objects/companies/batch/update``
 (https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/companies/batch/update-companies).
-Before the first update it makes sure the property group and the health properties exist
-(``/crm/v3/properties/companies`` and ``/crm/v3/properties/companies/groups``;
-https://developers.hubspot.com/docs/api/crm/properties), creating what is missing. Per
+When HubSpot refuses a whole batch with a validation error that names no record (its
+answer to properties it does not have), it makes sure the property group and the health
+properties exist (``/crm/v3/properties/companies`` and ``.../companies/groups``;
+https://developers.hubspot.com/docs/api/crm/properties), creates what is missing and
+sends the batch again; a portal already set up pays no read for this. Per
 record failures (a 207 multi-status ``errors`` entry, or a 4xx naming ids that no longer
 exist) are stored with :func:`~connectors.writeback.record_outcomes` and retried next run;
 the rest of the batch still goes through.
@@ -826,8 +828,9 @@ class _PropertyCheck:
         if self.done:
             return False
         self.done = True
-        report.requests += 2  # the group and property listings
-        report.requests += len(ensure_properties(self.client, self.config, sleep=sleep))
+        report.requests -= 1  # the refused update was the probe: count it as set-up
+        report.setup_requests += 3  # that update, the group and the property listings
+        report.setup_requests += len(ensure_properties(self.client, self.config, sleep=sleep))
         return True
 
 

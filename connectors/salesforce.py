@@ -692,6 +692,7 @@ def write_back(
         return report
     client = _as_client(sf, settings.api_version)
     fields = client.fields("Account")
+    report.setup_requests += 1  # the describe
     missing = [f for f in WRITEBACK_FIELDS.values() if f not in fields]
     if missing:
         raise SalesforceConfigError(

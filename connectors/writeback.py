@@ -42,6 +42,10 @@ class WritebackReport:
     sent: int = 0
     succeeded: int = 0
     requests: int = 0
+    """Write requests (batches of records, bulk job calls)."""
+    setup_requests: int = 0
+    """Reads and one-time creates around the writes: the Salesforce describe, HubSpot's
+    property listings and creations (and the update that found them missing)."""
     failed: list[tuple[str, str]] = field(default_factory=list)  # (account/record, reason)
 
 

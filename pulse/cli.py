@@ -518,7 +518,8 @@ def writeback(
                 continue
             console.print(
                 f"{name}: {report.succeeded:,} of {report.sent:,} sent updated "
-                f"({report.requests:,} request(s)), {report.unchanged:,} unchanged, "
+                f"({report.requests:,} request(s){_setup(report.setup_requests)}), "
+                f"{report.unchanged:,} unchanged, "
                 f"{report.no_record_id:,} without a {name} id, {len(report.failed):,} failed",
                 highlight=False,
             )
@@ -528,6 +529,10 @@ def writeback(
         session.rollback()
     if failed:
         raise typer.Exit(1)
+
+
+def _setup(requests: int) -> str:
+    return f" + {requests:,} to read or set up the CRM's fields" if requests else ""
 
 
 def main() -> None:  # pragma: no cover - console script shim

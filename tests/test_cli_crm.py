@@ -60,7 +60,8 @@ def test_hubspot_check_then_writeback_then_nothing_to_send(
 
     first = runner.invoke(app, ["writeback"], env=env)
     assert first.exit_code == 1, first.output  # company 404 does not exist in HubSpot
-    assert "hubspot: 2 of 3 sent updated" in first.output
+    assert "hubspot: 2 of 3 sent updated (1 request(s) + 10 to read or set up the CRM's fields)" \
+        in first.output
     assert "Co 404" in first.output
     assert hubspot.objects["companies"]["11"]["properties"]["health_tier"] == "At risk"
 
