@@ -229,8 +229,11 @@ def serve(
     socket: Annotated[
         bool, typer.Option("--socket", help="Socket Mode (SLACK_APP_TOKEN) instead of HTTP.")
     ] = False,
+    scheduler: Annotated[
+        bool, typer.Option(help="Also run the daily pipeline and checks (leader only).")
+    ] = True,
 ) -> None:
-    """Run the Slack bot: /health, alert buttons and the Home tab."""
+    """Run the Slack bot (/health, alert buttons, Home tab) and the scheduled jobs."""
     import logging
 
     from bot.app import MissingSetting, app_from_env, require_env
@@ -245,13 +248,28 @@ def serve(
     except MissingSetting as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
-    if app_token is not None:
-        console.print("Pulse is connecting to Slack in Socket Mode (Ctrl-C to stop).")
-        serve_socket(slack_app, app_token)
-        return
-    chosen = port or cfg.slack.port
-    console.print(f"Pulse is listening on http://0.0.0.0:{chosen}{EVENTS_PATH} (Ctrl-C to stop).")
-    serve_http(slack_app, chosen)
+    jobs = None
+    if scheduler:
+        from pulse.pipeline import admin_reporter
+        from pulse.scheduler import PulseScheduler
+
+        jobs = PulseScheduler(cfg, slack=slack_app.client,
+                              on_failure=admin_reporter(cfg, slack_app.client))
+        jobs.start()
+        console.print(f"Scheduled: the daily pipeline at {cfg.schedule.time} "
+                      f"({cfg.workspace.timezone}), on whichever process holds the lock.")
+    try:
+        if app_token is not None:
+            console.print("Pulse is connecting to Slack in Socket Mode (Ctrl-C to stop).")
+            serve_socket(slack_app, app_token)
+            return
+        chosen = port or cfg.slack.port
+        console.print(f"Pulse is listening on http://0.0.0.0:{chosen}{EVENTS_PATH} "
+                      "(Ctrl-C to stop).")
+        serve_http(slack_app, chosen)
+    finally:
+        if jobs is not None:
+            jobs.stop()
 
 
 @app.command()
@@ -529,6 +547,171 @@ def writeback(
         session.rollback()
     if failed:
         raise typer.Exit(1)
+
+
+# ---------------------------------------------------------------------------------------
+# The daily pipeline, its runs, the scheduler and the audit log
+
+
+def _optional_slack() -> object | None:
+    """A Slack client when SLACK_BOT_TOKEN is set; steps that need Slack skip otherwise."""
+    import os
+
+    from pulse.services.notify import web_client
+
+    token = os.environ.get("SLACK_BOT_TOKEN", "").strip()
+    return web_client(token) if token else None
+
+
+def _print_steps(steps: list[dict[str, object]]) -> None:
+    from rich.table import Table
+
+    table = Table(show_edge=False)
+    for col in ("Step", "Status", "Tries", "Seconds", "Detail"):
+        table.add_column(col)
+    colour = {"ok": "green", "failed": "red", "skipped": "yellow"}
+    for s in steps:
+        status = str(s.get("status"))
+        table.add_row(str(s.get("name")), f"[{colour.get(status, 'white')}]{status}[/]",
+                      str(s.get("attempts")), f"{float(s.get('seconds') or 0):.1f}",  # type: ignore[arg-type]
+                      str(s.get("detail")))
+    console.print(table)
+
+
+@app.command("run")
+def run_command() -> None:
+    """Run the daily pipeline once now: sync, score, alerts, writeback, digests, retention."""
+    from pulse.pipeline import admin_reporter, run_pipeline
+
+    cfg = _config()
+    _require_schema(cfg.database_url)
+    slack = _optional_slack()
+    run = run_pipeline(cfg, kind="manual", slack=slack,  # type: ignore[arg-type]
+                       on_failure=admin_reporter(cfg, slack))  # type: ignore[arg-type]
+    assert run is not None  # manual runs are never refused
+    _print_steps(run.steps)
+    console.print(f"Run {run.id} of {run.run_date}: {run.status}.")
+    if run.status != "ok":
+        raise typer.Exit(1)
+
+
+@app.command("runs")
+def runs_command(
+    limit: Annotated[int, typer.Option(min=1, max=500, help="How many runs.")] = 20,
+    steps: Annotated[bool, typer.Option(help="Show each run's steps.")] = False,
+) -> None:
+    """List past pipeline runs (scheduled and manual) with each step's outcome and timing."""
+    from rich.table import Table
+
+    from pulse.pipeline import recent_runs
+
+    cfg = _config()
+    _require_schema(cfg.database_url)
+    runs = recent_runs(cfg, limit)
+    if not runs:
+        console.print("No pipeline runs yet: `pulse run` runs one now; `pulse serve` schedules "
+                      f"one every day at {cfg.schedule.time} ({cfg.workspace.timezone}).")
+        return
+    table = Table(show_edge=False)
+    for col in ("Run", "Day", "Kind", "Started (UTC)", "Took", "Status", "Steps"):
+        table.add_column(col)
+    for run in runs:
+        took = "-"
+        if run.finished_at:
+            took = f"{(run.finished_at - run.started_at).total_seconds():.0f}s"
+        summary = " ".join(f"{s['name']}:{s['status']}" for s in run.steps) or "(running)"
+        table.add_row(str(run.id), str(run.run_date), run.kind, str(run.started_at), took,
+                      run.status, summary)
+    console.print(table)
+    if steps:
+        for run in runs:
+            console.print(f"[bold]Run {run.id}[/] ({run.kind}, {run.run_date}, {run.host})")
+            _print_steps(run.steps)
+
+
+@app.command("scheduler")
+def scheduler_command(
+    once: Annotated[
+        bool, typer.Option(help="Take the lead, run today's pipeline if due or missed, exit.")
+    ] = False,
+) -> None:
+    """Run the scheduled jobs in the foreground (`pulse serve` also runs them)."""
+    import logging
+    import signal
+    import threading
+
+    from pulse.pipeline import admin_reporter
+    from pulse.scheduler import PulseScheduler
+
+    cfg = _config()
+    _require_schema(cfg.database_url)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    slack = _optional_slack()
+    scheduler = PulseScheduler(cfg, slack=slack,  # type: ignore[arg-type]
+                               on_failure=admin_reporter(cfg, slack))  # type: ignore[arg-type]
+    if once:
+        if not scheduler.lock.acquire():
+            console.print("Another Pulse process holds the scheduler lock; nothing to do.")
+            return
+        run = scheduler.catch_up()
+        scheduler.stop()
+        console.print(f"Run {run.id}: {run.status}." if run else
+                      "Nothing due: today's run is done or not due yet.")
+        return
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    scheduler.start()
+    console.print(f"Pulse scheduler: daily run at {cfg.schedule.time} ({cfg.workspace.timezone}); "
+                  "Ctrl-C to stop.")
+    try:
+        while not stop.wait(1):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        scheduler.stop()
+
+
+@app.command("audit")
+def audit_command(
+    account: Annotated[str | None, typer.Option(help="Only this account (name or domain).")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=5000, help="How many entries.")] = 50,
+) -> None:
+    """Every automated action and every button click, newest first."""
+    from rich.table import Table
+
+    from pulse.lookup import find_account
+    from storage.db import session_factory
+    from storage.models import Account, AuditLog
+
+    cfg = _config()
+    _require_schema(cfg.database_url)
+    with session_factory(cfg.database_url)() as session:
+        stmt = select(AuditLog, Account.name).outerjoin(Account, Account.id == AuditLog.account_id)
+        if account:
+            match = find_account(session, account)
+            if match.account is None:
+                if match.candidates:
+                    names = ", ".join(a.name for a in match.candidates)
+                    err.print(f"'{account}' matches several accounts: {names}")
+                else:
+                    hint = f" Closest: {', '.join(match.closest)}." if match.closest else ""
+                    err.print(f"[red]No account matches '{account}'.{hint}[/]")
+                raise typer.Exit(1)
+            stmt = stmt.where(AuditLog.account_id == match.account.id)
+        newest = stmt.order_by(AuditLog.at.desc(), AuditLog.id.desc()).limit(limit)
+        rows = session.execute(newest).all()
+    if not rows:
+        console.print("No audit entries" + (f" for {account}." if account else "."))
+        return
+    table = Table(show_edge=False)
+    for col in ("When (UTC)", "Who", "Action", "Account", "Outcome", "Detail"):
+        table.add_column(col)
+    for entry, name in rows:
+        detail = ", ".join(f"{k}={v}" for k, v in (entry.detail or {}).items())
+        table.add_row(str(entry.at), entry.actor, entry.action, name or "-", entry.outcome,
+                      detail[:160])
+    console.print(table)
 
 
 def _setup(requests: int) -> str:

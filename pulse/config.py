@@ -13,9 +13,17 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 DEFAULT_CONFIG_PATH = "pulse.yml"
 DEFAULT_DATABASE_URL = "sqlite:///./pulse.db"
@@ -32,6 +40,44 @@ class _Strict(BaseModel):
 class WorkspaceConfig(_Strict):
     name: str = "Sample workspace"
     timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{value}' is not an IANA time zone (e.g. Europe/Paris)") from None
+        return value
+
+
+class ScheduleConfig(_Strict):
+    """When the daily pipeline runs (sync -> score -> alerts -> writeback -> digests)."""
+
+    enabled: bool = True
+    time: str = Field("06:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+                      description="Local time (workspace.timezone), HH:MM.")
+    grace_minutes: int = Field(
+        180, ge=0, le=1440,
+        description="A run missed while no process was up still runs this long after.",
+    )
+    attempts: int = Field(3, ge=1, le=10, description="Tries per step before it is failed.")
+    retry_seconds: float = Field(30.0, ge=0, description="First pause between tries (doubles).")
+    snooze_check_minutes: int = Field(
+        15, ge=1, le=1440, description="How often expired snoozes and renewal windows are checked."
+    )
+
+    @property
+    def hour_minute(self) -> tuple[int, int]:
+        hour, minute = self.time.split(":")
+        return int(hour), int(minute)
+
+
+class RetentionConfig(_Strict):
+    usage_months: int = Field(
+        24, ge=1, le=240,
+        description="Usage rows older than this are purged (scores and audit stay).",
+    )
 
 
 class TierThresholds(_Strict):
@@ -206,6 +252,9 @@ class SlackConfig(_Strict):
     alert_routes: list[AlertRoute] = Field(default_factory=lambda: [AlertRoute()])
     digest_limit: int = Field(10, ge=1, le=20, description="Accounts listed per digest section.")
     chart: bool = True
+    admin_channel: str | None = Field(
+        None, description="Channel id told when a step of the daily pipeline fails."
+    )
 
 
 class AccessConfig(_Strict):
@@ -230,6 +279,8 @@ class PulseConfig(_Strict):
     slack: SlackConfig = SlackConfig()
     access: AccessConfig = AccessConfig()
     workspace: WorkspaceConfig = WorkspaceConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    retention: RetentionConfig = RetentionConfig()
     database_url: str = DEFAULT_DATABASE_URL
     scoring: ScoringConfig = ScoringConfig()
     sources: SourcesConfig = SourcesConfig(sample=SampleSourceConfig())

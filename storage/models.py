@@ -360,3 +360,33 @@ class Opportunity(SourceKeyed, Base):
     close_date: Mapped[date | None] = mapped_column(Date)
     is_closed: Mapped[bool] = mapped_column(Boolean, default=False)
     is_won: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class PipelineRun(Base):
+    """One run of the daily pipeline and each step's outcome (``pulse runs``).
+
+    A scheduled run claims its local day by inserting its row first; the partial unique
+    index makes a second claim for the same day fail in the database, so however many
+    processes share it and whenever one comes back after missing 06:00, a day's
+    scheduled pipeline runs once. Manual runs (``pulse run``) are not limited.
+    """
+
+    __tablename__ = "pipeline_runs"
+    __table_args__ = (
+        Index(
+            "uq_pipeline_scheduled_day",
+            "run_date",
+            unique=True,
+            sqlite_where=text("kind = 'scheduled'"),
+            postgresql_where=text("kind = 'scheduled'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_date: Mapped[date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(20))  # scheduled | manual
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(String(20), default="running")  # running | ok | failed
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    host: Mapped[str] = mapped_column(String(200), default="")
