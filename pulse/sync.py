@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from connectors.base import Batch, Connector, Rejection, get_connector
@@ -152,7 +153,7 @@ class _Writer:
     """Background threads that store fact slices and commit them strictly in order.
 
     The server ingesting a slice (COPY into the primary key) is the slowest part of a
-    bulk load, so two slices are written at once on two connections, each committing
+    bulk load, so on PostgreSQL two slices are written at once on two connections, each committing
     only after the slice before it did, so the stored cursor never passes a slice that
     is not stored. Two slices write at once only when the connector vouches that no two
     of its slices share a fact key (``Batch.distinct_keys``); other slices start writing
@@ -163,9 +164,7 @@ class _Writer:
     is raised by the next ``submit``/``drain``, and ``finish`` returns what was stored.
     """
 
-    WORKERS = 2
-
-    def __init__(self, factory: Callable[[], Session], source: str) -> None:
+    def __init__(self, factory: Callable[[], Session], source: str, workers: int = 2) -> None:
         self._factory = factory
         self._source = source
         self._todo: queue.Queue[tuple[int, Batch, Callable[[Session], LoadResult]] | None] = (
@@ -178,7 +177,7 @@ class _Writer:
         self._error: BaseException | None = None
         self._threads = [
             threading.Thread(target=self._run, name=f"pulse-writer-{n}", daemon=True)
-            for n in range(self.WORKERS)
+            for n in range(workers)
         ]
         for thread in self._threads:
             thread.start()
@@ -291,7 +290,10 @@ def run_sync(
 
     dry_session = factory() if dry_run else None
     cache = RefCache()
-    writer = None if dry_run else _Writer(factory, source)
+    # SQLite takes one writer at a time: a second slice's open write would wait on the
+    # first, which waits for its turn behind nothing but the second's lock: one thread.
+    workers = 2 if make_url(url).get_backend_name() == "postgresql" else 1
+    writer = None if dry_run else _Writer(factory, source, workers)
 
     def store(batch: Batch, work: Callable[[Session], LoadResult]) -> LoadResult:
         """Load one batch and commit it with its cursor (or flush, in a dry run)."""
@@ -319,7 +321,7 @@ def run_sync(
                 progress(batch, result)
 
     try:
-        for batch in prefetched(connector.pull(cursor, full=full)):
+        for batch in prefetched(connector.pull(cursor, full=full), depth=2):
             if writer is not None and batch.entity in FACTS:
                 # prepare this slice while the previous one is still being written
                 with factory() as session:

@@ -10,6 +10,7 @@ unknown is skipped with a reason naming it, and the rest of the batch still load
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+from psycopg import sql as psql
 from sqlalchemy import (
     Date,
     DateTime,
@@ -138,13 +140,7 @@ class RefCache:
                 external: pd.Series) -> pd.Series:
         key = (model.__tablename__, source)
         if key not in self._maps:
-            rows = session.execute(
-                select(model.external_id, model.id).where(  # type: ignore[attr-defined]
-                    model.source == source  # type: ignore[attr-defined]
-                )
-            ).all()
-            keys = pa.array([r[0] for r in rows], pa.string())
-            self._maps[key] = (keys, np.array([r[1] for r in rows], dtype=np.float64))
+            self._maps[key] = self._load(session, model, source)
         keys, pks = self._maps[key]
         # Arrow's hash lookup runs in C++ without the GIL, beside the database's work
         at = pc.index_in(pa.array(external, pa.string(), from_pandas=True), value_set=keys)
@@ -153,6 +149,39 @@ class RefCache:
         values = np.full(len(external), np.nan)
         values[found] = pks[idx[found].astype(np.int64)]
         return pd.Series(values, index=external.index)
+
+
+    @staticmethod
+    def _load(session: Session, model: type[Base], source: str) -> tuple[pa.Array, np.ndarray]:
+        if _postgres(session):
+            # a million users as Python tuples take seconds; as COPY CSV read by Arrow, <1 s
+            query = psql.SQL(
+                "COPY (SELECT external_id, id FROM {} WHERE source = {}) TO STDOUT (FORMAT csv)"
+            ).format(psql.Identifier(model.__tablename__), psql.Literal(source))
+            sink = io.BytesIO()
+            dbapi = session.connection().connection.dbapi_connection
+            with dbapi.cursor() as cur, cur.copy(query) as cp:
+                for part in cp:
+                    sink.write(part)
+            if not sink.getbuffer().nbytes:  # no records of that source yet
+                return pa.array([], pa.string()), np.empty(0, dtype=np.float64)
+            table = pacsv.read_csv(
+                pa.py_buffer(sink.getvalue()),
+                read_options=pacsv.ReadOptions(column_names=["external_id", "id"]),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={"external_id": pa.string(), "id": pa.int64()},
+                    strings_can_be_null=False,
+                ),
+            )
+            keys = table.column("external_id").combine_chunks()
+            return keys, table.column("id").to_numpy().astype(np.float64)
+        rows = session.execute(
+            select(model.external_id, model.id).where(  # type: ignore[attr-defined]
+                model.source == source  # type: ignore[attr-defined]
+            )
+        ).all()
+        keys = pa.array([r[0] for r in rows], pa.string())
+        return keys, np.array([r[1] for r in rows], dtype=np.float64)
 
 
 def load_batch(
