@@ -672,6 +672,35 @@ def scheduler_command(
         scheduler.stop()
 
 
+@app.command("playbooks")
+def playbooks_command() -> None:
+    """List the playbooks in pulse.yml: trigger, conditions, actions, cooldown."""
+    from rich.table import Table
+
+    cfg = _config()
+    if not cfg.playbooks:
+        console.print(f"No playbooks in {cfg.source_label} (key 'playbooks'; see "
+                      "docs/scheduling.md).")
+        return
+    table = Table(show_edge=False)
+    for col in ("Playbook", "Trigger", "When", "Actions", "Cooldown"):
+        table.add_column(col)
+    for p in cfg.playbooks:
+        trigger = p.trigger.model_dump(exclude_none=True)
+        kind = trigger.pop("type")
+        when = "; ".join(
+            f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}"
+            for k, v in p.when.model_dump(exclude_defaults=True).items()
+        ) or "any account"
+        actions = ", ".join(
+            " ".join(str(x) for x in (a.type, a.channel or a.user or a.url) if x)
+            for a in p.actions
+        )
+        params = " ".join(f"{k}={v}" for k, v in trigger.items())
+        table.add_row(p.name, f"{kind} {params}".strip(), when, actions, f"{p.cooldown_days}d")
+    console.print(table)
+
+
 @app.command("audit")
 def audit_command(
     account: Annotated[str | None, typer.Option(help="Only this account (name or domain).")] = None,

@@ -273,6 +273,81 @@ class AccessConfig(_Strict):
     )
 
 
+class PlaybookTrigger(_Strict):
+    """What starts a playbook for an account (one of these types, with its parameters)."""
+
+    type: Literal[
+        "tier_crossed", "score_drop", "flag_raised", "renewal_within", "alert_unacknowledged"
+    ]
+    tier: Literal["healthy", "fine", "at_risk"] | None = Field(
+        None, description="tier_crossed: the health tier the account moved into."
+    )
+    points: float | None = Field(None, gt=0, description="score_drop: at least this many points")
+    days: int | None = Field(
+        None, ge=1, le=730, description="score_drop: over this many days; renewal_within: days"
+    )
+    flag: str | None = Field(None, description="flag_raised: this churn flag (any when absent)")
+    hours: float | None = Field(None, gt=0, description="alert_unacknowledged: open this long")
+
+    @model_validator(mode="after")
+    def _parameters(self) -> PlaybookTrigger:
+        needs = {"tier_crossed": ("tier",), "score_drop": ("points", "days"),
+                 "renewal_within": ("days",), "alert_unacknowledged": ("hours",)}
+        missing = [n for n in needs.get(self.type, ()) if getattr(self, n) is None]
+        if missing:
+            raise ValueError(f"trigger '{self.type}' needs {', '.join(missing)}")
+        return self
+
+
+class PlaybookConditions(_Strict):
+    """Every condition given must hold (lists: any of their values)."""
+
+    tier: list[str] = Field(default_factory=list, description="Account tier (CRM), e.g. Gold.")
+    segment: list[str] = Field(default_factory=list)
+    region: list[str] = Field(default_factory=list)
+    product_line: list[str] = Field(default_factory=list, description="custom.product_line")
+    lifecycle: list[Literal["trial", "paid", "churned"]] = Field(
+        default_factory=list
+    )
+    arr_min: float | None = Field(None, ge=0)
+    arr_max: float | None = Field(None, ge=0)
+    custom: dict[str, str] = Field(default_factory=dict, description="custom attribute values")
+
+
+class PlaybookAction(_Strict):
+    type: Literal["notify_channel", "notify_user", "dm_owner", "escalate_to_manager", "webhook"]
+    channel: str | None = Field(None, description="notify_channel: Slack channel id")
+    user: str | None = Field(None, description="notify_user: Slack user id")
+    url: str | None = Field(None, description="webhook: where the signed JSON is POSTed")
+    secret_env: str = Field(
+        "PULSE_WEBHOOK_SECRET", description="webhook: environment variable holding the key"
+    )
+
+    @model_validator(mode="after")
+    def _target(self) -> PlaybookAction:
+        needs = {"notify_channel": "channel", "notify_user": "user", "webhook": "url"}
+        field = needs.get(self.type)
+        if field and not getattr(self, field):
+            raise ValueError(f"action '{self.type}' needs {field}")
+        return self
+
+
+class Playbook(_Strict):
+    name: str = Field(min_length=1, max_length=80)
+    description: str = ""
+    trigger: PlaybookTrigger
+    when: PlaybookConditions = PlaybookConditions()
+    actions: list[PlaybookAction] = Field(min_length=1)
+    cooldown_days: int = Field(7, ge=1, le=365, description="Once per account this often.")
+
+
+class AutomationConfig(_Strict):
+    daily_cap_per_csm: int = Field(
+        10, ge=1, le=500,
+        description="Playbook firings a CSM gets a day; the rest wait for the next digest.",
+    )
+
+
 class PulseConfig(_Strict):
     """The whole of ``pulse.yml``."""
 
@@ -281,7 +356,17 @@ class PulseConfig(_Strict):
     workspace: WorkspaceConfig = WorkspaceConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     retention: RetentionConfig = RetentionConfig()
+    playbooks: list[Playbook] = Field(default_factory=list)
+    automation: AutomationConfig = AutomationConfig()
     database_url: str = DEFAULT_DATABASE_URL
+
+    @model_validator(mode="after")
+    def _unique_playbooks(self) -> PulseConfig:
+        names = [p.name for p in self.playbooks]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"playbook name(s) used twice: {', '.join(twice)}")
+        return self
     scoring: ScoringConfig = ScoringConfig()
     sources: SourcesConfig = SourcesConfig(sample=SampleSourceConfig())
     source_file: str | None = None

@@ -1,4 +1,5 @@
-"""The daily pipeline: sync -> score -> alerts -> CRM writeback -> digests -> retention.
+"""The daily pipeline: sync -> score -> alerts -> playbooks -> CRM writeback -> digests ->
+retention.
 
 Each step is a function of a :class:`RunContext` returning a one-line summary; the
 runner retries a failing step (``schedule.attempts``, pauses doubling from
@@ -37,6 +38,11 @@ Sleep = Callable[[float], None]
 
 class Skipped(Exception):
     """A step that cannot run here (nothing configured for it): recorded, not a failure."""
+
+
+class PartlyFailed(Exception):
+    """The step did its work and stored it, but part of it failed: recorded as failed and
+    not retried, since a retry would repeat what already went out (messages, webhooks)."""
 
 
 @dataclass
@@ -126,6 +132,18 @@ def step_alerts(ctx: RunContext) -> str:
     return f"{counts}; {delivery}"
 
 
+def step_playbooks(ctx: RunContext) -> str:
+    from pulse.playbooks import run_playbooks
+
+    if not ctx.config.playbooks:
+        raise Skipped("no playbooks in pulse.yml")
+    with session_scope(ctx.url) as session:
+        report = run_playbooks(session, ctx.config, ctx.slack, ctx.now, ctx.today)
+    if report.actions_failed:
+        raise PartlyFailed(f"{report}: " + "; ".join(report.actions_failed[:5]))
+    return str(report)
+
+
 def crm_problem(config: PulseConfig, system: str) -> str | None:
     """Why ``system`` cannot be written to (not in pulse.yml, no credentials), or None."""
     needs = {"salesforce": ("SALESFORCE_ACCESS_TOKEN", "SALESFORCE_USERNAME"),
@@ -199,6 +217,7 @@ STEPS: tuple[Step, ...] = (
     # scores are computed from what is stored even when a source failed to sync
     ("score", step_score, ()),
     ("alerts", step_alerts, ("score",)),
+    ("playbooks", step_playbooks, ("score",)),
     ("writeback", step_writeback, ("score",)),
     ("digests", step_digests, ("score",)),
     ("retention", step_retention, ()),
@@ -220,6 +239,8 @@ def _run_step(
             return StepOutcome(name, "ok", detail, time.perf_counter() - started, attempt)
         except Skipped as why:
             return StepOutcome(name, "skipped", str(why), time.perf_counter() - started, attempt)
+        except PartlyFailed as why:
+            return StepOutcome(name, "failed", str(why), time.perf_counter() - started, attempt)
         except Exception as exc:  # noqa: BLE001 - recorded, retried, then reported
             log.warning("pipeline step %s failed (attempt %d of %d): %s",
                         name, attempt, attempts, exc)

@@ -149,6 +149,11 @@ def prefetched(items: Iterator[T], depth: int = 1) -> Iterator[T]:
                 box.get(timeout=0.1)
 
 
+WRITERS = 2
+"""Slices written at once on PostgreSQL, so the server has the next slice while one waits
+for its turn to commit (3 measured no faster on 2 cores: docs/performance.md)."""
+
+
 class _Writer:
     """Background threads that store fact slices and commit them strictly in order.
 
@@ -292,7 +297,7 @@ def run_sync(
     cache = RefCache()
     # SQLite takes one writer at a time: a second slice's open write would wait on the
     # first, which waits for its turn behind nothing but the second's lock: one thread.
-    workers = 2 if make_url(url).get_backend_name() == "postgresql" else 1
+    workers = WRITERS if make_url(url).get_backend_name() == "postgresql" else 1
     writer = None if dry_run else _Writer(factory, source, workers)
 
     def store(batch: Batch, work: Callable[[Session], LoadResult]) -> LoadResult:

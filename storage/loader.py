@@ -434,7 +434,8 @@ def load_facts_prepared(
     frame = batch.records
     if not isinstance(frame, pd.DataFrame):
         frame = pd.DataFrame(list(frame))
-    prepared = _prepare_facts(session, source, batch.entity, frame, batch.ref_source, cache)
+    prepared = _prepare_facts(session, source, batch.entity, frame, batch.ref_source, cache,
+                              distinct=batch.distinct_keys)
     prepared.result.skipped[:0] = batch.rejected
     if _postgres(session) and not prepared.frame.empty:
         table = FACTS[batch.entity][0].__tablename__
@@ -461,8 +462,11 @@ def _prepare_facts(
     frame: pd.DataFrame,
     ref_source: str | None = None,
     cache: RefCache | None = None,
+    *,
+    distinct: bool = False,
 ) -> PreparedFacts:
-    """Vectorised reference resolution, rejects named by row, duplicates folded."""
+    """Vectorised reference resolution, rejects named by row, duplicates folded (unless
+    the connector vouched there are none: ``Batch.distinct_keys``)."""
     model, key_cols, value_cols = FACTS[entity]
     result = LoadResult(fetched=len(frame))
     empty = pd.DataFrame(columns=[*key_cols, *value_cols])
@@ -504,7 +508,8 @@ def _prepare_facts(
         out[col] = pd.to_numeric(df[col][keep]).fillna(0).to_numpy()
     df = pd.DataFrame({c: out[c] for c in (*key_cols, *value_cols)})
     before = len(df)
-    df = df.drop_duplicates(list(key_cols), keep="last")
+    if not distinct:
+        df = df.drop_duplicates(list(key_cols), keep="last")
     if len(df) < before:
         result.skipped.append(
             Rejection(entity, f"{before - len(df)} duplicate row(s) for the same key; last kept")

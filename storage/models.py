@@ -390,3 +390,24 @@ class PipelineRun(Base):
     status: Mapped[str] = mapped_column(String(20), default="running")  # running | ok | failed
     steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     host: Mapped[str] = mapped_column(String(200), default="")
+
+
+class PlaybookFiring(Base):
+    """A playbook fired for an account: its cooldown clock and what each action did.
+
+    ``status`` is ``done`` (every action ran), ``partial`` (some failed), ``deferred``
+    (the CSM's daily cap was reached: listed in the next digest instead) or ``held``
+    (do-not-contact account: only internal actions ran).
+    """
+
+    __tablename__ = "playbook_firings"
+    __table_args__ = (Index("ix_playbook_firings_key", "playbook", "account_id", "fired_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    playbook: Mapped[str] = mapped_column(String(80))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("owners.id"))
+    fired_at: Mapped[datetime] = mapped_column(DateTime)
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))
+    actions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)

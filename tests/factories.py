@@ -22,9 +22,10 @@ def add_snapshot(
     renewal_risk: str = "low",
     renewal_risk_score: float = 10.0,
     reasons: Sequence[str] = ("Seats: 3 of 10 seats active (30%)",),
+    flags: Sequence[str] = (),
     flush: bool = True,
 ) -> None:
-    """A minimal snapshot: enough for writeback and lists, no components or flags.
+    """A minimal snapshot: enough for writeback, lists and playbooks; no components.
 
     ``tier`` defaults to what the score implies with the default cut-offs (50/80 are not
     needed here: fine at 50 and above, at risk below).
@@ -40,7 +41,8 @@ def add_snapshot(
             expansion_score=expansion_score,
             renewal_risk=renewal_risk,
             renewal_risk_score=renewal_risk_score,
-            flags=[],
+            flags=[{"code": code, "label": code, "severity": "high", "action": "", "detail": ""}
+                   for code in flags],
             reasons=list(reasons),
         )
     )

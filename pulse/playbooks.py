@@ -1,0 +1,336 @@
+"""Playbooks: rule-based workflows from ``pulse.yml`` (trigger, conditions, actions).
+
+Evaluation is pure (:func:`due_firings` over :class:`AccountFacts`), so every trigger
+and condition tests without Slack or a database. :func:`run_playbooks` loads the facts,
+applies the alert-fatigue rules and runs the actions:
+
+* each account x playbook fires at most once per ``cooldown_days``;
+* a CSM gets at most ``automation.daily_cap_per_csm`` firings a day; the rest are kept
+  as ``deferred`` (listed in the next digest) instead of a flood of messages;
+* a do-not-contact account gets no outward action (webhooks, which may reach the
+  customer through other systems); the staff are still told;
+* every firing and action outcome is stored (``playbook_firings``) and audited.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from pulse.config import Playbook, PlaybookAction, PlaybookConditions, PlaybookTrigger, PulseConfig
+from storage.models import Account, Alert, AuditLog, Owner, PlaybookFiring, ScoreSnapshot
+
+log = logging.getLogger("pulse.playbooks")
+
+OUTWARD = frozenset({"webhook"})
+TIER_WORDS = {"healthy": "Healthy", "fine": "Fine", "at_risk": "At risk"}
+
+
+@dataclass(frozen=True)
+class AccountFacts:
+    """What the triggers and conditions of one account are judged on."""
+
+    account_id: int
+    name: str
+    owner_id: int | None
+    tier: str | None  # health tier of the latest snapshot
+    previous_tier: str | None  # of the snapshot before it
+    score: float | None
+    history: tuple[tuple[date, float], ...] = ()  # (as_of, score), oldest first
+    flags: frozenset[str] = frozenset()
+    previous_flags: frozenset[str] = frozenset()
+    renewal_date: date | None = None
+    oldest_open_alert: datetime | None = None  # not acknowledged, not snoozed
+    account_tier: str | None = None
+    segment: str | None = None
+    region: str | None = None
+    lifecycle: str = "paid"
+    arr: float | None = None
+    custom: dict[str, Any] = field(default_factory=dict)
+    do_not_contact: bool = False
+
+
+def _score_on_or_before(history: Sequence[tuple[date, float]], day: date) -> float | None:
+    before = [score for as_of, score in history if as_of <= day]
+    return before[-1] if before else None
+
+
+def trigger_reason(trigger: PlaybookTrigger, facts: AccountFacts, today: date,
+                   now: datetime) -> str | None:
+    """Why ``trigger`` fires for this account today, in words, or None."""
+    if trigger.type == "tier_crossed":
+        if facts.tier == trigger.tier and facts.previous_tier not in (None, trigger.tier):
+            return (f"moved from {TIER_WORDS.get(facts.previous_tier or '', facts.previous_tier)}"
+                    f" to {TIER_WORDS.get(facts.tier or '', facts.tier)}")
+        return None
+    if trigger.type == "score_drop":
+        assert trigger.days is not None and trigger.points is not None
+        then = _score_on_or_before(facts.history, today - timedelta(days=trigger.days))
+        if facts.score is None or then is None or then - facts.score < trigger.points:
+            return None
+        return (f"score down {then - facts.score:.0f} points in {trigger.days} days "
+                f"({then:.0f} -> {facts.score:.0f})")
+    if trigger.type == "flag_raised":
+        new = facts.flags - facts.previous_flags
+        if trigger.flag is not None:
+            new &= {trigger.flag}
+        return f"churn flag raised: {', '.join(sorted(new))}" if new else None
+    if trigger.type == "renewal_within":
+        assert trigger.days is not None
+        if facts.renewal_date is None:
+            return None
+        days = (facts.renewal_date - today).days
+        if 0 <= days <= trigger.days:
+            return f"renews in {days} days ({facts.renewal_date.isoformat()})"
+        return None
+    if trigger.type == "alert_unacknowledged":
+        assert trigger.hours is not None
+        opened = facts.oldest_open_alert
+        if opened is None:
+            return None
+        hours = (now - opened).total_seconds() / 3600
+        return f"alert unacknowledged for {hours:.0f} hours" if hours >= trigger.hours else None
+    raise ValueError(f"unknown trigger '{trigger.type}'")
+
+
+def _one_of(value: str | None, allowed: Sequence[str]) -> bool:
+    if not allowed:
+        return True
+    return value is not None and value.lower() in {a.lower() for a in allowed}
+
+
+def conditions_hold(when: PlaybookConditions, facts: AccountFacts) -> bool:
+    if not (_one_of(facts.account_tier, when.tier) and _one_of(facts.segment, when.segment)
+            and _one_of(facts.region, when.region) and _one_of(facts.lifecycle, when.lifecycle)
+            and _one_of(_text(facts.custom.get("product_line")), when.product_line)):
+        return False
+    if when.arr_min is not None and (facts.arr is None or facts.arr < when.arr_min):
+        return False
+    if when.arr_max is not None and (facts.arr is None or facts.arr > when.arr_max):
+        return False
+    return all(_text(facts.custom.get(k)) == v for k, v in when.custom.items())
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def due_firings(playbooks: Sequence[Playbook], facts: Sequence[AccountFacts], today: date,
+                now: datetime) -> list[tuple[Playbook, AccountFacts, str]]:
+    """Every (playbook, account, reason) whose trigger fires and conditions hold."""
+    due = []
+    for playbook in playbooks:
+        for f in facts:
+            reason = trigger_reason(playbook.trigger, f, today, now)
+            if reason and conditions_hold(playbook.when, f):
+                due.append((playbook, f, reason))
+    return due
+
+
+# --- facts from storage ------------------------------------------------------------------
+
+
+def load_facts(session: Session, playbooks: Sequence[Playbook], today: date) -> list[AccountFacts]:
+    """Latest and previous snapshot, the score history the triggers look back over, open
+    alerts and the account's attributes, for every account scored on or before ``today``."""
+    lookback = max([p.trigger.days or 0 for p in playbooks if p.trigger.type == "score_drop"],
+                   default=0)
+    since = today - timedelta(days=max(lookback, 1) + 31)
+    rows = session.execute(
+        select(ScoreSnapshot.account_id, ScoreSnapshot.as_of, ScoreSnapshot.score,
+               ScoreSnapshot.tier, ScoreSnapshot.flags)
+        .where(ScoreSnapshot.as_of <= today, ScoreSnapshot.as_of >= since)
+        .order_by(ScoreSnapshot.account_id, ScoreSnapshot.as_of)
+    ).all()
+    snaps: dict[int, list[Any]] = {}
+    for row in rows:
+        snaps.setdefault(int(row.account_id), []).append(row)
+    alerts = dict(session.execute(
+        select(Alert.account_id, func.min(Alert.opened_at))
+        .where(Alert.status == "open").group_by(Alert.account_id)).all())
+    scored = select(Account).where(Account.id.in_(list(snaps)))
+    accounts = {a.id: a for a in session.scalars(scored)}
+    out = []
+    for account_id, history in snaps.items():
+        account = accounts.get(account_id)
+        if account is None:
+            continue
+        last, prev = history[-1], (history[-2] if len(history) > 1 else None)
+        out.append(AccountFacts(
+            account_id=account_id, name=account.name, owner_id=account.owner_id,
+            tier=last.tier, previous_tier=prev.tier if prev else None, score=float(last.score),
+            history=tuple((r.as_of, float(r.score)) for r in history),
+            flags=frozenset(_codes(last.flags)),
+            previous_flags=frozenset(_codes(prev.flags)) if prev else frozenset(),
+            renewal_date=account.renewal_date, oldest_open_alert=alerts.get(account_id),
+            account_tier=account.tier, segment=account.segment, region=account.region,
+            lifecycle=account.lifecycle, arr=account.arr, custom=dict(account.custom or {}),
+            do_not_contact=bool(account.do_not_contact),
+        ))
+    return out
+
+
+def _codes(flags: Any) -> list[str]:
+    return [str(f.get("code")) for f in flags or [] if isinstance(f, dict) and f.get("code")]
+
+
+# --- running them --------------------------------------------------------------------------
+
+
+@dataclass
+class PlaybookReport:
+    fired: int = 0
+    deferred: int = 0
+    cooling: int = 0  # due again but within the cooldown
+    actions_ok: int = 0
+    actions_failed: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        text = (f"{self.fired} fired, {self.deferred} deferred to the digest (daily cap), "
+                f"{self.cooling} in cooldown, {self.actions_ok} action(s) done")
+        if self.actions_failed:
+            text += f", {len(self.actions_failed)} failed"
+        return text
+
+
+Sleep = Callable[[float], None]
+
+
+def run_playbooks(session: Session, config: PulseConfig, slack: WebClient | None,
+                  now: datetime, today: date, *, sleep: Sleep = time.sleep) -> PlaybookReport:
+    """Fire what is due, within cooldowns and caps; the caller commits."""
+    report = PlaybookReport()
+    if not config.playbooks:
+        return report
+    facts = load_facts(session, config.playbooks, today)
+    day_start = datetime.combine(today, datetime.min.time())
+    per_owner = dict(session.execute(
+        select(PlaybookFiring.owner_id, func.count())
+        .where(PlaybookFiring.fired_at >= day_start, PlaybookFiring.status != "deferred")
+        .group_by(PlaybookFiring.owner_id)).all())
+    owners = {o.id: o for o in session.scalars(select(Owner))}
+    for playbook, f, reason in due_firings(config.playbooks, facts, today, now):
+        if _cooling(session, playbook, f.account_id, now):
+            report.cooling += 1
+            continue
+        count = per_owner.get(f.owner_id, 0)
+        if f.owner_id is not None and count >= config.automation.daily_cap_per_csm:
+            _record(session, playbook, f, now, reason, "deferred", [])
+            report.deferred += 1
+            continue
+        per_owner[f.owner_id] = count + 1
+        outcomes = [_act(action, playbook, f, reason, owners, slack, now, sleep)
+                    for action in playbook.actions]
+        for outcome in outcomes:
+            if outcome["status"] == "ok":
+                report.actions_ok += 1
+            elif outcome["status"] == "failed":
+                report.actions_failed.append(f"{playbook.name}/{f.name}: {outcome['detail']}")
+        status = "held" if f.do_not_contact and any(
+            o["status"] == "held" for o in outcomes) else (
+            "partial" if any(o["status"] == "failed" for o in outcomes) else "done")
+        _record(session, playbook, f, now, reason, status, outcomes)
+        report.fired += 1
+    session.flush()
+    return report
+
+
+def _cooling(session: Session, playbook: Playbook, account_id: int, now: datetime) -> bool:
+    since = now - timedelta(days=playbook.cooldown_days)
+    last = session.scalar(
+        select(func.max(PlaybookFiring.fired_at)).where(
+            PlaybookFiring.playbook == playbook.name, PlaybookFiring.account_id == account_id,
+            PlaybookFiring.status != "deferred"))
+    return last is not None and last > since
+
+
+def _record(session: Session, playbook: Playbook, f: AccountFacts, now: datetime, reason: str,
+            status: str, outcomes: list[dict[str, Any]]) -> None:
+    session.add(PlaybookFiring(playbook=playbook.name, account_id=f.account_id,
+                               owner_id=f.owner_id, fired_at=now, reason=reason, status=status,
+                               actions=outcomes))
+    session.add(AuditLog(at=now, actor=f"playbook {playbook.name}", action="playbook.fire",
+                         account_id=f.account_id, outcome=status,
+                         detail={"reason": reason, "actions": outcomes}))
+
+
+def _act(action: PlaybookAction, playbook: Playbook, f: AccountFacts, reason: str,
+         owners: dict[int, Owner], slack: WebClient | None, now: datetime,
+         sleep: Sleep) -> dict[str, Any]:
+    """Run one action; its outcome (ok, failed, skipped, held) with a detail."""
+    def outcome(status: str, detail: str) -> dict[str, Any]:
+        return {"type": action.type, "status": status, "detail": detail}
+
+    if action.type in OUTWARD and f.do_not_contact:
+        return outcome("held", "do-not-contact account: no outward action")
+    owner = owners.get(f.owner_id) if f.owner_id is not None else None
+    try:
+        if action.type == "webhook":
+            return outcome("ok", _webhook(action, playbook, f, reason, owner, now, sleep))
+        target, escalation = _slack_target(action, owner, owners)
+        if target is None:
+            return outcome("skipped", f"no Slack recipient for {action.type}")
+        if slack is None:
+            return outcome("skipped", "SLACK_BOT_TOKEN not set")
+        _post(slack, target, playbook, f, reason, owner, escalation)
+        return outcome("ok", f"posted to {target}")
+    except Exception as exc:  # noqa: BLE001 - one action failing must not stop the others
+        log.warning("playbook %s action %s for %s failed: %s", playbook.name, action.type,
+                    f.name, exc)
+        return outcome("failed", f"{type(exc).__name__}: {exc}"[:300])
+
+
+def _slack_target(action: PlaybookAction, owner: Owner | None,
+                  owners: dict[int, Owner]) -> tuple[str | None, bool]:
+    if action.type == "notify_channel":
+        return action.channel, False
+    if action.type == "notify_user":
+        return action.user, False
+    if action.type == "dm_owner":
+        return (owner.slack_user_id if owner else None), False
+    if action.type == "escalate_to_manager":
+        manager = owners.get(owner.manager_id) if owner and owner.manager_id else None
+        return (manager.slack_user_id if manager else None), True
+    raise ValueError(f"unknown action '{action.type}'")
+
+
+def _post(slack: WebClient, target: str, playbook: Playbook, f: AccountFacts, reason: str,
+          owner: Owner | None, escalation: bool) -> None:
+    from digests.playbook_blocks import playbook_message
+    from pulse.services.notify import is_user_id, message_args
+
+    payload = playbook_message(playbook.name, f.name, reason, f.tier, f.score,
+                               owner.slack_user_id if owner else None, escalation=escalation)
+    channel = target
+    if is_user_id(target):
+        channel = str(slack.conversations_open(users=target)["channel"]["id"])
+    try:
+        slack.chat_postMessage(channel=channel, **message_args(payload))
+    except SlackApiError as exc:
+        raise RuntimeError(f"Slack: {exc.response.get('error')}") from None
+
+
+def _webhook(action: PlaybookAction, playbook: Playbook, f: AccountFacts, reason: str,
+             owner: Owner | None, now: datetime, sleep: Sleep) -> str:
+    from pulse.webhooks import post_signed
+
+    secret = os.environ.get(action.secret_env, "")
+    if not secret:
+        raise RuntimeError(f"{action.secret_env} is not set (the webhook signing key)")
+    assert action.url is not None
+    status = post_signed(action.url, {
+        "playbook": playbook.name, "account": {"id": f.account_id, "name": f.name},
+        "reason": reason, "tier": f.tier, "score": f.score,
+        "owner": owner.email if owner else None, "fired_at": now.isoformat() + "Z",
+    }, secret, sleep=sleep)
+    return f"POST {action.url}: HTTP {status}"
