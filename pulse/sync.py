@@ -326,7 +326,7 @@ def run_sync(
                 progress(batch, result)
 
     try:
-        for batch in prefetched(connector.pull(cursor, full=full), depth=2):
+        for batch in prefetched(connector.pull(cursor, full=full)):
             if writer is not None and batch.entity in FACTS:
                 # prepare this slice while the previous one is still being written
                 with factory() as session:
