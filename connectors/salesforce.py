@@ -333,7 +333,9 @@ def _as_client(sf: Salesforce | SalesforceClient | None, api_version: str) -> Sa
     return SalesforceClient(api_version, sf=sf)
 
 
-def _source_config(config: PulseConfig) -> SalesforceSourceConfig:
+def _source_config(config: PulseConfig | SalesforceSourceConfig) -> SalesforceSourceConfig:
+    if isinstance(config, SalesforceSourceConfig):
+        return config
     return config.sources.salesforce or SalesforceSourceConfig()
 
 
@@ -807,3 +809,39 @@ def _bulk_update(
         record_id = row.get("sf__Id") or row.get("Id") or ""
         failures[record_id] = (row.get("sf__Error") or "failed").rstrip(":-")
     return [(item, failures.get(item.record_id)) for item in items]
+
+
+# --- tasks for playbooks -----------------------------------------------------------------
+
+
+def create_task(
+    config: PulseConfig | SalesforceSourceConfig,
+    *,
+    subject: str,
+    description: str,
+    due: date,
+    owner_id: str | None,
+    account_id: str | None,
+    sf: Salesforce | SalesforceClient | None = None,
+) -> str:
+    """Create a Task (``POST /sobjects/Task/``) for the account's owner; returns its id.
+
+    ``OwnerId`` is the CRM user the task is assigned to (the account owner's Salesforce
+    user id), ``WhatId`` the Account it is about. Retries and an expired session are
+    handled by :class:`SalesforceClient` like every other call.
+    """
+    settings = _source_config(config)
+    client = _as_client(sf, settings.api_version)
+    body: dict[str, Any] = {
+        "Subject": subject[:255],
+        "Description": description[:32000],
+        "ActivityDate": due.isoformat(),
+        "Status": "Not Started",
+        "Priority": "High",
+    }
+    if owner_id:
+        body["OwnerId"] = owner_id
+    if account_id:
+        body["WhatId"] = account_id
+    result = client.call(lambda s: s.Task.create(body), what="create Salesforce Task")
+    return str(result["id"])

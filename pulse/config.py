@@ -315,13 +315,20 @@ class PlaybookConditions(_Strict):
 
 
 class PlaybookAction(_Strict):
-    type: Literal["notify_channel", "notify_user", "dm_owner", "escalate_to_manager", "webhook"]
+    type: Literal[
+        "notify_channel", "notify_user", "dm_owner", "escalate_to_manager", "webhook", "crm_task"
+    ]
     channel: str | None = Field(None, description="notify_channel: Slack channel id")
     user: str | None = Field(None, description="notify_user: Slack user id")
     url: str | None = Field(None, description="webhook: where the signed JSON is POSTed")
     secret_env: str = Field(
         "PULSE_WEBHOOK_SECRET", description="webhook: environment variable holding the key"
     )
+    subject: str = Field(
+        "Pulse: {playbook} - {account}",
+        description="crm_task: task subject; {playbook}, {account}, {reason} are filled in",
+    )
+    due_days: int = Field(2, ge=0, le=90, description="crm_task: due this many days later")
 
     @model_validator(mode="after")
     def _target(self) -> PlaybookAction:

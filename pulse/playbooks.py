@@ -58,6 +58,8 @@ class AccountFacts:
     arr: float | None = None
     custom: dict[str, Any] = field(default_factory=dict)
     do_not_contact: bool = False
+    salesforce_id: str | None = None
+    hubspot_id: str | None = None
 
 
 def _score_on_or_before(history: Sequence[tuple[date, float]], day: date) -> float | None:
@@ -176,6 +178,7 @@ def load_facts(session: Session, playbooks: Sequence[Playbook], today: date) -> 
             account_tier=account.tier, segment=account.segment, region=account.region,
             lifecycle=account.lifecycle, arr=account.arr, custom=dict(account.custom or {}),
             do_not_contact=bool(account.do_not_contact),
+            salesforce_id=account.salesforce_id, hubspot_id=account.hubspot_id,
         ))
     return out
 
@@ -229,7 +232,7 @@ def run_playbooks(session: Session, config: PulseConfig, slack: WebClient | None
             report.deferred += 1
             continue
         per_owner[f.owner_id] = count + 1
-        outcomes = [_act(action, playbook, f, reason, owners, slack, now, sleep)
+        outcomes = [_act(action, playbook, f, reason, owners, slack, now, sleep, config)
                     for action in playbook.actions]
         for outcome in outcomes:
             if outcome["status"] == "ok":
@@ -266,7 +269,7 @@ def _record(session: Session, playbook: Playbook, f: AccountFacts, now: datetime
 
 def _act(action: PlaybookAction, playbook: Playbook, f: AccountFacts, reason: str,
          owners: dict[int, Owner], slack: WebClient | None, now: datetime,
-         sleep: Sleep) -> dict[str, Any]:
+         sleep: Sleep, config: PulseConfig) -> dict[str, Any]:
     """Run one action; its outcome (ok, failed, skipped, held) with a detail."""
     def outcome(status: str, detail: str) -> dict[str, Any]:
         return {"type": action.type, "status": status, "detail": detail}
@@ -277,6 +280,8 @@ def _act(action: PlaybookAction, playbook: Playbook, f: AccountFacts, reason: st
     try:
         if action.type == "webhook":
             return outcome("ok", _webhook(action, playbook, f, reason, owner, now, sleep))
+        if action.type == "crm_task":
+            return _crm_task(action, playbook, f, reason, owner, now, sleep, config, outcome)
         target, escalation = _slack_target(action, owner, owners)
         if target is None:
             return outcome("skipped", f"no Slack recipient for {action.type}")
@@ -288,6 +293,38 @@ def _act(action: PlaybookAction, playbook: Playbook, f: AccountFacts, reason: st
         log.warning("playbook %s action %s for %s failed: %s", playbook.name, action.type,
                     f.name, exc)
         return outcome("failed", f"{type(exc).__name__}: {exc}"[:300])
+
+
+def _crm_task(action: PlaybookAction, playbook: Playbook, f: AccountFacts, reason: str,
+              owner: Owner | None, now: datetime, sleep: Sleep, config: PulseConfig,
+              outcome: Callable[[str, str], dict[str, Any]]) -> dict[str, Any]:
+    """A task for the owner in the account's CRM (Salesforce first, then HubSpot)."""
+    from pulse.pipeline import crm_problem
+
+    subject = action.subject.format(playbook=playbook.name, account=f.name, reason=reason)
+    description = (f"{reason}\n\nRaised by the Pulse playbook '{playbook.name}' on "
+                   f"{now:%Y-%m-%d}. Score {f.score:.0f}, tier {f.tier}.")
+    due = now + timedelta(days=action.due_days)
+    for system, record in (("salesforce", f.salesforce_id), ("hubspot", f.hubspot_id)):
+        if not record:
+            continue
+        problem = crm_problem(config, system)
+        if problem:
+            return outcome("skipped", problem)
+        # the owner's CRM user id only means something in the CRM the owner came from
+        crm_owner = owner.crm_owner_id if owner and owner.source == system else None
+        if system == "salesforce":
+            from connectors import salesforce
+
+            task = salesforce.create_task(config, subject=subject, description=description,
+                                          due=due.date(), owner_id=crm_owner, account_id=record)
+        else:
+            from connectors import hubspot
+
+            task = hubspot.create_task(subject=subject, description=description, due=due,
+                                       owner_id=crm_owner, company_id=record, sleep=sleep)
+        return outcome("ok", f"{system} task {task}")
+    return outcome("skipped", "the account has no Salesforce or HubSpot record")
 
 
 def _slack_target(action: PlaybookAction, owner: Owner | None,

@@ -273,3 +273,75 @@ def test_playbooks_command_lists_them(tmp_path: object, monkeypatch: pytest.Monk
     assert result.exit_code == 0, result.output
     assert "into risk" in result.output and "tier_crossed" in result.output
     assert "notify_channel C0CS" in result.output and "segment: Enterprise" in result.output
+
+
+# --- CRM tasks ------------------------------------------------------------------------------
+
+
+def _crm_account(session: Session, system: str, record: str) -> Account:
+    owner = Owner(source=system, external_id="crm-owner-1", name="Dana CSM",
+                  email="dana@vendor.io", crm_owner_id="0051" if system == "salesforce"
+                  else "77", slack_user_id="UCSM")
+    session.add(owner)
+    session.flush()
+    acct = Account(source=system, external_id=record, name="Globex", owner_id=owner.id,
+                   lifecycle="paid", do_not_contact=False, custom={},
+                   **{f"{system}_id": record})
+    session.add(acct)
+    session.flush()
+    add_snapshot(session, acct.id, TODAY - timedelta(days=7), 62.0, computed_at=NOW, tier="fine")
+    add_snapshot(session, acct.id, TODAY, 41.0, computed_at=NOW, tier="at_risk")
+    return acct
+
+
+TASK_PLAYBOOK = _into_risk(actions=[{"type": "crm_task", "due_days": 3,
+                                     "subject": "Call {account}: {reason}"}])
+
+
+def test_crm_task_lands_in_hubspot_on_the_company_for_its_owner(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fakes.hubspot_api import FakeHubSpot
+
+    with FakeHubSpot() as hub:
+        monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", hub.token)
+        monkeypatch.setenv("HUBSPOT_API_URL", hub.base_url)
+        hub.put("companies", "501", NOW, name="Globex")
+        _crm_account(session, "hubspot", "501")
+        cfg = _config(TASK_PLAYBOOK, sources={"hubspot": {}})
+        report = run_playbooks(session, cfg, None, NOW, TODAY)
+        assert report.actions_ok == 1, report.actions_failed
+        [task] = hub.tasks.values()
+    props = task["properties"]
+    assert props["hs_task_subject"] == "Call Globex: moved from Fine to At risk"
+    assert props["hubspot_owner_id"] == "77"
+    assert props["hs_timestamp"] == "2026-11-28T06:00:00Z"
+    assert task["associations"][0]["to"] == {"id": "501"}
+    assert task["associations"][0]["types"][0]["associationTypeId"] == 192
+    firing = session.scalars(select(PlaybookFiring)).one()
+    assert firing.actions[0]["detail"].startswith("hubspot task 9000")
+
+
+def test_crm_task_lands_in_salesforce_and_a_refusal_is_recorded(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import responses
+    from fakes.salesforce import ENV_TOKEN, FakeSalesforce
+
+    for key, value in ENV_TOKEN.items():
+        monkeypatch.setenv(key, value)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        org = FakeSalesforce(mock)
+        _crm_account(session, "salesforce", "001G")
+        cfg = _config(TASK_PLAYBOOK, sources={"salesforce": {}})
+        assert run_playbooks(session, cfg, None, NOW, TODAY).actions_ok == 1
+        [task] = org.tasks.values()
+        assert task["WhatId"] == "001G" and task["OwnerId"] == "0051"
+        assert task["ActivityDate"] == "2026-11-28" and task["Subject"].startswith("Call Globex")
+
+        org.fail("Task", (400, {}, [{"errorCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+                                     "message": "Tasks need a type"}]))
+        later = NOW + timedelta(days=8)  # past the cooldown
+        report = run_playbooks(session, cfg, None, later, TODAY)
+    assert report.fired == 1 and len(report.actions_failed) == 1
+    assert "Tasks need a type" in report.actions_failed[0]

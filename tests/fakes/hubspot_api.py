@@ -94,6 +94,7 @@ class FakeHubSpot(LocalFake):
     deal_companies: dict[str, list[str]] = field(default_factory=dict)
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     properties: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     failures: list[_Failure] = field(default_factory=list)
 
@@ -291,11 +292,31 @@ class FakeHubSpot(LocalFake):
             return 201, dict(body), {}
         if method == "POST" and path == "/crm/v3/objects/companies/batch/update":
             return self._batch_update(body or {})
+        if method == "POST" and path == "/crm/v3/objects/tasks":
+            return self._create_task(body or {})
         return (
             404,
             {"status": "error", "message": f"no route {method} {path}", "category": "NOT_FOUND"},
             {},
         )
+
+    def _create_task(self, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+        """``POST /crm/v3/objects/tasks``: ``hs_timestamp`` is required; associations must
+        point at existing records (task -> company is association type 192)."""
+        props = body.get("properties") or {}
+        if not props.get("hs_timestamp"):
+            return 400, {"status": "error", "category": "VALIDATION_ERROR",
+                         "message": "Property values were not valid: hs_timestamp is required"}, {}
+        for assoc in body.get("associations") or []:
+            target = str((assoc.get("to") or {}).get("id"))
+            types = [t.get("associationTypeId") for t in assoc.get("types") or []]
+            if 192 in types and target not in self.objects["companies"]:
+                return 400, {"status": "error", "category": "VALIDATION_ERROR",
+                             "message": f"No company with id {target}"}, {}
+        task_id = str(900000 + len(self.tasks) + 1)
+        self.tasks[task_id] = dict(body)
+        return 201, {"id": task_id, "properties": props, "archived": False,
+                     "createdAt": iso(datetime(2026, 11, 25, 12, 0))}, {}
 
     def _owners(self, query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
         limit = int(query.get("limit", 100))

@@ -91,6 +91,7 @@ class FakeSalesforce:
     logins: int = 0
     updated: dict[str, dict[str, Any]] = field(default_factory=dict)
     bulk_jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
     bulk_polls_in_progress: int = 1
     _locators: dict[str, tuple[list[dict[str, Any]], int]] = field(default_factory=dict)
 
@@ -107,6 +108,8 @@ class FakeSalesforce:
             self._describe,
         )
         self.mock.add_callback(responses.PATCH, f"{BASE}/composite/sobjects", self._collections)
+        self.mock.add_callback(responses.POST, re.compile(re.escape(BASE) + r"/sobjects/Task/?$"),
+                               self._create_task)
         self.mock.add_callback(responses.POST, LOGIN_URL, self._login)
         jobs = re.escape(BASE) + r"/jobs/ingest"
         self.mock.add_callback(responses.POST, re.compile(jobs + "$"), self._bulk_create)
@@ -238,6 +241,20 @@ class FakeSalesforce:
             self.updated.setdefault(record_id, {}).update(values)
             results.append({"id": record_id, "success": True, "errors": []})
         return 200, {}, json.dumps(results)
+
+    def _create_task(self, request: Any) -> tuple[int, dict[str, str], str]:
+        """``POST /sobjects/Task/``: 201 with the new id; a required field missing is a 400
+        error list, as the REST API answers."""
+        failed = self._gate(request, "Task")
+        if failed:
+            return failed
+        body = json.loads(request.body)
+        if not body.get("Subject"):
+            return 400, {}, json.dumps(error("REQUIRED_FIELD_MISSING",
+                                             "Required fields are missing: [Subject]"))
+        task_id = f"00T{len(self.tasks) + 1:015d}"
+        self.tasks[task_id] = body
+        return 201, {}, json.dumps({"id": task_id, "success": True, "errors": []})
 
     def _login(self, request: Any) -> tuple[int, dict[str, str], str]:
         self.logins += 1
