@@ -49,6 +49,9 @@ def _first_name(name: str) -> str:
     return name.split()[0] if name and name.split() else name
 
 
+HELD_BACK_LINES = 8  # 8 x ~360 characters stays inside one 3,000-character section
+
+
 def csm_digest(d: CsmDigest, limit: int = 10, *, expansion_limit: int = 5) -> dict[str, Any]:
     """A CSM's morning DM: what needs attention today (most urgent first) and where to
     grow. At most ``limit`` attention rows and ``expansion_limit`` expansion rows."""
@@ -65,8 +68,8 @@ def csm_digest(d: CsmDigest, limit: int = 10, *, expansion_limit: int = 5) -> di
         ),
     ]
     # Fixed blocks: header, context, attention title, attention "more", divider,
-    # expansion title, expansion "more", footer.
-    fixed = 8
+    # expansion title, expansion "more", footer, held-back playbooks.
+    fixed = 9
     exp_shown, exp_left = take(d.expansion, expansion_limit, MAX_BLOCKS_MESSAGE - fixed)
     att_shown, att_left = take(d.attention, limit, MAX_BLOCKS_MESSAGE - fixed - len(exp_shown))
 
@@ -95,6 +98,13 @@ def csm_digest(d: CsmDigest, limit: int = 10, *, expansion_limit: int = 5) -> di
             blocks.append(context(more_text(exp_left)))
     else:
         blocks.append(section("*Expansion candidates*\nNone today."))
+    if d.held_back:
+        lines = [f"• *{esc(account, 80)}* ({esc(playbook, 60)}): {esc(reason, 200)}"
+                 for account, playbook, reason in d.held_back[:HELD_BACK_LINES]]
+        if len(d.held_back) > HELD_BACK_LINES:
+            lines.append(f"… and {len(d.held_back) - HELD_BACK_LINES} more")
+        title = f"*Held back by your daily playbook limit* ({len(d.held_back)})\n"
+        blocks.append(section(pack_lines([title + lines[0], *lines[1:]])[0]))
     blocks.append(context("`/health NAME` for any account · `/health help`"))
 
     if n_att:

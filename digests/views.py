@@ -93,6 +93,8 @@ class CsmDigest:
     attention: list[AccountLine]  # most urgent first; builders cut and say how many are left
     expansion: list[AccountLine]
     open_alerts: int
+    held_back: list[tuple[str, str, str]] = field(default_factory=list)
+    """(account, playbook, reason) the daily cap kept from messaging since yesterday."""
 
 
 @dataclass(frozen=True)

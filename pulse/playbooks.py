@@ -6,7 +6,7 @@ applies the alert-fatigue rules and runs the actions:
 
 * each account x playbook fires at most once per ``cooldown_days``;
 * a CSM gets at most ``automation.daily_cap_per_csm`` firings a day; the rest are kept
-  as ``deferred`` (listed in the next digest) instead of a flood of messages;
+  as ``deferred`` and listed in their next morning digest instead of a flood of messages;
 * a do-not-contact account gets no outward action (webhooks, which may reach the
   customer through other systems); the staff are still told;
 * every firing and action outcome is stored (``playbook_firings``) and audited.

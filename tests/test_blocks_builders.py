@@ -346,7 +346,9 @@ def all_payloads() -> dict[str, dict[str, Any]]:
         ),
         "csm": csm_digest(CsmDigest("Priscilla Tan", AS_OF, 120, big[:12], big[12:15], 4)),
         "csm_huge": csm_digest(
-            CsmDigest(NASTY * 20, AS_OF, 500, big, big, 300), limit=500, expansion_limit=500
+            CsmDigest(NASTY * 20, AS_OF, 500, big, big, 300,
+                      held_back=[(NASTY * 9, NASTY * 4, NASTY * 30)] * 40),
+            limit=500, expansion_limit=500,
         ),
         "csm_empty": csm_digest(CsmDigest("Priscilla Tan", AS_OF, 40, [], [], 0)),
         "manager": manager_digest(manager(big[:5], big[5:10])),
@@ -677,6 +679,15 @@ def test_csm_digest_truncates_with_counts() -> None:
     shown = len(by_action(huge, "health_pick"))
     att_more = re.findall(r"…and (\d+) more", all_mrkdwn(huge))
     assert sum(int(n) for n in att_more) + shown == 1000
+
+
+def test_csm_digest_lists_what_the_daily_playbook_cap_held_back() -> None:
+    held = [("Acme", "into risk", "moved from Fine to At risk")] * 11
+    payload = csm_digest(CsmDigest("Priscilla Tan", AS_OF, 40, [], [], 0, held_back=held))
+    text = str(payload["blocks"])
+    assert "Held back by your daily playbook limit* (11)" in text
+    assert text.count("moved from Fine to At risk") == 8 and "and 3 more" in text
+    assert validate_message(payload) == []
 
 
 def test_csm_digest_with_nothing_to_do() -> None:

@@ -198,6 +198,15 @@ def test_the_daily_cap_per_csm_defers_the_overflow(session: Session, slack: Fake
     statuses = sorted(f.status for f in session.scalars(select(PlaybookFiring)))
     assert statuses == ["deferred", "done", "done"]
 
+    # the overflow is in the CSM's next morning digest instead
+    from pulse.services.digest_data import csm_digest
+
+    csm = session.scalars(select(Owner).where(Owner.slack_user_id == "UCSM")).one()
+    digest = csm_digest(session, cfg, csm.id, NOW + timedelta(hours=20))
+    assert [(p, r) for _, p, r in digest.held_back] == [("into risk",
+                                                         "moved from Fine to At risk")]
+    assert csm_digest(session, cfg, csm.id, NOW + timedelta(days=2)).held_back == []
+
 
 def test_do_not_contact_holds_outward_actions_and_a_failing_webhook_is_retried_then_recorded(
     session: Session, slack: FakeSlack, receiver: WebhookReceiver,

@@ -8,7 +8,7 @@ Figures come from :mod:`digests.portfolio` (``load_portfolio``, ``manager_summar
 from __future__ import annotations
 
 import math
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pandas as pd
 from sqlalchemy import exists, func, or_, select
@@ -27,7 +27,7 @@ from pulse.config import PulseConfig
 from pulse.services.access import Viewer, visible
 from pulse.services.alerts import open_alert_counts
 from pulse.services.health import account_lines, scoped_portfolio, urgency_order
-from storage.models import Account, Alert, Owner
+from storage.models import Account, Alert, Owner, PlaybookFiring
 
 RENEWAL_RISKS = ("high", "medium", "low")
 
@@ -75,7 +75,20 @@ def csm_digest(session: Session, config: PulseConfig, owner_id: int, now: dateti
             why=[f"expansion score {s:.0f}" for s in upsell["expansion_score"]],
         ),
         open_alerts=_open_alerts(session, mine),
+        held_back=held_back(session, owner_id, now),
     )
+
+
+def held_back(session: Session, owner_id: int, now: datetime) -> list[tuple[str, str, str]]:
+    """Playbook firings of the last day the per-CSM cap turned into digest lines."""
+    rows = session.execute(
+        select(Account.name, PlaybookFiring.playbook, PlaybookFiring.reason)
+        .join(Account, Account.id == PlaybookFiring.account_id)
+        .where(PlaybookFiring.owner_id == owner_id, PlaybookFiring.status == "deferred",
+               PlaybookFiring.fired_at > now - timedelta(days=1))
+        .order_by(PlaybookFiring.fired_at, PlaybookFiring.id)
+    ).all()
+    return [(str(a), str(p), str(r)) for a, p, r in rows]
 
 
 def _team_owner_ids(session: Session, manager_id: int) -> set[int]:
