@@ -19,3 +19,12 @@ def playbook_message(playbook: str, account: str, reason: str, tier: str | None,
                 f"`/health {esc(account, 60)}` for the breakdown"),
     ]
     return message(blocks, f"{playbook}: {account}: {reason}")
+
+
+def reminder_message(playbook: str, account: str, text: str) -> dict[str, Any]:
+    """A follow-up a playbook scheduled days ago, in the owner's DM."""
+    blocks = [
+        section(f":alarm_clock: *Reminder* for *{esc(account)}*\n{esc(text, 1000)}"),
+        context(f"Scheduled by the playbook {esc(playbook)} · `/health {esc(account, 60)}`"),
+    ]
+    return message(blocks, f"Reminder: {text}")

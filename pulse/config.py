@@ -316,7 +316,8 @@ class PlaybookConditions(_Strict):
 
 class PlaybookAction(_Strict):
     type: Literal[
-        "notify_channel", "notify_user", "dm_owner", "escalate_to_manager", "webhook", "crm_task"
+        "notify_channel", "notify_user", "dm_owner", "escalate_to_manager", "webhook",
+        "crm_task", "reminder",
     ]
     channel: str | None = Field(None, description="notify_channel: Slack channel id")
     user: str | None = Field(None, description="notify_user: Slack user id")
@@ -328,7 +329,13 @@ class PlaybookAction(_Strict):
         "Pulse: {playbook} - {account}",
         description="crm_task: task subject; {playbook}, {account}, {reason} are filled in",
     )
-    due_days: int = Field(2, ge=0, le=90, description="crm_task: due this many days later")
+    due_days: int = Field(
+        2, ge=0, le=90, description="crm_task: due this many days later; reminder: sent then"
+    )
+    text: str = Field(
+        "Follow up on {account}: {reason}",
+        description="reminder: the DM to the owner; {playbook}, {account}, {reason} filled in",
+    )
 
     @model_validator(mode="after")
     def _target(self) -> PlaybookAction:

@@ -28,7 +28,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pulse.config import Playbook, PlaybookAction, PlaybookConditions, PlaybookTrigger, PulseConfig
-from storage.models import Account, Alert, AuditLog, Owner, PlaybookFiring, ScoreSnapshot
+from storage.models import (
+    Account,
+    Alert,
+    AuditLog,
+    Owner,
+    PlaybookFiring,
+    Reminder,
+    ScoreSnapshot,
+)
 
 log = logging.getLogger("pulse.playbooks")
 
@@ -232,7 +240,7 @@ def run_playbooks(session: Session, config: PulseConfig, slack: WebClient | None
             report.deferred += 1
             continue
         per_owner[f.owner_id] = count + 1
-        outcomes = [_act(action, playbook, f, reason, owners, slack, now, sleep, config)
+        outcomes = [_act(action, playbook, f, reason, owners, slack, now, sleep, config, session)
                     for action in playbook.actions]
         for outcome in outcomes:
             if outcome["status"] == "ok":
@@ -269,7 +277,7 @@ def _record(session: Session, playbook: Playbook, f: AccountFacts, now: datetime
 
 def _act(action: PlaybookAction, playbook: Playbook, f: AccountFacts, reason: str,
          owners: dict[int, Owner], slack: WebClient | None, now: datetime,
-         sleep: Sleep, config: PulseConfig) -> dict[str, Any]:
+         sleep: Sleep, config: PulseConfig, session: Session) -> dict[str, Any]:
     """Run one action; its outcome (ok, failed, skipped, held) with a detail."""
     def outcome(status: str, detail: str) -> dict[str, Any]:
         return {"type": action.type, "status": status, "detail": detail}
@@ -282,6 +290,12 @@ def _act(action: PlaybookAction, playbook: Playbook, f: AccountFacts, reason: st
             return outcome("ok", _webhook(action, playbook, f, reason, owner, now, sleep))
         if action.type == "crm_task":
             return _crm_task(action, playbook, f, reason, owner, now, sleep, config, outcome)
+        if action.type == "reminder":
+            due = now + timedelta(days=action.due_days)
+            text = action.text.format(playbook=playbook.name, account=f.name, reason=reason)
+            session.add(Reminder(account_id=f.account_id, owner_id=f.owner_id,
+                                 playbook=playbook.name, text=text, created_at=now, due_at=due))
+            return outcome("ok", f"reminder for {due:%Y-%m-%d %H:%M} UTC")
         target, escalation = _slack_target(action, owner, owners)
         if target is None:
             return outcome("skipped", f"no Slack recipient for {action.type}")
@@ -325,6 +339,45 @@ def _crm_task(action: PlaybookAction, playbook: Playbook, f: AccountFacts, reaso
                                        owner_id=crm_owner, company_id=record, sleep=sleep)
         return outcome("ok", f"{system} task {task}")
     return outcome("skipped", "the account has no Salesforce or HubSpot record")
+
+
+def send_due_reminders(session: Session, slack: WebClient | None, now: datetime) -> int:
+    """DM each reminder that is due to its account's owner, once; the caller commits.
+
+    Run by the scheduler's frequent check, so a reminder goes out within minutes of its
+    time. Without Slack, or without a Slack id for the owner, it is marked with why.
+    """
+    due = list(session.scalars(select(Reminder).where(Reminder.sent_at.is_(None),
+                                                      Reminder.due_at <= now)))
+    sent = 0
+    for reminder in due:
+        owner = session.get(Owner, reminder.owner_id) if reminder.owner_id else None
+        target = owner.slack_user_id if owner else None
+        if slack is None or not target:
+            reminder.outcome = "no Slack token" if slack is None else "owner has no Slack id"
+            if slack is None:
+                continue  # kept for when Slack is configured
+        else:
+            try:
+                from digests.playbook_blocks import reminder_message
+                from pulse.services.notify import message_args
+
+                account = session.get(Account, reminder.account_id)
+                channel = str(slack.conversations_open(users=target)["channel"]["id"])
+                slack.chat_postMessage(channel=channel, **message_args(reminder_message(
+                    reminder.playbook, account.name if account else "?", reminder.text)))
+                reminder.outcome = f"sent to {target}"
+                sent += 1
+            except SlackApiError as exc:
+                reminder.outcome = f"Slack: {exc.response.get('error')}"[:200]
+        reminder.sent_at = now
+        session.add(AuditLog(at=now, actor=f"playbook {reminder.playbook}",
+                             action="playbook.reminder", account_id=reminder.account_id,
+                             outcome="ok" if (reminder.outcome or "").startswith("sent")
+                             else "failed", detail={"text": reminder.text,
+                                                    "outcome": reminder.outcome}))
+    session.flush()
+    return sent
 
 
 def _slack_target(action: PlaybookAction, owner: Owner | None,

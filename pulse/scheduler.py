@@ -31,6 +31,8 @@ from sqlalchemy.pool import NullPool
 
 from pulse.config import PulseConfig
 from pulse.pipeline import RunContext, missed_run_due, run_pipeline, step_alerts
+from pulse.playbooks import send_due_reminders
+from storage.db import session_scope
 
 log = logging.getLogger("pulse.scheduler")
 
@@ -156,10 +158,15 @@ class PulseScheduler:
         return None
 
     def alerts_check(self) -> str | None:
+        """Expired snoozes reopen, renewal windows open, due reminders go out."""
         if not self.lock.held:
             return None
         with self._busy:
-            return step_alerts(RunContext(self.config, self.clock(), self.slack))
+            now = self.clock()
+            with session_scope(self.config.database_url) as session:
+                reminders = send_due_reminders(session, self.slack, now)
+            alerts = step_alerts(RunContext(self.config, now, self.slack))
+            return f"{alerts}; {reminders} reminder(s) sent"
 
     # --- wiring --------------------------------------------------------------------------
 

@@ -411,3 +411,20 @@ class PlaybookFiring(Base):
     reason: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20))
     actions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class Reminder(Base):
+    """A follow-up a playbook scheduled: DM ``slack_user_id`` at ``due_at`` (once)."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (Index("ix_reminders_due", "sent_at", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("owners.id"))
+    playbook: Mapped[str] = mapped_column(String(80))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    due_at: Mapped[datetime] = mapped_column(DateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    outcome: Mapped[str | None] = mapped_column(String(200))

@@ -354,3 +354,37 @@ def test_crm_task_lands_in_salesforce_and_a_refusal_is_recorded(
         report = run_playbooks(session, cfg, None, later, TODAY)
     assert report.fired == 1 and len(report.actions_failed) == 1
     assert "Tasks need a type" in report.actions_failed[0]
+
+
+# --- follow-up reminders --------------------------------------------------------------------
+
+
+def test_a_reminder_goes_to_the_owner_once_when_due(session: Session, slack: FakeSlack,
+                                                     db_url: str) -> None:
+    import time_machine
+
+    from pulse.scheduler import PulseScheduler
+
+    _portfolio(session, 1)
+    cfg = _config(_into_risk(actions=[{"type": "reminder", "due_days": 3,
+                                       "text": "Did {account} answer? ({reason})"}]))
+    cfg = cfg.model_copy(update={"database_url": db_url})
+    client = web_client(TOKEN, slack.base_url)
+    run_playbooks(session, cfg, client, NOW, TODAY)
+    session.commit()
+    assert slack.calls_to("chat.postMessage") == []  # nothing now: it is for later
+
+    jobs = PulseScheduler(cfg, slack=client)
+    assert jobs.lock.acquire()
+    try:
+        with time_machine.travel(NOW + timedelta(days=2, hours=23), tick=False):
+            assert jobs.alerts_check().endswith("0 reminder(s) sent")
+        with time_machine.travel(NOW + timedelta(days=3, minutes=10), tick=False):
+            assert jobs.alerts_check().endswith("1 reminder(s) sent")
+            assert jobs.alerts_check().endswith("0 reminder(s) sent")  # once
+    finally:
+        jobs.stop()
+    reminders = [c for c in slack.calls_to("chat.postMessage") if "Reminder" in c.args["text"]]
+    assert len(reminders) == 1
+    assert "Did Acme 0 answer? (moved from Fine to At risk)" in reminders[0].args["text"]
+    assert [c.args["users"] for c in slack.calls_to("conversations.open")][-1] == "UCSM"
