@@ -277,7 +277,8 @@ class PlaybookTrigger(_Strict):
     """What starts a playbook for an account (one of these types, with its parameters)."""
 
     type: Literal[
-        "tier_crossed", "score_drop", "flag_raised", "renewal_within", "alert_unacknowledged"
+        "tier_crossed", "score_drop", "flag_raised", "renewal_within", "alert_unacknowledged",
+        "usage_milestone",
     ]
     tier: Literal["healthy", "fine", "at_risk"] | None = Field(
         None, description="tier_crossed: the health tier the account moved into."
@@ -288,14 +289,25 @@ class PlaybookTrigger(_Strict):
     )
     flag: str | None = Field(None, description="flag_raised: this churn flag (any when absent)")
     hours: float | None = Field(None, gt=0, description="alert_unacknowledged: open this long")
+    milestone: Literal["first_core_action", "active_users", "seat_use_over"] | None = Field(
+        None, description="usage_milestone: which one"
+    )
+    value: float | None = Field(
+        None, gt=0, description="usage_milestone: N active users, or the seat share (0-1)"
+    )
 
     @model_validator(mode="after")
     def _parameters(self) -> PlaybookTrigger:
         needs = {"tier_crossed": ("tier",), "score_drop": ("points", "days"),
-                 "renewal_within": ("days",), "alert_unacknowledged": ("hours",)}
+                 "renewal_within": ("days",), "alert_unacknowledged": ("hours",),
+                 "usage_milestone": ("milestone",)}
         missing = [n for n in needs.get(self.type, ()) if getattr(self, n) is None]
         if missing:
             raise ValueError(f"trigger '{self.type}' needs {', '.join(missing)}")
+        if self.milestone in ("active_users", "seat_use_over") and self.value is None:
+            raise ValueError(f"milestone '{self.milestone}' needs value")
+        if self.milestone == "seat_use_over" and (self.value or 0) > 1:
+            raise ValueError("milestone 'seat_use_over' takes a share between 0 and 1")
         return self
 
 

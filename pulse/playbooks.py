@@ -68,6 +68,8 @@ class AccountFacts:
     do_not_contact: bool = False
     salesforce_id: str | None = None
     hubspot_id: str | None = None
+    usage: dict[str, float] = field(default_factory=dict)  # latest snapshot's usage figures
+    previous_usage: dict[str, float] | None = None  # None: no earlier snapshot
 
 
 def _score_on_or_before(history: Sequence[tuple[date, float]], day: date) -> float | None:
@@ -110,7 +112,52 @@ def trigger_reason(trigger: PlaybookTrigger, facts: AccountFacts, today: date,
             return None
         hours = (now - opened).total_seconds() / 3600
         return f"alert unacknowledged for {hours:.0f} hours" if hours >= trigger.hours else None
+    if trigger.type == "usage_milestone":
+        return _milestone(trigger, facts)
     raise ValueError(f"unknown trigger '{trigger.type}'")
+
+
+def _milestone(trigger: PlaybookTrigger, facts: AccountFacts) -> str | None:
+    """A usage figure crossed its mark since the previous snapshot (never on the first
+    snapshot of an account: everything would "cross" on the first scoring run)."""
+    if facts.previous_usage is None:
+        return None
+    key = {"first_core_action": "core_features_used", "active_users": "active_users",
+           "seat_use_over": "seat_ratio"}[trigger.milestone or ""]
+    now, before = facts.usage.get(key), facts.previous_usage.get(key)
+    mark = 0.0 if trigger.milestone == "first_core_action" else float(trigger.value or 0)
+    if now is None:
+        return None
+    crossed = now > mark and (before is None or before <= mark)
+    if trigger.milestone == "active_users":
+        crossed = now >= mark and (before is None or before < mark)
+    if not crossed:
+        return None
+    if trigger.milestone == "first_core_action":
+        return "first core feature used"
+    if trigger.milestone == "active_users":
+        return f"{now:.0f} active users (reached {mark:.0f})"
+    return f"seat use {now:.0%} (over {mark:.0%})"
+
+
+USAGE_FIGURES = {  # (component key, raw figure) -> fact name
+    ("breadth", "core_features_used"): "core_features_used",
+    ("seats", "active_users"): "active_users",
+    ("seats", "ratio"): "seat_ratio",
+}
+
+
+def usage_figures(components: Any) -> dict[str, float]:
+    """The milestone figures out of a snapshot's stored components."""
+    out: dict[str, float] = {}
+    for entry in components or []:
+        if not isinstance(entry, dict):
+            continue
+        for (key, figure), name in USAGE_FIGURES.items():
+            raw = entry.get("raw") or {}
+            if entry.get("key") == key and raw.get(figure) is not None:
+                out[name] = float(raw[figure])
+    return out
 
 
 def _one_of(value: str | None, allowed: Sequence[str]) -> bool:
@@ -156,9 +203,13 @@ def load_facts(session: Session, playbooks: Sequence[Playbook], today: date) -> 
     lookback = max([p.trigger.days or 0 for p in playbooks if p.trigger.type == "score_drop"],
                    default=0)
     since = today - timedelta(days=max(lookback, 1) + 31)
+    milestones = any(p.trigger.type == "usage_milestone" for p in playbooks)
+    columns = [ScoreSnapshot.account_id, ScoreSnapshot.as_of, ScoreSnapshot.score,
+               ScoreSnapshot.tier, ScoreSnapshot.flags]
+    if milestones:  # the components JSON is large: read it only when a playbook needs it
+        columns.append(ScoreSnapshot.components)
     rows = session.execute(
-        select(ScoreSnapshot.account_id, ScoreSnapshot.as_of, ScoreSnapshot.score,
-               ScoreSnapshot.tier, ScoreSnapshot.flags)
+        select(*columns)
         .where(ScoreSnapshot.as_of <= today, ScoreSnapshot.as_of >= since)
         .order_by(ScoreSnapshot.account_id, ScoreSnapshot.as_of)
     ).all()
@@ -187,6 +238,8 @@ def load_facts(session: Session, playbooks: Sequence[Playbook], today: date) -> 
             lifecycle=account.lifecycle, arr=account.arr, custom=dict(account.custom or {}),
             do_not_contact=bool(account.do_not_contact),
             salesforce_id=account.salesforce_id, hubspot_id=account.hubspot_id,
+            usage=usage_figures(last.components) if milestones else {},
+            previous_usage=(usage_figures(prev.components) if milestones and prev else None),
         ))
     return out
 

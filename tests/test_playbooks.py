@@ -388,3 +388,54 @@ def test_a_reminder_goes_to_the_owner_once_when_due(session: Session, slack: Fak
     assert len(reminders) == 1
     assert "Did Acme 0 answer? (moved from Fine to At risk)" in reminders[0].args["text"]
     assert [c.args["users"] for c in slack.calls_to("conversations.open")][-1] == "UCSM"
+
+
+# --- usage milestones ------------------------------------------------------------------------
+
+
+def test_usage_milestones_fire_when_crossed_since_the_last_snapshot() -> None:
+    cfg = _config(
+        {"name": "first value", "trigger": {"type": "usage_milestone",
+                                            "milestone": "first_core_action"},
+         "actions": [{"type": "dm_owner"}]},
+        {"name": "ten users", "trigger": {"type": "usage_milestone", "milestone": "active_users",
+                                          "value": 10}, "actions": [{"type": "dm_owner"}]},
+        {"name": "seats full", "trigger": {"type": "usage_milestone",
+                                           "milestone": "seat_use_over", "value": 0.9},
+         "actions": [{"type": "dm_owner"}]},
+    )
+    t = {p.name: p.trigger for p in cfg.playbooks}
+    before = {"core_features_used": 0.0, "active_users": 8.0, "seat_ratio": 0.85}
+    after = {"core_features_used": 2.0, "active_users": 10.0, "seat_ratio": 0.95}
+    crossed = _facts(usage=after, previous_usage=before)
+    assert trigger_reason(t["first value"], crossed, TODAY, NOW) == "first core feature used"
+    assert trigger_reason(t["ten users"], crossed, TODAY, NOW) == "10 active users (reached 10)"
+    assert trigger_reason(t["seats full"], crossed, TODAY, NOW) == "seat use 95% (over 90%)"
+    steady = _facts(usage=after, previous_usage=after)
+    assert all(trigger_reason(x, steady, TODAY, NOW) is None for x in t.values())
+    first_snapshot = _facts(usage=after, previous_usage=None)
+    assert all(trigger_reason(x, first_snapshot, TODAY, NOW) is None for x in t.values())
+    with pytest.raises(ConfigError, match="seat_use_over' takes a share"):
+        parse_config({"playbooks": [{"name": "x", "trigger": {
+            "type": "usage_milestone", "milestone": "seat_use_over", "value": 90},
+            "actions": [{"type": "dm_owner"}]}]}, "pulse.yml")
+
+
+def test_usage_figures_come_from_the_stored_components(db_url: str) -> None:
+    from connectors.sample import SampleConnector
+    from pulse.playbooks import usage_figures
+    from pulse.sync import run_sync
+    from scoring.engine import run_scoring
+    from storage.db import session_factory, session_scope
+    from storage.models import ScoreSnapshot
+
+    cfg = parse_config({"sources": {"sample": {"accounts": 30}}})
+    run_sync(db_url, cfg, "sample", connector=SampleConnector(cfg, end_date=TODAY))
+    with session_scope(db_url) as s:
+        run_scoring(s, cfg, TODAY)
+    with session_factory(db_url)() as s:
+        snaps = list(s.scalars(select(ScoreSnapshot)))
+    figures = [usage_figures(snap.components) for snap in snaps]
+    assert any(f.get("active_users", 0) > 0 for f in figures)
+    assert all(set(f) <= {"core_features_used", "active_users", "seat_ratio"} for f in figures)
+    assert any("seat_ratio" in f and "core_features_used" in f for f in figures)
