@@ -192,11 +192,9 @@ def load_batch(
     ``cache`` (one per sync run) resolves fact references against whole-table maps.
     """
     if batch.entity in FACTS:
-        frame = batch.records
-        if not isinstance(frame, pd.DataFrame):
-            frame = pd.DataFrame(list(frame))
-        result = _load_facts(session, source, batch.entity, frame, batch.ref_source, cache)
-    elif batch.entity in KEYED:
+        # the batch's own rejections are listed by load_facts_prepared
+        return write_facts(session, source, load_facts_prepared(session, source, batch, cache))
+    if batch.entity in KEYED:
         records = batch.records
         if isinstance(records, pd.DataFrame):
             records = records.to_dict("records")
@@ -205,10 +203,9 @@ def load_batch(
         )
         if cache is not None:
             cache.forget(KEYED[batch.entity][0])
-    else:
-        raise ValueError(f"unknown entity '{batch.entity}'")
-    result.skipped[:0] = batch.rejected
-    return result
+        result.skipped[:0] = batch.rejected
+        return result
+    raise ValueError(f"unknown entity '{batch.entity}'")
 
 
 # --- keyed records -------------------------------------------------------------------
@@ -441,18 +438,6 @@ def load_facts_prepared(
         table = FACTS[batch.entity][0].__tablename__
         prepared.csv = copy_data(table, prepared.frame.assign(source=source))
     return prepared
-
-
-def _load_facts(
-    session: Session,
-    source: str,
-    entity: str,
-    frame: pd.DataFrame,
-    ref_source: str | None = None,
-    cache: RefCache | None = None,
-) -> LoadResult:
-    return write_facts(session, source,
-                       _prepare_facts(session, source, entity, frame, ref_source, cache))
 
 
 def _prepare_facts(
