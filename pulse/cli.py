@@ -12,6 +12,7 @@ from rich.console import Console
 from sqlalchemy import select
 
 from pulse.config import ConfigError, PulseConfig, load_config
+from pulse.crm import CRM_SYSTEMS, crm_problem
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Pulse: customer health.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -418,25 +419,6 @@ def identities() -> None:
 
 crm_app = typer.Typer(no_args_is_help=True, help="The CRM Pulse writes health to.")
 app.add_typer(crm_app, name="crm")
-CRM_SYSTEMS = ("salesforce", "hubspot")
-CRM_ENV = {
-    "salesforce": (("SALESFORCE_ACCESS_TOKEN", "SALESFORCE_USERNAME"),),
-    "hubspot": (("HUBSPOT_ACCESS_TOKEN",),),
-}
-
-
-def _crm_problem(cfg: PulseConfig, system: str) -> str | None:
-    """Why ``system`` cannot be called (not in pulse.yml, no credentials), or None."""
-    import os
-
-    if getattr(cfg.sources, system) is None:
-        return f"{system} is not configured (no sources.{system} in {cfg.source_label})"
-    for any_of in CRM_ENV[system]:
-        if not any(os.environ.get(name, "").strip() for name in any_of):
-            return f"{system} is not configured: {' or '.join(any_of)} is not set"
-    return None
-
-
 def _crm_module(system: str):  # type: ignore[no-untyped-def]
     import importlib
 
@@ -454,7 +436,7 @@ def crm_check() -> None:
     checked = 0
     failed = False
     for system in CRM_SYSTEMS:
-        problem = _crm_problem(cfg, system)
+        problem = crm_problem(cfg, system)
         if problem:
             console.print(f"[dim]{problem}[/]", highlight=False)
             continue
@@ -520,7 +502,7 @@ def writeback(
                     highlight=False,
                 )
                 continue
-            problem = _crm_problem(cfg, name)
+            problem = crm_problem(cfg, name)
             if problem:
                 err.print(f"[red]{problem}[/]")
                 failed = True

@@ -28,6 +28,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from pulse.config import PulseConfig
+from pulse.crm import CRM_SYSTEMS, crm_problem
 from storage.db import session_factory, session_scope
 from storage.models import AuditLog, IntegrationDaily, PipelineRun, UsageDaily
 
@@ -144,21 +145,10 @@ def step_playbooks(ctx: RunContext) -> str:
     return str(report)
 
 
-def crm_problem(config: PulseConfig, system: str) -> str | None:
-    """Why ``system`` cannot be written to (not in pulse.yml, no credentials), or None."""
-    needs = {"salesforce": ("SALESFORCE_ACCESS_TOKEN", "SALESFORCE_USERNAME"),
-             "hubspot": ("HUBSPOT_ACCESS_TOKEN",)}[system]
-    if getattr(config.sources, system) is None:
-        return f"{system} is not configured (no sources.{system} in {config.source_label})"
-    if not any(os.environ.get(name, "").strip() for name in needs):
-        return f"{system} is not configured: {' or '.join(needs)} is not set"
-    return None
-
-
 def step_writeback(ctx: RunContext) -> str:
     import importlib
 
-    systems = [s for s in ("salesforce", "hubspot") if crm_problem(ctx.config, s) is None]
+    systems = [s for s in CRM_SYSTEMS if crm_problem(ctx.config, s) is None]
     if not systems:
         raise Skipped("no CRM configured with credentials")
     parts, failed = [], []

@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pulse.config import Playbook, PlaybookAction, PlaybookConditions, PlaybookTrigger, PulseConfig
+from pulse.crm import crm_problem
 from storage.models import (
     Account,
     Alert,
@@ -366,8 +367,6 @@ def _crm_task(action: PlaybookAction, playbook: Playbook, f: AccountFacts, reaso
               owner: Owner | None, now: datetime, sleep: Sleep, config: PulseConfig,
               outcome: Callable[[str, str], dict[str, Any]]) -> dict[str, Any]:
     """A task for the owner in the account's CRM (Salesforce first, then HubSpot)."""
-    from pulse.pipeline import crm_problem
-
     subject = action.subject.format(playbook=playbook.name, account=f.name, reason=reason)
     description = (f"{reason}\n\nRaised by the Pulse playbook '{playbook.name}' on "
                    f"{now:%Y-%m-%d}. Score {f.score:.0f}, tier {f.tier}.")
