@@ -145,6 +145,24 @@ def score(
     console.print(str(summary))
 
 
+def _account_or_exit(session: object, name: str):  # type: ignore[no-untyped-def]
+    """The one account ``name`` designates, or exit 1 listing the candidates or the
+    closest names (the same wording for every command that takes an account)."""
+    from pulse.lookup import find_account
+
+    match = find_account(session, name)  # type: ignore[arg-type]
+    if match.account is None:
+        if match.candidates:
+            err.print(f"'{name}' matches several accounts; be more specific:")
+            for acc in match.candidates:
+                err.print(f"  {acc.name} ({acc.domain or 'no domain'})")
+        else:
+            hint = f" Closest: {', '.join(match.closest)}." if match.closest else ""
+            err.print(f"[red]No account matches '{name}'.{hint}[/]")
+        raise typer.Exit(1)
+    return match.account
+
+
 @app.command()
 def explain(
     name: Annotated[str, typer.Argument(help="Account name or domain (fragments work).")],
@@ -152,25 +170,15 @@ def explain(
 ) -> None:
     """Show an account's score breakdown, top reasons, flags and change since last time."""
     from pulse.explain_view import render_explanation
-    from pulse.lookup import find_account
     from storage.db import session_factory
 
     cfg = _config()
     _require_schema(cfg.database_url)
     day = _parse_date(as_of, "--as-of")
     with session_factory(cfg.database_url)() as session:
-        match = find_account(session, name)
-        if match.account is None:
-            if match.candidates:
-                err.print(f"'{name}' matches several accounts; be more specific:")
-                for acc in match.candidates:
-                    err.print(f"  {acc.name} ({acc.domain or 'no domain'})")
-            else:
-                hint = f" Closest: {', '.join(match.closest)}." if match.closest else ""
-                err.print(f"[red]No account matches '{name}'.{hint}[/]")
-            raise typer.Exit(1)
-        if not render_explanation(console, session, match.account, day):
-            err.print(f"[red]{match.account.name} has no score yet: run `pulse score`.[/]")
+        account = _account_or_exit(session, name)
+        if not render_explanation(console, session, account, day):
+            err.print(f"[red]{account.name} has no score yet: run `pulse score`.[/]")
             raise typer.Exit(1)
 
 
@@ -691,7 +699,6 @@ def audit_command(
     """Every automated action and every button click, newest first."""
     from rich.table import Table
 
-    from pulse.lookup import find_account
     from storage.db import session_factory
     from storage.models import Account, AuditLog
 
@@ -700,16 +707,7 @@ def audit_command(
     with session_factory(cfg.database_url)() as session:
         stmt = select(AuditLog, Account.name).outerjoin(Account, Account.id == AuditLog.account_id)
         if account:
-            match = find_account(session, account)
-            if match.account is None:
-                if match.candidates:
-                    names = ", ".join(a.name for a in match.candidates)
-                    err.print(f"'{account}' matches several accounts: {names}")
-                else:
-                    hint = f" Closest: {', '.join(match.closest)}." if match.closest else ""
-                    err.print(f"[red]No account matches '{account}'.{hint}[/]")
-                raise typer.Exit(1)
-            stmt = stmt.where(AuditLog.account_id == match.account.id)
+            stmt = stmt.where(AuditLog.account_id == _account_or_exit(session, account).id)
         newest = stmt.order_by(AuditLog.at.desc(), AuditLog.id.desc()).limit(limit)
         rows = session.execute(newest).all()
     if not rows:
