@@ -326,3 +326,22 @@ def test_two_scheduler_processes_run_the_day_once_and_one_takes_over(
     assert taken.returncode == 0, taken.stdout + taken.stderr
     assert "Nothing due" in taken.stdout  # it took the lead; today's run is already done
     assert len(_runs(pg_database)) == 1
+
+
+def test_digests_that_partly_went_out_are_not_sent_twice(db_url: str, slack: FakeSlack) -> None:
+    from pulse.pipeline import step_digests, step_score, step_sync
+
+    cfg = _config(db_url, schedule={"attempts": 3, "retry_seconds": 0})
+    slack.fail_next("chat.postMessage", error="channel_not_found")  # one recipient's DM
+    run = run_pipeline(cfg, now=MORNING, slack=web_client(TOKEN, slack.base_url),
+                       steps=(("sync", step_sync, ()), ("score", step_score, ()),
+                              ("digests", step_digests, ("score",))))
+    assert run is not None
+    digests = next(s for s in run.steps if s["name"] == "digests")
+    assert (digests["status"], digests["attempts"]) == ("failed", 1)
+    assert "channel_not_found" in digests["detail"]
+    sent = slack.calls_to("chat.postMessage")  # the successful ones only
+    failed = [c for c in slack.calls_to("chat.postMessage", ok_only=False) if c not in sent]
+    assert len(failed) == 1 and len(sent) >= 1
+    channels = [c.args["channel"] for c in sent]
+    assert len(channels) == len(set(channels))  # nobody got a second digest
