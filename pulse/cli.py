@@ -64,7 +64,7 @@ def db_upgrade() -> None:
 
 
 def _configured_sources(cfg: PulseConfig) -> list[str]:
-    return [name for name, value in cfg.sources if value is not None]
+    return cfg.synced_sources
 
 
 @app.command()

@@ -175,6 +175,8 @@ class SalesforceSourceConfig(_Strict):
         description="Pulse account column -> Salesforce Account field API name.",
     )
     writeback: bool = True
+    sync: bool = Field(True, description="Pull accounts, contacts, opportunities and users; "
+                       "false: only write health back (accounts come from another source).")
     bulk_threshold: int = Field(2000, ge=1, description="Use Bulk API 2.0 above this many.")
 
 
@@ -191,6 +193,8 @@ class HubSpotSourceConfig(_Strict):
         description="Pulse account column -> HubSpot company property name.",
     )
     writeback: bool = True
+    sync: bool = Field(True, description="Pull companies, contacts, deals and owners; false: "
+                       "only write health back (accounts come from another source).")
     property_group: str = "customer_health"
 
 
@@ -396,6 +400,12 @@ class PulseConfig(_Strict):
     scoring: ScoringConfig = ScoringConfig()
     sources: SourcesConfig = SourcesConfig(sample=SampleSourceConfig())
     source_file: str | None = None
+
+    @property
+    def synced_sources(self) -> list[str]:
+        """Configured sources ``pulse sync`` pulls (a CRM may be writeback-only)."""
+        return [name for name, value in self.sources
+                if value is not None and getattr(value, "sync", True)]
 
     @property
     def source_label(self) -> str:

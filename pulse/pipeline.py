@@ -88,7 +88,7 @@ def step_sync(ctx: RunContext) -> str:
     from pulse.identity import resolve_identities
     from pulse.sync import run_sync
 
-    sources = [name for name, value in ctx.config.sources if value is not None]
+    sources = ctx.config.synced_sources
     if not sources:
         raise Skipped("no sources configured")
     parts, failed = [], []

@@ -345,3 +345,70 @@ def test_digests_that_partly_went_out_are_not_sent_twice(db_url: str, slack: Fak
     assert len(failed) == 1 and len(sent) >= 1
     channels = [c.args["channel"] for c in sent]
     assert len(channels) == len(set(channels))  # nobody got a second digest
+
+
+# --- one simulated morning, end to end ------------------------------------------------------
+
+
+def test_a_morning_raises_the_planted_alerts_updates_the_crm_and_a_rerun_adds_nothing(
+    db_url: str, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fakes.hubspot_api import FakeHubSpot
+
+    from connectors.sample import PLANTED, generate_workspace
+    from storage.models import Alert
+
+    story_flags = {  # the planted story -> the churn flag that names it (test_scoring_planted)
+        "silent_main_contact": "main_contact_silent",
+        "power_user_deactivated": "power_user_deactivated",
+        "invoice_overdue": "invoice_overdue",
+        "negative_sentiment": "negative_sentiment",
+        "onboarding_stuck": "onboarding_stuck",
+        "integration_failing": "integration_failing",
+    }
+    with FakeHubSpot() as hub:
+        monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", hub.token)
+        monkeypatch.setenv("HUBSPOT_API_URL", hub.base_url)
+        accounts = generate_workspace(42, END, accounts=60)["accounts"]
+        records = {a["hubspot_id"]: a["name"] for a in accounts if a.get("hubspot_id")}
+        for company, name in records.items():
+            hub.put("companies", company, MORNING, name=name)
+        cfg = _config(db_url, sources={
+            "sample": {"end_date": END.isoformat(), "accounts": 60},
+            "hubspot": {"sync": False},  # accounts come from the sample; health goes to HubSpot
+        })
+        client = web_client(TOKEN, slack.base_url)
+
+        run = run_pipeline(cfg, now=MORNING, kind="scheduled", slack=client)
+        assert run is not None and run.status == "ok", run.steps if run else None
+
+        with session_factory(db_url)() as s:
+            raised = set(s.execute(select(Account.external_id, Alert.rule)
+                                   .join(Alert, Alert.account_id == Account.id)).all())
+        for story, flag in story_flags.items():
+            assert (PLANTED[story], flag) in raised, story
+        scored = {c: hub.objects["companies"][c]["properties"] for c in records}
+        assert sum("health_score" in p for p in scored.values()) >= len(records) - 5
+        assert all(p["health_tier"] in {"Healthy", "Fine", "At risk"}
+                   for p in scored.values() if "health_score" in p)
+        posted = len(slack.calls_to("chat.postMessage"))
+        assert posted > 0
+
+        # the same morning again: the scheduled run is already done
+        hub.requests.clear()
+        assert run_pipeline(cfg, now=MORNING + timedelta(minutes=30), kind="scheduled",
+                            slack=client) is None
+        # and a manual re-run finds nothing new to raise or to write to the CRM
+        again = run_pipeline(cfg, now=MORNING + timedelta(minutes=40), kind="manual",
+                             slack=client)
+        assert again is not None
+        steps = {s["name"]: s["detail"] for s in again.steps}
+        assert steps["alerts"].startswith("0 raised, 0 reopened")
+        assert "0/0 updated" in steps["writeback"]
+        assert hub.calls("/objects/companies/batch/update") == []
+
+
+def test_a_writeback_only_crm_is_not_pulled() -> None:
+    cfg = parse_config({"sources": {"sample": {}, "hubspot": {"sync": False},
+                                    "salesforce": {}}})
+    assert cfg.synced_sources == ["sample", "salesforce"]
