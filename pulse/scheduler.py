@@ -114,8 +114,8 @@ def utc_now() -> datetime:
 
 
 class PulseScheduler:
-    """The daily pipeline at ``schedule.time`` local time, plus the frequent alert check
-    (expired snoozes reopen, renewal windows open), each only on the leader."""
+    """The daily pipeline at ``schedule.time`` local time, plus the frequent check
+    (expired snoozes reopen, due reminders go out), each only on the leader."""
 
     def __init__(
         self,
@@ -158,7 +158,7 @@ class PulseScheduler:
         return None
 
     def alerts_check(self) -> str | None:
-        """Expired snoozes reopen, renewal windows open, due reminders go out."""
+        """Expired snoozes reopen (their cards posted again), due reminders go out."""
         if not self.lock.held:
             return None
         with self._busy:

@@ -439,3 +439,37 @@ def test_usage_figures_come_from_the_stored_components(db_url: str) -> None:
     assert any(f.get("active_users", 0) > 0 for f in figures)
     assert all(set(f) <= {"core_features_used", "active_users", "seat_ratio"} for f in figures)
     assert any("seat_ratio" in f and "core_features_used" in f for f in figures)
+
+
+def test_the_frequent_check_reopens_an_expired_snooze_on_the_clock(
+    session: Session, slack: FakeSlack, db_url: str
+) -> None:
+    import time_machine
+
+    from pulse.scheduler import PulseScheduler
+    from pulse.services.alerts import evaluate_alerts
+
+    [acct] = _portfolio(session, 1)
+    add_snapshot(session, acct.id, TODAY + timedelta(days=1), 40.0, computed_at=NOW,
+                 tier="at_risk", flags=("invoice_overdue",))
+    session.commit()
+    cfg = _config().model_copy(update={"database_url": db_url})
+    raised = evaluate_alerts(session, cfg, NOW).raised
+    alert = session.get(Alert, raised[0].id)
+    assert alert is not None
+    alert.status, alert.snoozed_by = "snoozed", "UCSM"
+    alert.snoozed_until = NOW + timedelta(hours=4)
+    session.commit()
+
+    jobs = PulseScheduler(cfg, slack=web_client(TOKEN, slack.base_url))
+    assert jobs.lock.acquire()
+    try:
+        with time_machine.travel(NOW + timedelta(hours=3, minutes=50), tick=False):
+            assert jobs.alerts_check().startswith("0 raised, 0 reopened")
+        with time_machine.travel(NOW + timedelta(hours=4, minutes=5), tick=False):
+            assert jobs.alerts_check().startswith("0 raised, 1 reopened")
+    finally:
+        jobs.stop()
+    session.expire_all()
+    assert session.get(Alert, raised[0].id).status == "open"
+    assert any(c.args.get("channel") for c in slack.calls_to("chat.postMessage"))
