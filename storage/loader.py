@@ -141,14 +141,7 @@ class RefCache:
         key = (model.__tablename__, source)
         if key not in self._maps:
             self._maps[key] = self._load(session, model, source)
-        keys, pks = self._maps[key]
-        # Arrow's hash lookup runs in C++ without the GIL, beside the database's work
-        at = pc.index_in(pa.array(external, pa.string(), from_pandas=True), value_set=keys)
-        idx = at.to_numpy(zero_copy_only=False)
-        found = ~np.isnan(idx)
-        values = np.full(len(external), np.nan)
-        values[found] = pks[idx[found].astype(np.int64)]
-        return pd.Series(values, index=external.index)
+        return _lookup(external, *self._maps[key])
 
 
     @staticmethod
@@ -538,14 +531,21 @@ def write_facts(session: Session, source: str, prepared: PreparedFacts) -> LoadR
 
 
 def _resolve(external: pd.Series, ids: dict[str, int]) -> pd.Series:
-    """Map external ids to primary keys (NaN when unknown) with one hash-table probe per
-    row; ``Series.map(dict)`` on Arrow strings went through Python objects."""
-    if not ids:
-        return pd.Series(np.nan, index=external.index)
-    keys = pd.Index(list(ids), dtype="str")
-    values = np.fromiter(ids.values(), dtype=np.float64, count=len(ids))
-    at = keys.get_indexer(external)
-    return pd.Series(np.where(at >= 0, values[at], np.nan), index=external.index)
+    """Map external ids to primary keys (NaN when unknown), for a batch without a cache."""
+    keys = pa.array(list(ids), pa.string())
+    return _lookup(external, keys, np.fromiter(ids.values(), dtype=np.float64, count=len(ids)))
+
+
+def _lookup(external: pd.Series, keys: pa.Array, pks: np.ndarray) -> pd.Series:
+    """``pks`` of each external id in ``keys`` (NaN when unknown): Arrow's hash lookup runs
+    in C++ without the GIL, beside the database's work; ``Series.map(dict)`` on Arrow
+    strings went through a Python object per row."""
+    at = pc.index_in(pa.array(external, pa.string(), from_pandas=True), value_set=keys)
+    idx = at.to_numpy(zero_copy_only=False)
+    found = ~np.isnan(idx)
+    values = np.full(len(external), np.nan)
+    values[found] = pks[idx[found].astype(np.int64)]
+    return pd.Series(values, index=external.index)
 
 
 FACT_ORDER: dict[str, tuple[str, ...]] = {
