@@ -48,3 +48,14 @@ def add_snapshot(
     )
     if flush:
         session.flush()
+
+
+STORY_FLAGS = {
+    # a story planted in the sample workspace -> the churn flag meant to name it
+    "silent_main_contact": "main_contact_silent",
+    "power_user_deactivated": "power_user_deactivated",
+    "invoice_overdue": "invoice_overdue",
+    "negative_sentiment": "negative_sentiment",
+    "onboarding_stuck": "onboarding_stuck",
+    "integration_failing": "integration_failing",
+}

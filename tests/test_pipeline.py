@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import time_machine
-from factories import add_snapshot
+from factories import STORY_FLAGS, add_snapshot
 from fakes.harness import TOKEN
 from fakes.slack_api import FakeSlack
 from sqlalchemy import func, select, text
@@ -358,14 +358,6 @@ def test_a_morning_raises_the_planted_alerts_updates_the_crm_and_a_rerun_adds_no
     from connectors.sample import PLANTED, generate_workspace
     from storage.models import Alert
 
-    story_flags = {  # the planted story -> the churn flag that names it (test_scoring_planted)
-        "silent_main_contact": "main_contact_silent",
-        "power_user_deactivated": "power_user_deactivated",
-        "invoice_overdue": "invoice_overdue",
-        "negative_sentiment": "negative_sentiment",
-        "onboarding_stuck": "onboarding_stuck",
-        "integration_failing": "integration_failing",
-    }
     with FakeHubSpot() as hub:
         monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", hub.token)
         monkeypatch.setenv("HUBSPOT_API_URL", hub.base_url)
@@ -385,7 +377,7 @@ def test_a_morning_raises_the_planted_alerts_updates_the_crm_and_a_rerun_adds_no
         with session_factory(db_url)() as s:
             raised = set(s.execute(select(Account.external_id, Alert.rule)
                                    .join(Alert, Alert.account_id == Account.id)).all())
-        for story, flag in story_flags.items():
+        for story, flag in STORY_FLAGS.items():
             assert (PLANTED[story], flag) in raised, story
         scored = {c: hub.objects["companies"][c]["properties"] for c in records}
         assert sum("health_score" in p for p in scored.values()) >= len(records) - 5

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from factories import STORY_FLAGS
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -26,14 +27,6 @@ from storage.models import Account
 
 END = date(2025, 6, 30)
 CFG = PulseConfig()
-STORY_FLAGS = {
-    "silent_main_contact": "main_contact_silent",
-    "power_user_deactivated": "power_user_deactivated",
-    "invoice_overdue": "invoice_overdue",
-    "negative_sentiment": "negative_sentiment",
-    "onboarding_stuck": "onboarding_stuck",
-    "integration_failing": "integration_failing",
-}
 
 
 def _component(row: pd.Series, key: str) -> dict[str, Any]:
