@@ -25,11 +25,13 @@ from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.lazy_listener import ThreadLazyListenerRunner
 from slack_sdk import WebClient
 
-from bot import actions, commands, home
+from bot import actions, commands, home, trials
 from bot.context import BotContext, utcnow
 from bot.users import UserDirectory
+from connectors.stripe_billing import StripeTrials
 from pulse.config import PulseConfig
 from pulse.services.notify import web_client
+from pulse.services.trials import TrialBilling
 
 log = logging.getLogger("pulse.bot")
 
@@ -41,7 +43,7 @@ work is bounded to a few threads (database connections, the GIL) and simply queu
 
 REGISTERED_COMMANDS = (commands.COMMAND,)
 REGISTERED_EVENTS = (home.EVENT,)
-REGISTERED_ACTIONS = actions.ACTION_IDS
+REGISTERED_ACTIONS = actions.ACTION_IDS + trials.ACTION_IDS
 
 
 class MissingSetting(RuntimeError):
@@ -84,11 +86,13 @@ def build_app(
     *,
     clock: Callable[[], datetime] = utcnow,
     users: UserDirectory | None = None,
+    billing: TrialBilling | None = None,
 ) -> App:
     """The Pulse Slack app, ready to serve over HTTP or Socket Mode.
 
     ``clock`` gives handlers their ``now`` (naive UTC); tests freeze it on the sample
-    workspace's last day.
+    workspace's last day. ``billing`` moves trial ends (Stripe from the environment by
+    default).
     """
     app = App(
         name="pulse",
@@ -108,9 +112,11 @@ def build_app(
         database_url=database_url,
         users=users or UserDirectory(client),
         clock=clock,
+        billing=billing or StripeTrials(),
     )
     commands.register(app, ctx)
     actions.register(app, ctx)
+    trials.register(app, ctx)
     home.register(app, ctx)
     return app
 

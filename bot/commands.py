@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
 
+from bot import trials
 from bot.context import BotContext, reply_error
 from digests.cards import (
     account_list,
@@ -71,9 +73,13 @@ def register(app: App, ctx: BotContext) -> None:
     def ack_health(ack: Ack) -> None:
         ack()
 
-    def answer_health(command: dict[str, Any], respond: Respond) -> None:
+    def answer_health(command: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        text = command.get("text") or ""
         try:
-            payload = render_health(ctx, command["user_id"], command.get("text") or "")
+            if trials.is_extend(text):
+                trials.handle_extend(ctx, client, command["user_id"], text, respond)
+                return
+            payload = render_health(ctx, command["user_id"], text)
             respond(**payload, response_type="ephemeral")
         except Exception:  # noqa: BLE001 - reported to the user and logged
             reply_error(respond, "/health")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,9 +18,11 @@ from slack_bolt import Respond
 from sqlalchemy.orm import Session
 
 from bot.users import UserDirectory
+from connectors.stripe_billing import StripeTrials
 from digests.blocks import message, section
 from pulse.config import PulseConfig
 from pulse.services.access import Viewer, resolve_viewer
+from pulse.services.trials import TrialBilling
 from storage.db import session_scope
 
 log = logging.getLogger("pulse.bot")
@@ -45,6 +47,7 @@ class BotContext:
     database_url: str
     users: UserDirectory
     clock: Callable[[], datetime] = utcnow
+    billing: TrialBilling = field(default_factory=StripeTrials)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -293,6 +293,21 @@ def _min(a: int | None, b: int | None) -> int | None:
     return min(a, b)
 
 
+def stripe_client(purpose: str) -> stripe.StripeClient:
+    """A client from STRIPE_API_KEY / STRIPE_API_BASE, with Stripe's own retries off.
+
+    ``purpose`` completes the error when the key is missing ("... needs a key").
+    """
+    key = os.environ.get("STRIPE_API_KEY", "").strip()
+    if not key:
+        raise ConfigError(f"STRIPE_API_KEY is not set: {purpose}")
+    base = os.environ.get("STRIPE_API_BASE", "").strip()
+    kwargs: dict[str, Any] = {"max_network_retries": 0}
+    if base:
+        kwargs["base_addresses"] = {"api": base.rstrip("/")}
+    return stripe.StripeClient(key, **kwargs)
+
+
 @register
 class StripeConnector(Connector):
     """Pull Stripe customers, subscriptions and invoices page by page."""
@@ -316,14 +331,7 @@ class StripeConnector(Connector):
         self._page_size = page_size
 
     def _client(self) -> stripe.StripeClient:
-        key = os.environ.get("STRIPE_API_KEY", "").strip()
-        if not key:
-            raise ConfigError("STRIPE_API_KEY is not set: Stripe sync needs a (read-only) key")
-        base = os.environ.get("STRIPE_API_BASE", "").strip()
-        kwargs: dict[str, Any] = {"max_network_retries": 0}
-        if base:
-            kwargs["base_addresses"] = {"api": base.rstrip("/")}
-        return stripe.StripeClient(key, **kwargs)
+        return stripe_client("Stripe sync needs a (read-only) key")
 
     def _list(self, fn: Callable[..., Any], params: dict[str, Any], what: str) -> dict[str, Any]:
         def call() -> dict[str, Any]:
@@ -420,3 +428,73 @@ class StripeConnector(Connector):
             if inv.get("status") not in SETTLED_INVOICE:
                 state["fi"] = _min(state["fi"], inv.get("created"))
         return [map_invoice(inv) for inv in data]
+
+
+class TrialBillingError(RuntimeError):
+    """Stripe refused or failed a trial change; the message is Stripe's, for the CSM."""
+
+
+class StripeTrials:
+    """Moves a trialing subscription's ``trial_end`` forward, and nothing else.
+
+    The handbook's rule is that an extension changes only the end date, never what the
+    trial includes, so the update sends ``trial_end`` and ``proration_behavior=none``
+    only. The current ``trial_end`` is read from Stripe first (the local copy may be a day
+    old) and the new end is that instant plus whole days, so the time of day is kept.
+    Each update carries the caller's idempotency key (one per extension attempt): a
+    retry after a lost response is answered with the first result instead of extending
+    twice.
+    https://docs.stripe.com/api/subscriptions/update (``trial_end``),
+    https://docs.stripe.com/api/idempotent_requests.
+    """
+
+    def __init__(
+        self,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        attempts: int = MAX_ATTEMPTS,
+    ) -> None:
+        self._sleep = sleep
+        self._attempts = attempts
+
+    def _call(self, fn: Callable[[], Any], what: str) -> dict[str, Any]:
+        try:
+            result = call_with_retries(
+                fn, classify_stripe_error, what=what, attempts=self._attempts, sleep=self._sleep
+            )
+        except stripe.StripeError as exc:
+            status = f"HTTP {exc.http_status}" if exc.http_status else "no response"
+            raise TrialBillingError(f"Stripe refused to {what} ({status}): "
+                                    f"{exc.user_message or exc}") from exc
+        return dict(result.to_dict())
+
+    def extend(self, subscription_id: str, days: int, request_key: str) -> tuple[date, date]:
+        """Extend by ``days``; returns (previous end, new end) as UTC dates.
+
+        Raises TrialBillingError when the subscription is not trialing in Stripe, or
+        Stripe refuses the change (after the shared retry policy for 429/5xx).
+        """
+        client = stripe_client("extending a trial needs a key that may write subscriptions")
+        sub = self._call(
+            lambda: client.v1.subscriptions.retrieve(subscription_id),
+            f"read subscription {subscription_id}",
+        )
+        if sub.get("status") != "trialing" or not sub.get("trial_end"):
+            raise TrialBillingError(
+                f"subscription {subscription_id} is {sub.get('status')} in Stripe, "
+                "not trialing: only a running trial can be extended"
+            )
+        previous = int(sub["trial_end"])
+        target = previous + days * 86400
+        updated = self._call(
+            lambda: client.v1.subscriptions.update(
+                subscription_id,
+                params={"trial_end": target, "proration_behavior": "none"},
+                options={"idempotency_key": request_key},
+            ),
+            f"extend the trial of {subscription_id}",
+        )
+        new_end = _day(updated.get("trial_end"))
+        before = _day(previous)
+        assert before is not None and new_end is not None
+        return before, new_end

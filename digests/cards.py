@@ -315,6 +315,10 @@ HELP_LINES = (
     ("/health NAME", "one account's health card (name or domain, part of it is fine)"),
     ("/health risk", "your at-risk accounts"),
     ("/health expansion", "your expansion candidates"),
+    (
+        '/health extend-trial NAME "why"',
+        "extend a Stripe trial (7 days, then 14 with a reason, then a manager approves)",
+    ),
     ("/health help", "this message"),
 )
 

@@ -428,3 +428,46 @@ class Reminder(Base):
     due_at: Mapped[datetime] = mapped_column(DateTime)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     outcome: Mapped[str | None] = mapped_column(String(200))
+
+
+class TrialExtension(Base):
+    """One step of a trial's extension history (the handbook's policy, issue 7).
+
+    Step 1 is automatic (7 days), step 2 needs a CSM's written justification (14 days),
+    step 3 and later need a manager's approval: they are stored ``pending`` until the
+    manager clicks Approve or Decline. ``step`` is the policy step (granted extensions
+    before it + 1). The partial unique index on ``(subscription_id, step)`` over granted
+    and pending rows makes two concurrent requests for the same step collide in the
+    database instead of extending the trial twice, while a declined or failed step can
+    be asked again.
+    """
+
+    __tablename__ = "trial_extensions"
+    __table_args__ = (
+        Index(
+            "uq_trial_extension_live_step",
+            "subscription_id",
+            "step",
+            unique=True,
+            sqlite_where=text("status IN ('granted', 'pending')"),
+            postgresql_where=text("status IN ('granted', 'pending')"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id"))
+    step: Mapped[int] = mapped_column(Integer)
+    days: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20))  # granted | pending | declined | failed
+    requested_by: Mapped[str] = mapped_column(String(80))  # Slack user id
+    requested_at: Mapped[datetime] = mapped_column(DateTime)
+    justification: Mapped[str | None] = mapped_column(Text)
+    approver: Mapped[str | None] = mapped_column(String(80))  # Slack user id asked to decide
+    decided_by: Mapped[str | None] = mapped_column(String(80))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+    previous_end: Mapped[date | None] = mapped_column(Date)
+    new_end: Mapped[date | None] = mapped_column(Date)
+    error: Mapped[str | None] = mapped_column(Text)
+    slack_channel: Mapped[str | None] = mapped_column(String(40))  # the approval DM
+    slack_ts: Mapped[str | None] = mapped_column(String(40))

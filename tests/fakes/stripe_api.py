@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -32,6 +34,7 @@ class StripeRequest:
     query: dict[str, str]
     api_key: str | None
     status: int
+    method: str = "GET"
 
 
 @dataclass
@@ -53,9 +56,12 @@ class FakeStripe(LocalFake):
     api_key: str = "sk_test_fake"
     # resources whose last non-empty page still says has_more, so an empty page follows
     trailing_empty_page: set[str] = field(default_factory=set)
+    # the fake's clock for "trial_end must be in the future" (tests freeze it)
+    now: Callable[[], float] = time.time
 
     def __post_init__(self) -> None:
         self._failures: dict[str, list[_Failure]] = {}
+        self._idempotent: dict[str, tuple[int, dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
@@ -92,6 +98,9 @@ class FakeStripe(LocalFake):
             def do_GET(self) -> None:  # noqa: N802 - http.server naming
                 fake._handle(self)
 
+            def do_POST(self) -> None:  # noqa: N802 - http.server naming
+                fake._handle_update(self)
+
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass
 
@@ -109,6 +118,80 @@ class FakeStripe(LocalFake):
         status, body, headers = self._answer(resource, query, key)
         with self._lock:
             self.requests.append(StripeRequest(resource, query, key, status))
+        self._send(req, status, body, headers)
+
+    def _handle_update(self, req: BaseHTTPRequestHandler) -> None:
+        """``POST /v1/subscriptions/<id>``: form-encoded update, honouring Idempotency-Key.
+
+        Only ``trial_end`` (a future Unix time) and ``proration_behavior`` are understood,
+        which is all Pulse sends; anything else is recorded and answered with 400, so a
+        test sees at once if an extension tried to change more than the end date.
+        """
+        parts = urlsplit(req.path)
+        resource = parts.path.removeprefix("/v1/").strip("/")
+        length = int(req.headers.get("Content-Length") or 0)
+        form = dict(parse_qsl(req.rfile.read(length).decode(), keep_blank_values=True))
+        key = req.headers.get("Authorization", "").removeprefix("Bearer ").strip() or None
+        idem = req.headers.get("Idempotency-Key")
+        with self._lock:
+            replay = self._idempotent.get(idem) if idem else None
+        headers: dict[str, str] = {}
+        if replay is not None:
+            status, body = replay
+            headers["Idempotent-Replayed"] = "true"
+        else:
+            status, body, headers = self._update(resource, form, key)
+            if idem and status < 500 and status != 429:
+                with self._lock:
+                    self._idempotent[idem] = (status, body)
+        with self._lock:
+            self.requests.append(StripeRequest(resource, form, key, status, "POST"))
+        self._send(req, status, body, headers)
+
+    def _update(
+        self, resource: str, form: dict[str, str], key: str | None
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if key != self.api_key:
+            return 401, self._error(401, f"Invalid API Key provided: {key}"), {}
+        kind, _, object_id = resource.partition("/")
+        failed = self._scripted(resource, {})
+        if failed is not None:
+            return failed
+        sub = self._find(kind, object_id)
+        if sub is None:
+            return 404, self._missing(kind, object_id), {}
+        unknown = set(form) - {"trial_end", "proration_behavior"}
+        if unknown:
+            return 400, self._error(400, f"Received unknown parameter: {sorted(unknown)[0]}"), {}
+        if "trial_end" in form:
+            try:
+                trial_end = int(form["trial_end"])
+            except ValueError:
+                return 400, self._error(400, "Invalid integer: trial_end"), {}
+            if trial_end <= self.now():
+                return 400, self._error(
+                    400, "Invalid timestamp: must be an integer Unix timestamp in the future."
+                ), {}
+            with self._lock:
+                sub["trial_end"] = trial_end
+                sub["status"] = "trialing"
+        return 200, dict(sub), {}
+
+    def _find(self, kind: str, object_id: str) -> dict[str, Any] | None:
+        return next((o for o in self.objects.get(kind, []) if o.get("id") == object_id), None)
+
+    def _missing(self, kind: str, object_id: str) -> dict[str, Any]:
+        body = self._error(404, f"No such {kind.rstrip('s')}: '{object_id}'")
+        body["error"]["code"] = "resource_missing"
+        return body
+
+    def _send(
+        self,
+        req: BaseHTTPRequestHandler,
+        status: int,
+        body: dict[str, Any],
+        headers: dict[str, str],
+    ) -> None:
         payload = json.dumps(body).encode()
         req.send_response(status)
         req.send_header("Content-Type", "application/json")
@@ -119,16 +202,10 @@ class FakeStripe(LocalFake):
         req.end_headers()
         req.wfile.write(payload)
 
-    def _error(self, status: int, message: str) -> dict[str, Any]:
-        return {"error": {"type": ERROR_TYPES.get(status, "api_error"), "message": message}}
-
-    def _answer(
-        self, resource: str, query: dict[str, str], key: str | None
-    ) -> tuple[int, dict[str, Any], dict[str, str]]:
-        if key != self.api_key:
-            return 401, self._error(401, f"Invalid API Key provided: {key}"), {}
-        if resource not in self.objects:
-            return 404, self._error(404, f"Unrecognized request URL (GET: /v1/{resource})"), {}
+    def _scripted(
+        self, resource: str, query: dict[str, str]
+    ) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+        """The next scripted failure for ``resource``, if one is due."""
         with self._lock:
             for failure in self._failures.get(resource, []):
                 if failure.remaining <= 0:
@@ -138,6 +215,25 @@ class FakeStripe(LocalFake):
                 failure.remaining -= 1
                 headers = {"Retry-After": failure.retry_after} if failure.retry_after else {}
                 return failure.status, self._error(failure.status, "scripted failure"), headers
+        return None
+
+    def _error(self, status: int, message: str) -> dict[str, Any]:
+        return {"error": {"type": ERROR_TYPES.get(status, "api_error"), "message": message}}
+
+    def _answer(
+        self, resource: str, query: dict[str, str], key: str | None
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if key != self.api_key:
+            return 401, self._error(401, f"Invalid API Key provided: {key}"), {}
+        kind, _, object_id = resource.partition("/")
+        if kind not in self.objects:
+            return 404, self._error(404, f"Unrecognized request URL (GET: /v1/{resource})"), {}
+        failed = self._scripted(resource, query)
+        if failed is not None:
+            return failed
+        if object_id:  # retrieve one object
+            found = self._find(kind, object_id)
+            return (200, dict(found), {}) if found else (404, self._missing(kind, object_id), {})
         items = sorted(self.objects[resource], key=lambda o: (-o["created"], o["id"]))
         if "created[gte]" in query:
             items = [o for o in items if o["created"] >= int(query["created[gte]"])]
