@@ -15,6 +15,7 @@ PostgreSQL could both read "open" and both write an audit row.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -28,7 +29,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.context import BotContext, notice, reply_error
-from digests.cards import alert_card, health_card, not_scored, refusal
+from digests.cards import (
+    REASON_ACTION,
+    REASON_INPUT,
+    REASON_VIEW,
+    alert_card,
+    health_card,
+    not_scored,
+    reason_modal,
+    refusal,
+)
 from digests.views import AlertItem, HealthCard
 from pulse.services import alerts as alert_service
 from pulse.services import health
@@ -43,7 +53,7 @@ ACK_ALL = "alert_ack_all"
 SNOOZE = "alert_snooze"
 PICK = "health_pick"
 OPEN_CRM = "open_crm"
-ACTION_IDS = (ACK, ACK_ALL, SNOOZE, PICK, OPEN_CRM)
+ACTION_IDS = (ACK, ACK_ALL, SNOOZE, PICK, OPEN_CRM, REASON_ACTION)
 
 _STRIPES = 64
 _locks = [threading.Lock() for _ in range(_STRIPES)]
@@ -219,6 +229,46 @@ def show_card(
         respond(**payload, response_type="ephemeral", replace_original=False)
 
 
+def open_reason_modal(
+    ctx: BotContext, client: WebClient, respond: Respond, click: _Click, trigger_id: str
+) -> None:
+    """"Add a reason" on a quiet alert's card: a modal that remembers where the card is."""
+    alert_id = parse_ids(click.value)[0]
+    with ctx.session() as session:
+        viewer = ctx.viewer(session, click.user_id)
+        try:
+            item = alert_service.reason_target(session, alert_id, viewer)
+        except (PermissionError, LookupError, ValueError) as exc:
+            respond(**notice(str(exc)), response_type="ephemeral", replace_original=False)
+            return
+    metadata = json.dumps({"alert": alert_id, "channel": click.channel, "ts": click.message_ts})
+    client.views_open(trigger_id=trigger_id, view=reason_modal(item, metadata))
+
+
+def reason_text(view: dict[str, Any]) -> str:
+    """The typed reason from a view_submission's ``state.values``."""
+    block_id, action_id = REASON_INPUT
+    values = (view.get("state") or {}).get("values") or {}
+    return str(((values.get(block_id) or {}).get(action_id) or {}).get("value") or "")
+
+
+def save_reason(ctx: BotContext, client: WebClient, user_id: str, view: dict[str, Any]) -> None:
+    """Store the reason (audited) and show it on the alert's card(s)."""
+    meta = json.loads(view.get("private_metadata") or "{}")
+    alert_id = int(meta["alert"])
+    now = ctx.clock()
+    with _lock_for(alert_id), ctx.session() as session:
+        viewer = ctx.viewer(session, user_id)
+        item = alert_service.add_reason(session, alert_id, viewer, reason_text(view), now)
+        skip: set[tuple[str, str]] = set()
+        if meta.get("channel") and meta.get("ts"):
+            payload = checked(alert_card(item, now), f"alert card {item.id}")
+            if payload is not None:
+                client.chat_update(channel=meta["channel"], ts=meta["ts"], **message_args(payload))
+                skip.add((meta["channel"], meta["ts"]))
+        update_alert_message(client, session, item, now, skip=skip)
+
+
 def register(app: App, ctx: BotContext) -> None:
     """Attach the alert-card and pick-list actions to ``app``."""
 
@@ -294,5 +344,38 @@ def register(app: App, ctx: BotContext) -> None:
     app.action(ACK_ALL)(ack=ack_only, lazy=[on_ack_all])
     app.action(SNOOZE)(ack=ack_only, lazy=[on_snooze])
     app.action(PICK)(ack=ack_only, lazy=[on_pick])
+
+    def on_reason(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        click = _Click(body)
+        trigger_id = str(body.get("trigger_id") or "")
+
+        def work() -> None:
+            try:
+                open_reason_modal(ctx, client, respond, click, trigger_id)
+            except ValueError:
+                log.warning("alert_reason with a malformed value %r", click.value)
+
+        _run(REASON_ACTION, respond, work)
+
+    def ack_reason(ack: Ack, view: dict[str, Any]) -> None:
+        # Validation must happen in the ack: only it can show an error inside the modal.
+        if alert_service.clean_reason(reason_text(view)) is None:
+            ack(response_action="errors", errors={REASON_INPUT[0]: "Type a reason first."})
+            return
+        ack()
+
+    def on_reason_submit(body: dict[str, Any], client: WebClient, view: dict[str, Any]) -> None:
+        user_id = (body.get("user") or {}).get("id", "")
+        if alert_service.clean_reason(reason_text(view)) is None:
+            return  # refused in the ack, inside the modal
+        try:
+            save_reason(ctx, client, user_id, view)
+        except (PermissionError, LookupError, ValueError) as exc:
+            log.warning("alert reason from %s refused: %s", user_id, exc)
+        except Exception:  # noqa: BLE001 - no response_url on a view submission: log it
+            log.exception("saving an alert reason failed")
+
+    app.action(REASON_ACTION)(ack=ack_only, lazy=[on_reason])
+    app.view(REASON_VIEW)(ack=ack_reason, lazy=[on_reason_submit])
     # A URL button: Slack opens the link itself but still sends the action; ack, nothing else.
     app.action(OPEN_CRM)(ack_only)

@@ -46,6 +46,7 @@ from digests.blocks import (
     more_text,
     option,
     pack_lines,
+    plain,
     plural,
     renewal_text,
     section,
@@ -398,11 +399,57 @@ def _aware(dt: datetime) -> datetime:
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt
 
 
+REASON_ACTION = "alert_reason"
+REASON_VIEW = "alert_reason_view"
+REASON_INPUT = ("reason_block", "reason_input")
+
+
+def reason_modal(alert: AlertItem, private_metadata: str) -> dict[str, Any]:
+    """The modal behind "Add a reason": one optional-looking but required text input.
+
+    ``private_metadata`` carries the alert id and where its card is, so the submission
+    can update that card (a view_submission payload has no message).
+    """
+    verb = "acknowledged" if alert.status == "acknowledged" else "snoozed"
+    block_id, action_id = REASON_INPUT
+    return {
+        "type": "modal",
+        "callback_id": REASON_VIEW,
+        "private_metadata": private_metadata,
+        "title": plain("Why this alert waits", 24),
+        "submit": plain("Save", 24),
+        "close": plain("Cancel", 24),
+        "blocks": [
+            section(
+                f"*{esc(alert.label, 100)}* on *{esc(alert.account_name, 150)}*, {verb}. "
+                "Your reason is shown on the card and kept in the audit log."
+            ),
+            {
+                "type": "input",
+                "block_id": block_id,
+                "label": plain("Reason", 2000),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": action_id,
+                    "multiline": True,
+                    "max_length": 500,
+                    **(
+                        {"initial_value": clip_raw(alert.quiet_reason, 500)}
+                        if alert.quiet_reason
+                        else {}
+                    ),
+                },
+            },
+        ],
+    }
+
+
 def alert_card(alert: AlertItem, now: datetime) -> dict[str, Any]:
     """An alert as posted to the owner: what happened, what to do, where it stands.
 
     Buttons follow the state so a stale card cannot act twice: open -> Acknowledge,
-    Snooze and Open in CRM; acknowledged or snoozed -> Open in CRM only; resolved -> none.
+    Snooze and Open in CRM; acknowledged or snoozed -> Add a reason and Open in CRM;
+    resolved -> none. A reopened-early alert says why; a quiet one shows its reason.
     The bot re-renders the card with this function after each action.
     """
     sev = alert.severity if alert.severity in SEVERITY_EMOJI else "warning"
@@ -416,6 +463,14 @@ def alert_card(alert: AlertItem, now: datetime) -> dict[str, Any]:
         blocks.append(section(f"*Recommended action:* {esc(alert.action, 1000)}"))
     state_md, state_plain = _state_line(alert, now)
     owner = f" · owner {user_mention(alert.owner_slack_id)}" if alert.owner_slack_id else ""
+    if alert.reopen_reason:
+        blocks.append(
+            section(f":rotating_light: *Reopened early:* {esc(alert.reopen_reason, 1000)}")
+        )
+        state_plain += f". Reopened early: {clip_raw(alert.reopen_reason, 300)}"
+    if alert.quiet_reason:
+        state_md += f' — "{esc(alert.quiet_reason, 500)}"'
+        state_plain += f' ("{clip_raw(alert.quiet_reason, 300)}")'
     blocks.append(context(state_md + owner))
 
     elements: list[dict[str, Any]] = []
@@ -426,6 +481,14 @@ def alert_card(alert: AlertItem, now: datetime) -> dict[str, Any]:
                 "Snooze…",
                 "alert_snooze",
                 [option(label, f"{alert.id}:{code}") for code, label in SNOOZE_CHOICES],
+            )
+        )
+    if alert.status in ("acknowledged", "snoozed"):
+        elements.append(
+            button(
+                "Edit reason" if alert.quiet_reason else "Add a reason",
+                REASON_ACTION,
+                value=str(alert.id),
             )
         )
     if alert.status != "resolved":
@@ -450,6 +513,7 @@ __all__ = [
     "SNOOZE_CHOICES",
     "account_list",
     "alert_card",
+    "reason_modal",
     "component_line",
     "health_card",
     "help_message",

@@ -76,6 +76,10 @@ MAX_IMAGE_ALT_TEXT = 2000
 MAX_IMAGE_URL = 3000
 MAX_VIEW_PRIVATE_METADATA = 3000
 MAX_VIEW_CALLBACK_ID = 255
+MAX_MODAL_TITLE = 24
+"""Modal ``title``, ``submit`` and ``close``: plain text, "Maximum length ... 24 characters"
+(https://api.slack.com/reference/surfaces/views)."""
+MAX_INPUT_LABEL = 2000
 
 TEXT_TYPES = frozenset({"plain_text", "mrkdwn"})
 BUTTON_STYLES = frozenset({"primary", "danger"})
@@ -299,6 +303,35 @@ def validate_message(payload: Mapping[str, Any]) -> list[str]:
     else:
         checker.length("text", text, MAX_MESSAGE_TEXT, "fallback text")
     checker.blocks(payload.get("blocks"), MAX_BLOCKS_MESSAGE)
+    return checker.errors
+
+
+def validate_modal(view: Mapping[str, Any]) -> list[str]:
+    """Every violation of Slack's limits in a modal view; empty when it is valid."""
+    checker = _Checker()
+    if not isinstance(view, Mapping):
+        return ["view: not an object"]
+    if view.get("type") != "modal":
+        checker.add("type", f"view type is {view.get('type')!r}, expected 'modal'")
+    for key in ("title", "submit", "close"):
+        if key in view or key == "title":
+            checker.text_object(key, view.get(key), MAX_MODAL_TITLE, plain_only=True)
+    checker.length(
+        "private_metadata",
+        view.get("private_metadata", ""),
+        MAX_VIEW_PRIVATE_METADATA,
+        "private_metadata",
+    )
+    checker.length("callback_id", view.get("callback_id", ""), MAX_VIEW_CALLBACK_ID, "callback_id")
+    blocks = view.get("blocks")
+    checker.blocks(blocks, MAX_BLOCKS_HOME)
+    for i, block in enumerate(blocks or []):
+        if isinstance(block, Mapping) and block.get("type") == "input":
+            checker.text_object(
+                f"blocks[{i}].label", block.get("label"), MAX_INPUT_LABEL, plain_only=True
+            )
+            if not isinstance(block.get("element"), Mapping):
+                checker.add(f"blocks[{i}]", "input needs an element")
     return checker.errors
 
 

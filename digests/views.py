@@ -33,6 +33,8 @@ class AlertItem:
     resolved_at: datetime | None = None
     crm_url: str | None = None
     owner_slack_id: str | None = None
+    quiet_reason: str | None = None  # why it was acknowledged or snoozed (the CSM's words)
+    reopen_reason: str | None = None  # why Pulse reopened it before its time
 
 
 @dataclass(frozen=True)

@@ -261,6 +261,21 @@ class SlackConfig(_Strict):
     )
 
 
+class AlertsConfig(_Strict):
+    """When a quiet (acknowledged or snoozed) alert reopens before its time."""
+
+    reopen_score_drop: float = Field(
+        10, gt=0,
+        description="Reopen when the score falls this many points below where it stood "
+        "when the alert was acknowledged or snoozed.",
+    )
+    renewal_notice_days: int = Field(
+        60, ge=1,
+        description="Reopen when the renewal comes within this many days (the contract's "
+        "notice window) and was further away when the alert went quiet.",
+    )
+
+
 class AccessConfig(_Strict):
     """Who sees what. CRM owners are matched to Slack users by email; these lists add roles.
 
@@ -382,6 +397,7 @@ class PulseConfig(_Strict):
     """The whole of ``pulse.yml``."""
 
     slack: SlackConfig = SlackConfig()
+    alerts: AlertsConfig = AlertsConfig()
     access: AccessConfig = AccessConfig()
     workspace: WorkspaceConfig = WorkspaceConfig()
     schedule: ScheduleConfig = ScheduleConfig()

@@ -259,7 +259,8 @@ class Alert(Base):
     """One alert per (account, rule) while its condition lasts (see ``pulse.services.alerts``).
 
     ``label`` and ``action`` are copied from the flag when the alert is raised, so a card
-    can still be rendered after the flag cleared from the latest snapshot. The partial
+    can still be rendered after the flag cleared from the latest snapshot. ``quiet_*``
+    record the account when the alert was acknowledged or snoozed. The partial
     unique index ``uq_alerts_live`` guarantees at most one live alert per (account, rule)
     even when two evaluations race.
     """
@@ -293,6 +294,14 @@ class Alert(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
     slack_channel: Mapped[str | None] = mapped_column(String(40))
     slack_ts: Mapped[str | None] = mapped_column(String(40))
+    # The account as it stood when someone acknowledged or snoozed the alert: the baseline
+    # "materially worse" is measured from (a further score drop, a new critical flag, the
+    # renewal entering its notice window), which reopens the alert early.
+    quiet_since: Mapped[datetime | None] = mapped_column(DateTime)
+    quiet_score: Mapped[float | None] = mapped_column(Float)
+    quiet_flags: Mapped[list[Any] | None] = mapped_column(JSON)
+    quiet_reason: Mapped[str | None] = mapped_column(Text)  # the CSM's optional why
+    reopen_reason: Mapped[str | None] = mapped_column(Text)  # why Pulse reopened it early
 
 
 class AuditLog(Base):

@@ -90,6 +90,29 @@ def block_actions_payload(
     }
 
 
+def view_submission_payload(
+    view: dict[str, Any], values: dict[str, dict[str, dict[str, Any]]], *, user_id: str
+) -> dict[str, Any]:
+    """A ``view_submission`` payload: the modal as opened, with what was typed in
+    ``view.state.values`` (block_id -> action_id -> element state)."""
+    return {
+        "type": "view_submission",
+        "team": {"id": TEAM_ID, "domain": "pulse-test"},
+        "user": {"id": user_id, "username": user_id.lower(), "team_id": TEAM_ID},
+        "api_app_id": "A0PULSE001",
+        "token": "deprecated-verification-token",
+        "trigger_id": "13345224609.738474920.8088930838d88f008e1",
+        "view": {
+            "id": "V0MODAL001",
+            "team_id": TEAM_ID,
+            "hash": "156772938.1827394",
+            "state": {"values": values},
+            **view,
+        },
+        "response_urls": [],
+    }
+
+
 def block_actions_body(payload: dict[str, Any]) -> str:
     """Interactivity requests are form-encoded with one field, ``payload``, holding JSON."""
     return urlencode({"payload": json.dumps(payload)})

@@ -25,10 +25,16 @@ import requests
 from fakes.harness import NOW, SECRET, TOKEN, BotHarness, load_sample_workspace, prepare_database
 from fakes.harness import start_bot as start_harness
 from fakes.slack_api import FakeSlack
-from slack_signing import SlackSender, block_actions_body, block_actions_payload, sign
+from slack_signing import (
+    SlackSender,
+    block_actions_body,
+    block_actions_payload,
+    sign,
+    view_submission_payload,
+)
 from sqlalchemy import func, select
 
-from digests.limits import validate_home, validate_message
+from digests.limits import validate_home, validate_message, validate_modal
 from pulse.config import parse_config
 from pulse.services.alerts import evaluate_alerts
 from pulse.services.notify import post_alert_cards, web_client
@@ -363,6 +369,50 @@ def test_acknowledge_records_updates_the_card_and_is_idempotent(
     with session_factory(bot.url)() as s:
         audits = s.scalars(select(AuditLog).where(AuditLog.action == "alert_acknowledged")).all()
         assert len([a for a in audits if a.detail.get("alert_id") == alert_id]) == 1
+
+
+def test_a_reason_for_an_acknowledgement_through_the_modal(
+    bot: BotHarness, slack: SlackSender
+) -> None:
+    """Acknowledge, then "Add a reason": views.open with the modal; an empty submission is
+    refused inside the modal; a typed one is stored, audited and shown on the card."""
+    alert = _posted_alerts(bot.url)[-1]
+    alert_id, channel, ts, owner = alert
+    ack = {"action_id": "alert_ack", "type": "button", "value": str(alert_id)}
+    assert _alert_click(slack, bot, "why-ack", alert, ack) == 200
+    card = bot.fake.wait_for("chat.update", where=lambda c: c.args.get("ts") == ts)[-1].args
+    assert "Add a reason" in _text(card)
+    click = {"action_id": "alert_reason", "type": "button", "value": str(alert_id)}
+    assert _alert_click(slack, bot, "why", alert, click) == 200
+    modal = bot.fake.wait_for("views.open")[-1].args
+    assert modal["trigger_id"] and validate_modal(modal["view"]) == []
+    view = modal["view"]
+
+    def submit(text: str) -> requests.Response:
+        values = {"reason_block": {"reason_input": {"type": "plain_text_input", "value": text}}}
+        body = block_actions_body(view_submission_payload(view, values, user_id=owner))
+        return slack.post(body, "application/x-www-form-urlencoded")
+
+    refused = submit("   ")
+    assert refused.status_code == 200
+    assert refused.json() == {
+        "response_action": "errors",
+        "errors": {"reason_block": "Type a reason first."},
+    }
+    updates_before = len([c for c in bot.fake.calls_to("chat.update") if c.args.get("ts") == ts])
+    assert submit("Renewal call booked for Thursday").status_code == 200
+    updated = bot.fake.wait_for(
+        "chat.update", updates_before + 1, where=lambda c: c.args.get("ts") == ts
+    )[-1].args
+    assert "Renewal call booked for Thursday" in _text(updated) and "Edit reason" in _text(updated)
+    assert validate_message(updated) == []
+    with session_factory(bot.url)() as s:
+        row = s.get(Alert, alert_id)
+        assert row is not None and row.quiet_reason == "Renewal call booked for Thursday"
+        audits = s.scalars(select(AuditLog).where(AuditLog.action == "alert_reason")).all()
+        assert [(a.actor, a.detail["reason"]) for a in audits] == [
+            (owner, "Renewal call booked for Thursday")
+        ]
 
 
 def test_slack_retry_is_acked_and_ignored(bot: BotHarness, slack: SlackSender) -> None:

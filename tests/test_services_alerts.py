@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 import pytest
@@ -19,11 +20,14 @@ from test_services_workspace import (
     put_snapshot,
 )
 
+from digests.cards import alert_card
+from digests.limits import validate_message
 from pulse.config import parse_config
 from pulse.services.access import Viewer, resolve_viewer
 from pulse.services.alerts import (
     TIER_RULE,
     acknowledge,
+    add_reason,
     alert_item,
     evaluate_alerts,
     record_message,
@@ -314,3 +318,103 @@ def test_record_message_and_item(session: Session, monkeypatch: pytest.MonkeyPat
     item = alert_item(session, alert)
     assert item.crm_url == "https://app.hubspot.com/contacts/777/company/92"
     assert session.scalar(select(func.count()).select_from(AuditLog)) == 1  # the raise only
+
+
+# ---------------------------------------------------------------------------------------
+# Smarter snooze: quiet alerts reopen early when the account gets materially worse
+
+
+def test_an_acknowledged_alert_reopens_early_on_a_further_score_drop(session: Session) -> None:
+    """Baseline 70 at acknowledgement; -5 stays quiet, -11 (past the default 10) reopens
+    with the reason on the card; the reason the CSM gave is kept in the audit log."""
+    ids = load_people(session)
+    put_snapshot(session, ids["a1"], D1, "fine", [flag("invoice_overdue")], score=70.0)
+    alert_id = evaluate_alerts(session, CFG, NOW1).raised[0].id
+    olga = _viewer(session, "UOLGA")
+    acked = acknowledge(session, alert_id, olga, NOW1, reason="  paying next   week ")
+    assert acked.quiet_reason == "paying next week"
+    assert "paying next week" in json.dumps(alert_card(acked, NOW1))
+    now, as_of = _day(1)
+    put_snapshot(session, ids["a1"], as_of, "fine", [flag("invoice_overdue")], score=65.0)
+    assert not evaluate_alerts(session, CFG, now)
+    now, as_of = _day(2)
+    put_snapshot(session, ids["a1"], as_of, "fine", [flag("invoice_overdue")], score=59.0)
+    changes = evaluate_alerts(session, CFG, now)
+    (item,) = changes.reopened
+    assert (item.id, item.status) == (alert_id, "open")
+    assert item.reopen_reason == (
+        "score fell a further 11.0 points (70.0 -> 59.0) since it was acknowledged"
+    )
+    card = alert_card(item, now)
+    assert validate_message(card) == []
+    assert "Reopened early" in json.dumps(card) and "alert_ack" in json.dumps(card)
+    (audit,) = _audit(session, "alert_reopened_early")
+    assert audit.detail["quiet_reason"] == "paying next week"
+    assert [a.detail["reason"] for a in _audit(session, "alert_acknowledged")] == [
+        "paying next week"
+    ]
+    assert not evaluate_alerts(session, CFG, now + timedelta(hours=1))  # reported once
+
+
+def test_a_snoozed_alert_reopens_early_on_a_new_critical_flag_only(session: Session) -> None:
+    ids = load_people(session)
+    put_snapshot(session, ids["a4"], D1, "fine", [flag("main_contact_silent")])
+    alert_id = evaluate_alerts(session, CFG, NOW1).raised[0].id
+    snooze(session, alert_id, _viewer(session, "UOLGA"), "30d", NOW1)
+    # The alert's own flag turning critical is the same condition: still snoozed.
+    now, as_of = _day(1)
+    put_snapshot(session, ids["a4"], as_of, "fine", [flag("main_contact_silent", "critical")])
+    assert not evaluate_alerts(session, CFG, now).reopened
+    # A warning-level new flag raises its own alert but does not wake this one.
+    now, as_of = _day(2)
+    flags = [flag("main_contact_silent", "critical"), flag("owner_silent")]
+    put_snapshot(session, ids["a4"], as_of, "fine", flags)
+    changes = evaluate_alerts(session, CFG, now)
+    assert not changes.reopened and [a.rule for a in changes.raised] == ["owner_silent"]
+    now, as_of = _day(3)
+    flags = [*flags, flag("invoice_overdue", "critical")]
+    put_snapshot(session, ids["a4"], as_of, "fine", flags)
+    changes = evaluate_alerts(session, CFG, now)
+    assert [(a.id, a.reopen_reason) for a in changes.reopened] == [
+        (alert_id, "new critical flag: Invoice overdue")
+    ]
+    assert _alerts(session)[0].snoozed_until is None
+
+
+def test_a_quiet_alert_reopens_when_the_renewal_enters_its_notice_window(
+    session: Session,
+) -> None:
+    """Hooli renews 100 days after D1: acknowledged then, it reopens on the first
+    evaluation with 60 days or fewer left, not before."""
+    ids = load_people(session)
+    put_snapshot(session, ids["a5"], D1, "fine", [flag("owner_silent")])
+    alert_id = evaluate_alerts(session, CFG, NOW1).raised[0].id
+    acknowledge(session, alert_id, _viewer(session, "UMAYA"), NOW1)
+    now, as_of = _day(39)  # 61 days left
+    put_snapshot(session, ids["a5"], as_of, "fine", [flag("owner_silent")])
+    assert not evaluate_alerts(session, CFG, now)
+    now, as_of = _day(40)  # 60 days left
+    put_snapshot(session, ids["a5"], as_of, "fine", [flag("owner_silent")])
+    (item,) = evaluate_alerts(session, CFG, now).reopened
+    renewal = (D1 + timedelta(days=100)).isoformat()
+    assert item.reopen_reason == f"renewal on {renewal} is now within 60 days (60 left)"
+    strict = parse_config({"alerts": {"renewal_notice_days": 30}})
+    assert strict.alerts.renewal_notice_days == 30
+
+
+def test_reasons_can_be_added_to_quiet_alerts_only(session: Session) -> None:
+    ids = load_people(session)
+    put_snapshot(session, ids["a1"], D1, flags=[flag("invoice_overdue")])
+    alert_id = evaluate_alerts(session, CFG, NOW1).raised[0].id
+    olga = _viewer(session, "UOLGA")
+    with pytest.raises(ValueError, match="acknowledged or snoozed"):
+        add_reason(session, alert_id, olga, "why", NOW1)
+    snooze(session, alert_id, olga, "7d", NOW1)
+    with pytest.raises(ValueError, match="empty"):
+        add_reason(session, alert_id, olga, "   ", NOW1)
+    item = add_reason(session, alert_id, olga, "QBR on Friday", NOW1)
+    assert item.quiet_reason == "QBR on Friday"
+    add_reason(session, alert_id, olga, "QBR on Friday", NOW1)  # the same: no new row
+    assert [a.detail["reason"] for a in _audit(session, "alert_reason")] == ["QBR on Friday"]
+    with pytest.raises(PermissionError):
+        add_reason(session, alert_id, _viewer(session, "UREADER"), "no", NOW1)

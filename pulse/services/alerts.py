@@ -13,6 +13,12 @@ lifecycle, decided by :func:`evaluate_alerts` after each scoring run:
 * **snoozed**: quiet until ``snoozed_until``; after that, if the condition still holds,
   the alert goes back to ``open`` and is reported in ``reopened`` so the bot posts the
   card again.
+* **reopened early**: an acknowledged or snoozed alert goes back to ``open`` before its
+  time, with the reason on the card, when the account got materially worse since it went
+  quiet (the ``quiet_*`` baseline recorded then): the score fell a further
+  ``alerts.reopen_score_drop`` points, a critical flag appeared that was not there, or the
+  renewal came within ``alerts.renewal_notice_days`` days having been further away. A
+  CSM who snoozed "until next week" is not left unaware of an account that burns.
 * **resolved**: the condition cleared (or the account is no longer scored), whatever the
   status; reported in ``resolved`` so the bot updates the card it posted.
 
@@ -141,6 +147,8 @@ def alert_item(session: Session, alert: Alert) -> AlertItem:
         resolved_at=alert.resolved_at,
         crm_url=crm_url(account.salesforce_id, account.hubspot_id) if account else None,
         owner_slack_id=owner.slack_user_id if owner is not None else None,
+        quiet_reason=alert.quiet_reason if alert.status in QUIET_STATUSES else None,
+        reopen_reason=alert.reopen_reason if alert.status == "open" else None,
     )
 
 
@@ -205,8 +213,9 @@ def _tier_text(tier: str | None) -> str:
 
 def _conditions(
     session: Session, latest: date, prev: date | None, live: dict[tuple[int, str], Alert]
-) -> tuple[dict[tuple[int, str], _Condition], set[int]]:
-    """Conditions holding in the snapshots of ``latest``, and the accounts scored then."""
+) -> tuple[dict[tuple[int, str], _Condition], dict[int, tuple[float, list[Any]]]]:
+    """Conditions holding in the snapshots of ``latest``, and each scored account's
+    (score, flags) then."""
     ss = ScoreSnapshot
     rows = session.execute(
         select(ss.account_id, ss.score, ss.tier, ss.flags).where(ss.as_of == latest)
@@ -260,7 +269,7 @@ def _conditions(
             label=TIER_LABEL,
             action=TIER_ACTION,
         )
-    return found, {int(r[0]) for r in rows}
+    return found, {int(r[0]): (float(r[1]), list(r[3] or [])) for r in rows}
 
 
 def evaluate_alerts(session: Session, config: PulseConfig, now: datetime) -> AlertChanges:
@@ -274,7 +283,6 @@ def evaluate_alerts(session: Session, config: PulseConfig, now: datetime) -> Ale
     Two concurrent evaluations cannot both raise the same alert: the second fails on the
     ``uq_alerts_live`` index and its transaction rolls back.
     """
-    del config  # rules come from the snapshots; kept for a uniform service signature
     latest, prev = snapshot_dates(session, now.date())
     if latest is None:
         return AlertChanges()
@@ -283,6 +291,7 @@ def evaluate_alerts(session: Session, config: PulseConfig, now: datetime) -> Ale
     ).all()
     live = {(a.account_id, a.rule): a for a in live_alerts_}
     conditions, scored = _conditions(session, latest, prev, live)
+    renewals = _renewal_dates(session, [a.account_id for a in live_alerts_ if a.quiet_since])
 
     raised: list[Alert] = []
     resolved: list[Alert] = []
@@ -317,6 +326,14 @@ def evaluate_alerts(session: Session, config: PulseConfig, now: datetime) -> Ale
             )
             alert.severity = cond.severity
             alert.message = cond.message
+        if alert.status in QUIET_STATUSES and alert.quiet_since is not None:
+            worse = materially_worse(
+                alert, *scored[key[0]], renewals.get(key[0]), config, now.date()
+            )
+            if worse:
+                _reopen_early(session, alert, worse, now)
+                reopened.append(alert)
+                continue
         if (
             alert.status == "snoozed"
             and alert.snoozed_until is not None
@@ -333,6 +350,8 @@ def evaluate_alerts(session: Session, config: PulseConfig, now: datetime) -> Ale
             )
             alert.status = "open"
             alert.snoozed_until = None
+            alert.quiet_since = None
+            alert.reopen_reason = None
             reopened.append(alert)
 
     for key, cond in conditions.items():
@@ -368,6 +387,150 @@ def evaluate_alerts(session: Session, config: PulseConfig, now: datetime) -> Ale
         resolved=alert_items(session, resolved),
         reopened=alert_items(session, reopened),
     )
+
+
+QUIET_STATUSES = ("acknowledged", "snoozed")
+
+
+def _renewal_dates(session: Session, account_ids: list[int]) -> dict[int, date]:
+    if not account_ids:
+        return {}
+    rows = session.execute(
+        select(Account.id, Account.renewal_date).where(
+            Account.id.in_(set(account_ids)), Account.renewal_date.is_not(None)
+        )
+    ).all()
+    return {int(a): r for a, r in rows}
+
+
+def _critical_codes(flags: Sequence[dict[str, Any]]) -> dict[str, str]:
+    return {
+        str(f.get("code")): str(f.get("label") or f.get("code"))
+        for f in flags
+        if f.get("severity") == "critical"
+    }
+
+
+def materially_worse(
+    alert: Alert,
+    score: float,
+    flags: Sequence[dict[str, Any]],
+    renewal: date | None,
+    config: PulseConfig,
+    today: date,
+) -> list[str]:
+    """Why a quiet alert should reopen early (empty when it should stay quiet).
+
+    Measured against the baseline stored when it went quiet, so a score that was already
+    low when the CSM snoozed does not reopen it; only a *further* fall does.
+    """
+    assert alert.quiet_since is not None
+    policy = config.alerts
+    why: list[str] = []
+    verb = "acknowledged" if alert.status == "acknowledged" else "snoozed"
+    if alert.quiet_score is not None and score <= alert.quiet_score - policy.reopen_score_drop:
+        why.append(
+            f"score fell a further {alert.quiet_score - score:.1f} points "
+            f"({alert.quiet_score:.1f} -> {score:.1f}) since it was {verb}"
+        )
+    # "New" means the flag was not there at all when the alert went quiet: the alert's own
+    # condition escalating from warning to critical is the same condition, still
+    # acknowledged (it changes the card's severity, not its quiet).
+    before = set(alert.quiet_flags or [])
+    new = {c: label for c, label in _critical_codes(flags).items() if c not in before}
+    if new:
+        why.append("new critical flag: " + ", ".join(sorted(new.values())))
+    if renewal is not None:
+        left = (renewal - today).days
+        then = (renewal - alert.quiet_since.date()).days
+        notice = policy.renewal_notice_days
+        if 0 <= left <= notice < then:
+            why.append(
+                f"renewal on {renewal.isoformat()} is now within {notice} days ({left} left)"
+            )
+    return why
+
+
+def _reopen_early(session: Session, alert: Alert, why: list[str], now: datetime) -> None:
+    reason = "; ".join(why)
+    _audit(
+        session,
+        now,
+        SYSTEM_ACTOR,
+        "alert_reopened_early",
+        alert,
+        reason=reason,
+        was=alert.status,
+        quiet_since=alert.quiet_since.isoformat() if alert.quiet_since else None,
+        quiet_reason=alert.quiet_reason,
+    )
+    alert.status = "open"
+    alert.snoozed_until = None
+    alert.quiet_since = None
+    alert.reopen_reason = reason
+
+
+def _go_quiet(session: Session, alert: Alert, now: datetime, reason: str | None) -> None:
+    """Record the baseline a later "materially worse" is measured from."""
+    latest = session.execute(
+        select(ScoreSnapshot.score, ScoreSnapshot.flags)
+        .where(ScoreSnapshot.account_id == alert.account_id, ScoreSnapshot.as_of <= now.date())
+        .order_by(ScoreSnapshot.as_of.desc())
+        .limit(1)
+    ).first()
+    alert.quiet_since = now
+    alert.quiet_score = float(latest[0]) if latest is not None else None
+    alert.quiet_flags = (
+        sorted({str(f.get("code")) for f in latest[1] or []}) if latest is not None else []
+    )
+    alert.quiet_reason = reason
+    alert.reopen_reason = None
+
+
+def clean_reason(reason: str | None) -> str | None:
+    """A reason as stored: trimmed, at most :data:`REASON_MAX` characters, None if empty."""
+    text = " ".join((reason or "").split())
+    return text[:REASON_MAX] or None
+
+
+REASON_MAX = 500
+
+
+def reason_target(session: Session, alert_id: int, viewer: Viewer) -> AlertItem:
+    """The alert a reason would be added to; the same refusals as :func:`add_reason`."""
+    alert = _actionable(session, alert_id, viewer, "explain")
+    if alert.status not in QUIET_STATUSES:
+        raise ValueError("Only an acknowledged or snoozed alert takes a reason.")
+    return alert_item(session, alert)
+
+
+def add_reason(
+    session: Session, alert_id: int, viewer: Viewer, reason: str, now: datetime
+) -> AlertItem:
+    """Attach (or replace) the why of an acknowledgement or snooze; audited with its text.
+
+    ValueError when the alert is not acknowledged or snoozed, or the reason is empty.
+    """
+    alert = _actionable(session, alert_id, viewer, "explain")
+    text = clean_reason(reason)
+    if text is None:
+        raise ValueError("The reason is empty.")
+    if alert.status not in QUIET_STATUSES:
+        raise ValueError("Only an acknowledged or snoozed alert takes a reason.")
+    if text == alert.quiet_reason:
+        return alert_item(session, alert)
+    _audit(
+        session,
+        now,
+        viewer.slack_user_id,
+        "alert_reason",
+        alert,
+        reason=text,
+        previous=alert.quiet_reason,
+    )
+    alert.quiet_reason = text
+    session.flush()
+    return alert_item(session, alert)
 
 
 # ---------------------------------------------------------------------------------------
@@ -428,7 +591,9 @@ def _actionable(session: Session, alert_id: int, viewer: Viewer, verb: str) -> A
     return alert
 
 
-def acknowledge(session: Session, alert_id: int, viewer: Viewer, now: datetime) -> AlertItem:
+def acknowledge(
+    session: Session, alert_id: int, viewer: Viewer, now: datetime, reason: str | None = None
+) -> AlertItem:
     """Acknowledge an alert: it stays quiet while the same condition holds.
 
     Idempotent: acknowledging an acknowledged (or resolved) alert changes nothing and
@@ -444,7 +609,17 @@ def acknowledge(session: Session, alert_id: int, viewer: Viewer, now: datetime) 
     alert.acknowledged_by = viewer.slack_user_id
     alert.acknowledged_at = now
     alert.snoozed_until = None
-    _audit(session, now, viewer.slack_user_id, "alert_acknowledged", alert, previous=previous)
+    _go_quiet(session, alert, now, clean_reason(reason))
+    _audit(
+        session,
+        now,
+        viewer.slack_user_id,
+        "alert_acknowledged",
+        alert,
+        previous=previous,
+        reason=alert.quiet_reason,
+        score=alert.quiet_score,
+    )
     session.flush()
     return alert_item(session, alert)
 
@@ -466,7 +641,12 @@ def snooze_until(account: Account, choice: str, now: datetime) -> datetime:
 
 
 def snooze(
-    session: Session, alert_id: int, viewer: Viewer, choice: SnoozeChoice, now: datetime
+    session: Session,
+    alert_id: int,
+    viewer: Viewer,
+    choice: SnoozeChoice,
+    now: datetime,
+    reason: str | None = None,
 ) -> AlertItem:
     """Snooze an alert for 1, 7 or 30 days or until the account's renewal date.
 
@@ -492,6 +672,7 @@ def snooze(
     alert.status = "snoozed"
     alert.snoozed_by = viewer.slack_user_id
     alert.snoozed_until = until
+    _go_quiet(session, alert, now, clean_reason(reason))
     _audit(
         session,
         now,
@@ -501,6 +682,8 @@ def snooze(
         choice=choice,
         until=until.isoformat(),
         previous=previous,
+        reason=alert.quiet_reason,
+        score=alert.quiet_score,
     )
     session.flush()
     return alert_item(session, alert)

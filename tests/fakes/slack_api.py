@@ -415,6 +415,17 @@ class FakeSlack(LocalFake):
             "view": {"id": f"V{next(self._ids):08d}", "team_id": self.TEAM_ID, **view},
         }
 
+    def _m_views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = args.get("view")
+        if not args.get("trigger_id"):
+            return {"ok": False, "error": "invalid_trigger_id"}
+        if not isinstance(view, dict):
+            return {"ok": False, "error": "invalid_arguments"}
+        return {
+            "ok": True,
+            "view": {"id": f"V{next(self._ids):08d}", "team_id": self.TEAM_ID, **view},
+        }
+
     def _m_files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
         if not args.get("filename") or not args.get("length"):
             return {"ok": False, "error": "invalid_arguments"}
