@@ -257,9 +257,17 @@ def save_reason(ctx: BotContext, client: WebClient, user_id: str, view: dict[str
     meta = json.loads(view.get("private_metadata") or "{}")
     alert_id = int(meta["alert"])
     now = ctx.clock()
-    with _lock_for(alert_id), ctx.session() as session:
-        viewer = ctx.viewer(session, user_id)
-        item = alert_service.add_reason(session, alert_id, viewer, reason_text(view), now)
+    with _lock_for(alert_id):
+        with ctx.session() as session:  # committed before Slack shows it
+            viewer = ctx.viewer(session, user_id)
+            item = alert_service.add_reason(session, alert_id, viewer, reason_text(view), now)
+        _show_reason(ctx, client, item, meta, now)
+
+
+def _show_reason(
+    ctx: BotContext, client: WebClient, item: AlertItem, meta: dict[str, Any], now: datetime
+) -> None:
+    with ctx.session() as session:
         skip: set[tuple[str, str]] = set()
         if meta.get("channel") and meta.get("ts"):
             payload = checked(alert_card(item, now), f"alert card {item.id}")

@@ -13,7 +13,7 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot import trials
+from bot import overrides, trials
 from bot.context import BotContext, reply_error
 from digests.cards import (
     account_list,
@@ -78,6 +78,9 @@ def register(app: App, ctx: BotContext) -> None:
         try:
             if trials.is_extend(text):
                 trials.handle_extend(ctx, client, command["user_id"], text, respond)
+                return
+            if overrides.is_override(text):
+                overrides.handle_override(ctx, command["user_id"], text, respond)
                 return
             payload = render_health(ctx, command["user_id"], text)
             respond(**payload, response_type="ephemeral")

@@ -176,6 +176,9 @@ def health_card(card: HealthCard) -> dict[str, Any]:
         )
     )
     blocks.append(section(_trend_text(card.trend)))
+    if card.csm_entry:
+        # In force now, even before the next scoring run counts it.
+        blocks.append(section(f":speech_balloon: {card.csm_entry}"))
 
     if card.reasons:
         reasons = [f"• {esc(r, 400)}" for r in card.reasons[:MAX_REASONS]]
@@ -316,6 +319,10 @@ HELP_LINES = (
     ("/health NAME", "one account's health card (name or domain, part of it is fine)"),
     ("/health risk", "your at-risk accounts"),
     ("/health expansion", "your expansion candidates"),
+    (
+        '/health NAME sentiment green|yellow|red "why" [--until DATE]',
+        "record your judgement; it counts in the score until it ends",
+    ),
     (
         '/health extend-trial NAME "why"',
         "extend a Stripe trial (7 days, then 14 with a reason, then a manager approves)",

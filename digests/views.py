@@ -74,6 +74,7 @@ class HealthCard:
     flags: list[dict[str, Any]]
     alerts: list[AlertItem]
     can_act: bool  # False for read-only viewers: no Acknowledge button
+    csm_entry: str | None = None  # the CSM sentiment/override in force, as mrkdwn
 
 
 @dataclass(frozen=True)

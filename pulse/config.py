@@ -102,6 +102,11 @@ class SignalWeights(_Strict):
     engagement: float = Field(15, ge=0)
     contract: float = Field(15, ge=0)
     trend: float = Field(15, ge=0)
+    csm: float = Field(
+        15, ge=0,
+        description="A CSM's recorded sentiment (green 1, yellow 0.5, red 0); counts only "
+        "on accounts that have one.",
+    )
 
     @model_validator(mode="after")
     def _not_all_zero(self) -> SignalWeights:
@@ -276,6 +281,16 @@ class AlertsConfig(_Strict):
     )
 
 
+class OverridesConfig(_Strict):
+    """CSM sentiments and score overrides (``/health NAME sentiment red "why"``)."""
+
+    default_days: int = Field(30, ge=1, le=365, description="Expiry when --until is not given.")
+    max_days: int = Field(180, ge=1, le=730, description="The furthest --until allowed.")
+    remind_days_before: int = Field(
+        3, ge=0, le=60, description="DM the author this many days before it expires."
+    )
+
+
 class AccessConfig(_Strict):
     """Who sees what. CRM owners are matched to Slack users by email; these lists add roles.
 
@@ -398,6 +413,7 @@ class PulseConfig(_Strict):
 
     slack: SlackConfig = SlackConfig()
     alerts: AlertsConfig = AlertsConfig()
+    overrides: OverridesConfig = OverridesConfig()
     access: AccessConfig = AccessConfig()
     workspace: WorkspaceConfig = WorkspaceConfig()
     schedule: ScheduleConfig = ScheduleConfig()

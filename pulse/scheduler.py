@@ -32,6 +32,7 @@ from sqlalchemy.pool import NullPool
 from pulse.config import PulseConfig
 from pulse.pipeline import RunContext, missed_run_due, run_pipeline, step_alerts
 from pulse.playbooks import send_due_reminders
+from pulse.services.overrides import send_expiry_notices
 from storage.db import session_scope
 
 log = logging.getLogger("pulse.scheduler")
@@ -158,15 +159,20 @@ class PulseScheduler:
         return None
 
     def alerts_check(self) -> str | None:
-        """Expired snoozes reopen (their cards posted again), due reminders go out."""
+        """Expired snoozes reopen (their cards posted again), due reminders go out, CSM
+        overrides past their date end and their authors hear a few days before."""
         if not self.lock.held:
             return None
         with self._busy:
             now = self.clock()
             with session_scope(self.config.database_url) as session:
                 reminders = send_due_reminders(session, self.slack, now)
+                notices = send_expiry_notices(session, self.config, self.slack, now)
             alerts = step_alerts(RunContext(self.config, now, self.slack))
-            return f"{alerts}; {reminders} reminder(s) sent"
+            return (
+                f"{alerts}; {reminders} reminder(s) sent; "
+                f"{notices} override expiry notice(s) sent"
+            )
 
     # --- wiring --------------------------------------------------------------------------
 

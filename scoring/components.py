@@ -22,7 +22,15 @@ import pandas as pd
 from pulse.config import ScoringConfig, TierThresholds
 from scoring.signals import TICKET_LOOKBACK_DAYS, Signals, feature_weights
 
-COMPONENT_KEYS: tuple[str, ...] = ("usage", "breadth", "seats", "engagement", "contract", "trend")
+COMPONENT_KEYS: tuple[str, ...] = (
+    "usage",
+    "breadth",
+    "seats",
+    "engagement",
+    "contract",
+    "trend",
+    "csm",
+)
 COMPONENT_LABELS: dict[str, str] = {
     "usage": "Usage",
     "breadth": "Feature breadth",
@@ -30,7 +38,13 @@ COMPONENT_LABELS: dict[str, str] = {
     "engagement": "Engagement",
     "contract": "Contract",
     "trend": "Trend",
+    "csm": "CSM",
 }
+DATA_COMPONENT_KEYS: tuple[str, ...] = tuple(k for k in COMPONENT_KEYS if k != "csm")
+"""Components measured from data (what backtests and weight tuning fit)."""
+OPTIONAL_COMPONENTS: frozenset[str] = frozenset({"csm"})
+"""Shown only where present: "no CSM sentiment" is the normal case, not missing data."""
+SENTIMENT_VALUES: dict[str, float] = {"green": 1.0, "yellow": 0.5, "red": 0.0}
 
 # Usage: how often and how deeply active users use the product, against the workspace.
 USAGE_FREQUENCY_SHARE = 0.4
@@ -568,6 +582,78 @@ def trend_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
     )
 
 
+def csm_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
+    """The CSM's recorded sentiment as a component: green 1, yellow 0.5, red 0.
+
+    A score override is not a weighted value (it pins the score): its value stays NaN
+    here and :func:`apply_score_overrides` adds the difference as this component's points.
+    """
+    del cfg
+    s = signals.frame
+    kind = s["csm_kind"]
+    sentiment = s["csm_sentiment"].map(SENTIMENT_VALUES)
+    value = sentiment.where(kind == "sentiment").astype("float64")
+    raw = pd.DataFrame(
+        {
+            "kind": kind,
+            "sentiment": s["csm_sentiment"],
+            "score": s["csm_score"],
+            "reason": s["csm_reason"],
+            "author": s["csm_author"],
+            "until": pd.Series(
+                [
+                    d.date().isoformat() if isinstance(d, pd.Timestamp) else None
+                    for d in s["csm_until"]
+                ],
+                index=s.index,
+                dtype=object,
+            ),
+        },
+        index=s.index,
+    )
+    detail = [
+        _csm_text(k, sen, sc, why, who, until)
+        for k, sen, sc, why, who, until in zip(
+            kind,
+            s["csm_sentiment"],
+            s["csm_score"],
+            s["csm_reason"],
+            s["csm_author"],
+            s["csm_until"],
+            strict=True,
+        )
+    ]
+    return ComponentResult("csm", value, raw, pd.Series(detail, index=s.index, dtype=object))
+
+
+def _csm_text(kind: Any, sentiment: Any, score: Any, reason: Any, author: Any, until: Any) -> str:
+    """ "red, champion left, until 31 Jan 2027, by Dana Scully" (or "score set to 45, ...")."""
+    if kind is None:
+        return "no CSM sentiment recorded"
+    head = f"score set to {float(score):.0f}" if kind == "score" else str(sentiment)
+    ends = f", until {until:%-d %b %Y}" if isinstance(until, pd.Timestamp) else ""
+    return f"{head}, {reason}{ends}, by {author}"
+
+
+def apply_score_overrides(combined: Combined, signals: Signals, tiers: TierThresholds) -> None:
+    """Pin the score of accounts with a CSM score override, in place.
+
+    The data's points stay as computed and the ``csm`` component gets the difference
+    (override minus data score), so "the points add up to the score" still holds and the
+    explanation shows both: "CSM: score set to 45 ... (-27.4)".
+    """
+    pinned = signals.frame["csm_score"].where(signals.frame["csm_kind"] == "score")
+    mask = pinned.notna() & combined.score.notna()
+    if not mask.any():
+        return
+    target = pinned[mask].round(1)
+    adjust = (target - combined.score[mask]).round(1)
+    combined.points.loc[mask, "csm"] = adjust
+    combined.has_data.loc[mask, "csm"] = True
+    combined.score.loc[mask] = target
+    combined.tier.loc[mask] = assign_tier(target, tiers)
+
+
 COMPONENT_FUNCTIONS = {
     "usage": usage_component,
     "breadth": breadth_component,
@@ -575,6 +661,7 @@ COMPONENT_FUNCTIONS = {
     "engagement": engagement_component,
     "contract": contract_component,
     "trend": trend_component,
+    "csm": csm_component,
 }
 
 
@@ -679,7 +766,10 @@ def component_entries(
                 )
             ]
         )
-    return [list(row) for row in zip(*per_key, strict=True)]
+    return [
+        [e for e in row if e["has_data"] or e["key"] not in OPTIONAL_COMPONENTS]
+        for row in zip(*per_key, strict=True)
+    ]
 
 
 def _py_list(arr: np.ndarray) -> list[Any]:

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from pulse.config import PulseConfig, ScoringConfig
 from scoring.components import (
     COMPONENT_KEYS,
+    apply_score_overrides,
     combine,
     component_entries,
     compute_components,
@@ -116,6 +117,7 @@ def score_signals(signals: Signals, config: PulseConfig | ScoringConfig) -> pd.D
     results = compute_components(signals, cfg)
     values = pd.DataFrame({k: r.value for k, r in results.items()}, index=frame.index)
     combined = combine(values, weights, cfg.tiers)
+    apply_score_overrides(combined, signals, cfg.tiers)
     flags = compute_flags(signals, combined.score, cfg)
     exp = expansion(signals, results, combined, cfg)
     risk = renewal_risk(signals, results, combined, flags, cfg)

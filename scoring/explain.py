@@ -16,7 +16,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scoring.components import COMPONENT_KEYS, COMPONENT_LABELS, Combined, ComponentResult
+from scoring.components import (
+    COMPONENT_KEYS,
+    COMPONENT_LABELS,
+    OPTIONAL_COMPONENTS,
+    Combined,
+    ComponentResult,
+)
 
 MAX_NEGATIVE_REASONS = 4
 MAX_POSITIVE_REASONS = 2
@@ -59,6 +65,24 @@ def build_reasons(
         neg = has & (value < NEGATIVE_BELOW) & (eff > 0)
         pos = has & (value >= POSITIVE_FROM) & (eff > 0)
         missing = ~has
+        if key in OPTIONAL_COMPONENTS:
+            # A CSM's judgement always leads the reasons when there is one (it is why a
+            # number may disagree with the data); its absence is not worth a line.
+            if not has.any():
+                continue
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "account_id": index[has.to_numpy()],
+                        "group": -1,
+                        "strength": 0.0,
+                        "text": np.array(
+                            [f"{label}: {d}" for d in res.detail[has].tolist()], dtype=object
+                        ),
+                    }
+                )
+            )
+            continue
         for mask, group, strength in (
             (neg, 0, lost),
             (pos, 1, combined.points[key]),
@@ -97,9 +121,9 @@ def build_reasons(
     cands = cands.sort_values(
         ["account_id", "group", "strength"], ascending=[True, True, False], kind="stable"
     )
-    caps = np.array([MAX_NEGATIVE_REASONS, MAX_POSITIVE_REASONS, MAX_MISSING_REASONS])
+    caps = {-1: 1, 0: MAX_NEGATIVE_REASONS, 1: MAX_POSITIVE_REASONS, 2: MAX_MISSING_REASONS}
     rank = cands.groupby(["account_id", "group"], sort=False).cumcount().to_numpy()
-    cands = cands[rank < caps[cands["group"].to_numpy()]]
+    cands = cands[rank < cands["group"].map(caps).to_numpy()]
     ids = cands["account_id"].to_numpy()
     texts = cands["text"].to_numpy(dtype=object)
     uniq, starts = np.unique(ids, return_index=True)

@@ -67,6 +67,7 @@ from storage.models import (
     Contact,
     IntegrationDaily,
     Invoice,
+    Override,
     ScoreSnapshot,
     SurveyResponse,
     Ticket,
@@ -146,6 +147,7 @@ DATE_COLUMNS: tuple[str, ...] = (
     "oldest_overdue_due_on",
     "prev1_as_of",
     "prev2_as_of",
+    "csm_until",
 )
 """Dates and timestamps, kept as ``datetime64`` (NaT when unknown)."""
 
@@ -156,6 +158,7 @@ FLOAT_COLUMNS: tuple[str, ...] = (
     "csat_avg",
     "prev1_score",
     "prev2_score",
+    "csm_score",
 )
 """Figures that are unknown (NaN), not zero, when missing."""
 
@@ -167,6 +170,10 @@ TEXT_COLUMNS: tuple[str, ...] = (
     "owner_contact_name",
     "power_user_deactivated_name",
     "failing_integration_name",
+    "csm_kind",
+    "csm_sentiment",
+    "csm_reason",
+    "csm_author",
 )
 
 
@@ -700,6 +707,32 @@ def _snapshots_stmt(w: Windows) -> Select[Any]:
     )
 
 
+def _overrides_stmt(w: Windows) -> Select[Any]:
+    """The CSM override in force on ``as_of``: set by then, not yet ended, not expired.
+
+    Bounded like every other query (an override recorded after ``as_of`` is not seen),
+    so a backtest never sees a CSM's later judgement.
+    """
+    o = Override
+    return (
+        select(
+            o.account_id.label("account_id"),
+            o.kind.label("csm_kind"),
+            o.sentiment.label("csm_sentiment"),
+            o.score.label("csm_score"),
+            o.reason.label("csm_reason"),
+            o.author_name.label("csm_author"),
+            o.expires_on.label("csm_until"),
+        )
+        .where(
+            o.created_at < w.end_dt,
+            o.expires_on >= w.as_of,
+            or_(o.ended_at.is_(None), o.ended_at >= w.end_dt),
+        )
+        .order_by(o.account_id, o.created_at.desc(), o.id.desc())
+    )
+
+
 def _meta(session: Session, w: Windows) -> WorkspaceMeta:
     """Workspace facts: is usage connected, how far back it goes, the feature catalogue."""
     u = UsageDaily
@@ -829,6 +862,7 @@ def load_signals(
         "csat": _csat_stmt(w),
         "invoices": _invoices_stmt(w),
         "snapshots": _snapshots_stmt(w),
+        "overrides": _overrides_stmt(w),
     }
     if use_threads:
         engine = _engine_of(session)
@@ -844,6 +878,7 @@ def load_signals(
         activity = pd.concat([_big_frame(session, s) for s in activity_stmts], ignore_index=True)
         timings["activity"] = perf_counter() - t0
         results = {name: run(name, stmt) for name, stmt in small.items()}
+    results["overrides"] = results["overrides"].drop_duplicates("account_id", keep="first")
     parts = [activity, *(results[k] for k in small if k != "snapshots")]
     parts.append(_previous_scores(results["snapshots"]))
     frame = _assemble(accounts, parts)

@@ -480,3 +480,41 @@ class TrialExtension(Base):
     error: Mapped[str | None] = mapped_column(Text)
     slack_channel: Mapped[str | None] = mapped_column(String(40))  # the approval DM
     slack_ts: Mapped[str | None] = mapped_column(String(40))
+
+
+class Override(Base):
+    """A CSM's judgement on an account: a sentiment (green/yellow/red) or a pinned score.
+
+    It has a reason, an author and an expiry, and lives outside the scored data, so no
+    later scoring run can clobber it: scoring reads the override active on its as-of date
+    and shows it as the ``csm`` component. One active override per account (partial
+    unique index); a new one replaces the old (status ``replaced``), ``clear`` ends it
+    (``cleared``), the date ends it (``expired``). ``reminded_at``: the author was told it
+    is about to expire.
+    """
+
+    __tablename__ = "overrides"
+    __table_args__ = (
+        Index(
+            "uq_overrides_active",
+            "account_id",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # sentiment | score
+    sentiment: Mapped[str | None] = mapped_column(String(10))  # green | yellow | red
+    score: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(80))  # Slack user id
+    author_name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_on: Mapped[date] = mapped_column(Date)  # last day it applies
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    ended_by: Mapped[str | None] = mapped_column(String(80))
+    reminded_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -415,6 +415,29 @@ def test_a_reason_for_an_acknowledgement_through_the_modal(
         ]
 
 
+def test_a_csm_records_a_sentiment_and_the_card_shows_it(
+    bot: BotHarness, slack: SlackSender
+) -> None:
+    def ask(text: str, key: str) -> dict[str, Any]:
+        assert slack.command(text, user_id=BEN, response_url=bot.fake.response_url(key)).ok
+        return bot.wait_response(key).args
+
+    reply = ask('acme corp sentiment red "champion left" --until 2026-03-31', "sent")
+    assert "Recorded on *Acme Corp*" in _text(reply) and validate_message(reply) == []
+    card = ask("acme corp", "sent-card")
+    assert f"CSM: :red_circle: red, champion left, until 31 Mar 2026, by <@{BEN}>" in _text(card)
+    refused = ask('acme corp sentiment purple "x"', "sent-bad")
+    assert "not a sentiment" in _text(refused)
+    cleared = ask("acme corp sentiment clear", "sent-clear")
+    assert "Cleared on *Acme Corp*" in _text(cleared)
+    assert "speech_balloon" not in _text(ask("acme corp", "sent-card-2"))
+    with session_factory(bot.url)() as s:
+        actions = s.scalars(
+            select(AuditLog.action).where(AuditLog.action.like("override_%")).order_by(AuditLog.id)
+        ).all()
+    assert actions == ["override_set", "override_cleared"]
+
+
 def test_slack_retry_is_acked_and_ignored(bot: BotHarness, slack: SlackSender) -> None:
     alert = _posted_alerts(bot.url)[0]
     before = _counts(bot.url)

@@ -42,6 +42,7 @@ SCOPES_OF_METHOD: dict[str, set[str]] = {
     "users_info": {"users:read"},
     "files_upload_v2": {"files:write"},
     "views_publish": set(),
+    "views_open": set(),  # "No scopes required" (https://api.slack.com/methods/views.open)
     "auth_test": set(),
 }
 """Bot-token scopes per WebClient method (https://docs.slack.dev/reference/methods)."""

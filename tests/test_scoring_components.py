@@ -12,6 +12,7 @@ import pytest
 from pulse.config import PulseConfig, ScoringConfig, TierThresholds
 from scoring.components import (
     COMPONENT_KEYS,
+    DATA_COMPONENT_KEYS,
     assign_tier,
     combine,
     compute_components,
@@ -270,8 +271,10 @@ def test_usage_is_judged_against_the_workspace_median() -> None:
 
 def test_points_add_up_to_score_exactly() -> None:
     rng = np.random.default_rng(7)
-    values = pd.DataFrame(rng.uniform(0, 1, (500, 6)), columns=list(COMPONENT_KEYS))
-    values = values.mask(rng.uniform(0, 1, (500, 6)) < 0.2)
+    values = pd.DataFrame(
+        rng.uniform(0, 1, (500, len(COMPONENT_KEYS))), columns=list(COMPONENT_KEYS)
+    )
+    values = values.mask(rng.uniform(0, 1, (500, len(COMPONENT_KEYS))) < 0.2)
     combined = combine(values, CFG.scoring.weights.model_dump(), CFG.scoring.tiers)
     tenths = np.rint(combined.points.to_numpy() * 10).astype(int)
     score_tenths = np.rint(combined.score.to_numpy() * 10)
@@ -298,7 +301,8 @@ def test_reasons_put_negatives_before_positives() -> None:
 
 def test_component_json_shape() -> None:
     row = score_one(healthy_record())
-    assert [c["key"] for c in row["components"]] == list(COMPONENT_KEYS)
+    # The CSM component appears only where a CSM recorded something.
+    assert [c["key"] for c in row["components"]] == list(DATA_COMPONENT_KEYS)
     for c in row["components"]:
         assert set(c) == {
             "key",
@@ -315,3 +319,44 @@ def test_component_json_shape() -> None:
     assert sum(c["effective_weight"] for c in row["components"]) == pytest.approx(1.0, abs=1e-3)
     assert row["score"] == pytest.approx(sum(c["points"] for c in row["components"]), abs=1e-9)
     assert row["tier"] == "healthy"
+
+
+def _csm(**fields: Any) -> dict[str, Any]:
+    until = pd.Timestamp("2027-01-31")
+    return {
+        **healthy_record(),
+        "csm_reason": "champion left",
+        "csm_author": "Dana Scully",
+        "csm_until": until,
+        **fields,
+    }
+
+
+def test_a_csm_sentiment_is_its_own_component_and_leads_the_reasons() -> None:
+    plain = score_one(healthy_record())
+    red = score_one(_csm(csm_kind="sentiment", csm_sentiment="red"))
+    green = score_one(_csm(csm_kind="sentiment", csm_sentiment="green"))
+    (entry,) = [c for c in red["components"] if c["key"] == "csm"]
+    assert entry["value"] == 0.0 and entry["points"] == 0.0 and entry["has_data"]
+    assert entry["detail"] == "red, champion left, until 31 Jan 2027, by Dana Scully"
+    assert red["reasons"][0] == "CSM: red, champion left, until 31 Jan 2027, by Dana Scully"
+    # Red costs the CSM weight's share; green earns it: the data score sits in between.
+    assert red["score"] < plain["score"] < green["score"]
+    weights = CFG.scoring.weights.model_dump()
+    data_weight = sum(weights[k] for k in DATA_COMPONENT_KEYS)
+    assert red["score"] == pytest.approx(
+        plain["score"] * data_weight / (data_weight + weights["csm"]), abs=0.15
+    )
+    assert red["score"] == pytest.approx(sum(c["points"] for c in red["components"]), abs=1e-9)
+
+
+def test_a_score_override_pins_the_score_and_shows_the_difference() -> None:
+    plain = score_one(healthy_record())
+    pinned = score_one(_csm(csm_kind="score", csm_score=45.0))
+    assert (pinned["score"], pinned["tier"]) == (45.0, "at_risk")
+    (entry,) = [c for c in pinned["components"] if c["key"] == "csm"]
+    assert entry["points"] == pytest.approx(45.0 - plain["score"], abs=0.05)
+    assert entry["detail"].startswith("score set to 45, champion left")
+    assert pinned["score"] == pytest.approx(
+        sum(c["points"] for c in pinned["components"]), abs=1e-9
+    )

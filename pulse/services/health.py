@@ -317,7 +317,16 @@ def _card(
         flags=list(latest.flags or []),
         alerts=alert_items(session, live_alerts(session, account.id)),
         can_act=viewer.can_act,
+        csm_entry=_csm_entry(session, account, today),
     )
+
+
+def _csm_entry(session: Session, account: Account, today: date) -> str | None:
+    from digests.override_blocks import override_text
+    from pulse.services.overrides import active_override, line_of
+
+    row = active_override(session, account.id, today)
+    return override_text(line_of(row, account.name)) if row is not None else None
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,0 +1,104 @@
+"""CSM sentiments and overrides in Slack: the reply, the card line, the expiry notice."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal
+
+from digests.blocks import context, esc, message, section
+
+SENTIMENT_EMOJI = {
+    "green": ":large_green_circle:",
+    "yellow": ":large_yellow_circle:",
+    "red": ":red_circle:",
+}
+USAGE = (
+    'Usage: `/health NAME sentiment green|yellow|red "why" [--until YYYY-MM-DD]`, '
+    '`/health NAME override 0-100 "why" [--until YYYY-MM-DD]`, `/health NAME sentiment clear`'
+)
+
+
+@dataclass(frozen=True)
+class OverrideLine:
+    """One override as people read it."""
+
+    account_id: int
+    account_name: str
+    kind: str  # sentiment | score
+    sentiment: str | None
+    score: float | None
+    reason: str
+    author: str  # Slack user id
+    author_name: str
+    expires_on: date
+
+
+@dataclass(frozen=True)
+class OverrideReply:
+    kind: Literal["set", "cleared", "refused"]
+    account_name: str
+    line: OverrideLine | None = None
+    previous: OverrideLine | None = None
+    detail: str = ""
+    disagreement: str | None = None
+
+
+@dataclass(frozen=True)
+class ExpiryNotice:
+    line: OverrideLine
+    days_left: int
+
+
+def _day(d: date) -> str:
+    return d.strftime("%-d %b %Y")
+
+
+def override_text(line: OverrideLine, *, mention: bool = True) -> str:
+    """ "CSM: red, champion left, until 31 Jan 2027, by @dana" (mrkdwn)."""
+    if line.kind == "sentiment":
+        what = f"{SENTIMENT_EMOJI.get(line.sentiment or '', '')} {line.sentiment}".strip()
+    else:
+        what = f"score set to {line.score:.0f}"
+    who = f"<@{line.author}>" if mention else esc(line.author_name, 100)
+    return f"CSM: {what}, {esc(line.reason, 500)}, until {_day(line.expires_on)}, by {who}"
+
+
+def override_reply(r: OverrideReply) -> dict[str, Any]:
+    name = esc(r.account_name, 200)
+    if r.kind == "set" and r.line is not None:
+        text = f"Recorded on *{name}*: {override_text(r.line)}."
+        if r.previous is not None:
+            text += f"\nIt replaces: {override_text(r.previous)}."
+        notes = [
+            "It counts in every scoring run until it ends (the next run picks it up), "
+            "and you get a DM a few days before it does."
+        ]
+        blocks = [section(text)]
+        if r.disagreement:
+            blocks.append(
+                section(
+                    f":warning: {esc(r.disagreement, 500)}: your manager sees "
+                    "this disagreement in their digest."
+                )
+            )
+        blocks.append(context(*notes))
+        plain = f"Recorded on {r.account_name}: {override_text(r.line, mention=False)}"
+        return message(blocks, plain)
+    if r.kind == "cleared" and r.previous is not None:
+        text = f"Cleared on *{name}*: {override_text(r.previous)}. The data alone scores it again."
+        return message([section(text)], f"Cleared the CSM entry on {r.account_name}.")
+    text = f"Nothing recorded on *{name}*: {esc(r.detail, 1000)}"
+    return message(
+        [section(text), context(USAGE)], f"Nothing recorded on {r.account_name}: {r.detail}"
+    )
+
+
+def expiry_notice(n: ExpiryNotice) -> dict[str, Any]:
+    """The author's DM a few days before their override ends."""
+    when = "today" if n.days_left <= 0 else f"in {n.days_left} day{'s' if n.days_left != 1 else ''}"
+    text = (
+        f":hourglass: Your entry on *{esc(n.line.account_name, 200)}* ends {when}: "
+        f"{override_text(n.line)}.\nTo keep it, record it again with a new `--until`."
+    )
+    return message([section(text)], f"Your CSM entry on {n.line.account_name} ends {when}.")

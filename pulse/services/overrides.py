@@ -1,0 +1,320 @@
+"""CSM sentiments and score overrides that stick (issue 7).
+
+A CSM's judgement is stored apart from the scored data (:class:`storage.models.Override`)
+with a reason, an author and an expiry, so no later scoring run can overwrite it: the
+scorer reads the override in force on its as-of date and shows it as the ``csm``
+component ("CSM: red, champion left, until 31 Jan 2027, by Dana Scully"). It ends by
+itself on its date; its author is told a few days before (:func:`due_expiry_notices`).
+Every change is audited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Literal
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from digests.override_blocks import ExpiryNotice, OverrideLine, OverrideReply, expiry_notice
+from pulse.config import PulseConfig
+from pulse.services.access import Viewer
+from pulse.services.health import find_visible_account
+from pulse.services.notify import message_args
+from storage.models import Account, AuditLog, Override, ScoreSnapshot
+
+SENTIMENTS = ("green", "yellow", "red")
+SENTIMENT_TIER = {"green": "healthy", "yellow": "fine", "red": "at_risk"}
+TIER_RANK = {"healthy": 0, "fine": 1, "at_risk": 2}
+
+
+@dataclass(frozen=True)
+class OverrideRequest:
+    """What was typed: ``/health NAME sentiment red "why" --until 2027-01-31``."""
+
+    query: str
+    kind: Literal["sentiment", "score", "clear"]
+    sentiment: str | None = None
+    score: float | None = None
+    reason: str | None = None
+    until: date | None = None
+
+
+def _audit(
+    session: Session, now: datetime, actor: str, action: str, row: Override, **detail: object
+) -> None:
+    session.add(
+        AuditLog(
+            at=now,
+            actor=actor,
+            action=action,
+            account_id=row.account_id,
+            detail={"override_id": row.id, **detail},
+        )
+    )
+
+
+def line_of(row: Override, account_name: str) -> OverrideLine:
+    return OverrideLine(
+        account_id=row.account_id,
+        account_name=account_name,
+        kind=row.kind,
+        sentiment=row.sentiment,
+        score=row.score,
+        reason=row.reason,
+        author=row.author,
+        author_name=row.author_name,
+        expires_on=row.expires_on,
+    )
+
+
+def active_override(session: Session, account_id: int, today: date) -> Override | None:
+    """The override in force today (an expired one still marked active is not)."""
+    return session.scalars(
+        select(Override).where(
+            Override.account_id == account_id,
+            Override.status == "active",
+            Override.expires_on >= today,
+        )
+    ).first()
+
+
+def apply_request(
+    session: Session,
+    config: PulseConfig,
+    viewer: Viewer,
+    request: OverrideRequest,
+    now: datetime,
+) -> OverrideReply:
+    """Record, replace or clear the override of the one account ``request.query`` names.
+
+    Raises PermissionError for viewers who may not act; every other problem (unknown or
+    ambiguous name, missing reason, a date in the past or too far out) is a reply naming
+    it, and changes nothing.
+    """
+    if not viewer.can_act:
+        raise PermissionError("Only CSMs, managers and admins can record a sentiment.")
+    match = find_visible_account(session, viewer, request.query)
+    account = match.account
+    if account is None:
+        if match.candidates:
+            names = ", ".join(a.name for a in match.candidates[:5])
+            problem = f"several of your accounts match: {names}. Be more specific."
+        else:
+            problem = "no account of yours matches that name."
+        return OverrideReply(kind="refused", account_name=request.query, detail=problem)
+    today = now.date()
+    current = active_override(session, account.id, today)
+    if request.kind == "clear":
+        if current is None:
+            return OverrideReply(
+                kind="refused",
+                account_name=account.name,
+                detail="it has no CSM sentiment or override to clear.",
+            )
+        current.status, current.ended_at, current.ended_by = "cleared", now, viewer.slack_user_id
+        _audit(session, now, viewer.slack_user_id, "override_cleared", current)
+        return OverrideReply(
+            kind="cleared", account_name=account.name, previous=line_of(current, account.name)
+        )
+    reason = " ".join((request.reason or "").split())
+    if not reason:
+        return OverrideReply(
+            kind="refused",
+            account_name=account.name,
+            detail='a reason is required, in quotes: sentiment red "champion left"',
+        )
+    policy = config.overrides
+    until = request.until or today + timedelta(days=policy.default_days)
+    if until < today:
+        return OverrideReply(
+            kind="refused",
+            account_name=account.name,
+            detail=f"--until {until.isoformat()} is in the past.",
+        )
+    if until > today + timedelta(days=policy.max_days):
+        return OverrideReply(
+            kind="refused",
+            account_name=account.name,
+            detail=f"--until may be at most {policy.max_days} days ahead "
+            f"({(today + timedelta(days=policy.max_days)).isoformat()}).",
+        )
+    if current is not None:
+        current.status, current.ended_at, current.ended_by = "replaced", now, viewer.slack_user_id
+        _audit(session, now, viewer.slack_user_id, "override_replaced", current)
+        session.flush()
+    row = Override(
+        account_id=account.id,
+        kind=request.kind,
+        sentiment=request.sentiment,
+        score=request.score,
+        reason=reason[:500],
+        author=viewer.slack_user_id,
+        author_name=viewer.name,
+        created_at=now,
+        expires_on=until,
+        status="active",
+    )
+    session.add(row)
+    session.flush()
+    _audit(
+        session,
+        now,
+        viewer.slack_user_id,
+        "override_set",
+        row,
+        kind=row.kind,
+        sentiment=row.sentiment,
+        score=row.score,
+        reason=row.reason,
+        until=until.isoformat(),
+    )
+    return OverrideReply(
+        kind="set",
+        account_name=account.name,
+        line=line_of(row, account.name),
+        previous=line_of(current, account.name) if current is not None else None,
+        disagreement=disagreement(session, row, today),
+    )
+
+
+def _latest_tier(session: Session, account_id: int, today: date) -> tuple[str, float] | None:
+    row = session.execute(
+        select(ScoreSnapshot.tier, ScoreSnapshot.score, ScoreSnapshot.components)
+        .where(ScoreSnapshot.account_id == account_id, ScoreSnapshot.as_of <= today)
+        .order_by(ScoreSnapshot.as_of.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    # The data's own view: the snapshot's score minus what a CSM entry contributed.
+    csm = sum(float(c.get("points") or 0.0) for c in row[2] or [] if c.get("key") == "csm")
+    score = float(row[1]) - csm
+    return row[0], score
+
+
+def disagreement(session: Session, row: Override, today: date) -> str | None:
+    """A sharp disagreement between the CSM and the data, said out loud (never hidden).
+
+    Sharp = two tiers apart: a green sentiment (or a healthy score) on an account the
+    data puts at risk, or red on one it calls healthy.
+    """
+    data = _latest_tier(session, row.account_id, today)
+    if data is None:
+        return None
+    from pulse.config import TierThresholds
+
+    tiers = TierThresholds()
+    if row.kind == "sentiment":
+        mine = SENTIMENT_TIER.get(row.sentiment or "", "fine")
+    else:
+        score = row.score or 0.0
+        mine = (
+            "healthy" if score >= tiers.healthy else "fine" if score >= tiers.at_risk else "at_risk"
+        )
+    data_tier, data_score = data
+    # Compare with the data's tier from its own score (the snapshot tier may include an
+    # earlier CSM entry).
+    data_tier = (
+        "healthy"
+        if data_score >= tiers.healthy
+        else "fine"
+        if data_score >= tiers.at_risk
+        else "at_risk"
+    )
+    if abs(TIER_RANK[mine] - TIER_RANK[data_tier]) < 2:
+        return None
+    said = row.sentiment if row.kind == "sentiment" else f"score {row.score:.0f}"
+    return f"CSM says {said}, the data says {data_tier.replace('_', ' ')} ({data_score:.0f})"
+
+
+def manager_overrides(
+    session: Session, account_ids: list[int], today: date
+) -> list[tuple[OverrideLine, str | None]]:
+    """Active overrides on these accounts, each with its disagreement (for managers)."""
+    if not account_ids:
+        return []
+    rows = session.execute(
+        select(Override, Account.name)
+        .join(Account, Account.id == Override.account_id)
+        .where(
+            Override.account_id.in_(account_ids),
+            Override.status == "active",
+            Override.expires_on >= today,
+        )
+        .order_by(Override.expires_on, Override.id)
+    ).all()
+    return [(line_of(o, name), disagreement(session, o, today)) for o, name in rows]
+
+
+def due_expiry_notices(session: Session, config: PulseConfig, now: datetime) -> list[ExpiryNotice]:
+    """End overrides past their date (audited) and pick the ones whose author should be
+    told they end soon (once each; the caller sends and commits)."""
+    today = now.date()
+    for row in session.scalars(
+        select(Override).where(Override.status == "active", Override.expires_on < today)
+    ):
+        row.status, row.ended_at, row.ended_by = "expired", now, "pulse"
+        _audit(
+            session, now, "pulse", "override_expired", row, expires_on=row.expires_on.isoformat()
+        )
+    horizon = today + timedelta(days=config.overrides.remind_days_before)
+    due = session.execute(
+        select(Override, Account.name)
+        .join(Account, Account.id == Override.account_id)
+        .where(
+            Override.status == "active",
+            Override.reminded_at.is_(None),
+            Override.expires_on <= horizon,
+        )
+        .order_by(Override.id)
+    ).all()
+    notices = []
+    for row, name in due:
+        row.reminded_at = now
+        _audit(
+            session,
+            now,
+            "pulse",
+            "override_expiry_notice",
+            row,
+            expires_on=row.expires_on.isoformat(),
+            to=row.author,
+        )
+        notices.append(
+            ExpiryNotice(line=line_of(row, name), days_left=(row.expires_on - today).days)
+        )
+    session.flush()
+    return notices
+
+
+def send_expiry_notices(
+    session: Session, config: PulseConfig, slack: WebClient | None, now: datetime
+) -> int:
+    """Expire what ended and DM authors whose entries end soon; returns DMs sent.
+
+    Without Slack the notices are not marked, so they go out once Slack is configured.
+    """
+    if slack is None:
+        return 0
+    sent = 0
+    for n in due_expiry_notices(session, config, now):
+        try:
+            channel = str(slack.conversations_open(users=n.line.author)["channel"]["id"])
+            slack.chat_postMessage(channel=channel, **message_args(expiry_notice(n)))
+            sent += 1
+        except SlackApiError as exc:
+            session.add(
+                AuditLog(
+                    at=now,
+                    actor="pulse",
+                    action="override_expiry_notice",
+                    account_id=n.line.account_id,
+                    outcome="failed",
+                    detail={"error": str(exc.response.get("error"))},
+                )
+            )
+    return sent
