@@ -62,6 +62,7 @@ from digests.blocks import (
 )
 from digests.limits import MAX_BLOCKS_MESSAGE, MAX_BUTTON_VALUE
 from digests.views import AccountLine, AlertItem, HealthCard, PickList
+from scoring.peers import peer_phrase
 
 MAX_REASONS = 5
 MAX_CHANGE_LINES = 6
@@ -118,6 +119,10 @@ def component_line(c: dict[str, Any]) -> str:
     note = ""
     if "on file" in detail and "renormalised" not in detail:
         note = " _(what is not on file is left out; the rest renormalised)_"
+    raw = c.get("raw") or {}
+    peers = peer_phrase(_num(raw.get("peer_pct")), raw.get("peer_group"))
+    if peers:
+        note += f": {esc(peers, 200)}"
     return f"• *{label}* *{points:.1f} pts*{how}: {esc(detail, 400)}{note}"
 
 

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from pulse.config import PulseConfig, ScoringConfig
 from scoring.components import (
     COMPONENT_KEYS,
+    ComponentResult,
     apply_score_overrides,
     combine,
     component_entries,
@@ -37,6 +38,7 @@ from scoring.components import (
 from scoring.explain import build_reasons
 from scoring.flags import compute_flags, flags_by_account
 from scoring.outlook import expansion, renewal_risk
+from scoring.peers import PEER_KEYS, peer_groups, percentiles
 from scoring.signals import Signals, load_signals
 from storage.models import Account, ScoreSnapshot
 
@@ -115,6 +117,7 @@ def score_signals(signals: Signals, config: PulseConfig | ScoringConfig) -> pd.D
     weights = cfg.weights.model_dump()
     frame = signals.frame
     results = compute_components(signals, cfg)
+    add_peer_percentiles(results, frame)
     values = pd.DataFrame({k: r.value for k, r in results.items()}, index=frame.index)
     combined = combine(values, weights, cfg.tiers)
     apply_score_overrides(combined, signals, cfg.tiers)
@@ -147,6 +150,22 @@ def score_signals(signals: Signals, config: PulseConfig | ScoringConfig) -> pd.D
         out[f"value_{key}"] = combined.values[key]
         out[f"points_{key}"] = combined.points[key].where(combined.has_data[key], 0.0)
     return out.reset_index(drop=True)
+
+
+def add_peer_percentiles(results: dict[str, ComponentResult], frame: pd.DataFrame) -> None:
+    """Put each usage component's peer percentile into its raw figures (and so into the
+    snapshot), where the card and the App Home read it."""
+    groups = peer_groups(frame["segment"], frame["licensed_seats"])
+    for key in PEER_KEYS:
+        res = results.get(key)
+        if res is None:
+            continue
+        peers = percentiles(res.value, groups)
+        res.raw = res.raw.assign(
+            peer_pct=peers["peer_pct"].round(0),
+            peer_group=peers["peer_group"].where(peers["peer_pct"].notna(), None),
+            peers=peers["peers"],
+        )
 
 
 def score_accounts(
