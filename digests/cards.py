@@ -119,6 +119,8 @@ def component_line(c: dict[str, Any]) -> str:
     note = ""
     if "on file" in detail and "renormalised" not in detail:
         note = " _(what is not on file is left out; the rest renormalised)_"
+    if c.get("stale"):
+        note += f" _(stale: {esc('; '.join(c['stale']), 200)})_"
     raw = c.get("raw") or {}
     peers = peer_phrase(_num(raw.get("peer_pct")), raw.get("peer_group"))
     if peers:
@@ -181,6 +183,14 @@ def health_card(card: HealthCard) -> dict[str, Any]:
         )
     )
     blocks.append(section(_trend_text(card.trend)))
+    if card.stale:
+        blocks.append(
+            context(
+                ":hourglass: Stale: "
+                + esc("; ".join(card.stale), 1500)
+                + ". Parts of this score rest on old data."
+            )
+        )
     if card.csm_entry:
         # In force now, even before the next scoring run counts it.
         blocks.append(section(f":speech_balloon: {card.csm_entry}"))

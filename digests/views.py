@@ -75,6 +75,7 @@ class HealthCard:
     alerts: list[AlertItem]
     can_act: bool  # False for read-only viewers: no Acknowledge button
     csm_entry: str | None = None  # the CSM sentiment/override in force, as mrkdwn
+    stale: list[str] = field(default_factory=list)  # "support data 3 days old (zendesk)"
 
 
 @dataclass(frozen=True)

@@ -112,10 +112,14 @@ def sources() -> None:
 
     cfg = _config()
     _require_schema(cfg.database_url)
+    from pulse.freshness import source_status
+    from pulse.sync import utcnow
+
+    now = utcnow()
     with session_factory(cfg.database_url)() as session:
         states = {s.source: s for s in session.scalars(select(SyncState))}
     table = Table(show_edge=False)
-    for col in ("Source", "Last run", "Status", "Last success", "Cursor"):
+    for col in ("Source", "Last run", "Status", "Last success", "Freshness", "Cursor"):
         table.add_column(col)
     for name in sorted(set(_configured_sources(cfg)) | set(states)):
         s = states.get(name)
@@ -124,6 +128,7 @@ def sources() -> None:
             str(s.last_run_at or "-") if s else "never",
             (s.last_status or "-") if s else "-",
             str(s.last_success_at or "-") if s else "-",
+            source_status(cfg, name, s.last_success_at if s else None, now),
             (s.cursor or "-") if s else "-",
         )
     console.print(table)

@@ -281,6 +281,17 @@ class AlertsConfig(_Strict):
     )
 
 
+class FreshnessConfig(_Strict):
+    """When a source's data counts as stale (docs/slack.md, "Freshness")."""
+
+    max_age_hours: float = Field(
+        36, gt=0, description="A source not synced successfully for this long is stale."
+    )
+    sources: dict[str, float] = Field(
+        default_factory=dict, description="Per source (e.g. zendesk: 6), overriding the above."
+    )
+
+
 class OverridesConfig(_Strict):
     """CSM sentiments and score overrides (``/health NAME sentiment red "why"``)."""
 
@@ -414,6 +425,7 @@ class PulseConfig(_Strict):
     slack: SlackConfig = SlackConfig()
     alerts: AlertsConfig = AlertsConfig()
     overrides: OverridesConfig = OverridesConfig()
+    freshness: FreshnessConfig = FreshnessConfig()
     access: AccessConfig = AccessConfig()
     workspace: WorkspaceConfig = WorkspaceConfig()
     schedule: ScheduleConfig = ScheduleConfig()

@@ -19,7 +19,7 @@ import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pandas as pd
@@ -274,12 +274,21 @@ def run_scoring(
 ) -> ScoringRunSummary:
     """Score and persist one snapshot per account for ``as_of``.
 
+    With the whole :class:`PulseConfig`, each stored component also records how old the
+    data behind it is and whether it is stale (:mod:`pulse.freshness`).
+
     Writes happen in the caller's session and are flushed, not committed: wrap the call
     in ``storage.db.session_scope`` (or commit) so a failed run leaves nothing behind.
     """
     started = time.perf_counter()
+    # Data age is measured at ``computed_at`` when given (tests, backfills), else now (UTC).
+    fresh_at = computed_at or datetime.now(UTC).replace(tzinfo=None)
     computed_at = computed_at or datetime.now().replace(microsecond=0)
     scored = score_accounts(session, config, as_of)
+    if isinstance(config, PulseConfig):
+        from pulse.freshness import annotate, freshness
+
+        scored = annotate(scored, freshness(session, config, fresh_at))
     t_persist = time.perf_counter()
     written = persist_snapshots(session, scored, as_of, computed_at)
     timings = dict(scored.attrs.get("timings", {}))

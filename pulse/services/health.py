@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, aliased
 from digests.portfolio import attention_list, expansion_candidates, load_portfolio
 from digests.views import AccountLine, HealthCard, PickList
 from pulse.config import PulseConfig
+from pulse.freshness import freshness, stale_parts
 from pulse.lookup import AccountMatch, find_account
 from pulse.services.access import Viewer, can_see, visible
 from pulse.services.alerts import alert_items, crm_url, live_alerts, open_alert_counts
@@ -282,7 +283,6 @@ def _card(
     now: datetime,
     query: str,
 ) -> HealthCard | Refused:
-    del config  # the card shows stored facts; kept for a uniform service signature
     today = now.date()
     ss = ScoreSnapshot
     latest = session.scalars(
@@ -318,6 +318,7 @@ def _card(
         alerts=alert_items(session, live_alerts(session, account.id)),
         can_act=viewer.can_act,
         csm_entry=_csm_entry(session, account, today),
+        stale=stale_parts(freshness(session, config, now)),
     )
 
 
