@@ -67,7 +67,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
@@ -895,13 +895,17 @@ def write_back(
     now: datetime | None = None,
     *,
     sleep: Sleep = time.sleep,
+    account_ids: Collection[int] | None = None,
 ) -> WritebackReport:
     """Send changed health values to HubSpot companies; the caller commits ``session``.
 
     Nothing changed means no request at all; the property check runs only when HubSpot
-    refuses an update for want of them (``_PropertyCheck``).
+    refuses an update for want of them (``_PropertyCheck``). ``account_ids`` limits the
+    write to those accounts (live rescoring).
     """
-    items, report = pending_writeback(session, "hubspot", reasons_max=REASONS_MAX)
+    items, report = pending_writeback(
+        session, "hubspot", reasons_max=REASONS_MAX, account_ids=account_ids
+    )
     if not items:
         return report
     client = client or make_client()

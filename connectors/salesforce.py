@@ -45,7 +45,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
@@ -676,8 +676,11 @@ def write_back(
     config: PulseConfig,
     sf: Salesforce | SalesforceClient | None = None,
     now: datetime | None = None,
+    *,
+    account_ids: Collection[int] | None = None,
 ) -> WritebackReport:
-    """Send the changed health values to Salesforce Account records.
+    """Send the changed health values to Salesforce Account records (``account_ids``
+    only, when given: live rescoring).
 
     Only values :func:`connectors.writeback.pending_writeback` reports as changed are sent,
     so a run with no score change makes no request at all (not even a describe). Records
@@ -689,7 +692,9 @@ def write_back(
     """
     settings = _source_config(config)
     now = now or datetime.now(UTC).replace(tzinfo=None)
-    items, report = pending_writeback(session, SYSTEM, DEFAULT_REASONS_LENGTH)
+    items, report = pending_writeback(
+        session, SYSTEM, DEFAULT_REASONS_LENGTH, account_ids=account_ids
+    )
     if not settings.writeback or not items:
         return report
     client = _as_client(sf, settings.api_version)
@@ -704,7 +709,7 @@ def write_back(
         )
     reasons_max = int(fields[WRITEBACK_FIELDS["reasons"]].get("length") or 0)
     if reasons_max and reasons_max != DEFAULT_REASONS_LENGTH:
-        items, report = pending_writeback(session, SYSTEM, reasons_max)
+        items, report = pending_writeback(session, SYSTEM, reasons_max, account_ids=account_ids)
     if len(items) > settings.bulk_threshold:
         outcomes = _bulk_update(client, items, report)
         record_outcomes(session, SYSTEM, outcomes, now, report)

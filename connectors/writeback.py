@@ -9,11 +9,12 @@ of the batch goes through.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 from sqlalchemy.orm import Session
 
 from storage.models import Account, CrmWriteback, ScoreSnapshot
@@ -65,9 +66,18 @@ def health_values(snapshot: ScoreSnapshot, reasons_max: int = 255) -> dict[str, 
 
 
 def pending_writeback(
-    session: Session, system: System, reasons_max: int = 255
+    session: Session,
+    system: System,
+    reasons_max: int = 255,
+    *,
+    account_ids: Collection[int] | None = None,
 ) -> tuple[list[WritebackItem], WritebackReport]:
-    """Accounts whose latest health values differ from what the CRM last accepted."""
+    """Accounts whose latest health values differ from what the CRM last accepted.
+
+    ``account_ids`` limits it to those accounts: live rescoring writes the fields of the
+    accounts an event changed, and leaves any other pending difference (say, the first
+    writeback after connecting a CRM) to the daily run's writeback.
+    """
     report = WritebackReport(system=system)
     id_column = Account.salesforce_id if system == "salesforce" else Account.hubspot_id
     latest = (
@@ -86,6 +96,7 @@ def pending_writeback(
             CrmWriteback,
             (CrmWriteback.account_id == Account.id) & (CrmWriteback.system == system),
         )
+        .where(Account.id.in_(list(account_ids)) if account_ids is not None else true())
         .order_by(Account.id)
     ).all()
     items: list[WritebackItem] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from datetime import date
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,6 +13,12 @@ from sqlalchemy import select
 
 from pulse.config import ConfigError, PulseConfig, load_config
 from pulse.crm import CRM_SYSTEMS, crm_problem
+
+if TYPE_CHECKING:
+    from slack_sdk import WebClient
+
+    from bot.webhooks import WebhookReceiver
+    from pulse.live.worker import LiveWorker
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Pulse: customer health.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -278,12 +284,30 @@ def serve(
             serve_socket(slack_app, app_token)
             return
         chosen = port or cfg.slack.port
+        receiver, worker = _live_rescoring(cfg, slack_app.client)
         console.print(f"Pulse is listening on http://0.0.0.0:{chosen}{EVENTS_PATH} "
                       "(Ctrl-C to stop).")
-        serve_http(slack_app, chosen)
+        live = ", ".join(receiver.configured())
+        console.print(f"Webhooks for live rescoring: {live or 'none configured'} "
+                      f"(POST /webhooks/<source>, see docs/live.md).")
+        try:
+            serve_http(slack_app, chosen, webhooks=receiver)
+        finally:
+            worker.stop()
     finally:
         if jobs is not None:
             jobs.stop()
+
+
+def _live_rescoring(cfg: PulseConfig, client: WebClient) -> tuple[WebhookReceiver, LiveWorker]:
+    """The webhook receiver (secrets from the environment) and its started worker."""
+    from bot.context import utcnow
+    from bot.webhooks import WebhookReceiver
+    from pulse.live.worker import LiveWorker
+
+    worker = LiveWorker(cfg.database_url, cfg, slack=client, clock=utcnow).start()
+    receiver = WebhookReceiver.from_env(cfg.database_url, clock=utcnow, notify=worker.notify)
+    return receiver, worker
 
 
 @app.command()

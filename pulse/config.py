@@ -292,6 +292,18 @@ class FreshnessConfig(_Strict):
     )
 
 
+class LiveConfig(_Strict):
+    """Live rescoring from webhooks (docs/live.md)."""
+
+    coalesce_seconds: float = Field(
+        2.0,
+        ge=0,
+        le=30,
+        description="Wait this long after an event before rescoring, so a burst of events "
+        "(Stripe sends several for one failed renewal) costs one rescoring run.",
+    )
+
+
 class OverridesConfig(_Strict):
     """CSM sentiments and score overrides (``/health NAME sentiment red "why"``)."""
 
@@ -426,6 +438,7 @@ class PulseConfig(_Strict):
     alerts: AlertsConfig = AlertsConfig()
     overrides: OverridesConfig = OverridesConfig()
     freshness: FreshnessConfig = FreshnessConfig()
+    live: LiveConfig = LiveConfig()
     access: AccessConfig = AccessConfig()
     workspace: WorkspaceConfig = WorkspaceConfig()
     schedule: ScheduleConfig = ScheduleConfig()

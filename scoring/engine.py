@@ -6,6 +6,8 @@ Public API:
   returns them as a DataFrame (nothing is written);
 * :func:`run_scoring` computes and persists one :class:`~storage.models.ScoreSnapshot`
   per account for that date (re-running the same date replaces that date's snapshots);
+* :func:`persist_snapshots_for` replaces the snapshots of some accounts only, from a
+  workspace-wide :func:`score_accounts` (live rescoring, :mod:`pulse.live.rescore`);
 * :func:`latest_snapshots` and :func:`previous_snapshot` read snapshots back for the CLI;
 * :func:`score_signals` is the pure core, usable on hand-built signals in tests.
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -209,6 +212,43 @@ def persist_snapshots(
     rows = scored[scored["score"].notna()]
     session.execute(delete(ScoreSnapshot).where(ScoreSnapshot.as_of == as_of))
     session.flush()
+    return _insert_snapshots(session, rows, as_of, computed_at)
+
+
+def persist_snapshots_for(
+    session: Session,
+    scored: pd.DataFrame,
+    as_of: date,
+    computed_at: datetime,
+    account_ids: Collection[int],
+) -> int:
+    """Replace the ``as_of`` snapshots of ``account_ids`` only, from a workspace-wide score.
+
+    Live rescoring (:mod:`pulse.live.rescore`) scores the whole workspace, because usage
+    baselines are workspace medians and peer percentiles rank within segments, but an
+    event about one account must not rewrite every other account's snapshot (their
+    stored figures are what their cards, alerts and CRM fields were built from). So only
+    these accounts' rows of ``scored`` are written; an affected account that no longer
+    scores (churned, no data) loses its ``as_of`` snapshot, as in a full run. Runs in the
+    caller's transaction.
+    """
+    ids = sorted({int(a) for a in account_ids})
+    if not ids:
+        return 0
+    session.execute(
+        delete(ScoreSnapshot).where(
+            ScoreSnapshot.as_of == as_of, ScoreSnapshot.account_id.in_(ids)
+        )
+    )
+    session.flush()
+    rows = scored[scored["account_id"].isin(ids) & scored["score"].notna()]
+    return _insert_snapshots(session, rows, as_of, computed_at)
+
+
+def _insert_snapshots(
+    session: Session, rows: pd.DataFrame, as_of: date, computed_at: datetime
+) -> int:
+    """Insert scored rows as snapshots through the driver's bulk path (see above)."""
     if rows.empty:
         return 0
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode

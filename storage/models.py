@@ -518,3 +518,35 @@ class Override(Base):
     ended_at: Mapped[datetime | None] = mapped_column(DateTime)
     ended_by: Mapped[str | None] = mapped_column(String(80))
     reminded_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class WebhookEvent(Base):
+    """One webhook event Pulse accepted for live rescoring (``pulse.live``), kept as its inbox.
+
+    The row is inserted *before* anything else happens, and ``(source, event_id)`` is
+    unique: a second delivery of the same event (Stripe, HubSpot and Zendesk retry, and
+    Salesforce delivers "at least once") fails on the constraint and is answered 200
+    without doing anything, however many ``pulse serve`` processes receive it. The
+    payload is stored so the background worker works from the database, not from memory:
+    an event acked just before a restart is processed after it. ``status``: ``received``
+    (waiting for the worker), ``processing``, ``done``, ``ignored`` (nothing of Pulse's
+    in it) or ``failed`` (``error`` says why); ``account_ids`` the Pulse accounts it
+    rescored.
+    """
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (
+        UniqueConstraint("source", "event_id", name="uq_webhook_events_source_event"),
+        Index("ix_webhook_events_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(20))  # stripe | zendesk | hubspot | salesforce
+    event_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(120))  # the source's event type
+    received_at: Mapped[datetime] = mapped_column(DateTime)
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(String(20), default="received")
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    account_ids: Mapped[list[Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)

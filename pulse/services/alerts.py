@@ -36,12 +36,12 @@ Nothing here commits; the Slack handler or scheduler owns the transaction.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 from sqlalchemy.orm import Session, selectinload
 
 from digests.portfolio import TIER_LABELS, snapshot_dates
@@ -212,20 +212,25 @@ def _tier_text(tier: str | None) -> str:
 
 
 def _conditions(
-    session: Session, latest: date, prev: date | None, live: dict[tuple[int, str], Alert]
+    session: Session,
+    latest: date,
+    prev: date | None,
+    live: dict[tuple[int, str], Alert],
+    account_ids: Collection[int] | None = None,
 ) -> tuple[dict[tuple[int, str], _Condition], dict[int, tuple[float, list[Any]]]]:
     """Conditions holding in the snapshots of ``latest``, and each scored account's
-    (score, flags) then."""
+    (score, flags) then (only ``account_ids``' when given)."""
     ss = ScoreSnapshot
+    only = ss.account_id.in_(list(account_ids)) if account_ids is not None else true()
     rows = session.execute(
-        select(ss.account_id, ss.score, ss.tier, ss.flags).where(ss.as_of == latest)
+        select(ss.account_id, ss.score, ss.tier, ss.flags).where(ss.as_of == latest, only)
     ).all()
     previous: dict[int, tuple[str, float]] = {}
     if prev is not None:
         previous = {
             int(a): (t, s)
             for a, t, s in session.execute(
-                select(ss.account_id, ss.tier, ss.score).where(ss.as_of == prev)
+                select(ss.account_id, ss.tier, ss.score).where(ss.as_of == prev, only)
             ).all()
         }
     found: dict[tuple[int, str], _Condition] = {}
@@ -272,8 +277,19 @@ def _conditions(
     return found, {int(r[0]): (float(r[1]), list(r[3] or [])) for r in rows}
 
 
-def evaluate_alerts(session: Session, config: PulseConfig, now: datetime) -> AlertChanges:
+def evaluate_alerts(
+    session: Session,
+    config: PulseConfig,
+    now: datetime,
+    *,
+    account_ids: Collection[int] | None = None,
+) -> AlertChanges:
     """Bring alerts in line with the latest snapshots on or before ``now`` (idempotent).
+
+    ``account_ids`` limits the evaluation to those accounts' alerts and snapshots: live
+    rescoring (:mod:`pulse.live.rescore`) re-evaluates only the accounts an event changed,
+    so no other account's alert is raised, resolved or reopened by it (a snooze ending
+    elsewhere waits for the next full evaluation).
 
     Run it after each scoring run (and periodically, so snoozes end on time). Evaluating
     the same snapshots twice changes nothing. A severity change of a live alert updates
@@ -286,11 +302,16 @@ def evaluate_alerts(session: Session, config: PulseConfig, now: datetime) -> Ale
     latest, prev = snapshot_dates(session, now.date())
     if latest is None:
         return AlertChanges()
+    if account_ids is not None:
+        account_ids = sorted({int(a) for a in account_ids})
+        if not account_ids:
+            return AlertChanges()
+    only = Alert.account_id.in_(account_ids) if account_ids is not None else true()
     live_alerts_ = session.scalars(
-        select(Alert).where(Alert.status.in_(LIVE_STATUSES)).order_by(Alert.id)
+        select(Alert).where(Alert.status.in_(LIVE_STATUSES), only).order_by(Alert.id)
     ).all()
     live = {(a.account_id, a.rule): a for a in live_alerts_}
-    conditions, scored = _conditions(session, latest, prev, live)
+    conditions, scored = _conditions(session, latest, prev, live, account_ids)
     renewals = _renewal_dates(session, [a.account_id for a in live_alerts_ if a.quiet_since])
 
     raised: list[Alert] = []

@@ -21,8 +21,10 @@ from sqlalchemy import select, text
 
 from bot.app import build_app
 from bot.server import EVENTS_PATH, ThreadingWSGIServer, start_in_thread
+from bot.webhooks import WebhookReceiver
 from connectors.sample import SampleConnector
 from pulse.config import PulseConfig
+from pulse.live.worker import LiveRun, LiveWorker
 from pulse.services.notify import web_client
 from pulse.sync import run_sync
 from storage.db import get_engine, session_factory, session_scope
@@ -124,3 +126,48 @@ def start_bot(
     app = build_app(config, url, client, SECRET, clock=clock)
     server, thread = start_in_thread(app)
     return BotHarness(fake, app, server, thread, url, config, clock)
+
+
+@dataclass
+class LiveHarness(BotHarness):
+    """The bot with webhook routes, as ``pulse serve`` runs it with webhook secrets set."""
+
+    worker: LiveWorker | None = None
+    receiver: WebhookReceiver | None = None
+
+    def webhook_url(self, source: str) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}/webhooks/{source}"
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+        super().close()
+
+
+def start_live_bot(
+    url: str,
+    config: PulseConfig,
+    secrets: dict[str, str],
+    *,
+    clock: Callable[[], datetime] = lambda: NOW,
+    fake: FakeSlack | None = None,
+    background: bool = False,
+    window: float | None = None,
+    on_run: Callable[[LiveRun], None] | None = None,
+) -> LiveHarness:
+    """The bot plus the webhook receiver and live worker on the same server.
+
+    With ``background`` the worker thread runs (as in ``pulse serve``); without it tests
+    call ``harness.worker.process_pending()`` themselves, deterministically.
+    """
+    fake = fake or FakeSlack(token=TOKEN).start()
+    register_owners(fake, url)
+    client = web_client(TOKEN, base_url=fake.base_url)
+    app = build_app(config, url, client, SECRET, clock=clock)
+    worker = LiveWorker(url, config, slack=client, clock=clock, window=window, on_run=on_run)
+    receiver = WebhookReceiver(url, secrets, clock=clock, notify=worker.notify)
+    server, thread = start_in_thread(app, webhooks=receiver)
+    if background:
+        worker.start()
+    return LiveHarness(fake, app, server, thread, url, config, clock, worker=worker,
+                       receiver=receiver)
