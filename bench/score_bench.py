@@ -47,6 +47,19 @@ PG_ADMIN = os.environ.get("PULSE_BENCH_PG_URL", "postgresql+psycopg://postgres@1
 
 def _frames(n_accounts: int, n_rows: int, seed: int = 7) -> dict[str, pd.DataFrame]:
     rng = np.random.default_rng(seed)
+    accounts, contacts = bench_portfolio(rng, n_accounts)
+    usage = bench_usage(rng, contacts["account_id"].to_numpy(), n_rows)
+    return {"accounts": accounts, "contacts": contacts, "usage_daily": usage}
+
+
+def bench_portfolio(
+    rng: np.random.Generator, n_accounts: int, as_of: date = AS_OF
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Accounts (started 400 days before ``as_of``) and about ten users each.
+
+    Split from the usage so other benchmarks (bench/backtest_bench.py) can draw usage for
+    the same portfolio over a longer history, month by month.
+    """
     ids = np.arange(1, n_accounts + 1)
     seats = rng.integers(5, 200, n_accounts)
     accounts = pd.DataFrame(
@@ -60,9 +73,9 @@ def _frames(n_accounts: int, n_rows: int, seed: int = 7) -> dict[str, pd.DataFra
             "arr": seats * 600.0,
             "mrr": seats * 50.0,
             "licensed_seats": seats,
-            "contract_start": AS_OF - timedelta(days=400),
+            "contract_start": as_of - timedelta(days=400),
             "renewal_date": [
-                AS_OF + timedelta(days=int(d)) for d in rng.integers(1, 365, n_accounts)
+                as_of + timedelta(days=int(d)) for d in rng.integers(1, 365, n_accounts)
             ],
             "lifecycle": "paid",
             "do_not_contact": False,
@@ -83,25 +96,43 @@ def _frames(n_accounts: int, n_rows: int, seed: int = 7) -> dict[str, pd.DataFra
             "is_main_contact": False,
         }
     )
+    return accounts, contacts
+
+
+def bench_usage(
+    rng: np.random.Generator,
+    user_account: np.ndarray,
+    n_rows: int,
+    as_of: date = AS_OF,
+    days: int = DAYS,
+    *,
+    python_dates: bool = True,
+) -> pd.DataFrame:
+    """``n_rows`` distinct (user, feature, day) rows over the ``days`` ending on ``as_of``.
+
+    ``user_account[i]`` is the account of user id ``i + 1``. ``python_dates=False`` keeps
+    ``day`` as datetime64 (the loader accepts both; millions of ``date`` objects are slow).
+    """
+    n_users = len(user_account)
     # one row per (user, feature, day): draw distinct keys by sampling a flat index space
-    space = n_users * len(FEATURES) * DAYS
+    space = n_users * len(FEATURES) * days
     flat = np.unique(rng.integers(0, space, int(n_rows * 1.02)))[:n_rows]
-    user_idx, rest = np.divmod(flat, len(FEATURES) * DAYS)
-    feature_idx, day_idx = np.divmod(rest, DAYS)
+    user_idx, rest = np.divmod(flat, len(FEATURES) * days)
+    feature_idx, day_idx = np.divmod(rest, days)
+    day = pd.Timestamp(as_of) - pd.to_timedelta(day_idx, unit="D")
     usage = pd.DataFrame(
         {
             "source": "bench",
             "account_id": user_account[user_idx],
             "user_id": user_idx + 1,
             "feature": FEATURES[feature_idx],
-            "day": (pd.Timestamp(AS_OF) - pd.to_timedelta(day_idx, unit="D")).date,
+            "day": day.date if python_dates else day.to_numpy(dtype="datetime64[s]"),
             "events": rng.integers(1, 40, len(flat)),
             "minutes": rng.uniform(0.5, 60, len(flat)).round(1),
         }
     )
     # key order keeps the unique index's B-tree appends local: loading is not what we time
-    usage = usage.sort_values(["account_id", "user_id", "feature", "day"], ignore_index=True)
-    return {"accounts": accounts, "contacts": contacts, "usage_daily": usage}
+    return usage.sort_values(["account_id", "user_id", "feature", "day"], ignore_index=True)
 
 
 def _load(url: str, frames: dict[str, pd.DataFrame]) -> float:

@@ -31,10 +31,13 @@ entity                    keys (required in **bold** by convention of the loader
                           score, comment, responded_at
 ``opportunities``         external_id, account_external_id, owner_external_id, name, kind,
                           stage, amount, close_date, is_closed, is_won
+``arr_history``           account_external_id, effective_on, arr
 ========================  ===================================================================
 
-Dates are ``datetime.date``, times naive UTC ``datetime.datetime``. ``usage`` and
-``integrations`` may be given as a pandas DataFrame with those columns, for bulk loads.
+Dates are ``datetime.date``, times naive UTC ``datetime.datetime``. ``usage``,
+``integrations`` and ``arr_history`` may be given as a pandas DataFrame with those columns,
+for bulk loads. ``arr_history`` is an account's ARR from ``effective_on`` on (0 once it
+churned): the ledger GRR and NRR are computed from (``storage.models.ArrChange``).
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ Entity = Literal[
     "tickets",
     "surveys",
     "opportunities",
+    "arr_history",
 ]
 ENTITY_ORDER: tuple[Entity, ...] = (
     "owners",
@@ -72,6 +76,7 @@ ENTITY_ORDER: tuple[Entity, ...] = (
     "tickets",
     "surveys",
     "opportunities",
+    "arr_history",
 )
 
 

@@ -241,6 +241,11 @@ FILE_SPECS: dict[Entity, FileSpec] = {
         FieldSpec("is_closed", "bool", default=False),
         FieldSpec("is_won", "bool", default=False),
     ), key=("external_id",)),
+    "arr_history": FileSpec("arr_history", (
+        _ref("account_external_id", required=True),
+        _date("effective_on", required=True),
+        FieldSpec("arr", "float", required=True, minimum=0),
+    ), key=("account_external_id", "effective_on"), as_frame=True),
 }
 SCORE_RANGES: dict[str, tuple[int, int]] = {"nps": (0, 10), "csat": (1, 5)}
 

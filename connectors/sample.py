@@ -1291,6 +1291,7 @@ def generate_workspace(
     surveys = gen.surveys()
     contacts = gen.contacts()
     opportunities = sample_opportunities(seed, end_date, account_records)
+    arr_history = sample_arr_history(seed, end_date, account_records, days)
     return {
         "owners": owners,
         "accounts": account_records,
@@ -1302,6 +1303,7 @@ def generate_workspace(
         "tickets": tickets,
         "surveys": surveys,
         "opportunities": opportunities,
+        "arr_history": arr_history,
     }
 
 
@@ -1355,6 +1357,68 @@ def sample_opportunities(
                 }
             )
     return out
+
+
+EXPANDED_SHARE = 0.10
+CONTRACTED_SHARE = 0.04
+"""Shares of paying accounts whose seats grew / shrank during the window (before today's
+ARR), so retention figures on the demo show expansion and contraction, not only churn."""
+
+
+def sample_arr_history(
+    seed: int, end_date: date, accounts: list[dict[str, Any]], days: int
+) -> pd.DataFrame:
+    """Each paying account's ARR over time, ending exactly at its current ``arr``.
+
+    Every account that ever paid starts at ``contract_start``; about 10% of the live ones
+    added seats and 4% dropped some on a day inside the window (at least 30 days after
+    their start, a week before the end), priced at the account's ARR per seat; churned
+    accounts drop to 0 on ``churned_on``. The planted-story accounts keep a flat history
+    so their stories stay their own. Drawn from a stream of its own (``[seed, 11]``), so
+    no other entity changes with it; three draws per account, whatever it uses, so one
+    account's history never shifts another's.
+    """
+    rng = np.random.default_rng([seed, 11])
+    window_start = end_date - timedelta(days=days - 1)
+    latest = end_date - timedelta(days=7)
+    ext_ids: list[str] = []
+    effective: list[date] = []
+    values: list[float] = []
+
+    def row(ext: str, day: date, arr: float) -> None:
+        ext_ids.append(ext)
+        effective.append(day)
+        values.append(arr)
+
+    for a in accounts:
+        kind_draw, size_draw, day_draw = rng.random(3)
+        arr = float(a.get("arr") or 0.0)
+        ext, start = a["external_id"], a["contract_start"]
+        if a["lifecycle"] == "trial" or arr <= 0:
+            continue
+        if a["lifecycle"] == "churned":
+            row(ext, start, arr)
+            row(ext, a["churned_on"], 0.0)
+            continue
+        kind = ("expansion" if kind_draw < EXPANDED_SHARE
+                else "contraction" if kind_draw < EXPANDED_SHARE + CONTRACTED_SHARE else None)
+        first_day = max(start + timedelta(days=30), window_start)
+        if kind is None or ext in _FIXED or first_day >= latest:
+            row(ext, start, arr)
+            continue
+        seats = max(int(a.get("licensed_seats") or 1), 1)
+        moved = max(1, round(seats * (0.1 + 0.25 * size_draw)))
+        per_seat = arr / seats
+        before = arr - moved * per_seat if kind == "expansion" else arr + moved * per_seat
+        before = max(round(before / 100.0) * 100.0, 100.0)
+        if before == arr:
+            row(ext, start, arr)
+            continue
+        when = first_day + timedelta(days=int(day_draw * (latest - first_day).days))
+        row(ext, start, before)
+        row(ext, when, arr)
+    return pd.DataFrame({"account_external_id": ext_ids, "effective_on": effective,
+                         "arr": values})
 
 
 @register

@@ -36,7 +36,7 @@ from digests.blocks import (
     tier_label,
 )
 from digests.limits import MAX_BLOCKS_MESSAGE, MAX_SECTION_FIELDS
-from digests.views import AccountLine, CsmDigest, ManagerDigest
+from digests.views import AccountLine, CsmDigest, ManagerDigest, RetentionLine
 
 RISK_EMOJI = {
     "high": ":red_circle:",
@@ -140,9 +140,51 @@ def _movers(title: str, rows: list[AccountLine], limit: int) -> list[str]:
     return lines
 
 
+def percent(value: float | None) -> str:
+    """``95.1%``; ``n/a`` for a rate over nothing."""
+    return "n/a" if value is None else f"{value * 100:.1f}%"
+
+
+def _retention_lines(r: RetentionLine) -> list[str]:
+    """Each figure with what it was computed from (docs/metrics.md has the formulas)."""
+    cohort = plural(r.accounts_start, "account")
+    lines = [f"*Retention, {r.months} months to {r.end.isoformat()}*"]
+    if r.accounts_start:
+        lines += [
+            f"• GRR *{percent(r.grr)}*: {money(r.kept_arr)} kept of {money(r.arr_start)} "
+            f"starting ARR ({cohort})",
+            f"• NRR *{percent(r.nrr)}*: {money(r.arr_start)} → {money(r.arr_end_cohort)} "
+            "for the same accounts",
+            f"• Logo churn *{percent(r.logo_churn_rate)}*: {r.churned_accounts:,} of {cohort} "
+            "churned",
+        ]
+    else:
+        lines.append(f"• GRR and NRR n/a: no account had ARR when the period began "
+                     f"({r.start.isoformat()})")
+    opportunities = plural(r.expansion_opportunities, "open expansion opportunity",
+                           "open expansion opportunities")
+    lines.append(
+        f"• Expansion forecast *{money(r.expansion_forecast)}*: {opportunities} "
+        f"({money(r.expansion_amount)}) × stage probability"
+    )
+    return lines
+
+
+def _retention_text(r: RetentionLine) -> str:
+    forecast = f"expansion forecast {money(r.expansion_forecast)}"
+    if not r.accounts_start:
+        return f" Retention over {r.months} months: n/a (no starting ARR); {forecast}."
+    return (
+        f" Retention over {r.months} months: GRR {percent(r.grr)}, NRR {percent(r.nrr)} "
+        f"({money(r.arr_start)} → {money(r.arr_end_cohort)}), logo churn "
+        f"{percent(r.logo_churn_rate)}; {forecast}."
+    )
+
+
 def manager_digest(d: ManagerDigest, limit: int = 10) -> dict[str, Any]:
     """The manager's view: distribution and its change, at-risk ARR (and renewing in the
-    window), biggest drops and rises (``limit`` each), renewals in the window by risk."""
+    window), retention over the trailing period (GRR, NRR, logo churn, expansion
+    forecast), biggest drops and rises (``limit`` each), renewals in the window by risk."""
     since = f" (vs {d.prev_as_of.isoformat()})" if d.prev_as_of else ""
     change = f", {signed(d.average_change)} since last run" if d.average_change is not None else ""
     window = d.renewal_window_days
@@ -168,6 +210,8 @@ def manager_digest(d: ManagerDigest, limit: int = 10) -> dict[str, Any]:
         else:
             for chunk in pack_lines(["*Health distribution*", *fields]):
                 blocks.append(section(chunk))
+    if d.retention is not None:
+        blocks.append(section("\n".join(_retention_lines(d.retention))))
 
     mover_lines: list[str] = []
     if d.drops:
@@ -205,5 +249,6 @@ def manager_digest(d: ManagerDigest, limit: int = 10) -> dict[str, Any]:
         f"{dist}. At-risk ARR {money(d.at_risk_arr)} of {money(d.total_arr)} "
         f"({money(d.at_risk_arr_renewing)} renewing within {window} days).{drop}"
         + (f" Renewals in {window} days: {renewals}." if renewals else "")
+        + (_retention_text(d.retention) if d.retention is not None else "")
     )
     return message(blocks, text)

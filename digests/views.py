@@ -117,6 +117,30 @@ class RenewalRow:
 
 
 @dataclass(frozen=True)
+class RetentionLine:
+    """Retention over the trailing period and the expansion forecast (docs/metrics.md).
+
+    ``grr``/``nrr``/``logo_churn_rate`` are fractions, None when no account of the scope
+    had ARR at the period's start (a rate over nothing is not 0%).
+    """
+
+    start: date  # first day of the period
+    end: date  # last day
+    months: int
+    accounts_start: int  # the starting cohort: accounts with ARR the day before ``start``
+    arr_start: float
+    kept_arr: float  # Σ min(ARR at the end, ARR at the start) over the cohort
+    arr_end_cohort: float  # the cohort's ARR at the end
+    churned_accounts: int
+    grr: float | None
+    nrr: float | None
+    logo_churn_rate: float | None
+    expansion_forecast: float  # Σ open expansion opportunity amount × stage probability
+    expansion_opportunities: int
+    expansion_amount: float
+
+
+@dataclass(frozen=True)
 class ManagerDigest:
     """A manager's (or a channel's) portfolio view."""
 
@@ -134,6 +158,7 @@ class ManagerDigest:
     rises: list[AccountLine]
     renewals: list[RenewalRow]
     renewal_window_days: int = 90
+    retention: RetentionLine | None = None  # None: no ARR history in the scope yet
 
 
 @dataclass(frozen=True)

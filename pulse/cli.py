@@ -104,6 +104,7 @@ def sync(
     for report in reports:
         print_sync_report(console, report)
     _resolve_and_print(cfg, show_unmatched=unmatched, dry_run=dry_run)
+    _record_ledger(cfg, dry_run=dry_run)
     if any(r.status == "failed" for r in reports):
         raise typer.Exit(1)
 
@@ -446,6 +447,24 @@ def _resolve_and_print(cfg: PulseConfig, *, show_unmatched: bool, dry_run: bool 
     console.print(table)
 
 
+def _record_ledger(cfg: PulseConfig, *, dry_run: bool) -> None:
+    """Record ARR changes the sync brought in (storage.arr_ledger): retention metrics read
+    the ledger, and only a sync sees an account's ARR change."""
+    from bot.context import utcnow
+    from pulse.pipeline import local_date
+    from storage.arr_ledger import record_arr_ledger
+    from storage.db import session_factory
+
+    now = utcnow()
+    with session_factory(cfg.database_url)() as session:
+        report = record_arr_ledger(session, local_date(cfg, now), now)
+        if dry_run:
+            session.rollback()
+        else:
+            session.commit()
+    console.print(f"{report}{' (dry run: not stored)' if dry_run else ''}", highlight=False)
+
+
 @app.command()
 def identities() -> None:
     """Link records of every source to their CRM account now and list the unmatched (no sync)."""
@@ -754,6 +773,10 @@ def audit_command(
 
 def _setup(requests: int) -> str:
     return f" + {requests:,} to read or set up the CRM's fields" if requests else ""
+
+
+# Commands kept in their own modules register themselves on `app` when imported.
+from pulse import cli_backtest, cli_metrics  # noqa: E402,F401
 
 
 def main() -> None:  # pragma: no cover - console script shim

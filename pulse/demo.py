@@ -18,6 +18,7 @@ from pulse.terminal import (
     render_manager_summary,
     sync_with_progress,
 )
+from storage.arr_ledger import record_arr_ledger
 from storage.db import get_engine, session_factory, session_scope
 from storage.migrate import is_current, reset
 from storage.models import Account, Owner
@@ -64,6 +65,8 @@ def run_demo(
         print_sync_report(console, report)
         if report.status == "failed":
             raise RuntimeError("loading the sample workspace failed; see the errors above")
+    with session_scope(url) as session:
+        console.print(f"   {record_arr_ledger(session, today)}", highlight=False)
     previous = today - timedelta(days=PREVIOUS_RUN_DAYS)
     console.print(f"3. Scoring as of {previous} and as of {today}, so changes show")
     for day in (previous, today):
@@ -96,6 +99,7 @@ def run_demo(
                 render_explanation(console, session, account, today)
     console.print(
         "\nNext: [bold].venv/bin/pulse explain acme[/] (any name or domain), "
+        "[bold].venv/bin/pulse metrics[/] (retention, churn, forecast), "
         "[bold].venv/bin/pulse score[/], [bold].venv/bin/pulse sources[/]"
     )
 

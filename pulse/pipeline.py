@@ -87,6 +87,7 @@ def local_date(config: PulseConfig, now_utc: datetime) -> date:
 def step_sync(ctx: RunContext) -> str:
     from pulse.identity import resolve_identities
     from pulse.sync import run_sync
+    from storage.arr_ledger import record_arr_ledger
 
     sources = ctx.config.synced_sources
     if not sources:
@@ -101,6 +102,8 @@ def step_sync(ctx: RunContext) -> str:
     with session_scope(ctx.url) as session:
         identity = resolve_identities(session, ctx.config)
     parts.append(f"{len(identity.unmatched):,} unmatched")
+    with session_scope(ctx.url) as session:  # what was stored, even if a source failed
+        parts.append(str(record_arr_ledger(session, ctx.today, ctx.now)))
     if failed:
         # the other sources are stored; say which failed so the step is retried and reported
         raise RuntimeError("; ".join(failed) + " | " + ", ".join(parts))

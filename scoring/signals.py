@@ -539,12 +539,12 @@ def _activity_stmt(
             func.sum(case((existed, 1), else_=0)).label("contacts"),
             func.sum(case((and_(existed, main), 1), else_=0)).label("main_contacts"),
             func.max(case((and_(existed, main), c.name))).label("main_contact_name"),
-            func.max(case((main, c.created_on))).label("main_created_on"),
+            func.max(case((and_(existed, main), c.created_on))).label("main_created_on"),
             func.max(case((and_(main, seen), c.last_seen_at))).label("main_last_seen_at"),
             func.sum(case((and_(main, deactivated), 1), else_=0)).label("main_deactivated"),
             func.sum(case((and_(existed, owner), 1), else_=0)).label("owner_contacts"),
             func.max(case((and_(existed, owner), c.name))).label("owner_contact_name"),
-            func.max(case((owner, c.created_on))).label("owner_created_on"),
+            func.max(case((and_(existed, owner), c.created_on))).label("owner_created_on"),
             func.max(case((and_(owner, seen), c.last_seen_at))).label("owner_last_seen_at"),
             func.sum(case((and_(existed, power), 1), else_=0)).label("power_users"),
             func.sum(case((and_(existed, power, still_active), 1), else_=0)).label(
@@ -733,18 +733,71 @@ def _overrides_stmt(w: Windows) -> Select[Any]:
     )
 
 
-def _meta(session: Session, w: Windows) -> WorkspaceMeta:
+@dataclass(frozen=True)
+class UsageCalendar:
+    """The (day, feature) pairs with activity over a range of days, read in one pass.
+
+    The workspace facts of a run (first usage day and feature catalogue of its two
+    windows) each cost a scan of the whole usage table on SQLite, which has no index
+    leading with ``day``. A backtest scoring many past dates reads this once for its whole
+    range (:func:`usage_calendar`) and hands it to :func:`load_signals`, which then
+    answers those questions from it: the same filter (``events > 0``, both windows), so
+    the same facts as :func:`_meta` queries.
+    """
+
+    start: date
+    end: date
+    days: np.ndarray
+    """``datetime64[D]``, one entry per (day, feature) pair."""
+    features: np.ndarray
+
+    def covers(self, first: date, last: date) -> bool:
+        return self.start <= first and last <= self.end
+
+    def first_day_and_catalogue(
+        self, first: date, last: date
+    ) -> tuple[date | None, tuple[str, ...]]:
+        """First active day and sorted distinct features between the two dates."""
+        inside = (self.days >= np.datetime64(first, "D")) & (
+            self.days <= np.datetime64(last, "D")
+        )
+        if not inside.any():
+            return None, ()
+        day = self.days[inside].min().astype(date)
+        return day, tuple(sorted(set(self.features[inside].tolist())))
+
+
+def usage_calendar(session: Session, start: date, end: date) -> UsageCalendar:
+    """Every (day, feature) with activity between ``start`` and ``end``: one grouped scan."""
+    u = UsageDaily
+    stmt = (
+        select(u.day, u.feature)
+        .where(u.day >= start, u.day <= end, u.events > 0)
+        .group_by(u.day, u.feature)
+    )
+    rows = session.execute(stmt).all()
+    days = pd.to_datetime(pd.Series([r[0] for r in rows], dtype=object)).to_numpy(
+        dtype="datetime64[D]"
+    )
+    features = np.array([r[1] for r in rows], dtype=object)
+    return UsageCalendar(start=start, end=end, days=days, features=features)
+
+
+def _meta(session: Session, w: Windows, calendar: UsageCalendar | None = None) -> WorkspaceMeta:
     """Workspace facts: is usage connected, how far back it goes, the feature catalogue."""
     u = UsageDaily
-    window = and_(u.day >= w.prev_start, u.day <= w.as_of, u.events > 0)
-    first_day = session.execute(select(func.min(u.day)).where(window)).scalar()
-    catalogue: tuple[str, ...] = ()
-    if first_day is not None:
-        day = unindexed(u.day)
-        stmt = select(u.feature).where(day >= w.prev_start, day <= w.as_of, u.events > 0)
-        catalogue = tuple(sorted(session.execute(stmt.distinct()).scalars()))
-        if isinstance(first_day, str):  # defensive: some drivers hand back ISO strings
-            first_day = date.fromisoformat(first_day)
+    if calendar is not None and calendar.covers(w.prev_start, w.as_of):
+        first_day, catalogue = calendar.first_day_and_catalogue(w.prev_start, w.as_of)
+    else:
+        window = and_(u.day >= w.prev_start, u.day <= w.as_of, u.events > 0)
+        first_day = session.execute(select(func.min(u.day)).where(window)).scalar()
+        catalogue = ()
+        if first_day is not None:
+            day = unindexed(u.day)
+            stmt = select(u.feature).where(day >= w.prev_start, day <= w.as_of, u.events > 0)
+            catalogue = tuple(sorted(session.execute(stmt.distinct()).scalars()))
+            if isinstance(first_day, str):  # defensive: some drivers hand back ISO strings
+                first_day = date.fromisoformat(first_day)
 
     def exists(stmt: Select[Any]) -> bool:
         return session.execute(stmt.limit(1)).first() is not None
@@ -822,7 +875,12 @@ def _split_ids(ids: pd.Series, parts: int) -> list[tuple[int, int]]:
 
 
 def load_signals(
-    session: Session, cfg: ScoringConfig, as_of: date, *, parallel: bool | None = None
+    session: Session,
+    cfg: ScoringConfig,
+    as_of: date,
+    *,
+    parallel: bool | None = None,
+    calendar: UsageCalendar | None = None,
 ) -> Signals:
     """Aggregate every raw figure the scorer needs, per account, as of ``as_of``.
 
@@ -831,7 +889,8 @@ def load_signals(
     ``parallel=False`` forbids it) the big activity aggregation runs on extra connections
     while the small queries run on the session's: on SQLite split in two halves by account
     id (SQLite uses one core per query), on PostgreSQL as one query that the server
-    parallelises itself.
+    parallelises itself. ``calendar`` (see :class:`UsageCalendar`) spares the two scans
+    of the workspace facts when many dates are scored in a row.
     """
     w = Windows.build(as_of, cfg)
     timings: dict[str, float] = {}
@@ -844,7 +903,7 @@ def load_signals(
         return df
 
     t0 = perf_counter()
-    meta = _meta(session, w)
+    meta = _meta(session, w, calendar)
     timings["meta"] = perf_counter() - t0
     accounts = run("accounts", _accounts_stmt(w))
     use_threads = _parallel_safe(session) if parallel is None else parallel

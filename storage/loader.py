@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 from connectors.base import Batch, Rejection
 from storage.models import (
     Account,
+    ArrChange,
     Base,
     Contact,
     IntegrationDaily,
@@ -118,6 +119,7 @@ FACTS: dict[str, tuple[type[Base], tuple[str, ...], tuple[str, ...]]] = {
         ("account_id", "integration", "day"),
         ("runs", "failures"),
     ),
+    "arr_history": (ArrChange, ("account_id", "effective_on"), ("arr",)),
 }
 
 
@@ -481,7 +483,8 @@ def _prepare_facts(
     for col in key_cols:
         if col not in out:
             out[col] = df[col][keep].to_numpy()
-    out["day"] = pd.to_datetime(out["day"]).to_numpy("datetime64[D]")
+    day = _day_key(model)
+    out[day] = pd.to_datetime(out[day]).to_numpy("datetime64[D]")
     for col in value_cols:
         out[col] = pd.to_numeric(df[col][keep]).fillna(0).to_numpy()
     df = pd.DataFrame({c: out[c] for c in (*key_cols, *value_cols)})
@@ -552,7 +555,19 @@ FACT_ORDER: dict[str, tuple[str, ...]] = {
     # the primary key's column order: rows COPYed in this order touch the index locally
     "usage": ("account_id", "day", "user_id", "feature"),
     "integrations": ("account_id", "integration", "day"),
+    "arr_history": ("account_id", "effective_on"),
 }
+
+
+def _day_key(model: type[Base]) -> str:
+    """The date column of a fact's natural key (``day``; ``effective_on`` for the ARR
+    ledger): the one the existence check ranges over and the one parsed as a date."""
+    key = FACTS_BY_TABLE[model.__tablename__][1]
+    (day,) = (c for c in key if c in _date_columns(model.__tablename__))
+    return day
+
+
+FACTS_BY_TABLE = {spec[0].__tablename__: spec for spec in FACTS.values()}
 
 
 def _update_facts(
@@ -569,7 +584,8 @@ def _update_facts(
         .values({c: bindparam(f"v_{c}") for c in value_cols})
     )
     frame = changed.copy()
-    frame["day"] = pd.to_datetime(frame["day"]).dt.date
+    day = _day_key(model)
+    frame[day] = pd.to_datetime(frame[day]).dt.date
     params = [
         _plain({**{f"k_{c}": row[c] for c in key_cols}, **{f"v_{c}": row[c] for c in value_cols}})
         for row in frame.to_dict("records")
@@ -587,8 +603,9 @@ def _existing_facts(
     """Stored rows of the batch's accounts within its day range (the primary key's prefix)."""
     table = model.__table__  # type: ignore[attr-defined]
     accounts = sorted(int(a) for a in np.unique(df["account_id"].to_numpy()))
-    first = pd.Timestamp(df["day"].min()).date()
-    last = pd.Timestamp(df["day"].max()).date()
+    day = _day_key(model)
+    first = pd.Timestamp(df[day].min()).date()
+    last = pd.Timestamp(df[day].max()).date()
     frames = []
     cols = [*(table.c[c] for c in key_cols), *(table.c[c] for c in value_cols)]
     step = ANY_CHUNK if _postgres(session) else 900
@@ -596,8 +613,8 @@ def _existing_facts(
         chunk = accounts[start : start + step]
         stmt = select(*cols).where(
             _among(session, table.c.account_id, chunk, Integer),
-            table.c.day >= first,
-            table.c.day <= last,
+            table.c[day] >= first,
+            table.c[day] <= last,
         )
         rows = session.execute(stmt).all()
         if rows:
@@ -605,9 +622,9 @@ def _existing_facts(
     if not frames:
         return pd.DataFrame(columns=[*key_cols, *value_cols])
     out = pd.concat(frames, ignore_index=True)
-    out["day"] = pd.to_datetime(out["day"]).to_numpy("datetime64[D]")
+    out[day] = pd.to_datetime(out[day]).to_numpy("datetime64[D]")
     for col in key_cols:
-        if col != "day":
+        if col != day:
             out[col] = out[col].astype(df[col].dtype)
     return out.rename(columns={c: f"{c}_old" for c in value_cols})
 

@@ -36,6 +36,7 @@ INVOICE_STATUSES = ("draft", "open", "paid", "void", "uncollectible")
 ALERT_STATUSES = ("open", "acknowledged", "snoozed", "resolved")
 SEVERITIES = ("info", "warning", "critical")
 OPPORTUNITY_KINDS = ("renewal", "expansion", "new", "other")
+ARR_REASONS = ("new", "expansion", "contraction", "churn", "reactivation", "observed")
 LINKED_ONLY_SOURCES = ("stripe", "zendesk")
 """Sources whose accounts (Stripe customers, Zendesk organisations) only carry records to
 be linked to a CRM account by identity resolution; they are never scored on their own."""
@@ -369,6 +370,36 @@ class Opportunity(SourceKeyed, Base):
     close_date: Mapped[date | None] = mapped_column(Date)
     is_closed: Mapped[bool] = mapped_column(Boolean, default=False)
     is_won: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ArrChange(Base):
+    """One account's ARR from ``effective_on`` on: the ledger retention metrics read.
+
+    Accounts carry only their current ARR, but gross and net revenue retention need each
+    account's ARR at a period's start and end. The ARR of an account on a day is the
+    ``arr`` of its latest change effective on or before that day (0 before the first);
+    ``arr`` 0 means churned. Rows come from a source's ``arr_history`` (the loader keys
+    them on ``(account_id, effective_on)``, like daily facts) and from
+    ``storage.arr_ledger.record_arr_ledger``, which appends a row whenever an account's
+    current ARR differs from its ledger (``source`` "pulse"). ``reason`` is a label for
+    people (``ARR_REASONS``); metrics never read it, and rows loaded without one are
+    labelled from the sequence by the next catch-up.
+    """
+
+    __tablename__ = "arr_changes"
+    __table_args__ = (
+        UniqueConstraint("account_id", "effective_on", name="uq_arr_changes_account_day"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    effective_on: Mapped[date] = mapped_column(Date)
+    arr: Mapped[float] = mapped_column(Float)
+    reason: Mapped[str | None] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(40))
+    recorded_at: Mapped[datetime] = mapped_column(
+        DateTime, server_default=func.now(), onupdate=func.now()
+    )
 
 
 class PipelineRun(Base):

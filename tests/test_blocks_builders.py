@@ -37,6 +37,7 @@ from digests.views import (
     ManagerDigest,
     PickList,
     RenewalRow,
+    RetentionLine,
     TierRow,
 )
 
@@ -235,6 +236,14 @@ def manager(drops: list[AccountLine], rises: list[AccountLine]) -> ManagerDigest
     )
 
 
+RETENTION = RetentionLine(
+    start=date(2025, 11, 26), end=AS_OF, months=12, accounts_start=412, arr_start=4.5e6,
+    kept_arr=4.1e6, arr_end_cohort=4.68e6, churned_accounts=21, grr=4.1 / 4.5, nrr=4.68 / 4.5,
+    logo_churn_rate=21 / 412, expansion_forecast=120e3, expansion_opportunities=14,
+    expansion_amount=310e3,
+)
+
+
 # ---------------------------------------------------------------------------------------
 # Helpers over payloads
 
@@ -353,6 +362,8 @@ def all_payloads() -> dict[str, dict[str, Any]]:
         "csm_empty": csm_digest(CsmDigest("Priscilla Tan", AS_OF, 40, [], [], 0)),
         "manager": manager_digest(manager(big[:5], big[5:10])),
         "manager_huge": manager_digest(manager(big, big), limit=500),
+        "manager_retention": manager_digest(replace(manager(big, big), retention=RETENTION),
+                                            limit=500),
     }
 
 
@@ -722,6 +733,28 @@ def test_manager_digest_figures() -> None:
     assert "*Renewals in the next 90 days by risk*" in body
     assert "High risk: 25 accounts, $392k" in body and "Low risk: 100 accounts, $1.40M" in body
     assert "At-risk ARR $1.79M of $8.49M" in payload["text"]
+
+
+def test_manager_digest_retention_says_where_each_figure_came_from() -> None:
+    payload = manager_digest(replace(manager([], []), retention=RETENTION))
+    body = all_mrkdwn(payload)
+    assert "*Retention, 12 months to 2026-11-25*" in body
+    assert "GRR *91.1%*: $4.10M kept of $4.50M starting ARR (412 accounts)" in body
+    assert "NRR *104.0%*: $4.50M → $4.68M for the same accounts" in body
+    assert "Logo churn *5.1%*: 21 of 412 accounts churned" in body
+    assert ("Expansion forecast *$120k*: 14 open expansion opportunities ($310k) × stage "
+            "probability") in body
+    assert ("Retention over 12 months: GRR 91.1%, NRR 104.0% ($4.50M → $4.68M), logo churn "
+            "5.1%; expansion forecast $120k.") in payload["text"]
+    assert validate_message(payload) == []
+    nothing = replace(RETENTION, accounts_start=0, arr_start=0.0, kept_arr=0.0,
+                      arr_end_cohort=0.0, churned_accounts=0, grr=None, nrr=None,
+                      logo_churn_rate=None, expansion_opportunities=1,
+                      expansion_forecast=400.0, expansion_amount=1000.0)
+    body = all_mrkdwn(manager_digest(replace(manager([], []), retention=nothing)))
+    assert "GRR and NRR n/a: no account had ARR when the period began (2025-11-26)" in body
+    assert "1 open expansion opportunity ($1k)" in body
+    assert "Retention" not in all_mrkdwn(manager_digest(manager([], [])))  # no ledger yet
 
 
 def test_manager_digest_cuts_movers() -> None:

@@ -82,3 +82,20 @@ def test_plain_postgres_url_uses_installed_driver(
     monkeypatch.setenv("DATABASE_URL", "postgres://db.internal/pulse")
     cfg = load_config(_write(tmp_path, "{}\n"))
     assert cfg.database_url == "postgresql+psycopg://db.internal/pulse"
+
+
+def test_metrics_settings_are_validated(tmp_path: Path) -> None:
+    cfg = load_config(_write(tmp_path, "metrics:\n  stage_probabilities:\n    Pilot: 0.05\n"))
+    assert cfg.metrics.stage_probabilities == {"Pilot": 0.05}  # replaces the defaults
+    assert cfg.metrics.adoption_days == 4 and cfg.metrics.period_months == 12
+    cases = {
+        "metrics:\n  stage_probabilities:\n    Proposal: 1.5\n":
+            "metrics.stage_probabilities.Proposal",
+        "metrics:\n  stage_probabilities:\n    Proposal: 0.4\n    proposal : 0.5\n":
+            "differ only in case",
+        "metrics:\n  adoption_days: 40\n": "adoption_days cannot exceed adoption_window_days",
+        "metrics:\n  default_stage_probability: -0.1\n": "metrics.default_stage_probability",
+    }
+    for text, message in cases.items():
+        with pytest.raises(ConfigError, match=message):
+            load_config(_write(tmp_path, text))

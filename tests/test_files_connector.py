@@ -74,6 +74,7 @@ def test_valid_dataset_yields_every_entity_in_dependency_order() -> None:
     assert {b.entity: len(b) for b in batches} == {
         "owners": 3, "accounts": 5, "contacts": 12, "usage": 10, "integrations": 3,
         "subscriptions": 2, "invoices": 3, "tickets": 3, "surveys": 3, "opportunities": 2,
+        "arr_history": 6,
     }
     assert rejections(batches) == set()
     assert connector.warnings == []

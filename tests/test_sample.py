@@ -70,6 +70,7 @@ KEYS: dict[str, set[str]] = {
         "external_id", "account_external_id", "contact_external_id", "kind", "score",
         "comment", "responded_at",
     },
+    "arr_history": {"account_external_id", "effective_on", "arr"},
 }  # fmt: skip
 
 
@@ -535,6 +536,39 @@ def test_story_integration_failing(frames: dict[str, pd.DataFrame]) -> None:
     older = integ[(integ.account_external_id == acct) & (integ.day <= ago(30))]
     assert older.failures.sum() / older.runs.sum() < 0.05  # it used to work
     assert len(by_acct) >= 150
+
+
+def test_arr_history_shows_expansions_contractions_and_churn(
+    ws: dict[str, Any], frames: dict[str, pd.DataFrame]
+) -> None:
+    """Each paying account's history ends at its current ARR (0 once churned), and about
+    10% expanded and 4% contracted inside the window, so retention figures have a story."""
+    history = ws["arr_history"]
+    assert isinstance(history, pd.DataFrame)
+    assert all(isinstance(d, date) and not isinstance(d, datetime) for d in history.effective_on)
+    assert not history.duplicated(["account_external_id", "effective_on"]).any()
+    accounts = frames["accounts"].set_index("external_id")
+    ordered = history.sort_values(["account_external_id", "effective_on"])
+    per = ordered.groupby("account_external_id")
+    first, last = per.first(), per.last()
+    paying = accounts[accounts.lifecycle != "trial"]
+    assert set(history.account_external_id) == set(paying.index)  # trials have no ARR
+    assert (first.effective_on == paying.contract_start.loc[first.index]).all()
+    churned = accounts.lifecycle == "churned"
+    expected_end = accounts.arr.where(~churned, 0.0).loc[last.index]
+    assert (last.arr == expected_end).all()
+    assert (last.effective_on[churned.loc[last.index]]
+            == accounts.churned_on.loc[last.index][churned.loc[last.index]]).all()
+    live = last.index[~churned.loc[last.index]]
+    expanded = (last.arr > first.arr).loc[live]
+    contracted = (last.arr < first.arr).loc[live]
+    assert 0.06 <= expanded.mean() <= 0.14 and 0.02 <= contracted.mean() <= 0.07
+    changes = ordered.groupby("account_external_id").nth(1).set_index("account_external_id")
+    window_start = END - timedelta(days=179)
+    moved = changes.loc[live.intersection(changes.index)]
+    assert moved.effective_on.between(window_start, END).all()
+    assert (history.arr >= 0).all() and (per.size() <= 2).all()
+    assert not set(PLANTED.values()) & set(expanded[expanded].index)  # stories stay flat
 
 
 # ----------------------------------------------------------------- connector

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
+import pytest
 from test_services_workspace import ACCOUNTS, CFG, D1, D2, NOW1, NOW2, Workspace, workspace_fixtures
 
+from connectors.base import Batch
 from digests.views import HomeView
 from pulse.services.access import resolve_viewer
 from pulse.services.alerts import evaluate_alerts
 from pulse.services.digest_data import csm_digest, digest_recipients, home_view, manager_digest
+from storage.arr_ledger import record_arr_ledger
+from storage.loader import load_batch
+from storage.models import ArrChange
 
 workspace_db, ws = workspace_fixtures()
 
@@ -78,3 +85,40 @@ def test_digest_recipients_are_owners_with_slack_ids_and_accounts_or_a_team(ws: 
         (ids["o2"], "UPETE", False),
         (ids["o4"], "UQUINN", False),
     ]  # Rita has no Slack id
+
+
+def test_manager_digest_retention_over_twelve_months(ws: Workspace) -> None:
+    """The ledger caught up on D1 (every account from its contract start, 400 days
+    before D1), then Acme Corp expanded 50k -> 60k and Initech (12k) churned."""
+    session, ids = ws.session, ws.ids
+    assert manager_digest(session, CFG, ids["m1"], NOW2).retention is None  # no ledger yet
+    assert record_arr_ledger(session, D1).added == len(ACCOUNTS)
+    session.add_all([
+        ArrChange(account_id=ids["a1"], effective_on=D1 - timedelta(days=30), arr=60_000.0,
+                  reason="expansion", source="test"),
+        ArrChange(account_id=ids["a4"], effective_on=D1 - timedelta(days=10), arr=0.0,
+                  reason="churn", source="test"),
+    ])
+    load_batch(session, "t", Batch("opportunities", [
+        {"external_id": "x1", "account_external_id": "a1", "kind": "expansion",
+         "stage": "Proposal", "amount": 10_000.0},
+        {"external_id": "x2", "account_external_id": "a3", "kind": "expansion",
+         "stage": "Negotiation", "amount": 20_000.0},  # SMB team's
+    ]))
+    session.flush()
+    r = manager_digest(session, CFG, ids["m1"], NOW2).retention
+    assert r is not None
+    # Enterprise: Acme 50k, Initech 12k, Hooli 30k, Vandelay 9k on 2025-03-08
+    assert (r.start, r.end, r.months) == (date(2025, 3, 9), D2, 12)
+    assert (r.accounts_start, r.arr_start) == (4, 101_000)
+    assert r.kept_arr == 50_000 + 0 + 30_000 + 9_000
+    assert r.arr_end_cohort == 60_000 + 0 + 30_000 + 9_000
+    assert r.grr == pytest.approx(89 / 101) and r.nrr == pytest.approx(99 / 101)
+    assert (r.churned_accounts, r.logo_churn_rate) == (1, 0.25)
+    assert (r.expansion_opportunities, r.expansion_amount) == (1, 10_000)
+    assert r.expansion_forecast == pytest.approx(4_000)  # 10k x Proposal 0.4
+    smb = manager_digest(session, CFG, ids["m2"], NOW2).retention
+    assert smb is not None and (smb.grr, smb.nrr) == (1.0, 1.0)
+    assert smb.expansion_forecast == pytest.approx(14_000)  # 20k x Negotiation 0.7
+    everyone = manager_digest(session, CFG, None, NOW2).retention
+    assert everyone is not None and everyone.accounts_start == len(ACCOUNTS)

@@ -11,6 +11,8 @@ the caller owns the transaction (``storage.db.session_scope``).
   expansion lists
 * :mod:`pulse.services.alerts` — alert evaluation, routing, acknowledge, snooze
 * :mod:`pulse.services.digest_data` — CSM and manager digests, App Home, recipients
+* :mod:`pulse.services.metrics` — retention, churn, adoption ... over a period
+  (``pulse metrics``, the digest's retention section)
 """
 
 from __future__ import annotations

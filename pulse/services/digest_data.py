@@ -22,11 +22,19 @@ from digests.portfolio import (
     manager_summary,
     snapshot_dates,
 )
-from digests.views import CsmDigest, HomeView, ManagerDigest, RenewalRow, TierRow
+from digests.views import (
+    CsmDigest,
+    HomeView,
+    ManagerDigest,
+    RenewalRow,
+    RetentionLine,
+    TierRow,
+)
 from pulse.config import PulseConfig
 from pulse.services.access import Viewer, visible
 from pulse.services.alerts import open_alert_counts
 from pulse.services.health import account_lines, scoped_portfolio, urgency_order
+from pulse.services.metrics import retention_figures
 from storage.models import Account, Alert, Owner, PlaybookFiring
 
 RENEWAL_RISKS = ("high", "medium", "low")
@@ -91,6 +99,39 @@ def held_back(session: Session, owner_id: int, now: datetime) -> list[tuple[str,
     return [(str(a), str(p), str(r)) for a, p, r in rows]
 
 
+def _rate(value: object) -> float | None:
+    number = float(value)  # type: ignore[arg-type]
+    return None if math.isnan(number) else number
+
+
+def retention_line(
+    session: Session, config: PulseConfig, end: date, owner_ids: set[int] | None
+) -> RetentionLine | None:
+    """GRR, NRR and logo churn over the trailing ``metrics.period_months`` to ``end`` and
+    the expansion forecast, for the accounts of ``owner_ids`` (None: all); None while the
+    scope has no ARR history, so the digest says nothing rather than "0%"."""
+    figures = retention_figures(session, config, end, owner_ids)
+    if not figures.ledger_rows:
+        return None
+    r, forecast = figures.revenue, figures.forecast.by_group.iloc[0]
+    return RetentionLine(
+        start=figures.period.start,
+        end=figures.period.end,
+        months=config.metrics.period_months,
+        accounts_start=int(r["accounts_start"]),
+        arr_start=float(r["arr_start"]),
+        kept_arr=float(r["kept_arr"]),
+        arr_end_cohort=float(r["arr_end_cohort"]),
+        churned_accounts=int(r["churned_accounts"]),
+        grr=_rate(r["grr"]),
+        nrr=_rate(r["nrr"]),
+        logo_churn_rate=_rate(r["logo_churn_rate"]),
+        expansion_forecast=float(forecast["weighted"]),
+        expansion_opportunities=int(forecast["opportunities"]),
+        expansion_amount=float(forecast["amount"]),
+    )
+
+
 def _team_owner_ids(session: Session, manager_id: int) -> set[int]:
     """The manager and the owners reporting directly to them (the manager scope of access)."""
     return set(
@@ -153,9 +194,10 @@ def manager_digest(
     ]
     drops = df.loc[summary.top_drops.index]
     rises = df.loc[summary.top_rises.index]
+    as_of = _date(summary.as_of) or today
     return ManagerDigest(
         scope=scope,
-        as_of=_date(summary.as_of) or today,
+        as_of=as_of,
         prev_as_of=prev_as_of,
         accounts_total=summary.accounts,
         average_score=summary.average_score,
@@ -175,6 +217,7 @@ def manager_digest(
             for risk, row in summary.renewals_by_risk.iterrows()
         ],
         renewal_window_days=window,
+        retention=retention_line(session, config, as_of, team),
     )
 
 
