@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from digests.blocks import (
+    ELLIPSIS,
     TIER_EMOJI,
     account_name,
     account_plain,
@@ -66,10 +67,11 @@ def csm_digest(d: CsmDigest, limit: int = 10, *, expansion_limit: int = 5) -> di
             f"{plural(d.accounts_total, 'account')} in your portfolio · "
             f"{plural(d.open_alerts, 'open alert')} · scored {d.as_of.isoformat()}"
         ),
+        *([context(_stale_text(d.stale))] if d.stale else []),
     ]
-    # Fixed blocks: header, context, attention title, attention "more", divider,
+    # Fixed blocks: header, context, stale, attention title, attention "more", divider,
     # expansion title, expansion "more", footer, held-back playbooks.
-    fixed = 9
+    fixed = 10
     exp_shown, exp_left = take(d.expansion, expansion_limit, MAX_BLOCKS_MESSAGE - fixed)
     att_shown, att_left = take(d.attention, limit, MAX_BLOCKS_MESSAGE - fixed - len(exp_shown))
 
@@ -99,8 +101,10 @@ def csm_digest(d: CsmDigest, limit: int = 10, *, expansion_limit: int = 5) -> di
     else:
         blocks.append(section("*Expansion candidates*\nNone today."))
     if d.held_back:
-        lines = [f"• *{esc(account, 80)}* ({esc(playbook, 60)}): {esc(reason, 200)}"
-                 for account, playbook, reason in d.held_back[:HELD_BACK_LINES]]
+        lines = [
+            f"• *{esc(account, 80)}* ({esc(playbook, 60)}): {esc(reason, 200)}"
+            for account, playbook, reason in d.held_back[:HELD_BACK_LINES]
+        ]
         if len(d.held_back) > HELD_BACK_LINES:
             lines.append(f"… and {len(d.held_back) - HELD_BACK_LINES} more")
         title = f"*Held back by your daily playbook limit* ({len(d.held_back)})\n"
@@ -159,10 +163,12 @@ def _retention_lines(r: RetentionLine) -> list[str]:
             "churned",
         ]
     else:
-        lines.append(f"• GRR and NRR n/a: no account had ARR when the period began "
-                     f"({r.start.isoformat()})")
-    opportunities = plural(r.expansion_opportunities, "open expansion opportunity",
-                           "open expansion opportunities")
+        lines.append(
+            f"• GRR and NRR n/a: no account had ARR when the period began ({r.start.isoformat()})"
+        )
+    opportunities = plural(
+        r.expansion_opportunities, "open expansion opportunity", "open expansion opportunities"
+    )
     lines.append(
         f"• Expansion forecast *{money(r.expansion_forecast)}*: {opportunities} "
         f"({money(r.expansion_amount)}) × stage probability"
@@ -181,6 +187,27 @@ def _retention_text(r: RetentionLine) -> str:
     )
 
 
+def _stale_text(parts: list[str]) -> str:
+    return (
+        ":hourglass: Stale: " + esc("; ".join(parts), 1500) + " — scores rest partly on old data."
+    )
+
+
+def _csm_entry_lines(d: ManagerDigest, limit: int = 10) -> list[str]:
+    """CSM sentiments and overrides in force, disagreements with the data first."""
+    ordered = sorted(d.csm_entries, key=lambda e: e[1] is None)
+    n_dis = sum(1 for _, dis in d.csm_entries if dis)
+    title = f"*CSM entries in force ({len(d.csm_entries)})*" + (
+        f" · :warning: {plural(n_dis, 'disagrees', 'disagree')} with the data" if n_dis else ""
+    )
+    lines = [title]
+    for text, dis in ordered[:limit]:
+        lines.append(f"• {text}" + (f"\n    :warning: _{esc(dis, 300)}_" if dis else ""))
+    if len(ordered) > limit:
+        lines.append(f"{ELLIPSIS}and {len(ordered) - limit} more")
+    return lines
+
+
 def manager_digest(d: ManagerDigest, limit: int = 10) -> dict[str, Any]:
     """The manager's view: distribution and its change, at-risk ARR (and renewing in the
     window), retention over the trailing period (GRR, NRR, logo churn, expansion
@@ -188,8 +215,10 @@ def manager_digest(d: ManagerDigest, limit: int = 10) -> dict[str, Any]:
     since = f" (vs {d.prev_as_of.isoformat()})" if d.prev_as_of else ""
     change = f", {signed(d.average_change)} since last run" if d.average_change is not None else ""
     window = d.renewal_window_days
+    stale = [context(_stale_text(d.stale))] if d.stale else []
     blocks: list[dict[str, Any]] = [
         header(f"Portfolio health — {d.scope}"),
+        *stale,
         section(
             f"*{d.accounts_total:,}* accounts scored on {d.as_of.isoformat()}{since}\n"
             f"Average health *{d.average_score:.1f}*{change}\n"
@@ -212,6 +241,8 @@ def manager_digest(d: ManagerDigest, limit: int = 10) -> dict[str, Any]:
                 blocks.append(section(chunk))
     if d.retention is not None:
         blocks.append(section("\n".join(_retention_lines(d.retention))))
+    if d.csm_entries:
+        blocks.extend(section(chunk) for chunk in pack_lines(_csm_entry_lines(d))[:3])
 
     mover_lines: list[str] = []
     if d.drops:
@@ -250,5 +281,12 @@ def manager_digest(d: ManagerDigest, limit: int = 10) -> dict[str, Any]:
         f"({money(d.at_risk_arr_renewing)} renewing within {window} days).{drop}"
         + (f" Renewals in {window} days: {renewals}." if renewals else "")
         + (_retention_text(d.retention) if d.retention is not None else "")
+        + (f" Stale: {'; '.join(d.stale)}." if d.stale else "")
+        + (
+            f" {plural(sum(1 for _, x in d.csm_entries if x), 'CSM entry', 'CSM entries')}"
+            " disagree with the data."
+            if any(x for _, x in d.csm_entries)
+            else ""
+        )
     )
     return message(blocks, text)

@@ -57,12 +57,10 @@ def home_view(h: HomeView, limit: int = 40) -> dict[str, Any]:
         return home(blocks)
     shown, left = take(h.accounts, limit, MAX_BLOCKS_HOME - HOME_FIXED_BLOCKS)
     for line in shown:
-        blocks.append(
-            section(
-                account_row(line, why=bool(line.why), activity=True),
-                accessory=details_button(line.account_id),
-            )
-        )
+        row = account_row(line, why=bool(line.why), activity=True)
+        if line.peer_note:
+            row += f"\n_Peers:_ {esc(line.peer_note, 300)}"
+        blocks.append(section(row, accessory=details_button(line.account_id)))
     if left:
         blocks.append(context(more_text(left, "use `/health NAME` for any account")))
     blocks.append(context("`/health help` for commands"))

@@ -57,6 +57,7 @@ class AccountLine:
     renewal_risk: str
     why: str = ""  # short reason the account is listed
     crm_url: str | None = None
+    peer_note: str | None = None  # its weakest usage signal among peers (App Home)
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ class CsmDigest:
     open_alerts: int
     held_back: list[tuple[str, str, str]] = field(default_factory=list)
     """(account, playbook, reason) the daily cap kept from messaging since yesterday."""
+    stale: list[str] = field(default_factory=list)  # "support data 3 days old (zendesk)"
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,9 @@ class ManagerDigest:
     renewals: list[RenewalRow]
     renewal_window_days: int = 90
     retention: RetentionLine | None = None  # None: no ARR history in the scope yet
+    csm_entries: list[tuple[str, str | None]] = field(default_factory=list)
+    """(account: the CSM entry in force, as mrkdwn; its disagreement with the data)."""
+    stale: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ class DomainFreshness:
         """ "support data 3 days old" / "usage data 5 hours old" / "... never synced"."""
         label = f"{DOMAIN_LABELS.get(self.domain, self.domain)} data"
         if self.last_success is None:
-            return f"{label} never synced"
+            return f"{label} never synced successfully"
         age = max(self.now - self.last_success, timedelta(0))
         if age >= timedelta(days=2):  # "30 hours" says more than "1 day"
             n, unit = age.days, "day"
@@ -87,7 +87,12 @@ def freshness(session: Session, config: PulseConfig, now: datetime) -> dict[str,
     by_domain: dict[str, list[tuple[str, datetime | None]]] = {}
     for source in config.synced_sources:
         state = states.get(source)
-        last = state.last_success_at if state is not None else None
+        if state is None:
+            # Never run by Pulse: whatever is stored came another way (a direct import, a
+            # test), so its age cannot be judged. A source that ran and never succeeded
+            # has a row with no last success, and that is stale.
+            continue
+        last = state.last_success_at
         for domain in SOURCE_DOMAINS.get(source, ()):
             by_domain.setdefault(domain, []).append((source, last))
     out: dict[str, DomainFreshness] = {}

@@ -44,7 +44,7 @@ def test_age_words() -> None:
 
     assert text(timedelta(days=3, hours=4)) == "support data 3 days old"
     assert text(timedelta(hours=1, minutes=50)) == "support data 1 hour old"
-    assert text(None) == "support data never synced"
+    assert text(None) == "support data never synced successfully"
 
 
 def test_a_source_past_its_interval_makes_what_it_feeds_stale(session: Session) -> None:
@@ -63,6 +63,11 @@ def test_a_source_past_its_interval_makes_what_it_feeds_stale(session: Session) 
     )
     assert source_status(CFG, "files", NOW - timedelta(hours=40), NOW) == "fresh, 40 hours old"
     assert source_status(CFG, "zendesk", None, NOW).startswith("STALE, never synced")
+    # A configured source Pulse never ran is not judged (its data came another way).
+    session.execute(SyncState.__table__.delete().where(SyncState.source == "zendesk"))
+    assert "support" not in freshness(session, CFG, NOW) or not freshness(
+        session, CFG, NOW
+    )["support"].stale
 
 
 def test_a_stale_source_is_flagged_on_the_card_and_in_the_explanation(session: Session) -> None:

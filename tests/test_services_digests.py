@@ -93,18 +93,47 @@ def test_manager_digest_retention_over_twelve_months(ws: Workspace) -> None:
     session, ids = ws.session, ws.ids
     assert manager_digest(session, CFG, ids["m1"], NOW2).retention is None  # no ledger yet
     assert record_arr_ledger(session, D1).added == len(ACCOUNTS)
-    session.add_all([
-        ArrChange(account_id=ids["a1"], effective_on=D1 - timedelta(days=30), arr=60_000.0,
-                  reason="expansion", source="test"),
-        ArrChange(account_id=ids["a4"], effective_on=D1 - timedelta(days=10), arr=0.0,
-                  reason="churn", source="test"),
-    ])
-    load_batch(session, "t", Batch("opportunities", [
-        {"external_id": "x1", "account_external_id": "a1", "kind": "expansion",
-         "stage": "Proposal", "amount": 10_000.0},
-        {"external_id": "x2", "account_external_id": "a3", "kind": "expansion",
-         "stage": "Negotiation", "amount": 20_000.0},  # SMB team's
-    ]))
+    session.add_all(
+        [
+            ArrChange(
+                account_id=ids["a1"],
+                effective_on=D1 - timedelta(days=30),
+                arr=60_000.0,
+                reason="expansion",
+                source="test",
+            ),
+            ArrChange(
+                account_id=ids["a4"],
+                effective_on=D1 - timedelta(days=10),
+                arr=0.0,
+                reason="churn",
+                source="test",
+            ),
+        ]
+    )
+    load_batch(
+        session,
+        "t",
+        Batch(
+            "opportunities",
+            [
+                {
+                    "external_id": "x1",
+                    "account_external_id": "a1",
+                    "kind": "expansion",
+                    "stage": "Proposal",
+                    "amount": 10_000.0,
+                },
+                {
+                    "external_id": "x2",
+                    "account_external_id": "a3",
+                    "kind": "expansion",
+                    "stage": "Negotiation",
+                    "amount": 20_000.0,
+                },  # SMB team's
+            ],
+        ),
+    )
     session.flush()
     r = manager_digest(session, CFG, ids["m1"], NOW2).retention
     assert r is not None
@@ -122,3 +151,86 @@ def test_manager_digest_retention_over_twelve_months(ws: Workspace) -> None:
     assert smb.expansion_forecast == pytest.approx(14_000)  # 20k x Negotiation 0.7
     everyone = manager_digest(session, CFG, None, NOW2).retention
     assert everyone is not None and everyone.accounts_start == len(ACCOUNTS)
+
+
+def test_digests_show_csm_entries_disagreements_and_stale_sources(ws: Workspace) -> None:
+    """The manager sees CSM entries in force, a sharp disagreement with the data pointed
+    out (Olga says green, the data puts Initech at risk); both digests say which source
+    is stale; the rendered messages pass Slack's limits."""
+    from digests.digest_blocks import csm_digest as csm_blocks
+    from digests.digest_blocks import manager_digest as manager_blocks
+    from digests.limits import validate_message
+    from pulse.config import parse_config
+    from pulse.services.overrides import OverrideRequest, apply_request
+    from storage.models import SyncState
+
+    session, ids = ws.session, ws.ids
+    cfg = parse_config({"sources": {"files": {"path": "."}, "zendesk": {}}})
+    olga = resolve_viewer(session, cfg, "UOLGA", None)
+    apply_request(
+        session,
+        cfg,
+        olga,
+        OverrideRequest("initech", "sentiment", sentiment="green", reason="exec sponsor happy"),
+        NOW2,
+    )
+    session.add_all(
+        [
+            SyncState(source="files", last_success_at=NOW2 - timedelta(hours=3), last_status="ok"),
+            SyncState(source="zendesk", last_success_at=NOW2 - timedelta(days=4), last_status="ok"),
+        ]
+    )
+    session.flush()
+    team = manager_digest(session, cfg, ids["m1"], NOW2)
+    ((text, disagreement),) = team.csm_entries
+    assert text.startswith("*Initech*: CSM: :large_green_circle: green, exec sponsor happy")
+    assert disagreement is not None and "the data says at risk" in disagreement
+    assert team.stale == ["support data 4 days old (zendesk)"]
+    payload = manager_blocks(team)
+    assert validate_message(payload) == []
+    body = str(payload["blocks"])
+    assert "CSM entries in force (1)" in body and "disagrees with the data" in body
+    assert ":hourglass: Stale: support data 4 days old (zendesk)" in body
+    assert "1 CSM entry disagree" in payload["text"] or "CSM entry" in payload["text"]
+    mine = csm_digest(session, cfg, ids["o1"], NOW2)
+    assert mine.stale == ["support data 4 days old (zendesk)"]
+    assert validate_message(csm_blocks(mine)) == []
+    assert ":hourglass: Stale" in str(csm_blocks(mine)["blocks"])
+
+
+def test_home_view_says_where_each_account_stands_among_peers(ws: Workspace) -> None:
+    """All seven accounts made one segment (8 seats each: one peer group of 7) and scored
+    again: each App Home row names its weakest usage signal among those peers, as stored."""
+    from sqlalchemy import update
+
+    from digests.home import home_view as home_blocks
+    from digests.limits import validate_home
+    from scoring.engine import run_scoring
+    from scoring.peers import peer_phrase
+    from storage.models import Account, ScoreSnapshot
+
+    session = ws.session
+    session.execute(update(Account).values(segment="SMB", licensed_seats=8))
+    run_scoring(session, CFG, D2)
+    maya = resolve_viewer(session, CFG, "UMAYA", None)
+    home = home_view(session, CFG, maya, NOW2)
+    noted = 0
+    for line in home.accounts:
+        snap = (
+            session.query(ScoreSnapshot)
+            .filter(ScoreSnapshot.account_id == line.account_id, ScoreSnapshot.as_of == D2)
+            .one()
+        )
+        ranked = [
+            (c["raw"]["peer_pct"], c)
+            for c in snap.components
+            if c["key"] in ("usage", "breadth", "seats", "trend")
+            and c["raw"].get("peer_pct") is not None
+        ]
+        pct, comp = min(ranked, key=lambda r: r[0])
+        assert line.peer_note == f"{comp['label']}: {peer_phrase(pct, comp['raw']['peer_group'])}"
+        assert "of SMB, 1-9 seats peers" in line.peer_note
+        noted += 1
+    assert noted == len(home.accounts) == 4
+    view = home_blocks(home)
+    assert validate_home(view) == [] and "_Peers:_" in str(view["blocks"])

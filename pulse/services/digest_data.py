@@ -8,12 +8,15 @@ Figures come from :mod:`digests.portfolio` (``load_portfolio``, ``manager_summar
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 import pandas as pd
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from digests.blocks import esc
+from digests.override_blocks import override_text
 from digests.portfolio import (
     HEALTH_TIERS,
     attention_list,
@@ -31,11 +34,14 @@ from digests.views import (
     TierRow,
 )
 from pulse.config import PulseConfig
+from pulse.freshness import freshness, stale_parts
 from pulse.services.access import Viewer, visible
 from pulse.services.alerts import open_alert_counts
 from pulse.services.health import account_lines, scoped_portfolio, urgency_order
 from pulse.services.metrics import retention_figures
-from storage.models import Account, Alert, Owner, PlaybookFiring
+from pulse.services.overrides import manager_overrides
+from scoring.peers import PEER_KEYS, peer_phrase
+from storage.models import Account, Alert, Owner, PlaybookFiring, ScoreSnapshot
 
 RENEWAL_RISKS = ("high", "medium", "low")
 
@@ -84,6 +90,7 @@ def csm_digest(session: Session, config: PulseConfig, owner_id: int, now: dateti
         ),
         open_alerts=_open_alerts(session, mine),
         held_back=held_back(session, owner_id, now),
+        stale=stale_parts(freshness(session, config, now)),
     )
 
 
@@ -92,8 +99,11 @@ def held_back(session: Session, owner_id: int, now: datetime) -> list[tuple[str,
     rows = session.execute(
         select(Account.name, PlaybookFiring.playbook, PlaybookFiring.reason)
         .join(Account, Account.id == PlaybookFiring.account_id)
-        .where(PlaybookFiring.owner_id == owner_id, PlaybookFiring.status == "deferred",
-               PlaybookFiring.fired_at > now - timedelta(days=1))
+        .where(
+            PlaybookFiring.owner_id == owner_id,
+            PlaybookFiring.status == "deferred",
+            PlaybookFiring.fired_at > now - timedelta(days=1),
+        )
         .order_by(PlaybookFiring.fired_at, PlaybookFiring.id)
     ).all()
     return [(str(a), str(p), str(r)) for a, p, r in rows]
@@ -218,6 +228,11 @@ def manager_digest(
         ],
         renewal_window_days=window,
         retention=retention_line(session, config, as_of, team),
+        csm_entries=[
+            (f"*{esc(line.account_name, 150)}*: {override_text(line)}", dis)
+            for line, dis in manager_overrides(session, [int(a) for a in df["account_id"]], today)
+        ],
+        stale=stale_parts(freshness(session, config, now)),
     )
 
 
@@ -243,13 +258,60 @@ def home_view(session: Session, config: PulseConfig, viewer: Viewer, now: dateti
     urgent = urgency_order(df, config)
     rest = df.drop(index=urgent.index).sort_values(["score", "arr"], ascending=[True, False])
     ordered = pd.concat([urgent, rest.assign(why="")])
+    lines = account_lines(session, ordered, today)
+    notes = peer_notes(session, [line.account_id for line in lines[:HOME_PEER_NOTES]], today)
     return HomeView(
         viewer_name=viewer.name,
         role=viewer.role,
         as_of=_date(df["as_of"].iloc[0]),
-        accounts=account_lines(session, ordered, today),
+        accounts=[
+            replace(line, peer_note=notes.get(line.account_id))
+            if line.account_id in notes
+            else line
+            for line in lines
+        ],
         open_alerts=open_alerts,
     )
+
+
+HOME_PEER_NOTES = 40
+"""The App Home shows at most this many rows (digests.home), so only these need a note."""
+
+
+def peer_notes(session: Session, account_ids: list[int], as_of: date) -> dict[int, str]:
+    """Each account's weakest usage signal among its peers, from its latest snapshot:
+    "Seats: bottom 8% of Enterprise, 50-199 seats peers"."""
+    if not account_ids:
+        return {}
+    ss = ScoreSnapshot
+    latest = (
+        select(ss.account_id, func.max(ss.as_of).label("as_of"))
+        .where(ss.account_id.in_(account_ids), ss.as_of <= as_of)
+        .group_by(ss.account_id)
+        .subquery("latest")
+    )
+    rows = session.execute(
+        select(ss.account_id, ss.components).join(
+            latest, (latest.c.account_id == ss.account_id) & (latest.c.as_of == ss.as_of)
+        )
+    ).all()
+    notes: dict[int, str] = {}
+    for account_id, components in rows:
+        ranked = [
+            (float(c["raw"]["peer_pct"]), c)
+            for c in components or []
+            if c.get("key") in PEER_KEYS
+            and isinstance(c.get("raw"), dict)
+            and c["raw"].get("peer_pct") is not None
+            and c["raw"].get("peer_group")
+        ]
+        if not ranked:
+            continue
+        pct, comp = min(ranked, key=lambda r: r[0])
+        phrase = peer_phrase(pct, comp["raw"]["peer_group"])
+        if phrase:
+            notes[int(account_id)] = f"{comp.get('label') or comp['key']}: {phrase}"
+    return notes
 
 
 def digest_recipients(session: Session) -> list[tuple[int, str, bool]]:
