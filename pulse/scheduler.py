@@ -170,8 +170,8 @@ class PulseScheduler:
                 notices = send_expiry_notices(session, self.config, self.slack, now)
             alerts = step_alerts(RunContext(self.config, now, self.slack))
             return (
-                f"{alerts}; {reminders} reminder(s) sent; "
-                f"{notices} override expiry notice(s) sent"
+                f"{alerts}; {notices} override expiry notice(s) sent; "
+                f"{reminders} reminder(s) sent"
             )
 
     # --- wiring --------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import yaml
 
 from pulse.config import ConfigError, TierThresholds, load_config
 from pulse.weights_file import edit_weights_text, write_weights
-from scoring.components import COMPONENT_KEYS, combine
+from scoring.components import COMPONENT_KEYS, DATA_COMPONENT_KEYS, combine
 from scoring.panel import FLAG_COLUMNS, VALUE_COLUMNS
 from scoring.periods import as_of_dates, parse_span
 from scoring.tune import (
@@ -38,9 +38,9 @@ def test_imputed_weighted_mean_is_the_real_score_for_the_current_weights() -> No
     values = rng.uniform(0, 1, (500, 6))
     values[rng.random((500, 6)) < 0.3] = np.nan
     values[0] = np.nan  # nothing known: stays unknown
-    w = np.array([CURRENT[k] for k in COMPONENT_KEYS])
+    w = np.array([CURRENT[k] for k in DATA_COMPONENT_KEYS])
     x = impute(values, w)
-    frame = pd.DataFrame(values, columns=list(COMPONENT_KEYS))
+    frame = pd.DataFrame(values, columns=list(DATA_COMPONENT_KEYS))
     score = combine(frame, CURRENT, TierThresholds()).score.to_numpy()
     mean = 100 * (x @ w) / w.sum()
     assert np.isnan(mean[0]) and np.isnan(score[0])
@@ -95,6 +95,7 @@ def _synthetic_panel(driver: str, n: int = 600, seed: int = 5) -> pd.DataFrame:
     for k, day in enumerate(dates):
         values = rng.uniform(0, 1, (n, len(COMPONENT_KEYS)))
         values[rng.random(values.shape) < 0.1] = np.nan
+        values[:, COMPONENT_KEYS.index("csm")] = np.nan  # no CSM entries in this history
         drive = np.nan_to_num(values[:, COMPONENT_KEYS.index(driver)], nan=0.5)
         churn = rng.random(n) < _sigmoid(-1.5 - 6.0 * (drive - 0.3))
         frame = pd.DataFrame(values, columns=list(VALUE_COLUMNS))
@@ -126,7 +127,7 @@ def test_components_without_any_data_keep_their_weight() -> None:
     panel = _synthetic_panel("usage")
     panel["value_trend"] = np.nan
     result = tune(panel, CURRENT, TierThresholds(), parse_span("30d"), drop_points=5)
-    assert result.untuned == ("trend",)
+    assert result.untuned == ("trend", "csm")  # csm: a judgement, never fitted
     assert result.suggested["trend"] == CURRENT["trend"]
     assert sum(result.suggested.values()) == pytest.approx(100)
 
@@ -156,10 +157,10 @@ def test_only_the_weight_values_change_in_a_commented_file(tmp_path: Path) -> No
     assert [b.strip() for _, b in changed] == [
         "usage: 30", "breadth: 0", "engagement: 25", "contract: 10"]
     cfg = load_config(path)
-    assert cfg.scoring.weights.model_dump() == NEW
+    assert cfg.scoring.weights.model_dump() == {**NEW, "csm": 15.0}  # csm kept as it was
     old = yaml.safe_load(EXAMPLE.read_text())
     new = yaml.safe_load(path.read_text())
-    old["scoring"]["weights"] = NEW
+    old["scoring"]["weights"] = {**NEW, "csm": 15}  # the example also sets csm: 15
     assert new == old
 
 
@@ -190,7 +191,8 @@ def test_an_unusual_layout_is_rewritten_whole_keeping_every_value(tmp_path: Path
 def test_a_missing_file_is_created_and_a_bad_result_refused(tmp_path: Path) -> None:
     path = tmp_path / "pulse.yml"
     outcome = write_weights(NEW, path)
-    assert outcome.created and load_config(path).scoring.weights.model_dump() == NEW
+    assert outcome.created
+    assert load_config(path).scoring.weights.model_dump() == {**NEW, "csm": 15.0}  # default
     bad = tmp_path / "bad.yml"
     bad.write_text("scoring:\n  window_days: 3\n")  # already invalid: refuse to touch it
     with pytest.raises(ConfigError):
