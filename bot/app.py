@@ -25,7 +25,7 @@ from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.lazy_listener import ThreadLazyListenerRunner
 from slack_sdk import WebClient
 
-from bot import actions, commands, home, trials
+from bot import actions, commands, home, overrides, trials
 from bot.context import BotContext, utcnow
 from bot.users import UserDirectory
 from connectors.stripe_billing import StripeTrials
@@ -43,7 +43,7 @@ work is bounded to a few threads (database connections, the GIL) and simply queu
 
 REGISTERED_COMMANDS = (commands.COMMAND,)
 REGISTERED_EVENTS = (home.EVENT,)
-REGISTERED_ACTIONS = actions.ACTION_IDS + trials.ACTION_IDS
+REGISTERED_ACTIONS = actions.ACTION_IDS + trials.ACTION_IDS + overrides.ACTION_IDS
 
 
 class MissingSetting(RuntimeError):
@@ -117,6 +117,7 @@ def build_app(
     commands.register(app, ctx)
     actions.register(app, ctx)
     trials.register(app, ctx)
+    overrides.register(app, ctx)
     home.register(app, ctx)
     return app
 

@@ -260,6 +260,8 @@ def health_card(card: HealthCard) -> dict[str, Any]:
             value, n = _ack_all_value(open_alerts)
             label = "Acknowledge all" if n == len(open_alerts) else f"Acknowledge {n}"
             buttons.append(button(label, "alert_ack_all", value=value, style="primary"))
+    if card.can_act:
+        buttons.append(button("CSM sentiment", "override_open", value=str(a.account_id)))
     if buttons:
         blocks.append(actions(buttons, block_id=f"health_card_{a.account_id}"))
     blocks.append(context(f"Pulse · as of {card.as_of.isoformat()} · `/health help` for more"))

@@ -102,3 +102,86 @@ def expiry_notice(n: ExpiryNotice) -> dict[str, Any]:
         f"{override_text(n.line)}.\nTo keep it, record it again with a new `--until`."
     )
     return message([section(text)], f"Your CSM entry on {n.line.account_name} ends {when}.")
+
+
+OPEN_ACTION = "override_open"
+VIEW = "override_view"
+SENTIMENT_INPUT = ("sentiment_block", "sentiment_input")
+REASON_INPUT = ("override_reason_block", "override_reason_input")
+UNTIL_INPUT = ("override_until_block", "override_until_input")
+CHOICES = (
+    ("green", "Green: on track"),
+    ("yellow", "Yellow: watch"),
+    ("red", "Red: at risk"),
+    ("clear", "Clear my entry"),
+)
+
+
+def override_modal(
+    account_name: str, account_id: int, default_until: date, current: OverrideLine | None = None
+) -> dict[str, Any]:
+    """The health card's "CSM sentiment" modal: sentiment, reason, until.
+
+    ``private_metadata`` carries the account id, so the submission needs no name lookup.
+    """
+
+    def option(value: str, label: str) -> dict[str, Any]:
+        return {"text": {"type": "plain_text", "text": label}, "value": value}
+
+    select: dict[str, Any] = {
+        "type": "static_select",
+        "action_id": SENTIMENT_INPUT[1],
+        "options": [option(v, t) for v, t in CHOICES],
+    }
+    if current is not None and current.kind == "sentiment" and current.sentiment:
+        select["initial_option"] = option(current.sentiment, dict(CHOICES)[current.sentiment])
+    reason: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": REASON_INPUT[1],
+        "multiline": True,
+        "max_length": 500,
+    }
+    if current is not None:
+        reason["initial_value"] = current.reason[:500]
+    now_text = (
+        f"Now: {override_text(current)}."
+        if current is not None
+        else "No CSM entry on this account yet."
+    )
+    return {
+        "type": "modal",
+        "callback_id": VIEW,
+        "private_metadata": str(account_id),
+        "title": {"type": "plain_text", "text": "CSM sentiment"},
+        "submit": {"type": "plain_text", "text": "Save"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            section(
+                f"*{esc(account_name, 200)}*\n{now_text} It counts in the score until it "
+                "ends and is shown with your name and reason."
+            ),
+            {
+                "type": "input",
+                "block_id": SENTIMENT_INPUT[0],
+                "label": {"type": "plain_text", "text": "Sentiment"},
+                "element": select,
+            },
+            {
+                "type": "input",
+                "block_id": REASON_INPUT[0],
+                "optional": True,
+                "label": {"type": "plain_text", "text": "Why (required unless clearing)"},
+                "element": reason,
+            },
+            {
+                "type": "input",
+                "block_id": UNTIL_INPUT[0],
+                "label": {"type": "plain_text", "text": "Until"},
+                "element": {
+                    "type": "datepicker",
+                    "action_id": UNTIL_INPUT[1],
+                    "initial_date": default_until.isoformat(),
+                },
+            },
+        ],
+    }

@@ -495,8 +495,10 @@ def test_health_card_buttons_follow_alerts_and_permissions() -> None:
     read_only = health_card(card(can_act=False, alerts=[alert(7), alert(8)]))
     assert by_action(read_only, "alert_ack") == by_action(read_only, "alert_ack_all") == []
     assert by_action(read_only, "open_crm")
+    assert by_action(read_only, "override_open") == []  # only people who can act
+    assert [e["value"] for e in by_action(one, "override_open")] == ["1"]
 
-    no_crm = health_card(card(account=line(1, crm_url=None), alerts=[]))
+    no_crm = health_card(card(account=line(1, crm_url=None), alerts=[], can_act=False))
     assert not any(b["type"] == "actions" for b in no_crm["blocks"])
     acknowledged_only = health_card(card(alerts=[alert(7, status="acknowledged")]))
     assert by_action(acknowledged_only, "alert_ack") == []

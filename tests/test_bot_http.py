@@ -430,12 +430,48 @@ def test_a_csm_records_a_sentiment_and_the_card_shows_it(
     assert "not a sentiment" in _text(refused)
     cleared = ask("acme corp sentiment clear", "sent-clear")
     assert "Cleared on *Acme Corp*" in _text(cleared)
+
+    # The same from the health card: its "CSM sentiment" button opens a modal.
+    buttons = [e for b in card["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    (opener,) = [e for e in buttons if e["action_id"] == "override_open"]
+    assert slack.action(
+        {"action_id": "override_open", "type": "button", "value": opener["value"]},
+        user_id=BEN, response_url=bot.fake.response_url("sent-open"),
+    ).status_code == 200
+    view = bot.fake.wait_for("views.open")[-1].args["view"]
+    assert validate_modal(view) == [] and "Acme Corp" in str(view["blocks"])
+
+    def submit(choice: str, reason: str) -> requests.Response:
+        values = {
+            "sentiment_block": {"sentiment_input": {
+                "type": "static_select",
+                "selected_option": {"text": {"type": "plain_text", "text": choice},
+                                    "value": choice}}},
+            "override_reason_block": {"override_reason_input": {
+                "type": "plain_text_input", "value": reason}},
+            "override_until_block": {"override_until_input": {
+                "type": "datepicker", "selected_date": "2026-03-20"}},
+        }
+        body = block_actions_body(view_submission_payload(view, values, user_id=BEN))
+        return slack.post(body, "application/x-www-form-urlencoded")
+
+    refused = submit("yellow", "  ")
+    assert refused.json()["errors"] == {
+        "override_reason_block": "Say why: it is shown with the score."
+    }
+    dms = len(bot.fake.calls_to("chat.postMessage"))
+    assert submit("yellow", "budget review in March").status_code == 200
+    dm = bot.fake.wait_for("chat.postMessage", dms + 1)[-1].args
+    assert "Recorded on *Acme Corp*" in _text(dm) and "budget review in March" in _text(dm)
+    card = ask("acme corp", "sent-card-3")
+    assert "yellow, budget review in March, until 20 Mar 2026" in _text(card)
+    ask("acme corp sentiment clear", "sent-clear-2")
     assert "speech_balloon" not in _text(ask("acme corp", "sent-card-2"))
     with session_factory(bot.url)() as s:
         actions = s.scalars(
             select(AuditLog.action).where(AuditLog.action.like("override_%")).order_by(AuditLog.id)
         ).all()
-    assert actions == ["override_set", "override_cleared"]
+    assert actions == ["override_set", "override_cleared", "override_set", "override_cleared"]
 
 
 def test_slack_retry_is_acked_and_ignored(bot: BotHarness, slack: SlackSender) -> None:

@@ -418,3 +418,25 @@ def test_reasons_can_be_added_to_quiet_alerts_only(session: Session) -> None:
     assert [a.detail["reason"] for a in _audit(session, "alert_reason")] == ["QBR on Friday"]
     with pytest.raises(PermissionError):
         add_reason(session, alert_id, _viewer(session, "UREADER"), "no", NOW1)
+
+
+def test_a_snoozed_alert_reopens_early_when_the_score_drops_a_further_n_points(
+    session: Session,
+) -> None:
+    """N is ``alerts.reopen_score_drop``: with N = 5 a 4-point fall keeps the snooze, a
+    6-point fall ends it a week before its time."""
+    cfg = parse_config({"alerts": {"reopen_score_drop": 5}})
+    ids = load_people(session)
+    put_snapshot(session, ids["a4"], D1, "fine", [flag("main_contact_silent")], score=62.0)
+    alert_id = evaluate_alerts(session, cfg, NOW1).raised[0].id
+    snooze(session, alert_id, _viewer(session, "UOLGA"), "30d", NOW1, reason="on holiday")
+    now, as_of = _day(1)
+    put_snapshot(session, ids["a4"], as_of, "fine", [flag("main_contact_silent")], score=58.0)
+    assert not evaluate_alerts(session, cfg, now)
+    now, as_of = _day(23)
+    put_snapshot(session, ids["a4"], as_of, "fine", [flag("main_contact_silent")], score=56.0)
+    (item,) = evaluate_alerts(session, cfg, now).reopened
+    assert (item.id, item.status, item.snoozed_until) == (alert_id, "open", None)
+    assert item.reopen_reason == (
+        "score fell a further 6.0 points (62.0 -> 56.0) since it was snoozed"
+    )

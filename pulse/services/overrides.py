@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from digests.override_blocks import ExpiryNotice, OverrideLine, OverrideReply, expiry_notice
 from pulse.config import PulseConfig
-from pulse.services.access import Viewer
+from pulse.services.access import Viewer, can_see
 from pulse.services.health import find_visible_account
 from pulse.services.notify import message_args
 from storage.models import Account, AuditLog, Override, ScoreSnapshot
@@ -37,6 +37,7 @@ class OverrideRequest:
 
     query: str
     kind: Literal["sentiment", "score", "clear"]
+    account_id: int | None = None  # from the health card's modal: no name lookup
     sentiment: str | None = None
     score: float | None = None
     reason: str | None = None
@@ -97,10 +98,15 @@ def apply_request(
     """
     if not viewer.can_act:
         raise PermissionError("Only CSMs, managers and admins can record a sentiment.")
-    match = find_visible_account(session, viewer, request.query)
-    account = match.account
+    if request.account_id is not None:
+        found = session.get(Account, request.account_id)
+        account = found if found is not None and can_see(session, viewer, found.id) else None
+        match = None
+    else:
+        match = find_visible_account(session, viewer, request.query)
+        account = match.account
     if account is None:
-        if match.candidates:
+        if match is not None and match.candidates:
             names = ", ".join(a.name for a in match.candidates[:5])
             problem = f"several of your accounts match: {names}. Be more specific."
         else:
@@ -318,3 +324,16 @@ def send_expiry_notices(
                 )
             )
     return sent
+
+
+def modal_state(
+    session: Session, config: PulseConfig, viewer: Viewer, account_id: int, today: date
+) -> tuple[str, OverrideLine | None, date]:
+    """(account name, entry in force, default until) for the card's modal; PermissionError
+    for a viewer who may not act on the account (same answer as an unknown id)."""
+    account = session.get(Account, account_id)
+    if not viewer.can_act or account is None or not can_see(session, viewer, account_id):
+        raise PermissionError("You cannot record a sentiment on this account.")
+    current = active_override(session, account_id, today)
+    line = line_of(current, account.name) if current is not None else None
+    return account.name, line, today + timedelta(days=config.overrides.default_days)
