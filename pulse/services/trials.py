@@ -186,6 +186,7 @@ def request_extension(
         return TrialReply(
             kind="needs_justification", account_name=account.name, step=step, days=days
         )
+    approver = None
     if step >= 3:
         approver = _approver(session, account, viewer)
         if approver is None:
@@ -195,22 +196,25 @@ def request_extension(
                 f"extension {step} needs a manager's approval, and no manager with a Slack "
                 f"user is set for {owner} or for you in the CRM.",
             )
-        row = TrialExtension(
-            account_id=account.id,
-            subscription_id=sub.id,
-            step=step,
-            days=days,
-            status="pending",
-            requested_by=viewer.slack_user_id,
-            requested_at=now,
-            justification=why,
-            approver=approver,
-            previous_end=sub.trial_end,
-        )
-        if not _insert(session, row):
+    row = TrialExtension(
+        account_id=account.id,
+        subscription_id=sub.id,
+        step=step,
+        days=days,
+        status="pending" if approver else "granted",
+        requested_by=viewer.slack_user_id,
+        requested_at=now,
+        justification=why,
+        approver=approver,
+        previous_end=sub.trial_end,
+    )
+    if not _insert(session, row):
+        if approver:
             return TrialReply(
                 kind="pending", account_name=account.name, step=step, days=days, approver=approver
             )
+        return _not_possible(account.name, "someone extended it at the same moment; try again.")
+    if approver:
         _audit(
             session,
             now,
@@ -223,7 +227,6 @@ def request_extension(
             justification=why,
             approver=approver,
         )
-        request = _approval_view(session, row, account)
         reply = TrialReply(
             kind="approval_requested",
             account_name=account.name,
@@ -231,20 +234,9 @@ def request_extension(
             days=days,
             approver=approver,
         )
-        return Requested(reply=reply, approver=approver, request=request)
-    row = TrialExtension(
-        account_id=account.id,
-        subscription_id=sub.id,
-        step=step,
-        days=days,
-        status="granted",
-        requested_by=viewer.slack_user_id,
-        requested_at=now,
-        justification=why,
-        previous_end=sub.trial_end,
-    )
-    if not _insert(session, row):
-        return _not_possible(account.name, "someone extended it at the same moment; try again.")
+        return Requested(
+            reply=reply, approver=approver, request=_approval_view(session, row, account)
+        )
     try:
         previous, new_end = billing.extend(sub.external_id, days, _request_key(row))
     except Exception as exc:  # noqa: BLE001 - Stripe's refusal is the CSM's answer
