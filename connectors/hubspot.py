@@ -374,11 +374,8 @@ class HubSpotConnector(Connector):
             self._warn(f"unreadable HubSpot cursor {cursor!r}; reading everything again")
             state = parse_cursor(None)
         yield Batch("owners", self._owners())
-        company_props = tuple(
-            dict.fromkeys(COMPANY_PROPERTIES + tuple(self.settings.company_properties.values()))
-        )
         objects = (
-            _Object("companies", "accounts", "hs_lastmodifieddate", company_props),
+            _Object("companies", "accounts", "hs_lastmodifieddate", self._company_properties()),
             _Object("contacts", "contacts", "lastmodifieddate", CONTACT_PROPERTIES),
             _Object("deals", "opportunities", "hs_lastmodifieddate", DEAL_PROPERTIES),
         )
@@ -490,6 +487,25 @@ class HubSpotConnector(Connector):
                 f"{without_company} HubSpot {obj.key} without an associated company were "
                 "not imported"
             )
+
+    def _company_properties(self) -> tuple[str, ...]:
+        return tuple(
+            dict.fromkeys(COMPANY_PROPERTIES + tuple(self.settings.company_properties.values()))
+        )
+
+    def fetch_company(self, company_id: str) -> dict[str, Any]:
+        """One company as an ``accounts`` record (live rescoring: a webhook names only the
+        id). ``GET /crm/v3/objects/companies/{id}`` with the mapped properties, through the
+        same retry policy as the sync."""
+        api = self.client.crm.companies.basic_api
+        item = _call(
+            lambda: api.get_by_id(
+                company_id, properties=list(self._company_properties()), _preload_content=False
+            ),
+            f"HubSpot company {company_id}",
+            self.sleep,
+        )
+        return self._company(item)
 
     def _convert(self, obj: _Object, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if obj.key == "companies":
@@ -865,8 +881,10 @@ def _update_chunk(
             body_error = _error_body(exc)
             failed = _failed_ids(body_error)
             named = [i for i in pending if i.record_id in failed]
-            if not named and body_error.get("category") == "VALIDATION_ERROR" and check.ensure(
-                report, sleep
+            if (
+                not named
+                and body_error.get("category") == "VALIDATION_ERROR"
+                and check.ensure(report, sleep)
             ):
                 continue  # the properties were missing (or are now verified): send again
             if not named:
@@ -953,12 +971,18 @@ def create_task(
         properties["hubspot_owner_id"] = owner_id
     body: dict[str, Any] = {"properties": properties}
     if company_id:
-        body["associations"] = [{
-            "to": {"id": company_id},
-            "types": [{"associationCategory": "HUBSPOT_DEFINED",
-                       "associationTypeId": TASK_TO_COMPANY}],
-        }]
+        body["associations"] = [
+            {
+                "to": {"id": company_id},
+                "types": [
+                    {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": TASK_TO_COMPANY}
+                ],
+            }
+        ]
     api = client.crm.objects.tasks.basic_api
-    data = _call(lambda: api.create(simple_public_object_input_for_create=body,
-                                    _preload_content=False), "HubSpot create task", sleep)
+    data = _call(
+        lambda: api.create(simple_public_object_input_for_create=body, _preload_content=False),
+        "HubSpot create task",
+        sleep,
+    )
     return str(data.get("id"))

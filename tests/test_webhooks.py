@@ -32,6 +32,7 @@ from fakes.harness import (
 from fakes.hubspot_api import FakeHubSpot
 from fakes.slack_api import FakeSlack
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from webhook_signing import (
     SALESFORCE_HEADERS,
     SALESFORCE_ORG,
@@ -106,8 +107,13 @@ def bot(live: tuple[LiveHarness, FakeHubSpot]) -> LiveHarness:
 
 def _events(url: str, source: str, event_id: str) -> list[WebhookEvent]:
     with session_factory(url)() as session:
-        return list(session.scalars(select(WebhookEvent).where(
-            WebhookEvent.source == source, WebhookEvent.event_id == event_id)))
+        return list(
+            session.scalars(
+                select(WebhookEvent).where(
+                    WebhookEvent.source == source, WebhookEvent.event_id == event_id
+                )
+            )
+        )
 
 
 def _count(url: str) -> int:
@@ -118,9 +124,14 @@ def _count(url: str) -> int:
 def _account(url: str, *conditions: Any) -> Account:
     with session_factory(url)() as session:
         account = session.scalars(
-            select(Account).join(Owner, Owner.id == Account.owner_id)
-            .where(Account.source == "sample", Account.lifecycle == "paid",
-                   Owner.slack_user_id.is_not(None), *conditions)
+            select(Account)
+            .join(Owner, Owner.id == Account.owner_id)
+            .where(
+                Account.source == "sample",
+                Account.lifecycle == "paid",
+                Owner.slack_user_id.is_not(None),
+                *conditions,
+            )
             .order_by(Account.id)
         ).first()
         assert account is not None
@@ -129,10 +140,17 @@ def _account(url: str, *conditions: Any) -> Account:
 
 # --- a request of each source, signed or not ---------------------------------------------
 
-def _stripe(bot: LiveHarness, event_id: str, *, secret: str | None = None, age: int = 0,
-            tamper: bool = False, signed: bool = True) -> tuple[int, str]:
-    body = stripe_event(event_id, "charge.succeeded", {"id": "ch_1", "object": "charge"},
-                        EPOCH_END)
+
+def _stripe(
+    bot: LiveHarness,
+    event_id: str,
+    *,
+    secret: str | None = None,
+    age: int = 0,
+    tamper: bool = False,
+    signed: bool = True,
+) -> tuple[int, str]:
+    body = stripe_event(event_id, "charge.succeeded", {"id": "ch_1", "object": "charge"}, EPOCH_END)
     headers = stripe_headers(body, secret or SECRETS["STRIPE_WEBHOOK_SECRET"], age=age)
     if not signed:
         headers.pop("Stripe-Signature")
@@ -142,8 +160,15 @@ def _stripe(bot: LiveHarness, event_id: str, *, secret: str | None = None, age: 
     return response.status_code, response.text
 
 
-def _zendesk(bot: LiveHarness, event_id: str, *, secret: str | None = None, age: int = 0,
-             tamper: bool = False, signed: bool = True) -> tuple[int, str]:
+def _zendesk(
+    bot: LiveHarness,
+    event_id: str,
+    *,
+    secret: str | None = None,
+    age: int = 0,
+    tamper: bool = False,
+    signed: bool = True,
+) -> tuple[int, str]:
     body = zendesk_event(event_id, "zen:event-type:user.active_changed", {"id": "659684"})
     headers = zendesk_headers(body, secret or SECRETS["ZENDESK_WEBHOOK_SECRET"], age=age)
     if not signed:
@@ -154,8 +179,15 @@ def _zendesk(bot: LiveHarness, event_id: str, *, secret: str | None = None, age:
     return response.status_code, response.text
 
 
-def _hubspot(bot: LiveHarness, event_id: str, *, secret: str | None = None, age: int = 0,
-             tamper: bool = False, signed: bool = True) -> tuple[int, str]:
+def _hubspot(
+    bot: LiveHarness,
+    event_id: str,
+    *,
+    secret: str | None = None,
+    age: int = 0,
+    tamper: bool = False,
+    signed: bool = True,
+) -> tuple[int, str]:
     url = bot.webhook_url("hubspot")
     body = hubspot_events(hubspot_event(int(event_id), "999000111", "contact.creation"))
     headers = hubspot_headers(url, body, secret or SECRETS["HUBSPOT_CLIENT_SECRET"], age=age)
@@ -167,8 +199,15 @@ def _hubspot(bot: LiveHarness, event_id: str, *, secret: str | None = None, age:
     return response.status_code, response.text
 
 
-def _salesforce(bot: LiveHarness, event_id: str, *, secret: str | None = None, age: int = 0,
-                tamper: bool = False, signed: bool = True) -> tuple[int, str]:
+def _salesforce(
+    bot: LiveHarness,
+    event_id: str,
+    *,
+    secret: str | None = None,
+    age: int = 0,
+    tamper: bool = False,
+    signed: bool = True,
+) -> tuple[int, str]:
     org = secret or SALESFORCE_ORG
     if not signed:
         org = ""
@@ -177,18 +216,25 @@ def _salesforce(bot: LiveHarness, event_id: str, *, secret: str | None = None, a
     return response.status_code, response.text
 
 
-SENDERS = {"stripe": _stripe, "zendesk": _zendesk, "hubspot": _hubspot,
-           "salesforce": _salesforce}
-WRONG = {"stripe": "whsec_someone_else", "zendesk": "not-the-secret",
-         "hubspot": "another-app-secret", "salesforce": "00D000000000001AAA"}
+SENDERS = {"stripe": _stripe, "zendesk": _zendesk, "hubspot": _hubspot, "salesforce": _salesforce}
+WRONG = {
+    "stripe": "whsec_someone_else",
+    "zendesk": "not-the-secret",
+    "hubspot": "another-app-secret",
+    "salesforce": "00D000000000001AAA",
+}
 TIMED = ("stripe", "zendesk", "hubspot")  # Salesforce sends no timestamp to replay-check
 _ids = iter(range(1_000_000, 2_000_000))
 
 
 def _new_id(source: str) -> str:
     n = next(_ids)
-    return {"stripe": f"evt_test_{n}", "zendesk": f"2b24ef10-19d4-4740-93cf-{n:012d}",
-            "hubspot": str(n), "salesforce": f"04l5e00000{n:08d}"}[source]
+    return {
+        "stripe": f"evt_test_{n}",
+        "zendesk": f"2b24ef10-19d4-4740-93cf-{n:012d}",
+        "hubspot": str(n),
+        "salesforce": f"04l5e00000{n:08d}",
+    }[source]
 
 
 @pytest.mark.parametrize("source", list(SENDERS))
@@ -270,8 +316,10 @@ def test_hubspot_batch_duplicates_within_and_across_requests(bot: LiveHarness) -
     first, second = int(_new_id("hubspot")), int(_new_id("hubspot"))
     body = hubspot_events(hubspot_event(first, "999000111", "contact.creation"))
     assert post(url, body, hubspot_headers(url, body)).status_code == 200
-    body = hubspot_events(hubspot_event(first, "999000111", "contact.creation"),
-                          hubspot_event(second, "999000111", "contact.creation"))
+    body = hubspot_events(
+        hubspot_event(first, "999000111", "contact.creation"),
+        hubspot_event(second, "999000111", "contact.creation"),
+    )
     response = post(url, body, hubspot_headers(url, body))
     assert response.status_code == 200 and "1 new, 1 duplicate" in response.text
     assert bot.worker is not None
@@ -300,8 +348,9 @@ def test_source_without_secret_is_not_served(
     try:
         body = stripe_event("evt_unconfigured", "invoice.paid", {"id": "in_1"}, EPOCH_END)
         with caplog.at_level(logging.WARNING, logger="pulse.webhooks"):
-            response = post(f"http://127.0.0.1:{server.server_port}/webhooks/stripe", body,
-                            stripe_headers(body))
+            response = post(
+                f"http://127.0.0.1:{server.server_port}/webhooks/stripe", body, stripe_headers(body)
+            )
         assert response.status_code == 503
         assert "STRIPE_WEBHOOK_SECRET is not set" in caplog.text
         assert _events(harness.url, "stripe", "evt_unconfigured") == []
@@ -312,26 +361,42 @@ def test_source_without_secret_is_not_served(
 
 # --- end to end --------------------------------------------------------------------------
 
+
 def _snapshots(url: str) -> dict[tuple[int, Any], tuple[int, float, datetime]]:
     with session_factory(url)() as session:
-        return {(r.account_id, r.as_of): (r.id, r.score, r.computed_at)
-                for r in session.execute(select(ScoreSnapshot.account_id, ScoreSnapshot.as_of,
-                                                ScoreSnapshot.id, ScoreSnapshot.score,
-                                                ScoreSnapshot.computed_at))}
+        return {
+            (r.account_id, r.as_of): (r.id, r.score, r.computed_at)
+            for r in session.execute(
+                select(
+                    ScoreSnapshot.account_id,
+                    ScoreSnapshot.as_of,
+                    ScoreSnapshot.id,
+                    ScoreSnapshot.score,
+                    ScoreSnapshot.computed_at,
+                )
+            )
+        }
 
 
 def _invoice(customer: str, status: str, *, paid_at: int | None = None) -> dict[str, Any]:
     return {
-        "id": "in_live_0001", "object": "invoice", "customer": customer,
-        "customer_email": "billing@example.org", "customer_name": "Billing contact",
-        "amount_due": 1_250_000, "currency": "usd", "status": status,
-        "created": EPOCH_END - 50 * 86400, "due_date": EPOCH_END - 45 * 86400,
+        "id": "in_live_0001",
+        "object": "invoice",
+        "customer": customer,
+        "customer_email": "billing@example.org",
+        "customer_name": "Billing contact",
+        "amount_due": 1_250_000,
+        "currency": "usd",
+        "status": status,
+        "created": EPOCH_END - 50 * 86400,
+        "due_date": EPOCH_END - 45 * 86400,
         "status_transitions": {"paid_at": paid_at},
     }
 
 
-def _send_stripe(bot: LiveHarness, event_id: str, kind: str, obj: dict[str, Any],
-                 created: int) -> None:
+def _send_stripe(
+    bot: LiveHarness, event_id: str, kind: str, obj: dict[str, Any], created: int
+) -> None:
     body = stripe_event(event_id, kind, obj, created)
     response = post(bot.webhook_url("stripe"), body, stripe_headers(body))
     assert response.status_code == 200, response.text
@@ -344,39 +409,66 @@ def test_stripe_invoice_rescores_only_its_account_end_to_end(
     assert bot.worker is not None
     bot.worker.process_pending()
     with session_factory(bot.url)() as session:
-        overdue = set(session.scalars(select(Alert.account_id).where(
-            Alert.rule == "invoice_overdue", Alert.status != "resolved")))
-    account = _account(bot.url, Account.hubspot_id.is_not(None),
-                       Account.stripe_customer_id.is_not(None),
-                       Account.id.not_in(overdue or {0}))
+        overdue = set(
+            session.scalars(
+                select(Alert.account_id).where(
+                    Alert.rule == "invoice_overdue", Alert.status != "resolved"
+                )
+            )
+        )
+    account = _account(
+        bot.url,
+        Account.hubspot_id.is_not(None),
+        Account.stripe_customer_id.is_not(None),
+        Account.id.not_in(overdue or {0}),
+    )
     before = _snapshots(bot.url)
     posted_before = len(bot.fake.calls_to("chat.postMessage"))
     hubspot.requests.clear()
 
-    _send_stripe(bot, "evt_live_failed_1", "invoice.payment_failed",
-                 _invoice(str(account.stripe_customer_id), "open"), EPOCH_END - 3600)
+    _send_stripe(
+        bot,
+        "evt_live_failed_1",
+        "invoice.payment_failed",
+        _invoice(str(account.stripe_customer_id), "open"),
+        EPOCH_END - 3600,
+    )
     run = bot.worker.process_pending()
     assert run is not None and run.accounts == [account.id]
 
     with session_factory(bot.url)() as session:
-        invoice = session.scalars(select(Invoice).where(
-            Invoice.source == "stripe", Invoice.external_id == "in_live_0001")).one()
+        invoice = session.scalars(
+            select(Invoice).where(Invoice.source == "stripe", Invoice.external_id == "in_live_0001")
+        ).one()
         assert invoice.account_id == account.id  # linked by the CRM's stripe_customer_id
         assert (invoice.status, invoice.amount) == ("open", 12_500.0)
-        snap = session.scalars(select(ScoreSnapshot).where(
-            ScoreSnapshot.account_id == account.id, ScoreSnapshot.as_of == END)).one()
+        snap = session.scalars(
+            select(ScoreSnapshot).where(
+                ScoreSnapshot.account_id == account.id, ScoreSnapshot.as_of == END
+            )
+        ).one()
         assert "invoice_overdue" in {f["code"] for f in snap.flags}
         assert snap.score < before[(account.id, END)][1]  # billing now counts against it
         assert snap.computed_at == NOW
-        alert = session.scalars(select(Alert).where(
-            Alert.account_id == account.id, Alert.rule == "invoice_overdue",
-            Alert.status == "open")).one()
+        alert = session.scalars(
+            select(Alert).where(
+                Alert.account_id == account.id,
+                Alert.rule == "invoice_overdue",
+                Alert.status == "open",
+            )
+        ).one()
         assert alert.slack_ts is not None
-        written = session.scalars(select(CrmWriteback).where(
-            CrmWriteback.account_id == account.id, CrmWriteback.system == "hubspot")).one()
+        written = session.scalars(
+            select(CrmWriteback).where(
+                CrmWriteback.account_id == account.id, CrmWriteback.system == "hubspot"
+            )
+        ).one()
         assert written.values["score"] == round(snap.score)
-        audit = session.scalars(select(AuditLog).where(
-            AuditLog.action == "live_rescored", AuditLog.account_id == account.id)).one()
+        audit = session.scalars(
+            select(AuditLog).where(
+                AuditLog.action == "live_rescored", AuditLog.account_id == account.id
+            )
+        ).one()
         assert audit.detail["events"] == ["stripe:evt_live_failed_1"]
         [event] = _events(bot.url, "stripe", "evt_live_failed_1")
         assert (event.status, event.account_ids) == ("done", [account.id])
@@ -395,15 +487,22 @@ def test_stripe_invoice_rescores_only_its_account_end_to_end(
 
     # invoice.paid: the flag clears, the alert resolves, its card is updated in place
     updated_before = len(bot.fake.calls_to("chat.update"))
-    _send_stripe(bot, "evt_live_paid_1", "invoice.paid",
-                 _invoice(str(account.stripe_customer_id), "paid",
-                          paid_at=EPOCH_END - 7200), EPOCH_END - 60)
+    _send_stripe(
+        bot,
+        "evt_live_paid_1",
+        "invoice.paid",
+        _invoice(str(account.stripe_customer_id), "paid", paid_at=EPOCH_END - 7200),
+        EPOCH_END - 60,
+    )
     run = bot.worker.process_pending()
     assert run is not None and run.accounts == [account.id]
     with session_factory(bot.url)() as session:
         assert session.get(Alert, alert.id).status == "resolved"  # type: ignore[union-attr]
-        snap = session.scalars(select(ScoreSnapshot).where(
-            ScoreSnapshot.account_id == account.id, ScoreSnapshot.as_of == END)).one()
+        snap = session.scalars(
+            select(ScoreSnapshot).where(
+                ScoreSnapshot.account_id == account.id, ScoreSnapshot.as_of == END
+            )
+        ).one()
         assert "invoice_overdue" not in {f["code"] for f in snap.flags}
     edits = bot.fake.calls_to("chat.update")[updated_before:]
     assert [e.args["ts"] for e in edits] == [alert.slack_ts]
@@ -424,8 +523,10 @@ def test_events_of_a_burst_share_one_rescoring_run(
     url = bot.webhook_url("hubspot")
     body = hubspot_events(hubspot_event(int(_new_id("hubspot")), str(first.hubspot_id)))
     assert post(url, body, hubspot_headers(url, body)).status_code == 200
-    body = salesforce_message(SALESFORCE_ORG, [(
-        _new_id("salesforce"), "Account", {"Id": str(second.salesforce_id), "Name": "x"})])
+    body = salesforce_message(
+        SALESFORCE_ORG,
+        [(_new_id("salesforce"), "Account", {"Id": str(second.salesforce_id), "Name": "x"})],
+    )
     assert post(bot.webhook_url("salesforce"), body, SALESFORCE_HEADERS).status_code == 200
     before = _snapshots(bot.url)
     run = bot.worker.process_pending()
@@ -441,10 +542,17 @@ def test_zendesk_ticket_is_stored_and_linked(live: tuple[LiveHarness, FakeHubSpo
     assert bot.worker is not None
     bot.worker.process_pending()
     account = _account(bot.url, Account.zendesk_org_id.is_not(None))
-    detail = {"id": "880001", "organization_id": str(account.zendesk_org_id),
-              "requester_id": "77", "subject": "Exports fail since the update",
-              "priority": "urgent", "status": "open", "created_at": "2026-03-02T08:30:00Z",
-              "updated_at": "2026-03-02T08:30:00Z", "tags": ["sentiment_negative"]}
+    detail = {
+        "id": "880001",
+        "organization_id": str(account.zendesk_org_id),
+        "requester_id": "77",
+        "subject": "Exports fail since the update",
+        "priority": "urgent",
+        "status": "open",
+        "created_at": "2026-03-02T08:30:00Z",
+        "updated_at": "2026-03-02T08:30:00Z",
+        "tags": ["sentiment_negative"],
+    }
     body = zendesk_event(_new_id("zendesk"), "zen:event-type:ticket.created", detail)
     assert post(bot.webhook_url("zendesk"), body, zendesk_headers(body)).status_code == 200
     run = bot.worker.process_pending()
@@ -452,10 +560,14 @@ def test_zendesk_ticket_is_stored_and_linked(live: tuple[LiveHarness, FakeHubSpo
     from storage.models import Ticket
 
     with session_factory(bot.url)() as session:
-        ticket = session.scalars(select(Ticket).where(
-            Ticket.source == "zendesk", Ticket.external_id == "880001")).one()
+        ticket = session.scalars(
+            select(Ticket).where(Ticket.source == "zendesk", Ticket.external_id == "880001")
+        ).one()
         assert (ticket.account_id, ticket.priority, ticket.sentiment) == (
-            account.id, "urgent", "negative")
+            account.id,
+            "urgent",
+            "negative",
+        )
 
 
 def test_background_worker_acks_first_and_processes_after(
@@ -505,17 +617,95 @@ def test_stripe_subscription_update_is_stored_like_the_sync(
     assert bot.worker is not None
     bot.worker.process_pending()
     account = _account(bot.url, Account.stripe_customer_id.is_not(None))
-    sub = {"id": "sub_live_0001", "object": "subscription",
-           "customer": account.stripe_customer_id, "status": "past_due",
-           "start_date": EPOCH_END - 300 * 86400, "current_period_end": EPOCH_END + 20 * 86400,
-           "items": {"object": "list", "data": [{"quantity": 40, "price": {
-               "id": "price_pro", "nickname": "Pro", "unit_amount": 5000, "currency": "usd",
-               "recurring": {"interval": "month", "usage_type": "licensed"}}}]}}
+    sub = {
+        "id": "sub_live_0001",
+        "object": "subscription",
+        "customer": account.stripe_customer_id,
+        "status": "past_due",
+        "start_date": EPOCH_END - 300 * 86400,
+        "current_period_end": EPOCH_END + 20 * 86400,
+        "items": {
+            "object": "list",
+            "data": [
+                {
+                    "quantity": 40,
+                    "price": {
+                        "id": "price_pro",
+                        "nickname": "Pro",
+                        "unit_amount": 5000,
+                        "currency": "usd",
+                        "recurring": {"interval": "month", "usage_type": "licensed"},
+                    },
+                }
+            ],
+        },
+    }
     _send_stripe(bot, "evt_live_sub_1", "customer.subscription.updated", sub, EPOCH_END - 30)
     run = bot.worker.process_pending()
     assert run is not None and run.accounts == [account.id]
     with session_factory(bot.url)() as session:
-        stored = session.scalars(select(Subscription).where(
-            Subscription.source == "stripe", Subscription.external_id == "sub_live_0001")).one()
+        stored = session.scalars(
+            select(Subscription).where(
+                Subscription.source == "stripe", Subscription.external_id == "sub_live_0001"
+            )
+        ).one()
         assert (stored.account_id, stored.status, stored.quantity, stored.mrr, stored.plan) == (
-            account.id, "past_due", 40, 2000.0, "Pro")
+            account.id,
+            "past_due",
+            40,
+            2000.0,
+            "Pro",
+        )
+
+
+def test_a_hubspot_company_event_fetches_the_company_before_rescoring(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With HubSpot synced, a ``company.propertyChange`` event brings the company's current
+    fields in (GET /crm/v3/objects/companies/{id} on the fake), so the rescoring sees the
+    new renewal date and ARR now, not at the next sync."""
+    from datetime import date, datetime
+
+    from pulse.live.apply import apply_event
+    from pulse.live.inbox import Claimed
+
+    cfg = parse_config({"sources": {"hubspot": {}}})
+    with FakeHubSpot() as hubspot:
+        monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", hubspot.token)
+        monkeypatch.setenv("HUBSPOT_API_URL", hubspot.base_url)
+        hubspot.put(
+            "companies",
+            "5001",
+            datetime(2026, 3, 1),
+            name="Initrode",
+            domain="initrode.com",
+            annualrevenue="48000",
+            renewal_date="2026-04-30",
+        )
+        event = Claimed(
+            1,
+            "hubspot",
+            "77",
+            "company.propertyChange",
+            {"objectId": 5001, "propertyName": "renewal_date"},
+        )
+        applied = apply_event(session, event, cfg)
+        session.flush()
+        account = session.scalars(
+            select(Account).where(Account.source == "hubspot", Account.external_id == "5001")
+        ).one()
+        assert (account.name, account.arr, account.renewal_date) == (
+            "Initrode",
+            48000.0,
+            date(2026, 4, 30),
+        )
+        assert applied.records == [("accounts", "hubspot", "5001")]
+        hubspot.put("companies", "5001", datetime(2026, 3, 2), renewal_date="2026-03-20")
+        apply_event(
+            session, Claimed(2, "hubspot", "78", "company.propertyChange", {"objectId": 5001}), cfg
+        )
+        session.flush()
+        session.refresh(account)
+        assert account.renewal_date == date(2026, 3, 20)
+        gets = [r for r in hubspot.requests if r.method == "GET" and "/companies/5001" in r.path]
+        assert len(gets) == 2 and all(r.status == 200 for r in gets)

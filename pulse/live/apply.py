@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from connectors.base import Batch, Entity
 from connectors.stripe_billing import email_domain, map_invoice, map_subscription
 from connectors.zendesk import map_ticket
+from pulse.config import PulseConfig
 from pulse.live.inbox import Claimed
 from storage.loader import load_batch
 from storage.models import LINKED_ONLY_SOURCES, Account, Base, Invoice, Subscription, Ticket
@@ -61,8 +62,16 @@ class Applied:
     accounts: set[int] = field(default_factory=set)
 
 
-def apply_event(session: Session, event: Claimed) -> Applied:
-    """Store the event's record or name its account; the caller commits."""
+def apply_event(session: Session, event: Claimed, config: PulseConfig | None = None) -> Applied:
+    """Store the event's record or name its account; the caller commits.
+
+    With ``config`` naming HubSpot as a synced source, a company event fetches the
+    company first, so the rescoring sees the changed fields (not only the next sync).
+    """
+    if event.source == "hubspot" and config is not None and _syncs_hubspot(config):
+        refreshed = _hubspot_refetch(session, config, event.kind, event.payload)
+        if refreshed is not None:
+            return refreshed
     handler = {
         "stripe": _stripe,
         "zendesk": _zendesk,
@@ -70,6 +79,24 @@ def apply_event(session: Session, event: Claimed) -> Applied:
         "salesforce": _salesforce,
     }[event.source]
     return handler(session, event.kind, event.payload)
+
+
+def _syncs_hubspot(config: PulseConfig) -> bool:
+    hubspot = config.sources.hubspot
+    return hubspot is not None and getattr(hubspot, "sync", True)
+
+
+def _hubspot_refetch(
+    session: Session, config: PulseConfig, kind: str, payload: dict[str, Any]
+) -> Applied | None:
+    """Fetch and store the company a ``company.*`` event names; None when not applicable."""
+    from connectors.hubspot import HubSpotConnector
+
+    company = str(payload.get("objectId") or "").strip()
+    if not kind.startswith("company.") or not company or kind == "company.deletion":
+        return None
+    record = HubSpotConnector(config).fetch_company(company)
+    return _load(session, "hubspot", "accounts", record)
 
 
 def _load(session: Session, source: str, entity: Entity, record: dict[str, Any]) -> Applied:
@@ -102,13 +129,17 @@ def _stripe(session: Session, kind: str, payload: dict[str, Any]) -> Applied:
     customer = record.get("account_external_id")
     if not customer:
         return Applied("ignored", f"Stripe {kind} without a customer")
-    ensure_linked_account(session, "stripe", {
-        "external_id": customer,
-        "stripe_customer_id": customer,
-        "name": obj.get("customer_name") or obj.get("customer_email") or customer,
-        "domain": email_domain(obj.get("customer_email")),
-        "custom": {"crm_account_id": None},
-    })
+    ensure_linked_account(
+        session,
+        "stripe",
+        {
+            "external_id": customer,
+            "stripe_customer_id": customer,
+            "name": obj.get("customer_name") or obj.get("customer_email") or customer,
+            "domain": email_domain(obj.get("customer_email")),
+            "custom": {"crm_account_id": None},
+        },
+    )
     return _load(session, "stripe", entity, record)
 
 
@@ -120,9 +151,15 @@ def _zendesk(session: Session, kind: str, payload: dict[str, Any]) -> Applied:
     if not detail.get("id") or org in ("", "0", "None"):
         return Applied("ignored", "Zendesk ticket without an organization: no account to score")
     record = map_ticket(detail, {}, {})
-    ensure_linked_account(session, "zendesk", {
-        "external_id": org, "zendesk_org_id": org, "name": f"Zendesk organization {org}",
-    })
+    ensure_linked_account(
+        session,
+        "zendesk",
+        {
+            "external_id": org,
+            "zendesk_org_id": org,
+            "name": f"Zendesk organization {org}",
+        },
+    )
     return _load(session, "zendesk", "tickets", record)
 
 
@@ -181,6 +218,5 @@ def record_accounts(session: Session, applied: Applied) -> tuple[set[int], str |
             accounts.add(int(row.id))
     note = None
     if unlinked:
-        note = ("stored, not linked to a CRM account (see pulse identities): "
-                + ", ".join(unlinked))
+        note = "stored, not linked to a CRM account (see pulse identities): " + ", ".join(unlinked)
     return accounts, note

@@ -132,7 +132,7 @@ class LiveWorker:
             for event in claimed:
                 with factory() as session:
                     try:
-                        applied[event.id] = apply_event(session, event)
+                        applied[event.id] = apply_event(session, event, self.config)
                         session.commit()
                     except Exception as exc:  # noqa: BLE001 - recorded on the event
                         session.rollback()

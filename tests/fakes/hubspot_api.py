@@ -268,6 +268,8 @@ class FakeHubSpot(LocalFake):
             return self._owners(query)
         if method == "POST" and path.startswith("/crm/v3/objects/") and path.endswith("/search"):
             return self._search(path.split("/")[4], body or {})
+        if method == "GET" and path.startswith("/crm/v3/objects/companies/"):
+            return self._get_company(path.rsplit("/", 1)[1], query)
         if method == "POST" and path == "/crm/v4/associations/deals/companies/batch/read":
             return self._associations(body or {})
         if path == "/crm/v3/properties/companies/groups":
@@ -305,18 +307,40 @@ class FakeHubSpot(LocalFake):
         point at existing records (task -> company is association type 192)."""
         props = body.get("properties") or {}
         if not props.get("hs_timestamp"):
-            return 400, {"status": "error", "category": "VALIDATION_ERROR",
-                         "message": "Property values were not valid: hs_timestamp is required"}, {}
+            return (
+                400,
+                {
+                    "status": "error",
+                    "category": "VALIDATION_ERROR",
+                    "message": "Property values were not valid: hs_timestamp is required",
+                },
+                {},
+            )
         for assoc in body.get("associations") or []:
             target = str((assoc.get("to") or {}).get("id"))
             types = [t.get("associationTypeId") for t in assoc.get("types") or []]
             if 192 in types and target not in self.objects["companies"]:
-                return 400, {"status": "error", "category": "VALIDATION_ERROR",
-                             "message": f"No company with id {target}"}, {}
+                return (
+                    400,
+                    {
+                        "status": "error",
+                        "category": "VALIDATION_ERROR",
+                        "message": f"No company with id {target}",
+                    },
+                    {},
+                )
         task_id = str(900000 + len(self.tasks) + 1)
         self.tasks[task_id] = dict(body)
-        return 201, {"id": task_id, "properties": props, "archived": False,
-                     "createdAt": iso(datetime(2026, 11, 25, 12, 0))}, {}
+        return (
+            201,
+            {
+                "id": task_id,
+                "properties": props,
+                "archived": False,
+                "createdAt": iso(datetime(2026, 11, 25, 12, 0)),
+            },
+            {},
+        )
 
     def _owners(self, query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
         limit = int(query.get("limit", 100))
@@ -382,6 +406,26 @@ class FakeHubSpot(LocalFake):
         if more or (self.trailing_empty_page and page):
             out["paging"] = {"next": {"after": str(start + limit), "link": ""}}
         return 200, out, {}
+
+    def _get_company(
+        self, company_id: str, query: dict[str, str]
+    ) -> tuple[int, Any, dict[str, str]]:
+        """``GET /crm/v3/objects/companies/{id}``: the record; 404 ``OBJECT_NOT_FOUND`` for an
+        unknown id. (HubSpot returns only the ``properties`` asked for; the client repeats
+        that parameter, so the fake returns every stored property, a superset.)"""
+        del query
+        record = self.objects["companies"].get(company_id)
+        if record is None:
+            return (
+                404,
+                {
+                    "status": "error",
+                    "message": "resource not found",
+                    "category": "OBJECT_NOT_FOUND",
+                },
+                {},
+            )
+        return 200, {**record, "properties": dict(record["properties"])}, {}
 
     def _associations(self, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
         results = []
