@@ -4,14 +4,15 @@ The portfolio and the usage rows come from bench/score_bench.py's generators, dr
 by month over 16 months (the 12 as-of dates, the 60 days of history the first one reads,
 and the 90-day horizon after the last), at the scoring benchmark's density: 50 usage rows
 per account per month (about ten users an account, each active on a few days a month),
-so 80 million rows in all before churn removes some. About 15% of the accounts churn on a
-day spread over the backtest range; their usage fades over the six weeks before and
-stops at churn, so the figures mean something. Loading is timed separately (not part of
-the target); the backtest runs in a fresh subprocess whose own peak RSS is reported.
-Target on a 2-core machine: under 2 minutes.
+72 million rows once churn and late starts have removed some. About 15% of the accounts
+churn on a day spread over the backtest range; their usage fades over the six weeks
+before and stops at churn, so the figures mean something. Loading is timed separately
+(not part of the target); the backtest runs in a fresh subprocess whose own peak RSS is
+reported. Target on a 2-core machine: under 2 minutes. Figures: docs/performance.md.
 
     python bench/backtest_bench.py [--accounts N] [--rows-per-month N]
-        [--backend sqlite|postgresql|both] [--keep] [--url URL]
+        [--backend sqlite|postgresql|both] [--keep]
+    python bench/backtest_bench.py --url URL   # time it again on a database loaded before
 """
 
 from __future__ import annotations

@@ -83,11 +83,11 @@ def lead_sentence(result: BacktestResult, horizon_words: str) -> str:
     if not lead.churned_accounts:
         return "No account churned within the horizon of an evaluated date."
     alerted = (
-        f"{lead.alerted} of {lead.churned_accounts} churned accounts were alerted (at risk or "
+        f"{lead.alerted:,} of {lead.churned_accounts:,} churned accounts were alerted (at risk or "
         f"a critical flag) within {horizon_words} before churning, a median "
         f"{_days(lead.median_days)} ahead"
     )
-    return f"{alerted}; {lead.never_alerted} never were."
+    return f"{alerted}; {lead.never_alerted:,} never were."
 
 
 def print_backtest(console: Console, run: BacktestRun) -> None:
@@ -182,7 +182,7 @@ def comparison_table(result: TuneResult, horizon_words: str) -> Table:
             _pct(p.recall),
             _lift(p.bottom_decile_lift),
             _days(bt.lead.median_days),
-            f"{bt.lead.never_alerted} of {bt.lead.churned_accounts}",
+            f"{bt.lead.never_alerted:,} of {bt.lead.churned_accounts:,}",
         )
     return table
 

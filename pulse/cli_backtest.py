@@ -10,7 +10,7 @@ import json
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,6 +18,9 @@ from pulse.cli import _config, _parse_date, _require_schema, app, console, err
 from pulse.config import ConfigError, PulseConfig
 from scoring.backtest import BacktestError
 from scoring.periods import Span, parse_span
+
+if TYPE_CHECKING:
+    from pulse.services.backtest import BacktestRun
 
 FromOption = Annotated[str, typer.Option("--from", help="First as-of date, YYYY-MM-DD.")]
 ToOption = Annotated[str, typer.Option("--to", help="Last as-of date, YYYY-MM-DD.")]
@@ -76,7 +79,7 @@ def _run(
     every: str,
     observed_until: str | None,
     stored_renewals: bool,
-):  # type: ignore[no-untyped-def]
+) -> BacktestRun:
     """Parse the shared options, run the backtest, name censored dates; exit 2 on errors."""
     from pulse.services.backtest import run_backtest
     from storage.db import session_factory

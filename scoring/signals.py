@@ -21,13 +21,15 @@ Why it is built this way:
   (:class:`unindexed`); PostgreSQL gets more ``work_mem`` and no JIT for that one query.
 
 The public entry point is :func:`load_signals`; :func:`make_signals` builds the same
-structure from hand-written records for pure tests and what-if analysis.
+structure from hand-written records for pure tests and what-if analysis. Scoring many
+dates in a row (the backtest) reads the usage calendar once (:func:`usage_calendar`)
+and hands it to each call.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
@@ -317,8 +319,13 @@ def feature_weight_expr(cfg: ScoringConfig) -> ColumnElement[Any]:
 def _frame(session: Session, stmt: Select[Any]) -> pd.DataFrame:
     result = session.execute(stmt)
     columns = list(result.keys())
-    rows = result.all()
-    return pd.DataFrame.from_records(rows, columns=columns)
+    return _records(result.all(), columns)
+
+
+def _records(rows: Sequence[Any], columns: list[str]) -> pd.DataFrame:
+    """Rows as a frame, via plain tuples: pandas probes each SQLAlchemy ``Row`` for
+    attributes it lacks, which took 0.45 s per 100,000 rows against 0.08 s this way."""
+    return pd.DataFrame.from_records([tuple(r) for r in rows], columns=columns)
 
 
 def _accounts_stmt(w: Windows) -> Select[Any]:
@@ -754,6 +761,11 @@ class UsageCalendar:
     def covers(self, first: date, last: date) -> bool:
         return self.start <= first and last <= self.end
 
+    @property
+    def last_day(self) -> date | None:
+        """The latest day with activity in the range (None if none)."""
+        return self.days.max().astype(date) if len(self.days) else None
+
     def first_day_and_catalogue(
         self, first: date, last: date
     ) -> tuple[date | None, tuple[str, ...]]:
@@ -767,20 +779,19 @@ class UsageCalendar:
         return day, tuple(sorted(set(self.features[inside].tolist())))
 
 
-def usage_calendar(session: Session, start: date, end: date) -> UsageCalendar:
-    """Every (day, feature) with activity between ``start`` and ``end``: one grouped scan."""
+def usage_calendar(session: Session, start: date, end: date | None = None) -> UsageCalendar:
+    """Every (day, feature) with activity from ``start`` (to ``end``): one grouped scan."""
     u = UsageDaily
-    stmt = (
-        select(u.day, u.feature)
-        .where(u.day >= start, u.day <= end, u.events > 0)
-        .group_by(u.day, u.feature)
-    )
+    stmt = select(u.day, u.feature).where(u.day >= start, u.events > 0)
+    if end is not None:
+        stmt = stmt.where(u.day <= end)
+    stmt = stmt.group_by(u.day, u.feature)
     rows = session.execute(stmt).all()
     days = pd.to_datetime(pd.Series([r[0] for r in rows], dtype=object)).to_numpy(
         dtype="datetime64[D]"
     )
     features = np.array([r[1] for r in rows], dtype=object)
-    return UsageCalendar(start=start, end=end, days=days, features=features)
+    return UsageCalendar(start=start, end=end or date.max, days=days, features=features)
 
 
 def _meta(session: Session, w: Windows, calendar: UsageCalendar | None = None) -> WorkspaceMeta:
@@ -983,7 +994,7 @@ def _frame_on_new_connection(engine: Engine, stmt: Select[Any]) -> pd.DataFrame:
     with engine.connect() as conn:
         _tuned(conn)
         result = conn.execute(stmt)
-        return pd.DataFrame.from_records(result.all(), columns=list(result.keys()))
+        return _records(result.all(), list(result.keys()))
 
 
 def _assemble(accounts: pd.DataFrame, parts: Iterable[pd.DataFrame]) -> pd.DataFrame:

@@ -407,6 +407,8 @@ def test_usage_calendar_gives_the_workspace_facts_the_queries_give(session: Sess
         w = Windows.build(day, SMALL.scoring)
         assert calendar.covers(w.prev_start, w.as_of)
         assert _meta(session, w, calendar) == _meta(session, w)
+    open_ended = usage_calendar(session, date(2025, 3, 1))
+    assert data_end(session, calendar=open_ended) == data_end(session) == END
     day = DATES[1]
     with_calendar = load_signals(session, SMALL.scoring, day, calendar=calendar).frame
     pd.testing.assert_frame_equal(with_calendar, load_signals(session, SMALL.scoring, day).frame)

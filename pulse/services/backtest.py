@@ -26,7 +26,13 @@ from pulse.config import ScoringConfig
 from scoring.backtest import BacktestError, BacktestResult, evaluate, split_censored
 from scoring.panel import build_rows, rescore, with_renewals_as_of
 from scoring.periods import Span, as_of_dates
-from scoring.signals import Windows, _parallel_safe, load_signals, usage_calendar
+from scoring.signals import (
+    UsageCalendar,
+    Windows,
+    _parallel_safe,
+    load_signals,
+    usage_calendar,
+)
 from storage.models import Account, UsageDaily
 
 Progress = Callable[[date, int, float], None]
@@ -52,14 +58,19 @@ class BacktestRun:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def data_end(session: Session, today: date | None = None) -> date:
+def data_end(
+    session: Session, today: date | None = None, calendar: UsageCalendar | None = None
+) -> date:
     """The last day the data covers: the latest usage day or churn date, never after today.
 
     Churn "within the horizon" is only known up to this day; see
-    :func:`scoring.backtest.split_censored`.
+    :func:`scoring.backtest.split_censored`. An open-ended ``calendar`` already knows the
+    latest usage day, which spares a scan of the usage table.
     """
     today = today or date.today()
-    last_usage = session.scalar(select(func.max(UsageDaily.day)))
+    last_usage = calendar.last_day if calendar is not None else None
+    if last_usage is None:
+        last_usage = session.scalar(select(func.max(UsageDaily.day)))
     last_churn = session.scalar(
         select(func.max(Account.churned_on)).where(Account.lifecycle == "churned")
     )
@@ -97,13 +108,15 @@ def build_panel(
     *,
     stored_renewals: bool = False,
     workers: int | None = None,
+    calendar: UsageCalendar | None = None,
 ) -> pd.DataFrame:
     """Unweighted panel rows for every date, with outcomes and CRM tier joined on.
 
     Renewal dates are reconstructed for each date (:func:`scoring.panel.renewal_as_of`)
     unless ``stored_renewals`` asks for the CRM's current values as they are. Which
     features were used on which days is read once for the whole range
-    (:func:`scoring.signals.usage_calendar`) instead of twice per date.
+    (:func:`scoring.signals.usage_calendar`, or ``calendar`` if it covers the dates)
+    instead of twice per date.
 
     Dates are scored :data:`DATE_WORKERS` at a time, each on a session of its own, when
     other connections see what ``session`` sees (no uncommitted writes, not a private
@@ -113,7 +126,8 @@ def build_panel(
     if not dates:
         raise BacktestError("no as-of dates to score")
     first = Windows.build(min(dates), cfg).prev_start
-    calendar = usage_calendar(session, first, max(dates))
+    if calendar is None or not calendar.covers(first, max(dates)):
+        calendar = usage_calendar(session, first, max(dates))
 
     def one(on: Session, day: date, parallel: bool | None = None) -> pd.DataFrame:
         t0 = perf_counter()
@@ -170,7 +184,10 @@ def run_backtest(
     """
     t0 = perf_counter()
     dates = as_of_dates(start, end, every)
-    until = observed_until or data_end(session)
+    # One scan of usage from the first date's windows on: the workspace facts of every
+    # date and (open-ended) the data's last day.
+    calendar = usage_calendar(session, Windows.build(dates[0], cfg).prev_start)
+    until = observed_until or data_end(session, calendar=calendar)
     observed, censored = split_censored(dates, horizon, until)
     if not observed:
         raise BacktestError(
@@ -180,7 +197,13 @@ def run_backtest(
         )
     t_panel = perf_counter()
     raw = build_panel(
-        session, cfg, observed, progress, stored_renewals=stored_renewals, workers=workers
+        session,
+        cfg,
+        observed,
+        progress,
+        stored_renewals=stored_renewals,
+        workers=workers,
+        calendar=calendar,
     )
     seconds = {"panel": perf_counter() - t_panel}
     t_eval = perf_counter()
