@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-sqlite lint format bench clean
+.PHONY: install demo test test-sqlite lint format bench bench-all clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,16 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/score_bench.py
+
+# Every benchmark in docs/performance.md, one after the other (about an hour; nothing else
+# should run meanwhile, or the figures mean nothing).
+bench-all: $(STAMP)
+	$(BIN)/python bench/score_bench.py
+	$(BIN)/python bench/slack_bench.py
+	$(BIN)/python bench/parquet_load_bench.py
+	$(BIN)/python bench/writeback_bench.py
+	$(BIN)/python bench/live_bench.py
+	$(BIN)/python bench/backtest_bench.py
 
 clean:
 	rm -rf $(VENV) pulse.db pulse.db-shm pulse.db-wal .pytest_cache .ruff_cache
