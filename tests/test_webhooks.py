@@ -709,3 +709,62 @@ def test_a_hubspot_company_event_fetches_the_company_before_rescoring(
         assert account.renewal_date == date(2026, 3, 20)
         gets = [r for r in hubspot.requests if r.method == "GET" and "/companies/5001" in r.path]
         assert len(gets) == 2 and all(r.status == 200 for r in gets)
+
+
+def test_a_salesforce_outbound_message_stores_the_account_fields_it_carries(
+    session: Session,
+) -> None:
+    """The fields the admin put in the Outbound Message are stored as the sync maps them
+    (ARR__c -> arr, Renewal_Date__c -> renewal_date); what it does not carry (the name,
+    the owner) stays as stored."""
+    from datetime import date
+
+    from connectors.base import Batch
+    from pulse.live.apply import apply_event
+    from pulse.live.inbox import Claimed
+    from storage.loader import load_batch
+
+    cfg = parse_config({"sources": {"salesforce": {}}})
+    load_batch(
+        session,
+        "salesforce",
+        Batch("owners", [{"external_id": "005A", "name": "Dana", "email": "dana@vendor.com"}]),
+    )
+    load_batch(
+        session,
+        "salesforce",
+        Batch(
+            "accounts",
+            [
+                {
+                    "external_id": "001X",
+                    "name": "Vandelay",
+                    "salesforce_id": "001X",
+                    "owner_external_id": "005A",
+                    "arr": 40000.0,
+                    "renewal_date": date(2026, 9, 1),
+                }
+            ],
+        ),
+    )
+    event = Claimed(
+        1,
+        "salesforce",
+        "04l5e0000000001",
+        "Account",
+        {"fields": {"Id": "001X", "ARR__c": "90000", "Renewal_Date__c": "2026-05-01"}},
+    )
+    applied = apply_event(session, event, cfg)
+    session.flush()
+    account = session.scalars(select(Account).where(Account.external_id == "001X")).one()
+    session.refresh(account)
+    assert (account.arr, account.renewal_date, account.name) == (
+        90000.0,
+        date(2026, 5, 1),
+        "Vandelay",
+    )
+    assert account.owner is not None and account.owner.external_id == "005A"
+    assert applied.records == [("accounts", "salesforce", "001X")]
+    # An Account Pulse does not hold yet, or Salesforce not synced: rescored from storage.
+    unknown = Claimed(2, "salesforce", "04l5e0000000002", "Account", {"fields": {"Id": "001Z"}})
+    assert apply_event(session, unknown, cfg).records == []

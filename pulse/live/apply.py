@@ -72,6 +72,10 @@ def apply_event(session: Session, event: Claimed, config: PulseConfig | None = N
         refreshed = _hubspot_refetch(session, config, event.kind, event.payload)
         if refreshed is not None:
             return refreshed
+    if event.source == "salesforce" and config is not None and event.kind == "Account":
+        stored = _salesforce_account_fields(session, config, event.payload)
+        if stored is not None:
+            return stored
     handler = {
         "stripe": _stripe,
         "zendesk": _zendesk,
@@ -79,6 +83,39 @@ def apply_event(session: Session, event: Claimed, config: PulseConfig | None = N
         "salesforce": _salesforce,
     }[event.source]
     return handler(session, event.kind, event.payload)
+
+
+def _salesforce_account_fields(
+    session: Session, config: PulseConfig, payload: dict[str, Any]
+) -> Applied | None:
+    """Store the Account fields an Outbound Message carries (the admin picks which), as
+    the sync maps them; fields the message does not carry are left as stored.
+
+    Only for an Account Pulse already holds from a Salesforce sync (a new one comes with
+    the next sync, complete). None when not applicable: the caller then rescores from
+    what is stored.
+    """
+    from connectors.salesforce import SalesforceConnector
+
+    settings = config.sources.salesforce
+    fields = {k: v for k, v in (payload.get("fields") or {}).items() if v != ""}
+    record_id = fields.get("Id")
+    if settings is None or not getattr(settings, "sync", True) or not record_id:
+        return None
+    stored = session.scalars(
+        select(Account).where(Account.source == "salesforce", Account.external_id == record_id)
+    ).first()
+    if stored is None:
+        return None
+    mapping = {c: f for c, f in settings.account_fields.items() if f in fields}
+    converted = SalesforceConnector._convert("accounts", fields, mapping)
+    carried = {"name": "Name", "domain": "Website", "owner_external_id": "OwnerId"}
+    record = {k: v for k, v in converted.items() if k not in carried or carried[k] in fields}
+    record.pop("_where", None)
+    if "owner_external_id" not in record:
+        # The loader treats an absent owner as "no owner": keep the stored one.
+        record["owner_external_id"] = stored.owner.external_id if stored.owner else None
+    return _load(session, "salesforce", "accounts", record)
 
 
 def _syncs_hubspot(config: PulseConfig) -> bool:
