@@ -237,43 +237,73 @@ def request_extension(
         return Requested(
             reply=reply, approver=approver, request=_approval_view(session, row, account)
         )
-    try:
-        previous, new_end = billing.extend(sub.external_id, days, _request_key(row))
-    except Exception as exc:  # noqa: BLE001 - Stripe's refusal is the CSM's answer
-        row.status, row.error = "failed", str(exc)
-        _audit(
-            session,
-            now,
-            viewer.slack_user_id,
-            "trial_extension_failed",
-            account.id,
-            step=step,
-            days=days,
-            error=str(exc),
-        )
-        return TrialReply(kind="failed", account_name=account.name, detail=str(exc), step=step)
-    row.previous_end, row.new_end = previous, new_end
-    sub.trial_end = new_end
-    _audit(
+    error = _apply_extension(
         session,
-        now,
+        billing,
+        row,
+        sub,
         viewer.slack_user_id,
+        now,
         "trial_extension_granted",
-        account.id,
-        step=step,
-        days=days,
-        previous_end=previous.isoformat(),
-        new_end=new_end.isoformat(),
         justification=why,
     )
+    if error is not None:
+        return TrialReply(kind="failed", account_name=account.name, detail=error, step=step)
     return TrialReply(
         kind="extended",
         account_name=account.name,
         step=step,
         days=days,
-        previous_end=previous,
-        new_end=new_end,
+        previous_end=row.previous_end,
+        new_end=row.new_end,
     )
+
+
+def _apply_extension(
+    session: Session,
+    billing: TrialBilling,
+    row: TrialExtension,
+    sub: Subscription,
+    actor: str,
+    now: datetime,
+    action: str,
+    **detail: object,
+) -> str | None:
+    """Move the trial end in billing and record the outcome on ``row`` (granted or
+    failed) and in the audit log; Stripe's refusal is returned, never raised, because it
+    is the answer the CSM and the manager need to read."""
+    try:
+        previous, new_end = billing.extend(sub.external_id, row.days, _request_key(row))
+    except Exception as exc:  # noqa: BLE001 - shown to the people who asked
+        row.status, row.error = "failed", str(exc)
+        _audit(
+            session,
+            now,
+            actor,
+            "trial_extension_failed",
+            row.account_id,
+            extension_id=row.id,
+            step=row.step,
+            days=row.days,
+            error=str(exc),
+        )
+        return str(exc)
+    row.status, row.previous_end, row.new_end = "granted", previous, new_end
+    sub.trial_end = new_end
+    _audit(
+        session,
+        now,
+        actor,
+        action,
+        row.account_id,
+        extension_id=row.id,
+        step=row.step,
+        days=row.days,
+        previous_end=previous.isoformat(),
+        new_end=new_end.isoformat(),
+        **detail,
+    )
+    return None
 
 
 def _request_key(row: TrialExtension) -> str:
@@ -380,34 +410,8 @@ def decide(
         return Decided(True, _approval_view(session, row, account), row.requested_by)
     sub = session.get(Subscription, row.subscription_id)
     assert sub is not None
-    try:
-        previous, new_end = billing.extend(sub.external_id, row.days, _request_key(row))
-    except Exception as exc:  # noqa: BLE001 - shown to the manager and the requester
-        row.status, row.error = "failed", str(exc)
-        _audit(
-            session,
-            now,
-            viewer.slack_user_id,
-            "trial_extension_failed",
-            account.id,
-            extension_id=row.id,
-            step=row.step,
-            error=str(exc),
-        )
-        return Decided(True, _approval_view(session, row, account), row.requested_by)
-    row.status, row.previous_end, row.new_end = "granted", previous, new_end
-    sub.trial_end = new_end
-    _audit(
-        session,
-        now,
-        viewer.slack_user_id,
-        "trial_extension_approved",
-        account.id,
-        extension_id=row.id,
-        step=row.step,
-        days=row.days,
-        previous_end=previous.isoformat(),
-        new_end=new_end.isoformat(),
+    _apply_extension(
+        session, billing, row, sub, viewer.slack_user_id, now, "trial_extension_approved"
     )
     return Decided(True, _approval_view(session, row, account), row.requested_by)
 
