@@ -34,6 +34,8 @@ from digests.limits import (
     MAX_CONTEXT_ELEMENTS,
     MAX_FIELD_TEXT,
     MAX_HEADER_TEXT,
+    MAX_INPUT_LABEL,
+    MAX_MODAL_TITLE,
     MAX_OPTION_TEXT,
     MAX_OPTION_VALUE,
     MAX_OPTIONS,
@@ -464,6 +466,51 @@ def home(blocks: list[Block]) -> dict[str, Any]:
             context(f"{ELLIPSIS}cut to fit Slack's Home tab size — use /health NAME")
         ]
     return {"type": "home", "blocks": blocks}
+
+
+def text_input(
+    block_id: str,
+    action_id: str,
+    label: str,
+    *,
+    initial: str | None = None,
+    optional: bool = False,
+    max_length: int = 500,
+) -> Block:
+    """A multiline text input block for a modal (reasons, justifications)."""
+    element: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": action_id,
+        "multiline": True,
+        "max_length": max_length,
+    }
+    if initial:
+        element["initial_value"] = clip_raw(initial, max_length)
+    block: Block = {
+        "type": "input",
+        "block_id": block_id,
+        "label": plain(label, MAX_INPUT_LABEL),
+        "element": element,
+    }
+    if optional:
+        block["optional"] = True
+    return block
+
+
+def modal(
+    title: str, callback_id: str, private_metadata: str, blocks: list[Block]
+) -> dict[str, Any]:
+    """A modal view with Save / Cancel; ``private_metadata`` says what it is about, since a
+    view_submission payload carries no message or button value."""
+    return {
+        "type": "modal",
+        "callback_id": callback_id,
+        "private_metadata": private_metadata,
+        "title": plain(title, MAX_MODAL_TITLE),
+        "submit": plain("Save", MAX_MODAL_TITLE),
+        "close": plain("Cancel", MAX_MODAL_TITLE),
+        "blocks": blocks,
+    }
 
 
 def take(items: Sequence[Any], limit: int, room: int) -> tuple[list[Any], int]:

@@ -42,11 +42,11 @@ from digests.blocks import (
     fields_section,
     header,
     message,
+    modal,
     money,
     more_text,
     option,
     pack_lines,
-    plain,
     plural,
     renewal_text,
     section,
@@ -55,6 +55,7 @@ from digests.blocks import (
     sparkline,
     static_select,
     take,
+    text_input,
     tier_badge,
     tier_plain,
     user_mention,
@@ -435,37 +436,18 @@ def reason_modal(alert: AlertItem, private_metadata: str) -> dict[str, Any]:
     can update that card (a view_submission payload has no message).
     """
     verb = "acknowledged" if alert.status == "acknowledged" else "snoozed"
-    block_id, action_id = REASON_INPUT
-    return {
-        "type": "modal",
-        "callback_id": REASON_VIEW,
-        "private_metadata": private_metadata,
-        "title": plain("Why this alert waits", 24),
-        "submit": plain("Save", 24),
-        "close": plain("Cancel", 24),
-        "blocks": [
+    return modal(
+        "Why this alert waits",
+        REASON_VIEW,
+        private_metadata,
+        [
             section(
                 f"*{esc(alert.label, 100)}* on *{esc(alert.account_name, 150)}*, {verb}. "
                 "Your reason is shown on the card and kept in the audit log."
             ),
-            {
-                "type": "input",
-                "block_id": block_id,
-                "label": plain("Reason", 2000),
-                "element": {
-                    "type": "plain_text_input",
-                    "action_id": action_id,
-                    "multiline": True,
-                    "max_length": 500,
-                    **(
-                        {"initial_value": clip_raw(alert.quiet_reason, 500)}
-                        if alert.quiet_reason
-                        else {}
-                    ),
-                },
-            },
+            text_input(*REASON_INPUT, "Reason", initial=alert.quiet_reason),
         ],
-    }
+    )
 
 
 def alert_card(alert: AlertItem, now: datetime) -> dict[str, Any]:

@@ -6,7 +6,17 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
-from digests.blocks import context, esc, message, section
+from digests.blocks import (
+    context,
+    esc,
+    message,
+    modal,
+    option,
+    plain,
+    section,
+    static_select,
+    text_input,
+)
 
 SENTIMENT_EMOJI = {
     "green": ":large_green_circle:",
@@ -125,37 +135,20 @@ def override_modal(
     ``private_metadata`` carries the account id, so the submission needs no name lookup.
     """
 
-    def option(value: str, label: str) -> dict[str, Any]:
-        return {"text": {"type": "plain_text", "text": label}, "value": value}
-
-    select: dict[str, Any] = {
-        "type": "static_select",
-        "action_id": SENTIMENT_INPUT[1],
-        "options": [option(v, t) for v, t in CHOICES],
-    }
-    if current is not None and current.kind == "sentiment" and current.sentiment:
-        select["initial_option"] = option(current.sentiment, dict(CHOICES)[current.sentiment])
-    reason: dict[str, Any] = {
-        "type": "plain_text_input",
-        "action_id": REASON_INPUT[1],
-        "multiline": True,
-        "max_length": 500,
-    }
-    if current is not None:
-        reason["initial_value"] = current.reason[:500]
+    choices = {value: option(label, value) for value, label in CHOICES}
+    select = static_select("Pick one", SENTIMENT_INPUT[1], list(choices.values()))
+    if current is not None and current.kind == "sentiment" and current.sentiment in choices:
+        select["initial_option"] = choices[current.sentiment]
     now_text = (
         f"Now: {override_text(current)}."
         if current is not None
         else "No CSM entry on this account yet."
     )
-    return {
-        "type": "modal",
-        "callback_id": VIEW,
-        "private_metadata": str(account_id),
-        "title": {"type": "plain_text", "text": "CSM sentiment"},
-        "submit": {"type": "plain_text", "text": "Save"},
-        "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [
+    return modal(
+        "CSM sentiment",
+        VIEW,
+        str(account_id),
+        [
             section(
                 f"*{esc(account_name, 200)}*\n{now_text} It counts in the score until it "
                 "ends and is shown with your name and reason."
@@ -163,20 +156,19 @@ def override_modal(
             {
                 "type": "input",
                 "block_id": SENTIMENT_INPUT[0],
-                "label": {"type": "plain_text", "text": "Sentiment"},
+                "label": plain("Sentiment"),
                 "element": select,
             },
-            {
-                "type": "input",
-                "block_id": REASON_INPUT[0],
-                "optional": True,
-                "label": {"type": "plain_text", "text": "Why (required unless clearing)"},
-                "element": reason,
-            },
+            text_input(
+                *REASON_INPUT,
+                "Why (required unless clearing)",
+                initial=current.reason if current is not None else None,
+                optional=True,
+            ),
             {
                 "type": "input",
                 "block_id": UNTIL_INPUT[0],
-                "label": {"type": "plain_text", "text": "Until"},
+                "label": plain("Until"),
                 "element": {
                     "type": "datepicker",
                     "action_id": UNTIL_INPUT[1],
@@ -184,4 +176,4 @@ def override_modal(
                 },
             },
         ],
-    }
+    )

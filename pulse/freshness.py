@@ -68,12 +68,18 @@ class DomainFreshness:
         label = f"{DOMAIN_LABELS.get(self.domain, self.domain)} data"
         if self.last_success is None:
             return f"{label} never synced successfully"
-        age = max(self.now - self.last_success, timedelta(0))
-        if age >= timedelta(days=2):  # "30 hours" says more than "1 day"
-            n, unit = age.days, "day"
-        else:
-            n, unit = int(age.total_seconds() // 3600), "hour"
-        return f"{label} {n} {unit}{'s' if n != 1 else ''} old"
+        return f"{label} {age_words(self.now - self.last_success)}"
+
+
+def age_words(age: timedelta) -> str:
+    """ "3 days old" / "5 hours old"; hours up to two days ("30 hours" says more than
+    "1 day")."""
+    age = max(age, timedelta(0))
+    if age >= timedelta(days=2):
+        n, unit = age.days, "day"
+    else:
+        n, unit = int(age.total_seconds() // 3600), "hour"
+    return f"{n} {unit}{'s' if n != 1 else ''} old"
 
 
 def _max_age(config: PulseConfig, source: str) -> timedelta:
@@ -121,8 +127,7 @@ def source_status(
     limit = _max_age(config, source)
     if last_success is None:
         return f"STALE, never synced: {feeds}" if feeds else "never synced"
-    probe = DomainFreshness("x", last_success, (source,), (), now).age_text()
-    age = probe.removeprefix("x data ")
+    age = age_words(now - last_success)
     if now - last_success > limit:
         return f"STALE, {age} (limit {limit.total_seconds() / 3600:.0f} h): {feeds}"
     return f"fresh, {age}"

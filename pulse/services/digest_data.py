@@ -230,7 +230,9 @@ def manager_digest(
         retention=retention_line(session, config, as_of, team),
         csm_entries=[
             (f"*{esc(line.account_name, 150)}*: {override_text(line)}", dis)
-            for line, dis in manager_overrides(session, [int(a) for a in df["account_id"]], today)
+            for line, dis in manager_overrides(
+                session, [int(a) for a in df["account_id"]], today, config.scoring.tiers
+            )
         ],
         stale=stale_parts(freshness(session, config, now)),
     )

@@ -14,21 +14,23 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal
 
+import pandas as pd
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digests.override_blocks import ExpiryNotice, OverrideLine, OverrideReply, expiry_notice
-from pulse.config import PulseConfig
+from pulse.config import PulseConfig, TierThresholds
 from pulse.services.access import Viewer, can_see
+from pulse.services.alerts import TIER_RANK
 from pulse.services.health import find_visible_account
 from pulse.services.notify import message_args
+from scoring.components import SENTIMENT_VALUES, assign_tier
 from storage.models import Account, AuditLog, Override, ScoreSnapshot
 
-SENTIMENTS = ("green", "yellow", "red")
+SENTIMENTS = tuple(SENTIMENT_VALUES)  # green, yellow, red
 SENTIMENT_TIER = {"green": "healthy", "yellow": "fine", "red": "at_risk"}
-TIER_RANK = {"healthy": 0, "fine": 1, "at_risk": 2}
 
 
 @dataclass(frozen=True)
@@ -183,54 +185,43 @@ def apply_request(
         account_name=account.name,
         line=line_of(row, account.name),
         previous=line_of(current, account.name) if current is not None else None,
-        disagreement=disagreement(session, row, today),
+        disagreement=disagreement(session, row, today, config.scoring.tiers),
     )
 
 
-def _latest_tier(session: Session, account_id: int, today: date) -> tuple[str, float] | None:
+def _data_score(session: Session, account_id: int, today: date) -> float | None:
+    """The data's own score in the latest snapshot: its score minus what a CSM entry
+    contributed (that snapshot may already count an earlier entry)."""
     row = session.execute(
-        select(ScoreSnapshot.tier, ScoreSnapshot.score, ScoreSnapshot.components)
+        select(ScoreSnapshot.score, ScoreSnapshot.components)
         .where(ScoreSnapshot.account_id == account_id, ScoreSnapshot.as_of <= today)
         .order_by(ScoreSnapshot.as_of.desc())
         .limit(1)
     ).first()
     if row is None:
         return None
-    # The data's own view: the snapshot's score minus what a CSM entry contributed.
-    csm = sum(float(c.get("points") or 0.0) for c in row[2] or [] if c.get("key") == "csm")
-    score = float(row[1]) - csm
-    return row[0], score
+    csm = sum(float(c.get("points") or 0.0) for c in row[1] or [] if c.get("key") == "csm")
+    return float(row[0]) - csm
 
 
-def disagreement(session: Session, row: Override, today: date) -> str | None:
+def _tier(score: float, tiers: TierThresholds) -> str:
+    return str(assign_tier(pd.Series([score]), tiers).iloc[0])
+
+
+def disagreement(session: Session, row: Override, today: date, tiers: TierThresholds) -> str | None:
     """A sharp disagreement between the CSM and the data, said out loud (never hidden).
 
-    Sharp = two tiers apart: a green sentiment (or a healthy score) on an account the
-    data puts at risk, or red on one it calls healthy.
+    Sharp = two tiers apart (``scoring.tiers``): a green sentiment (or a healthy score) on
+    an account the data puts at risk, or red on one it calls healthy.
     """
-    data = _latest_tier(session, row.account_id, today)
-    if data is None:
+    data_score = _data_score(session, row.account_id, today)
+    if data_score is None:
         return None
-    from pulse.config import TierThresholds
-
-    tiers = TierThresholds()
     if row.kind == "sentiment":
         mine = SENTIMENT_TIER.get(row.sentiment or "", "fine")
     else:
-        score = row.score or 0.0
-        mine = (
-            "healthy" if score >= tiers.healthy else "fine" if score >= tiers.at_risk else "at_risk"
-        )
-    data_tier, data_score = data
-    # Compare with the data's tier from its own score (the snapshot tier may include an
-    # earlier CSM entry).
-    data_tier = (
-        "healthy"
-        if data_score >= tiers.healthy
-        else "fine"
-        if data_score >= tiers.at_risk
-        else "at_risk"
-    )
+        mine = _tier(row.score or 0.0, tiers)
+    data_tier = _tier(data_score, tiers)
     if abs(TIER_RANK[mine] - TIER_RANK[data_tier]) < 2:
         return None
     said = row.sentiment if row.kind == "sentiment" else f"score {row.score:.0f}"
@@ -238,7 +229,7 @@ def disagreement(session: Session, row: Override, today: date) -> str | None:
 
 
 def manager_overrides(
-    session: Session, account_ids: list[int], today: date
+    session: Session, account_ids: list[int], today: date, tiers: TierThresholds
 ) -> list[tuple[OverrideLine, str | None]]:
     """Active overrides on these accounts, each with its disagreement (for managers)."""
     if not account_ids:
@@ -253,7 +244,7 @@ def manager_overrides(
         )
         .order_by(Override.expires_on, Override.id)
     ).all()
-    return [(line_of(o, name), disagreement(session, o, today)) for o, name in rows]
+    return [(line_of(o, name), disagreement(session, o, today, tiers)) for o, name in rows]
 
 
 def due_expiry_notices(session: Session, config: PulseConfig, now: datetime) -> list[ExpiryNotice]:
