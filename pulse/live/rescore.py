@@ -32,18 +32,17 @@ from datetime import date, datetime
 
 from slack_sdk import WebClient
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from digests.portfolio import snapshot_dates
 from pulse.config import PulseConfig
 from pulse.crm import CRM_SYSTEMS, crm_problem
 from pulse.freshness import annotate, freshness
 from pulse.pipeline import local_date
-from pulse.services.alerts import AlertChanges, alert_items, evaluate_alerts
-from pulse.services.notify import AlertDelivery, post_alert_cards
+from pulse.services.alerts import AlertChanges, evaluate_alerts
+from pulse.services.notify import AlertDelivery, post_alert_cards, with_unposted
 from scoring.engine import persist_snapshots_for, score_accounts
 from storage.db import session_factory
-from storage.models import Alert, AuditLog, ScoreSnapshot
+from storage.models import AuditLog, ScoreSnapshot
 
 log = logging.getLogger("pulse.live")
 
@@ -64,22 +63,6 @@ class RescoreReport:
     note: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
     stamps: dict[str, float] = field(default_factory=dict)
-
-
-def _unposted(session: Session, changes: AlertChanges, ids: Collection[int]) -> AlertChanges:
-    """``changes`` plus these accounts' open alerts whose card never went out (a Slack
-    outage during an earlier run): like ``notify.with_unposted``, but for these accounts
-    only, so a live run never announces another account's alert."""
-    known = {a.id for a in [*changes.raised, *changes.reopened]}
-    pending = session.scalars(
-        select(Alert).where(Alert.status == "open", Alert.slack_ts.is_(None),
-                            Alert.account_id.in_(list(ids))).order_by(Alert.id)
-    ).all()
-    extra = alert_items(session, [a for a in pending if a.id not in known])
-    if not extra:
-        return changes
-    return AlertChanges(raised=[*changes.raised, *extra], resolved=list(changes.resolved),
-                        reopened=list(changes.reopened))
 
 
 def rescore(
@@ -106,10 +89,13 @@ def rescore(
             report.note = "no scoring run yet: the first daily run scores these accounts"
             return report
         report.as_of = latest
-        before = dict(session.execute(
-            select(ScoreSnapshot.account_id, ScoreSnapshot.score)
-            .where(ScoreSnapshot.as_of == latest, ScoreSnapshot.account_id.in_(ids))
-        ).all())
+        before = dict(
+            session.execute(
+                select(ScoreSnapshot.account_id, ScoreSnapshot.score).where(
+                    ScoreSnapshot.as_of == latest, ScoreSnapshot.account_id.in_(ids)
+                )
+            ).all()
+        )
         started = time.perf_counter()
         scored = score_accounts(session, config, latest)
         scored = scored[scored["account_id"].isin(ids)].reset_index(drop=True)
@@ -117,15 +103,26 @@ def rescore(
         report.timings["score"] = time.perf_counter() - started
         started = time.perf_counter()
         report.snapshots = persist_snapshots_for(session, scored, latest, now, ids)
-        after = {int(a): (None if s != s else float(s))
-                 for a, s in zip(scored["account_id"], scored["score"], strict=True)}
+        after = {
+            int(a): (None if s != s else float(s))
+            for a, s in zip(scored["account_id"], scored["score"], strict=True)
+        }
         for account_id in ids:
             report.scores[account_id] = (before.get(account_id), after.get(account_id))
-            session.add(AuditLog(
-                at=now, actor="pulse", action="live_rescored", account_id=account_id,
-                detail={"as_of": latest.isoformat(), "previous": before.get(account_id),
-                        "score": after.get(account_id), "events": sorted(events)[:20]},
-            ))
+            session.add(
+                AuditLog(
+                    at=now,
+                    actor="pulse",
+                    action="live_rescored",
+                    account_id=account_id,
+                    detail={
+                        "as_of": latest.isoformat(),
+                        "previous": before.get(account_id),
+                        "score": after.get(account_id),
+                        "events": sorted(events)[:20],
+                    },
+                )
+            )
         session.commit()
         report.timings["persist"] = time.perf_counter() - started
         report.stamps["persisted"] = time.time()
@@ -136,7 +133,7 @@ def rescore(
         if slack is not None:
             try:
                 report.delivery = post_alert_cards(
-                    slack, session, config, _unposted(session, report.changes, ids), now
+                    slack, session, config, with_unposted(session, report.changes, ids), now
                 )
                 report.errors += [f"alert {a}: {e}" for a, e in report.delivery.failed]
             except Exception as exc:  # noqa: BLE001 - Slack down must not undo the scores

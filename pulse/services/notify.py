@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -241,18 +241,23 @@ def update_alert_message(
 
 
 def with_unposted(
-    session: Session, changes: alert_service.AlertChanges
+    session: Session,
+    changes: alert_service.AlertChanges,
+    account_ids: Collection[int] | None = None,
 ) -> alert_service.AlertChanges:
     """``changes`` plus open alerts whose card was never posted (no stored ts).
 
     ``evaluate_alerts`` reports a raised alert once; if Slack was unreachable or the
     recipient unknown at that moment, the alert would otherwise never be announced. Adding
     the unposted ones makes each ``pulse alerts`` run catch up on earlier failures.
+    ``account_ids`` limits the catch-up to those accounts (live rescoring must never
+    announce another account's alert).
     """
     known = {a.id for a in [*changes.raised, *changes.reopened]}
-    pending = session.scalars(
-        select(Alert).where(Alert.status == "open", Alert.slack_ts.is_(None)).order_by(Alert.id)
-    ).all()
+    stmt = select(Alert).where(Alert.status == "open", Alert.slack_ts.is_(None))
+    if account_ids is not None:
+        stmt = stmt.where(Alert.account_id.in_(list(account_ids)))
+    pending = session.scalars(stmt.order_by(Alert.id)).all()
     extra = alert_service.alert_items(session, [a for a in pending if a.id not in known])
     if not extra:
         return changes
