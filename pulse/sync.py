@@ -11,6 +11,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +22,12 @@ from sqlalchemy.orm import Session
 
 from connectors.base import Batch, Connector, Rejection, get_connector
 from pulse.config import PulseConfig
+from storage.bulk import (
+    drop_usage_indexes,
+    missing_usage_indexes,
+    restore_usage_indexes,
+    usage_is_empty,
+)
 from storage.db import session_factory
 from storage.loader import (
     FACTS,
@@ -30,7 +37,7 @@ from storage.loader import (
     load_facts_prepared,
     write_facts,
 )
-from storage.models import AuditLog, SyncState
+from storage.models import AuditLog, SyncState, UsageDaily
 
 log = logging.getLogger("pulse.sync")
 
@@ -269,6 +276,70 @@ class _Writer:
             thread.join()
 
 
+BULK_MIN_ROWS = 100_000
+"""Smallest first usage slice loaded without the table's indexes: below it the saving is
+too small to notice (building the key over 100,000 rows takes a tenth of a second)."""
+
+
+class _UsageBulkLoad:
+    """A first load of usage into an empty PostgreSQL table, without its indexes.
+
+    The indexes are dropped with the first usage slice, when that slice is large, its
+    connector vouches that no two of the pull's rows share a key and the table holds no
+    row at all (checked under the lock the drop takes), and built again by ``finish``,
+    whether the run succeeded or not (``storage.bulk`` says why and what it saves).
+    """
+
+    def __init__(self, factory: Callable[[], Session], min_rows: int) -> None:
+        self._factory = factory
+        self._min_rows = min_rows
+        self._decided = False
+        self.active = False
+
+    def repair(self) -> str | None:
+        """Build indexes a killed bulk load left missing, before anything is written."""
+        with self._factory() as session:
+            if not missing_usage_indexes(session.connection()):
+                return None
+        log.warning("usage indexes missing (a bulk load was interrupted); building them")
+        return self._restore()
+
+    def applies(self, batch: Batch) -> bool:
+        """Whether ``batch`` is part of a bulk load; the first usage slice may start one."""
+        if FACTS[batch.entity][0] is not UsageDaily or not batch.distinct_keys:
+            return False
+        if not self._decided:
+            self._decided = True
+            if len(batch) >= self._min_rows:
+                with self._factory() as session:
+                    conn = session.connection()
+                    drop_usage_indexes(conn)
+                    if usage_is_empty(conn):
+                        session.commit()
+                        self.active = True
+                        log.info("usage table empty: loading without its indexes")
+                    else:
+                        session.rollback()
+        return self.active
+
+    def finish(self) -> str | None:
+        if not self.active:
+            return None
+        self.active = False
+        return self._restore()
+
+    def _restore(self) -> str | None:
+        started = time.perf_counter()
+        with self._factory() as session:
+            removed = restore_usage_indexes(session.connection())
+            session.commit()
+        log.info("usage indexes built in %.1f s", time.perf_counter() - started)
+        if removed:
+            return (f"usage: {removed} row(s) shared a key with a newer row (written by "
+                    "another process during a bulk load) and were removed")
+        return None
+
+
 def run_sync(
     url: str,
     config: PulseConfig,
@@ -278,11 +349,14 @@ def run_sync(
     dry_run: bool = False,
     connector: Connector | None = None,
     progress: ProgressHook | None = None,
+    bulk_min_rows: int = BULK_MIN_ROWS,
 ) -> SyncReport:
     """Pull one source into the database at ``url`` and return its report.
 
     ``dry_run`` loads everything inside one transaction and rolls it back, so the report
-    shows what would change while nothing is written.
+    shows what would change while nothing is written. On PostgreSQL a first usage load of
+    at least ``bulk_min_rows`` rows into an empty table runs without the table's indexes
+    (``_UsageBulkLoad``).
     """
     factory = session_factory(url)
     report = SyncReport(source=source, started_at=utcnow())
@@ -297,8 +371,11 @@ def run_sync(
     cache = RefCache()
     # SQLite takes one writer at a time: a second slice's open write would wait on the
     # first, which waits for its turn behind nothing but the second's lock: one thread.
-    workers = WRITERS if make_url(url).get_backend_name() == "postgresql" else 1
+    postgres = make_url(url).get_backend_name() == "postgresql"
+    workers = WRITERS if postgres else 1
     writer = None if dry_run else _Writer(factory, source, workers)
+    bulk = _UsageBulkLoad(factory, bulk_min_rows) if postgres and not dry_run else None
+    notes: list[str] = []
 
     def store(batch: Batch, work: Callable[[Session], LoadResult]) -> LoadResult:
         """Load one batch and commit it with its cursor (or flush, in a dry run)."""
@@ -326,11 +403,15 @@ def run_sync(
                 progress(batch, result)
 
     try:
+        if bulk is not None and (note := bulk.repair()):
+            notes.append(note)
         for batch in prefetched(connector.pull(cursor, full=full)):
             if writer is not None and batch.entity in FACTS:
+                assume_new = bulk is not None and bulk.applies(batch)
                 # prepare this slice while the previous one is still being written
                 with factory() as session:
-                    prepared = load_facts_prepared(session, source, batch, cache)
+                    prepared = load_facts_prepared(session, source, batch, cache,
+                                                   assume_new=assume_new)
                 account(writer.submit(
                     batch, lambda session, p=prepared: write_facts(session, source, p)
                 ))
@@ -341,6 +422,8 @@ def run_sync(
             account([(batch, result)])
         if writer is not None:
             account(writer.drain())
+        if bulk is not None and (note := bulk.finish()):
+            notes.append(note)
         report.status = "dry-run" if dry_run else ("partial" if report.skipped else "ok")
     except Exception as exc:  # the report must say what failed; stored data stays
         if writer is not None:
@@ -348,13 +431,21 @@ def run_sync(
         log.exception("sync of %s failed", source)
         report.errors.append(f"{type(exc).__name__}: {exc}")
         report.status = "failed"
+        if bulk is not None and bulk.active:
+            try:
+                if note := bulk.finish():
+                    notes.append(note)
+            except Exception as restore_exc:  # the next run builds them before writing
+                log.exception("could not build the usage indexes again")
+                report.errors.append(f"usage indexes not rebuilt ({restore_exc}); "
+                                     "the next sync builds them")
     finally:
         if writer is not None:
             writer.close()
         if dry_session is not None:
             dry_session.rollback()
             dry_session.close()
-    report.warnings = list(connector.warnings)
+    report.warnings = [*connector.warnings, *notes]
     report.finished_at = utcnow()
     if not dry_run:
         _record(factory(), report)

@@ -415,10 +415,19 @@ class PreparedFacts:
     csv: CopyData | None = None
     """``frame`` rendered for COPY as if every row were new (the usual case in a bulk
     load); used when the existence check finds none of the rows stored."""
+    assume_new: bool = False
+    """No row of the batch can be stored yet (a bulk load into an empty table of keys the
+    connector vouches are distinct): the existence check is skipped. Without the primary
+    key, which such a load drops, that check would scan the growing table per slice."""
 
 
 def load_facts_prepared(
-    session: Session, source: str, batch: Batch, cache: RefCache | None = None
+    session: Session,
+    source: str,
+    batch: Batch,
+    cache: RefCache | None = None,
+    *,
+    assume_new: bool = False,
 ) -> PreparedFacts:
     """The first half of loading a fact batch (see ``write_facts``)."""
     if batch.entity not in FACTS:
@@ -429,6 +438,7 @@ def load_facts_prepared(
     prepared = _prepare_facts(session, source, batch.entity, frame, batch.ref_source, cache,
                               distinct=batch.distinct_keys)
     prepared.result.skipped[:0] = batch.rejected
+    prepared.assume_new = assume_new
     if _postgres(session) and not prepared.frame.empty:
         table = FACTS[batch.entity][0].__tablename__
         prepared.csv = copy_data(table, prepared.frame.assign(source=source))
@@ -510,7 +520,10 @@ def write_facts(session: Session, source: str, prepared: PreparedFacts) -> LoadR
         # loses both and the next run reads the slice again: no need to wait for the WAL
         # flush on every slice of a bulk load.
         session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-    existing = _existing_facts(session, model, key_cols, value_cols, df)
+    existing = (
+        pd.DataFrame() if prepared.assume_new
+        else _existing_facts(session, model, key_cols, value_cols, df)
+    )
     csv = None
     if existing.empty:
         new, changed, csv = df, df.iloc[0:0], prepared.csv
