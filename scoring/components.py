@@ -12,8 +12,8 @@ and renormalises the weights of the rest, and the detail text says what is missi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -83,24 +83,47 @@ TREND_POINTS = ([-0.5, 0.0, 0.25], [0.0, 0.8, 1.0])
 """A halving scores 0, flat 0.8 (stable is good), +25% or more full marks."""
 
 
+Texts = tuple[Sequence[str], Sequence[str] | None]
+"""Per account, in the frame's order: the detail line, and the shorter reason for the top
+reasons (None: the detail serves as reason)."""
+
+
 @dataclass
 class ComponentResult:
-    """One component for every account: value (NaN = no data), raw figures, detail text."""
+    """One component for every account: value (NaN = no data), raw figures, texts.
+
+    The texts are written on first use (``texts`` builds them): explaining an account
+    reads them, while a backtest scoring 100,000 accounts on a dozen dates reads none, and
+    writing them was most of the components' time there (docs/performance.md).
+    """
 
     key: str
     value: pd.Series
     raw: pd.DataFrame
-    detail: pd.Series
-    reason: pd.Series | None = None
-    """Shorter text for the top reasons (defaults to ``detail``)."""
+    texts: Callable[[], Texts]
+    _written: tuple[pd.Series, pd.Series] | None = field(default=None, init=False, repr=False)
 
     @property
     def label(self) -> str:
         return COMPONENT_LABELS[self.key]
 
     @property
+    def detail(self) -> pd.Series:
+        return self._write()[0]
+
+    @property
     def reason_text(self) -> pd.Series:
-        return self.detail if self.reason is None else self.reason
+        """Shorter text for the top reasons (the detail when there is none)."""
+        return self._write()[1]
+
+    def _write(self) -> tuple[pd.Series, pd.Series]:
+        if self._written is None:
+            detail, reason = self.texts()
+            index = self.value.index
+            lines = pd.Series(list(detail), index=index, dtype=object)
+            short = lines if reason is None else pd.Series(list(reason), index=index, dtype=object)
+            self._written = (lines, short)
+        return self._written
 
 
 @dataclass
@@ -240,7 +263,10 @@ def usage_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
         },
         index=s.index,
     )
-    if meta.has_usage:
+
+    def texts() -> Texts:
+        if not meta.has_usage:
+            return ["no usage data"] * len(s), None
         detail = [
             (
                 f"users active {dpu:.0f} of {c:.0f} days on average; {_fmt_int(pu)} value-weighted "
@@ -262,16 +288,9 @@ def usage_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
                 days_per_user, covered, per_user, s["active_users"], detail, strict=True
             )
         ]
-    else:
-        detail = ["no usage data"] * len(s)
-        reason = detail
-    return ComponentResult(
-        "usage",
-        pd.Series(value, index=s.index),
-        raw,
-        pd.Series(detail, index=s.index, dtype=object),
-        pd.Series(reason, index=s.index, dtype=object),
-    )
+        return detail, reason
+
+    return ComponentResult("usage", pd.Series(value, index=s.index), raw, texts)
 
 
 def breadth_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
@@ -299,7 +318,10 @@ def breadth_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
         },
         index=s.index,
     )
-    if has:
+
+    def texts() -> Texts:
+        if not has:
+            return ["no usage data"] * len(s), None
         detail = [
             f"{n:.0f} of {len(catalogue)} features used, {k:.0f} of {core_total} core "
             f"(value-weighted {sh:.0%})"
@@ -307,17 +329,9 @@ def breadth_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
                 s["features_used"], s["core_features_used"], share.fillna(0.0), strict=True
             )
         ]
-        reason = [d.split(" (value-weighted")[0] for d in detail]
-    else:
-        detail = ["no usage data"] * len(s)
-        reason = detail
-    return ComponentResult(
-        "breadth",
-        pd.Series(value, index=s.index),
-        raw,
-        pd.Series(detail, index=s.index, dtype=object),
-        pd.Series(reason, index=s.index, dtype=object),
-    )
+        return detail, [d.split(" (value-weighted")[0] for d in detail]
+
+    return ComponentResult("breadth", pd.Series(value, index=s.index), raw, texts)
 
 
 def seats_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
@@ -337,24 +351,22 @@ def seats_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
         },
         index=s.index,
     )
-    detail = [
-        (
-            f"{a:.0f} of {n:.0f} seats active ({r:.0%})"
-            if h
-            else ("no usage data" if k else "no licensed seat count on file")
-        )
-        for a, n, r, h, k in zip(
-            s["active_users"], seats.fillna(0), ratio.fillna(0), has, known, strict=True
-        )
-    ]
-    if not signals.meta.has_usage:
-        detail = ["no usage data"] * len(s)
-    return ComponentResult(
-        "seats",
-        pd.Series(value, index=s.index),
-        raw,
-        pd.Series(detail, index=s.index, dtype=object),
-    )
+
+    def texts() -> Texts:
+        if not signals.meta.has_usage:
+            return ["no usage data"] * len(s), None
+        return [
+            (
+                f"{a:.0f} of {n:.0f} seats active ({r:.0%})"
+                if h
+                else ("no usage data" if k else "no licensed seat count on file")
+            )
+            for a, n, r, h, k in zip(
+                s["active_users"], seats.fillna(0), ratio.fillna(0), has, known, strict=True
+            )
+        ], None
+
+    return ComponentResult("seats", pd.Series(value, index=s.index), raw, texts)
 
 
 def engagement_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
@@ -410,45 +422,42 @@ def engagement_component(signals: Signals, cfg: ScoringConfig) -> ComponentResul
             bits.append(f"{n:.0f} with negative sentiment")
         return ", ".join(bits)
 
-    detail = []
-    reason = []
-    for t, o, b, n, score, csat_avg, csat_n in zip(
-        s["tickets_90d"],
-        s["open_urgent_high"],
-        s["bad_satisfaction_90d"],
-        s["negative_sentiment_90d"],
-        s["nps_latest"],
-        s["csat_avg"],
-        s["csat_responses"],
-        strict=True,
-    ):
-        nps_text = (
-            "no NPS on file"
-            if np.isnan(score)
-            else f"latest NPS {score:.0f} ({nps_category(score)})"
-        )
-        csat_text = (
-            "no CSAT on file"
-            if np.isnan(csat_avg)
-            else f"CSAT {csat_avg:.1f}/5 ({_plural(csat_n, 'response')})"
-        )
-        detail.append("; ".join((support_text(t, o, b, n), nps_text, csat_text)))
-        problems = [
-            f"{o:.0f} open urgent/high ticket{'s' if o != 1 else ''}" if o else "",
-            f"{b:.0f} ticket{'s' if b != 1 else ''} rated bad" if b else "",
-            f"{n:.0f} negative-sentiment ticket{'s' if n != 1 else ''}" if n else "",
-            nps_text if not np.isnan(score) else "",
-            f"CSAT {csat_avg:.1f}/5" if not np.isnan(csat_avg) else "",
-        ]
-        short = ", ".join(p for p in problems if p)
-        reason.append(short or support_text(t, o, b, n))
-    return ComponentResult(
-        "engagement",
-        pd.Series(value, index=s.index),
-        raw,
-        pd.Series(detail, index=s.index, dtype=object),
-        pd.Series(reason, index=s.index, dtype=object),
-    )
+    def texts() -> Texts:
+        detail = []
+        reason = []
+        for t, o, b, n, score, csat_avg, csat_n in zip(
+            s["tickets_90d"],
+            s["open_urgent_high"],
+            s["bad_satisfaction_90d"],
+            s["negative_sentiment_90d"],
+            s["nps_latest"],
+            s["csat_avg"],
+            s["csat_responses"],
+            strict=True,
+        ):
+            nps_text = (
+                "no NPS on file"
+                if np.isnan(score)
+                else f"latest NPS {score:.0f} ({nps_category(score)})"
+            )
+            csat_text = (
+                "no CSAT on file"
+                if np.isnan(csat_avg)
+                else f"CSAT {csat_avg:.1f}/5 ({_plural(csat_n, 'response')})"
+            )
+            detail.append("; ".join((support_text(t, o, b, n), nps_text, csat_text)))
+            problems = [
+                f"{o:.0f} open urgent/high ticket{'s' if o != 1 else ''}" if o else "",
+                f"{b:.0f} ticket{'s' if b != 1 else ''} rated bad" if b else "",
+                f"{n:.0f} negative-sentiment ticket{'s' if n != 1 else ''}" if n else "",
+                nps_text if not np.isnan(score) else "",
+                f"CSAT {csat_avg:.1f}/5" if not np.isnan(csat_avg) else "",
+            ]
+            short = ", ".join(p for p in problems if p)
+            reason.append(short or support_text(t, o, b, n))
+        return detail, reason
+
+    return ComponentResult("engagement", pd.Series(value, index=s.index), raw, texts)
 
 
 def contract_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
@@ -487,41 +496,43 @@ def contract_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
         },
         index=s.index,
     )
-    detail = []
-    reason = []
     window = cfg.renewal_window_days
-    for r, n, d, amt, life in zip(
-        to_renewal,
-        s["overdue_invoices"],
-        days_overdue,
-        s["overdue_amount"],
-        s["lifecycle"],
-        strict=True,
-    ):
-        if np.isnan(r):
-            renewal_text = "no renewal date on file"
-        elif r < 0:
-            renewal_text = f"renewal date passed {-r:.0f} days ago"
-        else:
-            renewal_text = f"renewal in {r:.0f} days"
-        if n > 0:
-            invoice_text = f"{_plural(n, 'invoice')} overdue, oldest {d:.0f} days (${amt:,.0f})"
-        else:
-            invoice_text = "no overdue invoices"
-        detail.append(f"{renewal_text}; {invoice_text}; {life}")
-        notable = [
-            invoice_text if n > 0 else "",
-            renewal_text if np.isnan(r) or r <= window else "",
-            "still in trial" if life == "trial" else "",
-        ]
-        reason.append(", ".join(x for x in notable if x) or f"{invoice_text}, {renewal_text}")
-    return ComponentResult(
-        "contract",
-        pd.Series(value, index=s.index),
-        raw,
-        pd.Series(detail, index=s.index, dtype=object),
-        pd.Series(reason, index=s.index, dtype=object),
-    )
+
+    def texts() -> Texts:
+        detail = []
+        reason = []
+        for r, n, d, amt, life in zip(
+            to_renewal,
+            s["overdue_invoices"],
+            days_overdue,
+            s["overdue_amount"],
+            s["lifecycle"],
+            strict=True,
+        ):
+            if np.isnan(r):
+                renewal_text = "no renewal date on file"
+            elif r < 0:
+                renewal_text = f"renewal date passed {-r:.0f} days ago"
+            else:
+                renewal_text = f"renewal in {r:.0f} days"
+            if n > 0:
+                invoice_text = (
+                    f"{_plural(n, 'invoice')} overdue, oldest {d:.0f} days (${amt:,.0f})"
+                )
+            else:
+                invoice_text = "no overdue invoices"
+            detail.append(f"{renewal_text}; {invoice_text}; {life}")
+            notable = [
+                invoice_text if n > 0 else "",
+                renewal_text if np.isnan(r) or r <= window else "",
+                "still in trial" if life == "trial" else "",
+            ]
+            reason.append(
+                ", ".join(x for x in notable if x) or f"{invoice_text}, {renewal_text}"
+            )
+        return detail, reason
+
+    return ComponentResult("contract", pd.Series(value, index=s.index), raw, texts)
 
 
 def trend_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
@@ -555,31 +566,31 @@ def trend_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
         },
         index=s.index,
     )
-    detail = []
-    for c, p, ch, old, act in zip(curr, prev, change, old_enough, active, strict=True):
-        if not meta.has_usage:
-            detail.append("no usage data")
-        elif not has:
-            detail.append(f"usage history shorter than {2 * w.window_days} days, no trend yet")
-        elif not old:
-            detail.append(f"account younger than {2 * w.window_days} days, no trend yet")
-        elif not act:
-            detail.append(f"no activity in either of the last two {w.window_days}-day windows")
-        elif not np.isfinite(ch):
-            detail.append(f"activity started this window ({_fmt_int(c)} value-weighted actions)")
-        else:
-            direction = "flat" if abs(ch) < 0.005 else ("up" if ch > 0 else "down")
-            amount = "" if direction == "flat" else f" {abs(ch):.0%}"
-            detail.append(
-                f"value-weighted activity {direction}{amount} vs previous {w.window_days} days "
-                f"({_fmt_int(p)} -> {_fmt_int(c)})"
-            )
-    return ComponentResult(
-        "trend",
-        pd.Series(value, index=s.index),
-        raw,
-        pd.Series(detail, index=s.index, dtype=object),
-    )
+    def texts() -> Texts:
+        detail = []
+        for c, p, ch, old, act in zip(curr, prev, change, old_enough, active, strict=True):
+            if not meta.has_usage:
+                detail.append("no usage data")
+            elif not has:
+                detail.append(f"usage history shorter than {2 * w.window_days} days, no trend yet")
+            elif not old:
+                detail.append(f"account younger than {2 * w.window_days} days, no trend yet")
+            elif not act:
+                detail.append(f"no activity in either of the last two {w.window_days}-day windows")
+            elif not np.isfinite(ch):
+                detail.append(
+                    f"activity started this window ({_fmt_int(c)} value-weighted actions)"
+                )
+            else:
+                direction = "flat" if abs(ch) < 0.005 else ("up" if ch > 0 else "down")
+                amount = "" if direction == "flat" else f" {abs(ch):.0%}"
+                detail.append(
+                    f"value-weighted activity {direction}{amount} vs previous {w.window_days} days "
+                    f"({_fmt_int(p)} -> {_fmt_int(c)})"
+                )
+        return detail, None
+
+    return ComponentResult("trend", pd.Series(value, index=s.index), raw, texts)
 
 
 def csm_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
@@ -611,19 +622,22 @@ def csm_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
         },
         index=s.index,
     )
-    detail = [
-        _csm_text(k, sen, sc, why, who, until)
-        for k, sen, sc, why, who, until in zip(
-            kind,
-            s["csm_sentiment"],
-            s["csm_score"],
-            s["csm_reason"],
-            s["csm_author"],
-            s["csm_until"],
-            strict=True,
-        )
-    ]
-    return ComponentResult("csm", value, raw, pd.Series(detail, index=s.index, dtype=object))
+
+    def texts() -> Texts:
+        return [
+            _csm_text(k, sen, sc, why, who, until)
+            for k, sen, sc, why, who, until in zip(
+                kind,
+                s["csm_sentiment"],
+                s["csm_score"],
+                s["csm_reason"],
+                s["csm_author"],
+                s["csm_until"],
+                strict=True,
+            )
+        ], None
+
+    return ComponentResult("csm", value, raw, texts)
 
 
 def _csm_text(kind: Any, sentiment: Any, score: Any, reason: Any, author: Any, until: Any) -> str:

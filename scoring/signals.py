@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     ColumnElement,
     Date,
     Engine,
@@ -47,9 +48,12 @@ from sqlalchemy import (
     FunctionElement,
     Integer,
     Select,
+    String,
+    Values,
     and_,
     case,
     cast,
+    column,
     distinct,
     func,
     literal,
@@ -57,7 +61,9 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    values,
 )
+from sqlalchemy.dialects.postgresql import BIT
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
@@ -428,12 +434,41 @@ def _bit(mask: ColumnElement[Any], k: int) -> ColumnElement[Any]:
     return mask.op(">>")(literal(k, Integer)).op("&")(literal(1, BigInteger))
 
 
-def _popcount(mask: ColumnElement[Any], bits: int) -> ColumnElement[Any]:
-    """Number of set bits among the lowest ``bits`` bits (portable shifts and masks)."""
-    total: ColumnElement[Any] = literal(0, BigInteger)
-    for k in range(bits):
-        total = total + _bit(mask, k)
-    return func.coalesce(total, 0)
+def _bit_count(mask: ColumnElement[Any]) -> ColumnElement[Any]:
+    """PostgreSQL (14+): number of set bits of a non-negative ``bigint`` mask."""
+    return func.bit_count(cast(mask, BIT(64)))
+
+
+def _chunks(n: int) -> int:
+    """Bitmask columns needed for ``n`` bits."""
+    return -(-n // BITMASK_CHUNK)
+
+
+def _feature_table(catalogue: tuple[str, ...], cfg: ScoringConfig) -> Values:
+    """PostgreSQL: a VALUES table of every feature scoring knows about (the catalogue,
+    the core features, those with a configured weight): its value weight, whether it is
+    core, and its bit in each catalogue mask chunk (NULL outside its chunk). A usage row
+    of a feature missing from it weighs 1, is not core and sets no bit, exactly as the
+    CASE expressions of :func:`feature_weight_expr` and :func:`_feature_masks` say."""
+    weights = feature_weights(cfg)
+    core = set(cfg.core_features)
+    position = {f: k for k, f in enumerate(catalogue)}
+    chunks = _chunks(len(catalogue))
+    names = sorted(set(catalogue) | core | set(weights))
+    rows = []
+    for name in names:
+        bits: list[int | None] = [None] * chunks
+        if name in position:
+            chunk, bit = divmod(position[name], BITMASK_CHUNK)
+            bits[chunk] = 1 << bit
+        rows.append((name, weights.get(name, 1.0), name in core, *bits))
+    columns = [
+        column("name", String),
+        column("weight", Float),
+        column("core", Boolean),
+        *(column(f"bit_{i}", BigInteger) for i in range(chunks)),
+    ]
+    return values(*columns, name="features").data(rows)
 
 
 def _activity_stmt(
@@ -458,10 +493,22 @@ def _activity_stmt(
     day = unindexed(u.day)
     cur = u.day >= w.start
     prev = and_(u.day >= w.prev_start, u.day < w.start)
-    weight = feature_weight_expr(cfg)
-    core = u.feature.in_(list(cfg.core_features))
-    masks = _feature_masks(catalogue, cur, dialect)
-    if dialect == "postgresql":
+    postgres = dialect == "postgresql"
+    features = _feature_table(catalogue, cfg) if postgres else None
+    if features is not None:
+        # one hash probe per row names the feature's weight, core status and bit; the
+        # CASE chains below compare its text up to 36 times a row (half the query's time)
+        weight: ColumnElement[Any] = func.coalesce(features.c.weight, 1.0)
+        core: ColumnElement[Any] = features.c.core
+        masks = [
+            func.bit_or(case((cur, features.c[f"bit_{i}"])))
+            for i in range(_chunks(len(catalogue)))
+        ]
+    else:
+        weight = feature_weight_expr(cfg)
+        core = u.feature.in_(list(cfg.core_features))
+        masks = _feature_masks(catalogue, cur, dialect)
+    if postgres:
         day_cols = [m.label(f"dmask_{i}") for i, (_, m) in enumerate(_day_masks(w))]
     else:
         day_cols = [func.count(distinct(case((cur, u.day)))).label("days_now")]
@@ -482,18 +529,21 @@ def _activity_stmt(
         .where(day >= w.scan_start, day <= w.as_of, u.events > 0)
         .group_by(u.user_id)
     )
+    if features is not None:
+        inner = inner.select_from(
+            u.__table__.outerjoin(features, features.c.name == u.feature)
+        )
     if accounts is not None:
         inner = inner.where(u.account_id.between(*accounts))
     per_user = inner.subquery("per_user")
     pu = per_user.c
     c = Contact
-    if dialect == "postgresql":
+    if postgres:
         n_chunks = len(day_cols)
         now = or_(*[getattr(pu, f"dmask_{i}").is_not(None) for i in range(n_chunks)])
         days_now: ColumnElement[Any] = literal(0, BigInteger)
         for i in range(n_chunks):
-            bits = min(BITMASK_CHUNK, w.window_days - i * BITMASK_CHUNK)
-            days_now = days_now + _popcount(getattr(pu, f"dmask_{i}"), bits)
+            days_now = days_now + func.coalesce(_bit_count(getattr(pu, f"dmask_{i}")), 0)
     else:
         now = pu.days_now > 0
         days_now = pu.days_now
@@ -511,7 +561,12 @@ def _activity_stmt(
     core_set = set(cfg.core_features)
 
     def n_features(prefix: str, pick: Callable[[str], float]) -> ColumnElement[Any]:
-        """Sum over catalogue features used by any user of ``pick(feature)``."""
+        """Sum over catalogue features used by any user of ``pick(feature)``.
+
+        PostgreSQL ORs the users' masks once per account (``bit_or``; identical
+        aggregates are computed once) and reads the bits off the result; SQLite has no
+        OR aggregate, so it takes the maximum of each bit over the users.
+        """
         total: ColumnElement[Any] = literal(0.0, Float)
         for k, feature in enumerate(catalogue):
             factor = pick(feature)
@@ -519,7 +574,10 @@ def _activity_stmt(
                 continue
             chunk, bit = divmod(k, BITMASK_CHUNK)
             mask = getattr(pu, f"{prefix}_{chunk}")
-            used = func.coalesce(func.max(_bit(mask, bit)), 0)
+            if postgres:
+                used = func.coalesce(_bit(func.bit_or(mask), bit), 0)
+            else:
+                used = func.coalesce(func.max(_bit(mask, bit)), 0)
             total = total + used * literal(factor, Float)
         return total
 

@@ -459,3 +459,43 @@ def test_parallel_and_serial_loading_agree(session: Session) -> None:
     serial = load_signals(session, CFG.scoring, AS_OF, parallel=False).frame
     threaded = load_signals(session, CFG.scoring, AS_OF, parallel=True).frame
     assert serial.sort_index().equals(threaded.sort_index())
+
+
+def test_a_catalogue_wider_than_one_bitmask_counts_features_the_same_on_every_backend(
+    session: Session,
+) -> None:
+    """65 features need two 60-bit masks; a configured weight and a core feature in the
+    second one still count (PostgreSQL reads them off a joined feature table, SQLite off
+    CASE expressions)."""
+    account = Account(source="t", external_id="wide", name="Wide Co", licensed_seats=2,
+                      contract_start=date(2024, 1, 1), lifecycle="paid")
+    session.add(account)
+    session.flush()
+    users = [Contact(source="t", external_id=f"u{n}", account_id=account.id, name=f"U{n}",
+                     created_on=date(2024, 1, 1)) for n in (1, 2)]
+    session.add_all(users)
+    session.flush()
+    names = [f"f{n:02d}" for n in range(65)]
+    rows = [UsageDaily(source="t", account_id=account.id, user_id=users[0].id, day=_day(70),
+                       feature="f00", events=1)]  # before both windows: not read at all
+    rows += [UsageDaily(source="t", account_id=account.id, user_id=users[0].id, day=_day(40),
+                        feature=f, events=1) for f in names]  # previous window only
+    rows += [
+        UsageDaily(source="t", account_id=account.id, user_id=users[1].id, day=_day(d),
+                   feature=f, events=2)
+        for d, f in ((1, "f00"), (2, "f61"), (2, "f64"), (3, "f64"))
+    ]
+    session.add_all(rows)
+    session.commit()
+    cfg = CFG.scoring.model_copy(update={"core_features": ["f64"],
+                                         "feature_weights": {"f61": 5.0}})
+
+    wide = load_signals(session, cfg, AS_OF).frame.loc[account.id]
+
+    assert (wide["active_users"], wide["active_users_prev"], wide["user_days"]) == (1, 1, 3)
+    assert wide["features_used"] == 3 and wide["core_features_used"] == 1
+    assert wide["weighted_features_used"] == pytest.approx(1 + 5 + 3)
+    assert wide["weighted_events"] == pytest.approx(2 + 2 * 5 + 2 * 3 + 2 * 3)
+    assert wide["weighted_events_prev"] == pytest.approx(63 + 5 + 3)
+    assert wide["core_events"] == 4
+    assert wide["first_core_day"] == pd_ts(_day(40))
