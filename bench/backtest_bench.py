@@ -11,7 +11,7 @@ before and stops at churn, so the figures mean something. Loading is timed separ
 reported. Target on a 2-core machine: under 2 minutes. Figures: docs/performance.md.
 
     python bench/backtest_bench.py [--accounts N] [--rows-per-month N]
-        [--backend sqlite|postgresql|both] [--keep]
+        [--backend sqlite|postgresql|both] [--keep]   # --keep: leave the database, print its URL
     python bench/backtest_bench.py --url URL   # time it again on a database loaded before
 """
 
@@ -234,7 +234,8 @@ def main() -> None:
         "--rows-per-month", type=int, default=50, help="usage rows per account per month"
     )
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--keep", action="store_true", help="keep the SQLite file (prints it)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the loaded database (prints its URL, for --url)")
     parser.add_argument("--url", help="time the backtest on an already loaded database")
     parser.add_argument("--backtest-only", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -249,7 +250,7 @@ def main() -> None:
         return
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     for backend in backends:
-        with scratch_database(backend, prefix="pulse_backtest_bench") as url:
+        with scratch_database(backend, prefix="pulse_backtest_bench", keep=args.keep) as url:
             try:
                 load_s, rows = _load(url, args.accounts, args.rows_per_month)
                 result = _backtest_subprocess(url)

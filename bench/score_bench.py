@@ -183,8 +183,11 @@ def _score_only(url: str) -> None:
 
 
 @contextmanager
-def scratch_database(backend: str, prefix: str = "pulse_bench") -> Iterator[str]:
-    """A throwaway database URL: a temp SQLite file, or a PostgreSQL database dropped after."""
+def scratch_database(
+    backend: str, prefix: str = "pulse_bench", *, keep: bool = False
+) -> Iterator[str]:
+    """A throwaway database URL: a temp SQLite file, or a PostgreSQL database dropped after
+    (unless ``keep``: then its URL is printed, to time it again with ``--url``)."""
     if backend == "sqlite":
         yield f"sqlite:///{tempfile.mkdtemp(prefix=prefix + '-')}/bench.db"
         return
@@ -197,8 +200,11 @@ def scratch_database(backend: str, prefix: str = "pulse_bench") -> Iterator[str]
         yield url
     finally:
         get_engine(url).dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if keep:
+            print(f"kept {url}")
+        else:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 

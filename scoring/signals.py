@@ -17,7 +17,9 @@ Why it is built this way:
   figures on both): distinct sets are carried as bitmasks, OR-ed with ``bit_or`` on
   PostgreSQL and ``SUM(DISTINCT 2**k)`` on SQLite; active days are counted with
   ``COUNT(DISTINCT day)`` on SQLite and as day bits on PostgreSQL (which keeps its
-  aggregate parallel); SQLite is told to scan rather than use the day index
+  aggregate parallel); PostgreSQL names each row's feature weight, core status and bit
+  by joining a small VALUES table (:func:`_feature_table`) instead of comparing the
+  feature text in CASE chains; SQLite is told to scan rather than use the day index
   (:class:`unindexed`); PostgreSQL gets more ``work_mem`` and no JIT for that one query.
 
 The public entry point is :func:`load_signals`; :func:`make_signals` builds the same
@@ -444,17 +446,20 @@ def _chunks(n: int) -> int:
     return -(-n // BITMASK_CHUNK)
 
 
-def _feature_table(catalogue: tuple[str, ...], cfg: ScoringConfig) -> Values:
+def _feature_table(catalogue: tuple[str, ...], cfg: ScoringConfig) -> Values | None:
     """PostgreSQL: a VALUES table of every feature scoring knows about (the catalogue,
     the core features, those with a configured weight): its value weight, whether it is
     core, and its bit in each catalogue mask chunk (NULL outside its chunk). A usage row
     of a feature missing from it weighs 1, is not core and sets no bit, exactly as the
-    CASE expressions of :func:`feature_weight_expr` and :func:`_feature_masks` say."""
+    CASE expressions of :func:`feature_weight_expr` and :func:`_feature_masks` say.
+    None when there is no feature to list (VALUES needs a row)."""
     weights = feature_weights(cfg)
     core = set(cfg.core_features)
     position = {f: k for k, f in enumerate(catalogue)}
     chunks = _chunks(len(catalogue))
     names = sorted(set(catalogue) | core | set(weights))
+    if not names:
+        return None
     rows = []
     for name in names:
         bits: list[int | None] = [None] * chunks
@@ -496,8 +501,8 @@ def _activity_stmt(
     postgres = dialect == "postgresql"
     features = _feature_table(catalogue, cfg) if postgres else None
     if features is not None:
-        # one hash probe per row names the feature's weight, core status and bit; the
-        # CASE chains below compare its text up to 36 times a row (half the query's time)
+        # one hash probe per row names the feature's weight, core status and bit, where
+        # the CASE chains of the other branch compare its text up to 36 times a row
         weight: ColumnElement[Any] = func.coalesce(features.c.weight, 1.0)
         core: ColumnElement[Any] = features.c.core
         masks = [

@@ -4,9 +4,9 @@ build the indexes once.
 PostgreSQL's own advice for populating a table ("Populating a Database": remove indexes,
 load, create them again) holds here: 4 million usage rows took 18.8 s to COPY into the
 table with its primary key, and 8.8 s into the bare table plus 4.8 s to build the key
-afterwards from one sort; a 10-million-row first sync went from 207-262 k rows/s to
-232-256 k, and varies less, because the load writes about half the WAL and no longer
-hits checkpoints half-way through a B-tree (docs/performance.md). A first sync of a
+afterwards from one sort. A 10-million-row first sync ran at 229-242 k rows/s over five
+runs, against 207-262 k with the indexes kept: about the same median, less spread, and
+far less work for the server, which no longer sets the pace (docs/performance.md). A first sync of a
 customer's usage history is exactly that case, so the sync drops the indexes when the
 table is empty and the connector vouches that no two of its rows share a key
 (``Batch.distinct_keys``), and builds them again at the end of the run, failed or not.
