@@ -34,7 +34,9 @@ from slack_signing import (
 )
 from sqlalchemy import func, select
 
+from digests.cards import REASON_VIEW
 from digests.limits import validate_home, validate_message, validate_modal
+from digests.override_blocks import VIEW as OVERRIDE_VIEW
 from pulse.config import parse_config
 from pulse.services.alerts import evaluate_alerts
 from pulse.services.notify import post_alert_cards, web_client
@@ -384,7 +386,10 @@ def test_a_reason_for_an_acknowledgement_through_the_modal(
     assert "Add a reason" in _text(card)
     click = {"action_id": "alert_reason", "type": "button", "value": str(alert_id)}
     assert _alert_click(slack, bot, "why", alert, click) == 200
-    modal = bot.fake.wait_for("views.open")[-1].args
+    # the module's fake Slack keeps earlier tests' calls: wait for this alert's modal
+    modal = bot.fake.wait_for("views.open", where=lambda c: c.args["view"][
+        "callback_id"] == REASON_VIEW and str(alert_id) in c.args["view"]["private_metadata"]
+    )[-1].args
     assert modal["trigger_id"] and validate_modal(modal["view"]) == []
     view = modal["view"]
 
@@ -438,8 +443,10 @@ def test_a_csm_records_a_sentiment_and_the_card_shows_it(
         {"action_id": "override_open", "type": "button", "value": opener["value"]},
         user_id=BEN, response_url=bot.fake.response_url("sent-open"),
     ).status_code == 200
-    view = bot.fake.wait_for("views.open")[-1].args["view"]
-    assert validate_modal(view) == [] and "Acme Corp" in str(view["blocks"])
+    view = bot.fake.wait_for("views.open", where=lambda c: c.args["view"][
+        "callback_id"] == OVERRIDE_VIEW and "Acme Corp" in str(c.args["view"]["blocks"])
+    )[-1].args["view"]
+    assert validate_modal(view) == []
 
     def submit(choice: str, reason: str) -> requests.Response:
         values = {
