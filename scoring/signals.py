@@ -325,7 +325,10 @@ def feature_weight_expr(cfg: ScoringConfig) -> ColumnElement[Any]:
 
 
 def _frame(session: Session, stmt: Select[Any]) -> pd.DataFrame:
-    result = session.execute(stmt)
+    """Run a Core ``stmt`` on the session's connection: through ``Session.execute`` every
+    row also passed the ORM's row loading, 0.6 s per date for 100,000 accounts."""
+    session.flush()  # what Session.execute would have flushed first
+    result = session.connection().execute(stmt)
     columns = list(result.keys())
     return _records(result.all(), columns)
 
