@@ -422,8 +422,6 @@ def run_sync(
             account([(batch, result)])
         if writer is not None:
             account(writer.drain())
-        if bulk is not None and (note := bulk.finish()):
-            notes.append(note)
         report.status = "dry-run" if dry_run else ("partial" if report.skipped else "ok")
     except Exception as exc:  # the report must say what failed; stored data stays
         if writer is not None:
@@ -431,20 +429,20 @@ def run_sync(
         log.exception("sync of %s failed", source)
         report.errors.append(f"{type(exc).__name__}: {exc}")
         report.status = "failed"
-        if bulk is not None and bulk.active:
-            try:
-                if note := bulk.finish():
-                    notes.append(note)
-            except Exception as restore_exc:  # the next run builds them before writing
-                log.exception("could not build the usage indexes again")
-                report.errors.append(f"usage indexes not rebuilt ({restore_exc}); "
-                                     "the next sync builds them")
     finally:
         if writer is not None:
             writer.close()
         if dry_session is not None:
             dry_session.rollback()
             dry_session.close()
+    if bulk is not None:  # every slice is written or given up: build the indexes again
+        try:
+            if note := bulk.finish():
+                notes.append(note)
+        except Exception as exc:  # the next run builds them before writing
+            log.exception("could not build the usage indexes again")
+            report.errors.append(f"usage indexes not rebuilt ({exc}); the next sync builds them")
+            report.status = "failed"
     report.warnings = [*connector.warnings, *notes]
     report.finished_at = utcnow()
     if not dry_run:
