@@ -44,7 +44,7 @@ from scoring.panel import (
     score_drop_severity,
 )
 from scoring.periods import add_months, as_of_dates, parse_span
-from scoring.signals import Windows, _meta, load_signals, usage_calendar
+from scoring.signals import Windows, _meta, account_roster, load_signals, usage_calendar
 from scoring.tune import tune
 from storage.loader import load_batch
 from storage.models import (
@@ -412,6 +412,37 @@ def test_usage_calendar_gives_the_workspace_facts_the_queries_give(session: Sess
     day = DATES[1]
     with_calendar = load_signals(session, SMALL.scoring, day, calendar=calendar).frame
     pd.testing.assert_frame_equal(with_calendar, load_signals(session, SMALL.scoring, day).frame)
+
+
+def test_the_account_roster_picks_the_accounts_the_query_picks_on_every_date(
+    session: Session,
+) -> None:
+    """Read once for a backtest, the roster must keep and drop exactly whom the per-date
+    query does: churned on the day (gone) or the day after (still there), contracts
+    starting on the day (there) or the day after (not yet), a churn with no date, and
+    accounts that only exist to be linked."""
+    day = date(2025, 3, 10)
+    after = day + timedelta(days=1)
+    rows = {
+        "churned on the day": dict(lifecycle="churned", churned_on=day),
+        "churned the day after": dict(lifecycle="churned", churned_on=after),
+        "churned, no date": dict(lifecycle="churned", churned_on=None),
+        "starts on the day": dict(contract_start=day),
+        "starts the day after": dict(contract_start=after),
+        "no start": dict(contract_start=None),
+        "trial": dict(lifecycle="trial", contract_start=day - timedelta(days=5)),
+    }
+    for i, (name, fields) in enumerate(rows.items()):
+        session.add(Account(source="t", external_id=f"a{i}", name=name, arr=1000.0, **fields))
+    session.add(Account(source="stripe", external_id="cus_1", name="linked only", arr=5.0))
+    session.commit()
+    roster = account_roster(session)
+    for as_of in (day - timedelta(days=1), day, after, after + timedelta(days=1)):
+        by_query = load_signals(session, SMALL.scoring, as_of).frame
+        by_roster = load_signals(session, SMALL.scoring, as_of, roster=roster).frame
+        pd.testing.assert_frame_equal(by_roster, by_query)
+    names = set(load_signals(session, SMALL.scoring, day, roster=roster).frame["account_name"])
+    assert names == {"churned the day after", "starts on the day", "no start", "trial"}
 
 
 def test_panel_scores_are_what_the_scorer_stores(session: Session) -> None:

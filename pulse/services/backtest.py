@@ -30,6 +30,7 @@ from scoring.signals import (
     UsageCalendar,
     Windows,
     _parallel_safe,
+    account_roster,
     load_signals,
     usage_calendar,
 )
@@ -116,7 +117,7 @@ def build_panel(
     unless ``stored_renewals`` asks for the CRM's current values as they are. Which
     features were used on which days is read once for the whole range
     (:func:`scoring.signals.usage_calendar`, or ``calendar`` if it covers the dates)
-    instead of twice per date.
+    instead of twice per date, and the accounts once (:func:`scoring.signals.account_roster`).
 
     Dates are scored :data:`DATE_WORKERS` at a time, each on a session of its own, when
     other connections see what ``session`` sees (no uncommitted writes, not a private
@@ -128,10 +129,13 @@ def build_panel(
     first = Windows.build(min(dates), cfg).prev_start
     if calendar is None or not calendar.covers(first, max(dates)):
         calendar = usage_calendar(session, first, max(dates))
+    roster = account_roster(session)
 
     def one(on: Session, day: date, parallel: bool | None = None) -> pd.DataFrame:
         t0 = perf_counter()
-        signals = load_signals(on, cfg, day, calendar=calendar, parallel=parallel)
+        signals = load_signals(
+            on, cfg, day, calendar=calendar, roster=roster, parallel=parallel
+        )
         if not stored_renewals:
             signals = with_renewals_as_of(signals)
         rows = build_rows(signals, cfg)
