@@ -1077,18 +1077,20 @@ def load_signals(
     return Signals(frame=frame, meta=meta, timings=timings)
 
 
-PG_BIG_QUERY_SETTINGS = {"work_mem": "512MB", "jit": "on"}
+PG_BIG_QUERY_SETTINGS = {"work_mem": "256MB", "jit": "on"}
 """PostgreSQL settings for the one big aggregation, applied for that statement only.
 
-``work_mem``: the per-user hash aggregate of 100,000 accounts (881,130 users) needs
-about 780 MB; with the 4 MB default it spilled to disk in a hundred batches, at 128 MB
-(limit 256 MB with the default ``hash_mem_multiplier``) still in five. At 512 MB it
-stays in memory. It is a ceiling, not an allocation: a smaller workspace uses what it
-needs. ``jit``: explicitly on, so a server configured without it still compiles this
-statement's per-row expressions: 13.0-14.3 s against 15.4-17.3 s for one date at
-100,000 accounts, compilation (0.6 s) included. JIT was switched off while the feature
-weights were CASE chains comparing each row's feature text up to 36 times, whose
-compilation (2 s) cost more than it saved. Measurements: docs/performance.md.
+``work_mem``: with the 4 MB default the per-user hash aggregate spilled to disk in a
+hundred batches. 100,000 accounts (881,130 active users) need 221 MB: inside the
+256 MB hash limit that a ``work_mem`` of 128 MB gives (twice, with the default
+``hash_mem_multiplier``) but near it, so it is 256 MB now, room for about two million
+active users before it spills. A
+ceiling, not an allocation: a smaller workspace uses what it needs. ``jit``: explicitly
+on, so a server configured without it still compiles this statement's per-row
+expressions: 8.0-9.9 s against 10.5-11.0 s for one date at 100,000 accounts,
+compilation (0.6 s) included. JIT had been switched off while feature weights were
+CASE chains comparing each row's feature text up to 36 times; their compilation (2 s)
+cost more than it saved. Figures: docs/performance.md.
 """
 
 
