@@ -340,6 +340,8 @@ def _records(rows: Sequence[Any], columns: list[str]) -> pd.DataFrame:
 
 
 def _account_columns() -> Select[Any]:
+    """What scoring reads of an account, for every account scored on some date (the
+    date's own conditions are :func:`_accounts_stmt`'s and :meth:`AccountRoster.alive_on`'s)."""
     return select(
         Account.id.label("account_id"),
         Account.name.label("account_name"),
