@@ -46,6 +46,7 @@ from score_bench import (  # noqa: E402
 
 from pulse.config import PulseConfig  # noqa: E402
 from scoring.periods import add_months, parse_span  # noqa: E402
+from storage.bulk import drop_usage_indexes, restore_usage_indexes  # noqa: E402
 from storage.db import get_engine, session_factory, session_scope  # noqa: E402
 from storage.loader import bulk_insert  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
@@ -134,8 +135,7 @@ def _load(url: str, n_accounts: int, rows_per_month: int) -> tuple[float, int]:
         bulk_insert(session, "contacts", contacts)
     if postgres:
         with engine.begin() as conn:
-            conn.execute(text("DROP INDEX ix_usage_day_brin"))
-            conn.execute(text("ALTER TABLE usage_daily DROP CONSTRAINT usage_daily_pkey"))
+            drop_usage_indexes(conn)
     user_account = contacts["account_id"].to_numpy()
     rows = 0
     for last, days in _months():
@@ -152,14 +152,7 @@ def _load(url: str, n_accounts: int, rows_per_month: int) -> tuple[float, int]:
         print(f"  loaded {last:%Y-%m}: {len(usage):,} rows", flush=True)
     if postgres:
         with engine.begin() as conn:
-            conn.execute(text("SET maintenance_work_mem = '1GB'"))
-            conn.execute(
-                text(
-                    "ALTER TABLE usage_daily ADD CONSTRAINT usage_daily_pkey "
-                    "PRIMARY KEY (account_id, day, user_id, feature)"
-                )
-            )
-            conn.execute(text("CREATE INDEX ix_usage_day_brin ON usage_daily USING brin (day)"))
+            restore_usage_indexes(conn)
         with engine.begin() as conn:
             conn.execute(text("ANALYZE"))
             for table in ("accounts", "contacts"):
