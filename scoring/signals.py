@@ -438,25 +438,15 @@ BITMASK_CHUNK = 60
 """Bits per bitmask column: powers of two up to 2**59 stay inside a signed 64-bit int."""
 
 
-def _bit_or(expr: ColumnElement[Any], dialect: str) -> ColumnElement[Any]:
-    """Bitwise OR of ``expr`` (powers of two) over a group.
-
-    PostgreSQL has ``bit_or``, a plain aggregate that keeps hash and parallel partial
-    aggregation available. SQLite has none, but ``SUM(DISTINCT 2**k)`` equals the OR of
-    the distinct powers present, so both give the same number.
-    """
-    if dialect == "postgresql":
-        return func.bit_or(expr)
-    return cast(func.sum(distinct(expr)), BigInteger)
-
-
 def _feature_masks(
-    catalogue: tuple[str, ...], when: ColumnElement[bool], dialect: str
+    catalogue: tuple[str, ...], when: ColumnElement[bool]
 ) -> list[ColumnElement[Any]]:
-    """Per user, the set of catalogue features used while ``when`` holds, as bitmasks.
+    """SQLite: per user, the set of catalogue features used while ``when`` holds, as
+    bitmasks (PostgreSQL reads the bits off :func:`_feature_table` and ORs them).
 
     Carrying distinct features through the per-user aggregation as bits means distinct
-    features per account need no second scan of usage.
+    features per account need no second scan of usage. SQLite has no OR aggregate, but
+    ``SUM(DISTINCT 2**k)`` equals the OR of the distinct powers present.
     """
     exprs: list[ColumnElement[Any]] = []
     for c0 in range(0, len(catalogue), BITMASK_CHUNK):
@@ -465,7 +455,7 @@ def _feature_masks(
             {f: literal(1 << k, BigInteger) for k, f in enumerate(chunk)},
             value=UsageDaily.feature,
         )
-        exprs.append(_bit_or(case((when, code)), dialect))
+        exprs.append(cast(func.sum(distinct(case((when, code)))), BigInteger))
     return exprs
 
 
@@ -566,7 +556,7 @@ def _activity_stmt(
     else:
         weight = feature_weight_expr(cfg)
         core = u.feature.in_(list(cfg.core_features))
-        masks = _feature_masks(catalogue, cur, dialect)
+        masks = _feature_masks(catalogue, cur)
     if postgres:
         day_cols = [m.label(f"dmask_{i}") for i, (_, m) in enumerate(_day_masks(w))]
     else:
@@ -1086,11 +1076,10 @@ PG_BIG_QUERY_SETTINGS = {"work_mem": "256MB", "jit": "on"}
 hundred batches. 100,000 accounts (881,130 active users) need 221 MB: inside the
 256 MB hash limit that a ``work_mem`` of 128 MB gives (twice, with the default
 ``hash_mem_multiplier``) but near it, so it is 256 MB now, room for about two million
-active users before it spills. A
-ceiling, not an allocation: a smaller workspace uses what it needs. ``jit``: explicitly
-on, so a server configured without it still compiles this statement's per-row
-expressions: 8.0-9.9 s against 10.5-11.0 s for one date at 100,000 accounts,
-compilation (0.6 s) included. JIT had been switched off while feature weights were
+active users before it spills. A ceiling, not an allocation: a smaller workspace uses
+what it needs. ``jit``: explicitly on, so a server configured without it still compiles
+this statement's per-row expressions: 8.0-9.9 s against 10.5-11.0 s for one date at
+100,000 accounts, compilation (0.6 s) included. JIT had been switched off while feature weights were
 CASE chains comparing each row's feature text up to 36 times; their compilation (2 s)
 cost more than it saved. Figures: docs/performance.md.
 """
