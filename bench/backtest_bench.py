@@ -44,7 +44,7 @@ from score_bench import (  # noqa: E402
     scratch_database,
 )
 
-from pulse.config import PulseConfig  # noqa: E402
+from pulse.kernel.config import PulseConfig  # noqa: E402
 from scoring.periods import add_months, parse_span  # noqa: E402
 from storage.bulk import drop_usage_indexes, restore_usage_indexes  # noqa: E402
 from storage.db import get_engine, session_factory, session_scope  # noqa: E402

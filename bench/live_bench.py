@@ -48,8 +48,8 @@ from score_bench import AS_OF, _peak_rss_mb, scratch_database  # noqa: E402
 from slack_bench import load as load_synthetic  # noqa: E402
 from webhook_signing import SECRETS, post, stripe_event, stripe_headers  # noqa: E402
 
-from pulse.config import PulseConfig, parse_config  # noqa: E402
-from pulse.live.worker import LiveRun  # noqa: E402
+from pulse.jobs.live.worker import LiveRun  # noqa: E402
+from pulse.kernel.config import PulseConfig, parse_config  # noqa: E402
 from storage.db import get_engine, session_factory  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from storage.models import Account, Owner  # noqa: E402

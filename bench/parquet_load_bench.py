@@ -125,8 +125,8 @@ def _write_parquet(path: Path, user_account: np.ndarray, n_rows: int, seed: int)
 def _load_only(url: str, directory: str, profile: bool) -> None:
     """The timed part: FilesConnector -> run_sync (storage.loader), one process."""
     from connectors.files import FilesConnector
-    from pulse.config import FilesSourceConfig, PulseConfig, SourcesConfig
-    from pulse.sync import run_sync
+    from pulse.kernel.config import FilesSourceConfig, PulseConfig, SourcesConfig
+    from pulse.services.sync import run_sync
 
     built: list[float] = []
 
@@ -135,7 +135,7 @@ def _load_only(url: str, directory: str, profile: bool) -> None:
             if record.msg.startswith("usage indexes built"):
                 built.append(float(record.args[0]))  # type: ignore[index]
 
-    sync_log = logging.getLogger("pulse.sync")
+    sync_log = logging.getLogger("pulse.services.sync")
     sync_log.setLevel(logging.INFO)
     sync_log.addHandler(_IndexBuild())
     cfg = PulseConfig(database_url=url, sources=SourcesConfig(files=FilesSourceConfig(

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from connectors.sample import FEATURES as SAMPLE_FEATURES  # noqa: E402
-from pulse.config import PulseConfig  # noqa: E402
+from pulse.kernel.config import PulseConfig  # noqa: E402
 from storage.db import get_engine, session_factory, session_scope  # noqa: E402
 from storage.loader import bulk_insert  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402

@@ -45,7 +45,7 @@ from fakes.harness import SECRET, BotHarness, start_bot  # noqa: E402
 from score_bench import AS_OF, _frames, _load, scratch_database  # noqa: E402
 from slack_signing import SlackSender  # noqa: E402
 
-from pulse.config import parse_config  # noqa: E402
+from pulse.kernel.config import parse_config  # noqa: E402
 from storage.db import get_engine, session_scope  # noqa: E402
 
 N_CSMS = 40

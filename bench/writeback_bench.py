@@ -40,7 +40,7 @@ from fakes.salesforce import ENV_TOKEN, FakeSalesforce  # noqa: E402
 
 from connectors import hubspot, salesforce  # noqa: E402
 from connectors.writeback import WritebackReport  # noqa: E402
-from pulse.config import parse_config  # noqa: E402
+from pulse.kernel.config import parse_config  # noqa: E402
 from storage.db import session_factory  # noqa: E402
 from storage.loader import bulk_insert  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402

@@ -26,10 +26,11 @@ from slack_bolt.lazy_listener import ThreadLazyListenerRunner
 from slack_sdk import WebClient
 
 from bot import actions, commands, home, overrides, trials
-from bot.context import BotContext, utcnow
+from bot.context import BotContext
 from bot.users import UserDirectory
 from connectors.stripe_billing import StripeTrials
-from pulse.config import PulseConfig
+from pulse.kernel.clock import utcnow
+from pulse.kernel.config import PulseConfig
 from pulse.services.notify import web_client
 from pulse.services.trials import TrialBilling
 

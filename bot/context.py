@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from slack_bolt import Respond
@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 from bot.users import UserDirectory
 from connectors.stripe_billing import StripeTrials
 from digests.blocks import message, section
-from pulse.config import PulseConfig
+from pulse.kernel.clock import utcnow
+from pulse.kernel.config import PulseConfig
 from pulse.services.access import Viewer, resolve_viewer
 from pulse.services.trials import TrialBilling
 from storage.db import session_scope
@@ -28,11 +29,6 @@ from storage.db import session_scope
 log = logging.getLogger("pulse.bot")
 
 SORRY = "Sorry, something went wrong on Pulse's side. Please try again in a minute."
-
-
-def utcnow() -> datetime:
-    """Naive UTC, the convention of every service's ``now``."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def notice(text: str) -> dict[str, Any]:

@@ -2,8 +2,8 @@
 
 A thin WSGI app next to Bolt's handler on the same server (``bot/server.py`` routes
 ``/webhooks/`` here). Per request it only: reads the body, checks the signature as its
-sender signs it (:mod:`pulse.live.signatures`), splits it into events
-(:mod:`pulse.live.events`), inserts them into the ``webhook_events`` inbox (a duplicate
+sender signs it (:mod:`pulse.jobs.live.signatures`), splits it into events
+(:mod:`pulse.jobs.live.events`), inserts them into the ``webhook_events`` inbox (a duplicate
 is a no-op), wakes the worker and answers. Rescoring happens on the worker thread, so
 the sender gets its 2xx in milliseconds.
 
@@ -23,12 +23,12 @@ from datetime import datetime
 from typing import Any
 from wsgiref.util import request_uri
 
-from pulse.live import events as parse
-from pulse.live import signatures as sig
-from pulse.live.events import SOURCES, LiveEvent
-from pulse.live.inbox import store
+from pulse.jobs.live import events as parse
+from pulse.jobs.live import signatures as sig
+from pulse.jobs.live.events import SOURCES, LiveEvent
+from pulse.jobs.live.inbox import store
 
-log = logging.getLogger("pulse.webhooks")
+log = logging.getLogger("connectors.signed_webhook")
 
 PREFIX = "/webhooks/"
 MAX_BODY = 1024 * 1024

@@ -1,43 +1,10 @@
 """The connector contract shared by every source.
 
-A connector pulls everything changed since a cursor and yields :class:`Batch` objects in
-dependency order (owners, accounts, contacts, then the rest). Storage upserts each batch
-idempotently on ``(source, external_id)`` and stores the batch's cursor only once the
+A connector pulls everything changed since a cursor and yields
+:class:`pulse.kernel.records.Batch` objects in dependency order (owners, accounts,
+contacts, then the rest); the records' keys are described there. Storage upserts each
+batch idempotently on ``(source, external_id)`` and stores the batch's cursor only once the
 batch is committed, so a failure mid-run resumes without gaps or duplicates.
-
-Records are plain dicts whose keys are the storage columns, except that references to
-other records use the referenced record's external id from the same source:
-
-========================  ===================================================================
-entity                    keys (required in **bold** by convention of the loader)
-========================  ===================================================================
-``owners``                external_id, name, email, crm_owner_id, slack_user_id, team,
-                          is_manager, manager_external_id
-``accounts``              external_id, name, domain, salesforce_id, hubspot_id,
-                          stripe_customer_id, zendesk_org_id, owner_external_id, tier, segment,
-                          region, industry, arr, mrr, licensed_seats, contract_start,
-                          renewal_date, lifecycle, churned_on, do_not_contact, custom
-``contacts``              external_id, account_external_id, email, name, department, role,
-                          is_main_contact, created_on, last_seen_at, deactivated_at
-``usage``                 account_external_id, user_external_id, feature, day, events, minutes
-``integrations``          account_external_id, integration, day, runs, failures
-``subscriptions``         external_id, account_external_id, plan, status, quantity, mrr,
-                          started_on, current_period_end, trial_end, canceled_on
-``invoices``              external_id, account_external_id, subscription_external_id, amount,
-                          currency, status, issued_on, due_on, paid_on
-``tickets``               external_id, account_external_id, contact_external_id, subject,
-                          priority, status, created_at, solved_at, satisfaction, sentiment
-``surveys``               external_id, account_external_id, contact_external_id, kind,
-                          score, comment, responded_at
-``opportunities``         external_id, account_external_id, owner_external_id, name, kind,
-                          stage, amount, close_date, is_closed, is_won
-``arr_history``           account_external_id, effective_on, arr
-========================  ===================================================================
-
-Dates are ``datetime.date``, times naive UTC ``datetime.datetime``. ``usage``,
-``integrations`` and ``arr_history`` may be given as a pandas DataFrame with those columns,
-for bulk loads. ``arr_history`` is an account's ARR from ``effective_on`` on (0 once it
-churned): the ledger GRR and NRR are computed from (``storage.models.ArrChange``).
 """
 
 from __future__ import annotations
@@ -45,67 +12,10 @@ from __future__ import annotations
 import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import ClassVar
 
-import pandas as pd
-
-from pulse.config import PulseConfig
-
-Entity = Literal[
-    "owners",
-    "accounts",
-    "contacts",
-    "usage",
-    "integrations",
-    "subscriptions",
-    "invoices",
-    "tickets",
-    "surveys",
-    "opportunities",
-    "arr_history",
-]
-ENTITY_ORDER: tuple[Entity, ...] = (
-    "owners",
-    "accounts",
-    "contacts",
-    "usage",
-    "integrations",
-    "subscriptions",
-    "invoices",
-    "tickets",
-    "surveys",
-    "opportunities",
-    "arr_history",
-)
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """A record the connector could not accept, with where it came from and why."""
-
-    where: str  # e.g. "accounts.csv:14" or "Account 001xx0000003DGb"
-    reason: str
-
-
-@dataclass
-class Batch:
-    """Records of one entity, and the cursor to store once they are committed."""
-
-    entity: Entity
-    records: list[dict[str, Any]] | pd.DataFrame
-    cursor: str | None = None
-    rejected: list[Rejection] = field(default_factory=list)
-    ref_source: str | None = None
-    """Resolve ``*_external_id`` references against this source's records instead of the
-    batch's own (e.g. warehouse usage keyed by Salesforce account and contact ids)."""
-    distinct_keys: bool = False
-    """True when no other batch of the same pull holds a fact with the same key (the
-    files connector rejects repeats across a whole file), so the sync may write this
-    batch at the same time as the one before it."""
-
-    def __len__(self) -> int:
-        return len(self.records)
+from pulse.kernel.config import PulseConfig
+from pulse.kernel.records import Batch
 
 
 class Connector(ABC):

@@ -31,8 +31,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from connectors.base import ENTITY_ORDER, Batch, Connector, Entity, Rejection, register
-from pulse.config import FilesSourceConfig, PulseConfig
+from connectors.base import Connector, register
+from pulse.kernel.config import FilesSourceConfig, PulseConfig
+from pulse.kernel.records import ENTITY_ORDER, Batch, Entity, Rejection
 from storage import models as m
 
 log = logging.getLogger("pulse.connectors.files")

@@ -78,16 +78,17 @@ from sqlalchemy import Boolean, Date, DateTime, Float, Integer
 from sqlalchemy.orm import Session
 from urllib3.util.retry import Retry as Urllib3Retry
 
-from connectors.base import Batch, Connector, register
+from connectors.base import Connector, register
 from connectors.retry import Retry, call_with_retries, retry_for_status
 from connectors.writeback import (
-    TIER_LABELS,
     WritebackItem,
     WritebackReport,
     pending_writeback,
     record_outcomes,
 )
-from pulse.config import HubSpotSourceConfig, PulseConfig
+from pulse.kernel.config import HubSpotSourceConfig, PulseConfig
+from pulse.kernel.records import Batch
+from pulse.kernel.tiers import TIER_LABELS
 from storage.models import Account
 
 log = logging.getLogger("pulse.connectors.hubspot")

@@ -56,7 +56,7 @@ from simple_salesforce import Salesforce, SalesforceLogin
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 from sqlalchemy.orm import Session
 
-from connectors.base import Batch, Connector, Entity, Rejection, register
+from connectors.base import Connector, register
 from connectors.retry import Retry, call_with_retries, parse_retry_after, retry_for_status
 from connectors.writeback import (
     WritebackItem,
@@ -64,7 +64,8 @@ from connectors.writeback import (
     pending_writeback,
     record_outcomes,
 )
-from pulse.config import PulseConfig, SalesforceSourceConfig
+from pulse.kernel.config import PulseConfig, SalesforceSourceConfig
+from pulse.kernel.records import Batch, Entity, Rejection
 from storage.models import Account
 
 log = logging.getLogger("pulse.connectors.salesforce")

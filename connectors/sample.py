@@ -29,8 +29,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from connectors.base import ENTITY_ORDER, Batch, Connector, register
-from pulse.config import PulseConfig, SampleSourceConfig
+from connectors.base import Connector, register
+from pulse.kernel.config import PulseConfig, SampleSourceConfig
+from pulse.kernel.records import ENTITY_ORDER, Batch
 
 FEATURES: tuple[str, ...] = (
     "login",

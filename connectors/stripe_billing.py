@@ -70,9 +70,10 @@ from typing import Any, ClassVar
 
 import stripe
 
-from connectors.base import Batch, Connector, register
+from connectors.base import Connector, register
 from connectors.retry import MAX_ATTEMPTS, Retry, call_with_retries, retry_for_status
-from pulse.config import ConfigError, PulseConfig, StripeSourceConfig
+from pulse.kernel.config import ConfigError, PulseConfig, StripeSourceConfig
+from pulse.kernel.records import Batch
 
 PAGE_SIZE = 100
 OVERLAP_SECONDS = 3600

@@ -33,8 +33,9 @@ import pandas as pd
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from connectors.base import Batch, Connector, Rejection, register
-from pulse.config import PulseConfig, WarehouseSourceConfig
+from connectors.base import Connector, register
+from pulse.kernel.config import PulseConfig, WarehouseSourceConfig
+from pulse.kernel.records import Batch, Rejection
 
 log = logging.getLogger("pulse.connectors.warehouse")
 

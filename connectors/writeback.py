@@ -17,10 +17,10 @@ from typing import Any, Literal
 from sqlalchemy import func, select, true
 from sqlalchemy.orm import Session
 
+from pulse.kernel.tiers import TIER_LABELS
 from storage.models import Account, CrmWriteback, ScoreSnapshot
 
 System = Literal["salesforce", "hubspot"]
-TIER_LABELS = {"healthy": "Healthy", "fine": "Fine", "at_risk": "At risk"}
 COMPARED = ("score", "tier", "reasons", "expansion_score", "renewal_risk")
 """Health values compared with the last writeback; ``updated`` rides along with them."""
 

@@ -10,9 +10,8 @@ User-provided text (account names, owner names, reasons, alert messages) goes th
 :func:`escape` before it is put in mrkdwn: Slack treats ``&``, ``<`` and ``>`` as control
 characters, so an unescaped ``<!channel>`` in an account name would ping a whole channel.
 
-The formatting helpers word figures the way the terminal does (``pulse.terminal``):
-``$10k`` ARR, ``-9.5`` changes, ``new`` for a first snapshot, tier labels from
-``digests.portfolio.TIER_LABELS``.
+Figures are worded by :mod:`digests.wording` (shared with the terminal) and tiers by
+:mod:`pulse.kernel.tiers`.
 """
 
 from __future__ import annotations
@@ -46,6 +45,8 @@ from digests.limits import (
     slack_len,
 )
 from digests.views import AccountLine
+from digests.wording import money, plural, signed
+from pulse.kernel.tiers import tier_label
 
 Block = dict[str, Any]
 
@@ -56,9 +57,6 @@ HOME_POINTER = "open Pulse's Home tab"
 NAME_MAX = 120
 """Raw characters of an account or person name before escaping."""
 
-# Mirrors digests.portfolio.TIER_LABELS (asserted equal in the tests); duplicated so the
-# builders import neither pandas nor the storage models.
-TIER_LABELS = {"healthy": "Healthy", "fine": "Fine", "at_risk": "At risk"}
 TIER_EMOJI = {
     "healthy": ":large_green_circle:",
     "fine": ":large_yellow_circle:",
@@ -185,33 +183,7 @@ def slack_time(dt: datetime) -> str:
 
 
 # ---------------------------------------------------------------------------------------
-# Figures, worded like the terminal
-
-
-def money(value: float | None) -> str:
-    """``$1.79M``, ``$392k``, ``$950``: the terminal's wording of ARR."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "$0"
-    if abs(value) >= 1_000_000:
-        return f"${value / 1_000_000:,.2f}M"
-    if abs(value) >= 1_000:
-        return f"${value / 1_000:,.0f}k"
-    return f"${value:,.0f}"
-
-
-def signed(value: float | None) -> str:
-    """``+2.0`` / ``-9.5``; ``new`` for a first snapshot (nothing to compare with)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "new"
-    return f"{value:+.1f}"
-
-
-def plural(n: int, word: str, many: str | None = None) -> str:
-    return f"{n:,} {word if n == 1 else (many or word + 's')}"
-
-
-def tier_label(tier: str | None) -> str:
-    return TIER_LABELS.get(tier or "", str(tier or "unscored"))
+# Tiers, renewals and alerts in words
 
 
 def tier_badge(tier: str | None) -> str:

@@ -43,14 +43,11 @@ from digests.blocks import (
     header,
     message,
     modal,
-    money,
     more_text,
     option,
     pack_lines,
-    plural,
     renewal_text,
     section,
-    signed,
     slack_time,
     sparkline,
     static_select,
@@ -63,6 +60,7 @@ from digests.blocks import (
 )
 from digests.limits import MAX_BLOCKS_MESSAGE, MAX_BUTTON_VALUE
 from digests.views import AccountLine, AlertItem, HealthCard, PickList
+from digests.wording import money, plural, signed
 from scoring.peers import peer_phrase
 
 MAX_REASONS = 5

@@ -1,6 +1,6 @@
 """The CSM's morning DM and the manager's (or a channel's) portfolio digest.
 
-Same figures and wording as the terminal demo (``pulse.terminal``): the attention list
+Same figures and wording as the terminal demo (``pulse.cli.terminal``): the attention list
 with its "why", expansion candidates, health distribution and its change, at-risk ARR,
 biggest movers and renewals in the window by risk. Lists are cut at ``limit`` (and to
 what fits in one message) and always say how many were left out and where to find them.
@@ -26,18 +26,16 @@ from digests.blocks import (
     fields_section,
     header,
     message,
-    money,
     more_text,
     pack_lines,
-    plural,
     section,
-    signed,
     take,
     tier_badge,
-    tier_label,
 )
 from digests.limits import MAX_BLOCKS_MESSAGE, MAX_SECTION_FIELDS
 from digests.views import AccountLine, CsmDigest, ManagerDigest, RetentionLine
+from digests.wording import money, plural, signed
+from pulse.kernel.tiers import tier_label
 
 RISK_EMOJI = {
     "high": ":red_circle:",

@@ -20,12 +20,12 @@ from digests.blocks import (
     header,
     home,
     more_text,
-    plural,
     section,
     take,
 )
 from digests.limits import MAX_BLOCKS_HOME
 from digests.views import HomeView
+from digests.wording import plural
 
 HOME_FIXED_BLOCKS = 5
 """header, summary context, divider, "more" line, footer."""

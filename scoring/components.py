@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pulse.config import ScoringConfig, TierThresholds
+from pulse.kernel.config import ScoringConfig, TierThresholds
 from scoring.signals import TICKET_LOOKBACK_DAYS, Signals, feature_weights
 
 COMPONENT_KEYS: tuple[str, ...] = (

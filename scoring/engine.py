@@ -7,7 +7,7 @@ Public API:
 * :func:`run_scoring` computes and persists one :class:`~storage.models.ScoreSnapshot`
   per account for that date (re-running the same date replaces that date's snapshots);
 * :func:`persist_snapshots_for` replaces the snapshots of some accounts only, from a
-  workspace-wide :func:`score_accounts` (live rescoring, :mod:`pulse.live.rescore`);
+  workspace-wide :func:`score_accounts` (live rescoring, :mod:`pulse.jobs.live.rescore`);
 * :func:`latest_snapshots` and :func:`previous_snapshot` read snapshots back for the CLI;
 * :func:`score_signals` is the pure core, usable on hand-built signals in tests.
 
@@ -29,7 +29,7 @@ import pandas as pd
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from pulse.config import PulseConfig, ScoringConfig
+from pulse.kernel.config import PulseConfig, ScoringConfig
 from scoring.components import (
     COMPONENT_KEYS,
     ComponentResult,
@@ -224,7 +224,7 @@ def persist_snapshots_for(
 ) -> int:
     """Replace the ``as_of`` snapshots of ``account_ids`` only, from a workspace-wide score.
 
-    Live rescoring (:mod:`pulse.live.rescore`) scores the whole workspace, because usage
+    Live rescoring (:mod:`pulse.jobs.live.rescore`) scores the whole workspace, because usage
     baselines are workspace medians and peer percentiles rank within segments, but an
     event about one account must not rewrite every other account's snapshot (their
     stored figures are what their cards, alerts and CRM fields were built from). So only
@@ -315,7 +315,7 @@ def run_scoring(
     """Score and persist one snapshot per account for ``as_of``.
 
     With the whole :class:`PulseConfig`, each stored component also records how old the
-    data behind it is and whether it is stale (:mod:`pulse.freshness`).
+    data behind it is and whether it is stale (:mod:`scoring.freshness`).
 
     Writes happen in the caller's session and are flushed, not committed: wrap the call
     in ``storage.db.session_scope`` (or commit) so a failed run leaves nothing behind.
@@ -326,7 +326,7 @@ def run_scoring(
     computed_at = computed_at or datetime.now().replace(microsecond=0)
     scored = score_accounts(session, config, as_of)
     if isinstance(config, PulseConfig):
-        from pulse.freshness import annotate, freshness
+        from scoring.freshness import annotate, freshness
 
         scored = annotate(scored, freshness(session, config, fresh_at))
     t_persist = time.perf_counter()

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pulse.config import ScoringConfig
+from pulse.kernel.config import ScoringConfig
 from scoring.signals import ONBOARDING_MAX_AGE_DAYS, Signals
 
 MIN_INTEGRATION_RUNS = 5

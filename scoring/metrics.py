@@ -32,11 +32,12 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
+from pulse.kernel.tiers import HEALTH_TIERS
+
 BREAKDOWNS = ("segment", "region", "tier", "csm", "health")
 TOTAL = "All accounts"
 NO_VALUE = "(none)"
 UNSCORED = "unscored"
-HEALTH_TIERS = ("healthy", "fine", "at_risk")
 HEALTH_RANK = {"at_risk": 0, "fine": 1, "healthy": 2}
 RENEWAL_RISKS = ("high", "medium", "low", UNSCORED)
 EPSILON = 0.005

@@ -36,7 +36,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from pulse.config import ScoringConfig
+from pulse.kernel.config import ScoringConfig
 from scoring.components import Combined, ComponentResult
 from scoring.signals import Signals
 

@@ -24,7 +24,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from pulse.config import ScoringConfig, TierThresholds
+from pulse.kernel.config import ScoringConfig, TierThresholds
 from scoring.components import COMPONENT_KEYS, combine, compute_components
 from scoring.flags import FLAG_SPECS, compute_flags
 from scoring.signals import SNAPSHOT_LOOKBACK_DAYS, Signals

@@ -70,7 +70,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 
-from pulse.config import ScoringConfig
+from pulse.kernel.config import ScoringConfig
 from storage.models import (
     LINKED_ONLY_SOURCES,
     Account,

@@ -38,7 +38,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from pulse.config import TierThresholds
+from pulse.kernel.config import TierThresholds
 from scoring.backtest import BacktestError, BacktestResult, churn_labels, evaluate, roc_auc
 from scoring.components import COMPONENT_KEYS, DATA_COMPONENT_KEYS, combine
 from scoring.panel import VALUE_COLUMNS, rescore

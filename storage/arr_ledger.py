@@ -31,12 +31,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 import pandas as pd
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from pulse.kernel.clock import utcnow
 from storage.models import LINKED_ONLY_SOURCES, Account, ArrChange
 
 LEDGER_SOURCE = "pulse"
@@ -93,10 +94,6 @@ def _same(a: float, b: float) -> bool:
     return abs(a - b) <= TOLERANCE
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
 def _as_date(value: object) -> date | None:
     if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
         return None
@@ -128,7 +125,7 @@ def record_arr_ledger(session: Session, today: date, now: datetime | None = None
     The caller commits. ``today`` is the day a change seen now is recorded on (the
     workspace's local date); ``now`` stamps ``recorded_at``.
     """
-    now = now or _utcnow()
+    now = now or utcnow()
     accounts = session.execute(
         select(Account.id, Account.arr, Account.lifecycle, Account.contract_start,
                Account.churned_on)

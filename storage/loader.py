@@ -38,7 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from connectors.base import Batch, Rejection
+from pulse.kernel.records import Batch, Rejection
 from storage.models import (
     Account,
     ArrChange,

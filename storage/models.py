@@ -552,7 +552,7 @@ class Override(Base):
 
 
 class WebhookEvent(Base):
-    """One webhook event Pulse accepted for live rescoring (``pulse.live``), kept as its inbox.
+    """One webhook event Pulse accepted for live rescoring (``pulse.jobs.live``), kept as its inbox.
 
     The row is inserted *before* anything else happens, and ``(source, event_id)`` is
     unique: a second delivery of the same event (Stripe, HubSpot and Zendesk retry, and

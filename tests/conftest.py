@@ -15,13 +15,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from factories import truncate_pg
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from storage.db import get_engine, session_factory
 from storage.migrate import upgrade
-from storage.models import Base
 
 PG_ADMIN_URL = os.environ.get(
     "PULSE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -97,10 +97,6 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _truncate_pg(url: str) -> None:
-    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
-    with get_engine(url).begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -115,7 +111,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         get_engine(url).dispose()
     else:
         url = request.getfixturevalue("pg_database")
-        _truncate_pg(url)
+        truncate_pg(url)
         yield url
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from storage.models import ScoreSnapshot
+from storage.db import get_engine
+from storage.models import Base, ScoreSnapshot
 
 
 def add_snapshot(
@@ -59,3 +62,38 @@ STORY_FLAGS = {
     "onboarding_stuck": "onboarding_stuck",
     "integration_failing": "integration_failing",
 }
+
+
+AS_OF = date(2025, 6, 30)
+
+
+def healthy_record(**overrides: Any) -> dict[str, Any]:
+    """A well-used, paying account; tests change one thing at a time."""
+    rec: dict[str, Any] = {
+        "account_id": 1,
+        "account_name": "Acme",
+        "licensed_seats": 50,
+        "contract_start": date(2024, 1, 1),
+        "renewal_date": date(2026, 1, 1),
+        "lifecycle": "paid",
+        "active_users": 41,
+        "features_used": 6,
+        "weighted_events": 41 * 150.0,
+        "weighted_events_prev": 41 * 150.0,
+        "core_events": 41 * 40,
+        "user_days": 41 * 14,
+        "weighted_features_used": 12.0,
+        "core_features_used": 3,
+        "nps_latest": 9,
+        "csat_avg": 4.6,
+        "csat_responses": 5,
+    }
+    rec.update(overrides)
+    return rec
+
+
+def truncate_pg(url: str) -> None:
+    """Empty every Pulse table of a PostgreSQL database (faster than re-creating it)."""
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    with get_engine(url).begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))

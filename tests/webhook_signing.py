@@ -1,7 +1,7 @@
 """Send webhooks to Pulse exactly as Stripe, Zendesk, HubSpot and Salesforce send them.
 
 Signatures are computed here from each sender's documentation, independently of
-``pulse.live.signatures`` (Stripe's with the ``stripe`` package's own test helper), and
+``pulse.jobs.live.signatures`` (Stripe's with the ``stripe`` package's own test helper), and
 at send time, because Pulse checks them against the real clock:
 
 * Stripe: ``Stripe-Signature: t=...,v1=...`` (``stripe.WebhookSignature.

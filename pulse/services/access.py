@@ -26,7 +26,7 @@ from typing import Literal
 from sqlalchemy import ColumnElement, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from pulse.config import PulseConfig
+from pulse.kernel.config import PulseConfig
 from storage.models import Account, Owner
 
 Role = Literal["admin", "manager", "csm", "account_executive", "read_only", "none"]

@@ -44,10 +44,11 @@ from typing import Any, Literal
 from sqlalchemy import func, select, true
 from sqlalchemy.orm import Session, selectinload
 
-from digests.portfolio import TIER_LABELS, snapshot_dates
 from digests.views import AlertItem
-from pulse.config import PulseConfig
+from pulse.kernel.config import PulseConfig
+from pulse.kernel.tiers import TIER_LABELS, TIER_RANK
 from pulse.services.access import Viewer, can_see
+from pulse.services.portfolio import snapshot_dates
 from scoring.flags import FLAG_SPECS
 from storage.models import Account, Alert, AuditLog, ScoreSnapshot
 
@@ -58,7 +59,6 @@ TIER_ACTION = (
     "Open the health card to see what changed, then contact the account before the next "
     "scoring run."
 )
-TIER_RANK = {"healthy": 0, "fine": 1, "at_risk": 2}
 LIVE_STATUSES = ("open", "acknowledged", "snoozed")
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 SnoozeChoice = Literal["1d", "7d", "30d", "renewal"]
@@ -287,7 +287,7 @@ def evaluate_alerts(
     """Bring alerts in line with the latest snapshots on or before ``now`` (idempotent).
 
     ``account_ids`` limits the evaluation to those accounts' alerts and snapshots: live
-    rescoring (:mod:`pulse.live.rescore`) re-evaluates only the accounts an event changed,
+    rescoring (:mod:`pulse.jobs.live.rescore`) re-evaluates only the accounts an event changed,
     so no other account's alert is raised, resolved or reopened by it (a snooze ending
     elsewhere waits for the next full evaluation).
 

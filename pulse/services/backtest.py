@@ -22,7 +22,7 @@ import pandas as pd
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from pulse.config import ScoringConfig
+from pulse.kernel.config import ScoringConfig
 from scoring.backtest import BacktestError, BacktestResult, evaluate, split_censored
 from scoring.panel import build_rows, rescore, with_renewals_as_of
 from scoring.periods import Span, as_of_dates

@@ -1,6 +1,6 @@
 """Data behind the morning digests and the App Home.
 
-Figures come from :mod:`digests.portfolio` (``load_portfolio``, ``manager_summary``,
+Figures come from :mod:`pulse.services.portfolio` (``load_portfolio``, ``manager_summary``,
 ``attention_list``, ``expansion_candidates``) so a digest, the App Home and
 ``pulse demo`` never disagree. Builders cut long lists; services return them whole.
 """
@@ -17,14 +17,6 @@ from sqlalchemy.orm import Session
 
 from digests.blocks import esc
 from digests.override_blocks import override_text
-from digests.portfolio import (
-    HEALTH_TIERS,
-    attention_list,
-    expansion_candidates,
-    load_portfolio,
-    manager_summary,
-    snapshot_dates,
-)
 from digests.views import (
     CsmDigest,
     HomeView,
@@ -33,13 +25,21 @@ from digests.views import (
     RetentionLine,
     TierRow,
 )
-from pulse.config import PulseConfig
-from pulse.freshness import freshness, stale_parts
+from pulse.kernel.config import PulseConfig
 from pulse.services.access import Viewer, visible
 from pulse.services.alerts import open_alert_counts
 from pulse.services.health import account_lines, scoped_portfolio, urgency_order
 from pulse.services.metrics import retention_figures
 from pulse.services.overrides import manager_overrides
+from pulse.services.portfolio import (
+    HEALTH_TIERS,
+    attention_list,
+    expansion_candidates,
+    load_portfolio,
+    manager_summary,
+    snapshot_dates,
+)
+from scoring.freshness import freshness, stale_parts
 from scoring.peers import PEER_KEYS, peer_phrase
 from storage.models import Account, Alert, Owner, PlaybookFiring, ScoreSnapshot
 

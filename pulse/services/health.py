@@ -2,7 +2,7 @@
 
 Scope rule for lookups: an account outside the viewer's scope must be indistinguishable
 from one that does not exist. Matching therefore runs only over visible accounts (the
-same exact / substring / closest-name rules as :func:`pulse.lookup.find_account`), and
+same exact / substring / closest-name rules as :func:`pulse.services.lookup.find_account`), and
 **when nothing visible matches, the answer is** ``PickList(query, [], closest_visible)``
 with closest names computed over visible names only, whether or not some invisible
 account would have matched. :class:`Refused` is reserved for viewers with no access at
@@ -10,7 +10,7 @@ all (role ``none``), for an account id outside scope (e.g. a tampered button val
 same answer as an unknown id), and, with ``reason="not_scored"``, for a visible account
 that has no snapshot yet. None of these confirms that an invisible account exists.
 
-Lists reuse :mod:`digests.portfolio` (``load_portfolio``, ``attention_list``,
+Lists reuse :mod:`pulse.services.portfolio` (``load_portfolio``, ``attention_list``,
 ``expansion_candidates``) so Slack shows the numbers the terminal shows.
 """
 
@@ -26,15 +26,15 @@ import pandas as pd
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, aliased
 
-from digests.portfolio import attention_list, expansion_candidates, load_portfolio
 from digests.views import AccountLine, HealthCard, PickList
-from pulse.config import PulseConfig
-from pulse.freshness import freshness, stale_parts
-from pulse.lookup import AccountMatch, find_account
+from pulse.kernel.config import PulseConfig
 from pulse.services.access import Viewer, can_see, visible
 from pulse.services.alerts import alert_items, crm_url, live_alerts, open_alert_counts
+from pulse.services.lookup import AccountMatch, find_account
+from pulse.services.portfolio import attention_list, expansion_candidates, load_portfolio
 from scoring.engine import previous_snapshot
 from scoring.explain import explain_change
+from scoring.freshness import freshness, stale_parts
 from storage.models import Account, Owner, ScoreSnapshot, UsageDaily
 
 __all__ = [
@@ -74,7 +74,7 @@ class Refused:
 def find_visible_account(
     session: Session, viewer: Viewer, query: str, limit: int = PICK_LIMIT
 ) -> AccountMatch:
-    """:func:`pulse.lookup.find_account`'s rules, applied only to accounts in scope.
+    """:func:`pulse.services.lookup.find_account`'s rules, applied only to accounts in scope.
 
     Exact name or domain wins; else a unique substring match; else candidates; else the
     closest visible names. Restricting inside each query (not filtering the unrestricted

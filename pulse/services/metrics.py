@@ -21,7 +21,7 @@ import pandas as pd
 from sqlalchemy import ColumnElement, Select, distinct, func, select
 from sqlalchemy.orm import Session
 
-from pulse.config import PulseConfig
+from pulse.kernel.config import PulseConfig
 from scoring.metrics import (
     Forecast,
     Period,

@@ -38,7 +38,7 @@ from digests.digest_blocks import csm_digest as csm_digest_blocks
 from digests.digest_blocks import manager_digest as manager_digest_blocks
 from digests.limits import validate_message
 from digests.views import AlertItem
-from pulse.config import PulseConfig
+from pulse.kernel.config import PulseConfig
 from pulse.services import alerts as alert_service
 from pulse.services import digest_data
 from storage.models import Account, Alert, Owner, ScoreSnapshot

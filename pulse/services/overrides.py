@@ -21,9 +21,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digests.override_blocks import ExpiryNotice, OverrideLine, OverrideReply, expiry_notice
-from pulse.config import PulseConfig, TierThresholds
+from pulse.kernel.config import PulseConfig, TierThresholds
+from pulse.kernel.tiers import TIER_RANK
 from pulse.services.access import Viewer, can_see
-from pulse.services.alerts import TIER_RANK
 from pulse.services.health import find_visible_account
 from pulse.services.notify import message_args
 from scoring.components import SENTIMENT_VALUES, assign_tier

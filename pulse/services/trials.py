@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from digests.trial_blocks import ApprovalRequest, ExtensionLine, TrialReply
-from pulse.config import PulseConfig
+from pulse.kernel.config import PulseConfig
 from pulse.services.access import Viewer
 from pulse.services.health import find_visible_account
 from storage.models import Account, AuditLog, Owner, Subscription, TrialExtension

@@ -23,10 +23,10 @@ from bot.app import build_app
 from bot.server import EVENTS_PATH, ThreadingWSGIServer, start_in_thread
 from bot.webhooks import WebhookReceiver
 from connectors.sample import SampleConnector
-from pulse.config import PulseConfig
-from pulse.live.worker import LiveRun, LiveWorker
+from pulse.jobs.live.worker import LiveRun, LiveWorker
+from pulse.kernel.config import PulseConfig
 from pulse.services.notify import web_client
-from pulse.sync import run_sync
+from pulse.services.sync import run_sync
 from storage.db import get_engine, session_factory, session_scope
 from storage.models import Base, Owner
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Self
 
-from pulse.webhooks import verify
+from connectors.signed_webhook import verify
 
 from .server import LocalFake
 

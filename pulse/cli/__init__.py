@@ -1,0 +1,1 @@
+"""The ``pulse`` command line and its terminal renderings (an entry point)."""

@@ -1,0 +1,214 @@
+"""`pulse backtest` and `pulse tune` (registered on `pulse.cli.main.app`).
+
+Both recompute past scores from the database (nothing is written to it), so they can run
+against production data at any time; see docs/backtest.md for what the figures mean.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from pulse.cli.main import _config, _parse_date, _require_schema, app, console, err
+from pulse.kernel.config import ConfigError, PulseConfig
+from scoring.backtest import BacktestError
+from scoring.periods import Span, parse_span
+
+if TYPE_CHECKING:
+    from pulse.services.backtest import BacktestRun
+
+FromOption = Annotated[str, typer.Option("--from", help="First as-of date, YYYY-MM-DD.")]
+ToOption = Annotated[str, typer.Option("--to", help="Last as-of date, YYYY-MM-DD.")]
+HorizonOption = Annotated[
+    str, typer.Option(help="Churn counted within this span after each date: 90d, 12w, 3m.")
+]
+EveryOption = Annotated[
+    str,
+    typer.Option(
+        help="Spacing of the as-of dates: 1m (monthly; month ends stay month ends), 30d, 2w."
+    ),
+]
+ObservedOption = Annotated[
+    str | None,
+    typer.Option(
+        "--observed-until",
+        help="Last day churn outcomes are complete (default: latest usage day or churn date).",
+    ),
+]
+RenewalsOption = Annotated[
+    bool,
+    typer.Option(
+        "--stored-renewals",
+        help="Score past dates with today's renewal dates instead of reconstructing them.",
+    ),
+]
+
+
+def _span(value: str, option: str) -> Span:
+    try:
+        return parse_span(value)
+    except ValueError as exc:
+        err.print(f"[red]{option}: {exc}[/]")
+        raise typer.Exit(2) from None
+
+
+def _dates(start: str, end: str) -> tuple[date, date]:
+    first = _parse_date(start, "--from")
+    last = _parse_date(end, "--to")
+    assert first is not None and last is not None
+    if first > last:
+        err.print(f"[red]--from {first} is after --to {last}[/]")
+        raise typer.Exit(2)
+    return first, last
+
+
+def _progress(day: date, rows: int, seconds: float) -> None:
+    err.print(f"  as of {day}: {rows:,} accounts in {seconds:.1f}s", highlight=False)
+
+
+def _run(
+    cfg: PulseConfig,
+    start: str,
+    end: str,
+    horizon: str,
+    every: str,
+    observed_until: str | None,
+    stored_renewals: bool,
+) -> BacktestRun:
+    """Parse the shared options, run the backtest, name censored dates; exit 2 on errors."""
+    from pulse.services.backtest import run_backtest
+    from storage.db import session_factory
+
+    first, last = _dates(start, end)
+    span = _span(horizon, "--horizon")
+    step = _span(every, "--every")
+    until = _parse_date(observed_until, "--observed-until")
+    _require_schema(cfg.database_url)
+    try:
+        with session_factory(cfg.database_url)() as session:
+            run = run_backtest(
+                session,
+                cfg.scoring,
+                first,
+                last,
+                every=step,
+                horizon=span,
+                observed_until=until,
+                progress=_progress,
+                stored_renewals=stored_renewals,
+            )
+    except BacktestError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    if run.censored:
+        names = ", ".join(str(d) for d in run.censored)
+        err.print(
+            f"[yellow]Left out {len(run.censored)} as-of date(s) whose {span.words} horizon "
+            f"ends after {run.observed_until}, the last day the data covers (churn not yet "
+            f"known): {names}[/]"
+        )
+    return run
+
+
+@app.command("backtest")
+def backtest_command(
+    start: FromOption,
+    end: ToOption,
+    horizon: HorizonOption = "90d",
+    every: EveryOption = "1m",
+    chart: Annotated[
+        Path | None, typer.Option(help="Also write the score-decile chart as a PNG here.")
+    ] = None,
+    json_path: Annotated[
+        str | None,
+        typer.Option("--json", help="Write the figures as JSON to PATH, or - for stdout."),
+    ] = None,
+    observed_until: ObservedOption = None,
+    stored_renewals: RenewalsOption = False,
+) -> None:
+    """Recompute past scores from each date's data and compare them with the churn that followed."""
+    from pulse.cli.backtest_view import backtest_document, print_backtest
+
+    cfg = _config()
+    run = _run(cfg, start, end, horizon, every, observed_until, stored_renewals)
+    document = backtest_document(run, cfg.scoring.weights.model_dump())
+    if json_path == "-":
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        print_backtest(console, run)
+        if json_path:
+            Path(json_path).write_text(json.dumps(document, indent=2) + "\n")
+            console.print(f"Figures written to {json_path}")
+    if chart is not None:
+        from digests.backtest_chart import decile_chart_png
+
+        pooled = run.result.pooled
+        png = decile_chart_png(
+            run.result.deciles,
+            pooled.churn_rate or 0.0,
+            f"Churn within {run.horizon.words} by score decile "
+            f"({run.dates[0]} to {run.dates[-1]}, AUC {pooled.auc:.2f})",
+            at_risk_below=cfg.scoring.tiers.at_risk,
+            healthy_from=cfg.scoring.tiers.healthy,
+        )
+        chart.write_bytes(png)
+        (err if json_path == "-" else console).print(f"Chart written to {chart}")
+
+
+@app.command("tune")
+def tune_command(
+    start: FromOption,
+    end: ToOption,
+    horizon: HorizonOption = "90d",
+    every: EveryOption = "1m",
+    write: Annotated[
+        bool, typer.Option("--write", help="Write the suggested weights to pulse.yml.")
+    ] = False,
+    observed_until: ObservedOption = None,
+    stored_renewals: RenewalsOption = False,
+) -> None:
+    """Fit signal weights to past churn and compare them with the current ones."""
+    from pulse.cli.backtest_view import print_tune
+    from pulse.services.weights_file import config_path, write_weights
+    from scoring.tune import tune
+
+    cfg = _config()
+    run = _run(cfg, start, end, horizon, every, observed_until, stored_renewals)
+    try:
+        result = tune(
+            run.panel,
+            cfg.scoring.weights.model_dump(),
+            cfg.scoring.tiers,
+            run.horizon,
+            cfg.scoring.flags.score_drop_points,
+        )
+    except BacktestError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    print_tune(console, result, run.horizon.words)
+    if not write:
+        if result.changed:
+            console.print(f"Nothing written; --write saves them to {config_path()}.")
+        return
+    if not result.changed:
+        console.print("Nothing to write: the suggestion is the current weights.")
+        return
+    try:
+        outcome = write_weights(result.suggested)
+    except (ConfigError, OSError) as exc:
+        err.print(f"[red]Could not write the weights: {exc}[/]")
+        raise typer.Exit(1) from None
+    if outcome.created:
+        console.print(f"Created {outcome.path} with the suggested weights (the rest: defaults).")
+    elif outcome.comments_kept:
+        console.print(f"Weights written to {outcome.path} (only scoring.weights changed).")
+    else:
+        console.print(
+            f"Weights written to {outcome.path}. Its layout needed a full rewrite: every "
+            "setting is kept, but comments and formatting were lost."
+        )

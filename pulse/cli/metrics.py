@@ -1,0 +1,60 @@
+"""`pulse metrics`: the portfolio's commercial picture (registered on `pulse.cli.main.app`)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Annotated
+
+import typer
+
+from pulse.cli.main import _config, _parse_date, _require_schema, app, console, err
+from scoring.metrics import BREAKDOWNS, Period
+
+
+@app.command("metrics")
+def metrics_command(
+    from_: Annotated[str | None, typer.Option(
+        "--from", help="First day, YYYY-MM-DD (default: metrics.period_months before --to).",
+    )] = None,
+    to: Annotated[str | None, typer.Option(
+        "--to", help="Last day, YYYY-MM-DD (default: the latest scoring day, else today).",
+    )] = None,
+    by: Annotated[str | None, typer.Option(
+        "--by", help=f"Break every figure down by {', '.join(BREAKDOWNS)}.",
+    )] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for tooling.")] = False,
+) -> None:
+    """Retention (GRR, NRR, churn, the ARR bridge), at-risk ARR, health distribution,
+    adoption, time-to-value, health improvement, renewals by risk, expansion forecast."""
+    from pulse.services.metrics import default_end, portfolio_metrics, trailing_period
+    from storage.db import session_factory
+
+    if by is not None and by not in BREAKDOWNS:
+        err.print(f"[red]--by: '{by}' is not one of {', '.join(BREAKDOWNS)}[/]")
+        raise typer.Exit(2)
+    start = _parse_date(from_, "--from")
+    end = _parse_date(to, "--to")
+    if start is not None and end is not None and start > end:
+        err.print(f"[red]--from {start} is after --to {end}[/]")
+        raise typer.Exit(2)
+    cfg = _config()
+    _require_schema(cfg.database_url)
+    with session_factory(cfg.database_url)() as session:
+        if end is None:
+            end = default_end(session, date.today())
+        if start is not None and start > end:
+            err.print(f"[red]--from {start} is after the period's end {end} (give --to)[/]")
+            raise typer.Exit(2)
+        period = (Period(start, end) if start is not None
+                  else trailing_period(end, cfg.metrics.period_months))
+        report = portfolio_metrics(session, cfg, period, by)
+        session.rollback()  # metrics only read
+    if as_json:
+        from pulse.cli.metrics_view import metrics_json
+
+        typer.echo(json.dumps(metrics_json(report), indent=2))
+        return
+    from pulse.cli.metrics_view import render_metrics
+
+    render_metrics(console, report)

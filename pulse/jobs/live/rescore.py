@@ -1,0 +1,163 @@
+"""Rescore the accounts some events changed: compute workspace-wide, write per account.
+
+Why compute for the whole workspace: a score is relative to the workspace (usage
+baselines are workspace medians, :mod:`scoring.peers` ranks each account within its
+segment and seat band), so scoring one account alone would give it a different number
+than the daily run. Why persist per account: an event about one customer must not move
+every other customer's stored score, card or CRM field; their snapshots stay what the
+daily run wrote (:func:`scoring.engine.persist_snapshots_for`).
+
+Which day is rescored: the workspace's latest scored day (today once the daily run has
+scored, else the last day it did). Live rescoring never opens a new day with a handful of
+accounts in it, because the portfolio, the digests and the alert evaluation read one
+complete scoring day; before this morning's run an event is scored as of yesterday, and
+facts dated today (an invoice *paid* today) count from the morning run on.
+
+Then, for the same accounts only: alerts are evaluated (:func:`pulse.services.alerts.
+evaluate_alerts` with ``account_ids``), new or reopened cards posted and resolved cards
+updated (:func:`pulse.services.notify.post_alert_cards`), and each configured CRM gets the
+changed fields (``write_back(..., account_ids=...)``, which sends only values that differ
+from what the CRM last accepted). Slack or CRM failures are reported, not raised: the
+snapshot stands and the daily run catches up (unposted cards, pending writebacks).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from slack_sdk import WebClient
+from sqlalchemy import select
+
+from connectors.crm import CRM_SYSTEMS, crm_problem
+from pulse.jobs.pipeline import local_date
+from pulse.kernel.config import PulseConfig
+from pulse.services.alerts import AlertChanges, evaluate_alerts
+from pulse.services.notify import AlertDelivery, post_alert_cards, with_unposted
+from pulse.services.portfolio import snapshot_dates
+from scoring.engine import persist_snapshots_for, score_accounts
+from scoring.freshness import annotate, freshness
+from storage.db import session_factory
+from storage.models import AuditLog, ScoreSnapshot
+
+log = logging.getLogger("pulse.jobs.live")
+
+
+@dataclass
+class RescoreReport:
+    """What one live rescoring run did; ``stamps`` are wall-clock times (``time.time()``)
+    at which each stage finished, for the benchmark's event-to-field latency."""
+
+    accounts: list[int]
+    as_of: date | None = None
+    snapshots: int = 0
+    scores: dict[int, tuple[float | None, float | None]] = field(default_factory=dict)
+    changes: AlertChanges = field(default_factory=AlertChanges)
+    delivery: AlertDelivery | None = None
+    crm: dict[str, str] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    note: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    stamps: dict[str, float] = field(default_factory=dict)
+
+
+def rescore(
+    url: str,
+    config: PulseConfig,
+    account_ids: Collection[int],
+    now: datetime,
+    *,
+    slack: WebClient | None = None,
+    events: Collection[str] = (),
+) -> RescoreReport:
+    """Score, persist, alert and write back for ``account_ids``; ``now`` is naive UTC.
+
+    ``events`` (``source:event_id``) go into each account's audit row.
+    """
+    ids = sorted({int(a) for a in account_ids})
+    report = RescoreReport(ids)
+    if not ids:
+        return report
+    factory = session_factory(url)
+    with factory() as session:
+        latest, _ = snapshot_dates(session, local_date(config, now))
+        if latest is None:
+            report.note = "no scoring run yet: the first daily run scores these accounts"
+            return report
+        report.as_of = latest
+        before = dict(
+            session.execute(
+                select(ScoreSnapshot.account_id, ScoreSnapshot.score).where(
+                    ScoreSnapshot.as_of == latest, ScoreSnapshot.account_id.in_(ids)
+                )
+            ).all()
+        )
+        started = time.perf_counter()
+        scored = score_accounts(session, config, latest)
+        scored = scored[scored["account_id"].isin(ids)].reset_index(drop=True)
+        scored = annotate(scored, freshness(session, config, now))
+        report.timings["score"] = time.perf_counter() - started
+        started = time.perf_counter()
+        report.snapshots = persist_snapshots_for(session, scored, latest, now, ids)
+        after = {
+            int(a): (None if s != s else float(s))
+            for a, s in zip(scored["account_id"], scored["score"], strict=True)
+        }
+        for account_id in ids:
+            report.scores[account_id] = (before.get(account_id), after.get(account_id))
+            session.add(
+                AuditLog(
+                    at=now,
+                    actor="pulse",
+                    action="live_rescored",
+                    account_id=account_id,
+                    detail={
+                        "as_of": latest.isoformat(),
+                        "previous": before.get(account_id),
+                        "score": after.get(account_id),
+                        "events": sorted(events)[:20],
+                    },
+                )
+            )
+        session.commit()
+        report.timings["persist"] = time.perf_counter() - started
+        report.stamps["persisted"] = time.time()
+
+        started = time.perf_counter()
+        report.changes = evaluate_alerts(session, config, now, account_ids=ids)
+        session.commit()
+        if slack is not None:
+            try:
+                report.delivery = post_alert_cards(
+                    slack, session, config, with_unposted(session, report.changes, ids), now
+                )
+                report.errors += [f"alert {a}: {e}" for a, e in report.delivery.failed]
+            except Exception as exc:  # noqa: BLE001 - Slack down must not undo the scores
+                session.rollback()
+                report.errors.append(f"alert cards: {exc}")
+        report.timings["alerts"] = time.perf_counter() - started
+        report.stamps["cards"] = time.time()
+
+        started = time.perf_counter()
+        for system in CRM_SYSTEMS:
+            if crm_problem(config, system) is not None:
+                continue
+            module = importlib.import_module(f"connectors.{system}")
+            try:
+                wb = module.write_back(session, config, now=now, account_ids=ids)
+                session.commit()
+            except Exception as exc:  # noqa: BLE001 - one CRM failing must not stop the other
+                session.rollback()
+                report.errors.append(f"{system} writeback: {exc}")
+                continue
+            report.crm[system] = f"{wb.succeeded}/{wb.sent} updated, {wb.unchanged} unchanged"
+            report.errors += [f"{system} {who}: {why}" for who, why in wb.failed]
+        report.timings["crm"] = time.perf_counter() - started
+        report.stamps["crm"] = time.time()
+    for error in report.errors:
+        log.error("live rescoring: %s", error)
+    return report

@@ -1,0 +1,353 @@
+"""The daily pipeline: sync -> score -> alerts -> playbooks -> CRM writeback -> digests ->
+retention.
+
+Each step is a function of a :class:`RunContext` returning a one-line summary; the
+runner retries a failing step (``schedule.attempts``, pauses doubling from
+``schedule.retry_seconds``), records every step's outcome and timing in
+``pipeline_runs`` and the audit log, and goes on with the steps that do not depend on a
+failed one: a Salesforce outage must not keep the morning digests from going out.
+Steps that need an outside service that is not configured (no Slack token, no CRM) are
+skipped with the reason, not failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from slack_sdk import WebClient
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from connectors.crm import CRM_SYSTEMS, crm_problem
+from pulse.kernel import clock
+from pulse.kernel.clock import utcnow
+from pulse.kernel.config import PulseConfig
+from storage.db import session_factory, session_scope
+from storage.models import AuditLog, IntegrationDaily, PipelineRun, UsageDaily
+
+log = logging.getLogger("pulse.jobs.pipeline")
+
+Sleep = Callable[[float], None]
+
+
+class Skipped(Exception):
+    """A step that cannot run here (nothing configured for it): recorded, not a failure."""
+
+
+class PartlyFailed(Exception):
+    """The step did its work and stored it, but part of it failed: recorded as failed and
+    not retried, since a retry would repeat what already went out (messages, webhooks)."""
+
+
+@dataclass
+class RunContext:
+    config: PulseConfig
+    now: datetime  # UTC, naive
+    slack: WebClient | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return self.config.database_url
+
+    @property
+    def today(self) -> date:
+        """The workspace's local date: what "this morning" means to its CSMs."""
+        return local_date(self.config, self.now)
+
+
+@dataclass
+class StepOutcome:
+    name: str
+    status: str  # ok | failed | skipped
+    detail: str
+    seconds: float
+    attempts: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "detail": self.detail,
+                "seconds": round(self.seconds, 2), "attempts": self.attempts}
+
+
+def local_date(config: PulseConfig, now_utc: datetime) -> date:
+    """The workspace's local date at ``now_utc`` (see :mod:`pulse.kernel.clock`)."""
+    return clock.local_date(config.workspace.timezone, now_utc)
+
+
+# --- steps -----------------------------------------------------------------------------
+
+
+def step_sync(ctx: RunContext) -> str:
+    from pulse.services.identity import resolve_identities
+    from pulse.services.sync import run_sync
+    from storage.arr_ledger import record_arr_ledger
+
+    sources = ctx.config.synced_sources
+    if not sources:
+        raise Skipped("no sources configured")
+    parts, failed = [], []
+    for name in sources:
+        report = run_sync(ctx.url, ctx.config, name)
+        t = report.totals
+        parts.append(f"{name} {report.status} ({t.inserted:,} new, {t.updated:,} changed)")
+        if report.status == "failed":
+            failed.append(f"{name}: {'; '.join(report.errors) or 'failed'}")
+    with session_scope(ctx.url) as session:
+        identity = resolve_identities(session, ctx.config)
+    parts.append(f"{len(identity.unmatched):,} unmatched")
+    with session_scope(ctx.url) as session:  # what was stored, even if a source failed
+        parts.append(str(record_arr_ledger(session, ctx.today, ctx.now)))
+    if failed:
+        # the other sources are stored; say which failed so the step is retried and reported
+        raise RuntimeError("; ".join(failed) + " | " + ", ".join(parts))
+    return ", ".join(parts)
+
+
+def step_score(ctx: RunContext) -> str:
+    from scoring.engine import run_scoring
+
+    with session_scope(ctx.url) as session:
+        summary = run_scoring(session, ctx.config, ctx.today)
+    return str(summary)
+
+
+def step_alerts(ctx: RunContext) -> str:
+    from pulse.services.alerts import evaluate_alerts
+    from pulse.services.notify import post_alert_cards, with_unposted
+
+    with session_factory(ctx.url)() as session:
+        changes = evaluate_alerts(session, ctx.config, ctx.now)
+        session.commit()  # the evaluation stands even if Slack is unreachable
+        counts = (f"{len(changes.raised)} raised, {len(changes.reopened)} reopened, "
+                  f"{len(changes.resolved)} resolved")
+        if ctx.slack is None:
+            return counts + "; cards not posted (SLACK_BOT_TOKEN not set)"
+        delivery = post_alert_cards(ctx.slack, session, ctx.config,
+                                    with_unposted(session, changes), ctx.now)
+    if delivery.failed:
+        raise RuntimeError(f"{counts}; {delivery}")
+    return f"{counts}; {delivery}"
+
+
+def step_playbooks(ctx: RunContext) -> str:
+    from pulse.services.playbooks import run_playbooks
+
+    if not ctx.config.playbooks:
+        raise Skipped("no playbooks in pulse.yml")
+    with session_scope(ctx.url) as session:
+        report = run_playbooks(session, ctx.config, ctx.slack, ctx.now, ctx.today)
+    if report.actions_failed:
+        raise PartlyFailed(f"{report}: " + "; ".join(report.actions_failed[:5]))
+    return str(report)
+
+
+def step_writeback(ctx: RunContext) -> str:
+    import importlib
+
+    systems = [s for s in CRM_SYSTEMS if crm_problem(ctx.config, s) is None]
+    if not systems:
+        raise Skipped("no CRM configured with credentials")
+    parts, failed = [], []
+    for system in systems:
+        module = importlib.import_module(f"connectors.{system}")
+        with session_factory(ctx.url)() as session:
+            try:
+                report = module.write_back(session, ctx.config)
+                session.commit()
+            except Exception as exc:  # noqa: BLE001 - one CRM failing must not stop the other
+                session.rollback()
+                failed.append(f"{system}: {exc}")
+                continue
+        parts.append(f"{system} {report.succeeded:,}/{report.sent:,} updated, "
+                     f"{report.unchanged:,} unchanged, {len(report.failed):,} refused")
+    if failed:
+        raise RuntimeError("; ".join(failed + parts))
+    return "; ".join(parts)
+
+
+def step_digests(ctx: RunContext) -> str:
+    from pulse.services.notify import send_digests
+
+    if ctx.slack is None:
+        raise Skipped("SLACK_BOT_TOKEN not set")
+    with session_factory(ctx.url)() as session:
+        _, delivery = send_digests(ctx.slack, session, ctx.config, ctx.now)
+        session.rollback()  # digests only read
+    if delivery.failed and delivery.sent:
+        # some people have theirs: a retry would send them a second one
+        raise PartlyFailed(f"{delivery}: " + "; ".join(f"{d}: {e}" for d, e in delivery.failed[:5]))
+    if delivery.failed:
+        raise RuntimeError(str(delivery))
+    return str(delivery)
+
+
+def purge_usage(config: PulseConfig, today: date) -> tuple[int, date]:
+    """Delete usage and integration rows older than ``retention.usage_months``.
+
+    Score snapshots and the audit log are kept: they are the history of what Pulse said.
+    """
+    cutoff = (pd.Timestamp(today) - pd.DateOffset(months=config.retention.usage_months)).date()
+    with session_scope(config.database_url) as session:
+        removed = 0
+        for model in (UsageDaily, IntegrationDaily):
+            result = session.execute(delete(model).where(model.day < cutoff))
+            removed += int(getattr(result, "rowcount", 0) or 0)
+    return removed, cutoff
+
+
+def step_retention(ctx: RunContext) -> str:
+    removed, cutoff = purge_usage(ctx.config, ctx.today)
+    return f"{removed:,} usage row(s) before {cutoff.isoformat()} purged"
+
+
+Step = tuple[str, Callable[[RunContext], str], tuple[str, ...]]
+STEPS: tuple[Step, ...] = (
+    ("sync", step_sync, ()),
+    # scores are computed from what is stored even when a source failed to sync
+    ("score", step_score, ()),
+    ("alerts", step_alerts, ("score",)),
+    ("playbooks", step_playbooks, ("score",)),
+    ("writeback", step_writeback, ("score",)),
+    ("digests", step_digests, ("score",)),
+    ("retention", step_retention, ()),
+)
+
+
+# --- the runner ------------------------------------------------------------------------
+
+
+def _run_step(
+    ctx: RunContext, name: str, func: Callable[[RunContext], str], sleep: Sleep
+) -> StepOutcome:
+    attempts = ctx.config.schedule.attempts
+    pause = ctx.config.schedule.retry_seconds
+    started = time.perf_counter()
+    for attempt in range(1, attempts + 1):
+        try:
+            detail = func(ctx)
+            return StepOutcome(name, "ok", detail, time.perf_counter() - started, attempt)
+        except Skipped as why:
+            return StepOutcome(name, "skipped", str(why), time.perf_counter() - started, attempt)
+        except PartlyFailed as why:
+            return StepOutcome(name, "failed", str(why), time.perf_counter() - started, attempt)
+        except Exception as exc:  # noqa: BLE001 - recorded, retried, then reported
+            log.warning("pipeline step %s failed (attempt %d of %d): %s",
+                        name, attempt, attempts, exc)
+            if attempt == attempts:
+                detail = f"{type(exc).__name__}: {exc}"
+                return StepOutcome(name, "failed", detail, time.perf_counter() - started, attempt)
+            sleep(pause * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")
+
+
+def claim_day(config: PulseConfig, day: date, now: datetime, kind: str) -> int | None:
+    """Insert this run's row; for a scheduled run, None when the day is already claimed."""
+    run = PipelineRun(run_date=day, kind=kind, started_at=now, status="running", steps=[],
+                      host=f"{socket.gethostname()}:{os.getpid()}")
+    factory = session_factory(config.database_url)
+    with factory() as session:
+        session.add(run)
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            return None
+        return run.id
+
+
+def run_pipeline(
+    config: PulseConfig,
+    *,
+    now: datetime | None = None,
+    kind: str = "manual",
+    slack: WebClient | None = None,
+    sleep: Sleep = time.sleep,
+    steps: tuple[Step, ...] = STEPS,
+    on_failure: Callable[[PipelineRun], None] | None = None,
+) -> PipelineRun | None:
+    """Run every step once, in order; None when a scheduled run finds its day taken."""
+    now = now or utcnow().replace(microsecond=0)
+    ctx = RunContext(config, now, slack)
+    run_id = claim_day(config, ctx.today, now, kind)
+    if run_id is None:
+        log.info("scheduled pipeline for %s already ran (or is running) elsewhere", ctx.today)
+        return None
+    outcomes: list[StepOutcome] = []
+    for name, func, needs in steps:
+        broken = [n for n in needs if any(o.name == n and o.status == "failed" for o in outcomes)]
+        if broken:
+            outcomes.append(StepOutcome(name, "skipped", f"{', '.join(broken)} failed", 0.0, 0))
+            continue
+        outcome = _run_step(ctx, name, func, sleep)
+        outcomes.append(outcome)
+        log.info("pipeline %s: %s (%s)", name, outcome.status, outcome.detail)
+    finished = utcnow().replace(microsecond=0)
+    status = "failed" if any(o.status == "failed" for o in outcomes) else "ok"
+    with session_scope(config.database_url) as session:
+        run = session.get(PipelineRun, run_id)
+        assert run is not None
+        run.finished_at = max(finished, now)
+        run.status = status
+        run.steps = [o.as_dict() for o in outcomes]
+        actor = f"pulse {kind} run"
+        for o in outcomes:
+            session.add(AuditLog(at=run.finished_at, actor=actor, action=f"pipeline.{o.name}",
+                                 detail={"run": run_id, "detail": o.detail[:500],
+                                         "attempts": o.attempts, "seconds": round(o.seconds, 2)},
+                                 outcome=o.status))
+        session.flush()
+        session.expunge(run)
+    if status == "failed" and on_failure is not None:
+        try:
+            on_failure(run)
+        except Exception:  # noqa: BLE001 - telling the admins must not hide the run
+            log.exception("could not report the failed pipeline run %s", run_id)
+    return run
+
+
+def admin_reporter(config: PulseConfig, client: WebClient | None
+                   ) -> Callable[[PipelineRun], None] | None:
+    """Posts a failed run's steps to ``slack.admin_channel`` (None when there is none)."""
+    channel = config.slack.admin_channel
+    if client is None or not channel:
+        return None
+
+    def report(run: PipelineRun) -> None:
+        from digests.pipeline_blocks import pipeline_failure
+        from pulse.services.notify import message_args
+
+        payload = pipeline_failure(run.run_date, run.kind, run.steps, run.host)
+        client.chat_postMessage(channel=channel, **message_args(payload))
+
+    return report
+
+
+def recent_runs(config: PulseConfig, limit: int = 20) -> list[PipelineRun]:
+    with session_factory(config.database_url)() as session:
+        runs = list(session.scalars(
+            select(PipelineRun).order_by(PipelineRun.started_at.desc(), PipelineRun.id.desc())
+            .limit(limit)))
+        session.expunge_all()
+    return runs
+
+
+def scheduled_start(config: PulseConfig, day: date) -> datetime:
+    """When ``day``'s scheduled run is due, as naive UTC (the zone's offset that day)."""
+    hour, minute = config.schedule.hour_minute
+    return clock.local_time_to_utc(config.workspace.timezone, day, hour, minute)
+
+
+def missed_run_due(config: PulseConfig, now_utc: datetime) -> bool:
+    """True when today's start time has passed within the grace period: a process that
+    was down at 06:00 runs the day's pipeline once when it comes back (``claim_day``
+    stops a second run if another process already did it)."""
+    start = scheduled_start(config, local_date(config, now_utc))
+    return start <= now_utc <= start + timedelta(minutes=config.schedule.grace_minutes)

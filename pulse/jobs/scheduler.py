@@ -1,0 +1,205 @@
+"""Pulse runs itself: APScheduler jobs, run by whichever process holds the leader lock.
+
+Several ``pulse serve`` processes may share one PostgreSQL database for availability.
+Only the one holding a session-level advisory lock runs jobs; the lock lives on a
+connection of its own, so when that process dies its connection closes, PostgreSQL
+releases the lock, and another process takes it on its next leadership check. On SQLite
+(one machine) an exclusive ``flock`` on a file beside the database plays the same part.
+
+Even with two leaders for a moment (a network partition), a day's scheduled pipeline
+runs once: ``pipeline.claim_day`` inserts the day's row under a unique index first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from slack_sdk import WebClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.pool import NullPool
+
+from pulse.jobs.pipeline import RunContext, missed_run_due, run_pipeline, step_alerts
+from pulse.kernel.clock import utcnow
+from pulse.kernel.config import PulseConfig
+from pulse.services.overrides import send_expiry_notices
+from pulse.services.playbooks import send_due_reminders
+from storage.db import session_scope
+
+log = logging.getLogger("pulse.jobs.scheduler")
+
+LOCK_KEY = 0x70756C7365  # "pulse": the advisory lock every Pulse process competes for
+LEADERSHIP_SECONDS = 15
+
+
+class LeaderLock:
+    """Held by at most one process per database; ``held`` re-checks it is still ours."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._conn: Connection | None = None
+        self._file: IO[bytes] | None = None
+        self._postgres = make_url(url).get_backend_name() == "postgresql"
+
+    def acquire(self) -> bool:
+        if self.held:
+            return True
+        return self._acquire_pg() if self._postgres else self._acquire_file()
+
+    def _acquire_pg(self) -> bool:
+        self.release()
+        engine = create_engine(self.url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        conn = engine.connect()
+        got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY}).scalar())
+        if got:
+            self._conn = conn
+        else:
+            conn.close()
+            engine.dispose()
+        return got
+
+    def _lock_path(self) -> Path:
+        database = make_url(self.url).database
+        if not database or database == ":memory:":
+            return Path("/tmp/pulse-memory.lock")
+        return Path(database).with_suffix(Path(database).suffix + ".scheduler.lock")
+
+    def _acquire_file(self) -> bool:
+        handle = self._lock_path().open("ab")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        self._file = handle
+        return True
+
+    @property
+    def held(self) -> bool:
+        if self._file is not None:
+            return True
+        if self._conn is None:
+            return False
+        try:
+            self._conn.execute(text("SELECT 1"))
+            return True
+        except Exception:  # noqa: BLE001 - a dead connection means the lock is gone
+            self.release()
+            return False
+
+    def release(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):  # closing the connection releases it anyway
+                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
+            engine = self._conn.engine
+            self._conn.close()
+            engine.dispose()
+            self._conn = None
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+def whole_seconds_now() -> datetime:
+    """The wall clock (:func:`pulse.kernel.clock.utcnow`) to the second, as runs record it."""
+    return utcnow().replace(microsecond=0)
+
+
+class PulseScheduler:
+    """The daily pipeline at ``schedule.time`` local time, plus the frequent check
+    (expired snoozes reopen, due reminders go out), each only on the leader."""
+
+    def __init__(
+        self,
+        config: PulseConfig,
+        *,
+        slack: WebClient | None = None,
+        on_failure: Callable[[Any], None] | None = None,
+        clock: Callable[[], datetime] = whole_seconds_now,
+    ) -> None:
+        self.config = config
+        self.slack = slack
+        self.on_failure = on_failure
+        self.clock = clock
+        self.lock = LeaderLock(config.database_url)
+        self._busy = threading.Lock()  # one job body at a time in this process
+        self.scheduler = BackgroundScheduler(timezone=ZoneInfo(config.workspace.timezone))
+
+    # --- job bodies (also called directly by tests and `pulse scheduler --once`) --------
+
+    def check_leadership(self) -> bool:
+        was = self.lock.held
+        now = self.lock.acquire()
+        if now and not was:
+            log.info("this process now runs Pulse's scheduled jobs")
+            self.catch_up()
+        return now
+
+    def daily(self) -> Any:
+        """The scheduled pipeline, if this process leads; the day's row makes it once."""
+        if not self.lock.held:
+            return None
+        with self._busy:
+            return run_pipeline(self.config, now=self.clock(), kind="scheduled",
+                                slack=self.slack, on_failure=self.on_failure)
+
+    def catch_up(self) -> Any:
+        """Run today's pipeline now if its time passed within the grace period unrun."""
+        if self.config.schedule.enabled and missed_run_due(self.config, self.clock()):
+            return self.daily()
+        return None
+
+    def alerts_check(self) -> str | None:
+        """Expired snoozes reopen (their cards posted again), due reminders go out, CSM
+        overrides past their date end and their authors hear a few days before."""
+        if not self.lock.held:
+            return None
+        with self._busy:
+            now = self.clock()
+            with session_scope(self.config.database_url) as session:
+                reminders = send_due_reminders(session, self.slack, now)
+                notices = send_expiry_notices(session, self.config, self.slack, now)
+            alerts = step_alerts(RunContext(self.config, now, self.slack))
+            return (
+                f"{alerts}; {notices} override expiry notice(s) sent; "
+                f"{reminders} reminder(s) sent"
+            )
+
+    # --- wiring --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        hour, minute = self.config.schedule.hour_minute
+        zone = ZoneInfo(self.config.workspace.timezone)
+        schedule = self.config.schedule
+        if schedule.enabled:
+            self.scheduler.add_job(
+                self.daily, CronTrigger(hour=hour, minute=minute, timezone=zone),
+                id="daily-pipeline", coalesce=True, max_instances=1,
+                misfire_grace_time=schedule.grace_minutes * 60,
+            )
+            self.scheduler.add_job(
+                self.alerts_check, "interval", minutes=schedule.snooze_check_minutes,
+                id="alerts-check", coalesce=True, max_instances=1,
+            )
+        self.scheduler.add_job(
+            self.check_leadership, "interval", seconds=LEADERSHIP_SECONDS,
+            id="leadership", coalesce=True, max_instances=1,
+            next_run_time=datetime.now(zone),
+        )
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+        self.lock.release()

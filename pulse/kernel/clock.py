@@ -1,0 +1,28 @@
+"""The one clock: what "now" and "today" mean everywhere in Pulse.
+
+Every function that needs the time takes ``now`` (naive UTC) from its caller; only entry
+points (the CLI, the Slack handlers, the scheduler's job) read the wall clock, through
+:func:`utcnow`. "Today" is the workspace's local date (``workspace.timezone``), so a
+run at 00:30 in Sydney scores Sydney's today, not UTC's yesterday.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+
+def utcnow() -> datetime:
+    """The wall clock as naive UTC, the convention of every ``now`` in Pulse."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def local_date(timezone: str, now: datetime) -> date:
+    """The date in ``timezone`` (an IANA name) at ``now`` (naive UTC)."""
+    return now.replace(tzinfo=UTC).astimezone(ZoneInfo(timezone)).date()
+
+
+def local_time_to_utc(timezone: str, day: date, hour: int, minute: int) -> datetime:
+    """``hour:minute`` on ``day`` in ``timezone``, as naive UTC (that day's offset)."""
+    local = datetime(day.year, day.month, day.day, hour, minute, tzinfo=ZoneInfo(timezone))
+    return local.astimezone(UTC).replace(tzinfo=None)

@@ -1,0 +1,235 @@
+"""Identity resolution: one account per customer across CRM, billing, support and usage.
+
+Each source stores its own accounts on ``(source, external_id)``: a Salesforce Account, a
+Stripe customer (source ``stripe``), a Zendesk organisation (source ``zendesk``), a product
+account of a usage source. :func:`resolve_identities` links each non-CRM account to the
+*primary* account of the same customer and re-points the secondary account's records
+(subscriptions, invoices, tickets, surveys, opportunities, daily usage and integration
+facts) to the primary account, so scoring sees one account per customer.
+
+Primary source (documented decision): the CRM, because it is where CSMs own accounts and
+where health is written back. The first of ``salesforce``, ``hubspot``, ``files``,
+``sample`` that has accounts stored is primary; every other source's accounts are
+secondary (so with Salesforce primary, HubSpot companies are linked like Stripe customers).
+
+A secondary account is matched, in this order:
+
+1. by configured external-id fields: the primary's ``stripe_customer_id`` /
+   ``zendesk_org_id`` / ``hubspot_id`` / ``salesforce_id`` equal to the secondary's id; or
+   the secondary naming the CRM account (``custom.crm_account_id``, the Stripe metadata key
+   ``sources.stripe.account_id_metadata``, or its ``salesforce_id`` / ``hubspot_id``
+   column) by the primary's external id;
+2. by email domain: the secondary's ``domain`` (else the domain of ``custom.email``) equal
+   to exactly one primary account's domain (free-mail domains never match).
+
+A link sets ``stripe_customer_id`` / ``zendesk_org_id`` (/ ``hubspot_id`` /
+``salesforce_id``) on the primary account when empty; it never overwrites a different
+value (a customer may have two Stripe customers: both are linked, the first id is kept).
+Running it twice changes nothing. Records that match nothing are returned in
+``unmatched`` with the reason, never dropped: their data stays on their own account.
+
+Secondary accounts themselves stay stored (a re-sync of their source upserts them and puts
+their records back on them, which is why ``pulse sync`` resolves identities after every
+sync). Note: scoring still sees the secondary accounts as accounts of their own (with no
+records left once linked) unless it skips non-primary sources.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, bindparam, exists, select, update
+from sqlalchemy.orm import Session
+
+from pulse.kernel.config import PulseConfig, StripeSourceConfig
+from storage.models import (
+    Account,
+    IntegrationDaily,
+    Invoice,
+    Opportunity,
+    Subscription,
+    SurveyResponse,
+    Ticket,
+    UsageDaily,
+)
+
+PRIMARY_ORDER = ("salesforce", "hubspot", "files", "sample")
+ID_FIELD = {  # secondary source -> the primary account's column holding its id
+    "stripe": "stripe_customer_id",
+    "zendesk": "zendesk_org_id",
+    "hubspot": "hubspot_id",
+    "salesforce": "salesforce_id",
+}
+CRM_ID_KEYS = ("crm_account_id",)
+FREE_MAIL = frozenset({
+    "gmail.com", "googlemail.com", "yahoo.com", "hotmail.com", "outlook.com", "live.com",
+    "icloud.com", "me.com", "aol.com", "proton.me", "protonmail.com", "gmx.com", "gmx.de",
+    "web.de", "yandex.ru", "mail.ru", "qq.com", "163.com",
+})
+KEYED_CHILDREN = (Subscription, Invoice, Ticket, SurveyResponse, Opportunity)
+FACT_CHILDREN = (
+    (UsageDaily, ("user_id", "feature", "day")),
+    (IntegrationDaily, ("integration", "day")),
+)
+
+
+@dataclass
+class IdentityReport:
+    primary_source: str | None = None
+    linked: list[tuple[str, str, str, str]] = field(default_factory=list)
+    """(source, external_id, crm_account_id, how): how is 'id field', 'crm id' or 'domain'."""
+    unmatched: list[tuple[str, str, str, str]] = field(default_factory=list)
+    """(source, external_id, name, reason)."""
+    fields_set: int = 0  # id columns filled on primary accounts by this run
+    moved: int = 0  # records re-pointed to a primary account by this run
+
+
+def normalise_domain(value: Any) -> str | None:
+    """'https://www.Acme.com/x' -> 'acme.com'; an email gives its domain."""
+    if value is None:
+        return None
+    text = str(value).strip().lower()
+    if not text:
+        return None
+    if "@" in text:
+        text = text.rsplit("@", 1)[1]
+    for prefix in ("https://", "http://"):
+        if text.startswith(prefix):
+            text = text[len(prefix):]
+    text = text.split("/", 1)[0].split(":", 1)[0].strip(".")
+    if text.startswith("www."):
+        text = text[4:]
+    return text or None
+
+
+def _custom(acc: Account) -> dict[str, Any]:
+    return acc.custom if isinstance(acc.custom, dict) else {}
+
+
+def _domain_of(acc: Account) -> str | None:
+    custom = _custom(acc)
+    return normalise_domain(acc.domain) or normalise_domain(custom.get("email"))
+
+
+def _primary_source(session: Session) -> str | None:
+    for source in PRIMARY_ORDER:
+        if session.scalar(select(Account.id).where(Account.source == source).limit(1)):
+            return source
+    return None
+
+
+def resolve_identities(session: Session, config: PulseConfig) -> IdentityReport:
+    """Link secondary accounts to their CRM account; the caller commits."""
+    report = IdentityReport()
+    primary_source = _primary_source(session)
+    report.primary_source = primary_source
+    stripe = config.sources.stripe or StripeSourceConfig()
+    crm_keys = (*CRM_ID_KEYS, stripe.account_id_metadata)
+    if primary_source is None:
+        for acc in session.scalars(select(Account).order_by(Account.source, Account.id)):
+            report.unmatched.append((acc.source, acc.external_id, acc.name,
+                                     "no CRM accounts stored (salesforce, hubspot, files "
+                                     "or sample) to link to"))
+        return report
+
+    primaries = list(session.scalars(
+        select(Account).where(Account.source == primary_source).order_by(Account.id)))
+    by_field: dict[str, dict[str, Account]] = {f: {} for f in set(ID_FIELD.values())}
+    by_crm_id: dict[str, Account] = {}
+    by_domain: dict[str, list[Account]] = defaultdict(list)
+    for acc in primaries:
+        for column, index in by_field.items():
+            value = getattr(acc, column)
+            if value:
+                index.setdefault(str(value), acc)
+        for value in (acc.external_id, acc.salesforce_id, acc.hubspot_id):
+            if value:
+                by_crm_id.setdefault(str(value), acc)
+        domain = normalise_domain(acc.domain)
+        if domain and domain not in FREE_MAIL:
+            by_domain[domain].append(acc)
+
+    moves: list[dict[str, int]] = []
+    secondaries = session.scalars(
+        select(Account).where(Account.source != primary_source)
+        .order_by(Account.source, Account.external_id)
+    )
+    for sec in secondaries:
+        column = ID_FIELD.get(sec.source)
+        target, how, reason = _match(sec, column, by_field, by_crm_id, by_domain, crm_keys)
+        if target is None:
+            report.unmatched.append((sec.source, sec.external_id, sec.name, reason))
+            continue
+        report.linked.append((sec.source, sec.external_id, target.external_id, how))
+        if column and not getattr(target, column):
+            setattr(target, column, sec.external_id)
+            by_field[column][sec.external_id] = target
+            report.fields_set += 1
+        moves.append({"sec": sec.id, "pri": target.id})
+    if moves:
+        report.moved = _repoint(session, moves)
+    session.flush()
+    return report
+
+
+def _match(
+    sec: Account,
+    column: str | None,
+    by_field: dict[str, dict[str, Account]],
+    by_crm_id: dict[str, Account],
+    by_domain: dict[str, list[Account]],
+    crm_keys: tuple[str, ...],
+) -> tuple[Account | None, str, str]:
+    if column and sec.external_id in by_field[column]:
+        return by_field[column][sec.external_id], "id field", ""
+    custom = _custom(sec)
+    named = [custom.get(k) for k in crm_keys] + [sec.salesforce_id, sec.hubspot_id]
+    named_ids = [str(v).strip() for v in named if v is not None and str(v).strip()]
+    for value in named_ids:
+        if value in by_crm_id:
+            return by_crm_id[value], "crm id", ""
+    domain = _domain_of(sec)
+    if domain and domain not in FREE_MAIL:
+        hits = by_domain.get(domain, [])
+        if len(hits) == 1:
+            return hits[0], "domain", ""
+        if len(hits) > 1:
+            names = ", ".join(a.external_id for a in hits[:5])
+            return None, "", f"domain {domain} matches {len(hits)} CRM accounts ({names})"
+    parts = []
+    if named_ids:
+        parts.append(f"no CRM account with id {', '.join(named_ids)}")
+    if domain in FREE_MAIL:
+        parts.append(f"free-mail domain {domain} cannot identify a customer")
+    elif domain:
+        parts.append(f"no CRM account with domain {domain}")
+    if not parts:
+        parts.append("no CRM id or domain to match on")
+    return None, "", "; ".join(parts)
+
+
+def _repoint(session: Session, moves: list[dict[str, int]]) -> int:
+    """Move the secondary accounts' records to their primary; returns the rows moved."""
+    conn = session.connection()
+    moved = 0
+    for model in KEYED_CHILDREN:
+        table = model.__table__  # type: ignore[attr-defined]
+        stmt = (update(table).where(table.c.account_id == bindparam("sec"))
+                .values(account_id=bindparam("pri")))
+        moved += _rows(conn.execute(stmt, moves))
+    for model, key in FACT_CHILDREN:
+        table = model.__table__  # type: ignore[attr-defined]
+        other = table.alias("other")
+        clash = exists().where(and_(other.c.account_id == bindparam("pri"),
+                                    *(other.c[k] == table.c[k] for k in key)))
+        stmt = (update(table).where(table.c.account_id == bindparam("sec"), ~clash)
+                .values(account_id=bindparam("pri")))
+        moved += _rows(conn.execute(stmt, moves))
+    return moved
+
+
+def _rows(result: Any) -> int:
+    count = getattr(result, "rowcount", -1)
+    return count if isinstance(count, int) and count > 0 else 0

@@ -1,0 +1,115 @@
+"""`pulse crm check` and `pulse writeback` end to end: CLI -> connector -> client -> CRM fake."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+import responses
+from factories import add_snapshot
+from fakes.hubspot_api import FakeHubSpot
+from fakes.salesforce import ENV_TOKEN, FakeSalesforce
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from pulse.cli.main import app
+from pulse.kernel.records import Batch
+from storage.db import session_factory
+from storage.loader import load_batch
+from storage.models import Account
+
+runner = CliRunner()
+NOW = datetime(2026, 11, 25, 6, 0)
+
+
+def _workspace(tmp_path: Path, db_url: str, crm: str, ids: list[str]) -> dict[str, str]:
+    """A pulse.yml naming the CRM, and scored accounts carrying that CRM's record ids."""
+    config = tmp_path / "pulse.yml"
+    config.write_text(f"sources:\n  {crm}: {{}}\n")
+    with session_factory(db_url)() as session:
+        load_batch(session, crm, Batch("accounts", [
+            {"external_id": i, "name": f"Co {i}", f"{crm}_id": i} for i in ids
+        ]))
+        for account in session.scalars(select(Account)):
+            add_snapshot(session, account.id, date(2026, 11, 24), 42.0, computed_at=NOW,
+                         tier="at_risk", renewal_risk="high", renewal_risk_score=70.0,
+                         expansion_score=5.0, flush=False)
+        session.commit()
+    return {"DATABASE_URL": db_url, "PULSE_CONFIG": str(config), "COLUMNS": "200"}
+
+
+@pytest.fixture
+def hubspot() -> Iterator[FakeHubSpot]:
+    with FakeHubSpot() as server:
+        yield server
+
+
+def test_hubspot_check_then_writeback_then_nothing_to_send(
+    hubspot: FakeHubSpot, db_url: str, tmp_path: Path
+) -> None:
+    for h in ("11", "12"):
+        hubspot.put("companies", h, NOW, name=f"Co {h}")
+    env = _workspace(tmp_path, db_url, "hubspot", ["11", "12", "404"])
+    env |= {"HUBSPOT_ACCESS_TOKEN": hubspot.token, "HUBSPOT_API_URL": hubspot.base_url}
+
+    check = runner.invoke(app, ["crm", "check"], env=env)
+    assert check.exit_code == 1, check.output
+    assert "health_score" in check.output and "missing" in check.output
+
+    first = runner.invoke(app, ["writeback"], env=env)
+    assert first.exit_code == 1, first.output  # company 404 does not exist in HubSpot
+    assert "hubspot: 2 of 3 sent updated (1 request(s) + 10 to read or set up the CRM's fields)" \
+        in first.output
+    assert "Co 404" in first.output
+    assert hubspot.objects["companies"]["11"]["properties"]["health_tier"] == "At risk"
+
+    after = runner.invoke(app, ["crm", "check"], env=env)  # created by the writeback
+    assert "health_score: number (expected number) ok" in after.output
+    assert "customer_health: property group (expected property group) ok" in after.output
+    hubspot.requests.clear()
+    hubspot.put("companies", "404", NOW, name="Co 404")  # restored in HubSpot
+    second = runner.invoke(app, ["writeback"], env=env)
+    assert second.exit_code == 0, second.output
+    assert "1 of 1 sent updated (1 request(s)), 2 unchanged" in second.output
+    assert len(hubspot.requests) == 1
+
+    hubspot.requests.clear()
+    third = runner.invoke(app, ["writeback"], env=env)
+    assert "0 of 0 sent updated (0 request(s)), 3 unchanged" in third.output
+    assert hubspot.requests == []
+
+
+def test_salesforce_check_names_a_missing_field_and_writeback_updates_accounts(
+    db_url: str, tmp_path: Path
+) -> None:
+    env = _workspace(tmp_path, db_url, "salesforce", ["001A", "001B"]) | ENV_TOKEN
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        org = FakeSalesforce(mock)
+        del org.account_fields["Renewal_Risk__c"]
+        check = runner.invoke(app, ["crm", "check"], env=env)
+        assert check.exit_code == 1, check.output
+        assert "Renewal_Risk__c" in check.output and "missing" in check.output
+
+        refused = runner.invoke(app, ["writeback", "--system", "salesforce"], env=env)
+        assert refused.exit_code == 1
+        assert "lacks the health fields Renewal_Risk__c" in refused.output
+        assert org.updated == {} and org.collection_requests == 0
+
+        org.account_fields["Renewal_Risk__c"] = ("picklist", 255)  # the admin adds it
+        result = runner.invoke(app, ["writeback", "--system", "salesforce"], env=env)
+        assert result.exit_code == 0, result.output
+        assert "salesforce: 2 of 2 sent updated" in result.output
+        assert org.updated["001A"]["Health_Score__c"] == 42
+        assert org.updated["001B"]["Renewal_Risk__c"] == "high"
+
+        again = runner.invoke(app, ["writeback", "--system", "salesforce"], env=env)
+        assert "0 of 0 sent updated (0 request(s)), 2 unchanged" in again.output
+
+
+def test_writeback_without_credentials_names_the_variable(db_url: str, tmp_path: Path) -> None:
+    env = _workspace(tmp_path, db_url, "hubspot", ["11"]) | {"HUBSPOT_ACCESS_TOKEN": ""}
+    result = runner.invoke(app, ["writeback"], env=env)
+    assert result.exit_code == 1
+    assert "HUBSPOT_ACCESS_TOKEN is not set" in result.output
