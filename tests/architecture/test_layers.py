@@ -1,4 +1,4 @@
-"""The layer contract bites: an import pointing up, or a service calling Slack, fails `lint-imports`.
+"""The layer contracts bite: an import pointing up or a service calling Slack fails the lint.
 
 Each test copies the product packages to a scratch folder, plants one bad import and runs
 import-linter there with the project's own contracts (pyproject.toml), as `make lint` does.
