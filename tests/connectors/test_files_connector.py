@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import connectors.files as files
+import connectors.files.connector as files_connector
 import pulse.kernel.records as kernel_records
 from connectors.base import get_connector
 from connectors.files import FILE_SPECS, FilesConnector
@@ -560,7 +560,7 @@ def test_large_files_stream_in_chunks_and_duplicates_are_caught_across_chunks(
 def test_rejections_per_file_are_capped_with_a_count(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(files, "MAX_LISTED_REJECTIONS", 3)
+    monkeypatch.setattr(files_connector, "MAX_LISTED_REJECTIONS", 3)
     (tmp_path / "usage.csv").write_text(
         "account_external_id,user_external_id,feature,day\n"
         + "".join(f"A-1,U-1,f{i},someday\n" for i in range(5))
