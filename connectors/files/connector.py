@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from connectors.base import Connector, register
+from connectors.base import MAX_LISTED_REJECTIONS, Connector, register
 from connectors.files.sources import CsvSource, FileError, ParquetSource
 from connectors.files.specs import FILE_SPECS, Kind
 from connectors.files.validation import SeenKeys, empty_records, plan_columns, validate_chunk
@@ -19,9 +19,6 @@ log = logging.getLogger("pulse.connectors.files")
 
 CHUNK_ROWS = 500_000
 """Rows per Batch: big usage files stream through in slices so memory stays flat."""
-MAX_LISTED_REJECTIONS = 1_000
-"""Row rejections listed per file; beyond this one summary line carries the count, so a file
-with a systematic error (say every date in the wrong format) cannot flood the sync report."""
 SUFFIXES = (".csv", ".parquet")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

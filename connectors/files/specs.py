@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pulse.kernel.records import Entity
-from storage import models as m
+from storage import models
 
 INT_MAX = 2**31 - 1  # storage Integer columns are 32-bit on PostgreSQL
 CUSTOM_PREFIX = "custom."
@@ -48,18 +48,18 @@ class FileSpec:
         return tuple(f.name for f in self.fields if f.required)
 
 
-def _length(model: type[m.Base], column: str) -> int | None:
+def _length(model: type[models.Base], column: str) -> int | None:
     """Column width from the model, so an over-long value is rejected here, not by the DB."""
     return getattr(model.__table__.c[column].type, "length", None)
 
 
-def _text(model: type[m.Base], name: str, *, required: bool = False, lower: bool = False,
+def _text(model: type[models.Base], name: str, *, required: bool = False, lower: bool = False,
           column: str | None = None) -> FieldSpec:
     return FieldSpec(name, "str", required=required, lower=lower,
                      max_len=_length(model, column or name))
 
 
-_EXT = _length(m.Owner, "external_id")
+_EXT = _length(models.Owner, "external_id")
 
 
 def _ref(name: str, *, required: bool = False) -> FieldSpec:
@@ -81,43 +81,43 @@ def _dt(name: str, *, required: bool = False) -> FieldSpec:
 FILE_SPECS: dict[Entity, FileSpec] = {
     "owners": FileSpec("owners", (
         _ext(),
-        _text(m.Owner, "name", required=True),
-        FieldSpec("email", "email", max_len=_length(m.Owner, "email")),
-        _text(m.Owner, "crm_owner_id"),
-        _text(m.Owner, "slack_user_id"),
-        _text(m.Owner, "team"),
+        _text(models.Owner, "name", required=True),
+        FieldSpec("email", "email", max_len=_length(models.Owner, "email")),
+        _text(models.Owner, "crm_owner_id"),
+        _text(models.Owner, "slack_user_id"),
+        _text(models.Owner, "team"),
         FieldSpec("is_manager", "bool", default=False),
         _ref("manager_external_id"),
     ), key=("external_id",)),
     "accounts": FileSpec("accounts", (
         _ext(),
-        _text(m.Account, "name", required=True),
-        _text(m.Account, "domain", lower=True),
-        _text(m.Account, "salesforce_id"),
-        _text(m.Account, "hubspot_id"),
-        _text(m.Account, "stripe_customer_id"),
-        _text(m.Account, "zendesk_org_id"),
+        _text(models.Account, "name", required=True),
+        _text(models.Account, "domain", lower=True),
+        _text(models.Account, "salesforce_id"),
+        _text(models.Account, "hubspot_id"),
+        _text(models.Account, "stripe_customer_id"),
+        _text(models.Account, "zendesk_org_id"),
         _ref("owner_external_id"),
-        _text(m.Account, "tier"),
-        _text(m.Account, "segment"),
-        _text(m.Account, "region"),
-        _text(m.Account, "industry"),
+        _text(models.Account, "tier"),
+        _text(models.Account, "segment"),
+        _text(models.Account, "region"),
+        _text(models.Account, "industry"),
         FieldSpec("arr", "float", minimum=0),
         FieldSpec("mrr", "float", minimum=0),
         FieldSpec("licensed_seats", "int", minimum=0),
         _date("contract_start"),
         _date("renewal_date"),
-        FieldSpec("lifecycle", "enum", choices=m.LIFECYCLES, default="paid"),
+        FieldSpec("lifecycle", "enum", choices=models.LIFECYCLES, default="paid"),
         _date("churned_on"),
         FieldSpec("do_not_contact", "bool", default=False),
     ), key=("external_id",), custom=True),
     "contacts": FileSpec("contacts", (
         _ext(),
         _ref("account_external_id", required=True),
-        FieldSpec("email", "email", required=True, max_len=_length(m.Contact, "email")),
-        _text(m.Contact, "name"),
-        _text(m.Contact, "department"),
-        FieldSpec("role", "enum", choices=m.CONTACT_ROLES, default="member"),
+        FieldSpec("email", "email", required=True, max_len=_length(models.Contact, "email")),
+        _text(models.Contact, "name"),
+        _text(models.Contact, "department"),
+        FieldSpec("role", "enum", choices=models.CONTACT_ROLES, default="member"),
         FieldSpec("is_main_contact", "bool", default=False),
         _date("created_on"),
         _dt("last_seen_at"),
@@ -126,14 +126,14 @@ FILE_SPECS: dict[Entity, FileSpec] = {
     "usage": FileSpec("usage", (
         _ref("account_external_id", required=True),
         _ref("user_external_id", required=True),
-        _text(m.UsageDaily, "feature", required=True),
+        _text(models.UsageDaily, "feature", required=True),
         _date("day", required=True),
         FieldSpec("events", "int", default=0, minimum=0),
         FieldSpec("minutes", "float", default=0.0, minimum=0),
     ), key=("account_external_id", "user_external_id", "feature", "day"), as_frame=True),
     "integrations": FileSpec("integrations", (
         _ref("account_external_id", required=True),
-        _text(m.IntegrationDaily, "integration", required=True),
+        _text(models.IntegrationDaily, "integration", required=True),
         _date("day", required=True),
         FieldSpec("runs", "int", default=0, minimum=0),
         FieldSpec("failures", "int", default=0, minimum=0),
@@ -141,8 +141,8 @@ FILE_SPECS: dict[Entity, FileSpec] = {
     "subscriptions": FileSpec("subscriptions", (
         _ext(),
         _ref("account_external_id", required=True),
-        _text(m.Subscription, "plan"),
-        _text(m.Subscription, "status", required=True, lower=True),
+        _text(models.Subscription, "plan"),
+        _text(models.Subscription, "status", required=True, lower=True),
         FieldSpec("quantity", "int", minimum=0),
         FieldSpec("mrr", "float", minimum=0),
         _date("started_on"),
@@ -156,7 +156,7 @@ FILE_SPECS: dict[Entity, FileSpec] = {
         _ref("subscription_external_id"),
         FieldSpec("amount", "float", required=True),
         FieldSpec("currency", "currency", default="usd"),
-        FieldSpec("status", "enum", required=True, choices=m.INVOICE_STATUSES),
+        FieldSpec("status", "enum", required=True, choices=models.INVOICE_STATUSES),
         _date("issued_on"),
         _date("due_on"),
         _date("paid_on"),
@@ -165,19 +165,19 @@ FILE_SPECS: dict[Entity, FileSpec] = {
         _ext(),
         _ref("account_external_id", required=True),
         _ref("contact_external_id"),
-        _text(m.Ticket, "subject"),
-        FieldSpec("priority", "enum", choices=m.TICKET_PRIORITIES, default="normal"),
-        FieldSpec("status", "enum", choices=m.TICKET_STATUSES, default="open"),
+        _text(models.Ticket, "subject"),
+        FieldSpec("priority", "enum", choices=models.TICKET_PRIORITIES, default="normal"),
+        FieldSpec("status", "enum", choices=models.TICKET_STATUSES, default="open"),
         _dt("created_at", required=True),
         _dt("solved_at"),
-        _text(m.Ticket, "satisfaction", lower=True),
-        FieldSpec("sentiment", "enum", choices=m.SENTIMENTS),
+        _text(models.Ticket, "satisfaction", lower=True),
+        FieldSpec("sentiment", "enum", choices=models.SENTIMENTS),
     ), key=("external_id",)),
     "surveys": FileSpec("surveys", (
         _ext(),
         _ref("account_external_id", required=True),
         _ref("contact_external_id"),
-        FieldSpec("kind", "enum", required=True, choices=m.SURVEY_KINDS),
+        FieldSpec("kind", "enum", required=True, choices=models.SURVEY_KINDS),
         FieldSpec("score", "int", required=True),
         FieldSpec("comment", "str"),
         _dt("responded_at", required=True),
@@ -186,9 +186,9 @@ FILE_SPECS: dict[Entity, FileSpec] = {
         _ext(),
         _ref("account_external_id", required=True),
         _ref("owner_external_id"),
-        _text(m.Opportunity, "name"),
-        FieldSpec("kind", "enum", choices=m.OPPORTUNITY_KINDS, default="other"),
-        _text(m.Opportunity, "stage"),
+        _text(models.Opportunity, "name"),
+        FieldSpec("kind", "enum", choices=models.OPPORTUNITY_KINDS, default="other"),
+        _text(models.Opportunity, "stage"),
         FieldSpec("amount", "float", minimum=0),
         _date("close_date"),
         FieldSpec("is_closed", "bool", default=False),

@@ -7,11 +7,12 @@ that fails here is a generator bug, not a scorer bug.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 import pytest
+import time_machine
 
 from connectors.base import REGISTRY
 from connectors.sample import (
@@ -24,7 +25,13 @@ from connectors.sample import (
     churned_ids,
     generate_workspace,
 )
-from pulse.kernel.config import PulseConfig, SampleSourceConfig, SourcesConfig
+from pulse.kernel.clock import local_date, utcnow
+from pulse.kernel.config import (
+    PulseConfig,
+    SampleSourceConfig,
+    SourcesConfig,
+    WorkspaceConfig,
+)
 from pulse.kernel.records import ENTITY_ORDER
 from storage.models import (
     CONTACT_ROLES,
@@ -595,5 +602,14 @@ def test_connector_end_date_comes_from_config_then_today() -> None:
     assert SampleConnector(cfg, end_date=END).end_date == END
     bare = PulseConfig(sources=SourcesConfig(sample=None))
     connector = SampleConnector(bare)
-    assert connector.end_date == date.today()
+    assert connector.end_date == local_date(bare.workspace.timezone, utcnow())
     assert connector.settings == SampleSourceConfig()
+
+
+def test_connector_today_is_the_workspace_local_date() -> None:
+    sydney = PulseConfig(
+        workspace=WorkspaceConfig(timezone="Australia/Sydney"), sources=SourcesConfig(sample=None)
+    )
+    with time_machine.travel(datetime(2025, 3, 1, 20, 0, tzinfo=UTC), tick=False):
+        assert SampleConnector(sydney).end_date == date(2025, 3, 2)
+        assert SampleConnector(PulseConfig()).end_date == date(2025, 3, 1)
