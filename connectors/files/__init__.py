@@ -17,7 +17,7 @@ Parquet in chunks), :mod:`.parsing` (typed values of one column), :mod:`.validat
 this package).
 """
 
-from connectors.files.connector import CHUNK_ROWS, FilesConnector
-from connectors.files.specs import FILE_SPECS, FieldSpec, FileSpec
+from connectors.files.connector import FilesConnector
+from connectors.files.specs import FILE_SPECS
 
-__all__ = ["CHUNK_ROWS", "FILE_SPECS", "FieldSpec", "FileSpec", "FilesConnector"]
+__all__ = ["FILE_SPECS", "FilesConnector"]

@@ -32,16 +32,17 @@ def billing(
     invoices: list[dict[str, Any]] = []
     sub_ids = random_ids(rng, run.n, 14)
     overdue_i = STORY_ROW["invoice_overdue"]
-    for i, a in enumerate(accounts):
+    for i, account in enumerate(accounts):
         annual = bool(acc.annual[i])
-        start: date = a["contract_start"]
+        start: date = account["contract_start"]
         sub_ext = f"sub_{sub_ids[i]}"
-        if a["lifecycle"] == "trial":
-            subs.append(_sub(run, sub_ext, a, "trialing", start, a["renewal_date"], annual))
+        if account["lifecycle"] == "trial":
+            trial_end = account["renewal_date"]
+            subs.append(_sub(run, sub_ext, account, "trialing", start, trial_end, annual))
             continue
         status = "active"
-        amount = float(a["arr"]) if annual else float(a["mrr"])
-        for issued in _issue_dates(run, a, annual, overdue=i == overdue_i):
+        amount = float(account["arr"]) if annual else float(account["mrr"])
+        for issued in _issue_dates(run, account, annual, overdue=i == overdue_i):
             due = issued + timedelta(days=PAYMENT_TERMS_DAYS)
             late = rng.random() < 0.06 + 0.35 * (1 - acc.health[i]) ** 2
             lag = int(rng.integers(31, 56)) if late else int(rng.integers(0, 30))
@@ -54,19 +55,19 @@ def billing(
                 if due < run.end:
                     status = "past_due"
             if rng.random() < 0.01:  # an occasional voided duplicate
-                invoices.append(_invoice(rng, a, sub_ext, amount, "void", issued, None))
-            invoices.append(_invoice(rng, a, sub_ext, amount, inv_status, issued, paid_on))
-        if a["churned_on"] is not None:
+                invoices.append(_invoice(rng, account, sub_ext, amount, "void", issued, None))
+            invoices.append(_invoice(rng, account, sub_ext, amount, inv_status, issued, paid_on))
+        if account["churned_on"] is not None:
             status = "canceled"
-        subs.append(_sub(run, sub_ext, a, status, start, None, annual))
+        subs.append(_sub(run, sub_ext, account, status, start, None, annual))
     return subs, invoices
 
 
-def _issue_dates(run: Run, a: dict[str, Any], annual: bool, *, overdue: bool) -> list[date]:
+def _issue_dates(run: Run, account: dict[str, Any], annual: bool, *, overdue: bool) -> list[date]:
     """Invoice dates inside the history: every month (or year) from the contract start to
     the end date or churn, the overdue story's anchored so it stops paying on time."""
-    start: date = a["contract_start"]
-    last_day = a["churned_on"] or run.end
+    start: date = account["contract_start"]
+    last_day = account["churned_on"] or run.end
     horizon = run.end - timedelta(days=INVOICE_HISTORY_DAYS)
     anchor = run.end - timedelta(days=OVERDUE_SINCE_DAYS) if overdue else start
     step = 12 if annual else 1
@@ -86,37 +87,37 @@ def _issue_dates(run: Run, a: dict[str, Any], annual: bool, *, overdue: bool) ->
 def _sub(
     run: Run,
     ext: str,
-    a: dict[str, Any],
+    account: dict[str, Any],
     status: str,
     start: date,
     trial_end: date | None,
     annual: bool,
 ) -> dict[str, Any]:
     if status == "canceled":
-        period_end = a["churned_on"]
+        period_end = account["churned_on"]
     elif trial_end is not None:
         period_end = trial_end
     elif annual:
-        period_end = a["renewal_date"]
+        period_end = account["renewal_date"]
     else:
         period_end = next_anniversary(start, run.end, months=1)
     return {
         "external_id": ext,
-        "account_external_id": a["external_id"],
-        "plan": f"{PLAN_NAMES[a['tier']]}-{'annual' if annual else 'monthly'}",
+        "account_external_id": account["external_id"],
+        "plan": f"{PLAN_NAMES[account['tier']]}-{'annual' if annual else 'monthly'}",
         "status": status,
-        "quantity": a["licensed_seats"],
-        "mrr": 0.0 if status in ("trialing", "canceled") else a["mrr"],
+        "quantity": account["licensed_seats"],
+        "mrr": 0.0 if status in ("trialing", "canceled") else account["mrr"],
         "started_on": start,
         "current_period_end": period_end,
         "trial_end": trial_end,
-        "canceled_on": a["churned_on"] if status == "canceled" else None,
+        "canceled_on": account["churned_on"] if status == "canceled" else None,
     }
 
 
 def _invoice(
     rng: np.random.Generator,
-    a: dict[str, Any],
+    account: dict[str, Any],
     sub_ext: str,
     amount: float,
     status: str,
@@ -125,7 +126,7 @@ def _invoice(
 ) -> dict[str, Any]:
     return {
         "external_id": f"in_{random_ids(rng, 1, 14)[0]}",
-        "account_external_id": a["external_id"],
+        "account_external_id": account["external_id"],
         "subscription_external_id": sub_ext,
         "amount": amount,
         "currency": "usd",

@@ -25,39 +25,40 @@ def sample_opportunities(
     renewal pipeline and expansion forecast have something believable to show."""
     rng = np.random.default_rng([seed, 7])
     out: list[dict[str, Any]] = []
-    for a in accounts:
-        renewal = a.get("renewal_date")
-        if a.get("lifecycle") == "churned" or renewal is None:
+    for account in accounts:
+        renewal = account.get("renewal_date")
+        if account.get("lifecycle") == "churned" or renewal is None:
             continue
         days = (renewal - end_date).days
-        owner = a.get("owner_external_id")
+        owner = account.get("owner_external_id")
+        arr = float(account.get("arr") or 0.0)
         if 0 <= days <= 365:
             stage = next((name for limit, name in RENEWAL_STAGES if days <= limit), "Qualification")
             out.append(
                 {
-                    "external_id": f"opp-r-{a['external_id']}",
-                    "account_external_id": a["external_id"],
+                    "external_id": f"opp-r-{account['external_id']}",
+                    "account_external_id": account["external_id"],
                     "owner_external_id": owner,
-                    "name": f"{a['name']} renewal {renewal.year}",
+                    "name": f"{account['name']} renewal {renewal.year}",
                     "kind": "renewal",
                     "stage": stage,
-                    "amount": float(a.get("arr") or 0.0),
+                    "amount": arr,
                     "close_date": renewal,
                     "is_closed": False,
                     "is_won": False,
                 }
             )
-        planted = a["external_id"] == PLANTED["expansion"]
-        if planted or (a.get("lifecycle") == "paid" and rng.random() < 0.08):
+        planted = account["external_id"] == PLANTED["expansion"]
+        if planted or (account.get("lifecycle") == "paid" and rng.random() < 0.08):
             out.append(
                 {
-                    "external_id": f"opp-x-{a['external_id']}",
-                    "account_external_id": a["external_id"],
+                    "external_id": f"opp-x-{account['external_id']}",
+                    "account_external_id": account["external_id"],
                     "owner_external_id": owner,
-                    "name": f"{a['name']} seat expansion",
+                    "name": f"{account['name']} seat expansion",
                     "kind": "expansion",
                     "stage": "Proposal" if planted else str(rng.choice(["Discovery", "Proposal"])),
-                    "amount": round(float(a.get("arr") or 0.0) * (0.3 if planted else 0.15), 2),
+                    "amount": round(arr * (0.3 if planted else 0.15), 2),
                     "close_date": end_date + timedelta(days=int(rng.integers(20, 120))),
                     "is_closed": False,
                     "is_won": False,
@@ -97,15 +98,15 @@ def sample_arr_history(
         effective.append(day)
         values.append(arr)
 
-    for a in accounts:
+    for account in accounts:
         kind_draw, size_draw, day_draw = rng.random(3)
-        arr = float(a.get("arr") or 0.0)
-        ext, start = a["external_id"], a["contract_start"]
-        if a["lifecycle"] == "trial" or arr <= 0:
+        arr = float(account.get("arr") or 0.0)
+        ext, start = account["external_id"], account["contract_start"]
+        if account["lifecycle"] == "trial" or arr <= 0:
             continue
-        if a["lifecycle"] == "churned":
+        if account["lifecycle"] == "churned":
             row(ext, start, arr)
-            row(ext, a["churned_on"], 0.0)
+            row(ext, account["churned_on"], 0.0)
             continue
         kind = ("expansion" if kind_draw < EXPANDED_SHARE
                 else "contraction" if kind_draw < EXPANDED_SHARE + CONTRACTED_SHARE else None)
@@ -113,7 +114,7 @@ def sample_arr_history(
         if kind is None or ext in FIXED_ACCOUNTS or first_day >= latest:
             row(ext, start, arr)
             continue
-        seats = max(int(a.get("licensed_seats") or 1), 1)
+        seats = max(int(account.get("licensed_seats") or 1), 1)
         moved = max(1, round(seats * (0.1 + 0.25 * size_draw)))
         per_seat = arr / seats
         before = arr - moved * per_seat if kind == "expansion" else arr + moved * per_seat

@@ -3,9 +3,10 @@
 Tests and the demo rely on them: each story sits on an account with a fixed external id
 (:data:`PLANTED`) that is otherwise healthy, so the story is the distinctive problem of its
 account. The ``plant_*`` functions shape the generic generator's arrays for these accounts
-(none of them draws random numbers, except :func:`plant_users` and :func:`plant_activity`,
-whose draws come last in their section); the sections themselves keep the generic
-generator from producing the same problems strongly elsewhere, by :data:`STORY_ROW`.
+(only :func:`plant_users` and :func:`plant_activity` draw random numbers, from their
+section's stream at a fixed point of it, so generated data stays the same); the sections
+themselves keep the generic generator from producing the same problems strongly elsewhere,
+by :data:`FIXED_ROWS` and :data:`STORY_ROW`.
 """
 
 from __future__ import annotations
