@@ -17,6 +17,8 @@ from typing import TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
+from connectors.base import epoch_seconds
+
 log = logging.getLogger("pulse.connectors.retry")
 T = TypeVar("T")
 
@@ -49,7 +51,7 @@ def parse_retry_after(value: str | None) -> float | None:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max(0.0, when.timestamp() - time.time())
+    return max(0.0, when.timestamp() - epoch_seconds())
 
 
 def retry_for_status(status: int | None, retry_after: str | None = None) -> Retry | None:

@@ -70,10 +70,10 @@ from typing import Any, ClassVar
 
 import stripe
 
-from connectors.base import Connector, register
+from connectors.base import Connector, epoch_seconds, register
 from connectors.retry import MAX_ATTEMPTS, Retry, call_with_retries, retry_for_status
 from pulse.kernel.config import ConfigError, PulseConfig, StripeSourceConfig
-from pulse.kernel.records import Batch
+from pulse.kernel.records import Batch, Entity
 
 PAGE_SIZE = 100
 OVERLAP_SECONDS = 3600
@@ -120,6 +120,10 @@ SETTLED_INVOICE = frozenset({"paid", "void"})
 NO_MRR = frozenset({"trialing", "canceled", "incomplete", "incomplete_expired"})
 MONTHS_PER = {"day": 12 / 365, "week": 12 / 52, "month": 1.0, "year": 12.0}
 PHASES = ("customers", "subscriptions", "invoices")
+PHASE_ENTITY: dict[str, Entity] = {
+    "customers": "accounts", "subscriptions": "subscriptions", "invoices": "invoices",
+}
+"""The entity each phase's records are."""
 
 
 class StripeSyncError(RuntimeError):
@@ -321,7 +325,7 @@ class StripeConnector(Connector):
         *,
         sleep: Callable[[float], None] = time.sleep,
         attempts: int = MAX_ATTEMPTS,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = epoch_seconds,
         page_size: int = PAGE_SIZE,
     ) -> None:
         super().__init__(config)
@@ -407,8 +411,8 @@ class StripeConnector(Connector):
                     horizon = state["t"] - OVERLAP_SECONDS
                     nxt = {"s": _min(horizon, state["fs"]), "i": _min(horizon, state["fi"])}
                 state = nxt if "p" in nxt else state
-                entity = "accounts" if phase == "customers" else phase
-                yield Batch(entity, records, cursor=json.dumps(nxt, separators=(",", ":")))
+                cursor_text = json.dumps(nxt, separators=(",", ":"))
+                yield Batch(PHASE_ENTITY[phase], records, cursor=cursor_text)
                 if not more:
                     break
 

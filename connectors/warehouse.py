@@ -24,16 +24,16 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import create_engine, text
+from sqlalchemy import CursorResult, create_engine, text
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from connectors.base import Connector, register
+from connectors.base import MAX_LISTED_REJECTIONS, Connector, register
 from pulse.kernel.config import PulseConfig, WarehouseSourceConfig
 from pulse.kernel.records import Batch, Rejection
 
@@ -41,7 +41,6 @@ log = logging.getLogger("pulse.connectors.warehouse")
 
 CHUNK_ROWS = 200_000
 """Rows fetched (server-side cursor) and handed to storage per Batch."""
-MAX_LISTED_REJECTIONS = 1_000
 EPOCH = date(1970, 1, 1)
 COLUMNS = ("account_external_id", "user_external_id", "feature", "day", "events", "minutes")
 REQUIRED = ("account_external_id", "user_external_id", "feature", "day")
@@ -110,8 +109,6 @@ class WarehouseConnector(Connector):
             ) from None
         ref_source = self.settings.account_source
         latest: date | None = None
-        row = 1
-        listed = 0
         pending: Batch | None = None
         try:
             with engine.connect() as conn:
@@ -121,44 +118,53 @@ class WarehouseConnector(Connector):
                     ).execute(text(query), {"since": since})
                 except SQLAlchemyError as exc:
                     raise WarehouseError(_query_error(exc)) from None
-                names = [str(k).lower() for k in result.keys()]  # noqa: SIM118 (a Result)
-                missing = [c for c in REQUIRED if c not in names]
-                if missing:
-                    raise WarehouseError(
-                        "sources.warehouse.query must return the columns "
-                        f"{', '.join(COLUMNS)}; missing: {', '.join(missing)} "
-                        f"(it returned: {', '.join(names) or 'nothing'})"
-                    )
-                unknown = [n for n in names if n not in COLUMNS]
-                if unknown:
-                    self._warn(f"warehouse query: ignoring unknown column(s): {', '.join(unknown)}")
-                try:
-                    for part in result.partitions(self.chunk_rows):
-                        frame, rejected, day_max = _frame(part, names, row)
-                        row += len(part)
-                        room = max(0, MAX_LISTED_REJECTIONS - listed)
-                        extra = len(rejected) - room
-                        rejected = rejected[:room]
-                        listed += len(rejected)
-                        if extra > 0:
-                            rejected.append(Rejection(
-                                "warehouse", f"{extra} more rejected row(s) not listed"))
-                        if day_max is not None and (latest is None or day_max > latest):
-                            latest = day_max
-                        if pending is not None:
-                            yield pending
-                        pending = Batch("usage", frame, rejected=rejected, ref_source=ref_source)
-                except SQLAlchemyError as exc:
-                    raise WarehouseError(
-                        f"warehouse query failed while reading near row {row}: "
-                        f"{_first_line(exc)}"
-                    ) from None
+                for frame, rejected, day_max in self._frames(result):
+                    if day_max is not None and (latest is None or day_max > latest):
+                        latest = day_max
+                    if pending is not None:
+                        yield pending
+                    pending = Batch("usage", frame, rejected=rejected, ref_source=ref_source)
         finally:
             engine.dispose()
         if pending is not None:
             if latest is not None:
                 pending.cursor = latest.isoformat()
             yield pending
+
+    def _frames(
+        self, result: CursorResult[Any]
+    ) -> Iterator[tuple[pd.DataFrame, list[Rejection], date | None]]:
+        """The result's partitions as usage frames, their rejections (the first
+        ``MAX_LISTED_REJECTIONS`` listed, then a count per partition) and latest day."""
+        names = [str(k).lower() for k in result.keys()]  # noqa: SIM118 (a Result)
+        missing = [c for c in REQUIRED if c not in names]
+        if missing:
+            raise WarehouseError(
+                "sources.warehouse.query must return the columns "
+                f"{', '.join(COLUMNS)}; missing: {', '.join(missing)} "
+                f"(it returned: {', '.join(names) or 'nothing'})"
+            )
+        unknown = [n for n in names if n not in COLUMNS]
+        if unknown:
+            self._warn(f"warehouse query: ignoring unknown column(s): {', '.join(unknown)}")
+        row = 1
+        listed = 0
+        try:
+            for part in result.partitions(self.chunk_rows):
+                frame, rejected, day_max = _frame(part, names, row)
+                row += len(part)
+                room = max(0, MAX_LISTED_REJECTIONS - listed)
+                extra = len(rejected) - room
+                rejected = rejected[:room]
+                listed += len(rejected)
+                if extra > 0:
+                    rejected.append(Rejection(
+                        "warehouse", f"{extra} more rejected row(s) not listed"))
+                yield frame, rejected, day_max
+        except SQLAlchemyError as exc:
+            raise WarehouseError(
+                f"warehouse query failed while reading near row {row}: {_first_line(exc)}"
+            ) from None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -172,7 +178,7 @@ def _query_error(exc: SQLAlchemyError) -> str:
 
 
 def _frame(
-    rows: list[Any], names: list[str], first_row: int
+    rows: Sequence[Any], names: list[str], first_row: int
 ) -> tuple[pd.DataFrame, list[Rejection], date | None]:
     """Rows of one partition as a usage DataFrame; rows with bad values rejected by line."""
     raw = pd.DataFrame.from_records([tuple(r) for r in rows], columns=names)

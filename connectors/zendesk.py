@@ -57,7 +57,7 @@ from typing import Any, ClassVar
 
 import requests
 
-from connectors.base import Connector, register
+from connectors.base import Connector, epoch_seconds, register
 from connectors.retry import MAX_ATTEMPTS, Retry, call_with_retries, retry_for_status
 from pulse.kernel.config import ConfigError, PulseConfig, ZendeskSourceConfig
 from pulse.kernel.records import Batch
@@ -163,7 +163,7 @@ class ZendeskConnector(Connector):
         *,
         sleep: Callable[[float], None] = time.sleep,
         attempts: int = MAX_ATTEMPTS,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = epoch_seconds,
         page_size: int = PAGE_SIZE,
     ) -> None:
         super().__init__(config)

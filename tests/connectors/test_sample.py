@@ -13,18 +13,15 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from connectors.base import REGISTRY
 from connectors.sample import (
     ACME,
     CHURNED,
     CORE_FEATURES,
     FEATURES,
     PLANTED,
-    SampleConnector,
     churned_ids,
     generate_workspace,
 )
-from pulse.kernel.config import PulseConfig, SampleSourceConfig, SourcesConfig
 from pulse.kernel.records import ENTITY_ORDER
 from storage.models import (
     CONTACT_ROLES,
@@ -570,30 +567,3 @@ def test_arr_history_shows_expansions_contractions_and_churn(
     assert moved.effective_on.between(window_start, END).all()
     assert (history.arr >= 0).all() and (per.size() <= 2).all()
     assert not set(PLANTED.values()) & set(expanded[expanded].index)  # stories stay flat
-
-
-# ----------------------------------------------------------------- connector
-
-
-def test_connector_yields_batches_in_order() -> None:
-    cfg = PulseConfig(
-        sources=SourcesConfig(sample=SampleSourceConfig(seed=5, accounts=20, days=30))
-    )
-    assert REGISTRY["sample"] is SampleConnector
-    batches = list(SampleConnector(cfg, end_date=END).pull(None, full=True))
-    assert [b.entity for b in batches] == list(ENTITY_ORDER)
-    assert {b.cursor for b in batches} == {"seed=5;end=2025-06-30"}
-    assert isinstance(batches[3].records, pd.DataFrame)
-    assert len(batches[1]) == 20
-    expected = generate_workspace(5, END, accounts=20, days=30)
-    pd.testing.assert_frame_equal(batches[3].records, expected["usage"])
-
-
-def test_connector_end_date_comes_from_config_then_today() -> None:
-    cfg = PulseConfig(sources=SourcesConfig(sample=SampleSourceConfig(end_date=date(2024, 1, 31))))
-    assert SampleConnector(cfg).end_date == date(2024, 1, 31)
-    assert SampleConnector(cfg, end_date=END).end_date == END
-    bare = PulseConfig(sources=SourcesConfig(sample=None))
-    connector = SampleConnector(bare)
-    assert connector.end_date == date.today()
-    assert connector.settings == SampleSourceConfig()
