@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import os
 from datetime import date
-from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -24,6 +23,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
 
 DEFAULT_CONFIG_PATH = "pulse.yml"
 DEFAULT_DATABASE_URL = "sqlite:///./pulse.db"
@@ -499,6 +501,9 @@ class PulseConfig(_Strict):
     automation: AutomationConfig = AutomationConfig()
     metrics: MetricsConfig = MetricsConfig()
     database_url: str = DEFAULT_DATABASE_URL
+    scoring: ScoringConfig = ScoringConfig()
+    sources: SourcesConfig = SourcesConfig(sample=SampleSourceConfig())
+    source_file: str | None = None
 
     @model_validator(mode="after")
     def _unique_playbooks(self) -> PulseConfig:
@@ -507,9 +512,6 @@ class PulseConfig(_Strict):
         if twice:
             raise ValueError(f"playbook name(s) used twice: {', '.join(twice)}")
         return self
-    scoring: ScoringConfig = ScoringConfig()
-    sources: SourcesConfig = SourcesConfig(sample=SampleSourceConfig())
-    source_file: str | None = None
 
     @property
     def synced_sources(self) -> list[str]:
@@ -522,7 +524,7 @@ class PulseConfig(_Strict):
         return self.source_file or "(built-in defaults)"
 
 
-def _format_error(err: dict[str, Any], path: str) -> str:
+def _format_error(err: ErrorDetails, path: str) -> str:
     key = ".".join(str(p) for p in err["loc"]) or "(top level)"
     kind = err["type"]
     if kind == "extra_forbidden":
@@ -582,14 +584,5 @@ def load_config(path: str | os.PathLike[str] | None = None) -> PulseConfig:
     env_url = os.environ.get("DATABASE_URL")
     if env_url:
         data["database_url"] = normalise_database_url(env_url)
-    cfg = parse_config(data, str(cfg_path) if cfg_path.exists() else "(built-in defaults)")
-    return cfg
+    return parse_config(data, str(cfg_path) if cfg_path.exists() else "(built-in defaults)")
 
-
-@lru_cache(maxsize=1)
-def get_config() -> PulseConfig:
-    """The process-wide configuration, loaded once."""
-    return load_config()
-
-
-Tier = Literal["healthy", "fine", "at_risk"]
