@@ -1,5 +1,6 @@
-"""What every `pulse` command shares: the consoles, loading the configuration, parsing a
-date option, checking the schema, finding an account, and "today".
+"""What the `pulse` commands share: the consoles, loading the configuration, parsing a
+date option, checking the schema, finding an account, "today", and the optional Slack
+client of the pipeline commands.
 
 Each helper exits with the command's documented code (2: bad input or configuration,
 1: nothing to work on) after printing why, so commands read as parse, call, render.
