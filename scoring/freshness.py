@@ -15,14 +15,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pulse.kernel.config import PulseConfig
 from storage.models import SyncState
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SOURCE_DOMAINS: dict[str, tuple[str, ...]] = {
     "sample": ("crm", "usage", "billing", "support"),

@@ -32,9 +32,9 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
+from pulse.kernel.breakdowns import BREAKDOWNS
 from pulse.kernel.tiers import HEALTH_TIERS
 
-BREAKDOWNS = ("segment", "region", "tier", "csm", "health")
 TOTAL = "All accounts"
 NO_VALUE = "(none)"
 UNSCORED = "unscored"

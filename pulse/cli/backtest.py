@@ -1,4 +1,4 @@
-"""`pulse backtest` and `pulse tune` (registered on `pulse.cli.main.app`).
+"""`pulse backtest` and `pulse tune` (registered on the app by `pulse.cli.main`).
 
 Both recompute past scores from the database (nothing is written to it), so they can run
 against production data at any time; see docs/backtest.md for what the figures mean.
@@ -14,13 +14,19 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pulse.cli.main import _config, _parse_date, _require_schema, app, console, err
-from pulse.kernel.config import ConfigError, PulseConfig
-from scoring.backtest import BacktestError
-from scoring.periods import Span, parse_span
+from pulse.cli.common import (
+    console,
+    err,
+    load_settings,
+    parse_date,
+    require_schema,
+    workspace_today,
+)
 
 if TYPE_CHECKING:
+    from pulse.kernel.config import PulseConfig
     from pulse.services.backtest import BacktestRun
+    from scoring.periods import Span
 
 FromOption = Annotated[str, typer.Option("--from", help="First as-of date, YYYY-MM-DD.")]
 ToOption = Annotated[str, typer.Option("--to", help="Last as-of date, YYYY-MM-DD.")]
@@ -50,6 +56,8 @@ RenewalsOption = Annotated[
 
 
 def _span(value: str, option: str) -> Span:
+    from scoring.periods import parse_span
+
     try:
         return parse_span(value)
     except ValueError as exc:
@@ -58,8 +66,8 @@ def _span(value: str, option: str) -> Span:
 
 
 def _dates(start: str, end: str) -> tuple[date, date]:
-    first = _parse_date(start, "--from")
-    last = _parse_date(end, "--to")
+    first = parse_date(start, "--from")
+    last = parse_date(end, "--to")
     assert first is not None and last is not None
     if first > last:
         err.print(f"[red]--from {first} is after --to {last}[/]")
@@ -82,13 +90,14 @@ def _run(
 ) -> BacktestRun:
     """Parse the shared options, run the backtest, name censored dates; exit 2 on errors."""
     from pulse.services.backtest import run_backtest
+    from scoring.backtest import BacktestError
     from storage.db import session_factory
 
     first, last = _dates(start, end)
     span = _span(horizon, "--horizon")
     step = _span(every, "--every")
-    until = _parse_date(observed_until, "--observed-until")
-    _require_schema(cfg.database_url)
+    until = parse_date(observed_until, "--observed-until")
+    require_schema(cfg.database_url)
     try:
         with session_factory(cfg.database_url)() as session:
             run = run_backtest(
@@ -101,6 +110,7 @@ def _run(
                 observed_until=until,
                 progress=_progress,
                 stored_renewals=stored_renewals,
+                today=workspace_today(cfg),
             )
     except BacktestError as exc:
         err.print(f"[red]{exc}[/]")
@@ -115,7 +125,6 @@ def _run(
     return run
 
 
-@app.command("backtest")
 def backtest_command(
     start: FromOption,
     end: ToOption,
@@ -134,7 +143,7 @@ def backtest_command(
     """Recompute past scores from each date's data and compare them with the churn that followed."""
     from pulse.cli.backtest_view import backtest_document, print_backtest
 
-    cfg = _config()
+    cfg = load_settings()
     run = _run(cfg, start, end, horizon, every, observed_until, stored_renewals)
     document = backtest_document(run, cfg.scoring.weights.model_dump())
     if json_path == "-":
@@ -160,7 +169,6 @@ def backtest_command(
         (err if json_path == "-" else console).print(f"Chart written to {chart}")
 
 
-@app.command("tune")
 def tune_command(
     start: FromOption,
     end: ToOption,
@@ -174,10 +182,12 @@ def tune_command(
 ) -> None:
     """Fit signal weights to past churn and compare them with the current ones."""
     from pulse.cli.backtest_view import print_tune
+    from pulse.kernel.config import ConfigError
     from pulse.services.weights_file import config_path, write_weights
+    from scoring.backtest import BacktestError
     from scoring.tune import tune
 
-    cfg = _config()
+    cfg = load_settings()
     run = _run(cfg, start, end, horizon, every, observed_until, stored_renewals)
     try:
         result = tune(

@@ -29,7 +29,11 @@ from storage.migrate import is_current, reset
 from storage.models import Account, Owner
 
 DEMO_SOURCE = "sample"
+"""The connector the demo loads; accounts from any other source are real data."""
 PREVIOUS_RUN_DAYS = 7
+"""The demo also scores this many days before today, so "change since" has something to show."""
+EXPANSION_CANDIDATES_SHOWN = 5
+"""How many of the busiest CSM's expansion candidates the demo names."""
 
 
 def _foreign_accounts(url: str) -> int:
@@ -45,10 +49,9 @@ def _foreign_accounts(url: str) -> int:
         )
 
 
-def run_demo(
-    console: Console, cfg: PulseConfig, *, force: bool = False, today: date | None = None
-) -> None:
-    """Reset the database, load the sample workspace, score twice, show the portfolio."""
+def run_demo(console: Console, cfg: PulseConfig, today: date, *, force: bool = False) -> None:
+    """Reset the database, load the sample workspace as of ``today``, score twice, show
+    the portfolio."""
     from scoring.engine import run_scoring
 
     url = cfg.database_url
@@ -58,7 +61,6 @@ def run_demo(
             f"The database holds {foreign} accounts from real sources; the demo resets it. "
             "Point DATABASE_URL at another database or pass --force."
         )
-    today = today or date.today()
     console.rule("[bold]Pulse demo")
     console.print(
         f"1. Fresh database at {get_engine(url).url.render_as_string(hide_password=True)}"
@@ -79,34 +81,41 @@ def run_demo(
             summary = run_scoring(session, cfg, day)
         console.print(f"   {summary}")
     console.print()
-    with session_factory(url)() as session:
-        portfolio = load_portfolio(session, today)
-        window = cfg.scoring.renewal_window_days
-        render_manager_summary(console, manager_summary(portfolio, window), cfg.workspace.name)
-        csm_id, items = _busiest_csm(portfolio, window, cfg.scoring.flags.score_drop_points)
-        if csm_id is not None and not items.empty:
-            owner = session.get(Owner, csm_id)
-            console.rule(f"[bold]Morning list for {owner.name if owner else csm_id}")
-            render_attention(console, items, owner.name if owner else str(csm_id))
-            upsell = expansion_candidates(portfolio, csm_id, limit=5)
-            if not upsell.empty:
-                console.print(
-                    "Expansion candidates: "
-                    + ", ".join(
-                        f"{r.name} ({r.expansion_score:.0f}, {money(r.arr)})"
-                        for r in upsell.itertuples()
-                    )
-                )
-            top = items.iloc[0]
-            account = session.get(Account, int(top["account_id"]))
-            if account is not None:
-                console.rule(f"[bold]Why: {account.name}")
-                render_explanation(console, session, account, today)
+    _show_portfolio(console, cfg, today)
     console.print(
         "\nNext: [bold].venv/bin/pulse explain acme[/] (any name or domain), "
         "[bold].venv/bin/pulse metrics[/] (retention, churn, forecast), "
         "[bold].venv/bin/pulse score[/], [bold].venv/bin/pulse sources[/]"
     )
+
+
+def _show_portfolio(console: Console, cfg: PulseConfig, today: date) -> None:
+    """The manager summary, then the busiest CSM's morning list, expansion candidates and
+    why the list's first account is on it."""
+    with session_factory(cfg.database_url)() as session:
+        portfolio = load_portfolio(session, today)
+        window = cfg.scoring.renewal_window_days
+        render_manager_summary(console, manager_summary(portfolio, window), cfg.workspace.name)
+        csm_id, items = _busiest_csm(portfolio, window, cfg.scoring.flags.score_drop_points)
+        if csm_id is None or items.empty:
+            return
+        owner = session.get(Owner, csm_id)
+        console.rule(f"[bold]Morning list for {owner.name if owner else csm_id}")
+        render_attention(console, items, owner.name if owner else str(csm_id))
+        upsell = expansion_candidates(portfolio, csm_id, limit=EXPANSION_CANDIDATES_SHOWN)
+        if not upsell.empty:
+            console.print(
+                "Expansion candidates: "
+                + ", ".join(
+                    f"{r.name} ({r.expansion_score:.0f}, {money(r.arr)})"
+                    for r in upsell.itertuples()
+                )
+            )
+        top = items.iloc[0]
+        account = session.get(Account, int(top["account_id"]))
+        if account is not None:
+            console.rule(f"[bold]Why: {account.name}")
+            render_explanation(console, session, account, today)
 
 
 def _busiest_csm(

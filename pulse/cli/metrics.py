@@ -1,18 +1,23 @@
-"""`pulse metrics`: the portfolio's commercial picture (registered on `pulse.cli.main.app`)."""
+"""`pulse metrics`: the portfolio's commercial picture."""
 
 from __future__ import annotations
 
 import json
-from datetime import date
 from typing import Annotated
 
 import typer
 
-from pulse.cli.main import _config, _parse_date, _require_schema, app, console, err
-from scoring.metrics import BREAKDOWNS, Period
+from pulse.cli.common import (
+    console,
+    err,
+    load_settings,
+    parse_date,
+    require_schema,
+    workspace_today,
+)
+from pulse.kernel.breakdowns import BREAKDOWNS
 
 
-@app.command("metrics")
 def metrics_command(
     from_: Annotated[str | None, typer.Option(
         "--from", help="First day, YYYY-MM-DD (default: metrics.period_months before --to).",
@@ -28,21 +33,22 @@ def metrics_command(
     """Retention (GRR, NRR, churn, the ARR bridge), at-risk ARR, health distribution,
     adoption, time-to-value, health improvement, renewals by risk, expansion forecast."""
     from pulse.services.metrics import default_end, portfolio_metrics, trailing_period
+    from scoring.metrics import Period
     from storage.db import session_factory
 
     if by is not None and by not in BREAKDOWNS:
         err.print(f"[red]--by: '{by}' is not one of {', '.join(BREAKDOWNS)}[/]")
         raise typer.Exit(2)
-    start = _parse_date(from_, "--from")
-    end = _parse_date(to, "--to")
+    start = parse_date(from_, "--from")
+    end = parse_date(to, "--to")
     if start is not None and end is not None and start > end:
         err.print(f"[red]--from {start} is after --to {end}[/]")
         raise typer.Exit(2)
-    cfg = _config()
-    _require_schema(cfg.database_url)
+    cfg = load_settings()
+    require_schema(cfg.database_url)
     with session_factory(cfg.database_url)() as session:
         if end is None:
-            end = default_end(session, date.today())
+            end = default_end(session, workspace_today(cfg))
         if start is not None and start > end:
             err.print(f"[red]--from {start} is after the period's end {end} (give --to)[/]")
             raise typer.Exit(2)

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import pandas as pd
 from slack_sdk import WebClient
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -194,6 +193,8 @@ def purge_usage(config: PulseConfig, today: date) -> tuple[int, date]:
 
     Score snapshots and the audit log are kept: they are the history of what Pulse said.
     """
+    import pandas as pd  # here, not at the top: `pulse runs` imports this module
+
     cutoff = (pd.Timestamp(today) - pd.DateOffset(months=config.retention.usage_months)).date()
     with session_scope(config.database_url) as session:
         removed = 0

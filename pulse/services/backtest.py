@@ -180,6 +180,7 @@ def run_backtest(
     progress: Progress | None = None,
     stored_renewals: bool = False,
     workers: int | None = None,
+    today: date | None = None,
 ) -> BacktestRun:
     """Score every as-of date whose horizon is observed, and compute the figures.
 
@@ -191,7 +192,7 @@ def run_backtest(
     # One scan of usage from the first date's windows on: the workspace facts of every
     # date and (open-ended) the data's last day.
     calendar = usage_calendar(session, Windows.build(dates[0], cfg).prev_start)
-    until = observed_until or data_end(session, calendar=calendar)
+    until = observed_until or data_end(session, today, calendar=calendar)
     observed, censored = split_censored(dates, horizon, until)
     if not observed:
         raise BacktestError(

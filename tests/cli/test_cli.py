@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import time_machine
 from typer.testing import CliRunner
 
 from pulse.cli.main import app
@@ -92,3 +94,21 @@ def test_commands_refuse_a_database_without_schema(tmp_path: Path) -> None:
     result = runner.invoke(app, ["score"], env=env)
     assert result.exit_code == 1
     assert "pulse db upgrade" in result.output
+
+
+def test_score_defaults_to_the_workspace_date(tmp_path: Path) -> None:
+    """At 23:30 UTC on 30 June it is already 1 July in Auckland: that is the day scored,
+    as the daily pipeline would."""
+    from storage.db import get_engine
+    from storage.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'pulse.db'}"
+    upgrade(url)
+    config = tmp_path / "pulse.yml"
+    config.write_text("workspace:\n  timezone: Pacific/Auckland\n")
+    env = {"DATABASE_URL": url, "PULSE_CONFIG": str(config)}
+    with time_machine.travel(datetime(2025, 6, 30, 23, 30, tzinfo=UTC), tick=False):
+        result = runner.invoke(app, ["score"], env=env)
+    get_engine(url).dispose()
+    assert result.exit_code == 0, result.output
+    assert "as of 2025-07-01" in result.output

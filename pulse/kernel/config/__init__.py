@@ -1,43 +1,90 @@
-"""One validated configuration object, loaded once.
+"""One validated configuration object, loaded once by each entry point and passed down.
 
 Settings come from ``pulse.yml`` (path from ``PULSE_CONFIG``, default ``./pulse.yml``);
 secrets and endpoints come only from environment variables. Anything unknown or out of
 range fails at start-up with the key, the file and what is allowed, because a typo in a
 weight silently changing every score is worse than refusing to start.
+
+The sections of ``sources`` and of ``playbooks`` live in their own modules
+(:mod:`.sources`, :mod:`.automation`); every name is importable from here.
 """
 
 from __future__ import annotations
 
 import os
-from datetime import date
-from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from pulse.kernel.config.automation import (
+    AutomationConfig,
+    Playbook,
+    PlaybookAction,
+    PlaybookConditions,
+    PlaybookTrigger,
 )
+from pulse.kernel.config.base import ConfigError, StrictModel
+from pulse.kernel.config.sources import (
+    FilesSourceConfig,
+    HubSpotSourceConfig,
+    SalesforceSourceConfig,
+    SampleSourceConfig,
+    SourcesConfig,
+    StripeSourceConfig,
+    WarehouseSourceConfig,
+    ZendeskSourceConfig,
+)
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
+
+__all__ = [
+    "DEFAULT_CONFIG_PATH",
+    "DEFAULT_DATABASE_URL",
+    "AccessConfig",
+    "AlertRoute",
+    "AlertsConfig",
+    "AutomationConfig",
+    "ConfigError",
+    "FilesSourceConfig",
+    "FlagSettings",
+    "FreshnessConfig",
+    "HubSpotSourceConfig",
+    "LiveConfig",
+    "MetricsConfig",
+    "OverridesConfig",
+    "Playbook",
+    "PlaybookAction",
+    "PlaybookConditions",
+    "PlaybookTrigger",
+    "PulseConfig",
+    "RetentionConfig",
+    "SalesforceSourceConfig",
+    "SampleSourceConfig",
+    "ScheduleConfig",
+    "ScoringConfig",
+    "SignalWeights",
+    "SlackConfig",
+    "SourcesConfig",
+    "StrictModel",
+    "StripeSourceConfig",
+    "TierThresholds",
+    "WarehouseSourceConfig",
+    "WorkspaceConfig",
+    "ZendeskSourceConfig",
+    "load_config",
+    "normalise_database_url",
+    "parse_config",
+]
 
 DEFAULT_CONFIG_PATH = "pulse.yml"
 DEFAULT_DATABASE_URL = "sqlite:///./pulse.db"
 
 
-class ConfigError(Exception):
-    """A configuration problem, worded for the person editing the file."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class WorkspaceConfig(_Strict):
+class WorkspaceConfig(StrictModel):
     name: str = "Sample workspace"
     timezone: str = "UTC"
 
@@ -51,7 +98,7 @@ class WorkspaceConfig(_Strict):
         return value
 
 
-class ScheduleConfig(_Strict):
+class ScheduleConfig(StrictModel):
     """When the daily pipeline runs (sync -> score -> alerts -> writeback -> digests)."""
 
     enabled: bool = True
@@ -73,14 +120,14 @@ class ScheduleConfig(_Strict):
         return int(hour), int(minute)
 
 
-class RetentionConfig(_Strict):
+class RetentionConfig(StrictModel):
     usage_months: int = Field(
         24, ge=1, le=240,
         description="Usage rows older than this are purged (scores and audit stay).",
     )
 
 
-class TierThresholds(_Strict):
+class TierThresholds(StrictModel):
     """Score cut-offs: healthy at or above ``healthy``, at risk below ``at_risk``."""
 
     healthy: float = Field(80, ge=0, le=100)
@@ -93,7 +140,7 @@ class TierThresholds(_Strict):
         return self
 
 
-class SignalWeights(_Strict):
+class SignalWeights(StrictModel):
     """Relative weights of the health components; renormalised over signals with data."""
 
     usage: float = Field(25, ge=0)
@@ -115,7 +162,7 @@ class SignalWeights(_Strict):
         return self
 
 
-class FlagSettings(_Strict):
+class FlagSettings(StrictModel):
     """Thresholds of the churn flags."""
 
     main_contact_silent_days: int = Field(7, ge=1)
@@ -129,7 +176,7 @@ class FlagSettings(_Strict):
     power_user_deactivated_days: int = Field(30, ge=1)
 
 
-class ScoringConfig(_Strict):
+class ScoringConfig(StrictModel):
     weights: SignalWeights = SignalWeights()
     tiers: TierThresholds = TierThresholds()
     flags: FlagSettings = FlagSettings()
@@ -153,93 +200,7 @@ class ScoringConfig(_Strict):
         return self
 
 
-class SampleSourceConfig(_Strict):
-    seed: int = 42
-    end_date: date | None = Field(
-        None, description="Last day of generated history; today when absent."
-    )
-    accounts: int = Field(500, ge=20)
-    days: int = Field(180, ge=30)
-
-
-class FilesSourceConfig(_Strict):
-    path: str = "./data"
-
-
-class SalesforceSourceConfig(_Strict):
-    """Salesforce: endpoint and token from SALESFORCE_INSTANCE_URL / SALESFORCE_ACCESS_TOKEN."""
-
-    api_version: str = "59.0"
-    account_fields: dict[str, str] = Field(
-        default_factory=lambda: {
-            "tier": "Tier__c",
-            "segment": "Segment__c",
-            "arr": "ARR__c",
-            "renewal_date": "Renewal_Date__c",
-        },
-        description="Pulse account column -> Salesforce Account field API name.",
-    )
-    writeback: bool = True
-    sync: bool = Field(True, description="Pull accounts, contacts, opportunities and users; "
-                       "false: only write health back (accounts come from another source).")
-    bulk_threshold: int = Field(2000, ge=1, description="Use Bulk API 2.0 above this many.")
-
-
-class HubSpotSourceConfig(_Strict):
-    """HubSpot: token from HUBSPOT_ACCESS_TOKEN, host from HUBSPOT_API_URL."""
-
-    company_properties: dict[str, str] = Field(
-        default_factory=lambda: {
-            "tier": "tier",
-            "segment": "segment",
-            "arr": "annualrevenue",
-            "renewal_date": "renewal_date",
-        },
-        description="Pulse account column -> HubSpot company property name.",
-    )
-    writeback: bool = True
-    sync: bool = Field(True, description="Pull companies, contacts, deals and owners; false: "
-                       "only write health back (accounts come from another source).")
-    property_group: str = "customer_health"
-
-
-class StripeSourceConfig(_Strict):
-    """Stripe: key from STRIPE_API_KEY, base from STRIPE_API_BASE."""
-
-    account_id_metadata: str = Field(
-        "pulse_account_id", description="Customer metadata key holding the CRM account id."
-    )
-
-
-class ZendeskSourceConfig(_Strict):
-    """Zendesk: ZENDESK_URL, ZENDESK_EMAIL, ZENDESK_API_TOKEN."""
-
-    start_time: int = Field(0, ge=0, description="Unix time of the first full export.")
-
-
-class WarehouseSourceConfig(_Strict):
-    """Daily usage from a SQL query on any SQLAlchemy URL (taken from ``url_env``)."""
-
-    url_env: str = "WAREHOUSE_URL"
-    query: str = Field(
-        "SELECT account_external_id, user_external_id, feature, day, events, minutes "
-        "FROM product_usage_daily WHERE day >= :since",
-        description="Must return the usage columns of docs/import-format.md; :since is bound.",
-    )
-    account_source: str = Field("salesforce", description="Source whose account ids it uses.")
-
-
-class SourcesConfig(_Strict):
-    sample: SampleSourceConfig | None = None
-    files: FilesSourceConfig | None = None
-    salesforce: SalesforceSourceConfig | None = None
-    hubspot: HubSpotSourceConfig | None = None
-    stripe: StripeSourceConfig | None = None
-    zendesk: ZendeskSourceConfig | None = None
-    warehouse: WarehouseSourceConfig | None = None
-
-
-class AlertRoute(_Strict):
+class AlertRoute(StrictModel):
     """Where alert cards go. The first route whose filters all match an alert wins."""
 
     severity: Literal["any", "warning", "critical"] = "any"
@@ -253,7 +214,7 @@ class AlertRoute(_Strict):
     )
 
 
-class SlackConfig(_Strict):
+class SlackConfig(StrictModel):
     port: int = Field(3000, ge=1, le=65535)
     manager_digest_channel: str | None = Field(
         None, description="Post the portfolio digest here instead of each manager's DM."
@@ -266,7 +227,7 @@ class SlackConfig(_Strict):
     )
 
 
-class AlertsConfig(_Strict):
+class AlertsConfig(StrictModel):
     """When a quiet (acknowledged or snoozed) alert reopens before its time."""
 
     reopen_score_drop: float = Field(
@@ -281,7 +242,7 @@ class AlertsConfig(_Strict):
     )
 
 
-class FreshnessConfig(_Strict):
+class FreshnessConfig(StrictModel):
     """When a source's data counts as stale (docs/slack.md, "Freshness")."""
 
     max_age_hours: float = Field(
@@ -292,7 +253,7 @@ class FreshnessConfig(_Strict):
     )
 
 
-class LiveConfig(_Strict):
+class LiveConfig(StrictModel):
     """Live rescoring from webhooks (docs/live.md)."""
 
     coalesce_seconds: float = Field(
@@ -304,7 +265,7 @@ class LiveConfig(_Strict):
     )
 
 
-class OverridesConfig(_Strict):
+class OverridesConfig(StrictModel):
     """CSM sentiments and score overrides (``/health NAME sentiment red "why"``)."""
 
     default_days: int = Field(30, ge=1, le=365, description="Expiry when --until is not given.")
@@ -314,7 +275,7 @@ class OverridesConfig(_Strict):
     )
 
 
-class AccessConfig(_Strict):
+class AccessConfig(StrictModel):
     """Who sees what. CRM owners are matched to Slack users by email; these lists add roles.
 
     Entries are emails or Slack user ids. Managers see their team's accounts; CSMs their
@@ -330,111 +291,10 @@ class AccessConfig(_Strict):
     )
 
 
-class PlaybookTrigger(_Strict):
-    """What starts a playbook for an account (one of these types, with its parameters)."""
-
-    type: Literal[
-        "tier_crossed", "score_drop", "flag_raised", "renewal_within", "alert_unacknowledged",
-        "usage_milestone",
-    ]
-    tier: Literal["healthy", "fine", "at_risk"] | None = Field(
-        None, description="tier_crossed: the health tier the account moved into."
-    )
-    points: float | None = Field(None, gt=0, description="score_drop: at least this many points")
-    days: int | None = Field(
-        None, ge=1, le=730, description="score_drop: over this many days; renewal_within: days"
-    )
-    flag: str | None = Field(None, description="flag_raised: this churn flag (any when absent)")
-    hours: float | None = Field(None, gt=0, description="alert_unacknowledged: open this long")
-    milestone: Literal["first_core_action", "active_users", "seat_use_over"] | None = Field(
-        None, description="usage_milestone: which one"
-    )
-    value: float | None = Field(
-        None, gt=0, description="usage_milestone: N active users, or the seat share (0-1)"
-    )
-
-    @model_validator(mode="after")
-    def _parameters(self) -> PlaybookTrigger:
-        needs = {"tier_crossed": ("tier",), "score_drop": ("points", "days"),
-                 "renewal_within": ("days",), "alert_unacknowledged": ("hours",),
-                 "usage_milestone": ("milestone",)}
-        missing = [n for n in needs.get(self.type, ()) if getattr(self, n) is None]
-        if missing:
-            raise ValueError(f"trigger '{self.type}' needs {', '.join(missing)}")
-        if self.milestone in ("active_users", "seat_use_over") and self.value is None:
-            raise ValueError(f"milestone '{self.milestone}' needs value")
-        if self.milestone == "seat_use_over" and (self.value or 0) > 1:
-            raise ValueError("milestone 'seat_use_over' takes a share between 0 and 1")
-        return self
-
-
-class PlaybookConditions(_Strict):
-    """Every condition given must hold (lists: any of their values)."""
-
-    tier: list[str] = Field(default_factory=list, description="Account tier (CRM), e.g. Gold.")
-    segment: list[str] = Field(default_factory=list)
-    region: list[str] = Field(default_factory=list)
-    product_line: list[str] = Field(default_factory=list, description="custom.product_line")
-    lifecycle: list[Literal["trial", "paid", "churned"]] = Field(
-        default_factory=list
-    )
-    arr_min: float | None = Field(None, ge=0)
-    arr_max: float | None = Field(None, ge=0)
-    custom: dict[str, str] = Field(default_factory=dict, description="custom attribute values")
-
-
-class PlaybookAction(_Strict):
-    type: Literal[
-        "notify_channel", "notify_user", "dm_owner", "escalate_to_manager", "webhook",
-        "crm_task", "reminder",
-    ]
-    channel: str | None = Field(None, description="notify_channel: Slack channel id")
-    user: str | None = Field(None, description="notify_user: Slack user id")
-    url: str | None = Field(None, description="webhook: where the signed JSON is POSTed")
-    secret_env: str = Field(
-        "PULSE_WEBHOOK_SECRET", description="webhook: environment variable holding the key"
-    )
-    subject: str = Field(
-        "Pulse: {playbook} - {account}",
-        description="crm_task: task subject; {playbook}, {account}, {reason} are filled in",
-    )
-    due_days: int = Field(
-        2, ge=0, le=90, description="crm_task: due this many days later; reminder: sent then"
-    )
-    text: str = Field(
-        "Follow up on {account}: {reason}",
-        description="reminder: the DM to the owner; {playbook}, {account}, {reason} filled in",
-    )
-
-    @model_validator(mode="after")
-    def _target(self) -> PlaybookAction:
-        needs = {"notify_channel": "channel", "notify_user": "user", "webhook": "url"}
-        field = needs.get(self.type)
-        if field and not getattr(self, field):
-            raise ValueError(f"action '{self.type}' needs {field}")
-        return self
-
-
-class Playbook(_Strict):
-    name: str = Field(min_length=1, max_length=80)
-    description: str = ""
-    trigger: PlaybookTrigger
-    when: PlaybookConditions = PlaybookConditions()
-    actions: list[PlaybookAction] = Field(min_length=1)
-    cooldown_days: int = Field(7, ge=1, le=365, description="Once per account this often.")
-
-
-class AutomationConfig(_Strict):
-    daily_cap_per_csm: int = Field(
-        10, ge=1, le=500,
-        description="Playbook firings a CSM gets a day; the rest wait for the next digest.",
-    )
-
-
 Probability = Annotated[float, Field(ge=0, le=1)]
 
 
-class MetricsConfig(_Strict):
+class MetricsConfig(StrictModel):
     """Settings of ``pulse metrics`` and the retention line of the manager digest
     (definitions in docs/metrics.md)."""
 
@@ -483,7 +343,7 @@ class MetricsConfig(_Strict):
         return self
 
 
-class PulseConfig(_Strict):
+class PulseConfig(StrictModel):
     """The whole of ``pulse.yml``."""
 
     slack: SlackConfig = SlackConfig()
@@ -499,6 +359,9 @@ class PulseConfig(_Strict):
     automation: AutomationConfig = AutomationConfig()
     metrics: MetricsConfig = MetricsConfig()
     database_url: str = DEFAULT_DATABASE_URL
+    scoring: ScoringConfig = ScoringConfig()
+    sources: SourcesConfig = SourcesConfig(sample=SampleSourceConfig())
+    source_file: str | None = None
 
     @model_validator(mode="after")
     def _unique_playbooks(self) -> PulseConfig:
@@ -507,9 +370,6 @@ class PulseConfig(_Strict):
         if twice:
             raise ValueError(f"playbook name(s) used twice: {', '.join(twice)}")
         return self
-    scoring: ScoringConfig = ScoringConfig()
-    sources: SourcesConfig = SourcesConfig(sample=SampleSourceConfig())
-    source_file: str | None = None
 
     @property
     def synced_sources(self) -> list[str]:
@@ -522,7 +382,7 @@ class PulseConfig(_Strict):
         return self.source_file or "(built-in defaults)"
 
 
-def _format_error(err: dict[str, Any], path: str) -> str:
+def _format_error(err: ErrorDetails, path: str) -> str:
     key = ".".join(str(p) for p in err["loc"]) or "(top level)"
     kind = err["type"]
     if kind == "extra_forbidden":
@@ -582,14 +442,5 @@ def load_config(path: str | os.PathLike[str] | None = None) -> PulseConfig:
     env_url = os.environ.get("DATABASE_URL")
     if env_url:
         data["database_url"] = normalise_database_url(env_url)
-    cfg = parse_config(data, str(cfg_path) if cfg_path.exists() else "(built-in defaults)")
-    return cfg
+    return parse_config(data, str(cfg_path) if cfg_path.exists() else "(built-in defaults)")
 
-
-@lru_cache(maxsize=1)
-def get_config() -> PulseConfig:
-    """The process-wide configuration, loaded once."""
-    return load_config()
-
-
-Tier = Literal["healthy", "fine", "at_risk"]

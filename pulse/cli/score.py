@@ -1,0 +1,193 @@
+"""`pulse score`, `pulse explain` and `pulse demo`, and what Slack is sent from the
+terminal: `pulse digest` and `pulse alerts`."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated
+
+import typer
+
+from pulse.cli.common import (
+    account_or_exit,
+    console,
+    err,
+    load_settings,
+    parse_date,
+    require_schema,
+    workspace_today,
+)
+from pulse.kernel.clock import utcnow
+
+
+def score(
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Score as of YYYY-MM-DD.")] = None,
+) -> None:
+    """Score every account and store a snapshot for the date."""
+    from scoring.engine import run_scoring
+    from storage.db import session_scope
+
+    cfg = load_settings()
+    require_schema(cfg.database_url)
+    day = parse_date(as_of, "--as-of") or workspace_today(cfg)
+    with session_scope(cfg.database_url) as session:
+        summary = run_scoring(session, cfg, day)
+    console.print(str(summary))
+
+
+def explain(
+    name: Annotated[str, typer.Argument(help="Account name or domain (fragments work).")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Snapshot on or before.")] = None,
+) -> None:
+    """Show an account's score breakdown, top reasons, flags and change since last time."""
+    from pulse.cli.explain_view import render_explanation
+    from storage.db import session_factory
+
+    cfg = load_settings()
+    require_schema(cfg.database_url)
+    day = parse_date(as_of, "--as-of")
+    with session_factory(cfg.database_url)() as session:
+        account = account_or_exit(session, name)
+        if not render_explanation(console, session, account, day):
+            err.print(f"[red]{account.name} has no score yet: run `pulse score`.[/]")
+            raise typer.Exit(1)
+
+
+def demo(
+    force: Annotated[
+        bool, typer.Option(help="Reset the database even if it holds non-sample data.")
+    ] = False,
+) -> None:
+    """Fresh database, sample workspace, two scoring runs, and the summary."""
+    from pulse.cli.demo import run_demo
+
+    cfg = load_settings()
+    started = time.perf_counter()
+    try:
+        run_demo(console, cfg, workspace_today(cfg), force=force)
+    except RuntimeError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    console.print(f"[dim]Demo finished in {time.perf_counter() - started:.1f}s.[/]")
+
+
+# ---------------------------------------------------------------------------------------
+# Slack: digests and alert cards
+
+
+def _slack_token() -> str:
+    """SLACK_BOT_TOKEN, or exit 2 naming the variable."""
+    from bot.app import MissingSetting, require_env
+
+    try:
+        return require_env("SLACK_BOT_TOKEN")
+    except MissingSetting as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+
+
+def _print_payload(title: str, payload: dict[str, object]) -> None:
+    """A dry-run message: its Block Kit JSON, then how it reads as text."""
+    from pulse.services.notify import payload_as_text
+
+    console.rule(title, style="bold")
+    typer.echo(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
+    console.rule("as text", style="dim")
+    typer.echo(payload_as_text(payload))
+    typer.echo("")
+
+
+def digest(
+    dry_run: Annotated[
+        bool, typer.Option(help="Print the messages (JSON and text); send nothing, no token.")
+    ] = False,
+    user: Annotated[
+        str | None, typer.Option(help="Only this person's digest (email or Slack user id).")
+    ] = None,
+) -> None:
+    """Send the morning digests: each CSM's list by DM, managers their team's portfolio."""
+    from sqlalchemy import func, or_, select
+
+    from pulse.services.notify import send_digests, web_client
+    from storage.db import session_factory
+    from storage.models import Owner
+
+    cfg = load_settings()
+    require_schema(cfg.database_url)
+    client = None if dry_run else web_client(_slack_token())
+    now = utcnow()
+    with session_factory(cfg.database_url)() as session:
+        only = None
+        if user:
+            key = user.strip().lower()
+            owner = session.scalars(
+                select(Owner)
+                .where(or_(func.lower(Owner.email) == key, func.lower(Owner.slack_user_id) == key))
+                .order_by(Owner.id)
+            ).first()
+            if owner is None:
+                err.print(f"[red]No CSM or manager matches '{user}' (email or Slack user id).[/]")
+                raise typer.Exit(1)
+            owner_id = owner.id
+            only = lambda oid, _sid: oid == owner_id  # noqa: E731
+        messages, report = send_digests(client, session, cfg, now, dry_run=dry_run, only=only)
+        session.rollback()  # digests only read
+    if not messages:
+        console.print("No digests to send (no recipients with a Slack user id, or no scores).")
+        return
+    if dry_run:
+        for msg in messages:
+            _print_payload(f"{msg.kind} digest -> {msg.destination}", msg.payload)
+            if msg.chart is not None:
+                typer.echo(f"(+ trend chart, {len(msg.chart):,} bytes PNG: {msg.chart_title})")
+        console.print(f"Dry run: {len(messages)} digest(s) built, nothing sent.")
+        return
+    console.print(str(report))
+    if report.failed:
+        for destination, error in report.failed:
+            err.print(f"[red]{destination}: {error}[/]")
+        raise typer.Exit(1)
+
+
+def alerts_command(
+    dry_run: Annotated[
+        bool, typer.Option(help="Print the cards that would be posted; change nothing.")
+    ] = False,
+) -> None:
+    """Evaluate alerts against the latest scores and post (or update) their cards now."""
+    from pulse.services.alerts import evaluate_alerts
+    from pulse.services.notify import (
+        alert_card_previews,
+        post_alert_cards,
+        web_client,
+        with_unposted,
+    )
+    from storage.db import session_factory
+
+    cfg = load_settings()
+    require_schema(cfg.database_url)
+    client = None if dry_run else web_client(_slack_token())
+    now = utcnow()
+    with session_factory(cfg.database_url)() as session:
+        changes = evaluate_alerts(session, cfg, now)
+        if dry_run:
+            changes = with_unposted(session, changes)
+            previews = alert_card_previews(session, cfg, changes, now)
+            session.rollback()
+            for kind, destination, payload in previews:
+                _print_payload(f"{kind} -> {destination or '(no recipient)'}", payload)
+            console.print(
+                f"Dry run: {len(changes.raised)} raised, {len(changes.reopened)} reopened, "
+                f"{len(changes.resolved)} resolved; nothing posted or stored."
+            )
+            return
+        session.commit()  # the evaluation stands even if Slack is unreachable
+        assert client is not None
+        report = post_alert_cards(client, session, cfg, with_unposted(session, changes), now)
+    console.print(
+        f"{len(changes.raised)} raised, {len(changes.reopened)} reopened, "
+        f"{len(changes.resolved)} resolved; {report}."
+    )
+    if report.failed:
+        raise typer.Exit(1)

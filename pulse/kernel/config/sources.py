@@ -1,0 +1,96 @@
+"""Settings of each source Pulse syncs (key ``sources`` of ``pulse.yml``); credentials
+and endpoints come from environment variables, named in each docstring."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import Field
+
+from pulse.kernel.config.base import StrictModel
+
+
+class SampleSourceConfig(StrictModel):
+    seed: int = 42
+    end_date: date | None = Field(
+        None, description="Last day of generated history; today when absent."
+    )
+    accounts: int = Field(500, ge=20)
+    days: int = Field(180, ge=30)
+
+
+class FilesSourceConfig(StrictModel):
+    path: str = "./data"
+
+
+class SalesforceSourceConfig(StrictModel):
+    """Salesforce: endpoint and token from SALESFORCE_INSTANCE_URL / SALESFORCE_ACCESS_TOKEN."""
+
+    api_version: str = "59.0"
+    account_fields: dict[str, str] = Field(
+        default_factory=lambda: {
+            "tier": "Tier__c",
+            "segment": "Segment__c",
+            "arr": "ARR__c",
+            "renewal_date": "Renewal_Date__c",
+        },
+        description="Pulse account column -> Salesforce Account field API name.",
+    )
+    writeback: bool = True
+    sync: bool = Field(True, description="Pull accounts, contacts, opportunities and users; "
+                       "false: only write health back (accounts come from another source).")
+    bulk_threshold: int = Field(2000, ge=1, description="Use Bulk API 2.0 above this many.")
+
+
+class HubSpotSourceConfig(StrictModel):
+    """HubSpot: token from HUBSPOT_ACCESS_TOKEN, host from HUBSPOT_API_URL."""
+
+    company_properties: dict[str, str] = Field(
+        default_factory=lambda: {
+            "tier": "tier",
+            "segment": "segment",
+            "arr": "annualrevenue",
+            "renewal_date": "renewal_date",
+        },
+        description="Pulse account column -> HubSpot company property name.",
+    )
+    writeback: bool = True
+    sync: bool = Field(True, description="Pull companies, contacts, deals and owners; false: "
+                       "only write health back (accounts come from another source).")
+    property_group: str = "customer_health"
+
+
+class StripeSourceConfig(StrictModel):
+    """Stripe: key from STRIPE_API_KEY, base from STRIPE_API_BASE."""
+
+    account_id_metadata: str = Field(
+        "pulse_account_id", description="Customer metadata key holding the CRM account id."
+    )
+
+
+class ZendeskSourceConfig(StrictModel):
+    """Zendesk: ZENDESK_URL, ZENDESK_EMAIL, ZENDESK_API_TOKEN."""
+
+    start_time: int = Field(0, ge=0, description="Unix time of the first full export.")
+
+
+class WarehouseSourceConfig(StrictModel):
+    """Daily usage from a SQL query on any SQLAlchemy URL (taken from ``url_env``)."""
+
+    url_env: str = "WAREHOUSE_URL"
+    query: str = Field(
+        "SELECT account_external_id, user_external_id, feature, day, events, minutes "
+        "FROM product_usage_daily WHERE day >= :since",
+        description="Must return the usage columns of docs/import-format.md; :since is bound.",
+    )
+    account_source: str = Field("salesforce", description="Source whose account ids it uses.")
+
+
+class SourcesConfig(StrictModel):
+    sample: SampleSourceConfig | None = None
+    files: FilesSourceConfig | None = None
+    salesforce: SalesforceSourceConfig | None = None
+    hubspot: HubSpotSourceConfig | None = None
+    stripe: StripeSourceConfig | None = None
+    zendesk: ZendeskSourceConfig | None = None
+    warehouse: WarehouseSourceConfig | None = None
