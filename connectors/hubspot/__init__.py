@@ -1,7 +1,8 @@
 """HubSpot: owners, companies, contacts and deals in; health values back out.
 
 * :mod:`.client`: the hubspot-api-client with Pulse's retries and error wording;
-* :mod:`.read`: the incremental pull (:class:`HubSpotConnector`, the ``hubspot`` source);
+* :mod:`.read`: the incremental pull (:class:`HubSpotConnector`, the ``hubspot`` source),
+  with :mod:`.values` turning property strings into Python values;
 * :mod:`.properties`: the health properties on companies, checked and created;
 * :mod:`.writeback`: writing health back in batch updates;
 * :mod:`.tasks`: tasks for playbooks.

@@ -23,7 +23,10 @@ from urllib3.util.retry import Retry as Urllib3Retry
 from connectors.retry import Retry, call_with_retries, retry_for_status
 
 DEFAULT_HOST = "https://api.hubapi.com"
+ERROR_TEXT_MAX = 300
+"""Characters of a non-JSON error body kept as its message."""
 NO_CLIENT_RETRIES = Urllib3Retry(total=0, redirect=False, respect_retry_after_header=False)
+"""The client's own urllib3 retries, switched off: :func:`call` retries every call."""
 
 Sleep = Callable[[float], None]
 
@@ -45,6 +48,7 @@ def make_client() -> HubSpot:
 
 
 def is_api_exception(exc: BaseException) -> bool:
+    """Whether ``exc`` is an HTTP error answer of the HubSpot API (it has a ``status``)."""
     # every generated package (crm.companies, crm.owners, ...) has its own ApiException
     return type(exc).__module__.startswith("hubspot.") and hasattr(exc, "status")
 
@@ -72,17 +76,19 @@ def classify(exc: BaseException) -> Retry | None:
 
 
 def error_body(exc: BaseException) -> dict[str, Any]:
+    """The JSON error body of an API exception (``message``, ``category``, ``context``)."""
     body = getattr(exc, "body", None)
     if isinstance(body, bytes):
         body = body.decode("utf-8", "replace")
     try:
         data = json.loads(body) if body else {}
     except ValueError:
-        return {"message": str(body)[:300]}
+        return {"message": str(body)[:ERROR_TEXT_MAX]}
     return data if isinstance(data, dict) else {}
 
 
 def describe_error(exc: BaseException) -> str:
+    """An API exception in one line: ``400 VALIDATION_ERROR: <message>``."""
     data = error_body(exc)
     status = getattr(exc, "status", None)
     message = data.get("message") or getattr(exc, "reason", None) or type(exc).__name__

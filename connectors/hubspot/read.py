@@ -40,106 +40,37 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any
 
 from hubspot import HubSpot
-from sqlalchemy import Boolean, Date, DateTime, Float, Integer
 
 from connectors.base import Connector, register
 from connectors.hubspot.client import HubSpotError, Sleep, call, make_client
+from connectors.hubspot.values import (
+    as_bool,
+    as_date,
+    as_float,
+    as_text,
+    column_converter,
+    deal_kind,
+    epoch_ms,
+)
 from pulse.kernel.config import HubSpotSourceConfig, PulseConfig
 from pulse.kernel.records import Batch
-from storage.models import Account
 
 log = logging.getLogger("pulse.connectors.hubspot")
 
 SEARCH_PAGE_SIZE = 100
+"""Records asked for per search page."""
 SEARCH_RESULT_LIMIT = 10_000
+"""Results one search query can page through; past it the query restarts from a cursor."""
 OWNERS_PAGE_SIZE = 500
+"""Owners asked for per page of the owners API."""
 MAX_WARNINGS = 50
-
-
-def _ms(value: Any) -> int | None:
-    """HubSpot datetime (ISO 8601 or epoch ms) as epoch milliseconds."""
-    if value in (None, ""):
-        return None
-    text = str(value).strip()
-    if text.isdigit():
-        return int(text)
-    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return int(when.timestamp() * 1000)
-
-
-def _datetime(value: Any) -> datetime | None:
-    ms = _ms(value)
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).replace(tzinfo=None)
-
-
-def _date(value: Any) -> date | None:
-    if value in (None, ""):
-        return None
-    text = str(value).strip()
-    if len(text) == 10 and text[4] == "-":
-        return date.fromisoformat(text)
-    moment = _datetime(text)
-    return None if moment is None else moment.date()
-
-
-def _float(value: Any) -> float | None:
-    return None if value in (None, "") else float(value)
-
-
-def _int(value: Any) -> int | None:
-    return None if value in (None, "") else int(float(value))
-
-
-def _bool(value: Any) -> bool | None:
-    if value in (None, ""):
-        return None
-    return str(value).strip().lower() in ("true", "1", "yes")
-
-
-def _text(value: Any) -> str | None:
-    return None if value in (None, "") else str(value)
-
-
-def _converter(column: str) -> Callable[[Any], Any] | None:
-    """How a company property value becomes the Account column ``column`` (None: custom)."""
-    col = Account.__table__.c.get(column)
-    if col is None or column in ("id", "source", "external_id", "updated_at", "custom"):
-        return None
-    kind = col.type
-    if isinstance(kind, Float):
-        return _float
-    if isinstance(kind, Integer):
-        return _int
-    if isinstance(kind, DateTime):
-        return _datetime
-    if isinstance(kind, Date):
-        return _date
-    if isinstance(kind, Boolean):
-        return _bool
-    return _text
-
-
-def _deal_kind(dealtype: str | None, pipeline: str | None) -> str:
-    text = f"{dealtype or ''} {pipeline or ''}".lower()
-    if "renew" in text:
-        return "renewal"
-    if "expan" in text or "upsell" in text or "cross" in text or dealtype == "existingbusiness":
-        return "expansion"
-    if dealtype == "newbusiness":
-        return "new"
-    return "other"
-
-
-# --- pulling ----------------------------------------------------------------------------
+"""Warnings kept per pull; one "further HubSpot warnings omitted" line stands for the rest."""
 
 
 @dataclass(frozen=True)
@@ -317,7 +248,7 @@ class HubSpotConnector(Connector):
             for item in results:
                 props = item.get("properties") or {}
                 try:
-                    modified = _ms(props.get(obj.modified) or item.get("updatedAt"))
+                    modified = epoch_ms(props.get(obj.modified) or item.get("updatedAt"))
                 except ValueError:
                     modified = None
                 rows.append((item, modified))
@@ -386,14 +317,14 @@ class HubSpotConnector(Connector):
         record: dict[str, Any] = {
             "external_id": ext,
             "name": props.get("name") or props.get("domain") or f"HubSpot company {ext}",
-            "domain": _text(props.get("domain")),
+            "domain": as_text(props.get("domain")),
             "hubspot_id": ext,
-            "owner_external_id": _text(props.get("hubspot_owner_id")),
-            "industry": _text(props.get("industry")),
+            "owner_external_id": as_text(props.get("hubspot_owner_id")),
+            "industry": as_text(props.get("industry")),
         }
         custom: dict[str, Any] = {}
         for column, prop in self.settings.company_properties.items():
-            convert = _converter(column)
+            convert = column_converter(column)
             raw = props.get(prop)
             if convert is None:
                 custom[column] = raw
@@ -406,24 +337,24 @@ class HubSpotConnector(Connector):
                     f"HubSpot company {ext}: property {prop}={raw!r} is not a valid "
                     f"{column}; left empty"
                 )
-        if any(_converter(c) is None for c in self.settings.company_properties):
+        if any(column_converter(c) is None for c in self.settings.company_properties):
             record["custom"] = custom
         return record
 
     def _contact(self, item: dict[str, Any]) -> dict[str, Any] | None:
         props = item.get("properties") or {}
-        company = _text(props.get("associatedcompanyid"))
+        company = as_text(props.get("associatedcompanyid"))
         if not company:
             return None
         name = " ".join(p for p in (props.get("firstname"), props.get("lastname")) if p).strip()
         try:
-            created = _date(props.get("createdate"))
+            created = as_date(props.get("createdate"))
         except ValueError:
             created = None
         return {
             "external_id": str(item["id"]),
             "account_external_id": company,
-            "email": _text(props.get("email")),
+            "email": as_text(props.get("email")),
             "name": name or None,
             "created_on": created,
         }
@@ -467,24 +398,24 @@ class HubSpotConnector(Connector):
             return None
         props = item.get("properties") or {}
         ext = str(item["id"])
-        stage = _text(props.get("dealstage"))
+        stage = as_text(props.get("dealstage"))
         try:
-            amount = _float(props.get("amount"))
+            amount = as_float(props.get("amount"))
         except ValueError:
             amount = None
             self._warn(f"HubSpot deal {ext}: amount {props.get('amount')!r} is not a number")
         try:
-            close = _date(props.get("closedate"))
+            close = as_date(props.get("closedate"))
         except ValueError:
             close = None
-        closed = _bool(props.get("hs_is_closed"))
-        won = _bool(props.get("hs_is_closed_won"))
+        closed = as_bool(props.get("hs_is_closed"))
+        won = as_bool(props.get("hs_is_closed_won"))
         return {
             "external_id": ext,
             "account_external_id": company,
-            "owner_external_id": _text(props.get("hubspot_owner_id")),
-            "name": _text(props.get("dealname")),
-            "kind": _deal_kind(props.get("dealtype"), props.get("pipeline")),
+            "owner_external_id": as_text(props.get("hubspot_owner_id")),
+            "name": as_text(props.get("dealname")),
+            "kind": deal_kind(props.get("dealtype"), props.get("pipeline")),
             "stage": stage,
             "amount": amount,
             "close_date": close,

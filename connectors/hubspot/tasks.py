@@ -10,6 +10,8 @@ from hubspot import HubSpot
 
 from connectors.hubspot.client import Sleep, call, make_client
 
+SUBJECT_MAX = 255
+"""Characters of the task subject sent; longer subjects are cut."""
 TASK_TO_COMPANY = 192
 """HubSpot-defined association type of a task to a company (default association type ids,
 https://developers.hubspot.com/docs/api/crm/associations)."""
@@ -33,7 +35,7 @@ def create_task(
     client = client or make_client()
     properties = {
         "hs_timestamp": due.replace(microsecond=0).isoformat() + "Z",
-        "hs_task_subject": subject[:255],
+        "hs_task_subject": subject[:SUBJECT_MAX],
         "hs_task_body": description,
         "hs_task_status": "NOT_STARTED",
         "hs_task_priority": "HIGH",
