@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import func, select, true
 from sqlalchemy.orm import Session
@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 from pulse.kernel.tiers import TIER_LABELS
 from storage.models import Account, CrmWriteback, ScoreSnapshot
 
-System = Literal["salesforce", "hubspot"]
+RECORD_ID_COLUMNS = {"salesforce": Account.salesforce_id, "hubspot": Account.hubspot_id}
+"""CRM -> the Account column holding the id of the account's record in that CRM."""
 COMPARED = ("score", "tier", "reasons", "expansion_score", "renewal_risk")
 """Health values compared with the last writeback; ``updated`` rides along with them."""
 
@@ -67,7 +68,7 @@ def health_values(snapshot: ScoreSnapshot, reasons_max: int = 255) -> dict[str, 
 
 def pending_writeback(
     session: Session,
-    system: System,
+    system: str,
     reasons_max: int = 255,
     *,
     account_ids: Collection[int] | None = None,
@@ -79,7 +80,7 @@ def pending_writeback(
     writeback after connecting a CRM) to the daily run's writeback.
     """
     report = WritebackReport(system=system)
-    id_column = Account.salesforce_id if system == "salesforce" else Account.hubspot_id
+    id_column = RECORD_ID_COLUMNS[system]
     latest = (
         select(ScoreSnapshot.account_id, func.max(ScoreSnapshot.as_of).label("as_of"))
         .group_by(ScoreSnapshot.account_id)
@@ -118,7 +119,7 @@ def pending_writeback(
 
 def record_outcomes(
     session: Session,
-    system: System,
+    system: str,
     outcomes: list[tuple[WritebackItem, str | None]],
     now: datetime,
     report: WritebackReport,

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from types import ModuleType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from pulse.cli.common import console, err, load_settings, require_schema
 
+if TYPE_CHECKING:
+    from connectors.crm import CrmSystem
 
-def _crm_module(system: str) -> ModuleType:
-    import importlib
+
+def _crm(system: str) -> CrmSystem:
+    from connectors.crm import crm_system
 
     try:
-        return importlib.import_module(f"connectors.{system}")
+        return crm_system(system)
     except ImportError as exc:
         err.print(f"[red]{system}: connector not available ({exc})[/]")
         raise typer.Exit(1) from None
@@ -32,20 +34,19 @@ def crm_check() -> None:
         if problem:
             console.print(f"[dim]{problem}[/]", highlight=False)
             continue
-        module = _crm_module(system)
-        check = module.check_fields if system == "salesforce" else module.check_properties
+        crm = _crm(system)
         try:
-            results = check(None, cfg)
+            results = crm.check_fields(cfg)
         except Exception as exc:  # noqa: BLE001 - report the CRM's answer, whatever it is
             err.print(f"[red]{system}: check failed: {exc}[/]")
             failed = True
             continue
         checked += 1
-        bad = [r for r in results if getattr(r, "problem", None)]
+        bad = [r for r in results if r.problem]
         console.print(f"[bold]{system}[/]: {len(results) - len(bad)} of {len(results)} field(s) ok")
         for r in results:
-            found = getattr(r, "type", None) or getattr(r, "found", None) or "-"
-            expected = getattr(r, "expected_type", None) or getattr(r, "expected", None) or "any"
+            found = r.found or "-"
+            expected = r.expected or "any"
             state = f"[red]{r.problem}[/]" if r.problem else "[green]ok[/]"
             console.print(f"  {r.name}: {found} (expected {expected}) {state}", highlight=False)
         failed |= bool(bad)
@@ -66,8 +67,9 @@ def writeback(
     ] = False,
 ) -> None:
     """Write the latest health values to the CRM (only values that changed)."""
-    from connectors.crm import CRM_SYSTEMS, crm_problem
-    from connectors.writeback import pending_writeback
+    from connectors.crm import CRM_SYSTEMS, configured_crms
+    from pulse.kernel.clock import utcnow
+    from pulse.services.writeback import write_back_health
     from storage.db import session_factory
 
     cfg = load_settings()
@@ -75,39 +77,29 @@ def writeback(
     if system is not None and system not in CRM_SYSTEMS:
         err.print(f"[red]--system: '{system}' is not one of {', '.join(CRM_SYSTEMS)}[/]")
         raise typer.Exit(2)
-    systems = [system] if system else [
-        s for s in CRM_SYSTEMS if getattr(cfg.sources, s) is not None
-    ]
+    systems = [system] if system else configured_crms(cfg)
     if not systems:
         err.print("[red]No CRM configured: add sources.salesforce or sources.hubspot to "
                   f"{cfg.source_label}, or pass --system.[/]")
         raise typer.Exit(2)
     failed = False
     with session_factory(cfg.database_url)() as session:
-        for name in systems:
-            if dry_run:
-                items, report = pending_writeback(session, name)  # type: ignore[arg-type]
-                console.print(
-                    f"{name} (dry run): {len(items):,} account(s) to update, "
-                    f"{report.unchanged:,} unchanged, {report.no_record_id:,} without a "
-                    f"{name} id, of {report.considered:,} scored; nothing sent.",
-                    highlight=False,
-                )
-                continue
-            problem = crm_problem(cfg, name)
-            if problem:
-                err.print(f"[red]{problem}[/]")
-                failed = True
-                continue
-            module = _crm_module(name)
-            try:
-                report = module.write_back(session, cfg)
-                session.commit()
-            except Exception as exc:  # noqa: BLE001 - one CRM failing must not hide the other
-                session.rollback()
-                err.print(f"[red]{name}: writeback failed: {exc}[/]")
-                failed = True
-                continue
+        run = write_back_health(session=session, config=cfg, systems=systems, now=utcnow(),
+                                dry_run=dry_run)
+        session.rollback()
+    for outcome in run.outcomes:
+        name, report = outcome.system, outcome.report
+        if report is None:  # not tried (outcome.problem) or rolled back (outcome.error)
+            failed = True
+            err.print(f"[red]{outcome.problem or f'{name}: writeback failed: {outcome.error}'}[/]")
+        elif dry_run:
+            console.print(
+                f"{name} (dry run): {outcome.pending:,} account(s) to update, "
+                f"{report.unchanged:,} unchanged, {report.no_record_id:,} without a "
+                f"{name} id, of {report.considered:,} scored; nothing sent.",
+                highlight=False,
+            )
+        else:
             console.print(
                 f"{name}: {report.succeeded:,} of {report.sent:,} sent updated "
                 f"({report.requests:,} request(s){_setup(report.setup_requests)}), "
@@ -118,7 +110,6 @@ def writeback(
             for where, reason in report.failed[:20]:
                 err.print(f"  [red]{where}: {reason}[/]")
             failed |= bool(report.failed)
-        session.rollback()
     if failed:
         raise typer.Exit(1)
 

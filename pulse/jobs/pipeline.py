@@ -25,7 +25,7 @@ from slack_sdk import WebClient
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from connectors.crm import CRM_SYSTEMS, crm_problem
+from connectors.crm import ready_crms
 from pulse.kernel import clock
 from pulse.kernel.clock import utcnow
 from pulse.kernel.config import PulseConfig
@@ -149,24 +149,18 @@ def step_playbooks(ctx: RunContext) -> str:
 
 
 def step_writeback(ctx: RunContext) -> str:
-    import importlib
+    from pulse.services.writeback import write_back_health
 
-    systems = [s for s in CRM_SYSTEMS if crm_problem(ctx.config, s) is None]
+    systems = ready_crms(ctx.config)
     if not systems:
         raise Skipped("no CRM configured with credentials")
-    parts, failed = [], []
-    for system in systems:
-        module = importlib.import_module(f"connectors.{system}")
-        with session_factory(ctx.url)() as session:
-            try:
-                report = module.write_back(session, ctx.config)
-                session.commit()
-            except Exception as exc:  # noqa: BLE001 - one CRM failing must not stop the other
-                session.rollback()
-                failed.append(f"{system}: {exc}")
-                continue
-        parts.append(f"{system} {report.succeeded:,}/{report.sent:,} updated, "
-                     f"{report.unchanged:,} unchanged, {len(report.failed):,} refused")
+    with session_factory(ctx.url)() as session:
+        run = write_back_health(session=session, config=ctx.config, systems=systems,
+                                now=utcnow())
+    failed = [f"{o.system}: {o.error}" for o in run.outcomes if o.report is None]
+    parts = [f"{o.system} {o.report.succeeded:,}/{o.report.sent:,} updated, "
+             f"{o.report.unchanged:,} unchanged, {len(o.report.failed):,} refused"
+             for o in run.outcomes if o.report is not None]
     if failed:
         raise RuntimeError("; ".join(failed + parts))
     return "; ".join(parts)

@@ -27,7 +27,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from connectors.crm import crm_problem
+from connectors.crm import crm_problem, crm_system
 from pulse.kernel.config import (
     Playbook,
     PlaybookAction,
@@ -385,16 +385,9 @@ def _crm_task(action: PlaybookAction, playbook: Playbook, f: AccountFacts, reaso
             return outcome("skipped", problem)
         # the owner's CRM user id only means something in the CRM the owner came from
         crm_owner = owner.crm_owner_id if owner and owner.source == system else None
-        if system == "salesforce":
-            from connectors import salesforce
-
-            task = salesforce.create_task(config, subject=subject, description=description,
-                                          due=due.date(), owner_id=crm_owner, account_id=record)
-        else:
-            from connectors import hubspot
-
-            task = hubspot.create_task(subject=subject, description=description, due=due,
-                                       owner_id=crm_owner, company_id=record, sleep=sleep)
+        task = crm_system(system).create_task(config, subject=subject, description=description,
+                                              due=due, owner_id=crm_owner, record_id=record,
+                                              sleep=sleep)
         return outcome("ok", f"{system} task {task}")
     return outcome("skipped", "the account has no Salesforce or HubSpot record")
 

@@ -509,7 +509,7 @@ def test_check_fields_reports_presence_type_and_length(fake: FakeSalesforce) -> 
         checks["Health_Tier__c"].problem or ""
     )
     assert checks["Health_Updated__c"].problem == "type is date, expected datetime"
-    assert checks["Tier__c"].present and checks["Tier__c"].expected_type == "any"
+    assert checks["Tier__c"].present and checks["Tier__c"].expected == "any"
 
 
 def test_writeback_above_bulk_threshold_uses_bulk_api_2(

@@ -16,14 +16,14 @@ facts dated today (an invoice *paid* today) count from the morning run on.
 Then, for the same accounts only: alerts are evaluated (:func:`pulse.services.alerts.
 evaluate_alerts` with ``account_ids``), new or reopened cards posted and resolved cards
 updated (:func:`pulse.services.notify.post_alert_cards`), and each configured CRM gets the
-changed fields (``write_back(..., account_ids=...)``, which sends only values that differ
-from what the CRM last accepted). Slack or CRM failures are reported, not raised: the
-snapshot stands and the daily run catches up (unposted cards, pending writebacks).
+changed fields (:func:`pulse.services.writeback.write_back_health` with ``account_ids``,
+which sends only values that differ from what the CRM last accepted). Slack or CRM failures
+are reported, not raised: the snapshot stands and the daily run catches up (unposted cards,
+pending writebacks).
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from collections.abc import Collection
@@ -33,12 +33,13 @@ from datetime import date, datetime
 from slack_sdk import WebClient
 from sqlalchemy import select
 
-from connectors.crm import CRM_SYSTEMS, crm_problem
+from connectors.crm import ready_crms
 from pulse.jobs.pipeline import local_date
 from pulse.kernel.config import PulseConfig
 from pulse.services.alerts import AlertChanges, evaluate_alerts
 from pulse.services.notify import AlertDelivery, post_alert_cards, with_unposted
 from pulse.services.portfolio import snapshot_dates
+from pulse.services.writeback import write_back_health
 from scoring.engine import persist_snapshots_for, score_accounts
 from scoring.freshness import annotate, freshness
 from storage.db import session_factory
@@ -143,16 +144,12 @@ def rescore(
         report.stamps["cards"] = time.time()
 
         started = time.perf_counter()
-        for system in CRM_SYSTEMS:
-            if crm_problem(config, system) is not None:
-                continue
-            module = importlib.import_module(f"connectors.{system}")
-            try:
-                wb = module.write_back(session, config, now=now, account_ids=ids)
-                session.commit()
-            except Exception as exc:  # noqa: BLE001 - one CRM failing must not stop the other
-                session.rollback()
-                report.errors.append(f"{system} writeback: {exc}")
+        written = write_back_health(session=session, config=config, systems=ready_crms(config),
+                                    now=now, account_ids=ids)
+        for outcome in written.outcomes:
+            system, wb = outcome.system, outcome.report
+            if wb is None:
+                report.errors.append(f"{system} writeback: {outcome.error}")
                 continue
             report.crm[system] = f"{wb.succeeded}/{wb.sent} updated, {wb.unchanged} unchanged"
             report.errors += [f"{system} {who}: {why}" for who, why in wb.failed]

@@ -1,0 +1,123 @@
+"""The HubSpot client, and the retries and error wording around every call.
+
+The official ``hubspot-api-client`` is built as ``HubSpot(access_token=..., host=...)``
+(``host`` is set on every generated ``Configuration``; ``hubspot/discovery/discovery_base.py``)
+with the token only from ``HUBSPOT_ACCESS_TOKEN`` and the host from ``HUBSPOT_API_URL``
+(default ``https://api.hubapi.com``). Its own urllib3 retries (which would honour
+``Retry-After`` on 429/503 by themselves) are switched off: every call goes through
+:func:`connectors.retry.call_with_retries` with :func:`classify`, like every other source.
+Responses are read as raw JSON (``_preload_content=False``) in the documented shapes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+import urllib3
+from hubspot import HubSpot
+from urllib3.util.retry import Retry as Urllib3Retry
+
+from connectors.retry import Retry, call_with_retries, retry_for_status
+
+DEFAULT_HOST = "https://api.hubapi.com"
+ERROR_TEXT_MAX = 300
+"""Characters of a non-JSON error body kept as its message."""
+NO_CLIENT_RETRIES = Urllib3Retry(total=0, redirect=False, respect_retry_after_header=False)
+"""The client's own urllib3 retries, switched off: :func:`call` retries every call."""
+
+Sleep = Callable[[float], None]
+
+
+class HubSpotError(Exception):
+    """A HubSpot problem worded for the person running Pulse."""
+
+
+def make_client() -> HubSpot:
+    """A client for ``HUBSPOT_API_URL`` authenticated with ``HUBSPOT_ACCESS_TOKEN``."""
+    token = os.environ.get("HUBSPOT_ACCESS_TOKEN", "").strip()
+    if not token:
+        raise HubSpotError(
+            "HUBSPOT_ACCESS_TOKEN is not set: create a private app in HubSpot "
+            "(Settings > Integrations > Private apps) and export its access token"
+        )
+    host = (os.environ.get("HUBSPOT_API_URL") or DEFAULT_HOST).rstrip("/")
+    return HubSpot(access_token=token, host=host, retry=NO_CLIENT_RETRIES)
+
+
+def is_api_exception(exc: BaseException) -> bool:
+    """Whether ``exc`` is an HTTP error answer of the HubSpot API (it has a ``status``)."""
+    # every generated package (crm.companies, crm.owners, ...) has its own ApiException
+    return type(exc).__module__.startswith("hubspot.") and hasattr(exc, "status")
+
+
+def _header(headers: Any, name: str) -> str | None:
+    if not headers:
+        return None
+    value = headers.get(name) if hasattr(headers, "get") else None
+    if value is None and isinstance(headers, dict):
+        for key, val in headers.items():
+            if str(key).lower() == name.lower():
+                return str(val)
+    return None if value is None else str(value)
+
+
+def classify(exc: BaseException) -> Retry | None:
+    """hubspot ``ApiException``: 429 and 5xx retry (after ``Retry-After`` when sent);
+    connection-level urllib3 errors retry; everything else is final."""
+    if is_api_exception(exc):
+        status = getattr(exc, "status", None)
+        return retry_for_status(status, _header(getattr(exc, "headers", None), "Retry-After"))
+    if isinstance(exc, urllib3.exceptions.HTTPError):
+        return Retry(f"connection error ({type(exc).__name__})")
+    return None
+
+
+def error_body(exc: BaseException) -> dict[str, Any]:
+    """The JSON error body of an API exception (``message``, ``category``, ``context``)."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    try:
+        data = json.loads(body) if body else {}
+    except ValueError:
+        return {"message": str(body)[:ERROR_TEXT_MAX]}
+    return data if isinstance(data, dict) else {}
+
+
+def describe_error(exc: BaseException) -> str:
+    """An API exception in one line: ``400 VALIDATION_ERROR: <message>``."""
+    data = error_body(exc)
+    status = getattr(exc, "status", None)
+    message = data.get("message") or getattr(exc, "reason", None) or type(exc).__name__
+    category = data.get("category")
+    return f"{status} {category + ': ' if category else ''}{message}"
+
+
+def _json(response: Any) -> dict[str, Any]:
+    data = response.data if hasattr(response, "data") else response
+    if not data:
+        return {}
+    parsed = json.loads(data)
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def call(fn: Callable[[], Any], what: str, sleep: Sleep) -> dict[str, Any]:
+    """One API call under the shared retry policy, returning its JSON body."""
+    try:
+        return _json(call_with_retries(fn, classify, what=what, sleep=sleep))
+    except Exception as exc:
+        if is_api_exception(exc) and getattr(exc, "status", None) == 401:
+            raise HubSpotError(
+                f"{what}: HubSpot rejected the access token (401 Unauthorized); check "
+                "HUBSPOT_ACCESS_TOKEN (private app token, not expired or rotated)"
+            ) from exc
+        if is_api_exception(exc) and getattr(exc, "status", None) == 403:
+            raise HubSpotError(
+                f"{what}: HubSpot refused the request (403 Forbidden: {describe_error(exc)}); "
+                "the private app needs the crm.objects.companies/contacts/deals, "
+                "crm.objects.owners and crm.schemas.companies scopes"
+            ) from exc
+        raise

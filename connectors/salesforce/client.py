@@ -1,0 +1,291 @@
+"""The Salesforce client: credentials, the session, and retries around every call.
+
+Credentials come only from the environment: ``SALESFORCE_INSTANCE_URL`` and
+``SALESFORCE_ACCESS_TOKEN``, or ``SALESFORCE_USERNAME`` / ``SALESFORCE_PASSWORD`` /
+``SALESFORCE_SECURITY_TOKEN`` (optionally ``SALESFORCE_DOMAIN``, ``login`` or ``test``).
+A session that expires mid-run answers 401 ``INVALID_SESSION_ID``; with a username and
+password Pulse logs in again once and repeats the call, with a bare access token it stops
+with a "token expired" error
+(https://developer.salesforce.com/docs/atlas.en-us.api_meta.meta/api_meta/meta_error_handling_session_exp.htm).
+429 and 5xx are retried by
+:mod:`connectors.retry`; 403 ``REQUEST_LIMIT_EXCEEDED`` (the org's API request limit,
+https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/errorcodes.htm)
+is retried only for the transient concurrent-request limit.
+
+Query results are read page by page: the first page comes from ``query`` and every
+further page from ``query_more`` following ``nextRecordsUrl`` until ``done`` is true
+(https://developer.salesforce.com/docs/platform/api-rest/guide/resources-query.md,
+https://developer.salesforce.com/docs/platform/api-rest/guide/dome-query.md). Each page is
+its own API call wrapped in the shared retry policy, so a throttled page 7 does not restart
+the query at page 1. Field lengths and types come from the sObject Describe resource
+(https://developer.salesforce.com/docs/platform/api-rest/guide/dome-sobject-describe.md).
+The client is simple-salesforce built from ``instance_url`` and ``session_id``
+(https://pypi.org/project/simple-salesforce/).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
+
+import requests
+from simple_salesforce import Salesforce, SalesforceLogin
+from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
+
+from connectors.retry import Retry, call_with_retries, parse_retry_after, retry_for_status
+from pulse.kernel.config import PulseConfig, SalesforceSourceConfig
+
+log = logging.getLogger("pulse.connectors.salesforce")
+T = TypeVar("T")
+
+
+class SalesforceConfigError(Exception):
+    """Missing credentials or an org that lacks what Pulse needs, worded for the admin."""
+
+
+class SalesforceTokenExpired(Exception):
+    """The access token expired and Pulse has no username/password to log in again."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What the environment provides: an access token, or a username/password login."""
+
+    instance_url: str | None = None
+    access_token: str | None = None
+    username: str | None = None
+    password: str | None = None
+    security_token: str | None = None
+    domain: str = "login"
+
+    @property
+    def can_login(self) -> bool:
+        return bool(self.username and self.password is not None)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Credentials:
+        """Read the SALESFORCE_* variables; a missing one raises an error naming it."""
+        env = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            value = env.get(name)
+            return value.strip() if value and value.strip() else None
+
+        token, user = get("SALESFORCE_ACCESS_TOKEN"), get("SALESFORCE_USERNAME")
+        domain = get("SALESFORCE_DOMAIN") or "login"
+        if token:
+            url = get("SALESFORCE_INSTANCE_URL")
+            if not url:
+                raise SalesforceConfigError(
+                    "SALESFORCE_INSTANCE_URL is not set (it goes with SALESFORCE_ACCESS_TOKEN, "
+                    "e.g. https://yourcompany.my.salesforce.com)"
+                )
+            return cls(instance_url=url, access_token=token, domain=domain)
+        if user:
+            for name in ("SALESFORCE_PASSWORD", "SALESFORCE_SECURITY_TOKEN"):
+                if name not in env:
+                    raise SalesforceConfigError(
+                        f"{name} is not set (it goes with SALESFORCE_USERNAME)"
+                    )
+            return cls(
+                instance_url=get("SALESFORCE_INSTANCE_URL"),
+                username=user,
+                password=env["SALESFORCE_PASSWORD"],
+                security_token=env["SALESFORCE_SECURITY_TOKEN"],
+                domain=domain,
+            )
+        if get("SALESFORCE_INSTANCE_URL"):
+            raise SalesforceConfigError(
+                "SALESFORCE_ACCESS_TOKEN is not set (or set SALESFORCE_USERNAME, "
+                "SALESFORCE_PASSWORD and SALESFORCE_SECURITY_TOKEN to log in)"
+            )
+        raise SalesforceConfigError(
+            "SALESFORCE_INSTANCE_URL and SALESFORCE_ACCESS_TOKEN are not set (or set "
+            "SALESFORCE_USERNAME, SALESFORCE_PASSWORD and SALESFORCE_SECURITY_TOKEN)"
+        )
+
+
+def error_code(exc: SalesforceError) -> tuple[str | None, str]:
+    """The ``errorCode`` and ``message`` of a REST error body (a list of error objects)."""
+    content = exc.content
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        return content[0].get("errorCode"), str(content[0].get("message", ""))
+    if isinstance(content, dict):
+        return content.get("errorCode"), str(content.get("message", ""))
+    return None, str(content or "")
+
+
+def classify_salesforce(exc: BaseException, retry_after: str | None = None) -> Retry | None:
+    """Retry decision for a simple-salesforce / requests failure (see :mod:`connectors.retry`).
+
+    429 and 5xx retry (honouring ``Retry-After``); 403 ``REQUEST_LIMIT_EXCEEDED`` retries
+    only when it is the concurrent-request limit, because the daily total does not reset
+    within a run; connection errors and timeouts retry; everything else (400, 401, 404,
+    and 403 permission errors) does not.
+    """
+    if isinstance(exc, SalesforceExpiredSession):
+        return None  # handled once, by logging in again, in SalesforceClient.call
+    if isinstance(exc, SalesforceError):
+        status = getattr(exc, "status", None)
+        if status == 403:
+            code, message = error_code(exc)
+            if code == "REQUEST_LIMIT_EXCEEDED" and "concurrent" in message.lower():
+                return Retry("403 concurrent request limit", parse_retry_after(retry_after))
+            return None
+        return retry_for_status(status, retry_after)
+    if isinstance(exc, requests.ConnectionError | requests.Timeout):
+        return Retry(f"network error ({type(exc).__name__})")
+    return None
+
+
+class SalesforceClient:
+    """A simple-salesforce connection with the shared retries and one re-login on expiry.
+
+    Every API call goes through :meth:`call`, the one place that retries (via
+    :func:`connectors.retry.call_with_retries`) and handles an expired session.
+    """
+
+    def __init__(
+        self,
+        api_version: str = "59.0",
+        *,
+        credentials: Credentials | None = None,
+        sf: Salesforce | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.api_version = api_version
+        self.credentials = credentials
+        self.sleep = sleep
+        self.http = requests.Session()
+        self.http.hooks["response"].append(self._remember_headers)
+        self._retry_after: str | None = None
+        if sf is not None:
+            self._sf: Salesforce | None = sf
+            sf.session.hooks["response"].append(self._remember_headers)
+        else:
+            self._sf = None
+
+    @classmethod
+    def from_env(
+        cls,
+        api_version: str = "59.0",
+        env: Mapping[str, str] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> SalesforceClient:
+        return cls(api_version, credentials=Credentials.from_env(env), sleep=sleep)
+
+    def _remember_headers(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        # simple-salesforce exceptions carry status and body but not headers: keep the
+        # last response's Retry-After so the classifier can honour it.
+        self._retry_after = response.headers.get("Retry-After")
+
+    def _classify(self, exc: BaseException) -> Retry | None:
+        return classify_salesforce(exc, self._retry_after)
+
+    @property
+    def sf(self) -> Salesforce:
+        if self._sf is None:
+            self._connect()
+        assert self._sf is not None
+        return self._sf
+
+    def _connect(self) -> None:
+        creds = self.credentials
+        if creds is None:
+            raise SalesforceConfigError("no Salesforce credentials")
+        if creds.access_token:
+            self._sf = Salesforce(
+                instance_url=creds.instance_url,
+                session_id=creds.access_token,
+                version=self.api_version,
+                session=self.http,
+            )
+            return
+        session_id, instance = call_with_retries(
+            lambda: SalesforceLogin(
+                username=creds.username,
+                password=creds.password,
+                security_token=creds.security_token,
+                domain=creds.domain,
+                sf_version=self.api_version,
+                session=self.http,
+            ),
+            self._classify,
+            what="Salesforce login",
+            sleep=self.sleep,
+        )
+        self._sf = Salesforce(
+            instance=instance, session_id=session_id, version=self.api_version, session=self.http
+        )
+
+    def call(self, fn: Callable[[Salesforce], T], *, what: str) -> T:
+        """Run one API call with retries; on an expired session log in again once."""
+        try:
+            return call_with_retries(
+                lambda: fn(self.sf), self._classify, what=what, sleep=self.sleep
+            )
+        except SalesforceExpiredSession as exc:
+            if self.credentials is None or not self.credentials.can_login:
+                raise SalesforceTokenExpired(
+                    "Salesforce access token expired or invalid (401 INVALID_SESSION_ID) "
+                    f"during {what}: set a fresh SALESFORCE_ACCESS_TOKEN, or set "
+                    "SALESFORCE_USERNAME, SALESFORCE_PASSWORD and SALESFORCE_SECURITY_TOKEN "
+                    "so Pulse can log in again"
+                ) from exc
+            log.warning("%s: Salesforce session expired; logging in again", what)
+            self._sf = None
+            self._connect()
+            return call_with_retries(
+                lambda: fn(self.sf), self._classify, what=what, sleep=self.sleep
+            )
+
+    def query_pages(self, soql: str, *, what: str) -> Iterator[list[dict[str, Any]]]:
+        """Yield the records of ``soql`` page by page, following ``nextRecordsUrl``."""
+        page = self.call(lambda sf: sf.query(soql), what=what)
+        n = 1
+        while True:
+            yield [_strip(r) for r in page.get("records", [])]
+            if page.get("done", True) or not page.get("nextRecordsUrl"):
+                return
+            n += 1
+            page = self.call(
+                partial(_query_more, url=page["nextRecordsUrl"]), what=f"{what} (page {n})"
+            )
+
+    def describe(self, sobject: str) -> dict[str, Any]:
+        return self.call(lambda sf: getattr(sf, sobject).describe(), what=f"describe {sobject}")
+
+    def fields(self, sobject: str) -> dict[str, dict[str, Any]]:
+        """Field name -> describe entry of ``sobject`` (fields visible to this user)."""
+        return {f["name"]: f for f in self.describe(sobject).get("fields", [])}
+
+
+def _query_more(sf: Salesforce, url: str) -> dict[str, Any]:
+    """The query page at ``url`` (a ``nextRecordsUrl``)."""
+    page: dict[str, Any] = sf.query_more(url, identifier_is_url=True)
+    return page
+
+
+def _strip(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k != "attributes"}
+
+
+def as_client(sf: Salesforce | SalesforceClient | None, api_version: str) -> SalesforceClient:
+    """``sf`` as a :class:`SalesforceClient`; None builds one from the environment."""
+    if isinstance(sf, SalesforceClient):
+        return sf
+    if sf is None:
+        return SalesforceClient.from_env(api_version)
+    return SalesforceClient(api_version, sf=sf)
+
+
+def source_config(config: PulseConfig | SalesforceSourceConfig) -> SalesforceSourceConfig:
+    """The ``sources.salesforce`` settings (the defaults when pulse.yml has none)."""
+    if isinstance(config, SalesforceSourceConfig):
+        return config
+    return config.sources.salesforce or SalesforceSourceConfig()

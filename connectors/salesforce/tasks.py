@@ -1,0 +1,54 @@
+"""Salesforce tasks for playbooks: a Task on the Account for its owner."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from simple_salesforce import Salesforce, SFType
+
+from connectors.salesforce.client import SalesforceClient, as_client, source_config
+from pulse.kernel.config import PulseConfig, SalesforceSourceConfig
+
+SUBJECT_MAX = 255
+"""Length of the Task ``Subject`` field; longer subjects are cut."""
+DESCRIPTION_MAX = 32_000
+"""Length of the Task ``Description`` (a long text area); longer descriptions are cut."""
+
+def create_task(
+    config: PulseConfig | SalesforceSourceConfig,
+    *,
+    subject: str,
+    description: str,
+    due: date,
+    owner_id: str | None,
+    account_id: str | None,
+    sf: Salesforce | SalesforceClient | None = None,
+) -> str:
+    """Create a Task (``POST /sobjects/Task/``) for the account's owner; returns its id.
+
+    ``OwnerId`` is the CRM user the task is assigned to (the account owner's Salesforce
+    user id), ``WhatId`` the Account it is about. Retries and an expired session are
+    handled by :class:`SalesforceClient` like every other call.
+    """
+    settings = source_config(config)
+    client = as_client(sf, settings.api_version)
+    body: dict[str, Any] = {
+        "Subject": subject[:SUBJECT_MAX],
+        "Description": description[:DESCRIPTION_MAX],
+        "ActivityDate": due.isoformat(),
+        "Status": "Not Started",
+        "Priority": "High",
+    }
+    if owner_id:
+        body["OwnerId"] = owner_id
+    if account_id:
+        body["WhatId"] = account_id
+
+    def create(sf: Salesforce) -> Any:
+        task = sf.Task
+        assert isinstance(task, SFType)  # every attribute but bulk and bulk2 is an sObject
+        return task.create(body)
+
+    result = client.call(create, what="create Salesforce Task")
+    return str(result["id"])
