@@ -8,6 +8,7 @@ vacuously), and a valid payload must produce no violation at all.
 from __future__ import annotations
 
 import copy
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -34,7 +35,17 @@ from digests.limits import (
     validate_home,
     validate_message,
 )
-from digests.text import clip, escape, pack_lines, safe_url, user_mention
+from digests.text import (
+    as_utc,
+    clip,
+    day_text,
+    escape,
+    pack_lines,
+    safe_url,
+    slack_time,
+    user_mention,
+    utc_text,
+)
 
 
 def _btn(text: str = "Go", action_id: str = "go", **kw: Any) -> dict[str, Any]:
@@ -282,6 +293,18 @@ def test_user_mention_only_for_real_user_ids() -> None:
     assert user_mention("U123ABC") == "<@U123ABC>"
     assert user_mention("<!channel>") == "&lt;!channel&gt;"
     assert user_mention(None) == "someone"
+
+
+def test_times_read_naive_datetimes_as_utc() -> None:
+    naive = datetime(2026, 11, 25, 14, 3)
+    aware = datetime(2026, 11, 25, 9, 3, tzinfo=timezone(timedelta(hours=-5)))
+    assert as_utc(naive) == as_utc(aware) == datetime(2026, 11, 25, 14, 3, tzinfo=UTC)
+    assert utc_text(aware) == "2026-11-25 14:03 UTC"
+    assert slack_time(naive) == (
+        f"<!date^{int(as_utc(naive).timestamp())}^{{date_short_pretty}} at {{time}}"
+        "|2026-11-25 14:03 UTC>"
+    )
+    assert day_text(date(2027, 1, 5)) == "5 Jan 2027"
 
 
 def test_sparkline() -> None:
