@@ -11,6 +11,7 @@ import io
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, DateFormatter
 from matplotlib.figure import Figure
@@ -40,8 +41,36 @@ def mathtext_safe(text: str) -> str:
     return text.replace("\\", "\\\\").replace("$", r"\$")
 
 
+Series = Mapping[str, Sequence[tuple[date, float]]]
+"""Scores over time by name: ``{"Acme": [(date, score), ...]}``."""
+
+
+def _plot_series(ax: Axes, series: Series) -> tuple[int, list[date]]:
+    """One line per series (at most :data:`MAX_SERIES`): how many and every date plotted."""
+    plotted = 0
+    all_dates: list[date] = []
+    for name, points in list(series.items())[:MAX_SERIES]:
+        pts = sorted((d, float(v)) for d, v in points if v is not None)
+        if not pts:
+            continue
+        xs = [d for d, _ in pts]
+        all_dates.extend(xs)
+        ys = [v for _, v in pts]
+        # matplotlib plots dates through its units registry; its stubs admit only numbers.
+        ax.plot(
+            xs,  # type: ignore[arg-type]
+            ys,
+            marker="o",
+            markersize=3,
+            linewidth=1.6,
+            label=mathtext_safe(str(name)),
+        )
+        plotted += 1
+    return plotted, all_dates
+
+
 def trend_chart_png(
-    series: Mapping[str, Sequence[tuple[date, float]]],
+    series: Series,
     title: str,
     *,
     width: float = 6.0,
@@ -62,33 +91,14 @@ def trend_chart_png(
     for y in (AT_RISK_BELOW, HEALTHY_FROM):
         ax.axhline(y, color="#888888", linewidth=0.6, linestyle="--")
 
-    plotted = 0
-    all_dates: list[date] = []
-    for name, points in list(series.items())[:MAX_SERIES]:
-        pts = sorted((d, float(v)) for d, v in points if v is not None)
-        if not pts:
-            continue
-        xs = [d for d, _ in pts]
-        all_dates.extend(xs)
-        ys = [v for _, v in pts]
-        # matplotlib plots dates through its units registry; its stubs admit only numbers.
-        ax.plot(
-            xs,  # type: ignore[arg-type]
-            ys,
-            marker="o",
-            markersize=3,
-            linewidth=1.6,
-            label=mathtext_safe(str(name)),
-        )
-        plotted += 1
-
+    plotted, all_dates = _plot_series(ax, series)
     ax.set_ylim(0, 100)
     ax.set_ylabel("Health score")
     ax.set_title(mathtext_safe(title), fontsize=11)
     ax.grid(axis="x", color="#dddddd", linewidth=0.5)
     if plotted:
-        if min(all_dates) == max(all_dates):  # one day: give the date axis some width
-            first, last = min(all_dates), max(all_dates)
+        first, last = min(all_dates), max(all_dates)
+        if first == last:  # one day: give the date axis some width
             ax.set_xlim(
                 first - timedelta(days=3),  # type: ignore[arg-type]
                 last + timedelta(days=3),  # type: ignore[arg-type]
