@@ -16,20 +16,23 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
-from digests.chart import _label
+from digests.chart import (
+    AT_RISK_BELOW,
+    AT_RISK_COLOUR,
+    FINE_COLOUR,
+    HEALTHY_COLOUR,
+    HEALTHY_FROM,
+    mathtext_safe,
+)
 from scoring.backtest import Decile
-
-LOW = "#d62728"
-MID = "#ffbf00"
-HIGH = "#2ca02c"
 
 
 def _colour(decile: Decile, at_risk_below: float, healthy_from: float) -> str:
-    """Bars take the colour of the tier their scores mostly fall in (default 50/80)."""
+    """Bars take the colour of the tier their scores mostly fall in."""
     middle = (decile.min_score + decile.max_score) / 2.0
     if middle < at_risk_below:
-        return LOW
-    return HIGH if middle >= healthy_from else MID
+        return AT_RISK_COLOUR
+    return HEALTHY_COLOUR if middle >= healthy_from else FINE_COLOUR
 
 
 def decile_chart_png(
@@ -37,8 +40,8 @@ def decile_chart_png(
     overall_rate: float,
     title: str,
     *,
-    at_risk_below: float = 50.0,
-    healthy_from: float = 80.0,
+    at_risk_below: float = AT_RISK_BELOW,
+    healthy_from: float = HEALTHY_FROM,
     width: float = 7.0,
     height: float = 3.6,
     dpi: int = 100,
@@ -75,7 +78,7 @@ def decile_chart_png(
     ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
     ax.set_xlabel("Score decile (1 = lowest scores) and its score range", fontsize=9)
     ax.set_ylabel("Churn rate", fontsize=9)
-    ax.set_title(_label(title), fontsize=11)
+    ax.set_title(mathtext_safe(title), fontsize=11)
     ax.grid(axis="y", color="#dddddd", linewidth=0.5)
     ax.set_axisbelow(True)
     fig.tight_layout()

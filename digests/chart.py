@@ -11,47 +11,42 @@ import io
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, DateFormatter
 from matplotlib.figure import Figure
 
+from pulse.kernel.config import TierThresholds
+
+_DEFAULT_TIERS = TierThresholds()
+AT_RISK_BELOW = float(_DEFAULT_TIERS.at_risk)
+"""The default tier threshold under which a score is at risk (50)."""
+HEALTHY_FROM = float(_DEFAULT_TIERS.healthy)
+"""The default tier threshold from which a score is healthy (80)."""
+AT_RISK_COLOUR = "#d62728"
+FINE_COLOUR = "#ffbf00"
+HEALTHY_COLOUR = "#2ca02c"
 TIER_BANDS: tuple[tuple[float, float, str], ...] = (
-    (0.0, 50.0, "#d62728"),  # at risk
-    (50.0, 80.0, "#ffbf00"),  # fine
-    (80.0, 100.0, "#2ca02c"),  # healthy
+    (0.0, AT_RISK_BELOW, AT_RISK_COLOUR),
+    (AT_RISK_BELOW, HEALTHY_FROM, FINE_COLOUR),
+    (HEALTHY_FROM, 100.0, HEALTHY_COLOUR),
 )
-"""Score bands shaded behind the lines; the boundaries match the default tier thresholds."""
+"""Score bands shaded behind the lines, at the default tier thresholds."""
 MAX_SERIES = 8
 """More lines than this are unreadable in a chat-sized image; extra series are dropped."""
 
 
-def _label(text: str) -> str:
+def mathtext_safe(text: str) -> str:
     """Account names may contain ``$``; escape it so matplotlib does not parse mathtext."""
     return text.replace("\\", "\\\\").replace("$", r"\$")
 
 
-def trend_chart_png(
-    series: Mapping[str, Sequence[tuple[date, float]]],
-    title: str,
-    *,
-    width: float = 6.0,
-    height: float = 3.0,
-    dpi: int = 100,
-) -> bytes:
-    """A small line chart of health scores over time, one line per series.
+Series = Mapping[str, Sequence[tuple[date, float]]]
+"""Scores over time by name: ``{"Acme": [(date, score), ...]}``."""
 
-    Tier bands at 50 and 80 are shaded lightly so a reader sees at a glance whether a line
-    crossed into "at risk". An empty input still renders (with a "no scores yet" note)
-    so callers never have to special-case it.
-    """
-    fig = Figure(figsize=(width, height), dpi=dpi)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-    for lo, hi, colour in TIER_BANDS:
-        ax.axhspan(lo, hi, color=colour, alpha=0.08, linewidth=0)
-    for y in (50.0, 80.0):
-        ax.axhline(y, color="#888888", linewidth=0.6, linestyle="--")
 
+def _plot_series(ax: Axes, series: Series) -> tuple[int, list[date]]:
+    """One line per series (at most :data:`MAX_SERIES`): how many and every date plotted."""
     plotted = 0
     all_dates: list[date] = []
     for name, points in list(series.items())[:MAX_SERIES]:
@@ -61,16 +56,53 @@ def trend_chart_png(
         xs = [d for d, _ in pts]
         all_dates.extend(xs)
         ys = [v for _, v in pts]
-        ax.plot(xs, ys, marker="o", markersize=3, linewidth=1.6, label=_label(str(name)))
+        # matplotlib plots dates through its units registry; its stubs admit only numbers.
+        ax.plot(
+            xs,  # type: ignore[arg-type]
+            ys,
+            marker="o",
+            markersize=3,
+            linewidth=1.6,
+            label=mathtext_safe(str(name)),
+        )
         plotted += 1
+    return plotted, all_dates
 
+
+def trend_chart_png(
+    series: Series,
+    title: str,
+    *,
+    width: float = 6.0,
+    height: float = 3.0,
+    dpi: int = 100,
+) -> bytes:
+    """A small line chart of health scores over time, one line per series.
+
+    Tier bands at the default thresholds (50 and 80) are shaded lightly so a reader sees
+    at a glance whether a line crossed into "at risk". An empty input still renders (with
+    a "no scores yet" note) so callers never have to special-case it.
+    """
+    fig = Figure(figsize=(width, height), dpi=dpi)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    for lo, hi, colour in TIER_BANDS:
+        ax.axhspan(lo, hi, color=colour, alpha=0.08, linewidth=0)
+    for y in (AT_RISK_BELOW, HEALTHY_FROM):
+        ax.axhline(y, color="#888888", linewidth=0.6, linestyle="--")
+
+    plotted, all_dates = _plot_series(ax, series)
     ax.set_ylim(0, 100)
     ax.set_ylabel("Health score")
-    ax.set_title(_label(title), fontsize=11)
+    ax.set_title(mathtext_safe(title), fontsize=11)
     ax.grid(axis="x", color="#dddddd", linewidth=0.5)
     if plotted:
-        if min(all_dates) == max(all_dates):  # one day: give the date axis some width
-            ax.set_xlim(min(all_dates) - timedelta(days=3), max(all_dates) + timedelta(days=3))
+        first, last = min(all_dates), max(all_dates)
+        if first == last:  # one day: give the date axis some width
+            ax.set_xlim(
+                first - timedelta(days=3),  # type: ignore[arg-type]
+                last + timedelta(days=3),  # type: ignore[arg-type]
+            )
         ax.xaxis.set_major_locator(AutoDateLocator(maxticks=6))
         ax.xaxis.set_major_formatter(DateFormatter("%b %d"))
         if plotted > 1:

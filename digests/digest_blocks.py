@@ -13,26 +13,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from digests.blocks import (
-    ELLIPSIS,
+from digests.blocks import Block, context, divider, fields_section, header, message, section, take
+from digests.limits import MAX_BLOCKS_MESSAGE, MAX_SECTION_FIELDS
+from digests.rows import (
     TIER_EMOJI,
     account_name,
     account_plain,
     account_row,
-    context,
     details_button,
-    divider,
-    esc,
-    fields_section,
-    header,
-    message,
     more_text,
-    pack_lines,
-    section,
-    take,
     tier_badge,
 )
-from digests.limits import MAX_BLOCKS_MESSAGE, MAX_SECTION_FIELDS
+from digests.text import ELLIPSIS, esc, pack_lines
 from digests.views import AccountLine, CsmDigest, ManagerDigest, RetentionLine
 from digests.wording import money, plural, signed
 from pulse.kernel.tiers import tier_label
@@ -48,80 +40,100 @@ def _first_name(name: str) -> str:
     return name.split()[0] if name and name.split() else name
 
 
-HELD_BACK_LINES = 8  # 8 x ~360 characters stays inside one 3,000-character section
+HELD_BACK_LINES = 8
+"""Held-back playbooks listed: 8 x ~360 characters stays inside one 3,000-character section."""
+CSM_FIXED_BLOCKS = 10
+"""Blocks of a CSM digest besides its rows: header, context, stale, attention title,
+attention "more", divider, expansion title, expansion "more", footer, held-back playbooks."""
+FALLBACK_NAMES = 3
+"""Attention accounts named in the CSM digest's notification text."""
+
+
+def _csm_title(d: CsmDigest) -> str:
+    n_att = len(d.attention)
+    first = _first_name(d.csm_name)
+    return (f"Good morning, {first}: " if first else "Good morning: ") + (
+        f"{plural(n_att, 'account')} need attention" if n_att else "nothing urgent today"
+    )
+
+
+def _attention_blocks(d: CsmDigest, shown: list[AccountLine], left: int) -> list[Block]:
+    if not d.attention:
+        return [section("*Needs attention today*\nNothing needs your attention today. :tada:")]
+    blocks = [section(f"*Needs attention today* ({len(d.attention)})")]
+    for line in shown:
+        blocks.append(section(account_row(line), accessory=details_button(line.account_id)))
+    if left:
+        blocks.append(context(more_text(left)))
+    return blocks
+
+
+def _expansion_blocks(d: CsmDigest, shown: list[AccountLine], left: int) -> list[Block]:
+    if not d.expansion:
+        return [section("*Expansion candidates*\nNone today.")]
+    blocks = [section(f"*Expansion candidates* ({len(d.expansion)})")]
+    for line in shown:
+        blocks.append(
+            section(
+                account_row(line, why=bool(line.why), expansion=True),
+                accessory=details_button(line.account_id),
+            )
+        )
+    if left:
+        blocks.append(context(more_text(left)))
+    return blocks
+
+
+def _held_back_blocks(d: CsmDigest) -> list[Block]:
+    """What the daily playbook cap kept from messaging, in one section."""
+    if not d.held_back:
+        return []
+    lines = [
+        f"• *{esc(account, 80)}* ({esc(playbook, 60)}): {esc(reason, 200)}"
+        for account, playbook, reason in d.held_back[:HELD_BACK_LINES]
+    ]
+    if len(d.held_back) > HELD_BACK_LINES:
+        lines.append(f"… and {len(d.held_back) - HELD_BACK_LINES} more")
+    title = f"*Held back by your daily playbook limit* ({len(d.held_back)})\n"
+    return [section(pack_lines([title + lines[0], *lines[1:]])[0])]
+
+
+def _csm_fallback(d: CsmDigest, attention_shown: list[AccountLine]) -> str:
+    n_att = len(d.attention)
+    if n_att:
+        head = ", ".join(account_plain(line) for line in attention_shown[:FALLBACK_NAMES])
+        rest = n_att - min(FALLBACK_NAMES, len(attention_shown))
+        attention = f"{plural(n_att, 'account')} need attention: {head}"
+        attention += f" and {rest} more." if rest > 0 else "."
+    else:
+        attention = "nothing needs attention today."
+    return (
+        f"Morning list for {esc(d.csm_name, 60)}: {attention} "
+        f"{plural(len(d.expansion), 'expansion candidate')}, "
+        f"{plural(d.open_alerts, 'open alert')}."
+    )
 
 
 def csm_digest(d: CsmDigest, limit: int = 10, *, expansion_limit: int = 5) -> dict[str, Any]:
     """A CSM's morning DM: what needs attention today (most urgent first) and where to
     grow. At most ``limit`` attention rows and ``expansion_limit`` expansion rows."""
-    n_att = len(d.attention)
-    first = _first_name(d.csm_name)
-    title = (f"Good morning, {first}: " if first else "Good morning: ") + (
-        f"{plural(n_att, 'account')} need attention" if n_att else "nothing urgent today"
-    )
-    blocks: list[dict[str, Any]] = [
-        header(title),
+    room = MAX_BLOCKS_MESSAGE - CSM_FIXED_BLOCKS
+    exp_shown, exp_left = take(d.expansion, expansion_limit, room)
+    att_shown, att_left = take(d.attention, limit, room - len(exp_shown))
+    blocks: list[Block] = [
+        header(_csm_title(d)),
         context(
             f"{plural(d.accounts_total, 'account')} in your portfolio · "
             f"{plural(d.open_alerts, 'open alert')} · scored {d.as_of.isoformat()}"
         ),
         *([context(_stale_text(d.stale))] if d.stale else []),
+        *_attention_blocks(d, att_shown, att_left),
+        divider(),
+        *_expansion_blocks(d, exp_shown, exp_left),
+        *_held_back_blocks(d),
+        context("`/health NAME` for any account · `/health help`"),
     ]
-    # Fixed blocks: header, context, stale, attention title, attention "more", divider,
-    # expansion title, expansion "more", footer, held-back playbooks.
-    fixed = 10
-    exp_shown, exp_left = take(d.expansion, expansion_limit, MAX_BLOCKS_MESSAGE - fixed)
-    att_shown, att_left = take(d.attention, limit, MAX_BLOCKS_MESSAGE - fixed - len(exp_shown))
-
-    if d.attention:
-        blocks.append(section(f"*Needs attention today* ({n_att})"))
-        for line in att_shown:
-            blocks.append(section(account_row(line), accessory=details_button(line.account_id)))
-        if att_left:
-            blocks.append(context(more_text(att_left)))
-    else:
-        blocks.append(
-            section("*Needs attention today*\nNothing needs your attention today. :tada:")
-        )
-
-    blocks.append(divider())
-    if d.expansion:
-        blocks.append(section(f"*Expansion candidates* ({len(d.expansion)})"))
-        for line in exp_shown:
-            blocks.append(
-                section(
-                    account_row(line, why=bool(line.why), expansion=True),
-                    accessory=details_button(line.account_id),
-                )
-            )
-        if exp_left:
-            blocks.append(context(more_text(exp_left)))
-    else:
-        blocks.append(section("*Expansion candidates*\nNone today."))
-    if d.held_back:
-        lines = [
-            f"• *{esc(account, 80)}* ({esc(playbook, 60)}): {esc(reason, 200)}"
-            for account, playbook, reason in d.held_back[:HELD_BACK_LINES]
-        ]
-        if len(d.held_back) > HELD_BACK_LINES:
-            lines.append(f"… and {len(d.held_back) - HELD_BACK_LINES} more")
-        title = f"*Held back by your daily playbook limit* ({len(d.held_back)})\n"
-        blocks.append(section(pack_lines([title + lines[0], *lines[1:]])[0]))
-    blocks.append(context("`/health NAME` for any account · `/health help`"))
-
-    if n_att:
-        head = ", ".join(account_plain(line) for line in att_shown[:3])
-        rest = n_att - min(3, len(att_shown))
-        attention = f"{plural(n_att, 'account')} need attention: {head}"
-        attention += f" and {rest} more." if rest > 0 else "."
-    else:
-        attention = "nothing needs attention today."
-    text = (
-        f"Morning list for {esc(d.csm_name, 60)}: {attention} "
-        f"{plural(len(d.expansion), 'expansion candidate')}, "
-        f"{plural(d.open_alerts, 'open alert')}."
-    )
-    return message(blocks, text)
+    return message(blocks, _csm_fallback(d, att_shown))
 
 
 def _mover_line(line: AccountLine) -> str:
@@ -206,85 +218,107 @@ def _csm_entry_lines(d: ManagerDigest, limit: int = 10) -> list[str]:
     return lines
 
 
-def manager_digest(d: ManagerDigest, limit: int = 10) -> dict[str, Any]:
-    """The manager's view: distribution and its change, at-risk ARR (and renewing in the
-    window), retention over the trailing period (GRR, NRR, logo churn, expansion
-    forecast), biggest drops and rises (``limit`` each), renewals in the window by risk."""
+MAX_ENTRY_SECTIONS = 3
+"""Sections the manager digest gives to CSM entries in force."""
+MAX_MOVER_SECTIONS = 20
+"""Sections the manager digest gives to its biggest drops and rises."""
+
+
+def _tier_delta(d: ManagerDigest, change: int | None) -> str:
+    """`` (+11)``: a tier count's change, when there is an earlier run to compare with."""
+    return f" ({change:+d})" if change is not None and d.prev_as_of else ""
+
+
+def _average_change(d: ManagerDigest) -> str:
+    return f", {signed(d.average_change)} since last run" if d.average_change is not None else ""
+
+
+def _summary_block(d: ManagerDigest) -> Block:
     since = f" (vs {d.prev_as_of.isoformat()})" if d.prev_as_of else ""
-    change = f", {signed(d.average_change)} since last run" if d.average_change is not None else ""
-    window = d.renewal_window_days
-    stale = [context(_stale_text(d.stale))] if d.stale else []
-    blocks: list[dict[str, Any]] = [
-        header(f"Portfolio health — {d.scope}"),
-        *stale,
-        section(
-            f"*{d.accounts_total:,}* accounts scored on {d.as_of.isoformat()}{since}\n"
-            f"Average health *{d.average_score:.1f}*{change}\n"
-            f"At-risk ARR *{money(d.at_risk_arr)}* of {money(d.total_arr)} "
-            f"(*{money(d.at_risk_arr_renewing)}* renewing within {window} days)"
-        ),
-    ]
-    fields = []
-    for row in d.distribution:
-        delta = f" ({row.change:+d})" if row.change is not None and d.prev_as_of else ""
-        fields.append(
-            f"*{TIER_EMOJI.get(row.tier, ':white_circle:')} {tier_label(row.tier)}*\n"
-            f"{plural(row.count, 'account')}{delta} · {money(row.arr)}"
-        )
-    if fields:
-        if len(fields) <= MAX_SECTION_FIELDS:
-            blocks.append(fields_section(fields, text="*Health distribution*"))
-        else:
-            for chunk in pack_lines(["*Health distribution*", *fields]):
-                blocks.append(section(chunk))
-    if d.retention is not None:
-        blocks.append(section("\n".join(_retention_lines(d.retention))))
-    if d.csm_entries:
-        blocks.extend(section(chunk) for chunk in pack_lines(_csm_entry_lines(d))[:3])
-
-    mover_lines: list[str] = []
-    if d.drops:
-        mover_lines += _movers("Biggest drops", d.drops, limit)
-    if d.rises:
-        mover_lines += [""] if mover_lines else []
-        mover_lines += _movers("Biggest rises", d.rises, limit)
-    if mover_lines:
-        blocks.append(divider())
-        blocks.extend(section(chunk) for chunk in pack_lines(mover_lines)[:20])
-
-    blocks.append(divider())
-    renewal_lines = [f"*Renewals in the next {window} days by risk*"]
-    if d.renewals:
-        for r in d.renewals:
-            renewal_lines.append(
-                f"• {RISK_EMOJI.get(r.risk, ':white_circle:')} {esc(r.risk.capitalize(), 20)} "
-                f"risk: {plural(r.accounts, 'account')}, {money(r.arr)}"
-            )
-    else:
-        renewal_lines.append("No renewals in the window.")
-    blocks.append(section("\n".join(renewal_lines)))
-    blocks.append(context("Pulse · `/health NAME` for any account"))
-
-    dist = ", ".join(
-        f"{tier_label(r.tier)} {r.count}"
-        + (f" ({r.change:+d})" if r.change is not None and d.prev_as_of else "")
-        for r in d.distribution
+    return section(
+        f"*{d.accounts_total:,}* accounts scored on {d.as_of.isoformat()}{since}\n"
+        f"Average health *{d.average_score:.1f}*{_average_change(d)}\n"
+        f"At-risk ARR *{money(d.at_risk_arr)}* of {money(d.total_arr)} "
+        f"(*{money(d.at_risk_arr_renewing)}* renewing within {d.renewal_window_days} days)"
     )
+
+
+def _distribution_blocks(d: ManagerDigest) -> list[Block]:
+    """One field per tier; sections of lines when there are more tiers than fields."""
+    fields = [
+        f"*{TIER_EMOJI.get(row.tier, ':white_circle:')} {tier_label(row.tier)}*\n"
+        f"{plural(row.count, 'account')}{_tier_delta(d, row.change)} · {money(row.arr)}"
+        for row in d.distribution
+    ]
+    if not fields:
+        return []
+    if len(fields) <= MAX_SECTION_FIELDS:
+        return [fields_section(fields, text="*Health distribution*")]
+    return [section(chunk) for chunk in pack_lines(["*Health distribution*", *fields])]
+
+
+def _mover_blocks(d: ManagerDigest, limit: int) -> list[Block]:
+    lines: list[str] = []
+    if d.drops:
+        lines += _movers("Biggest drops", d.drops, limit)
+    if d.rises:
+        lines += [""] if lines else []
+        lines += _movers("Biggest rises", d.rises, limit)
+    if not lines:
+        return []
+    return [divider(), *(section(chunk) for chunk in pack_lines(lines)[:MAX_MOVER_SECTIONS])]
+
+
+def _renewal_block(d: ManagerDigest) -> Block:
+    lines = [f"*Renewals in the next {d.renewal_window_days} days by risk*"]
+    for r in d.renewals:
+        lines.append(
+            f"• {RISK_EMOJI.get(r.risk, ':white_circle:')} {esc(r.risk.capitalize(), 20)} "
+            f"risk: {plural(r.accounts, 'account')}, {money(r.arr)}"
+        )
+    if not d.renewals:
+        lines.append("No renewals in the window.")
+    return section("\n".join(lines))
+
+
+def _manager_fallback(d: ManagerDigest) -> str:
+    window = d.renewal_window_days
+    dist = ", ".join(f"{tier_label(r.tier)} {r.count}{_tier_delta(d, r.change)}"
+                     for r in d.distribution)
     drop = f" Biggest drop: {account_plain(d.drops[0])}." if d.drops else ""
     renewals = "; ".join(f"{r.risk} risk {r.accounts} ({money(r.arr)})" for r in d.renewals)
-    text = (
+    disagreeing = sum(1 for _, x in d.csm_entries if x)
+    return (
         f"Portfolio health for {esc(d.scope, 80)} on {d.as_of.isoformat()}: "
-        f"{d.accounts_total:,} accounts, average {d.average_score:.1f}{change}. "
+        f"{d.accounts_total:,} accounts, average {d.average_score:.1f}{_average_change(d)}. "
         f"{dist}. At-risk ARR {money(d.at_risk_arr)} of {money(d.total_arr)} "
         f"({money(d.at_risk_arr_renewing)} renewing within {window} days).{drop}"
         + (f" Renewals in {window} days: {renewals}." if renewals else "")
         + (_retention_text(d.retention) if d.retention is not None else "")
         + (f" Stale: {'; '.join(d.stale)}." if d.stale else "")
         + (
-            f" {plural(sum(1 for _, x in d.csm_entries if x), 'CSM entry', 'CSM entries')}"
-            " disagree with the data."
-            if any(x for _, x in d.csm_entries)
+            f" {plural(disagreeing, 'CSM entry', 'CSM entries')} disagree with the data."
+            if disagreeing
             else ""
         )
     )
-    return message(blocks, text)
+
+
+def manager_digest(d: ManagerDigest, limit: int = 10) -> dict[str, Any]:
+    """The manager's view: distribution and its change, at-risk ARR (and renewing in the
+    window), retention over the trailing period (GRR, NRR, logo churn, expansion
+    forecast), biggest drops and rises (``limit`` each), renewals in the window by risk."""
+    entry_chunks = pack_lines(_csm_entry_lines(d))[:MAX_ENTRY_SECTIONS] if d.csm_entries else []
+    blocks: list[Block] = [
+        header(f"Portfolio health — {d.scope}"),
+        *([context(_stale_text(d.stale))] if d.stale else []),
+        _summary_block(d),
+        *_distribution_blocks(d),
+        *([section("\n".join(_retention_lines(d.retention)))] if d.retention is not None else []),
+        *(section(chunk) for chunk in entry_chunks),
+        *_mover_blocks(d, limit),
+        divider(),
+        _renewal_block(d),
+        context("Pulse · `/health NAME` for any account"),
+    ]
+    return message(blocks, _manager_fallback(d))

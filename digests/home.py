@@ -10,20 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from digests.blocks import (
-    account_row,
-    clip_raw,
-    context,
-    details_button,
-    divider,
-    esc,
-    header,
-    home,
-    more_text,
-    section,
-    take,
-)
+from digests.blocks import context, divider, header, home, section, take
 from digests.limits import MAX_BLOCKS_HOME
+from digests.rows import account_row, details_button, more_text
+from digests.text import clip_raw, esc
 from digests.views import HomeView
 from digests.wording import plural
 

@@ -1,4 +1,5 @@
-"""CSM sentiments and overrides in Slack: the reply, the card line, the expiry notice."""
+"""CSM sentiments and overrides in Slack: the reply, the card line, the expiry notice and
+the health card's "CSM sentiment" modal."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from typing import Any, Literal
 
 from digests.blocks import (
     context,
-    esc,
     message,
     modal,
     option,
@@ -17,6 +17,8 @@ from digests.blocks import (
     static_select,
     text_input,
 )
+from digests.text import day_text, esc
+from digests.wording import plural
 
 SENTIMENT_EMOJI = {
     "green": ":large_green_circle:",
@@ -60,10 +62,6 @@ class ExpiryNotice:
     days_left: int
 
 
-def _day(d: date) -> str:
-    return d.strftime("%-d %b %Y")
-
-
 def override_text(line: OverrideLine, *, mention: bool = True) -> str:
     """ "CSM: red, champion left, until 31 Jan 2027, by @dana" (mrkdwn)."""
     if line.kind == "sentiment":
@@ -71,7 +69,7 @@ def override_text(line: OverrideLine, *, mention: bool = True) -> str:
     else:
         what = f"score set to {line.score:.0f}"
     who = f"<@{line.author}>" if mention else esc(line.author_name, 100)
-    return f"CSM: {what}, {esc(line.reason, 500)}, until {_day(line.expires_on)}, by {who}"
+    return f"CSM: {what}, {esc(line.reason, 500)}, until {day_text(line.expires_on)}, by {who}"
 
 
 def override_reply(r: OverrideReply) -> dict[str, Any]:
@@ -106,7 +104,7 @@ def override_reply(r: OverrideReply) -> dict[str, Any]:
 
 def expiry_notice(n: ExpiryNotice) -> dict[str, Any]:
     """The author's DM a few days before their override ends."""
-    when = "today" if n.days_left <= 0 else f"in {n.days_left} day{'s' if n.days_left != 1 else ''}"
+    when = "today" if n.days_left <= 0 else f"in {plural(n.days_left, 'day')}"
     text = (
         f":hourglass: Your entry on *{esc(n.line.account_name, 200)}* ends {when}: "
         f"{override_text(n.line)}.\nTo keep it, record it again with a new `--until`."

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from digests.blocks import context, esc, header, message, pack_lines, section
+from digests.blocks import context, header, message, section
+from digests.text import esc, pack_lines
 
 STATUS_EMOJI = {"ok": ":white_check_mark:", "failed": ":x:", "skipped": ":fast_forward:"}
 

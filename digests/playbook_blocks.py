@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from digests.blocks import context, esc, message, section, tier_badge, user_mention
+from digests.blocks import context, message, section
+from digests.rows import tier_badge
+from digests.text import esc, user_mention
 
 
 def playbook_message(playbook: str, account: str, reason: str, tier: str | None,

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
-from digests.blocks import actions, button, context, esc, header, message, section
+from digests.blocks import actions, button, context, header, message, section
+from digests.text import day_text, esc
 
 APPROVE = "trial_approve"
 DECLINE = "trial_decline"
@@ -72,7 +73,7 @@ class ApprovalRequest:
 
 
 def _day(d: date | None) -> str:
-    return d.strftime("%-d %b %Y") if d else "unknown"
+    return day_text(d) if d else "unknown"
 
 
 POLICY = (

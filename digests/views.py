@@ -1,8 +1,10 @@
 """View models: what a service hands to a Block Kit builder.
 
-Services (``pulse/services``) read storage and decide *what* to show; builders
-(``digests/blocks_*.py``) decide *how*, as pure functions of these frozen dataclasses, so
-every card and digest is testable without Slack or a database.
+Services (``pulse/services``) read storage and decide *what* to show; the builders in
+``digests`` (:mod:`digests.cards`, :mod:`digests.digest_blocks`, :mod:`digests.home`)
+decide *how*, as pure functions of these frozen dataclasses, so every card and digest is
+testable without Slack or a database. The override and trial builders keep their small
+view models next to them (:mod:`digests.override_blocks`, :mod:`digests.trial_blocks`).
 """
 
 from __future__ import annotations
@@ -105,6 +107,8 @@ class CsmDigest:
 
 @dataclass(frozen=True)
 class TierRow:
+    """One health tier of the manager digest's distribution."""
+
     tier: str
     count: int
     change: int | None
@@ -113,6 +117,8 @@ class TierRow:
 
 @dataclass(frozen=True)
 class RenewalRow:
+    """Renewals in the window at one risk level."""
+
     risk: str  # high | medium | low
     accounts: int
     arr: float

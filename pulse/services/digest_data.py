@@ -15,8 +15,8 @@ import pandas as pd
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from digests.blocks import esc
 from digests.override_blocks import override_text
+from digests.text import esc
 from digests.views import (
     CsmDigest,
     HomeView,

@@ -43,7 +43,12 @@ def test_chart_differs_with_data() -> None:
 
 
 def test_empty_and_degenerate_inputs_still_render() -> None:
-    for series in ({}, {"Nothing": []}, {"One point": [(START, 42.0)]}):
+    inputs: tuple[dict[str, list[tuple[date, float]]], ...] = (
+        {},
+        {"Nothing": []},
+        {"One point": [(START, 42.0)]},
+    )
+    for series in inputs:
         png = trend_chart_png(series, "No $data$ yet")
         assert png.startswith(PNG_SIGNATURE) and len(png) > 1_000
 

@@ -1,4 +1,4 @@
-"""The Slack-limit validator and the shared Block Kit primitives.
+"""The Slack-limit validator, the shared Block Kit primitives and the text helpers.
 
 The validator guards every builder test, so it is tested first on its own: each limit is
 broken deliberately and must be reported (otherwise the builder tests could pass
@@ -8,11 +8,25 @@ vacuously), and a valid payload must produce no violation at all.
 from __future__ import annotations
 
 import copy
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
-from digests import blocks as b
+from digests.blocks import (
+    actions,
+    button,
+    context,
+    divider,
+    fields_section,
+    header,
+    home,
+    message,
+    option,
+    section,
+    static_select,
+)
+from digests.cards.health import sparkline
 from digests.limits import (
     MAX_BLOCKS_HOME,
     MAX_BLOCKS_MESSAGE,
@@ -20,6 +34,17 @@ from digests.limits import (
     validate_blocks,
     validate_home,
     validate_message,
+)
+from digests.text import (
+    as_utc,
+    clip,
+    day_text,
+    escape,
+    pack_lines,
+    safe_url,
+    slack_time,
+    user_mention,
+    utc_text,
 )
 
 
@@ -194,14 +219,14 @@ def test_validator_counts_astral_characters_twice() -> None:
 
 
 def test_escape_only_touches_slacks_control_characters() -> None:
-    assert b.escape("A&B <C> 'd' \"e\"") == "A&amp;B &lt;C&gt; 'd' \"e\""
-    assert b.escape("<!channel>") == "&lt;!channel&gt;"
+    assert escape("A&B <C> 'd' \"e\"") == "A&amp;B &lt;C&gt; 'd' \"e\""
+    assert escape("<!channel>") == "&lt;!channel&gt;"
 
 
 @pytest.mark.parametrize("limit", range(5, 60))
 def test_clip_never_breaks_an_entity_or_link_and_respects_the_limit(limit: int) -> None:
-    text = b.escape("Tom & Jerry <Co> ") * 4 + "<https://x.io|link> tail"
-    out = b.clip(text, limit)
+    text = escape("Tom & Jerry <Co> ") * 4 + "<https://x.io|link> tail"
+    out = clip(text, limit)
     assert slack_len(out) <= limit
     amp = out.rfind("&")
     assert amp == -1 or ";" in out[amp:], out
@@ -210,40 +235,40 @@ def test_clip_never_breaks_an_entity_or_link_and_respects_the_limit(limit: int) 
 
 
 def test_clip_leaves_short_text_alone_and_marks_a_cut() -> None:
-    assert b.clip("short", 10) == "short"
-    assert b.clip("x" * 20, 10).endswith("…")
-    assert slack_len(b.clip("😀" * 20, 9)) <= 9
+    assert clip("short", 10) == "short"
+    assert clip("x" * 20, 10).endswith("…")
+    assert slack_len(clip("😀" * 20, 9)) <= 9
 
 
 def test_pack_lines_keeps_order_and_limit() -> None:
     lines = [f"line {i} " + "x" * (i * 37 % 400) for i in range(200)]
-    chunks = b.pack_lines(lines, limit=1000)
+    chunks = pack_lines(lines, limit=1000)
     assert all(slack_len(c) <= 1000 for c in chunks)
     assert "\n".join(chunks).split("\n") == lines
-    assert b.pack_lines(["y" * 5000], limit=100)[0].endswith("…")
+    assert pack_lines(["y" * 5000], limit=100)[0].endswith("…")
 
 
 def test_constructors_clip_text_to_slacks_limits() -> None:
     long = "é" * 5000
     blocks = [
-        b.header(long),
-        b.section(long, accessory=b.button(long, "a", value="1")),
-        b.fields_section([long] * 12, text=long),
-        b.context(*([long] * 12)),
-        b.actions([b.static_select(long, "s", [b.option(long, "v")])]),
+        header(long),
+        section(long, accessory=button(long, "a", value="1")),
+        fields_section([long] * 12, text=long),
+        context(*([long] * 12)),
+        actions([static_select(long, "s", [option(long, "v")])]),
     ]
     assert validate_blocks(blocks) == []
 
 
 def test_button_refuses_to_cut_values_and_urls() -> None:
     with pytest.raises(ValueError):
-        b.button("x", "a", value="1" * 2001)
+        button("x", "a", value="1" * 2001)
     with pytest.raises(ValueError):
-        b.button("x", "a", url="https://e.com/" + "a" * 3000)
+        button("x", "a", url="https://e.com/" + "a" * 3000)
     with pytest.raises(ValueError):
-        b.button("x", "a" * 256)
+        button("x", "a" * 256)
     with pytest.raises(ValueError):
-        b.option("x", "v" * 151)
+        option("x", "v" * 151)
 
 
 @pytest.mark.parametrize(
@@ -261,28 +286,40 @@ def test_button_refuses_to_cut_values_and_urls() -> None:
     ],
 )
 def test_safe_url(url: str | None, ok: bool) -> None:
-    assert (b.safe_url(url) is not None) is ok
+    assert (safe_url(url) is not None) is ok
 
 
 def test_user_mention_only_for_real_user_ids() -> None:
-    assert b.user_mention("U123ABC") == "<@U123ABC>"
-    assert b.user_mention("<!channel>") == "&lt;!channel&gt;"
-    assert b.user_mention(None) == "someone"
+    assert user_mention("U123ABC") == "<@U123ABC>"
+    assert user_mention("<!channel>") == "&lt;!channel&gt;"
+    assert user_mention(None) == "someone"
+
+
+def test_times_read_naive_datetimes_as_utc() -> None:
+    naive = datetime(2026, 11, 25, 14, 3)
+    aware = datetime(2026, 11, 25, 9, 3, tzinfo=timezone(timedelta(hours=-5)))
+    assert as_utc(naive) == as_utc(aware) == datetime(2026, 11, 25, 14, 3, tzinfo=UTC)
+    assert utc_text(aware) == "2026-11-25 14:03 UTC"
+    assert slack_time(naive) == (
+        f"<!date^{int(as_utc(naive).timestamp())}^{{date_short_pretty}} at {{time}}"
+        "|2026-11-25 14:03 UTC>"
+    )
+    assert day_text(date(2027, 1, 5)) == "5 Jan 2027"
 
 
 def test_sparkline() -> None:
-    assert b.sparkline([]) == ""
-    rising = b.sparkline([10, 30, 50, 70, 90])
+    assert sparkline([]) == ""
+    rising = sparkline([10, 30, 50, 70, 90])
     assert rising[0] == "▁" and rising[-1] == "█" and list(rising) == sorted(rising)
-    assert len(set(b.sparkline([75.0, 75.2, 74.9, 75.1]))) <= 2  # wobble draws flat
-    assert len(b.sparkline(list(range(100)), width=30)) == 30
+    assert len(set(sparkline([75.0, 75.2, 74.9, 75.1]))) <= 2  # wobble draws flat
+    assert len(sparkline(list(range(100)), width=30)) == 30
 
 
 def test_message_safety_net_never_exceeds_the_block_limit() -> None:
-    payload = b.message([b.divider()] * 80, "t")
+    payload = message([divider()] * 80, "t")
     assert validate_message(payload) == []
     assert "cut to fit" in payload["blocks"][-1]["elements"][0]["text"]
-    view = b.home([b.divider()] * 150)
+    view = home([divider()] * 150)
     assert validate_home(view) == []
 
 

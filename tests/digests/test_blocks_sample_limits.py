@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from fakes.harness import NOW, load_sample_workspace, prepare_database
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from digests.cards import account_list, alert_card, health_card
 from digests.digest_blocks import csm_digest, manager_digest
@@ -35,15 +36,17 @@ def url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     get_engine(db).dispose()
 
 
-def _largest_csm(session) -> Owner:  # type: ignore[no-untyped-def]
-    owner_id = session.execute(
-        select(Account.owner_id, func.count())
+def _largest_csm(session: Session) -> Owner:
+    owner_id = session.scalars(
+        select(Account.owner_id)
         .where(Account.owner_id.is_not(None))
         .group_by(Account.owner_id)
         .order_by(func.count().desc())
         .limit(1)
-    ).first()[0]
-    return session.get(Owner, owner_id)
+    ).one()
+    owner = session.get(Owner, owner_id)
+    assert owner is not None
+    return owner
 
 
 def test_largest_csm_digest_home_and_cards(url: str) -> None:

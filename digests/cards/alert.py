@@ -1,0 +1,161 @@
+"""The alert card posted to an account's owner, and the modal behind "Add a reason".
+
+The card shows what happened, what to do and where the alert stands; its buttons follow
+that state, and the bot re-renders the card with :func:`alert_card` after each action.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from digests.blocks import (
+    Block,
+    actions,
+    button,
+    context,
+    header,
+    message,
+    modal,
+    option,
+    section,
+    static_select,
+    text_input,
+)
+from digests.rows import SEVERITY_EMOJI, crm_button
+from digests.text import as_utc, clip_raw, esc, escape, slack_time, user_mention, utc_text
+from digests.views import AlertItem
+from digests.wording import plural
+
+SNOOZE_CHOICES: tuple[tuple[str, str], ...] = (
+    ("1d", "1 day"),
+    ("7d", "7 days"),
+    ("30d", "30 days"),
+    ("renewal", "Until renewal"),
+)
+"""(code, label) of each snooze: ``alert_snooze`` values are ``<alert_id>:<code>``."""
+REASON_ACTION = "alert_reason"
+REASON_VIEW = "alert_reason_view"
+REASON_INPUT = ("reason_block", "reason_input")
+
+
+def _state_line(alert: AlertItem, now: datetime) -> tuple[str, str]:
+    """(mrkdwn, plain) description of where the alert stands."""
+    if alert.status == "acknowledged":
+        who = user_mention(alert.acknowledged_by)
+        when = alert.acknowledged_at
+        md = f":white_check_mark: Acknowledged by {who}" + (
+            f" at {slack_time(when)}" if when else ""
+        )
+        return md, f"Acknowledged by {who}" + (f" at {utc_text(when)}" if when else "")
+    if alert.status == "snoozed":
+        who = user_mention(alert.snoozed_by)
+        until = alert.snoozed_until
+        md = f":zzz: Snoozed by {who}" + (f" until {slack_time(until)}" if until else "")
+        plain = f"Snoozed by {who}" + (f" until {utc_text(until)}" if until else "")
+        if until is not None and as_utc(until) <= as_utc(now):
+            md += " (snooze has ended)"
+            plain += " (snooze has ended)"
+        return md, plain
+    if alert.status == "resolved":
+        when = alert.resolved_at
+        md = ":heavy_check_mark: Resolved" + (f" {slack_time(when)}" if when else "")
+        return md, "Resolved" + (f" {utc_text(when)}" if when else "")
+    age = as_utc(now) - as_utc(alert.opened_at)
+    days = max(0, age.days)
+    ago = "today" if days == 0 else f"{plural(days, 'day')} ago"
+    return (
+        f":red_circle: Open since {slack_time(alert.opened_at)} ({ago})",
+        f"Open since {utc_text(alert.opened_at)}",
+    )
+
+
+def reason_modal(alert: AlertItem, private_metadata: str) -> dict[str, Any]:
+    """The modal behind "Add a reason": one optional-looking but required text input.
+
+    ``private_metadata`` carries the alert id and where its card is, so the submission
+    can update that card (a view_submission payload has no message).
+    """
+    verb = "acknowledged" if alert.status == "acknowledged" else "snoozed"
+    return modal(
+        "Why this alert waits",
+        REASON_VIEW,
+        private_metadata,
+        [
+            section(
+                f"*{esc(alert.label, 100)}* on *{esc(alert.account_name, 150)}*, {verb}. "
+                "Your reason is shown on the card and kept in the audit log."
+            ),
+            text_input(*REASON_INPUT, "Reason", initial=alert.quiet_reason),
+        ],
+    )
+
+
+def _alert_buttons(alert: AlertItem) -> list[dict[str, Any]]:
+    """Open -> Acknowledge, Snooze and Open in CRM; acknowledged or snoozed -> Add (or
+    Edit) a reason and Open in CRM; resolved -> none."""
+    elements: list[dict[str, Any]] = []
+    if alert.status == "open":
+        elements.append(button("Acknowledge", "alert_ack", value=str(alert.id), style="primary"))
+        elements.append(
+            static_select(
+                "Snooze…",
+                "alert_snooze",
+                [option(label, f"{alert.id}:{code}") for code, label in SNOOZE_CHOICES],
+            )
+        )
+    if alert.status in ("acknowledged", "snoozed"):
+        elements.append(
+            button(
+                "Edit reason" if alert.quiet_reason else "Add a reason",
+                REASON_ACTION,
+                value=str(alert.id),
+            )
+        )
+    if alert.status != "resolved":
+        crm = crm_button(alert.crm_url)
+        if crm:
+            elements.append(crm)
+    return elements
+
+
+def alert_card(alert: AlertItem, now: datetime) -> dict[str, Any]:
+    """An alert as posted to the owner: what happened, what to do, where it stands.
+
+    Buttons follow the state so a stale card cannot act twice: open -> Acknowledge,
+    Snooze and Open in CRM; acknowledged or snoozed -> Add a reason and Open in CRM;
+    resolved -> none. A reopened-early alert says why; a quiet one shows its reason.
+    The bot re-renders the card with this function after each action.
+    """
+    sev = alert.severity if alert.severity in SEVERITY_EMOJI else "warning"
+    blocks: list[Block] = [
+        header(
+            f"{SEVERITY_EMOJI[sev]} {sev.capitalize()} alert: {clip_raw(alert.account_name, 100)}"
+        ),
+        section(f"*{esc(alert.label, 100)}*\n{esc(alert.message, 1500)}"),
+    ]
+    if alert.action:
+        blocks.append(section(f"*Recommended action:* {esc(alert.action, 1000)}"))
+    state_md, state_plain = _state_line(alert, now)
+    owner = f" · owner {user_mention(alert.owner_slack_id)}" if alert.owner_slack_id else ""
+    if alert.reopen_reason:
+        blocks.append(
+            section(f":rotating_light: *Reopened early:* {esc(alert.reopen_reason, 1000)}")
+        )
+        state_plain += f". Reopened early: {clip_raw(alert.reopen_reason, 300)}"
+    if alert.quiet_reason:
+        state_md += f' — "{esc(alert.quiet_reason, 500)}"'
+        state_plain += f' ("{clip_raw(alert.quiet_reason, 300)}")'
+    blocks.append(context(state_md + owner))
+    elements = _alert_buttons(alert)
+    if elements:
+        blocks.append(actions(elements, block_id=f"alert_{alert.id}"))
+
+    what = clip_raw(alert.message, 400).rstrip(". ")
+    text = (
+        f"{sev.capitalize()} alert for {escape(clip_raw(alert.account_name, 80))}: "
+        f"{escape(clip_raw(alert.label, 80))}. {escape(what)}. {state_plain}."
+    )
+    if alert.action and alert.status == "open":
+        text += f" Recommended: {escape(clip_raw(alert.action, 300))}"
+    return message(blocks, text)
