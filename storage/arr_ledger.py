@@ -38,7 +38,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from pulse.kernel.clock import utcnow
-from storage.models import LINKED_ONLY_SOURCES, Account, ArrChange
+from storage.models import LINKED_ONLY_SOURCES, Account, ArrChange, table_of
 
 LEDGER_SOURCE = "pulse"
 """``source`` of the rows the catch-up writes (loaded rows carry their source's name)."""
@@ -179,7 +179,7 @@ def record_arr_ledger(session: Session, today: date, now: datetime | None = None
 
     if inserts:
         session.execute(insert(ArrChange), inserts)
-    table = ArrChange.__table__
+    table = table_of(ArrChange)
     if replaces:
         session.execute(
             update(table).where(table.c.id == bindparam("row_id"))

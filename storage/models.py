@@ -7,7 +7,7 @@ unique on it, so loading the same data twice changes nothing.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -19,6 +19,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
     func,
@@ -49,11 +50,20 @@ class Base(DeclarativeBase):
 class SourceKeyed:
     """Columns shared by every record loaded from a source system."""
 
+    if TYPE_CHECKING:  # declared by each model
+        __tablename__: str
+        id: Mapped[int]
+
     source: Mapped[str] = mapped_column(String(40))
     external_id: Mapped[str] = mapped_column(String(120))
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=False), server_default=func.now(), onupdate=func.now()
     )
+
+
+def table_of(model: type[Base] | type[SourceKeyed]) -> Table:
+    """The Core table of ``model`` (``__table__`` is typed as any ``FromClause``)."""
+    return Base.metadata.tables[model.__tablename__]
 
 
 class Owner(SourceKeyed, Base):
