@@ -16,6 +16,7 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import ColumnElement, Select, distinct, func, select
@@ -104,7 +105,9 @@ def trailing_period(end: date, months: int) -> Period:
     return Period(add_months(end, -months) + timedelta(days=1), end)
 
 
-def _frame(session: Session, stmt: Select[tuple[object, ...]], columns: list[str]) -> pd.DataFrame:
+def _frame(
+    session: Session, stmt: Select[*tuple[Any, ...]], columns: list[str]
+) -> pd.DataFrame:
     return pd.DataFrame(session.execute(stmt).all(), columns=columns)
 
 
