@@ -183,16 +183,9 @@ def request_extension(
                 f"user is set for {owner} or for you in the CRM.",
             )
     row = TrialExtension(
-        account_id=account.id,
-        subscription_id=sub.id,
-        step=step,
-        days=days,
-        status="pending" if approver else "granted",
-        requested_by=viewer.slack_user_id,
-        requested_at=now,
-        justification=why,
-        approver=approver,
-        previous_end=sub.trial_end,
+        account_id=account.id, subscription_id=sub.id, step=step, days=days,
+        status="pending" if approver else "granted", requested_by=viewer.slack_user_id,
+        requested_at=now, justification=why, approver=approver, previous_end=sub.trial_end,
     )
     if not _insert(session, row):
         if approver:
