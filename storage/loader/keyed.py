@@ -118,8 +118,7 @@ def load_keyed(
             continue
         rows[ext] = row
 
-    ins, upd, same = _write_keyed(session, model, source, rows)
-    result.inserted, result.updated, result.unchanged = ins, upd, same
+    result.inserted, result.updated, result.unchanged = _write_keyed(session, model, source, rows)
     if manager_refs:
         _link_managers(session, source, manager_refs, result)
     return result
@@ -184,8 +183,8 @@ def _write_keyed(
     if updates:
         # group by the set of changed columns: bulk UPDATE needs uniform parameter sets
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for u in updates:
-            groups.setdefault(tuple(sorted(u)), []).append(u)
+        for change in updates:
+            groups.setdefault(tuple(sorted(change)), []).append(change)
         for group in groups.values():
             session.execute(update(model), group)
     session.flush()

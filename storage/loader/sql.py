@@ -1,5 +1,5 @@
-"""SQL helpers the loader shares: dialect, chunked ``IN`` lists, driver-ready values and
-the driver connection COPY needs."""
+"""SQL helpers the loader shares: the dialect, chunked ``IN`` lists, driver-ready values,
+a table's DATE columns and the driver connections under a session."""
 
 from __future__ import annotations
 
