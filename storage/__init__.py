@@ -1,1 +1,1 @@
-"""Local storage: SQLAlchemy models, sessions, idempotent loading and migrations."""
+"""The database: models, sessions, idempotent batch loading, the ARR ledger and migrations."""

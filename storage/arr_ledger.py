@@ -38,7 +38,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from pulse.kernel.clock import utcnow
-from storage.models import LINKED_ONLY_SOURCES, Account, ArrChange
+from storage.models import LINKED_ONLY_SOURCES, Account, ArrChange, table_of
 
 LEDGER_SOURCE = "pulse"
 """``source`` of the rows the catch-up writes (loaded rows carry their source's name)."""
@@ -132,21 +132,9 @@ def record_arr_ledger(session: Session, today: date, now: datetime | None = None
         .where(Account.source.not_in(LINKED_ONLY_SOURCES))
         .order_by(Account.id)
     ).all()
-    ledger = pd.DataFrame(
-        session.execute(
-            select(ArrChange.id, ArrChange.account_id, ArrChange.effective_on, ArrChange.arr,
-                   ArrChange.reason, ArrChange.source)
-            .order_by(ArrChange.account_id, ArrChange.effective_on)
-        ).all(),
-        columns=["id", "account_id", "effective_on", "arr", "reason", "source"],
-    )
+    ledger = _read_ledger(session)
     relabel = _labels(ledger)
-    ledger["before"] = ledger.groupby("account_id")["arr"].shift()
-    latest = {
-        int(r.account_id): (int(r.id), float(r.arr), _as_date(r.effective_on),
-                            None if pd.isna(r.before) else float(r.before))
-        for r in ledger.groupby("account_id").tail(1).itertuples(index=False)
-    }
+    latest = _latest_rows(ledger)
 
     inserts: list[dict[str, object]] = []
     replaces: list[dict[str, object]] = []
@@ -177,9 +165,44 @@ def record_arr_ledger(session: Session, today: date, now: datetime | None = None
             continue
         add(account_id, day, now_arr, change_reason(last_arr, now_arr))
 
+    labelled = _write(session, inserts, replaces, relabel)
+    return LedgerReport(added=len(inserts), replaced=len(replaces), labelled=labelled,
+                        accounts=len(accounts))
+
+
+def _read_ledger(session: Session) -> pd.DataFrame:
+    return pd.DataFrame(
+        session.execute(
+            select(ArrChange.id, ArrChange.account_id, ArrChange.effective_on, ArrChange.arr,
+                   ArrChange.reason, ArrChange.source)
+            .order_by(ArrChange.account_id, ArrChange.effective_on)
+        ).all(),
+        columns=["id", "account_id", "effective_on", "arr", "reason", "source"],
+    )
+
+
+def _latest_rows(ledger: pd.DataFrame) -> dict[int, tuple[int, float, date | None, float | None]]:
+    """Each account's latest ledger row: (row id, ARR, effective day, the ARR before it)."""
+    before = ledger.groupby("account_id")["arr"].shift()
+    ledger = ledger.assign(before=before)
+    return {
+        int(r.account_id): (int(r.id), float(r.arr), _as_date(r.effective_on),
+                            None if pd.isna(r.before) else float(r.before))
+        for r in ledger.groupby("account_id").tail(1).itertuples(index=False)
+    }
+
+
+def _write(
+    session: Session,
+    inserts: list[dict[str, object]],
+    replaces: list[dict[str, object]],
+    relabel: list[dict[str, object]],
+) -> int:
+    """Store the catch-up's rows; the number of loaded rows relabelled (a row replaced
+    gets its label with its value)."""
     if inserts:
         session.execute(insert(ArrChange), inserts)
-    table = ArrChange.__table__
+    table = table_of(ArrChange)
     if replaces:
         session.execute(
             update(table).where(table.c.id == bindparam("row_id"))
@@ -196,8 +219,7 @@ def record_arr_ledger(session: Session, today: date, now: datetime | None = None
             relabel,
         )
     session.flush()
-    return LedgerReport(added=len(inserts), replaced=len(replaces), labelled=len(relabel),
-                        accounts=len(accounts))
+    return len(relabel)
 
 
 def _first_rows(add: AddRow, account_id: int, arr: float | None, now_arr: float,

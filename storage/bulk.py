@@ -23,10 +23,10 @@ from __future__ import annotations
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
-from storage.models import UsageDaily
+from storage.models import UsageDaily, table_of
 
 USAGE_TABLE = UsageDaily.__tablename__
-USAGE_KEY = tuple(c.name for c in UsageDaily.__table__.primary_key.columns)
+USAGE_KEY = tuple(c.name for c in table_of(UsageDaily).primary_key.columns)
 PRIMARY_KEY = f"{USAGE_TABLE}_pkey"
 """The name PostgreSQL gave the key when migration 0006 created it; kept identical."""
 BRIN_INDEX = "ix_usage_day_brin"

@@ -143,8 +143,8 @@ def build_panel(
             progress(day, len(rows), perf_counter() - t0)
         return rows
 
-    n = workers if workers is not None else (DATE_WORKERS if _parallel_safe(session) else 1)
-    if n <= 1 or len(dates) == 1:
+    threads = workers if workers is not None else (DATE_WORKERS if _parallel_safe(session) else 1)
+    if threads <= 1 or len(dates) == 1:
         parts = [one(session, day) for day in dates]
     else:
         make = sessionmaker(bind=session.get_bind())
@@ -161,7 +161,7 @@ def build_panel(
                     own.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
                 return one(own, day, parallel=False)
 
-        with ThreadPoolExecutor(max_workers=n) as pool:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
             parts = list(pool.map(on_own_session, dates))
     panel = pd.concat(parts, ignore_index=True)
     outcomes = account_outcomes(session)

@@ -53,6 +53,7 @@ from storage.models import (
     SurveyResponse,
     Ticket,
     UsageDaily,
+    table_of,
 )
 
 PRIMARY_ORDER = ("salesforce", "hubspot", "files", "sample")
@@ -157,15 +158,15 @@ def resolve_identities(session: Session, config: PulseConfig) -> IdentityReport:
         .order_by(Account.source, Account.external_id)
     )
     for sec in secondaries:
-        column = ID_FIELD.get(sec.source)
-        target, how, reason = _match(sec, column, by_field, by_crm_id, by_domain, crm_keys)
+        id_column = ID_FIELD.get(sec.source)
+        target, how, reason = _match(sec, id_column, by_field, by_crm_id, by_domain, crm_keys)
         if target is None:
             report.unmatched.append((sec.source, sec.external_id, sec.name, reason))
             continue
         report.linked.append((sec.source, sec.external_id, target.external_id, how))
-        if column and not getattr(target, column):
-            setattr(target, column, sec.external_id)
-            by_field[column][sec.external_id] = target
+        if id_column and not getattr(target, id_column):
+            setattr(target, id_column, sec.external_id)
+            by_field[id_column][sec.external_id] = target
             report.fields_set += 1
         moves.append({"sec": sec.id, "pri": target.id})
     if moves:
@@ -214,13 +215,13 @@ def _repoint(session: Session, moves: list[dict[str, int]]) -> int:
     """Move the secondary accounts' records to their primary; returns the rows moved."""
     conn = session.connection()
     moved = 0
-    for model in KEYED_CHILDREN:
-        table = model.__table__  # type: ignore[attr-defined]
+    for keyed in KEYED_CHILDREN:
+        table = table_of(keyed)
         stmt = (update(table).where(table.c.account_id == bindparam("sec"))
                 .values(account_id=bindparam("pri")))
         moved += _rows(conn.execute(stmt, moves))
-    for model, key in FACT_CHILDREN:
-        table = model.__table__  # type: ignore[attr-defined]
+    for fact, key in FACT_CHILDREN:
+        table = table_of(fact)
         other = table.alias("other")
         clash = exists().where(and_(other.c.account_id == bindparam("pri"),
                                     *(other.c[k] == table.c[k] for k in key)))

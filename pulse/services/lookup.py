@@ -30,20 +30,20 @@ def find_account(
     each query (not filtering the answer afterwards) matters, because "one exact match"
     must be counted among visible accounts only.
     """
-    q = query.strip().lower()
-    if not q:
+    wanted = query.strip().lower()
+    if not wanted:
         return AccountMatch(query=query)
     # Stripe customers and Zendesk organisations are linked to CRM accounts, not accounts
     # a person asks about: they would show up as unscored twins of real customers.
     scope = and_(Account.source.not_in(LINKED_ONLY_SOURCES), true() if scope is None else scope)
     exact = session.scalars(
         select(Account).where(
-            scope, or_(func.lower(Account.name) == q, func.lower(Account.domain) == q)
+            scope, or_(func.lower(Account.name) == wanted, func.lower(Account.domain) == wanted)
         )
     ).all()
     if len(exact) == 1:
         return AccountMatch(query=query, account=exact[0])
-    pattern = f"%{q.replace('%', '').replace('_', '')}%"
+    pattern = f"%{wanted.replace('%', '').replace('_', '')}%"
     partial = session.scalars(
         select(Account)
         .where(
@@ -59,5 +59,5 @@ def find_account(
         return AccountMatch(query=query, candidates=list(partial[:limit]))
     names = session.scalars(select(Account.name).where(scope)).all()
     lowered = {n.lower(): n for n in names}
-    close = difflib.get_close_matches(q, list(lowered), n=5, cutoff=0.5)
+    close = difflib.get_close_matches(wanted, list(lowered), n=5, cutoff=0.5)
     return AccountMatch(query=query, closest=[lowered[c] for c in close])

@@ -16,6 +16,7 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import ColumnElement, Select, distinct, func, select
@@ -85,8 +86,8 @@ class RetentionFigures:
 
 
 def add_months(day: date, months: int) -> date:
-    y, m = divmod(day.month - 1 + months, 12)
-    year, month = day.year + y, m + 1
+    years, month_index = divmod(day.month - 1 + months, 12)
+    year, month = day.year + years, month_index + 1
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
@@ -104,7 +105,9 @@ def trailing_period(end: date, months: int) -> Period:
     return Period(add_months(end, -months) + timedelta(days=1), end)
 
 
-def _frame(session: Session, stmt: Select[tuple[object, ...]], columns: list[str]) -> pd.DataFrame:
+def _frame(
+    session: Session, stmt: Select[*tuple[Any, ...]], columns: list[str]
+) -> pd.DataFrame:
     return pd.DataFrame(session.execute(stmt).all(), columns=columns)
 
 
@@ -267,7 +270,7 @@ def portfolio_metrics(
     owner_ids: set[int] | None = None,
 ) -> MetricsReport:
     """Every metric of docs/metrics.md over ``period``, broken down ``by`` an attribute."""
-    m = config.metrics
+    policy = config.metrics
     window = config.scoring.renewal_window_days
     accounts = load_accounts(session, owner_ids)
     ledger = load_ledger(session, period.end, owner_ids)
@@ -288,20 +291,20 @@ def portfolio_metrics(
         nrr_by_csm=revenue_bridge(accounts, ledger, period, "csm"),
         at_risk=at_risk_arr(accounts, ledger, snapshots, period.end, window, by),
         distribution=health_distribution(accounts, ledger, snapshots, period, by),
-        adoption=adoption(accounts, ledger, core_days, period.end, m.adoption_days, by),
+        adoption=adoption(accounts, ledger, core_days, period.end, policy.adoption_days, by),
         time_to_value=time_to_value(accounts, first_core, period, by, _usage_from(session)),
-        improvement=improvement_rate(accounts, alerts, snapshots, period, m.improvement_days,
+        improvement=improvement_rate(accounts, alerts, snapshots, period, policy.improvement_days,
                                      by),
         renewals=renewal_pipeline(accounts, ledger, snapshots, opportunities, period.end,
                                   window, by),
-        forecast=expansion_forecast(accounts, opportunities, m.stage_probabilities,
-                                    m.default_stage_probability, by),
+        forecast=expansion_forecast(accounts, opportunities, policy.stage_probabilities,
+                                    policy.default_stage_probability, by),
         settings={
             "renewal_window_days": window,
-            "adoption_days": m.adoption_days,
-            "adoption_window_days": m.adoption_window_days,
-            "improvement_days": m.improvement_days,
-            "default_stage_probability": m.default_stage_probability,
+            "adoption_days": policy.adoption_days,
+            "adoption_window_days": policy.adoption_window_days,
+            "improvement_days": policy.improvement_days,
+            "default_stage_probability": policy.default_stage_probability,
         },
         ledger_rows=len(ledger),
         notes=_notes(ledger, period, opening),
@@ -316,8 +319,8 @@ def retention_figures(
     period = trailing_period(end, config.metrics.period_months)
     accounts = load_accounts(session, owner_ids)
     ledger = load_ledger(session, period.end, owner_ids)
-    m = config.metrics
+    policy = config.metrics
     forecast = expansion_forecast(accounts, load_opportunities(session, owner_ids),
-                                  m.stage_probabilities, m.default_stage_probability)
+                                  policy.stage_probabilities, policy.default_stage_probability)
     revenue = revenue_bridge(accounts, ledger, period).iloc[0]
     return RetentionFigures(period, revenue, forecast, len(ledger))

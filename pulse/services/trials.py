@@ -151,24 +151,10 @@ def request_extension(
     """
     if not viewer.can_act:
         raise PermissionError("Only CSMs, managers and admins can extend a trial.")
-    match = find_visible_account(session, viewer, query)
-    account = match.account
-    if account is None:
-        if match.candidates:
-            names = ", ".join(a.name for a in match.candidates[:5])
-            return _not_possible(
-                query, f"several of your accounts match: {names}. Be more specific."
-            )
-        return _not_possible(query, "no account of yours matches that name.")
-    sub = _trial_subscription(session, account)
-    if sub is None:
-        return _not_possible(account.name, "it has no running trial (no trialing subscription).")
-    if sub.source != BILLING_SOURCE:
-        return _not_possible(
-            account.name,
-            f"its trial is billed through '{sub.source}', and Pulse moves trial ends in "
-            "Stripe only.",
-        )
+    found = _running_trial(session, viewer, query)
+    if isinstance(found, TrialReply):
+        return found
+    account, sub = found
     history = _history(session, sub.id)
     pending = next((h for h in history if h.status == "pending"), None)
     if pending is not None:
@@ -197,16 +183,9 @@ def request_extension(
                 f"user is set for {owner} or for you in the CRM.",
             )
     row = TrialExtension(
-        account_id=account.id,
-        subscription_id=sub.id,
-        step=step,
-        days=days,
-        status="pending" if approver else "granted",
-        requested_by=viewer.slack_user_id,
-        requested_at=now,
-        justification=why,
-        approver=approver,
-        previous_end=sub.trial_end,
+        account_id=account.id, subscription_id=sub.id, step=step, days=days,
+        status="pending" if approver else "granted", requested_by=viewer.slack_user_id,
+        requested_at=now, justification=why, approver=approver, previous_end=sub.trial_end,
     )
     if not _insert(session, row):
         if approver:
@@ -215,28 +194,77 @@ def request_extension(
             )
         return _not_possible(account.name, "someone extended it at the same moment; try again.")
     if approver:
-        _audit(
-            session,
-            now,
-            viewer.slack_user_id,
-            "trial_extension_requested",
-            account.id,
-            extension_id=row.id,
-            step=step,
-            days=days,
-            justification=why,
-            approver=approver,
+        return _ask_approval(session, viewer, account, row, approver, now)
+    return _grant(session, billing, viewer, account, sub, row, now)
+
+
+def _running_trial(
+    session: Session, viewer: Viewer, query: str
+) -> tuple[Account, Subscription] | TrialReply:
+    """The account ``query`` names among the viewer's and its running Stripe trial, or the
+    reply saying why there is none."""
+    match = find_visible_account(session, viewer, query)
+    account = match.account
+    if account is None:
+        if match.candidates:
+            names = ", ".join(a.name for a in match.candidates[:5])
+            return _not_possible(
+                query, f"several of your accounts match: {names}. Be more specific."
+            )
+        return _not_possible(query, "no account of yours matches that name.")
+    sub = _trial_subscription(session, account)
+    if sub is None:
+        return _not_possible(account.name, "it has no running trial (no trialing subscription).")
+    if sub.source != BILLING_SOURCE:
+        return _not_possible(
+            account.name,
+            f"its trial is billed through '{sub.source}', and Pulse moves trial ends in "
+            "Stripe only.",
         )
-        reply = TrialReply(
-            kind="approval_requested",
-            account_name=account.name,
-            step=step,
-            days=days,
-            approver=approver,
-        )
-        return Requested(
-            reply=reply, approver=approver, request=_approval_view(session, row, account)
-        )
+    return account, sub
+
+
+def _ask_approval(
+    session: Session,
+    viewer: Viewer,
+    account: Account,
+    row: TrialExtension,
+    approver: str,
+    now: datetime,
+) -> Requested:
+    """A step-3+ request saved as pending: audited, and handed back for the approval DM."""
+    _audit(
+        session,
+        now,
+        viewer.slack_user_id,
+        "trial_extension_requested",
+        account.id,
+        extension_id=row.id,
+        step=row.step,
+        days=row.days,
+        justification=row.justification,
+        approver=approver,
+    )
+    reply = TrialReply(
+        kind="approval_requested",
+        account_name=account.name,
+        step=row.step,
+        days=row.days,
+        approver=approver,
+    )
+    return Requested(reply=reply, approver=approver, request=_approval_view(session, row, account))
+
+
+def _grant(
+    session: Session,
+    billing: TrialBilling,
+    viewer: Viewer,
+    account: Account,
+    sub: Subscription,
+    row: TrialExtension,
+    now: datetime,
+) -> TrialReply:
+    """Steps 1 and 2: extend in billing at once; the reply says how it went."""
     error = _apply_extension(
         session,
         billing,
@@ -245,15 +273,15 @@ def request_extension(
         viewer.slack_user_id,
         now,
         "trial_extension_granted",
-        justification=why,
+        justification=row.justification,
     )
     if error is not None:
-        return TrialReply(kind="failed", account_name=account.name, detail=error, step=step)
+        return TrialReply(kind="failed", account_name=account.name, detail=error, step=row.step)
     return TrialReply(
         kind="extended",
         account_name=account.name,
-        step=step,
-        days=days,
+        step=row.step,
+        days=row.days,
         previous_end=row.previous_end,
         new_end=row.new_end,
     )

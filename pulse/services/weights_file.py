@@ -115,15 +115,16 @@ def edit_weights_text(text: str, weights: Mapping[str, float]) -> str | None:
     remaining = dict(ordered)
     out = list(lines)
     for i in entries:
-        m = _KEY_LINE.match(lines[i])
-        if m is None or _indent(lines[i]) != inner:
+        match = _KEY_LINE.match(lines[i])
+        if match is None or _indent(lines[i]) != inner:
             return None
-        key = m["key"]
+        key = match["key"]
         if key in remaining:
             value = _number(remaining.pop(key))
             out[i] = (
-                f"{m['indent']}{m['q']}{key}{m['q']}{m['sep']}{m['gap'] or ' '}{value}"
-                f"{m['comment'] or ''}"
+                f"{match['indent']}{match['q']}{key}{match['q']}{match['sep']}"
+                f"{match['gap'] or ' '}{value}"
+                f"{match['comment'] or ''}"
             )
     insert_at = entries[-1] + 1 if entries else weights_at + 1
     added = [f"{' ' * inner}{k}: {_number(v)}" for k, v in remaining.items()]

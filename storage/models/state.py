@@ -1,8 +1,5 @@
-"""Typed SQLAlchemy 2.0 models of everything Pulse stores.
-
-Every record that comes from a source system carries ``(source, external_id)`` and is
-unique on it, so loading the same data twice changes nothing.
-"""
+"""What Pulse itself records: score snapshots, alerts, the audit log, sync and pipeline runs,
+write-backs, playbooks, reminders, trial extensions, overrides and webhook events."""
 
 from __future__ import annotations
 
@@ -11,7 +8,6 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    Boolean,
     Date,
     DateTime,
     Float,
@@ -21,216 +17,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    func,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
-LIFECYCLES = ("trial", "paid", "churned")
-CONTACT_ROLES = ("owner", "admin", "power_user", "member")
-TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
-TICKET_STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
-SENTIMENTS = ("negative", "neutral", "positive")
-SURVEY_KINDS = ("nps", "csat")
-INVOICE_STATUSES = ("draft", "open", "paid", "void", "uncollectible")
-ALERT_STATUSES = ("open", "acknowledged", "snoozed", "resolved")
-SEVERITIES = ("info", "warning", "critical")
-OPPORTUNITY_KINDS = ("renewal", "expansion", "new", "other")
-ARR_REASONS = ("new", "expansion", "contraction", "churn", "reactivation", "observed")
-LINKED_ONLY_SOURCES = ("stripe", "zendesk")
-"""Sources whose accounts (Stripe customers, Zendesk organisations) only carry records to
-be linked to a CRM account by identity resolution; they are never scored on their own."""
-
-
-class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
-
-
-class SourceKeyed:
-    """Columns shared by every record loaded from a source system."""
-
-    source: Mapped[str] = mapped_column(String(40))
-    external_id: Mapped[str] = mapped_column(String(120))
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=False), server_default=func.now(), onupdate=func.now()
-    )
-
-
-class Owner(SourceKeyed, Base):
-    """A CSM or CS manager; ``manager_id`` points at the owner's manager."""
-
-    __tablename__ = "owners"
-    __table_args__ = (UniqueConstraint("source", "external_id", name="uq_owners_source_ext"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
-    email: Mapped[str | None] = mapped_column(String(320))
-    crm_owner_id: Mapped[str | None] = mapped_column(String(120))
-    slack_user_id: Mapped[str | None] = mapped_column(String(40))
-    team: Mapped[str | None] = mapped_column(String(120))
-    is_manager: Mapped[bool] = mapped_column(Boolean, default=False)
-    manager_id: Mapped[int | None] = mapped_column(ForeignKey("owners.id"))
-
-    manager: Mapped[Owner | None] = relationship(remote_side="Owner.id")
-
-
-class Account(SourceKeyed, Base):
-    __tablename__ = "accounts"
-    __table_args__ = (UniqueConstraint("source", "external_id", name="uq_accounts_source_ext"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(255), index=True)
-    domain: Mapped[str | None] = mapped_column(String(255), index=True)
-    salesforce_id: Mapped[str | None] = mapped_column(String(40))
-    hubspot_id: Mapped[str | None] = mapped_column(String(40))
-    stripe_customer_id: Mapped[str | None] = mapped_column(String(60))
-    zendesk_org_id: Mapped[str | None] = mapped_column(String(40))
-    owner_id: Mapped[int | None] = mapped_column(ForeignKey("owners.id"), index=True)
-    tier: Mapped[str | None] = mapped_column(String(40))
-    segment: Mapped[str | None] = mapped_column(String(80))
-    region: Mapped[str | None] = mapped_column(String(80))
-    industry: Mapped[str | None] = mapped_column(String(120))
-    arr: Mapped[float | None] = mapped_column(Float)
-    mrr: Mapped[float | None] = mapped_column(Float)
-    licensed_seats: Mapped[int | None] = mapped_column(Integer)
-    contract_start: Mapped[date | None] = mapped_column(Date)
-    renewal_date: Mapped[date | None] = mapped_column(Date)
-    lifecycle: Mapped[str] = mapped_column(String(20), default="paid")
-    churned_on: Mapped[date | None] = mapped_column(Date)
-    do_not_contact: Mapped[bool] = mapped_column(Boolean, default=False)
-    custom: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-
-    owner: Mapped[Owner | None] = relationship()
-
-
-class Contact(SourceKeyed, Base):
-    """A person at a customer: a CRM contact and/or a product user."""
-
-    __tablename__ = "contacts"
-    __table_args__ = (UniqueConstraint("source", "external_id", name="uq_contacts_source_ext"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
-    email: Mapped[str | None] = mapped_column(String(320))
-    name: Mapped[str | None] = mapped_column(String(200))
-    department: Mapped[str | None] = mapped_column(String(120))
-    role: Mapped[str] = mapped_column(String(20), default="member")
-    is_main_contact: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_on: Mapped[date | None] = mapped_column(Date)
-    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime)
-    deactivated_at: Mapped[datetime | None] = mapped_column(DateTime)
-
-
-class UsageDaily(Base):
-    """One account x user x feature x day of product usage.
-
-    The biggest table by far (tens of millions of rows), so it carries as few indexes as
-    its readers need: the natural key is the primary key, ordered (account, day, ...) so
-    one account's recent days are one index range (cards, live rescoring, the loader's
-    existence check), and PostgreSQL gets a BRIN index on ``day`` for the whole-portfolio
-    window scan, which costs almost nothing to maintain during bulk loads. ``account_id``
-    and ``user_id`` are not declared foreign keys: the loader only writes ids it has just
-    resolved from ``accounts``/``contacts`` (neither is ever deleted), and PostgreSQL's
-    per-row referential check took 80% of a bulk load. A surrogate id, a (day, account)
-    B-tree and the two foreign keys together cut the load from ~275k to ~30k rows/s
-    (docs/performance.md).
-    """
-
-    __tablename__ = "usage_daily"
-    __table_args__ = (
-        Index("ix_usage_day_brin", "day", postgresql_using="brin").ddl_if(
-            dialect="postgresql"
-        ),
-    )
-
-    account_id: Mapped[int] = mapped_column(primary_key=True)  # accounts.id
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    user_id: Mapped[int] = mapped_column(primary_key=True)  # contacts.id
-    feature: Mapped[str] = mapped_column(String(80), primary_key=True)
-    source: Mapped[str] = mapped_column(String(40))
-    events: Mapped[int] = mapped_column(Integer, default=0)
-    minutes: Mapped[float] = mapped_column(Float, default=0.0)
-
-
-class IntegrationDaily(Base):
-    """Daily runs and failures of one customer integration (for the integration-failure flag)."""
-
-    __tablename__ = "integration_daily"
-    __table_args__ = (
-        UniqueConstraint("account_id", "integration", "day", name="uq_integration_key"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    source: Mapped[str] = mapped_column(String(40))
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
-    integration: Mapped[str] = mapped_column(String(80))
-    day: Mapped[date] = mapped_column(Date)
-    runs: Mapped[int] = mapped_column(Integer, default=0)
-    failures: Mapped[int] = mapped_column(Integer, default=0)
-
-
-class Subscription(SourceKeyed, Base):
-    __tablename__ = "subscriptions"
-    __table_args__ = (
-        UniqueConstraint("source", "external_id", name="uq_subscriptions_source_ext"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
-    plan: Mapped[str | None] = mapped_column(String(120))
-    status: Mapped[str] = mapped_column(String(30))
-    quantity: Mapped[int | None] = mapped_column(Integer)
-    mrr: Mapped[float | None] = mapped_column(Float)
-    started_on: Mapped[date | None] = mapped_column(Date)
-    current_period_end: Mapped[date | None] = mapped_column(Date)
-    trial_end: Mapped[date | None] = mapped_column(Date)
-    canceled_on: Mapped[date | None] = mapped_column(Date)
-
-
-class Invoice(SourceKeyed, Base):
-    __tablename__ = "invoices"
-    __table_args__ = (UniqueConstraint("source", "external_id", name="uq_invoices_source_ext"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
-    subscription_id: Mapped[int | None] = mapped_column(ForeignKey("subscriptions.id"))
-    amount: Mapped[float] = mapped_column(Float)
-    currency: Mapped[str] = mapped_column(String(3), default="usd")
-    status: Mapped[str] = mapped_column(String(20))
-    issued_on: Mapped[date | None] = mapped_column(Date)
-    due_on: Mapped[date | None] = mapped_column(Date)
-    paid_on: Mapped[date | None] = mapped_column(Date)
-
-
-class Ticket(SourceKeyed, Base):
-    __tablename__ = "tickets"
-    __table_args__ = (UniqueConstraint("source", "external_id", name="uq_tickets_source_ext"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
-    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
-    subject: Mapped[str | None] = mapped_column(String(500))
-    priority: Mapped[str] = mapped_column(String(20), default="normal")
-    status: Mapped[str] = mapped_column(String(20), default="open")
-    created_at: Mapped[datetime] = mapped_column(DateTime)
-    solved_at: Mapped[datetime | None] = mapped_column(DateTime)
-    satisfaction: Mapped[str | None] = mapped_column(String(20))
-    sentiment: Mapped[str | None] = mapped_column(String(20))
-
-
-class SurveyResponse(SourceKeyed, Base):
-    """An NPS (0-10) or CSAT (1-5) response."""
-
-    __tablename__ = "survey_responses"
-    __table_args__ = (UniqueConstraint("source", "external_id", name="uq_surveys_source_ext"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
-    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
-    kind: Mapped[str] = mapped_column(String(10))
-    score: Mapped[int] = mapped_column(Integer)
-    comment: Mapped[str | None] = mapped_column(Text)
-    responded_at: Mapped[datetime] = mapped_column(DateTime)
+from storage.models.base import Base
 
 
 class ScoreSnapshot(Base):
@@ -350,56 +141,6 @@ class CrmWriteback(Base):
     written_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     last_error_at: Mapped[datetime | None] = mapped_column(DateTime)
-
-
-class Opportunity(SourceKeyed, Base):
-    """A CRM renewal or expansion opportunity (Salesforce Opportunity, HubSpot deal)."""
-
-    __tablename__ = "opportunities"
-    __table_args__ = (
-        UniqueConstraint("source", "external_id", name="uq_opportunities_source_ext"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
-    owner_id: Mapped[int | None] = mapped_column(ForeignKey("owners.id"))
-    name: Mapped[str | None] = mapped_column(String(255))
-    kind: Mapped[str] = mapped_column(String(20), default="other")  # renewal|expansion|new|other
-    stage: Mapped[str | None] = mapped_column(String(80))
-    amount: Mapped[float | None] = mapped_column(Float)
-    close_date: Mapped[date | None] = mapped_column(Date)
-    is_closed: Mapped[bool] = mapped_column(Boolean, default=False)
-    is_won: Mapped[bool] = mapped_column(Boolean, default=False)
-
-
-class ArrChange(Base):
-    """One account's ARR from ``effective_on`` on: the ledger retention metrics read.
-
-    Accounts carry only their current ARR, but gross and net revenue retention need each
-    account's ARR at a period's start and end. The ARR of an account on a day is the
-    ``arr`` of its latest change effective on or before that day (0 before the first);
-    ``arr`` 0 means churned. Rows come from a source's ``arr_history`` (the loader keys
-    them on ``(account_id, effective_on)``, like daily facts) and from
-    ``storage.arr_ledger.record_arr_ledger``, which appends a row whenever an account's
-    current ARR differs from its ledger (``source`` "pulse"). ``reason`` is a label for
-    people (``ARR_REASONS``); metrics never read it, and rows loaded without one are
-    labelled from the sequence by the next catch-up.
-    """
-
-    __tablename__ = "arr_changes"
-    __table_args__ = (
-        UniqueConstraint("account_id", "effective_on", name="uq_arr_changes_account_day"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
-    effective_on: Mapped[date] = mapped_column(Date)
-    arr: Mapped[float] = mapped_column(Float)
-    reason: Mapped[str | None] = mapped_column(String(20))
-    source: Mapped[str] = mapped_column(String(40))
-    recorded_at: Mapped[datetime] = mapped_column(
-        DateTime, server_default=func.now(), onupdate=func.now()
-    )
 
 
 class PipelineRun(Base):

@@ -1,0 +1,173 @@
+"""Running a connector into storage: batches, cursors and the run report."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from functools import partial
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from connectors.base import Connector, get_connector
+from pulse.kernel.clock import utcnow
+from pulse.kernel.config import PulseConfig
+from pulse.kernel.records import Batch
+from pulse.services.sync.report import SyncReport, record_run, sync_state
+from pulse.services.sync.threads import WRITERS, OrderedWriter, prefetched
+from pulse.services.sync.usage_bulk import BULK_MIN_ROWS, UsageBulkLoad
+from storage.db import session_factory
+from storage.loader import FACTS, LoadResult, RefCache, load_batch, load_facts_prepared, write_facts
+
+log = logging.getLogger("pulse.services.sync")
+
+ProgressHook = Callable[[Batch, LoadResult], None]
+
+
+def run_sync(
+    url: str,
+    config: PulseConfig,
+    source: str,
+    *,
+    full: bool = False,
+    dry_run: bool = False,
+    connector: Connector | None = None,
+    progress: ProgressHook | None = None,
+    bulk_min_rows: int = BULK_MIN_ROWS,
+) -> SyncReport:
+    """Pull one source into the database at ``url`` and return its report.
+
+    ``dry_run`` loads everything inside one transaction and rolls it back, so the report
+    shows what would change while nothing is written. On PostgreSQL a first usage load of
+    at least ``bulk_min_rows`` rows into an empty table runs without the table's indexes
+    (``UsageBulkLoad``).
+    """
+    factory = session_factory(url)
+    report = SyncReport(source=source, started_at=utcnow())
+    if connector is None:
+        connector = get_connector(source)(config)
+    with factory() as session:
+        cursor = None if full else sync_state(session, source).cursor
+        session.rollback()
+    report.cursor = cursor
+    postgres = make_url(url).get_backend_name() == "postgresql"
+    run = _SyncRun(factory, report, progress, postgres=postgres, dry_run=dry_run,
+                   bulk_min_rows=bulk_min_rows)
+    run.load(connector.pull(cursor, full=full))
+    run.rebuild_indexes()
+    report.warnings = [*connector.warnings, *run.notes]
+    report.finished_at = utcnow()
+    if not dry_run:
+        record_run(factory(), report)
+    return report
+
+
+class _SyncRun:
+    """One run's batches into storage: who writes them (a writer thread per PostgreSQL
+    connection, the sync's own thread, or one rolled-back session in a dry run) and what
+    the report counts."""
+
+    def __init__(
+        self,
+        factory: Callable[[], Session],
+        report: SyncReport,
+        progress: ProgressHook | None,
+        *,
+        postgres: bool,
+        dry_run: bool,
+        bulk_min_rows: int,
+    ) -> None:
+        self.factory = factory
+        self.source = report.source
+        self.report = report
+        self.progress = progress
+        self.dry_run = dry_run
+        self.dry_session = factory() if dry_run else None
+        self.cache = RefCache()
+        # SQLite takes one writer at a time: a second slice's open write would wait on the
+        # first, which waits for its turn behind nothing but the second's lock: one thread.
+        workers = WRITERS if postgres else 1
+        self.writer = None if dry_run else OrderedWriter(factory, self.source, workers)
+        self.bulk = UsageBulkLoad(factory, bulk_min_rows) if postgres and not dry_run else None
+        self.notes: list[str] = []
+
+    def load(self, batches: Iterator[Batch]) -> None:
+        """Store every batch, each committed with its cursor; a failure is reported, and
+        what was stored before it stays."""
+        writer, report = self.writer, self.report
+        try:
+            if self.bulk is not None and (note := self.bulk.repair()):
+                self.notes.append(note)
+            for batch in prefetched(batches):
+                self._load_one(batch)
+            if writer is not None:
+                self._account(writer.drain())
+            report.status = "dry-run" if self.dry_run else ("partial" if report.skipped else "ok")
+        except Exception as exc:  # the report must say what failed; stored data stays
+            if writer is not None:
+                self._account(writer.finish())  # slices already handed over are still stored
+            log.exception("sync of %s failed", self.source)
+            report.errors.append(f"{type(exc).__name__}: {exc}")
+            report.status = "failed"
+        finally:
+            if writer is not None:
+                writer.close()
+            if self.dry_session is not None:
+                self.dry_session.rollback()
+                self.dry_session.close()
+
+    def _load_one(self, batch: Batch) -> None:
+        source, writer = self.source, self.writer
+        if writer is not None and batch.entity in FACTS:
+            assume_new = self.bulk is not None and self.bulk.applies(batch)
+            # prepare this slice while the previous one is still being written
+            with self.factory() as session:
+                prepared = load_facts_prepared(session, source, batch, self.cache,
+                                               assume_new=assume_new)
+            self._account(writer.submit(batch, partial(write_facts, source=source,
+                                                       prepared=prepared)))
+            return
+        if writer is not None:
+            self._account(writer.drain())  # references may point at what is being written
+        work = partial(load_batch, source=source, batch=batch, cache=self.cache)
+        self._account([(batch, self._store(batch, work))])
+
+    def _store(self, batch: Batch, work: Callable[[Session], LoadResult]) -> LoadResult:
+        """Load one batch and commit it with its cursor (or flush, in a dry run)."""
+        session = self.dry_session or self.factory()
+        try:
+            result = work(session)
+            if self.dry_session is None:
+                if batch.cursor is not None:
+                    sync_state(session, self.source).cursor = batch.cursor
+                session.commit()
+            else:
+                session.flush()
+            return result
+        finally:
+            if self.dry_session is None:
+                session.close()
+
+    def _account(self, done: list[tuple[Batch, LoadResult]]) -> None:
+        report = self.report
+        for batch, result in done:
+            if batch.cursor is not None:
+                report.cursor = batch.cursor
+            report.totals.add(result)
+            report.by_entity.setdefault(batch.entity, LoadResult()).add(result)
+            if self.progress:
+                self.progress(batch, result)
+
+    def rebuild_indexes(self) -> None:
+        """Every slice is written or given up: build the usage indexes a bulk load dropped."""
+        if self.bulk is None:
+            return
+        try:
+            if note := self.bulk.finish():
+                self.notes.append(note)
+        except Exception as exc:  # the next run builds them before writing
+            log.exception("could not build the usage indexes again")
+            self.report.errors.append(
+                f"usage indexes not rebuilt ({exc}); the next sync builds them"
+            )
+            self.report.status = "failed"

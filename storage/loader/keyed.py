@@ -1,0 +1,212 @@
+"""Upserting keyed records (owners, accounts, contacts ...) on ``(source, external_id)``.
+
+References resolve against the batch's source (or ``Batch.ref_source``); a record whose
+required reference is unknown is skipped with a reason naming it, an optional one that
+is unknown is stored empty. Owners' managers are linked once the batch's owners exist.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from pulse.kernel.records import Rejection
+from storage.loader.refs import ACCOUNT_REF, Ref, id_map
+from storage.loader.result import LoadResult
+from storage.loader.sql import CHUNK
+from storage.models import (
+    Account,
+    Contact,
+    Invoice,
+    Opportunity,
+    Owner,
+    SourceKeyed,
+    Subscription,
+    SurveyResponse,
+    Ticket,
+    table_of,
+)
+
+KEYED: dict[str, tuple[type[SourceKeyed], tuple[Ref, ...]]] = {
+    "owners": (Owner, ()),
+    "accounts": (Account, (Ref("owner_external_id", "owner_id", Owner, "owner", False),)),
+    "contacts": (Contact, (ACCOUNT_REF,)),
+    "subscriptions": (Subscription, (ACCOUNT_REF,)),
+    "invoices": (
+        Invoice,
+        (
+            ACCOUNT_REF,
+            Ref("subscription_external_id", "subscription_id", Subscription, "subscription", False),
+        ),
+    ),
+    "tickets": (
+        Ticket,
+        (ACCOUNT_REF, Ref("contact_external_id", "contact_id", Contact, "contact", False)),
+    ),
+    "opportunities": (
+        Opportunity,
+        (ACCOUNT_REF, Ref("owner_external_id", "owner_id", Owner, "owner", False)),
+    ),
+    "surveys": (
+        SurveyResponse,
+        (ACCOUNT_REF, Ref("contact_external_id", "contact_id", Contact, "contact", False)),
+    ),
+}
+
+
+def _where(record: dict[str, Any], entity: str) -> str:
+    where = record.get("_where")
+    if where:
+        return str(where)
+    ext = record.get("external_id")
+    return f"{entity} '{ext}'" if ext else entity
+
+
+def _columns(model: type[SourceKeyed]) -> set[str]:
+    return {c.key for c in table_of(model).columns} - {"id", "updated_at"}
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        if a is None or b is None:
+            return a is b
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
+    if isinstance(a, datetime) and isinstance(b, datetime):
+        return a.replace(tzinfo=None) == b.replace(tzinfo=None)
+    return a == b
+
+
+def load_keyed(
+    session: Session,
+    source: str,
+    entity: str,
+    records: list[dict[str, Any]],
+    ref_source: str | None = None,
+) -> LoadResult:
+    """Upsert ``records`` of a keyed entity; the batch's own rejections are the caller's."""
+    model, refs = KEYED[entity]
+    result = LoadResult(fetched=len(records))
+    columns = _columns(model)
+    ref_src = ref_source or source
+    maps = {ref.key: id_map(session, ref.model, ref_src, (r.get(ref.key) for r in records))
+            for ref in refs}
+    manager_refs: dict[str, str] = {}
+    rows: dict[str, dict[str, Any]] = {}
+    for record in records:
+        where = _where(record, entity)
+        ext = record.get("external_id")
+        if ext is None or str(ext).strip() == "":
+            result.skipped.append(Rejection(where, "missing external_id"))
+            continue
+        ext = str(ext)
+        row: dict[str, Any] = {"source": source, "external_id": ext}
+        problem = _resolve_refs(record, refs, maps, row)
+        if problem:
+            result.skipped.append(Rejection(where, problem))
+            continue
+        for key, value in record.items():
+            if key in columns and key not in row:
+                row[key] = value
+        if entity == "owners" and record.get("manager_external_id"):
+            manager_refs[ext] = str(record["manager_external_id"])
+        if ext in rows:
+            result.skipped.append(Rejection(where, f"duplicate external_id '{ext}' in batch"))
+            continue
+        rows[ext] = row
+
+    result.inserted, result.updated, result.unchanged = _write_keyed(session, model, source, rows)
+    if manager_refs:
+        _link_managers(session, source, manager_refs, result)
+    return result
+
+
+def _resolve_refs(
+    record: dict[str, Any],
+    refs: tuple[Ref, ...],
+    maps: dict[str, dict[str, int]],
+    row: dict[str, Any],
+) -> str | None:
+    """Set ``row``'s foreign keys from ``record``'s references; why the record is skipped
+    (a required reference missing or unknown), or None."""
+    for ref in refs:
+        target = record.get(ref.key)
+        if target is None or str(target) == "":
+            if ref.required:
+                return f"missing {ref.key}"
+            row[ref.column] = None
+            continue
+        pk = maps[ref.key].get(str(target))
+        if pk is None:
+            if ref.required:
+                return f"unknown {ref.label} '{target}' ({ref.key})"
+            row[ref.column] = None  # optional link not (yet) known: keep the record
+            continue
+        row[ref.column] = pk
+    return None
+
+
+def _write_keyed(
+    session: Session, model: type[SourceKeyed], source: str, rows: dict[str, dict[str, Any]]
+) -> tuple[int, int, int]:
+    if not rows:
+        return 0, 0, 0
+    written_cols = sorted({k for r in rows.values() for k in r} - {"source", "external_id"})
+    existing: dict[str, dict[str, Any]] = {}
+    keys = list(rows)
+    table_cols = [table_of(model).c[c] for c in written_cols]
+    for start in range(0, len(keys), CHUNK):
+        chunk = keys[start : start + CHUNK]
+        stmt = select(model.id, model.external_id, *table_cols).where(
+            model.source == source, model.external_id.in_(chunk)
+        )
+        for found in session.execute(stmt).mappings():
+            existing[found["external_id"]] = dict(found)
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    unchanged = 0
+    for ext, row in rows.items():
+        old = existing.get(ext)
+        if old is None:
+            inserts.append(row)
+            continue
+        changed = {k: v for k, v in row.items() if k in written_cols and not _same(old[k], v)}
+        if changed:
+            updates.append({"id": old["id"], **changed})
+        else:
+            unchanged += 1
+    for start in range(0, len(inserts), CHUNK):
+        session.execute(insert(model), inserts[start : start + CHUNK])
+    if updates:
+        # group by the set of changed columns: bulk UPDATE needs uniform parameter sets
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for change in updates:
+            groups.setdefault(tuple(sorted(change)), []).append(change)
+        for group in groups.values():
+            session.execute(update(model), group)
+    session.flush()
+    return len(inserts), len(updates), unchanged
+
+
+def _link_managers(
+    session: Session, source: str, manager_refs: dict[str, str], result: LoadResult
+) -> None:
+    ids = id_map(session, Owner, source, list(manager_refs) + list(manager_refs.values()))
+    current = dict(
+        session.execute(
+            select(Owner.id, Owner.manager_id).where(Owner.id.in_(list(ids.values())))
+        ).all()
+    )
+    for owner_ext, manager_ext in manager_refs.items():
+        manager_id = ids.get(manager_ext)
+        if manager_id is None:
+            result.skipped.append(
+                Rejection(f"owners '{owner_ext}'", f"unknown manager '{manager_ext}'; kept without")
+            )
+            continue
+        owner_id = ids[owner_ext]
+        if current.get(owner_id) != manager_id:
+            session.execute(update(Owner).where(Owner.id == owner_id).values(manager_id=manager_id))

@@ -1,0 +1,88 @@
+"""Typed SQLAlchemy 2.0 models of everything Pulse stores.
+
+Every record that comes from a source system carries ``(source, external_id)`` and is
+unique on it, so loading the same data twice changes nothing.
+
+Parts: ``base`` (the declarative base, ``SourceKeyed``, column vocabularies),
+``records`` (what sources bring), ``state`` (what Pulse records).
+"""
+
+from __future__ import annotations
+
+from storage.models.base import (
+    CONTACT_ROLES,
+    INVOICE_STATUSES,
+    LIFECYCLES,
+    LINKED_ONLY_SOURCES,
+    OPPORTUNITY_KINDS,
+    SENTIMENTS,
+    SURVEY_KINDS,
+    TICKET_PRIORITIES,
+    TICKET_STATUSES,
+    Base,
+    SourceKeyed,
+    table_of,
+)
+from storage.models.records import (
+    Account,
+    ArrChange,
+    Contact,
+    IntegrationDaily,
+    Invoice,
+    Opportunity,
+    Owner,
+    Subscription,
+    SurveyResponse,
+    Ticket,
+    UsageDaily,
+)
+from storage.models.state import (
+    Alert,
+    AuditLog,
+    CrmWriteback,
+    Override,
+    PipelineRun,
+    PlaybookFiring,
+    Reminder,
+    ScoreSnapshot,
+    SyncState,
+    TrialExtension,
+    WebhookEvent,
+)
+
+__all__ = [
+    "Account",
+    "Alert",
+    "ArrChange",
+    "AuditLog",
+    "Base",
+    "CONTACT_ROLES",
+    "Contact",
+    "CrmWriteback",
+    "INVOICE_STATUSES",
+    "IntegrationDaily",
+    "Invoice",
+    "LIFECYCLES",
+    "LINKED_ONLY_SOURCES",
+    "OPPORTUNITY_KINDS",
+    "Opportunity",
+    "Override",
+    "Owner",
+    "PipelineRun",
+    "PlaybookFiring",
+    "Reminder",
+    "SENTIMENTS",
+    "SURVEY_KINDS",
+    "ScoreSnapshot",
+    "SourceKeyed",
+    "Subscription",
+    "SurveyResponse",
+    "SyncState",
+    "TICKET_PRIORITIES",
+    "TICKET_STATUSES",
+    "Ticket",
+    "TrialExtension",
+    "UsageDaily",
+    "WebhookEvent",
+    "table_of",
+]
