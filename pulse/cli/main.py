@@ -15,10 +15,9 @@ from connectors.crm import CRM_SYSTEMS, crm_problem
 from pulse.kernel.config import ConfigError, PulseConfig, load_config
 
 if TYPE_CHECKING:
-    from slack_sdk import WebClient
-
     from bot.webhooks import WebhookReceiver
     from pulse.jobs.live.worker import LiveWorker
+    from pulse.services.outbox import Delivery
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Pulse: customer health.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -258,6 +257,7 @@ def serve(
     import logging
 
     from bot.app import MissingSetting, app_from_env, require_env
+    from bot.delivery import SlackDelivery
     from bot.server import EVENTS_PATH, serve_http, serve_socket
 
     cfg = _config()
@@ -274,8 +274,8 @@ def serve(
         from pulse.jobs.pipeline import admin_reporter
         from pulse.jobs.scheduler import PulseScheduler
 
-        jobs = PulseScheduler(cfg, slack=slack_app.client,
-                              on_failure=admin_reporter(cfg, slack_app.client))
+        delivery = SlackDelivery(slack_app.client)
+        jobs = PulseScheduler(cfg, delivery=delivery, on_failure=admin_reporter(cfg, delivery))
         jobs.start()
         console.print(f"Scheduled: the daily pipeline at {cfg.schedule.time} "
                       f"({cfg.workspace.timezone}), on whichever process holds the lock.")
@@ -285,7 +285,7 @@ def serve(
             serve_socket(slack_app, app_token)
             return
         chosen = port or cfg.slack.port
-        receiver, worker = _live_rescoring(cfg, slack_app.client)
+        receiver, worker = _live_rescoring(cfg, SlackDelivery(slack_app.client))
         console.print(f"Pulse is listening on http://0.0.0.0:{chosen}{EVENTS_PATH} "
                       "(Ctrl-C to stop).")
         live = ", ".join(receiver.configured())
@@ -300,13 +300,15 @@ def serve(
             jobs.stop()
 
 
-def _live_rescoring(cfg: PulseConfig, client: WebClient) -> tuple[WebhookReceiver, LiveWorker]:
+def _live_rescoring(
+    cfg: PulseConfig, delivery: Delivery
+) -> tuple[WebhookReceiver, LiveWorker]:
     """The webhook receiver (secrets from the environment) and its started worker."""
     from bot.webhooks import WebhookReceiver
     from pulse.jobs.live.worker import LiveWorker
     from pulse.kernel.clock import utcnow
 
-    worker = LiveWorker(cfg.database_url, cfg, slack=client, clock=utcnow).start()
+    worker = LiveWorker(cfg.database_url, cfg, delivery=delivery, clock=utcnow).start()
     receiver = WebhookReceiver.from_env(cfg.database_url, clock=utcnow, notify=worker.notify)
     return receiver, worker
 
@@ -323,14 +325,15 @@ def digest(
     """Send the morning digests: each CSM's list by DM, managers their team's portfolio."""
     from sqlalchemy import func, or_
 
+    from bot.delivery import SlackDelivery, web_client
+    from pulse.jobs.deliver import send_digests
     from pulse.kernel.clock import utcnow
-    from pulse.services.notify import send_digests, web_client
     from storage.db import session_factory
     from storage.models import Owner
 
     cfg = _config()
     _require_schema(cfg.database_url)
-    client = None if dry_run else web_client(_slack_token())
+    delivery = None if dry_run else SlackDelivery(web_client(_slack_token()))
     now = utcnow()
     with session_factory(cfg.database_url)() as session:
         only = None
@@ -346,7 +349,7 @@ def digest(
                 raise typer.Exit(1)
             owner_id = owner.id
             only = lambda oid, _sid: oid == owner_id  # noqa: E731
-        messages, report = send_digests(client, session, cfg, now, dry_run=dry_run, only=only)
+        messages, report = send_digests(delivery, session, cfg, now, dry_run=dry_run, only=only)
         session.rollback()  # digests only read
     if not messages:
         console.print("No digests to send (no recipients with a Slack user id, or no scores).")
@@ -372,19 +375,16 @@ def alerts_command(
     ] = False,
 ) -> None:
     """Evaluate alerts against the latest scores and post (or update) their cards now."""
+    from bot.delivery import SlackDelivery, web_client
+    from pulse.jobs.deliver import post_alert_cards
     from pulse.kernel.clock import utcnow
     from pulse.services.alerts import evaluate_alerts
-    from pulse.services.notify import (
-        alert_card_previews,
-        post_alert_cards,
-        web_client,
-        with_unposted,
-    )
+    from pulse.services.notify import alert_card_previews, with_unposted
     from storage.db import session_factory
 
     cfg = _config()
     _require_schema(cfg.database_url)
-    client = None if dry_run else web_client(_slack_token())
+    delivery = None if dry_run else SlackDelivery(web_client(_slack_token()))
     now = utcnow()
     with session_factory(cfg.database_url)() as session:
         changes = evaluate_alerts(session, cfg, now)
@@ -400,8 +400,8 @@ def alerts_command(
             )
             return
         session.commit()  # the evaluation stands even if Slack is unreachable
-        assert client is not None
-        report = post_alert_cards(client, session, cfg, with_unposted(session, changes), now)
+        assert delivery is not None
+        report = post_alert_cards(delivery, session, cfg, with_unposted(session, changes), now)
     console.print(
         f"{len(changes.raised)} raised, {len(changes.reopened)} reopened, "
         f"{len(changes.resolved)} resolved; {report}."
@@ -591,14 +591,14 @@ def writeback(
 # The daily pipeline, its runs, the scheduler and the audit log
 
 
-def _optional_slack() -> object | None:
-    """A Slack client when SLACK_BOT_TOKEN is set; steps that need Slack skip otherwise."""
+def _optional_slack() -> Delivery | None:
+    """Slack delivery when SLACK_BOT_TOKEN is set; steps that need Slack skip otherwise."""
     import os
 
-    from pulse.services.notify import web_client
+    from bot.delivery import SlackDelivery, web_client
 
     token = os.environ.get("SLACK_BOT_TOKEN", "").strip()
-    return web_client(token) if token else None
+    return SlackDelivery(web_client(token)) if token else None
 
 
 def _print_steps(steps: list[dict[str, object]]) -> None:
@@ -624,8 +624,7 @@ def run_command() -> None:
     cfg = _config()
     _require_schema(cfg.database_url)
     slack = _optional_slack()
-    run = run_pipeline(cfg, kind="manual", slack=slack,  # type: ignore[arg-type]
-                       on_failure=admin_reporter(cfg, slack))  # type: ignore[arg-type]
+    run = run_pipeline(cfg, kind="manual", delivery=slack, on_failure=admin_reporter(cfg, slack))
     assert run is not None  # manual runs are never refused
     _print_steps(run.steps)
     console.print(f"Run {run.id} of {run.run_date}: {run.status}.")
@@ -685,8 +684,7 @@ def scheduler_command(
     _require_schema(cfg.database_url)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     slack = _optional_slack()
-    scheduler = PulseScheduler(cfg, slack=slack,  # type: ignore[arg-type]
-                               on_failure=admin_reporter(cfg, slack))  # type: ignore[arg-type]
+    scheduler = PulseScheduler(cfg, delivery=slack, on_failure=admin_reporter(cfg, slack))
     if once:
         if not scheduler.lock.acquire():
             console.print("Another Pulse process holds the scheduler lock; nothing to do.")
