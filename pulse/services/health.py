@@ -1,8 +1,9 @@
 """`/health` and the account lists: what one viewer may see of one account or many.
 
 Scope rule for lookups: an account outside the viewer's scope must be indistinguishable
-from one that does not exist. Matching therefore runs only over visible accounts (the
-same exact / substring / closest-name rules as :func:`pulse.services.lookup.find_account`), and
+from one that does not exist. Matching therefore runs only over visible accounts
+(:func:`pulse.services.access.find_visible_account`: the same exact / substring /
+closest-name rules as :func:`pulse.services.lookup.find_account`), and
 **when nothing visible matches, the answer is** ``PickList(query, [], closest_visible)``
 with closest names computed over visible names only, whether or not some invisible
 account would have matched. :class:`Refused` is reserved for viewers with no access at
