@@ -24,11 +24,11 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.context import BotContext, notice, reply_error
+from bot.delivery import SlackDelivery
 from digests.cards import (
     REASON_ACTION,
     REASON_INPUT,
@@ -40,10 +40,11 @@ from digests.cards import (
     refusal,
 )
 from digests.views import AlertItem, HealthCard
+from pulse.jobs.deliver import update_alert_card
 from pulse.services import alerts as alert_service
 from pulse.services import health
 from pulse.services.access import Viewer
-from pulse.services.notify import DmChannels, checked, message_args, update_alert_message
+from pulse.services.outbox import DeliveryError, Message
 from storage.models import Alert
 
 log = logging.getLogger("pulse.bot.actions")
@@ -126,7 +127,7 @@ class _Click:
 
 def apply_to_alerts(
     ctx: BotContext,
-    client: WebClient,
+    delivery: SlackDelivery,
     respond: Respond,
     click: _Click,
     alert_ids: list[int],
@@ -159,32 +160,37 @@ def apply_to_alerts(
     if not changed:
         return  # a double click or a Slack retry: nothing to show twice
     with ctx.session() as session:
-        done: set[tuple[str, str]] = set()
         for item in changed:
+            done = set()
             if click.on_alert_card and len(alert_ids) == 1:
-                payload = checked(alert_card(item, now), f"alert card {item.id}")
-                if payload is not None and click.channel and click.message_ts:
-                    where = (click.channel, click.message_ts)
-                    try:
-                        client.chat_update(channel=where[0], ts=where[1], **message_args(payload))
-                        done.add(where)
-                    except SlackApiError as exc:
-                        # The change is recorded; only the card is stale. Not worth an
-                        # error message to the user, who did what they meant to do.
-                        log.warning(
-                            "updating the clicked card %s failed: %s",
-                            where,
-                            exc.response.get("error"),
-                        )
-            update_alert_message(client, session, item, now, skip=done)
+                done = _update_clicked_card(delivery, click, item, now)
+            update_alert_card(delivery, session, item, now, skip=done)
         if click.block_id.startswith("health_card_") and account_id is not None:
-            _refresh_health_card(ctx, session, client, respond, click, account_id, now)
+            _refresh_health_card(ctx, session, delivery, respond, click, account_id, now)
+
+
+def _update_clicked_card(
+    delivery: SlackDelivery, click: _Click, item: AlertItem, now: datetime
+) -> set[tuple[str, str]]:
+    """Re-render the alert card the click came from; the (channel, ts) it updated."""
+    if not (click.channel and click.message_ts):
+        return set()
+    where = (click.channel, click.message_ts)
+    card = Message(click.channel, alert_card(item, now), f"alert card {item.id}")
+    try:
+        updated = delivery.update(card, click.message_ts)
+    except DeliveryError as exc:
+        # The change is recorded; only the card is stale. Not worth an error message to
+        # the user, who did what they meant to do.
+        log.warning("updating the clicked card %s failed: %s", where, exc.error)
+        return set()
+    return {where} if updated is not None else set()
 
 
 def _refresh_health_card(
     ctx: BotContext,
     session: Session,
-    client: WebClient,
+    delivery: SlackDelivery,
     respond: Respond,
     click: _Click,
     account_id: int,
@@ -199,11 +205,11 @@ def _refresh_health_card(
     if click.ephemeral or not (click.channel and click.message_ts):
         respond(**payload, replace_original=True)
     else:
-        client.chat_update(channel=click.channel, ts=click.message_ts, **message_args(payload))
+        delivery.update(Message(click.channel, payload, "health card"), click.message_ts)
 
 
 def show_card(
-    ctx: BotContext, client: WebClient, respond: Respond, click: _Click, account_id: int
+    ctx: BotContext, delivery: SlackDelivery, respond: Respond, click: _Click, account_id: int
 ) -> None:
     """``health_pick``: the account's card where the click happened.
 
@@ -221,8 +227,7 @@ def show_card(
     else:
         payload = refusal(str(account_id))
     if click.in_view:
-        channel = DmChannels(client).channel_for(click.user_id)
-        client.chat_postMessage(channel=channel, **message_args(payload))
+        delivery.post(Message(click.user_id, payload, f"health card for {click.user_id}"))
     elif click.ephemeral:
         respond(**payload, response_type="ephemeral", replace_original=True)
     else:
@@ -230,7 +235,7 @@ def show_card(
 
 
 def open_reason_modal(
-    ctx: BotContext, client: WebClient, respond: Respond, click: _Click, trigger_id: str
+    ctx: BotContext, delivery: SlackDelivery, respond: Respond, click: _Click, trigger_id: str
 ) -> None:
     """"Add a reason" on a quiet alert's card: a modal that remembers where the card is."""
     alert_id = parse_ids(click.value)[0]
@@ -242,7 +247,7 @@ def open_reason_modal(
             respond(**notice(str(exc)), response_type="ephemeral", replace_original=False)
             return
     metadata = json.dumps({"alert": alert_id, "channel": click.channel, "ts": click.message_ts})
-    client.views_open(trigger_id=trigger_id, view=reason_modal(item, metadata))
+    delivery.open_view(trigger_id, reason_modal(item, metadata))
 
 
 def reason_text(view: dict[str, Any]) -> str:
@@ -252,7 +257,9 @@ def reason_text(view: dict[str, Any]) -> str:
     return str(((values.get(block_id) or {}).get(action_id) or {}).get("value") or "")
 
 
-def save_reason(ctx: BotContext, client: WebClient, user_id: str, view: dict[str, Any]) -> None:
+def save_reason(
+    ctx: BotContext, delivery: SlackDelivery, user_id: str, view: dict[str, Any]
+) -> None:
     """Store the reason (audited) and show it on the alert's card(s)."""
     meta = json.loads(view.get("private_metadata") or "{}")
     alert_id = int(meta["alert"])
@@ -261,129 +268,145 @@ def save_reason(ctx: BotContext, client: WebClient, user_id: str, view: dict[str
         with ctx.session() as session:  # committed before Slack shows it
             viewer = ctx.viewer(session, user_id)
             item = alert_service.add_reason(session, alert_id, viewer, reason_text(view), now)
-        _show_reason(ctx, client, item, meta, now)
+        _show_reason(ctx, delivery, item, meta, now)
 
 
 def _show_reason(
-    ctx: BotContext, client: WebClient, item: AlertItem, meta: dict[str, Any], now: datetime
+    ctx: BotContext, delivery: SlackDelivery, item: AlertItem, meta: dict[str, Any], now: datetime
 ) -> None:
     with ctx.session() as session:
         skip: set[tuple[str, str]] = set()
         if meta.get("channel") and meta.get("ts"):
-            payload = checked(alert_card(item, now), f"alert card {item.id}")
-            if payload is not None:
-                client.chat_update(channel=meta["channel"], ts=meta["ts"], **message_args(payload))
+            card = Message(meta["channel"], alert_card(item, now), f"alert card {item.id}")
+            if delivery.update(card, meta["ts"]) is not None:
                 skip.add((meta["channel"], meta["ts"]))
-        update_alert_message(client, session, item, now, skip=skip)
+        update_alert_card(delivery, session, item, now, skip=skip)
 
 
-def register(app: App, ctx: BotContext) -> None:
-    """Attach the alert-card and pick-list actions to ``app``."""
+# ---------------------------------------------------------------------------------------
+# Registration: each listener acks at once; the work runs lazily, errors told to the user
 
-    def ack_only(ack: Ack) -> None:
-        ack()
 
-    def _run(what: str, respond: Respond, work: Callable[[], None]) -> None:
+def _run(what: str, respond: Respond, work: Callable[[], None]) -> None:
+    try:
+        work()
+    except DeliveryError as exc:
+        log.error("%s: Slack API error %s", what, exc.error)
+        reply_error(respond, what)
+    except Exception:  # noqa: BLE001 - reported to the user and logged
+        reply_error(respond, what)
+
+
+def _ack_only(ack: Ack) -> None:
+    ack()
+
+
+ClickWork = Callable[[SlackDelivery, Respond, _Click], None]
+
+
+def _lazy(what: str, work: ClickWork) -> Callable[[dict[str, Any], WebClient, Respond], None]:
+    """A lazy listener running ``work`` on the click, through this request's client."""
+
+    def listener(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        click = _Click(body)
+        _run(what, respond, lambda: work(SlackDelivery(client), respond, click))
+
+    return listener
+
+
+def _alert_op(ctx: BotContext, what: str, all_ids: bool, op: AlertOp) -> ClickWork:
+    """Acknowledge (the first id, or ``all_ids``) the alerts named by the button."""
+
+    def work(delivery: SlackDelivery, respond: Respond, click: _Click) -> None:
         try:
-            work()
-        except SlackApiError as exc:
-            log.error("%s: Slack API error %s", what, exc.response.get("error"))
-            reply_error(respond, what)
-        except Exception:  # noqa: BLE001 - reported to the user and logged
-            reply_error(respond, what)
+            ids = parse_ids(click.value)
+        except ValueError:
+            log.warning("%s with a malformed value %r", what, click.value)
+            return
+        apply_to_alerts(ctx, delivery, respond, click, ids if all_ids else ids[:1], op)
 
-    def on_ack(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        click = _Click(body)
+    return work
 
-        def work() -> None:
-            try:
-                ids = parse_ids(click.value)[:1]
-            except ValueError:
-                log.warning("alert_ack with a malformed value %r", click.value)
-                return
-            apply_to_alerts(ctx, client, respond, click, ids, alert_service.acknowledge)
 
-        _run(ACK, respond, work)
+def _snooze(ctx: BotContext) -> ClickWork:
+    def work(delivery: SlackDelivery, respond: Respond, click: _Click) -> None:
+        try:
+            alert_id, choice = parse_snooze(click.value)
+        except ValueError:
+            log.warning("alert_snooze with a malformed value %r", click.value)
+            return
 
-    def on_ack_all(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        click = _Click(body)
+        def op(session: Session, aid: int, viewer: Viewer, now: datetime) -> AlertItem:
+            return alert_service.snooze(session, aid, viewer, choice, now)  # type: ignore[arg-type]
 
-        def work() -> None:
-            try:
-                ids = parse_ids(click.value)
-            except ValueError:
-                log.warning("alert_ack_all with a malformed value %r", click.value)
-                return
-            apply_to_alerts(ctx, client, respond, click, ids, alert_service.acknowledge)
+        apply_to_alerts(ctx, delivery, respond, click, [alert_id], op)
 
-        _run(ACK_ALL, respond, work)
+    return work
 
-    def on_snooze(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        click = _Click(body)
 
-        def work() -> None:
-            try:
-                alert_id, choice = parse_snooze(click.value)
-            except ValueError:
-                log.warning("alert_snooze with a malformed value %r", click.value)
-                return
+def _pick(ctx: BotContext) -> ClickWork:
+    def work(delivery: SlackDelivery, respond: Respond, click: _Click) -> None:
+        try:
+            account_id = int(click.value)
+        except ValueError:
+            log.warning("health_pick with a malformed value %r", click.value)
+            return
+        show_card(ctx, delivery, respond, click, account_id)
 
-            def op(session: Session, aid: int, viewer: Viewer, now: datetime) -> AlertItem:
-                return alert_service.snooze(session, aid, viewer, choice, now)  # type: ignore[arg-type]
+    return work
 
-            apply_to_alerts(ctx, client, respond, click, [alert_id], op)
 
-        _run(SNOOZE, respond, work)
-
-    def on_pick(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        click = _Click(body)
-
-        def work() -> None:
-            try:
-                account_id = int(click.value)
-            except ValueError:
-                log.warning("health_pick with a malformed value %r", click.value)
-                return
-            show_card(ctx, client, respond, click, account_id)
-
-        _run(PICK, respond, work)
-
-    app.action(ACK)(ack=ack_only, lazy=[on_ack])
-    app.action(ACK_ALL)(ack=ack_only, lazy=[on_ack_all])
-    app.action(SNOOZE)(ack=ack_only, lazy=[on_snooze])
-    app.action(PICK)(ack=ack_only, lazy=[on_pick])
-
+def _reason(ctx: BotContext) -> Callable[[dict[str, Any], WebClient, Respond], None]:
     def on_reason(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         click = _Click(body)
         trigger_id = str(body.get("trigger_id") or "")
 
         def work() -> None:
             try:
-                open_reason_modal(ctx, client, respond, click, trigger_id)
+                open_reason_modal(ctx, SlackDelivery(client), respond, click, trigger_id)
             except ValueError:
                 log.warning("alert_reason with a malformed value %r", click.value)
 
         _run(REASON_ACTION, respond, work)
 
-    def ack_reason(ack: Ack, view: dict[str, Any]) -> None:
-        # Validation must happen in the ack: only it can show an error inside the modal.
-        if alert_service.clean_reason(reason_text(view)) is None:
-            ack(response_action="errors", errors={REASON_INPUT[0]: "Type a reason first."})
-            return
-        ack()
+    return on_reason
 
+
+def _ack_reason(ack: Ack, view: dict[str, Any]) -> None:
+    # Validation must happen in the ack: only it can show an error inside the modal.
+    if alert_service.clean_reason(reason_text(view)) is None:
+        ack(response_action="errors", errors={REASON_INPUT[0]: "Type a reason first."})
+        return
+    ack()
+
+
+def _reason_submit(ctx: BotContext) -> Callable[[dict[str, Any], WebClient, dict[str, Any]], None]:
     def on_reason_submit(body: dict[str, Any], client: WebClient, view: dict[str, Any]) -> None:
         user_id = (body.get("user") or {}).get("id", "")
         if alert_service.clean_reason(reason_text(view)) is None:
             return  # refused in the ack, inside the modal
         try:
-            save_reason(ctx, client, user_id, view)
+            save_reason(ctx, SlackDelivery(client), user_id, view)
         except (PermissionError, LookupError, ValueError) as exc:
             log.warning("alert reason from %s refused: %s", user_id, exc)
         except Exception:  # noqa: BLE001 - no response_url on a view submission: log it
             log.exception("saving an alert reason failed")
 
-    app.action(REASON_ACTION)(ack=ack_only, lazy=[on_reason])
-    app.view(REASON_VIEW)(ack=ack_reason, lazy=[on_reason_submit])
+    return on_reason_submit
+
+
+def register(app: App, ctx: BotContext) -> None:
+    """Attach the alert-card and pick-list actions to ``app``."""
+    app.action(ACK)(
+        ack=_ack_only, lazy=[_lazy(ACK, _alert_op(ctx, ACK, False, alert_service.acknowledge))]
+    )
+    app.action(ACK_ALL)(
+        ack=_ack_only,
+        lazy=[_lazy(ACK_ALL, _alert_op(ctx, ACK_ALL, True, alert_service.acknowledge))],
+    )
+    app.action(SNOOZE)(ack=_ack_only, lazy=[_lazy(SNOOZE, _snooze(ctx))])
+    app.action(PICK)(ack=_ack_only, lazy=[_lazy(PICK, _pick(ctx))])
+    app.action(REASON_ACTION)(ack=_ack_only, lazy=[_reason(ctx)])
+    app.view(REASON_VIEW)(ack=_ack_reason, lazy=[_reason_submit(ctx)])
     # A URL button: Slack opens the link itself but still sends the action; ack, nothing else.
-    app.action(OPEN_CRM)(ack_only)
+    app.action(OPEN_CRM)(_ack_only)

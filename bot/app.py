@@ -7,7 +7,7 @@
   request, against whatever base URL the client has),
 * tests and the benchmark inject a client pointed at the fake Slack API, and
 * every call, including Bolt's per-request client copies, shares the retry handlers of
-  :func:`pulse.services.notify.web_client` (429 ``Retry-After`` handling).
+  :func:`bot.delivery.web_client` (429 ``Retry-After`` handling).
 
 :func:`app_from_env` is what ``pulse serve`` uses: tokens and the signing secret from the
 environment, failing at start with the missing variable's name.
@@ -27,11 +27,11 @@ from slack_sdk import WebClient
 
 from bot import actions, commands, home, overrides, trials
 from bot.context import BotContext
+from bot.delivery import web_client
 from bot.users import UserDirectory
 from connectors.stripe_billing import StripeTrials
 from pulse.kernel.clock import utcnow
 from pulse.kernel.config import PulseConfig
-from pulse.services.notify import web_client
 from pulse.services.trials import TrialBilling
 
 log = logging.getLogger("pulse.bot")

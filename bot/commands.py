@@ -15,6 +15,7 @@ from slack_sdk import WebClient
 
 from bot import overrides, trials
 from bot.context import BotContext, reply_error
+from bot.delivery import SlackDelivery
 from digests.cards import (
     account_list,
     health_card,
@@ -77,7 +78,7 @@ def register(app: App, ctx: BotContext) -> None:
         text = command.get("text") or ""
         try:
             if trials.is_extend(text):
-                trials.handle_extend(ctx, client, command["user_id"], text, respond)
+                trials.handle_extend(ctx, SlackDelivery(client), command["user_id"], text, respond)
                 return
             if overrides.is_override(text):
                 overrides.handle_override(ctx, command["user_id"], text, respond)

@@ -14,8 +14,8 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from bot.context import BotContext
+from bot.delivery import SlackDelivery
 from digests.home import home_view
-from digests.limits import validate_home
 from pulse.services import digest_data
 
 log = logging.getLogger("pulse.bot.home")
@@ -23,18 +23,12 @@ log = logging.getLogger("pulse.bot.home")
 EVENT = "app_home_opened"
 
 
-def publish_home(ctx: BotContext, client: WebClient, user_id: str) -> bool:
+def publish_home(ctx: BotContext, delivery: SlackDelivery, user_id: str) -> bool:
     """Compute and publish ``user_id``'s Home view; False when it was not published."""
     with ctx.session() as session:
         viewer = ctx.viewer(session, user_id)
         data = digest_data.home_view(session, ctx.config, viewer, ctx.clock())
-    view = home_view(data)
-    problems = validate_home(view)
-    if problems:
-        log.error("not publishing the Home view of %s: %s", user_id, "; ".join(problems))
-        return False
-    client.views_publish(user_id=user_id, view=view)
-    return True
+    return delivery.publish_home(user_id, home_view(data))
 
 
 def register(app: App, ctx: BotContext) -> None:
@@ -47,7 +41,7 @@ def register(app: App, ctx: BotContext) -> None:
         if event.get("tab", "home") != "home" or not event.get("user"):
             return
         try:
-            publish_home(ctx, client, event["user"])
+            publish_home(ctx, SlackDelivery(client), event["user"])
         except Exception:  # noqa: BLE001 - an event has nobody to reply to: log it
             log.exception("publishing the Home view of %s failed", event.get("user"))
 

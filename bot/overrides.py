@@ -14,6 +14,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot.context import BotContext, notice, reply_error
+from bot.delivery import SlackDelivery
 from digests.override_blocks import (
     OPEN_ACTION,
     REASON_INPUT,
@@ -25,7 +26,7 @@ from digests.override_blocks import (
     override_reply,
 )
 from pulse.services import overrides
-from pulse.services.notify import DmChannels, message_args
+from pulse.services.outbox import Message
 from pulse.services.overrides import SENTIMENTS, OverrideRequest
 
 _Q = "\"“”'‘’"
@@ -124,7 +125,7 @@ def submitted(view: dict[str, Any]) -> tuple[OverrideRequest | None, dict[str, s
 
 def open_modal(
     ctx: BotContext,
-    client: WebClient,
+    delivery: SlackDelivery,
     user_id: str,
     account_id: int,
     trigger_id: str,
@@ -139,16 +140,17 @@ def open_modal(
         except PermissionError as exc:
             respond(**notice(str(exc)), response_type="ephemeral", replace_original=False)
             return
-    client.views_open(trigger_id=trigger_id, view=override_modal(name, account_id, until, current))
+    delivery.open_view(trigger_id, override_modal(name, account_id, until, current))
 
 
-def save_modal(ctx: BotContext, client: WebClient, user_id: str, request: OverrideRequest) -> None:
+def save_modal(
+    ctx: BotContext, delivery: SlackDelivery, user_id: str, request: OverrideRequest
+) -> None:
     """Apply the modal's request and tell the person by DM (a modal has no response_url)."""
     with ctx.session() as session:
         viewer = ctx.viewer(session, user_id)
         reply = overrides.apply_request(session, ctx.config, viewer, request, ctx.clock())
-    channel = DmChannels(client).channel_for(user_id)
-    client.chat_postMessage(channel=channel, **message_args(override_reply(reply)))
+    delivery.post(Message(user_id, override_reply(reply), f"sentiment reply to {user_id}"))
 
 
 def register(app: App, ctx: BotContext) -> None:
@@ -161,7 +163,8 @@ def register(app: App, ctx: BotContext) -> None:
         user_id = (body.get("user") or {}).get("id", "")
         value = ((body.get("actions") or [{}])[0]).get("value") or ""
         try:
-            open_modal(ctx, client, user_id, int(value), str(body.get("trigger_id") or ""), respond)
+            trigger_id = str(body.get("trigger_id") or "")
+            open_modal(ctx, SlackDelivery(client), user_id, int(value), trigger_id, respond)
         except ValueError:
             log.warning("override_open with a malformed value %r", value)
         except Exception:  # noqa: BLE001 - reported to the user and logged
@@ -180,7 +183,7 @@ def register(app: App, ctx: BotContext) -> None:
             return  # refused in the ack, inside the modal
         user_id = (body.get("user") or {}).get("id", "")
         try:
-            save_modal(ctx, client, user_id, request)
+            save_modal(ctx, SlackDelivery(client), user_id, request)
         except PermissionError as exc:
             log.warning("sentiment from %s refused: %s", user_id, exc)
         except Exception:  # noqa: BLE001 - no response_url on a view submission: log it

@@ -78,7 +78,7 @@ def make_http_server(
     server = make_server(
         host, port, handler, server_class=ThreadingWSGIServer, handler_class=_QuietHandler
     )
-    return server  # type: ignore[return-value]
+    return server
 
 
 def start_in_thread(

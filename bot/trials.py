@@ -13,9 +13,9 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
 from bot.context import BotContext, notice, reply_error
+from bot.delivery import SlackDelivery
 from digests.trial_blocks import (
     APPROVE,
     DECLINE,
@@ -25,7 +25,7 @@ from digests.trial_blocks import (
     trial_reply,
 )
 from pulse.services import trials
-from pulse.services.notify import DmChannels, message_args
+from pulse.services.outbox import DeliveryError, Message
 
 log = logging.getLogger("pulse.bot.trials")
 
@@ -57,7 +57,7 @@ def parse_extend(text: str) -> tuple[str, str | None]:
 
 
 def handle_extend(
-    ctx: BotContext, client: WebClient, user_id: str, text: str, respond: Respond
+    ctx: BotContext, delivery: SlackDelivery, user_id: str, text: str, respond: Respond
 ) -> None:
     """Run the policy for the typed account and answer ephemerally (and DM the approver)."""
     try:
@@ -77,13 +77,14 @@ def handle_extend(
     if isinstance(result, TrialReply):
         respond(**trial_reply(result), response_type="ephemeral")
         return
+    approver = result.approver
+    request = Message(approver, approval_request(result.request), f"approval request to {approver}")
+    posted, error = None, "invalid_blocks"  # the error when nothing was posted
     try:
-        channel = DmChannels(client).channel_for(result.approver)
-        posted = client.chat_postMessage(
-            channel=channel, **message_args(approval_request(result.request))
-        )
-    except SlackApiError as exc:
-        error = str(exc.response.get("error"))
+        posted = delivery.post(request)
+    except DeliveryError as exc:
+        error = exc.error
+    if posted is None:
         with ctx.session() as session:
             trials.cancel_request(session, result.request.extension_id, error, ctx.clock())
         failed = TrialReply(
@@ -95,13 +96,13 @@ def handle_extend(
         return
     with ctx.session() as session:
         trials.record_request_message(
-            session, result.request.extension_id, str(posted["channel"]), str(posted["ts"])
+            session, result.request.extension_id, posted.channel, posted.ts
         )
     respond(**trial_reply(result.reply), response_type="ephemeral")
 
 
 def _decide(
-    ctx: BotContext, body: dict[str, Any], client: WebClient, respond: Respond, approve: bool
+    ctx: BotContext, body: dict[str, Any], delivery: SlackDelivery, respond: Respond, approve: bool
 ) -> None:
     user_id = (body.get("user") or {}).get("id", "")
     value = ((body.get("actions") or [{}])[0]).get("value") or ""
@@ -124,8 +125,10 @@ def _decide(
             respond(**notice(decided.message), response_type="ephemeral", replace_original=False)
         return
     respond(**approval_request(decided.request), replace_original=True)
-    channel = DmChannels(client).channel_for(decided.requester)
-    client.chat_postMessage(channel=channel, **message_args(decision_notice(decided.request)))
+    requester = decided.requester
+    delivery.post(
+        Message(requester, decision_notice(decided.request), f"trial decision to {requester}")
+    )
 
 
 def register(app: App, ctx: BotContext) -> None:
@@ -136,13 +139,13 @@ def register(app: App, ctx: BotContext) -> None:
 
     def on_approve(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         try:
-            _decide(ctx, body, client, respond, approve=True)
+            _decide(ctx, body, SlackDelivery(client), respond, approve=True)
         except Exception:  # noqa: BLE001 - reported to the user and logged
             reply_error(respond, APPROVE)
 
     def on_decline(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         try:
-            _decide(ctx, body, client, respond, approve=False)
+            _decide(ctx, body, SlackDelivery(client), respond, approve=False)
         except Exception:  # noqa: BLE001 - reported to the user and logged
             reply_error(respond, DECLINE)
 

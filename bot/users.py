@@ -66,14 +66,6 @@ class UserDirectory:
             self._cache[user_id] = (expires, user)
         return user
 
-    def forget(self, user_id: str | None = None) -> None:
-        """Drop one cached user (or all), e.g. after an access change."""
-        with self._lock:
-            if user_id is None:
-                self._cache.clear()
-            else:
-                self._cache.pop(user_id, None)
-
     def _fetch(self, user_id: str) -> tuple[SlackUser, bool]:
         try:
             resp = self._client.users_info(user=user_id)

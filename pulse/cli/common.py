@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from pulse.kernel.config import PulseConfig
+    from pulse.services.outbox import Delivery
     from storage.models import Account
 
 console = Console()
@@ -90,9 +91,9 @@ def account_or_exit(session: Session, name: str) -> Account:
     return match.account
 
 
-def optional_slack() -> object | None:
-    """A Slack client when SLACK_BOT_TOKEN is set; steps that need Slack skip otherwise."""
-    from pulse.services.notify import web_client
+def optional_slack() -> Delivery | None:
+    """Slack delivery when SLACK_BOT_TOKEN is set; steps that need Slack skip otherwise."""
+    from bot.delivery import SlackDelivery, web_client
 
     token = os.environ.get("SLACK_BOT_TOKEN", "").strip()
-    return web_client(token) if token else None
+    return SlackDelivery(web_client(token)) if token else None

@@ -44,8 +44,7 @@ def run_command() -> None:
     cfg = load_settings()
     require_schema(cfg.database_url)
     slack = optional_slack()
-    run = run_pipeline(cfg, kind="manual", slack=slack,  # type: ignore[arg-type]
-                       on_failure=admin_reporter(cfg, slack))  # type: ignore[arg-type]
+    run = run_pipeline(cfg, kind="manual", delivery=slack, on_failure=admin_reporter(cfg, slack))
     assert run is not None  # manual runs are never refused
     _print_steps(run.steps)
     console.print(f"Run {run.id} of {run.run_date}: {run.status}.")

@@ -109,13 +109,14 @@ def digest(
     """Send the morning digests: each CSM's list by DM, managers their team's portfolio."""
     from sqlalchemy import func, or_, select
 
-    from pulse.services.notify import send_digests, web_client
+    from bot.delivery import SlackDelivery, web_client
+    from pulse.jobs.deliver import send_digests
     from storage.db import session_factory
     from storage.models import Owner
 
     cfg = load_settings()
     require_schema(cfg.database_url)
-    client = None if dry_run else web_client(_slack_token())
+    delivery = None if dry_run else SlackDelivery(web_client(_slack_token()))
     now = utcnow()
     with session_factory(cfg.database_url)() as session:
         only = None
@@ -131,7 +132,7 @@ def digest(
                 raise typer.Exit(1)
             owner_id = owner.id
             only = lambda oid, _sid: oid == owner_id  # noqa: E731
-        messages, report = send_digests(client, session, cfg, now, dry_run=dry_run, only=only)
+        messages, report = send_digests(delivery, session, cfg, now, dry_run=dry_run, only=only)
         session.rollback()  # digests only read
     if not messages:
         console.print("No digests to send (no recipients with a Slack user id, or no scores).")
@@ -156,18 +157,15 @@ def alerts_command(
     ] = False,
 ) -> None:
     """Evaluate alerts against the latest scores and post (or update) their cards now."""
+    from bot.delivery import SlackDelivery, web_client
+    from pulse.jobs.deliver import post_alert_cards
     from pulse.services.alerts import evaluate_alerts
-    from pulse.services.notify import (
-        alert_card_previews,
-        post_alert_cards,
-        web_client,
-        with_unposted,
-    )
+    from pulse.services.notify import alert_card_previews, with_unposted
     from storage.db import session_factory
 
     cfg = load_settings()
     require_schema(cfg.database_url)
-    client = None if dry_run else web_client(_slack_token())
+    delivery = None if dry_run else SlackDelivery(web_client(_slack_token()))
     now = utcnow()
     with session_factory(cfg.database_url)() as session:
         changes = evaluate_alerts(session, cfg, now)
@@ -183,8 +181,8 @@ def alerts_command(
             )
             return
         session.commit()  # the evaluation stands even if Slack is unreachable
-        assert client is not None
-        report = post_alert_cards(client, session, cfg, with_unposted(session, changes), now)
+        assert delivery is not None
+        report = post_alert_cards(delivery, session, cfg, with_unposted(session, changes), now)
     console.print(
         f"{len(changes.raised)} raised, {len(changes.reopened)} reopened, "
         f"{len(changes.resolved)} resolved; {report}."

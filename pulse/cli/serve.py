@@ -14,11 +14,10 @@ from pulse.cli.common import console, err, load_settings, optional_slack, requir
 from pulse.kernel.clock import utcnow
 
 if TYPE_CHECKING:
-    from slack_sdk import WebClient
-
     from bot.webhooks import WebhookReceiver
     from pulse.jobs.live.worker import LiveWorker
     from pulse.kernel.config import PulseConfig
+    from pulse.services.outbox import Delivery
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 """How the long-running processes log (to stderr, level INFO)."""
@@ -38,6 +37,7 @@ def serve(
 ) -> None:
     """Run the Slack bot (/health, alert buttons, Home tab) and the scheduled jobs."""
     from bot.app import MissingSetting, app_from_env, require_env
+    from bot.delivery import SlackDelivery
     from bot.server import EVENTS_PATH, serve_http, serve_socket
 
     cfg = load_settings()
@@ -54,8 +54,8 @@ def serve(
         from pulse.jobs.pipeline import admin_reporter
         from pulse.jobs.scheduler import PulseScheduler
 
-        jobs = PulseScheduler(cfg, slack=slack_app.client,
-                              on_failure=admin_reporter(cfg, slack_app.client))
+        delivery = SlackDelivery(slack_app.client)
+        jobs = PulseScheduler(cfg, delivery=delivery, on_failure=admin_reporter(cfg, delivery))
         jobs.start()
         console.print(f"Scheduled: the daily pipeline at {cfg.schedule.time} "
                       f"({cfg.workspace.timezone}), on whichever process holds the lock.")
@@ -65,7 +65,7 @@ def serve(
             serve_socket(slack_app, app_token)
             return
         chosen = port or cfg.slack.port
-        receiver, worker = _live_rescoring(cfg, slack_app.client)
+        receiver, worker = _live_rescoring(cfg, SlackDelivery(slack_app.client))
         console.print(f"Pulse is listening on http://0.0.0.0:{chosen}{EVENTS_PATH} "
                       "(Ctrl-C to stop).")
         live = ", ".join(receiver.configured())
@@ -80,12 +80,14 @@ def serve(
             jobs.stop()
 
 
-def _live_rescoring(cfg: PulseConfig, client: WebClient) -> tuple[WebhookReceiver, LiveWorker]:
+def _live_rescoring(
+    cfg: PulseConfig, delivery: Delivery
+) -> tuple[WebhookReceiver, LiveWorker]:
     """The webhook receiver (secrets from the environment) and its started worker."""
     from bot.webhooks import WebhookReceiver
     from pulse.jobs.live.worker import LiveWorker
 
-    worker = LiveWorker(cfg.database_url, cfg, slack=client, clock=utcnow).start()
+    worker = LiveWorker(cfg.database_url, cfg, delivery=delivery, clock=utcnow).start()
     receiver = WebhookReceiver.from_env(cfg.database_url, clock=utcnow, notify=worker.notify)
     return receiver, worker
 
@@ -103,8 +105,7 @@ def scheduler_command(
     require_schema(cfg.database_url)
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     slack = optional_slack()
-    scheduler = PulseScheduler(cfg, slack=slack,  # type: ignore[arg-type]
-                               on_failure=admin_reporter(cfg, slack))  # type: ignore[arg-type]
+    scheduler = PulseScheduler(cfg, delivery=slack, on_failure=admin_reporter(cfg, slack))
     if once:
         if not scheduler.lock.acquire():
             console.print("Another Pulse process holds the scheduler lock; nothing to do.")

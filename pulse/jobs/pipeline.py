@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from slack_sdk import WebClient
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
@@ -29,6 +28,7 @@ from connectors.crm import ready_crms
 from pulse.kernel import clock
 from pulse.kernel.clock import utcnow
 from pulse.kernel.config import PulseConfig
+from pulse.services.outbox import Delivery, Message
 from storage.db import session_factory, session_scope
 from storage.models import AuditLog, IntegrationDaily, PipelineRun, UsageDaily
 
@@ -50,7 +50,7 @@ class PartlyFailed(Exception):
 class RunContext:
     config: PulseConfig
     now: datetime  # UTC, naive
-    slack: WebClient | None = None
+    delivery: Delivery | None = None  # None: no Slack token, steps that post are skipped
     notes: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -119,17 +119,18 @@ def step_score(ctx: RunContext) -> str:
 
 
 def step_alerts(ctx: RunContext) -> str:
+    from pulse.jobs.deliver import post_alert_cards
     from pulse.services.alerts import evaluate_alerts
-    from pulse.services.notify import post_alert_cards, with_unposted
+    from pulse.services.notify import with_unposted
 
     with session_factory(ctx.url)() as session:
         changes = evaluate_alerts(session, ctx.config, ctx.now)
         session.commit()  # the evaluation stands even if Slack is unreachable
         counts = (f"{len(changes.raised)} raised, {len(changes.reopened)} reopened, "
                   f"{len(changes.resolved)} resolved")
-        if ctx.slack is None:
+        if ctx.delivery is None:
             return counts + "; cards not posted (SLACK_BOT_TOKEN not set)"
-        delivery = post_alert_cards(ctx.slack, session, ctx.config,
+        delivery = post_alert_cards(ctx.delivery, session, ctx.config,
                                     with_unposted(session, changes), ctx.now)
     if delivery.failed:
         raise RuntimeError(f"{counts}; {delivery}")
@@ -137,12 +138,12 @@ def step_alerts(ctx: RunContext) -> str:
 
 
 def step_playbooks(ctx: RunContext) -> str:
-    from pulse.services.playbooks import run_playbooks
+    from pulse.jobs.playbooks import run_playbooks
 
     if not ctx.config.playbooks:
         raise Skipped("no playbooks in pulse.yml")
     with session_scope(ctx.url) as session:
-        report = run_playbooks(session, ctx.config, ctx.slack, ctx.now, ctx.today)
+        report = run_playbooks(session, ctx.config, ctx.delivery, ctx.now, ctx.today)
     if report.actions_failed:
         raise PartlyFailed(f"{report}: " + "; ".join(report.actions_failed[:5]))
     return str(report)
@@ -167,12 +168,12 @@ def step_writeback(ctx: RunContext) -> str:
 
 
 def step_digests(ctx: RunContext) -> str:
-    from pulse.services.notify import send_digests
+    from pulse.jobs.deliver import send_digests
 
-    if ctx.slack is None:
+    if ctx.delivery is None:
         raise Skipped("SLACK_BOT_TOKEN not set")
     with session_factory(ctx.url)() as session:
-        _, delivery = send_digests(ctx.slack, session, ctx.config, ctx.now)
+        _, delivery = send_digests(ctx.delivery, session, ctx.config, ctx.now)
         session.rollback()  # digests only read
     if delivery.failed and delivery.sent:
         # some people have theirs: a retry would send them a second one
@@ -263,14 +264,14 @@ def run_pipeline(
     *,
     now: datetime | None = None,
     kind: str = "manual",
-    slack: WebClient | None = None,
+    delivery: Delivery | None = None,
     sleep: Sleep = time.sleep,
     steps: tuple[Step, ...] = STEPS,
     on_failure: Callable[[PipelineRun], None] | None = None,
 ) -> PipelineRun | None:
     """Run every step once, in order; None when a scheduled run finds its day taken."""
     now = now or utcnow().replace(microsecond=0)
-    ctx = RunContext(config, now, slack)
+    ctx = RunContext(config, now, delivery)
     run_id = claim_day(config, ctx.today, now, kind)
     if run_id is None:
         log.info("scheduled pipeline for %s already ran (or is running) elsewhere", ctx.today)
@@ -308,19 +309,18 @@ def run_pipeline(
     return run
 
 
-def admin_reporter(config: PulseConfig, client: WebClient | None
+def admin_reporter(config: PulseConfig, delivery: Delivery | None
                    ) -> Callable[[PipelineRun], None] | None:
     """Posts a failed run's steps to ``slack.admin_channel`` (None when there is none)."""
     channel = config.slack.admin_channel
-    if client is None or not channel:
+    if delivery is None or not channel:
         return None
 
     def report(run: PipelineRun) -> None:
         from digests.pipeline_blocks import pipeline_failure
-        from pulse.services.notify import message_args
 
         payload = pipeline_failure(run.run_date, run.kind, run.steps, run.host)
-        client.chat_postMessage(channel=channel, **message_args(payload))
+        delivery.post(Message(channel, payload, f"failure report of pipeline run {run.id}"))
 
     return report
 

@@ -24,16 +24,15 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
-from slack_sdk import WebClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.pool import NullPool
 
+from pulse.jobs.deliver import send_due_reminders, send_expiry_notices
 from pulse.jobs.pipeline import RunContext, missed_run_due, run_pipeline, step_alerts
 from pulse.kernel.clock import utcnow
 from pulse.kernel.config import PulseConfig
-from pulse.services.overrides import send_expiry_notices
-from pulse.services.playbooks import send_due_reminders
+from pulse.services.outbox import Delivery
 from storage.db import session_scope
 
 log = logging.getLogger("pulse.jobs.scheduler")
@@ -124,12 +123,12 @@ class PulseScheduler:
         self,
         config: PulseConfig,
         *,
-        slack: WebClient | None = None,
+        delivery: Delivery | None = None,
         on_failure: Callable[[Any], None] | None = None,
         clock: Callable[[], datetime] = whole_seconds_now,
     ) -> None:
         self.config = config
-        self.slack = slack
+        self.delivery = delivery
         self.on_failure = on_failure
         self.clock = clock
         self.lock = LeaderLock(config.database_url)
@@ -152,7 +151,7 @@ class PulseScheduler:
             return None
         with self._busy:
             return run_pipeline(self.config, now=self.clock(), kind="scheduled",
-                                slack=self.slack, on_failure=self.on_failure)
+                                delivery=self.delivery, on_failure=self.on_failure)
 
     def catch_up(self) -> Any:
         """Run today's pipeline now if its time passed within the grace period unrun."""
@@ -168,9 +167,9 @@ class PulseScheduler:
         with self._busy:
             now = self.clock()
             with session_scope(self.config.database_url) as session:
-                reminders = send_due_reminders(session, self.slack, now)
-                notices = send_expiry_notices(session, self.config, self.slack, now)
-            alerts = step_alerts(RunContext(self.config, now, self.slack))
+                reminders = send_due_reminders(session, self.delivery, now)
+                notices = send_expiry_notices(session, self.config, self.delivery, now)
+            alerts = step_alerts(RunContext(self.config, now, self.delivery))
             return (
                 f"{alerts}; {notices} override expiry notice(s) sent; "
                 f"{reminders} reminder(s) sent"

@@ -1,16 +1,25 @@
-"""Services a thin Slack handler calls: they read storage and return view models.
+"""Use cases: they read and write storage and return view models or what to send.
 
-No Slack client calls happen here, so every decision (who sees what, which alert fires,
-what a digest lists) is testable against a database alone. Each service takes the
-request's ``now`` (naive UTC) explicitly, so tests control time. None of them commits:
-the caller owns the transaction (``storage.db.session_scope``).
+No service calls Slack (import-linter forbids ``slack_sdk`` here): every decision (who
+sees what, which alert fires, what a digest lists, which playbook fires) is testable
+against a database alone. What goes out is returned as values (:mod:`pulse.services.
+outbox`'s :class:`~pulse.services.outbox.Message`, :class:`~pulse.services.notify.
+AlertCard`, :class:`~pulse.services.notify.DigestMessage`); ``pulse.jobs`` and ``bot/``
+send them through a :class:`~pulse.services.outbox.Delivery`, and a service records
+where they landed. Each service takes the request's ``now`` (naive UTC) explicitly, so
+tests control time. None of them commits: the caller owns the transaction
+(``storage.db.session_scope``).
 
 * :mod:`pulse.services.access` — :class:`Viewer`, :func:`resolve_viewer`, :func:`visible`,
-  :func:`can_see`
+  :func:`can_see`, ``find_visible_account``
 * :mod:`pulse.services.health` — ``/health`` lookup and card, attention / risk /
   expansion lists
 * :mod:`pulse.services.alerts` — alert evaluation, routing, acknowledge, snooze
 * :mod:`pulse.services.digest_data` — CSM and manager digests, App Home, recipients
+* :mod:`pulse.services.notify` — the alert cards and digests a run sends
+* :mod:`pulse.services.outbox` — outgoing messages and the ``Delivery`` protocol
+* :mod:`pulse.services.overrides`, :mod:`pulse.services.playbooks` — CSM sentiments and
+  playbooks, with the notices and messages they send
 * :mod:`pulse.services.metrics` — retention, churn, adoption ... over a period
   (``pulse metrics``, the digest's retention section)
 """

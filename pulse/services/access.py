@@ -27,11 +27,14 @@ from sqlalchemy import ColumnElement, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from pulse.kernel.config import PulseConfig
+from pulse.services.lookup import AccountMatch, find_account
 from storage.models import Account, Owner
 
 Role = Literal["admin", "manager", "csm", "account_executive", "read_only", "none"]
 ACTING_ROLES: frozenset[str] = frozenset({"admin", "manager", "csm"})
 """Roles that may acknowledge and snooze alerts; read-only and AEs only read."""
+PICK_LIMIT = 10
+"""At most this many candidates when a typed name matches several visible accounts."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,13 @@ def can_see(session: Session, viewer: Viewer, account_id: int) -> bool:
     return found is not None
 
 
-def visible_account_ids(session: Session, viewer: Viewer) -> set[int]:
-    """Ids of every account in scope, for filtering frames built by shared helpers."""
-    return set(session.scalars(select(Account.id).where(visible(session, viewer))))
+def find_visible_account(
+    session: Session, viewer: Viewer, query: str, limit: int = PICK_LIMIT
+) -> AccountMatch:
+    """:func:`pulse.services.lookup.find_account`'s rules, applied only to accounts in scope.
+
+    Exact name or domain wins; else a unique substring match; else candidates; else the
+    closest visible names. Restricting inside each query (not filtering the unrestricted
+    answer afterwards) matters: "one exact match" must be counted among visible accounts.
+    """
+    return find_account(session, query, limit, scope=visible(session, viewer))

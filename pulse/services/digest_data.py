@@ -161,36 +161,12 @@ def manager_digest(
     """
     window = config.scoring.renewal_window_days
     today = now.date()
-    if manager_id is None:
-        scope = "All accounts"
-        team: set[int] | None = None
-    else:
-        manager = session.get(Owner, manager_id)
-        if manager is None:
-            raise LookupError(f"Owner {manager_id} does not exist.")
-        scope = manager.team or f"{manager.name}'s team"
-        team = _team_owner_ids(session, manager_id)
+    scope, team = _manager_scope(session, manager_id)
     df = load_portfolio(session, today)
     if not df.empty and team is not None:
         df = df[df["owner_id"].isin(team)]
     if df.empty:
-        latest, prev = snapshot_dates(session, today)
-        return ManagerDigest(
-            scope=scope,
-            as_of=latest or today,
-            prev_as_of=prev,
-            accounts_total=0,
-            average_score=0.0,
-            average_change=None,
-            distribution=[TierRow(t, 0, None, 0.0) for t in HEALTH_TIERS],
-            at_risk_arr=0.0,
-            at_risk_arr_renewing=0.0,
-            total_arr=0.0,
-            drops=[],
-            rises=[],
-            renewals=[RenewalRow(r, 0, 0.0) for r in RENEWAL_RISKS],
-            renewal_window_days=window,
-        )
+        return _empty_manager_digest(session, scope, today, window)
     summary = manager_summary(df, window, movers=config.slack.digest_limit)
     prev_as_of = _date(summary.prev_as_of)
     distribution = [
@@ -235,6 +211,37 @@ def manager_digest(
             )
         ],
         stale=stale_parts(freshness(session, config, now)),
+    )
+
+
+def _manager_scope(session: Session, manager_id: int | None) -> tuple[str, set[int] | None]:
+    """The digest's scope name and its owners (None: every account)."""
+    if manager_id is None:
+        return "All accounts", None
+    manager = session.get(Owner, manager_id)
+    if manager is None:
+        raise LookupError(f"Owner {manager_id} does not exist.")
+    return manager.team or f"{manager.name}'s team", _team_owner_ids(session, manager_id)
+
+
+def _empty_manager_digest(session: Session, scope: str, today: date, window: int) -> ManagerDigest:
+    """The digest of a scope without scored accounts: zeros, every tier and risk listed."""
+    latest, prev = snapshot_dates(session, today)
+    return ManagerDigest(
+        scope=scope,
+        as_of=latest or today,
+        prev_as_of=prev,
+        accounts_total=0,
+        average_score=0.0,
+        average_change=None,
+        distribution=[TierRow(t, 0, None, 0.0) for t in HEALTH_TIERS],
+        at_risk_arr=0.0,
+        at_risk_arr_renewing=0.0,
+        total_arr=0.0,
+        drops=[],
+        rises=[],
+        renewals=[RenewalRow(r, 0, 0.0) for r in RENEWAL_RISKS],
+        renewal_window_days=window,
     )
 
 

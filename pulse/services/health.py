@@ -1,8 +1,9 @@
 """`/health` and the account lists: what one viewer may see of one account or many.
 
 Scope rule for lookups: an account outside the viewer's scope must be indistinguishable
-from one that does not exist. Matching therefore runs only over visible accounts (the
-same exact / substring / closest-name rules as :func:`pulse.services.lookup.find_account`), and
+from one that does not exist. Matching therefore runs only over visible accounts
+(:func:`pulse.services.access.find_visible_account`: the same exact / substring /
+closest-name rules as :func:`pulse.services.lookup.find_account`), and
 **when nothing visible matches, the answer is** ``PickList(query, [], closest_visible)``
 with closest names computed over visible names only, whether or not some invisible
 account would have matched. :class:`Refused` is reserved for viewers with no access at
@@ -26,12 +27,18 @@ import pandas as pd
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, aliased
 
+from digests.override_blocks import override_text
 from digests.views import AccountLine, HealthCard, PickList
 from pulse.kernel.config import PulseConfig
-from pulse.services.access import Viewer, can_see, visible
+from pulse.services.access import Viewer, can_see, find_visible_account, visible
 from pulse.services.alerts import alert_items, crm_url, live_alerts, open_alert_counts
-from pulse.services.lookup import AccountMatch, find_account
-from pulse.services.portfolio import attention_list, expansion_candidates, load_portfolio
+from pulse.services.overrides import active_override, line_of
+from pulse.services.portfolio import (
+    ACCOUNT_COLUMNS,
+    attention_list,
+    expansion_candidates,
+    load_portfolio,
+)
 from scoring.engine import previous_snapshot
 from scoring.explain import explain_change
 from scoring.freshness import freshness, stale_parts
@@ -53,7 +60,6 @@ __all__ = [
 ]
 
 TREND_DAYS = 30
-PICK_LIMIT = 10
 IN_LIST_MAX = 500
 """Above this many ids, per-account aggregates are computed for all accounts instead of
 an ``IN (...)`` list (cheaper than a huge parameter list, and within SQLite's limits)."""
@@ -68,19 +74,7 @@ class Refused:
 
 
 # ---------------------------------------------------------------------------------------
-# Scope-restricted lookup
-
-
-def find_visible_account(
-    session: Session, viewer: Viewer, query: str, limit: int = PICK_LIMIT
-) -> AccountMatch:
-    """:func:`pulse.services.lookup.find_account`'s rules, applied only to accounts in scope.
-
-    Exact name or domain wins; else a unique substring match; else candidates; else the
-    closest visible names. Restricting inside each query (not filtering the unrestricted
-    answer afterwards) matters: "one exact match" must be counted among visible accounts.
-    """
-    return find_account(session, query, limit, scope=visible(session, viewer))
+# Lookup
 
 
 def health_lookup(
@@ -220,16 +214,7 @@ def account_frame(session: Session, account_ids: Sequence[int], as_of: date) -> 
     prev = aliased(ss, name="prev")
     stmt = (
         select(
-            Account.id.label("account_id"),
-            Account.name,
-            Account.domain,
-            Account.tier.label("account_tier"),
-            Account.arr,
-            Account.renewal_date,
-            Account.lifecycle,
-            Account.salesforce_id,
-            Account.hubspot_id,
-            Owner.name.label("owner_name"),
+            *ACCOUNT_COLUMNS,
             ss.as_of,
             ss.score,
             ss.tier.label("health_tier"),
@@ -323,9 +308,6 @@ def _card(
 
 
 def _csm_entry(session: Session, account: Account, today: date) -> str | None:
-    from digests.override_blocks import override_text
-    from pulse.services.overrides import active_override, line_of
-
     row = active_override(session, account.id, today)
     return override_text(line_of(row, account.name)) if row is not None else None
 

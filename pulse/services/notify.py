@@ -1,34 +1,20 @@
-"""Delivering to Slack: alert cards (posted, then updated in place) and morning digests.
+"""What Pulse sends on its own: alert cards (posted, then updated in place) and digests.
 
-This is the one module outside ``bot/`` that talks to the Slack Web API, so the CLI
-(`pulse alerts`, `pulse digest`) and the bot share the same delivery rules:
-
-* **One WebClient recipe** (:func:`web_client`): ``SLACK_API_URL`` as the base, and
-  slack_sdk's built-in :class:`RateLimitErrorRetryHandler`, which honours Slack's HTTP 429
-  ``Retry-After``. Bolt copies the retry handlers into its per-request clients, so
-  handlers get the same behaviour without hand-written retry loops anywhere.
-* **DMs go through ``conversations.open``** (scope ``im:write``) rather than posting to a
-  user id: the call returns the DM's real channel id (``D...``), which is what must be
-  stored for ``chat.update`` later and what ``files_upload_v2`` requires; posting to a
-  user id works for messages but not for file uploads, and stores a channel id that is
-  not the one Slack later reports in click payloads.
-* Every payload comes from a builder in :mod:`digests` and is checked with
-  :func:`digests.limits.validate_message` before it is sent: a payload Slack would
-  reject is logged with its violations and skipped, so one bad card never stops the rest.
+Nothing here calls Slack. These functions decide what to send and where, and return it
+(:class:`AlertCard`, :class:`DigestMessage`); the jobs of :mod:`pulse.jobs.deliver` hand
+each one to the injected :class:`pulse.services.outbox.Delivery` and record where it
+landed (``alerts.record_message``), so the CLI (`pulse alerts`, `pulse digest`), the
+daily pipeline, live rescoring and the bot share the same rules. Dry runs render the same
+values as text (:func:`payload_as_text`) without any Slack token.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry import RateLimitErrorRetryHandler, default_retry_handlers
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
@@ -36,112 +22,45 @@ from digests.cards import alert_card
 from digests.chart import trend_chart_png
 from digests.digest_blocks import csm_digest as csm_digest_blocks
 from digests.digest_blocks import manager_digest as manager_digest_blocks
-from digests.limits import validate_message
 from digests.views import AlertItem
 from pulse.kernel.config import PulseConfig
 from pulse.services import alerts as alert_service
 from pulse.services import digest_data
+from pulse.services.outbox import Message
 from storage.models import Account, Alert, Owner, ScoreSnapshot
 
-log = logging.getLogger("pulse.notify")
-
-DEFAULT_API_URL = "https://slack.com/api/"
-RATE_LIMIT_RETRIES = 3
 CHART_DAYS = 30
+"""The manager digest's trend chart covers this many days."""
 
-
-def api_url() -> str:
-    """The Web API base from ``SLACK_API_URL`` (GovSlack, a local fake), with the trailing
-    slash slack_sdk needs to join method names."""
-    url = os.environ.get("SLACK_API_URL", "").strip() or DEFAULT_API_URL
-    return url if url.endswith("/") else url + "/"
-
-
-def web_client(
-    token: str | None, base_url: str | None = None, *, rate_limit_retries: int = RATE_LIMIT_RETRIES
-) -> WebClient:
-    """The WebClient every Pulse component uses: the right base URL and 429 retries.
-
-    ``RateLimitErrorRetryHandler`` sleeps for ``Retry-After`` and retries the same call
-    (up to ``rate_limit_retries`` times); after that the ``ratelimited`` error surfaces as
-    a ``SlackApiError`` to the caller.
-    """
-    handlers = [
-        *default_retry_handlers(),
-        RateLimitErrorRetryHandler(max_retry_count=rate_limit_retries),
-    ]
-    return WebClient(token=token, base_url=base_url or api_url(), retry_handlers=handlers)
-
-
-def is_user_id(destination: str) -> bool:
-    """Slack user ids start with U (or W on Enterprise Grid); channels with C, G or D."""
-    return destination[:1] in {"U", "W"}
-
-
-class DmChannels:
-    """conversations.open per user, cached for one delivery run (one call per person)."""
-
-    def __init__(self, client: WebClient) -> None:
-        self._client = client
-        self._cache: dict[str, str] = {}
-
-    def channel_for(self, destination: str) -> str:
-        if not is_user_id(destination):
-            return destination
-        if destination not in self._cache:
-            resp = self._client.conversations_open(users=destination)
-            self._cache[destination] = str(resp["channel"]["id"])
-        return self._cache[destination]
-
-
-def _error(exc: SlackApiError) -> str:
-    resp = exc.response
-    return str(resp.get("error")) if resp is not None else str(exc)
-
-
-def message_args(payload: dict[str, Any]) -> dict[str, Any]:
-    """chat.postMessage / chat.update arguments of a builder payload.
-
-    Link unfurls are off: a CRM link in a card must not expand into a preview of the
-    customer's CRM page in a channel.
-    """
-    return {
-        "text": payload["text"],
-        "blocks": payload.get("blocks"),
-        "unfurl_links": False,
-        "unfurl_media": False,
-    }
-
-
-def checked(payload: dict[str, Any], what: str) -> dict[str, Any] | None:
-    """The payload if Slack would accept it, else None (logged with every violation)."""
-    problems = validate_message(payload)
-    if problems:
-        log.error("not sending %s: invalid Block Kit: %s", what, "; ".join(problems))
-        return None
-    return payload
+CardKind = Literal["raised", "reopened", "resolved"]
 
 
 # ---------------------------------------------------------------------------------------
 # Alert cards
 
 
-@dataclass
-class AlertDelivery:
-    """What :func:`post_alert_cards` did, for the CLI summary and the tests."""
+@dataclass(frozen=True)
+class AlertCard:
+    """An alert's card to post (raised, reopened) or to update in place (resolved).
 
-    posted: list[tuple[int, str, str]] = field(default_factory=list)  # (alert id, channel, ts)
-    updated: list[tuple[int, str, str]] = field(default_factory=list)
-    unrouted: list[int] = field(default_factory=list)  # no route / no Slack id for the person
-    failed: list[tuple[int, str]] = field(default_factory=list)  # (alert id, Slack error)
+    ``destination`` is the configured route for a new card (None: no route, or no Slack
+    id for the person) and the posted card's channel for an update, whose ``ts`` is the
+    message to replace (None when the card was never posted).
+    """
 
-    def __str__(self) -> str:
-        parts = [f"{len(self.posted)} alert card(s) posted", f"{len(self.updated)} updated"]
-        if self.unrouted:
-            parts.append(f"{len(self.unrouted)} without a recipient")
-        if self.failed:
-            parts.append(f"{len(self.failed)} failed")
-        return ", ".join(parts)
+    kind: CardKind
+    item: AlertItem
+    destination: str | None
+    payload: dict[str, Any]
+    ts: str | None = None
+
+    @property
+    def what(self) -> str:
+        return f"alert card {self.item.id}"
+
+    def message(self) -> Message:
+        assert self.destination is not None, "an alert card without a destination"
+        return Message(self.destination, self.payload, self.what)
 
 
 def alert_destination(session: Session, config: PulseConfig, alert_id: int) -> str | None:
@@ -150,94 +69,36 @@ def alert_destination(session: Session, config: PulseConfig, alert_id: int) -> s
     return alert_service.route(session, config, alert) if alert is not None else None
 
 
-def post_alert_cards(
-    client: WebClient,
-    session: Session,
-    config: PulseConfig,
-    changes: alert_service.AlertChanges,
-    now: datetime,
-    *,
-    commit: bool = True,
-) -> AlertDelivery:
-    """Post cards for raised and reopened alerts; update the cards of resolved ones.
-
-    Each posted card's channel and ts are recorded (``alerts.record_message``) and, with
-    ``commit`` (the default), committed right away: a crash after posting must not lose
-    the ts, or the next run could not update that message. A reopened alert gets a new
-    card (a fresh notification) and its record moves to the new message. Slack errors are
-    per alert: logged, reported in ``failed``, and the run continues.
-    """
-    report = AlertDelivery()
-    dms = DmChannels(client)
-    for item in [*changes.raised, *changes.reopened]:
-        destination = alert_destination(session, config, item.id)
-        if destination is None:
-            log.warning(
-                "alert %s (%s, %s): no route or no Slack user id for the recipient; not posted",
-                item.id,
-                item.account_name,
-                item.rule,
-            )
-            report.unrouted.append(item.id)
-            continue
-        payload = checked(alert_card(item, now), f"alert card {item.id}")
-        if payload is None:
-            report.failed.append((item.id, "invalid_blocks"))
-            continue
-        try:
-            channel = dms.channel_for(destination)
-            resp = client.chat_postMessage(channel=channel, **message_args(payload))
-        except SlackApiError as exc:
-            log.error("posting alert %s to %s failed: %s", item.id, destination, _error(exc))
-            report.failed.append((item.id, _error(exc)))
-            continue
-        posted_channel, ts = str(resp["channel"]), str(resp["ts"])
-        alert_service.record_message(session, item.id, posted_channel, ts)
-        if commit:
-            session.commit()
-        report.posted.append((item.id, posted_channel, ts))
-    for item in changes.resolved:
-        update_alert_message(client, session, item, now, report)
-    if commit:
-        session.commit()
-    return report
-
-
-def update_alert_message(
-    client: WebClient,
-    session: Session,
-    item: AlertItem,
-    now: datetime,
-    report: AlertDelivery | None = None,
-    *,
-    skip: Iterable[tuple[str, str]] = (),
-) -> bool:
-    """Re-render the alert's posted card (if it has one) to show its current state.
-
-    ``skip`` lists (channel, ts) messages the caller has already updated, e.g. the very
-    card a user clicked. Returns True when a message was updated.
-    """
+def posted_card(session: Session, item: AlertItem, now: datetime) -> AlertCard | None:
+    """The alert's posted card re-rendered in its current state; None when never posted."""
     alert = session.get(Alert, item.id)
-    if alert is None or not alert.slack_channel or not alert.slack_ts:
-        return False
-    where = (alert.slack_channel, alert.slack_ts)
-    if where in set(skip):
-        return False
-    payload = checked(alert_card(item, now), f"alert card {item.id}")
-    if payload is None:
-        if report is not None:
-            report.failed.append((item.id, "invalid_blocks"))
-        return False
-    try:
-        client.chat_update(channel=where[0], ts=where[1], **message_args(payload))
-    except SlackApiError as exc:
-        log.error("updating the card of alert %s failed: %s", item.id, _error(exc))
-        if report is not None:
-            report.failed.append((item.id, _error(exc)))
-        return False
-    if report is not None:
-        report.updated.append((item.id, where[0], where[1]))
-    return True
+    if alert is None or alert.slack_channel is None:
+        return None
+    return AlertCard("resolved", item, alert.slack_channel, alert_card(item, now), alert.slack_ts)
+
+
+def alert_cards(
+    session: Session, config: PulseConfig, changes: alert_service.AlertChanges, now: datetime
+) -> list[AlertCard]:
+    """Every card a run posts (raised, then reopened) or updates (resolved), in that order.
+
+    A reopened alert gets a new card (a fresh notification). A resolved alert whose card
+    was never posted has nothing to update and is left out.
+    """
+    new: tuple[tuple[CardKind, list[AlertItem]], ...] = (
+        ("raised", changes.raised),
+        ("reopened", changes.reopened),
+    )
+    cards = [
+        AlertCard(kind, item, alert_destination(session, config, item.id), alert_card(item, now))
+        for kind, items in new
+        for item in items
+    ]
+    for item in changes.resolved:
+        card = posted_card(session, item, now)
+        if card is not None:
+            cards.append(card)
+    return cards
 
 
 def with_unposted(
@@ -273,22 +134,10 @@ def alert_card_previews(
 ) -> list[tuple[str, str | None, dict[str, Any]]]:
     """``(kind, destination, payload)`` for every card a run would post or update, for
     ``pulse alerts --dry-run``."""
-    out: list[tuple[str, str | None, dict[str, Any]]] = []
-    for kind, items in (
-        ("raised", changes.raised),
-        ("reopened", changes.reopened),
-        ("resolved", changes.resolved),
-    ):
-        for item in items:
-            if kind == "resolved":
-                alert = session.get(Alert, item.id)
-                dest = alert.slack_channel if alert is not None else None
-                if dest is None:
-                    continue  # never posted, nothing to update
-            else:
-                dest = alert_destination(session, config, item.id)
-            out.append((kind, dest, alert_card(item, now)))
-    return out
+    return [
+        (card.kind, card.destination, card.payload)
+        for card in alert_cards(session, config, changes, now)
+    ]
 
 
 # ---------------------------------------------------------------------------------------
@@ -306,21 +155,8 @@ class DigestMessage:
     chart: bytes | None = None
     chart_title: str | None = None
 
-
-@dataclass
-class DigestDelivery:
-    sent: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, channel, ts)
-    charts: list[tuple[str, str]] = field(default_factory=list)  # (channel, file id)
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (destination, why)
-    failed: list[tuple[str, str]] = field(default_factory=list)  # (destination, error)
-
-    def __str__(self) -> str:
-        parts = [f"{len(self.sent)} digest(s) sent", f"{len(self.charts)} chart(s)"]
-        if self.skipped:
-            parts.append(f"{len(self.skipped)} skipped")
-        if self.failed:
-            parts.append(f"{len(self.failed)} failed")
-        return ", ".join(parts)
+    def message(self) -> Message:
+        return Message(self.destination, self.payload, f"{self.kind} digest for {self.destination}")
 
 
 def portfolio_trend(
@@ -394,55 +230,6 @@ def build_digests(
             DigestMessage("manager", None, channel, manager_digest_blocks(md, limit), chart, title)
         )
     return out
-
-
-def send_digests(
-    client: WebClient | None,
-    session: Session,
-    config: PulseConfig,
-    now: datetime,
-    dry_run: bool = False,
-    only: Callable[[int, str], bool] | None = None,
-) -> tuple[list[DigestMessage], DigestDelivery]:
-    """Build every digest and, unless ``dry_run``, deliver it.
-
-    A person's digest goes to their DM (``conversations.open``); the manager digest's
-    trend chart follows it in the same conversation via ``files_upload_v2`` (scope
-    ``files:write``) when ``slack.chart`` is on. Errors are per recipient: logged,
-    reported, and the run continues. ``client`` may be None only with ``dry_run``.
-    """
-    messages = build_digests(session, config, now, only)
-    report = DigestDelivery()
-    if dry_run:
-        return messages, report
-    if client is None:
-        raise ValueError("a WebClient is required unless dry_run")
-    dms = DmChannels(client)
-    for msg in messages:
-        payload = checked(msg.payload, f"{msg.kind} digest for {msg.destination}")
-        if payload is None:
-            report.failed.append((msg.destination, "invalid_blocks"))
-            continue
-        try:
-            channel = dms.channel_for(msg.destination)
-            resp = client.chat_postMessage(channel=channel, **message_args(payload))
-            report.sent.append((msg.kind, str(resp["channel"]), str(resp["ts"])))
-            if msg.chart is not None:
-                up = client.files_upload_v2(
-                    channel=channel,
-                    file=msg.chart,
-                    filename="pulse-health-trend.png",
-                    title=msg.chart_title or "Health trend",
-                    alt_txt=msg.chart_title or "Health trend",
-                )
-                file_info = up.get("file") or {}
-                report.charts.append((channel, str(file_info.get("id", ""))))
-        except SlackApiError as exc:
-            log.error(
-                "sending the %s digest to %s failed: %s", msg.kind, msg.destination, _error(exc)
-            )
-            report.failed.append((msg.destination, _error(exc)))
-    return messages, report
 
 
 # ---------------------------------------------------------------------------------------

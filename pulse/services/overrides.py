@@ -4,8 +4,8 @@ A CSM's judgement is stored apart from the scored data (:class:`storage.models.O
 with a reason, an author and an expiry, so no later scoring run can overwrite it: the
 scorer reads the override in force on its as-of date and shows it as the ``csm``
 component ("CSM: red, champion left, until 31 Jan 2027, by Dana Scully"). It ends by
-itself on its date; its author is told a few days before (:func:`due_expiry_notices`).
-Every change is audited.
+itself on its date; its author is told a few days before (:func:`expiry_messages`, sent
+by ``pulse.jobs.deliver.send_expiry_notices``). Every change is audited.
 """
 
 from __future__ import annotations
@@ -15,17 +15,14 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 
 import pandas as pd
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digests.override_blocks import ExpiryNotice, OverrideLine, OverrideReply, expiry_notice
 from pulse.kernel.config import PulseConfig, TierThresholds
 from pulse.kernel.tiers import TIER_RANK
-from pulse.services.access import Viewer, can_see
-from pulse.services.health import find_visible_account
-from pulse.services.notify import message_args
+from pulse.services.access import Viewer, can_see, find_visible_account
+from pulse.services.outbox import Message
 from scoring.components import SENTIMENT_VALUES, assign_tier
 from storage.models import Account, AuditLog, Override, ScoreSnapshot
 
@@ -100,60 +97,98 @@ def apply_request(
     """
     if not viewer.can_act:
         raise PermissionError("Only CSMs, managers and admins can record a sentiment.")
-    if request.account_id is not None:
-        found = session.get(Account, request.account_id)
-        account = found if found is not None and can_see(session, viewer, found.id) else None
-        match = None
-    else:
-        match = find_visible_account(session, viewer, request.query)
-        account = match.account
-    if account is None:
-        if match is not None and match.candidates:
-            names = ", ".join(a.name for a in match.candidates[:5])
-            problem = f"several of your accounts match: {names}. Be more specific."
-        else:
-            problem = "no account of yours matches that name."
-        return OverrideReply(kind="refused", account_name=request.query, detail=problem)
+    account = _requested_account(session, viewer, request)
+    if isinstance(account, OverrideReply):
+        return account
     today = now.date()
     current = active_override(session, account.id, today)
     if request.kind == "clear":
-        if current is None:
-            return OverrideReply(
-                kind="refused",
-                account_name=account.name,
-                detail="it has no CSM sentiment or override to clear.",
-            )
-        current.status, current.ended_at, current.ended_by = "cleared", now, viewer.slack_user_id
-        _audit(session, now, viewer.slack_user_id, "override_cleared", current)
-        return OverrideReply(
-            kind="cleared", account_name=account.name, previous=line_of(current, account.name)
-        )
+        return _clear(session, viewer, account, current, now)
     reason = " ".join((request.reason or "").split())
     if not reason:
-        return OverrideReply(
-            kind="refused",
-            account_name=account.name,
-            detail='a reason is required, in quotes: sentiment red "champion left"',
-        )
-    policy = config.overrides
-    until = request.until or today + timedelta(days=policy.default_days)
-    if until < today:
-        return OverrideReply(
-            kind="refused",
-            account_name=account.name,
-            detail=f"--until {until.isoformat()} is in the past.",
-        )
-    if until > today + timedelta(days=policy.max_days):
-        return OverrideReply(
-            kind="refused",
-            account_name=account.name,
-            detail=f"--until may be at most {policy.max_days} days ahead "
-            f"({(today + timedelta(days=policy.max_days)).isoformat()}).",
-        )
+        return _refused(account, 'a reason is required, in quotes: sentiment red "champion left"')
+    until = request.until or today + timedelta(days=config.overrides.default_days)
+    problem = _until_problem(until, today, config.overrides.max_days)
+    if problem is not None:
+        return _refused(account, problem)
     if current is not None:
-        current.status, current.ended_at, current.ended_by = "replaced", now, viewer.slack_user_id
-        _audit(session, now, viewer.slack_user_id, "override_replaced", current)
+        _end(session, viewer, current, "replaced", now)
         session.flush()
+    row = _record(session, viewer, account, request, reason, until, now)
+    return OverrideReply(
+        kind="set",
+        account_name=account.name,
+        line=line_of(row, account.name),
+        previous=line_of(current, account.name) if current is not None else None,
+        disagreement=disagreement(session, row, today, config.scoring.tiers),
+    )
+
+
+def _refused(account: Account, detail: str) -> OverrideReply:
+    return OverrideReply(kind="refused", account_name=account.name, detail=detail)
+
+
+def _requested_account(
+    session: Session, viewer: Viewer, request: OverrideRequest
+) -> Account | OverrideReply:
+    """The account the request names (by id from the card's modal, else by name among the
+    viewer's accounts), or the refusal saying why there is none."""
+    if request.account_id is not None:
+        found = session.get(Account, request.account_id)
+        if found is not None and can_see(session, viewer, found.id):
+            return found
+        match = None
+    else:
+        match = find_visible_account(session, viewer, request.query)
+        if match.account is not None:
+            return match.account
+    if match is not None and match.candidates:
+        names = ", ".join(a.name for a in match.candidates[:5])
+        problem = f"several of your accounts match: {names}. Be more specific."
+    else:
+        problem = "no account of yours matches that name."
+    return OverrideReply(kind="refused", account_name=request.query, detail=problem)
+
+
+def _until_problem(until: date, today: date, max_days: int) -> str | None:
+    """Why ``--until`` cannot be used: in the past, or further out than ``max_days``."""
+    if until < today:
+        return f"--until {until.isoformat()} is in the past."
+    if until > today + timedelta(days=max_days):
+        return (
+            f"--until may be at most {max_days} days ahead "
+            f"({(today + timedelta(days=max_days)).isoformat()})."
+        )
+    return None
+
+
+def _end(session: Session, viewer: Viewer, row: Override, status: str, now: datetime) -> None:
+    """End the entry in force (``cleared`` or ``replaced``) by the viewer, audited."""
+    row.status, row.ended_at, row.ended_by = status, now, viewer.slack_user_id
+    _audit(session, now, viewer.slack_user_id, f"override_{status}", row)
+
+
+def _clear(
+    session: Session, viewer: Viewer, account: Account, current: Override | None, now: datetime
+) -> OverrideReply:
+    if current is None:
+        return _refused(account, "it has no CSM sentiment or override to clear.")
+    _end(session, viewer, current, "cleared", now)
+    return OverrideReply(
+        kind="cleared", account_name=account.name, previous=line_of(current, account.name)
+    )
+
+
+def _record(
+    session: Session,
+    viewer: Viewer,
+    account: Account,
+    request: OverrideRequest,
+    reason: str,
+    until: date,
+    now: datetime,
+) -> Override:
+    """Store the new entry and its audit row."""
     row = Override(
         account_id=account.id,
         kind=request.kind,
@@ -180,13 +215,7 @@ def apply_request(
         reason=row.reason,
         until=until.isoformat(),
     )
-    return OverrideReply(
-        kind="set",
-        account_name=account.name,
-        line=line_of(row, account.name),
-        previous=line_of(current, account.name) if current is not None else None,
-        disagreement=disagreement(session, row, today, config.scoring.tiers),
-    )
+    return row
 
 
 def _data_score(session: Session, account_id: int, today: date) -> float | None:
@@ -288,33 +317,37 @@ def due_expiry_notices(session: Session, config: PulseConfig, now: datetime) -> 
     return notices
 
 
-def send_expiry_notices(
-    session: Session, config: PulseConfig, slack: WebClient | None, now: datetime
-) -> int:
-    """Expire what ended and DM authors whose entries end soon; returns DMs sent.
+@dataclass(frozen=True)
+class ExpiryMessage:
+    """An expiry notice to DM to the entry's author."""
 
-    Without Slack the notices are not marked, so they go out once Slack is configured.
-    """
-    if slack is None:
-        return 0
-    sent = 0
-    for n in due_expiry_notices(session, config, now):
-        try:
-            channel = str(slack.conversations_open(users=n.line.author)["channel"]["id"])
-            slack.chat_postMessage(channel=channel, **message_args(expiry_notice(n)))
-            sent += 1
-        except SlackApiError as exc:
-            session.add(
-                AuditLog(
-                    at=now,
-                    actor="pulse",
-                    action="override_expiry_notice",
-                    account_id=n.line.account_id,
-                    outcome="failed",
-                    detail={"error": str(exc.response.get("error"))},
-                )
-            )
-    return sent
+    account_id: int
+    message: Message
+
+
+def expiry_messages(session: Session, config: PulseConfig, now: datetime) -> list[ExpiryMessage]:
+    """:func:`due_expiry_notices` as the DMs to send, one to each entry's author."""
+    return [
+        ExpiryMessage(
+            n.line.account_id,
+            Message(n.line.author, expiry_notice(n), f"override expiry notice to {n.line.author}"),
+        )
+        for n in due_expiry_notices(session, config, now)
+    ]
+
+
+def record_notice_failure(session: Session, account_id: int, error: str, now: datetime) -> None:
+    """Audit an expiry notice Slack refused (it is not sent again)."""
+    session.add(
+        AuditLog(
+            at=now,
+            actor="pulse",
+            action="override_expiry_notice",
+            account_id=account_id,
+            outcome="failed",
+            detail={"error": error},
+        )
+    )
 
 
 def modal_state(

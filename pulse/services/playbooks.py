@@ -1,8 +1,9 @@
 """Playbooks: rule-based workflows from ``pulse.yml`` (trigger, conditions, actions).
 
 Evaluation is pure (:func:`due_firings` over :class:`AccountFacts`), so every trigger
-and condition tests without Slack or a database. :func:`run_playbooks` loads the facts,
-applies the alert-fatigue rules and runs the actions:
+and condition tests without Slack or a database. :func:`due_now` loads the facts and
+applies the alert-fatigue rules; :func:`act` runs an action, or for a Slack action
+returns the message to post (``pulse.jobs.playbooks.run_playbooks`` posts it):
 
 * each account x playbook fires at most once per ``cooldown_days``;
 * a CSM gets at most ``automation.daily_cap_per_csm`` firings a day; the rest are kept
@@ -16,18 +17,16 @@ from __future__ import annotations
 
 import logging
 import os
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from connectors.crm import crm_problem, crm_system
+from digests.playbook_blocks import playbook_message, reminder_message
 from pulse.kernel.config import (
     Playbook,
     PlaybookAction,
@@ -36,6 +35,7 @@ from pulse.kernel.config import (
     PulseConfig,
 )
 from pulse.kernel.tiers import tier_label
+from pulse.services.outbox import Message
 from storage.models import (
     Account,
     Alert,
@@ -275,14 +275,35 @@ class PlaybookReport:
 
 
 Sleep = Callable[[float], None]
+Outcome = dict[str, Any]
+"""One action's outcome as stored with its firing: type, status (ok, failed, skipped,
+held) and a detail."""
 
 
-def run_playbooks(session: Session, config: PulseConfig, slack: WebClient | None,
-                  now: datetime, today: date, *, sleep: Sleep = time.sleep) -> PlaybookReport:
-    """Fire what is due, within cooldowns and caps; the caller commits."""
-    report = PlaybookReport()
+@dataclass(frozen=True)
+class Firing:
+    """A playbook firing for one account now, with the owners its actions may address."""
+
+    playbook: Playbook
+    facts: AccountFacts
+    reason: str
+    owners: dict[int, Owner]
+
+    @property
+    def owner(self) -> Owner | None:
+        return self.owners.get(self.facts.owner_id) if self.facts.owner_id is not None else None
+
+
+def due_now(session: Session, config: PulseConfig, report: PlaybookReport, now: datetime,
+            today: date) -> Iterator[Firing]:
+    """The firings to act on now, one at a time, within cooldowns and caps.
+
+    Those cooling down are counted in ``report``; those over the owner's daily cap are
+    recorded as ``deferred`` (for the next digest) and counted. The caller acts on each
+    firing it gets and records it with :func:`record_fired` before asking for the next.
+    """
     if not config.playbooks:
-        return report
+        return
     facts = load_facts(session, config.playbooks, today)
     day_start = datetime.combine(today, datetime.min.time())
     per_owner = dict(session.execute(
@@ -300,20 +321,23 @@ def run_playbooks(session: Session, config: PulseConfig, slack: WebClient | None
             report.deferred += 1
             continue
         per_owner[f.owner_id] = count + 1
-        outcomes = [_act(action, playbook, f, reason, owners, slack, now, sleep, config, session)
-                    for action in playbook.actions]
-        for outcome in outcomes:
-            if outcome["status"] == "ok":
-                report.actions_ok += 1
-            elif outcome["status"] == "failed":
-                report.actions_failed.append(f"{playbook.name}/{f.name}: {outcome['detail']}")
-        status = "held" if f.do_not_contact and any(
-            o["status"] == "held" for o in outcomes) else (
-            "partial" if any(o["status"] == "failed" for o in outcomes) else "done")
-        _record(session, playbook, f, now, reason, status, outcomes)
-        report.fired += 1
-    session.flush()
-    return report
+        yield Firing(playbook, f, reason, owners)
+
+
+def record_fired(session: Session, report: PlaybookReport, firing: Firing,
+                 outcomes: list[Outcome], now: datetime) -> None:
+    """Store a firing with its actions' outcomes (and audit it); count it in ``report``."""
+    for result in outcomes:
+        if result["status"] == "ok":
+            report.actions_ok += 1
+        elif result["status"] == "failed":
+            report.actions_failed.append(
+                f"{firing.playbook.name}/{firing.facts.name}: {result['detail']}")
+    status = "held" if firing.facts.do_not_contact and any(
+        o["status"] == "held" for o in outcomes) else (
+        "partial" if any(o["status"] == "failed" for o in outcomes) else "done")
+    _record(session, firing.playbook, firing.facts, now, firing.reason, status, outcomes)
+    report.fired += 1
 
 
 def _cooling(session: Session, playbook: Playbook, account_id: int, now: datetime) -> bool:
@@ -326,7 +350,7 @@ def _cooling(session: Session, playbook: Playbook, account_id: int, now: datetim
 
 
 def _record(session: Session, playbook: Playbook, f: AccountFacts, now: datetime, reason: str,
-            status: str, outcomes: list[dict[str, Any]]) -> None:
+            status: str, outcomes: list[Outcome]) -> None:
     session.add(PlaybookFiring(playbook=playbook.name, account_id=f.account_id,
                                owner_id=f.owner_id, fired_at=now, reason=reason, status=status,
                                actions=outcomes))
@@ -335,43 +359,54 @@ def _record(session: Session, playbook: Playbook, f: AccountFacts, now: datetime
                          detail={"reason": reason, "actions": outcomes}))
 
 
-def _act(action: PlaybookAction, playbook: Playbook, f: AccountFacts, reason: str,
-         owners: dict[int, Owner], slack: WebClient | None, now: datetime,
-         sleep: Sleep, config: PulseConfig, session: Session) -> dict[str, Any]:
-    """Run one action; its outcome (ok, failed, skipped, held) with a detail."""
-    def outcome(status: str, detail: str) -> dict[str, Any]:
-        return {"type": action.type, "status": status, "detail": detail}
+def outcome(action: PlaybookAction, status: str, detail: str) -> Outcome:
+    return {"type": action.type, "status": status, "detail": detail}
 
+
+def failed(action: PlaybookAction, firing: Firing, exc: Exception) -> Outcome:
+    """A failed action's outcome (logged): one action failing must not stop the others."""
+    log.warning("playbook %s action %s for %s failed: %s", firing.playbook.name, action.type,
+                firing.facts.name, exc)
+    return outcome(action, "failed", f"{type(exc).__name__}: {exc}"[:300])
+
+
+def act(session: Session, config: PulseConfig, firing: Firing, action: PlaybookAction,
+        now: datetime, sleep: Sleep, *, can_post: bool) -> Outcome | Message:
+    """Run one action: its outcome, or for a Slack action the message to post.
+
+    The caller posts the message and records ``outcome(action, "ok", f"posted to
+    {message.destination}")`` or :func:`failed`. ``can_post`` is False when there is no
+    Slack to post to (the action is then skipped, saying so).
+    """
+    f, playbook, reason = firing.facts, firing.playbook, firing.reason
     if action.type in OUTWARD and f.do_not_contact:
-        return outcome("held", "do-not-contact account: no outward action")
-    owner = owners.get(f.owner_id) if f.owner_id is not None else None
+        return outcome(action, "held", "do-not-contact account: no outward action")
+    owner = firing.owner
     try:
         if action.type == "webhook":
-            return outcome("ok", _webhook(action, playbook, f, reason, owner, now, sleep))
+            return outcome(action, "ok", _webhook(action, playbook, f, reason, owner, now, sleep))
         if action.type == "crm_task":
-            return _crm_task(action, playbook, f, reason, owner, now, sleep, config, outcome)
+            return _crm_task(action, playbook, f, reason, owner, now, sleep, config)
         if action.type == "reminder":
             due = now + timedelta(days=action.due_days)
             text = action.text.format(playbook=playbook.name, account=f.name, reason=reason)
             session.add(Reminder(account_id=f.account_id, owner_id=f.owner_id,
                                  playbook=playbook.name, text=text, created_at=now, due_at=due))
-            return outcome("ok", f"reminder for {due:%Y-%m-%d %H:%M} UTC")
-        target, escalation = _slack_target(action, owner, owners)
-        if target is None:
-            return outcome("skipped", f"no Slack recipient for {action.type}")
-        if slack is None:
-            return outcome("skipped", "SLACK_BOT_TOKEN not set")
-        _post(slack, target, playbook, f, reason, owner, escalation)
-        return outcome("ok", f"posted to {target}")
+            return outcome(action, "ok", f"reminder for {due:%Y-%m-%d %H:%M} UTC")
+        target, escalation = _slack_target(action, owner, firing.owners)
     except Exception as exc:  # noqa: BLE001 - one action failing must not stop the others
-        log.warning("playbook %s action %s for %s failed: %s", playbook.name, action.type,
-                    f.name, exc)
-        return outcome("failed", f"{type(exc).__name__}: {exc}"[:300])
+        return failed(action, firing, exc)
+    if target is None:
+        return outcome(action, "skipped", f"no Slack recipient for {action.type}")
+    if not can_post:
+        return outcome(action, "skipped", "SLACK_BOT_TOKEN not set")
+    payload = playbook_message(playbook.name, f.name, reason, f.tier, f.score,
+                               owner.slack_user_id if owner else None, escalation=escalation)
+    return Message(target, payload, f"playbook {playbook.name} message to {target}")
 
 
 def _crm_task(action: PlaybookAction, playbook: Playbook, f: AccountFacts, reason: str,
-              owner: Owner | None, now: datetime, sleep: Sleep, config: PulseConfig,
-              outcome: Callable[[str, str], dict[str, Any]]) -> dict[str, Any]:
+              owner: Owner | None, now: datetime, sleep: Sleep, config: PulseConfig) -> Outcome:
     """A task for the owner in the account's CRM (Salesforce first, then HubSpot)."""
     subject = action.subject.format(playbook=playbook.name, account=f.name, reason=reason)
     description = (f"{reason}\n\nRaised by the Pulse playbook '{playbook.name}' on "
@@ -382,53 +417,60 @@ def _crm_task(action: PlaybookAction, playbook: Playbook, f: AccountFacts, reaso
             continue
         problem = crm_problem(config, system)
         if problem:
-            return outcome("skipped", problem)
+            return outcome(action, "skipped", problem)
         # the owner's CRM user id only means something in the CRM the owner came from
         crm_owner = owner.crm_owner_id if owner and owner.source == system else None
         task = crm_system(system).create_task(config, subject=subject, description=description,
                                               due=due, owner_id=crm_owner, record_id=record,
                                               sleep=sleep)
-        return outcome("ok", f"{system} task {task}")
-    return outcome("skipped", "the account has no Salesforce or HubSpot record")
+        return outcome(action, "ok", f"{system} task {task}")
+    return outcome(action, "skipped", "the account has no Salesforce or HubSpot record")
 
 
-def send_due_reminders(session: Session, slack: WebClient | None, now: datetime) -> int:
-    """DM each reminder that is due to its account's owner, once; the caller commits.
 
-    Run by the scheduler's frequent check, so a reminder goes out within minutes of its
-    time. Without Slack, or without a Slack id for the owner, it is marked with why.
-    """
+@dataclass(frozen=True)
+class DueReminder:
+    """A reminder whose time has come, and its DM to the owner (None: no Slack id)."""
+
+    reminder_id: int
+    message: Message | None
+
+
+def due_reminders(session: Session, now: datetime) -> list[DueReminder]:
+    """Every reminder due by ``now`` and not sent yet, with the DM to send its owner."""
     due = list(session.scalars(select(Reminder).where(Reminder.sent_at.is_(None),
                                                       Reminder.due_at <= now)))
-    sent = 0
+    out = []
     for reminder in due:
         owner = session.get(Owner, reminder.owner_id) if reminder.owner_id else None
         target = owner.slack_user_id if owner else None
-        if slack is None or not target:
-            reminder.outcome = "no Slack token" if slack is None else "owner has no Slack id"
-            if slack is None:
-                continue  # kept for when Slack is configured
-        else:
-            try:
-                from digests.playbook_blocks import reminder_message
-                from pulse.services.notify import message_args
+        message = None
+        if target:
+            account = session.get(Account, reminder.account_id)
+            payload = reminder_message(reminder.playbook, account.name if account else "?",
+                                       reminder.text)
+            message = Message(target, payload, f"reminder {reminder.id} to {target}")
+        out.append(DueReminder(reminder.id, message))
+    return out
 
-                account = session.get(Account, reminder.account_id)
-                channel = str(slack.conversations_open(users=target)["channel"]["id"])
-                slack.chat_postMessage(channel=channel, **message_args(reminder_message(
-                    reminder.playbook, account.name if account else "?", reminder.text)))
-                reminder.outcome = f"sent to {target}"
-                sent += 1
-            except SlackApiError as exc:
-                reminder.outcome = f"Slack: {exc.response.get('error')}"[:200]
-        reminder.sent_at = now
-        session.add(AuditLog(at=now, actor=f"playbook {reminder.playbook}",
-                             action="playbook.reminder", account_id=reminder.account_id,
-                             outcome="ok" if (reminder.outcome or "").startswith("sent")
-                             else "failed", detail={"text": reminder.text,
-                                                    "outcome": reminder.outcome}))
-    session.flush()
-    return sent
+
+def hold_reminder(session: Session, reminder_id: int, why: str) -> None:
+    """Keep a due reminder for later (nothing to send it with), saying why."""
+    reminder = session.get(Reminder, reminder_id)
+    assert reminder is not None
+    reminder.outcome = why
+
+
+def close_reminder(session: Session, reminder_id: int, result: str, now: datetime) -> None:
+    """Mark a due reminder done with what happened ("sent to U..." or why not), audited."""
+    reminder = session.get(Reminder, reminder_id)
+    assert reminder is not None
+    reminder.outcome = result
+    reminder.sent_at = now
+    session.add(AuditLog(at=now, actor=f"playbook {reminder.playbook}",
+                         action="playbook.reminder", account_id=reminder.account_id,
+                         outcome="ok" if result.startswith("sent") else "failed",
+                         detail={"text": reminder.text, "outcome": result}))
 
 
 def _slack_target(action: PlaybookAction, owner: Owner | None,
@@ -443,22 +485,6 @@ def _slack_target(action: PlaybookAction, owner: Owner | None,
         manager = owners.get(owner.manager_id) if owner and owner.manager_id else None
         return (manager.slack_user_id if manager else None), True
     raise ValueError(f"unknown action '{action.type}'")
-
-
-def _post(slack: WebClient, target: str, playbook: Playbook, f: AccountFacts, reason: str,
-          owner: Owner | None, escalation: bool) -> None:
-    from digests.playbook_blocks import playbook_message
-    from pulse.services.notify import is_user_id, message_args
-
-    payload = playbook_message(playbook.name, f.name, reason, f.tier, f.score,
-                               owner.slack_user_id if owner else None, escalation=escalation)
-    channel = target
-    if is_user_id(target):
-        channel = str(slack.conversations_open(users=target)["channel"]["id"])
-    try:
-        slack.chat_postMessage(channel=channel, **message_args(payload))
-    except SlackApiError as exc:
-        raise RuntimeError(f"Slack: {exc.response.get('error')}") from None
 
 
 def _webhook(action: PlaybookAction, playbook: Playbook, f: AccountFacts, reason: str,

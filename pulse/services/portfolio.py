@@ -16,6 +16,28 @@ from sqlalchemy.orm import Session, aliased
 from pulse.kernel.tiers import HEALTH_TIERS
 from storage.models import Account, Owner, ScoreSnapshot
 
+ACCOUNT_COLUMNS = (
+    Account.id.label("account_id"),
+    Account.name,
+    Account.domain,
+    Account.tier.label("account_tier"),
+    Account.segment,
+    Account.region,
+    Account.arr,
+    Account.renewal_date,
+    Account.lifecycle,
+    Account.do_not_contact,
+    Account.salesforce_id,
+    Account.hubspot_id,
+    Owner.id.label("owner_id"),
+    Owner.name.label("owner_name"),
+    Owner.team.label("owner_team"),
+    Owner.slack_user_id.label("owner_slack_id"),
+)
+"""The account and owner columns of a portfolio row, as :func:`load_portfolio` and
+``health.account_frame`` select them (the query must outer-join ``Owner`` on the
+account's owner)."""
+
 
 def snapshot_dates(session: Session, as_of: date | None = None) -> tuple[date | None, date | None]:
     """The latest scoring date on or before ``as_of`` and the one before it."""
@@ -43,22 +65,7 @@ def load_portfolio(
     manager = aliased(Owner)
     stmt = (
         select(
-            Account.id.label("account_id"),
-            Account.name,
-            Account.domain,
-            Account.tier.label("account_tier"),
-            Account.segment,
-            Account.region,
-            Account.arr,
-            Account.renewal_date,
-            Account.lifecycle,
-            Account.do_not_contact,
-            Account.salesforce_id,
-            Account.hubspot_id,
-            Owner.id.label("owner_id"),
-            Owner.name.label("owner_name"),
-            Owner.team.label("owner_team"),
-            Owner.slack_user_id.label("owner_slack_id"),
+            *ACCOUNT_COLUMNS,
             manager.id.label("manager_id"),
             manager.name.label("manager_name"),
             ScoreSnapshot.as_of,

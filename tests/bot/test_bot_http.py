@@ -34,12 +34,13 @@ from slack_signing import (
 )
 from sqlalchemy import func, select
 
+from bot.delivery import SlackDelivery, web_client
 from digests.cards import REASON_VIEW
 from digests.limits import validate_home, validate_message, validate_modal
 from digests.override_blocks import VIEW as OVERRIDE_VIEW
+from pulse.jobs.deliver import post_alert_cards
 from pulse.kernel.config import parse_config
 from pulse.services.alerts import evaluate_alerts
-from pulse.services.notify import post_alert_cards, web_client
 from storage.db import get_engine, session_factory, session_scope
 from storage.models import Account, Alert, AuditLog, Owner
 
@@ -73,7 +74,8 @@ def bot(
     with session_scope(url) as session:
         changes = evaluate_alerts(session, CONFIG, NOW)
         session.commit()
-        report = post_alert_cards(web_client(TOKEN, fake.base_url), session, CONFIG, changes, NOW)
+        delivery = SlackDelivery(web_client(TOKEN, fake.base_url))
+        report = post_alert_cards(delivery, session, CONFIG, changes, NOW)
     assert report.posted and not report.failed
     yield harness
     harness.close()

@@ -27,12 +27,13 @@ from slack_signing import (
 )
 
 from bot.app import REGISTERED_ACTIONS, REGISTERED_COMMANDS, REGISTERED_EVENTS, build_app
+from bot.delivery import web_client
 from bot.server import EVENTS_PATH
 from pulse.kernel.config import PulseConfig
-from pulse.services.notify import web_client
 
 ROOT = Path(__file__).resolve().parents[2]
-SLACK_CODE = [*sorted((ROOT / "bot").glob("*.py")), ROOT / "pulse" / "services" / "notify.py"]
+SLACK_CODE = sorted((ROOT / "bot").glob("*.py"))
+"""Only bot/ talks to Slack (import-linter enforces it), so only bot/ is scanned."""
 
 SCOPES_OF_METHOD: dict[str, set[str]] = {
     "chat_postMessage": {"chat:write"},

@@ -1,6 +1,7 @@
 """Delivery through the Web API: alert cards, digests with charts, rate limits, the CLI.
 
-``pulse.services.notify`` and the `pulse alerts` / `pulse digest` commands run against
+``pulse.services.notify`` (what to send), ``pulse.jobs.deliver`` (sending it through
+``bot.delivery``) and the `pulse alerts` / `pulse digest` commands run against
 the sample workspace and the fake Slack API; assertions are on the recorded API calls
 (what would have reached Slack) and on the database.
 """
@@ -15,16 +16,13 @@ from fakes.slack_api import FakeSlack
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from bot.delivery import SlackDelivery, web_client
 from digests.limits import validate_message
 from pulse.cli.main import app as cli
+from pulse.jobs.deliver import post_alert_cards, send_digests
 from pulse.kernel.config import PulseConfig, parse_config
 from pulse.services.alerts import AlertChanges, alert_item, evaluate_alerts
-from pulse.services.notify import (
-    payload_as_text,
-    post_alert_cards,
-    send_digests,
-    web_client,
-)
+from pulse.services.notify import payload_as_text
 from storage.db import get_engine, session_factory, session_scope
 from storage.models import Alert, AuditLog, ScoreSnapshot
 
@@ -148,11 +146,11 @@ def test_alerts_command_posts_cards_through_slack_api_url(
 
 
 def test_cards_go_to_the_owner_dm_and_record_where(loaded: str, fake: FakeSlack) -> None:
-    client = web_client(TOKEN, fake.base_url)
+    delivery = SlackDelivery(web_client(TOKEN, fake.base_url))
     with session_scope(loaded) as session:
         live = session.scalars(select(Alert).where(Alert.status == "open").limit(3)).all()
         items = [alert_item(session, a) for a in live]
-        report = post_alert_cards(client, session, CONFIG, AlertChanges(raised=items), NOW)
+        report = post_alert_cards(delivery, session, CONFIG, AlertChanges(raised=items), NOW)
     assert len(report.posted) == len(items) and not report.failed
     opens = fake.calls_to("conversations.open")
     assert {c.args["users"] for c in opens} == {i.owner_slack_id for i in items}
@@ -167,7 +165,7 @@ def test_cards_go_to_the_owner_dm_and_record_where(loaded: str, fake: FakeSlack)
 
 
 def test_resolved_alert_updates_its_card(loaded: str, fake: FakeSlack) -> None:
-    client = web_client(TOKEN, fake.base_url)
+    delivery = SlackDelivery(web_client(TOKEN, fake.base_url))
     with session_scope(loaded) as session:
         alert = session.scalars(
             select(Alert)
@@ -186,7 +184,7 @@ def test_resolved_alert_updates_its_card(loaded: str, fake: FakeSlack) -> None:
         session.flush()
         changes = evaluate_alerts(session, CONFIG, NOW)
         assert alert.id in {i.id for i in changes.resolved}
-        report = post_alert_cards(client, session, CONFIG, changes, NOW)
+        report = post_alert_cards(delivery, session, CONFIG, changes, NOW)
         channel, ts = alert.slack_channel, alert.slack_ts
     assert (alert.id, channel, ts) in report.updated
     update = next(c for c in fake.calls_to("chat.update") if c.args["ts"] == ts)
@@ -196,12 +194,12 @@ def test_resolved_alert_updates_its_card(loaded: str, fake: FakeSlack) -> None:
 
 
 def test_ratelimited_call_is_retried_after_retry_after(loaded: str, fake: FakeSlack) -> None:
-    client = web_client(TOKEN, fake.base_url)
+    delivery = SlackDelivery(web_client(TOKEN, fake.base_url))
     fake.fail_next("chat.postMessage", 1, "ratelimited", retry_after=1)
     with session_scope(loaded) as session:
         alert = session.scalars(select(Alert).where(Alert.status == "open").limit(1)).one()
         items = [alert_item(session, alert)]
-        report = post_alert_cards(client, session, CONFIG, AlertChanges(raised=items), NOW)
+        report = post_alert_cards(delivery, session, CONFIG, AlertChanges(raised=items), NOW)
     attempts = fake.calls_to("chat.postMessage", ok_only=False)
     assert [c.status for c in attempts] == [429, 200]
     assert attempts[1].at - attempts[0].at >= 1.0  # waited for Retry-After
@@ -209,23 +207,23 @@ def test_ratelimited_call_is_retried_after_retry_after(loaded: str, fake: FakeSl
 
 
 def test_invalid_auth_is_reported_not_raised(loaded: str, fake: FakeSlack) -> None:
-    client = web_client("xoxb-revoked", fake.base_url)
+    delivery = SlackDelivery(web_client("xoxb-revoked", fake.base_url))
     with session_scope(loaded) as session:
         alert = session.scalars(select(Alert).where(Alert.status == "open").limit(1)).one()
         before = (alert.slack_channel, alert.slack_ts)
         items = [alert_item(session, alert)]
-        report = post_alert_cards(client, session, CONFIG, AlertChanges(raised=items), NOW)
+        report = post_alert_cards(delivery, session, CONFIG, AlertChanges(raised=items), NOW)
         assert (alert.slack_channel, alert.slack_ts) == before
     assert report.failed == [(alert.id, "invalid_auth")] and not report.posted
 
 
 def test_unrouted_alert_is_not_posted(loaded: str, fake: FakeSlack) -> None:
     config = parse_config({"slack": {"alert_routes": [{"severity": "critical", "to": "owner"}]}})
-    client = web_client(TOKEN, fake.base_url)
+    delivery = SlackDelivery(web_client(TOKEN, fake.base_url))
     with session_scope(loaded) as session:
         alert = session.scalars(select(Alert).where(Alert.severity == "warning").limit(1)).one()
         report = post_alert_cards(
-            client, session, config, AlertChanges(raised=[alert_item(session, alert)]), NOW
+            delivery, session, config, AlertChanges(raised=[alert_item(session, alert)]), NOW
         )
     assert report.unrouted == [alert.id] and fake.calls == []
 
@@ -235,9 +233,9 @@ def test_unrouted_alert_is_not_posted(loaded: str, fake: FakeSlack) -> None:
 
 
 def test_digests_dm_each_csm_and_manager_with_a_chart(loaded: str, fake: FakeSlack) -> None:
-    client = web_client(TOKEN, fake.base_url)
+    delivery = SlackDelivery(web_client(TOKEN, fake.base_url))
     with session_factory(loaded)() as session:
-        messages, report = send_digests(client, session, CONFIG, NOW)
+        messages, report = send_digests(delivery, session, CONFIG, NOW)
     people = {o.slack_user_id: o for o in owners(loaded)}
     managers = {sid for sid, o in people.items() if o.is_manager}
     csm_msgs = [m for m in messages if m.kind == "csm"]
@@ -262,9 +260,9 @@ def test_digests_dm_each_csm_and_manager_with_a_chart(loaded: str, fake: FakeSla
 
 def test_manager_digest_channel_and_chart_off(loaded: str, fake: FakeSlack) -> None:
     config = parse_config({"slack": {"manager_digest_channel": "C0DIGEST01", "chart": False}})
-    client = web_client(TOKEN, fake.base_url)
+    delivery = SlackDelivery(web_client(TOKEN, fake.base_url))
     with session_factory(loaded)() as session:
-        messages, report = send_digests(client, session, config, NOW)
+        messages, report = send_digests(delivery, session, config, NOW)
     mgr = [m for m in messages if m.kind == "manager"]
     assert [m.destination for m in mgr] == ["C0DIGEST01"]
     assert "All accounts" in mgr[0].payload["text"] or "All accounts" in payload_as_text(
@@ -284,11 +282,11 @@ def test_digest_dry_run_sends_nothing(loaded: str, fake: FakeSlack) -> None:
 
 
 def test_ratelimited_digest_is_retried(loaded: str, fake: FakeSlack) -> None:
-    client = web_client(TOKEN, fake.base_url)
+    delivery = SlackDelivery(web_client(TOKEN, fake.base_url))
     fake.fail_next("conversations.open", 1, "ratelimited", retry_after=1)
     with session_factory(loaded)() as session:
         messages, report = send_digests(
-            client, session, CONFIG, NOW, only=lambda oid, sid: sid == "U0CSM0002"
+            delivery, session, CONFIG, NOW, only=lambda oid, sid: sid == "U0CSM0002"
         )
     assert len(messages) == 1 and not report.failed and len(report.sent) == 1
     assert [c.status for c in fake.calls_to("conversations.open", ok_only=False)] == [429, 200]

@@ -10,9 +10,9 @@ from fakes.slack_api import FakeSlack
 from slack_sdk.http_retry import RateLimitErrorRetryHandler
 
 from bot.app import MissingSetting, app_from_env, require_env
+from bot.delivery import DEFAULT_API_URL, api_url, web_client
 from bot.users import FAILURE_TTL_SECONDS, UserDirectory
 from pulse.kernel.config import PulseConfig
-from pulse.services.notify import DEFAULT_API_URL, api_url, web_client
 
 
 @pytest.fixture

@@ -20,12 +20,12 @@ from slack_bolt import App
 from sqlalchemy import select, text
 
 from bot.app import build_app
+from bot.delivery import SlackDelivery, web_client
 from bot.server import EVENTS_PATH, ThreadingWSGIServer, start_in_thread
 from bot.webhooks import WebhookReceiver
 from connectors.sample import SampleConnector
 from pulse.jobs.live.worker import LiveRun, LiveWorker
 from pulse.kernel.config import PulseConfig
-from pulse.services.notify import web_client
 from pulse.services.sync import run_sync
 from storage.db import get_engine, session_factory, session_scope
 from storage.models import Base, Owner
@@ -164,7 +164,8 @@ def start_live_bot(
     register_owners(fake, url)
     client = web_client(TOKEN, base_url=fake.base_url)
     app = build_app(config, url, client, SECRET, clock=clock)
-    worker = LiveWorker(url, config, slack=client, clock=clock, window=window, on_run=on_run)
+    worker = LiveWorker(url, config, delivery=SlackDelivery(client), clock=clock, window=window,
+                        on_run=on_run)
     receiver = WebhookReceiver(url, secrets, clock=clock, notify=worker.notify)
     server, thread = start_in_thread(app, webhooks=receiver)
     if background:

@@ -23,6 +23,7 @@ from fakes.slack_api import FakeSlack
 from sqlalchemy import func, select, text
 from typer.testing import CliRunner
 
+from bot.delivery import SlackDelivery, web_client
 from digests.limits import validate_message
 from digests.pipeline_blocks import pipeline_failure
 from pulse.cli.main import app as cli
@@ -36,7 +37,6 @@ from pulse.jobs.pipeline import (
 )
 from pulse.jobs.scheduler import LeaderLock, PulseScheduler
 from pulse.kernel.config import PulseConfig, parse_config
-from pulse.services.notify import web_client
 from storage.db import get_engine, session_factory, session_scope
 from storage.models import Account, AuditLog, Contact, PipelineRun, ScoreSnapshot, UsageDaily
 
@@ -73,8 +73,8 @@ def test_a_morning_run_syncs_scores_alerts_and_sends_digests(
     for var in ("SALESFORCE_ACCESS_TOKEN", "SALESFORCE_USERNAME", "HUBSPOT_ACCESS_TOKEN"):
         monkeypatch.delenv(var, raising=False)
     cfg = _config(db_url)
-    client = web_client(TOKEN, slack.base_url)
-    run = run_pipeline(cfg, now=MORNING, kind="scheduled", slack=client)
+    delivery = SlackDelivery(web_client(TOKEN, slack.base_url))
+    run = run_pipeline(cfg, now=MORNING, kind="scheduled", delivery=delivery)
 
     assert run is not None and run.status == "ok", run.steps if run else None
     steps = {s["name"]: s for s in run.steps}
@@ -96,7 +96,7 @@ def test_a_morning_run_syncs_scores_alerts_and_sends_digests(
 
     # the same morning again (a second process, or a restart): nothing runs, nothing is sent
     assert run_pipeline(cfg, now=MORNING + timedelta(hours=1), kind="scheduled",
-                        slack=client) is None
+                        delivery=delivery) is None
     assert len(slack.calls_to("chat.postMessage")) == posted
     assert len(_runs(db_url)) == 1
 
@@ -126,12 +126,12 @@ def test_a_failing_step_is_retried_reported_and_the_rest_still_run(
         raise Skipped("SLACK_BOT_TOKEN not set")
 
     slept: list[float] = []
-    client = web_client(TOKEN, slack.base_url)
+    delivery = SlackDelivery(web_client(TOKEN, slack.base_url))
     run = run_pipeline(
-        cfg, now=MORNING, slack=client, sleep=slept.append,
+        cfg, now=MORNING, delivery=delivery, sleep=slept.append,
         steps=(("sync", sync, ()), ("score", score, ()), ("alerts", _ok, ("score",)),
                ("digests", digests, ("score",)), ("retention", _ok, ())),
-        on_failure=admin_reporter(cfg, client),
+        on_failure=admin_reporter(cfg, delivery),
     )
     assert run is not None and run.status == "failed"
     outcome = {s["name"]: (s["status"], s["attempts"]) for s in run.steps}
@@ -333,7 +333,7 @@ def test_digests_that_partly_went_out_are_not_sent_twice(db_url: str, slack: Fak
 
     cfg = _config(db_url, schedule={"attempts": 3, "retry_seconds": 0})
     slack.fail_next("chat.postMessage", error="channel_not_found")  # one recipient's DM
-    run = run_pipeline(cfg, now=MORNING, slack=web_client(TOKEN, slack.base_url),
+    run = run_pipeline(cfg, now=MORNING, delivery=SlackDelivery(web_client(TOKEN, slack.base_url)),
                        steps=(("sync", step_sync, ()), ("score", step_score, ()),
                               ("digests", step_digests, ("score",))))
     assert run is not None
@@ -369,9 +369,9 @@ def test_a_morning_raises_the_planted_alerts_updates_the_crm_and_a_rerun_adds_no
             "sample": {"end_date": END.isoformat(), "accounts": 60},
             "hubspot": {"sync": False},  # accounts come from the sample; health goes to HubSpot
         })
-        client = web_client(TOKEN, slack.base_url)
+        delivery = SlackDelivery(web_client(TOKEN, slack.base_url))
 
-        run = run_pipeline(cfg, now=MORNING, kind="scheduled", slack=client)
+        run = run_pipeline(cfg, now=MORNING, kind="scheduled", delivery=delivery)
         assert run is not None and run.status == "ok", run.steps if run else None
 
         with session_factory(db_url)() as s:
@@ -389,10 +389,10 @@ def test_a_morning_raises_the_planted_alerts_updates_the_crm_and_a_rerun_adds_no
         # the same morning again: the scheduled run is already done
         hub.requests.clear()
         assert run_pipeline(cfg, now=MORNING + timedelta(minutes=30), kind="scheduled",
-                            slack=client) is None
+                            delivery=delivery) is None
         # and a manual re-run finds nothing new to raise or to write to the CRM
         again = run_pipeline(cfg, now=MORNING + timedelta(minutes=40), kind="manual",
-                             slack=client)
+                             delivery=delivery)
         assert again is not None
         steps = {s["name"]: s["detail"] for s in again.steps}
         assert steps["alerts"].startswith("0 raised, 0 reopened")

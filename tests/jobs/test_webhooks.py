@@ -48,9 +48,10 @@ from webhook_signing import (
     zendesk_headers,
 )
 
+from bot.delivery import SlackDelivery, web_client
+from pulse.jobs.deliver import post_alert_cards
 from pulse.kernel.config import parse_config
 from pulse.services.alerts import evaluate_alerts
-from pulse.services.notify import post_alert_cards, web_client
 from storage.db import get_engine, session_factory, session_scope
 from storage.models import (
     Account,
@@ -89,7 +90,8 @@ def live(
         with session_scope(url) as session:
             changes = evaluate_alerts(session, CONFIG, NOW)
             session.commit()
-            post_alert_cards(web_client(TOKEN, fake.base_url), session, CONFIG, changes, NOW)
+            delivery = SlackDelivery(web_client(TOKEN, fake.base_url))
+            post_alert_cards(delivery, session, CONFIG, changes, NOW)
         yield harness, hubspot
         harness.close()
         hubspot.stop()

@@ -11,17 +11,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from workspace import D1, load_workspace
 
+from bot.delivery import SlackDelivery, web_client
 from bot.overrides import is_override, parse_override
 from digests.limits import validate_message
 from digests.override_blocks import override_reply
+from pulse.jobs.deliver import send_expiry_notices
 from pulse.kernel.config import PulseConfig, parse_config
 from pulse.services.access import resolve_viewer
-from pulse.services.notify import web_client
 from pulse.services.overrides import (
     OverrideRequest,
     apply_request,
     due_expiry_notices,
-    send_expiry_notices,
 )
 from scoring.engine import run_scoring
 from storage.models import AuditLog, Override, ScoreSnapshot
@@ -116,9 +116,9 @@ def test_the_author_hears_before_it_ends_and_it_expires_audited(session: Session
     cfg = CFG  # remind 3 days before by default
     assert due_expiry_notices(session, cfg, _at(UNTIL - timedelta(days=4))) == []
     with FakeSlack(token="xoxb-t") as slack:
-        client = web_client("xoxb-t", base_url=slack.base_url)
-        assert send_expiry_notices(session, cfg, client, _at(UNTIL - timedelta(days=3))) == 1
-        assert send_expiry_notices(session, cfg, client, _at(UNTIL - timedelta(days=2))) == 0
+        delivery = SlackDelivery(web_client("xoxb-t", base_url=slack.base_url))
+        assert send_expiry_notices(session, cfg, delivery, _at(UNTIL - timedelta(days=3))) == 1
+        assert send_expiry_notices(session, cfg, delivery, _at(UNTIL - timedelta(days=2))) == 0
         (dm,) = slack.calls_to("chat.postMessage")
         assert "ends in 3 days" in dm.args["text"] and "Acme Corp" in dm.args["text"]
         assert slack.calls_to("conversations.open")[0].args["users"] == OLGA

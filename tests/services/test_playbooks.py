@@ -15,21 +15,25 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from bot.delivery import SlackDelivery, web_client
 from connectors.signed_webhook import signature, verify
 from pulse.cli.main import app as cli
+from pulse.jobs.playbooks import run_playbooks
 from pulse.kernel.config import ConfigError, PulseConfig, parse_config
-from pulse.services.notify import web_client
 from pulse.services.playbooks import (
     AccountFacts,
     conditions_hold,
     due_firings,
-    run_playbooks,
     trigger_reason,
 )
 from storage.models import Account, Alert, AuditLog, Owner, PlaybookFiring
 
 TODAY = date(2026, 11, 25)
 NOW = datetime(2026, 11, 25, 6, 0)
+
+
+def _delivery(slack: FakeSlack) -> SlackDelivery:
+    return SlackDelivery(web_client(TOKEN, slack.base_url))
 
 
 def _config(*playbooks: dict, **extra: object) -> PulseConfig:
@@ -165,8 +169,8 @@ def test_a_playbook_tells_owner_manager_and_channel_once_per_cooldown(
     session: Session, slack: FakeSlack
 ) -> None:
     _portfolio(session, 1)
-    client = web_client(TOKEN, slack.base_url)
-    report = run_playbooks(session, _config(_into_risk()), client, NOW, TODAY)
+    delivery = _delivery(slack)
+    report = run_playbooks(session, _config(_into_risk()), delivery, NOW, TODAY)
     session.commit()
     assert (report.fired, report.actions_ok) == (1, 3)
     posts = slack.calls_to("chat.postMessage")
@@ -179,7 +183,7 @@ def test_a_playbook_tells_owner_manager_and_channel_once_per_cooldown(
 
     # the same morning again, and two days later: cooling down, nothing sent
     for later in (NOW, NOW + timedelta(days=2)):
-        again = run_playbooks(session, _config(_into_risk()), client, later, TODAY)
+        again = run_playbooks(session, _config(_into_risk()), delivery, later, TODAY)
         assert (again.fired, again.cooling) == (0, 1)
     assert len(slack.calls_to("chat.postMessage")) == 3
     firing = session.scalars(select(PlaybookFiring)).one()
@@ -192,7 +196,7 @@ def test_the_daily_cap_per_csm_defers_the_overflow(session: Session, slack: Fake
     _portfolio(session, 3)
     cfg = _config(_into_risk(actions=[{"type": "dm_owner"}]),
                   automation={"daily_cap_per_csm": 2})
-    report = run_playbooks(session, cfg, web_client(TOKEN, slack.base_url), NOW, TODAY)
+    report = run_playbooks(session, cfg, _delivery(slack), NOW, TODAY)
     assert (report.fired, report.deferred) == (2, 1)
     assert len(slack.calls_to("chat.postMessage")) == 2
     statuses = sorted(f.status for f in session.scalars(select(PlaybookFiring)))
@@ -218,7 +222,7 @@ def test_do_not_contact_holds_outward_actions_and_a_failing_webhook_is_retried_t
     cfg = _config(_into_risk(actions=[{"type": "webhook", "url": receiver.url},
                                       {"type": "dm_owner"}]))
     slept: list[float] = []
-    run_playbooks(session, cfg, web_client(TOKEN, slack.base_url), NOW, TODAY,
+    run_playbooks(session, cfg, _delivery(slack), NOW, TODAY,
                   sleep=slept.append)
     firings = {f.account_id: f for f in session.scalars(select(PlaybookFiring))}
 
@@ -234,7 +238,7 @@ def test_do_not_contact_holds_outward_actions_and_a_failing_webhook_is_retried_t
 
     receiver.failures = [500] * 10  # now the receiver is down for good
     accounts2 = _portfolio(session, 1)
-    report = run_playbooks(session, cfg, web_client(TOKEN, slack.base_url), NOW, TODAY,
+    report = run_playbooks(session, cfg, _delivery(slack), NOW, TODAY,
                            sleep=slept.append)
     broken = session.scalars(select(PlaybookFiring).where(
         PlaybookFiring.account_id == accounts2[0].id)).one()
@@ -251,7 +255,7 @@ def test_unacknowledged_alert_escalates(session: Session, slack: FakeSlack) -> N
                       message="At risk", opened_at=NOW - timedelta(hours=49)))
     cfg = _config({"name": "unacked", "trigger": {"type": "alert_unacknowledged", "hours": 48},
                    "actions": [{"type": "escalate_to_manager"}]})
-    report = run_playbooks(session, cfg, web_client(TOKEN, slack.base_url), NOW, TODAY)
+    report = run_playbooks(session, cfg, _delivery(slack), NOW, TODAY)
     assert report.fired == 1
     assert [c.args["users"] for c in slack.calls_to("conversations.open")] == ["UMGR"]
 
@@ -369,12 +373,12 @@ def test_a_reminder_goes_to_the_owner_once_when_due(session: Session, slack: Fak
     cfg = _config(_into_risk(actions=[{"type": "reminder", "due_days": 3,
                                        "text": "Did {account} answer? ({reason})"}]))
     cfg = cfg.model_copy(update={"database_url": db_url})
-    client = web_client(TOKEN, slack.base_url)
-    run_playbooks(session, cfg, client, NOW, TODAY)
+    delivery = _delivery(slack)
+    run_playbooks(session, cfg, delivery, NOW, TODAY)
     session.commit()
     assert slack.calls_to("chat.postMessage") == []  # nothing now: it is for later
 
-    jobs = PulseScheduler(cfg, slack=client)
+    jobs = PulseScheduler(cfg, delivery=delivery)
     assert jobs.lock.acquire()
     try:
         with time_machine.travel(NOW + timedelta(days=2, hours=23), tick=False):
@@ -461,7 +465,7 @@ def test_the_frequent_check_reopens_an_expired_snooze_on_the_clock(
     alert.snoozed_until = NOW + timedelta(hours=4)
     session.commit()
 
-    jobs = PulseScheduler(cfg, slack=web_client(TOKEN, slack.base_url))
+    jobs = PulseScheduler(cfg, delivery=_delivery(slack))
     assert jobs.lock.acquire()
     try:
         with time_machine.travel(NOW + timedelta(hours=3, minutes=50), tick=False):

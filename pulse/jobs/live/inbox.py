@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import CursorResult, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pulse.jobs.live.events import LiveEvent
@@ -72,10 +72,10 @@ def claim(url: str, now: datetime) -> list[Claimed]:
         ).all()
         claimed = []
         for row in rows:
-            taken = session.execute(
+            taken = cast("CursorResult[Any]", session.execute(
                 update(WebhookEvent).where(WebhookEvent.id == row.id, pending)
                 .values(status="processing")
-            )
+            ))
             if taken.rowcount == 1:
                 claimed.append(Claimed(row.id, row.source, row.event_id, row.kind,
                                        dict(row.payload or {})))

@@ -15,7 +15,7 @@ facts dated today (an invoice *paid* today) count from the morning run on.
 
 Then, for the same accounts only: alerts are evaluated (:func:`pulse.services.alerts.
 evaluate_alerts` with ``account_ids``), new or reopened cards posted and resolved cards
-updated (:func:`pulse.services.notify.post_alert_cards`), and each configured CRM gets the
+updated (:func:`pulse.jobs.deliver.post_alert_cards`), and each configured CRM gets the
 changed fields (:func:`pulse.services.writeback.write_back_health` with ``account_ids``,
 which sends only values that differ from what the CRM last accepted). Slack or CRM failures
 are reported, not raised: the snapshot stands and the daily run catches up (unposted cards,
@@ -30,14 +30,16 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from slack_sdk import WebClient
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from connectors.crm import ready_crms
+from pulse.jobs.deliver import AlertDelivery, post_alert_cards
 from pulse.jobs.pipeline import local_date
 from pulse.kernel.config import PulseConfig
 from pulse.services.alerts import AlertChanges, evaluate_alerts
-from pulse.services.notify import AlertDelivery, post_alert_cards, with_unposted
+from pulse.services.notify import with_unposted
+from pulse.services.outbox import Delivery
 from pulse.services.portfolio import snapshot_dates
 from pulse.services.writeback import write_back_health
 from scoring.engine import persist_snapshots_for, score_accounts
@@ -72,7 +74,7 @@ def rescore(
     account_ids: Collection[int],
     now: datetime,
     *,
-    slack: WebClient | None = None,
+    delivery: Delivery | None = None,
     events: Collection[str] = (),
 ) -> RescoreReport:
     """Score, persist, alert and write back for ``account_ids``; ``now`` is naive UTC.
@@ -90,71 +92,102 @@ def rescore(
             report.note = "no scoring run yet: the first daily run scores these accounts"
             return report
         report.as_of = latest
-        before = dict(
-            session.execute(
-                select(ScoreSnapshot.account_id, ScoreSnapshot.score).where(
-                    ScoreSnapshot.as_of == latest, ScoreSnapshot.account_id.in_(ids)
-                )
-            ).all()
-        )
-        started = time.perf_counter()
-        scored = score_accounts(session, config, latest)
-        scored = scored[scored["account_id"].isin(ids)].reset_index(drop=True)
-        scored = annotate(scored, freshness(session, config, now))
-        report.timings["score"] = time.perf_counter() - started
-        started = time.perf_counter()
-        report.snapshots = persist_snapshots_for(session, scored, latest, now, ids)
-        after = {
-            int(a): (None if s != s else float(s))
-            for a, s in zip(scored["account_id"], scored["score"], strict=True)
-        }
-        for account_id in ids:
-            report.scores[account_id] = (before.get(account_id), after.get(account_id))
-            session.add(
-                AuditLog(
-                    at=now,
-                    actor="pulse",
-                    action="live_rescored",
-                    account_id=account_id,
-                    detail={
-                        "as_of": latest.isoformat(),
-                        "previous": before.get(account_id),
-                        "score": after.get(account_id),
-                        "events": sorted(events)[:20],
-                    },
-                )
-            )
-        session.commit()
-        report.timings["persist"] = time.perf_counter() - started
-        report.stamps["persisted"] = time.time()
-
-        started = time.perf_counter()
-        report.changes = evaluate_alerts(session, config, now, account_ids=ids)
-        session.commit()
-        if slack is not None:
-            try:
-                report.delivery = post_alert_cards(
-                    slack, session, config, with_unposted(session, report.changes, ids), now
-                )
-                report.errors += [f"alert {a}: {e}" for a, e in report.delivery.failed]
-            except Exception as exc:  # noqa: BLE001 - Slack down must not undo the scores
-                session.rollback()
-                report.errors.append(f"alert cards: {exc}")
-        report.timings["alerts"] = time.perf_counter() - started
-        report.stamps["cards"] = time.time()
-
-        started = time.perf_counter()
-        written = write_back_health(session=session, config=config, systems=ready_crms(config),
-                                    now=now, account_ids=ids)
-        for outcome in written.outcomes:
-            system, wb = outcome.system, outcome.report
-            if wb is None:
-                report.errors.append(f"{system} writeback: {outcome.error}")
-                continue
-            report.crm[system] = f"{wb.succeeded}/{wb.sent} updated, {wb.unchanged} unchanged"
-            report.errors += [f"{system} {who}: {why}" for who, why in wb.failed]
-        report.timings["crm"] = time.perf_counter() - started
-        report.stamps["crm"] = time.time()
+        _score_and_persist(session, config, report, latest, now, events)
+        _alert(session, config, report, now, delivery)
+        _write_back(session, config, report, now)
     for error in report.errors:
         log.error("live rescoring: %s", error)
     return report
+
+
+def _score_and_persist(
+    session: Session,
+    config: PulseConfig,
+    report: RescoreReport,
+    latest: date,
+    now: datetime,
+    events: Collection[str],
+) -> None:
+    """Score the workspace as of ``latest``, store the report's accounts' snapshots only,
+    and audit each account's change (committed)."""
+    ids = report.accounts
+    before = dict(
+        session.execute(
+            select(ScoreSnapshot.account_id, ScoreSnapshot.score).where(
+                ScoreSnapshot.as_of == latest, ScoreSnapshot.account_id.in_(ids)
+            )
+        ).all()
+    )
+    started = time.perf_counter()
+    scored = score_accounts(session, config, latest)
+    scored = scored[scored["account_id"].isin(ids)].reset_index(drop=True)
+    scored = annotate(scored, freshness(session, config, now))
+    report.timings["score"] = time.perf_counter() - started
+    started = time.perf_counter()
+    report.snapshots = persist_snapshots_for(session, scored, latest, now, ids)
+    after = {
+        int(a): (None if s != s else float(s))
+        for a, s in zip(scored["account_id"], scored["score"], strict=True)
+    }
+    for account_id in ids:
+        report.scores[account_id] = (before.get(account_id), after.get(account_id))
+        session.add(
+            AuditLog(
+                at=now,
+                actor="pulse",
+                action="live_rescored",
+                account_id=account_id,
+                detail={
+                    "as_of": latest.isoformat(),
+                    "previous": before.get(account_id),
+                    "score": after.get(account_id),
+                    "events": sorted(events)[:20],
+                },
+            )
+        )
+    session.commit()
+    report.timings["persist"] = time.perf_counter() - started
+    report.stamps["persisted"] = time.time()
+
+
+def _alert(
+    session: Session,
+    config: PulseConfig,
+    report: RescoreReport,
+    now: datetime,
+    delivery: Delivery | None,
+) -> None:
+    """Evaluate the accounts' alerts (committed) and post or update their cards."""
+    started = time.perf_counter()
+    ids = report.accounts
+    report.changes = evaluate_alerts(session, config, now, account_ids=ids)
+    session.commit()
+    if delivery is not None:
+        try:
+            report.delivery = post_alert_cards(
+                delivery, session, config, with_unposted(session, report.changes, ids), now
+            )
+            report.errors += [f"alert {a}: {e}" for a, e in report.delivery.failed]
+        except Exception as exc:  # noqa: BLE001 - Slack down must not undo the scores
+            session.rollback()
+            report.errors.append(f"alert cards: {exc}")
+    report.timings["alerts"] = time.perf_counter() - started
+    report.stamps["cards"] = time.time()
+
+
+def _write_back(
+    session: Session, config: PulseConfig, report: RescoreReport, now: datetime
+) -> None:
+    """Send the accounts' changed fields to each configured CRM (each committed)."""
+    started = time.perf_counter()
+    written = write_back_health(session=session, config=config, systems=ready_crms(config),
+                                now=now, account_ids=report.accounts)
+    for outcome in written.outcomes:
+        system, wb = outcome.system, outcome.report
+        if wb is None:
+            report.errors.append(f"{system} writeback: {outcome.error}")
+            continue
+        report.crm[system] = f"{wb.succeeded}/{wb.sent} updated, {wb.unchanged} unchanged"
+        report.errors += [f"{system} {who}: {why}" for who, why in wb.failed]
+    report.timings["crm"] = time.perf_counter() - started
+    report.stamps["crm"] = time.time()

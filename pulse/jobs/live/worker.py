@@ -29,13 +29,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from slack_sdk import WebClient
-
 from pulse.jobs.live.apply import Applied, apply_event, record_accounts
 from pulse.jobs.live.inbox import Claimed, claim, settle
 from pulse.jobs.live.rescore import RescoreReport, rescore
 from pulse.kernel.config import PulseConfig
 from pulse.services.identity import resolve_identities
+from pulse.services.outbox import Delivery
 from storage.db import session_factory, session_scope
 from storage.models import LINKED_ONLY_SOURCES
 
@@ -71,14 +70,14 @@ class LiveWorker:
         url: str,
         config: PulseConfig,
         *,
-        slack: WebClient | None = None,
+        delivery: Delivery | None = None,
         clock: Callable[[], datetime],
         window: float | None = None,
         on_run: Callable[[LiveRun], None] | None = None,
     ) -> None:
         self.url = url
         self.config = config
-        self.slack = slack
+        self.delivery = delivery
         self.clock = clock
         self.window = config.live.coalesce_seconds if window is None else window
         self.on_run = on_run
@@ -154,7 +153,7 @@ class LiveWorker:
                 tags = [f"{e.source}:{e.event_id}" for e in claimed if e.id in applied]
                 try:
                     report = rescore(self.url, self.config, affected, self.clock(),
-                                     slack=self.slack, events=tags)
+                                     delivery=self.delivery, events=tags)
                 except Exception as exc:  # noqa: BLE001 - recorded on every event of the run
                     log.exception("live rescoring of accounts %s failed", affected)
                     error = f"rescoring failed: {type(exc).__name__}: {exc}"
