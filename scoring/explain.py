@@ -258,33 +258,21 @@ def _value_phrase(key: str, prev: Mapping[str, Any], curr: Mapping[str, Any]) ->
 # Change between two snapshots
 
 
-def explain_change(prev_snapshot: Snapshot, curr_snapshot: Snapshot) -> list[str]:
-    """Why the score moved, as lines for a human.
+EMPTY_COMPONENT: dict[str, Any] = {"points": 0.0, "has_data": False, "raw": {}, "value": None}
+"""A component missing from one of the two snapshots."""
 
-    The first line reads like ``"78.0 -> 65.0: active seats 82% -> 51% (-9.0), 3 new open
-    urgent/high tickets (-4.0)"``: every component whose points changed, largest first,
-    and the numbers in brackets add up exactly to the score change. A component that gained
-    or lost data, and the other components whose share of the weight changed because of
-    it, say "weights renormalised". Further lines list data gained/lost, the tier change
-    and flags raised or cleared.
-    """
-    prev_c = _components(prev_snapshot)
-    curr_c = _components(curr_snapshot)
-    keys = [k for k in COMPONENT_KEYS if k in prev_c or k in curr_c]
-    keys += [k for k in {**prev_c, **curr_c} if k not in keys]
-    empty: dict[str, Any] = {"points": 0.0, "has_data": False, "raw": {}, "value": None}
-    prev_total = sum(_tenths(prev_c.get(k, empty).get("points")) for k in keys)
-    curr_total = sum(_tenths(curr_c.get(k, empty).get("points")) for k in keys)
-    data_changed = [
-        k
-        for k in keys
-        if bool(prev_c.get(k, empty).get("has_data")) != bool(curr_c.get(k, empty).get("has_data"))
-    ]
 
+def _change_items(
+    keys: Sequence[str],
+    prev_c: Mapping[str, Mapping[str, Any]],
+    curr_c: Mapping[str, Mapping[str, Any]],
+    data_changed: Sequence[str],
+) -> list[tuple[int, str]]:
+    """Every component whose points changed, with its change in tenths, largest first."""
     items: list[tuple[int, str]] = []
     for key in keys:
-        p = prev_c.get(key, empty)
-        c = curr_c.get(key, empty)
+        p = prev_c.get(key, EMPTY_COMPONENT)
+        c = curr_c.get(key, EMPTY_COMPONENT)
         delta = _tenths(c.get("points")) - _tenths(p.get("points"))
         if delta == 0:
             continue
@@ -303,13 +291,20 @@ def explain_change(prev_snapshot: Snapshot, curr_snapshot: Snapshot) -> list[str
                     phrase += " (weights renormalised)"
         items.append((delta, f"{phrase} ({_fmt_tenths(delta, signed=True)})"))
     items.sort(key=lambda it: -abs(it[0]))
+    return items
 
-    head = f"{_fmt_tenths(prev_total)} -> {_fmt_tenths(curr_total)}"
-    lines = [head + (": " + ", ".join(t for _, t in items) if items else ": no change")]
+
+def _data_lines(
+    data_changed: Sequence[str],
+    prev_c: Mapping[str, Mapping[str, Any]],
+    curr_c: Mapping[str, Mapping[str, Any]],
+) -> list[str]:
+    """One line per component that gained or lost its data."""
+    lines = []
     for key in data_changed:
         label = COMPONENT_LABELS.get(key, key)
-        c = curr_c.get(key, empty)
-        p = prev_c.get(key, empty)
+        c = curr_c.get(key, EMPTY_COMPONENT)
+        p = prev_c.get(key, EMPTY_COMPONENT)
         if c.get("has_data"):
             lines.append(f"{label} gained data; weights renormalised over the components with data")
         else:
@@ -317,6 +312,12 @@ def explain_change(prev_snapshot: Snapshot, curr_snapshot: Snapshot) -> list[str
                 f"{label} has no data now ({c.get('detail') or p.get('detail')}); "
                 "weights renormalised over the components with data"
             )
+    return lines
+
+
+def _tier_and_flag_lines(prev_snapshot: Snapshot, curr_snapshot: Snapshot) -> list[str]:
+    """The tier change, and the flags raised and cleared."""
+    lines = []
     prev_tier, curr_tier = _get(prev_snapshot, "tier"), _get(curr_snapshot, "tier")
     if prev_tier and curr_tier and prev_tier != curr_tier:
         lines.append(f"Tier: {prev_tier} -> {curr_tier}")
@@ -328,6 +329,35 @@ def explain_change(prev_snapshot: Snapshot, curr_snapshot: Snapshot) -> list[str
     for code, f in prev_flags.items():
         if code not in curr_flags:
             lines.append(f"Flag cleared: {f['label']}")
+    return lines
+
+def explain_change(prev_snapshot: Snapshot, curr_snapshot: Snapshot) -> list[str]:
+    """Why the score moved, as lines for a human.
+
+    The first line reads like ``"78.0 -> 65.0: active seats 82% -> 51% (-9.0), 3 new open
+    urgent/high tickets (-4.0)"``: every component whose points changed, largest first,
+    and the numbers in brackets add up exactly to the score change. A component that gained
+    or lost data, and the other components whose share of the weight changed because of
+    it, say "weights renormalised". Further lines list data gained/lost, the tier change
+    and flags raised or cleared.
+    """
+    prev_c = _components(prev_snapshot)
+    curr_c = _components(curr_snapshot)
+    keys = [k for k in COMPONENT_KEYS if k in prev_c or k in curr_c]
+    keys += [k for k in {**prev_c, **curr_c} if k not in keys]
+    empty = EMPTY_COMPONENT
+    prev_total = sum(_tenths(prev_c.get(k, empty).get("points")) for k in keys)
+    curr_total = sum(_tenths(curr_c.get(k, empty).get("points")) for k in keys)
+    data_changed = [
+        k
+        for k in keys
+        if bool(prev_c.get(k, empty).get("has_data")) != bool(curr_c.get(k, empty).get("has_data"))
+    ]
+    items = _change_items(keys, prev_c, curr_c, data_changed)
+    head = f"{_fmt_tenths(prev_total)} -> {_fmt_tenths(curr_total)}"
+    lines = [head + (": " + ", ".join(t for _, t in items) if items else ": no change")]
+    lines.extend(_data_lines(data_changed, prev_c, curr_c))
+    lines.extend(_tier_and_flag_lines(prev_snapshot, curr_snapshot))
     return lines
 
 

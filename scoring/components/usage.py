@@ -18,6 +18,7 @@ from scoring.signals import (
     DEFAULT_FEATURE_WEIGHT,
     PREVIOUS_WINDOW_SLACK_DAYS,
     Signals,
+    WorkspaceMeta,
     feature_weights,
 )
 
@@ -89,33 +90,46 @@ def usage_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
         index=s.index,
     )
 
-    def texts() -> Texts:
-        if not meta.has_usage:
-            return ["no usage data"] * len(s), None
-        detail = [
-            (
-                f"users active {dpu:.0f} of {c:.0f} days on average; {whole(pu)} value-weighted "
-                f"actions per active user a month (workspace median {whole(depth_base)}), "
-                f"{plural(ce, 'core action')}"
-            )
-            if n > 0
-            else f"no product activity in the last {w.window_days} days"
-            for dpu, c, pu, ce, n in zip(
-                days_per_user, covered, per_user, s["core_events"], s["active_users"], strict=True
-            )
-        ]
-        reason = [
-            f"users active {dpu:.0f} of {c:.0f} days, {whole(pu)} value-weighted actions "
-            "each a month"
-            if n > 0
-            else text
-            for dpu, c, pu, n, text in zip(
-                days_per_user, covered, per_user, s["active_users"], detail, strict=True
-            )
-        ]
-        return detail, reason
+    return ComponentResult(
+        "usage",
+        pd.Series(value, index=s.index),
+        raw,
+        lambda: _usage_texts(s, signals.meta, days_per_user, covered, per_user, depth_base),
+    )
 
-    return ComponentResult("usage", pd.Series(value, index=s.index), raw, texts)
+
+def _usage_texts(
+    s: pd.DataFrame,
+    meta: WorkspaceMeta,
+    days_per_user: pd.Series,
+    covered: pd.Series,
+    per_user: pd.Series,
+    depth_base: float,
+) -> Texts:
+    if not meta.has_usage:
+        return ["no usage data"] * len(s), None
+    detail = [
+        (
+            f"users active {dpu:.0f} of {c:.0f} days on average; {whole(pu)} value-weighted "
+            f"actions per active user a month (workspace median {whole(depth_base)}), "
+            f"{plural(ce, 'core action')}"
+        )
+        if n > 0
+        else f"no product activity in the last {meta.windows.window_days} days"
+        for dpu, c, pu, ce, n in zip(
+            days_per_user, covered, per_user, s["core_events"], s["active_users"], strict=True
+        )
+    ]
+    reason = [
+        f"users active {dpu:.0f} of {c:.0f} days, {whole(pu)} value-weighted actions "
+        "each a month"
+        if n > 0
+        else text
+        for dpu, c, pu, n, text in zip(
+            days_per_user, covered, per_user, s["active_users"], detail, strict=True
+        )
+    ]
+    return detail, reason
 
 
 def breadth_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
