@@ -47,9 +47,10 @@ from scoring.peers import PEER_KEYS, peer_groups, percentiles
 from scoring.signals import Signals, load_signals
 from storage.models import Account, ScoreSnapshot
 from storage.snapshot_copy import (
+    SNAPSHOT_COLUMNS,
     SNAPSHOT_FLOAT_COLUMNS,
     SNAPSHOT_JSON_COLUMNS,
-    SNAPSHOT_SCORE_COLUMNS,
+    driver_dates,
     insert_snapshot_rows,
 )
 
@@ -206,13 +207,19 @@ def _insert_snapshots(
     session: Session, rows: pd.DataFrame, as_of: date, computed_at: datetime
 ) -> int:
     """Insert scored rows as snapshots through the driver's bulk path, in the column order
-    of :data:`~storage.snapshot_copy.SNAPSHOT_SCORE_COLUMNS`."""
+    of :data:`~storage.snapshot_copy.SNAPSHOT_COLUMNS`."""
     if rows.empty:
         return 0
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
-    columns: list[Iterable[Any]] = [rows["account_id"].astype("int64").tolist()]
-    for name in SNAPSHOT_SCORE_COLUMNS:
-        if name in SNAPSHOT_JSON_COLUMNS:
+    day, stamp = driver_dates(session, as_of, computed_at)
+    fixed = {"as_of": day, "computed_at": stamp}
+    columns: list[Iterable[Any]] = []
+    for name in SNAPSHOT_COLUMNS:
+        if name in fixed:
+            columns.append([fixed[name]] * len(rows))
+        elif name == "account_id":
+            columns.append(rows[name].astype("int64").tolist())
+        elif name in SNAPSHOT_JSON_COLUMNS:
             # lazily: on PostgreSQL the rows are encoded while a writer thread streams
             # the previous ones to the server, so JSON encoding and ingest overlap
             columns.append(map(dumps, rows[name].tolist()))

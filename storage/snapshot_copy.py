@@ -45,19 +45,23 @@ SQLITE_TIMESTAMP = "%Y-%m-%d %H:%M:%S.%f"
 """How SQLAlchemy stores a ``DateTime`` in SQLite, written the same way here."""
 
 
+def driver_dates(session: Session, as_of: date, computed_at: datetime) -> tuple[Any, Any]:
+    """``as_of`` and ``computed_at`` as the rows of :func:`insert_snapshot_rows` carry them
+    for the session's database (SQLite is handed the text SQLAlchemy would store)."""
+    if session.connection().dialect.name == "postgresql":
+        return as_of, computed_at
+    return as_of.isoformat(), computed_at.strftime(SQLITE_TIMESTAMP)
+
+
 def insert_snapshot_rows(
     session: Session, rows: Iterable[tuple[Any, ...]], as_of: date, computed_at: datetime
 ) -> None:
-    """Insert snapshots of ``as_of``: each row is ``(account_id, *SNAPSHOT_SCORE_COLUMNS)``
-    with the JSON columns encoded. ``rows`` may be a generator; it is consumed while the
-    database ingests. Runs in the session's transaction."""
+    """Insert snapshots of ``as_of``: each row holds the :data:`SNAPSHOT_COLUMNS` in order,
+    the JSON columns encoded and the dates as :func:`driver_dates` gives them. ``rows``
+    may be a generator; it is consumed while the database ingests. Runs in the session's
+    transaction."""
     conn = session.connection()
     dialect = conn.dialect.name
-    day: date | str = as_of if dialect == "postgresql" else as_of.isoformat()
-    stamp: datetime | str = (
-        computed_at if dialect == "postgresql" else computed_at.strftime(SQLITE_TIMESTAMP)
-    )
-    records = ((account_id, day, stamp, *scored) for account_id, *scored in rows)
     table = ScoreSnapshot.__tablename__
     columns = ", ".join(SNAPSHOT_COLUMNS)
     dbapi = conn.connection.dbapi_connection
@@ -69,13 +73,13 @@ def insert_snapshot_rows(
         with cast(psycopg.Connection[Any], dbapi).cursor() as pg_cursor:
             writer = QueuedLibpqWriter(pg_cursor)
             with pg_cursor.copy(f"COPY {table} ({columns}) FROM STDIN", writer=writer) as copy:
-                for record in records:
+                for record in rows:
                     copy.write_row(record)
     elif dialect == "sqlite":
         cur = cast(sqlite3.Connection, dbapi).cursor()
         try:
             marks = ", ".join("?" for _ in SNAPSHOT_COLUMNS)
-            cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", records)
+            cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
         finally:
             cur.close()
     else:  # any other database: portable, slower
@@ -84,6 +88,6 @@ def insert_snapshot_rows(
             _TABLE.insert(),
             [
                 {**dict(zip(keys, r, strict=True)), "as_of": as_of, "computed_at": computed_at}
-                for r in records
+                for r in rows
             ],
         )
