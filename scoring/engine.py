@@ -284,34 +284,34 @@ def latest_snapshots(session: Session, as_of: date | None = None) -> pd.DataFram
     Columns: every ScoreSnapshot column plus ``account_name`` and ``owner_id``, lowest
     score first.
     """
-    ss = ScoreSnapshot
-    latest = select(ss.account_id, func.max(ss.as_of).label("as_of"))
+    snapshot = ScoreSnapshot
+    latest = select(snapshot.account_id, func.max(snapshot.as_of).label("as_of"))
     if as_of is not None:
-        latest = latest.where(ss.as_of <= as_of)
-    latest_sq = latest.group_by(ss.account_id).subquery("latest")
+        latest = latest.where(snapshot.as_of <= as_of)
+    latest_sq = latest.group_by(snapshot.account_id).subquery("latest")
     stmt = (
         select(
-            ss.id,
-            ss.account_id,
+            snapshot.id,
+            snapshot.account_id,
             Account.name.label("account_name"),
             Account.owner_id.label("owner_id"),
-            ss.as_of,
-            ss.computed_at,
-            ss.score,
-            ss.tier,
-            ss.components,
-            ss.expansion_score,
-            ss.renewal_risk,
-            ss.renewal_risk_score,
-            ss.flags,
-            ss.reasons,
+            snapshot.as_of,
+            snapshot.computed_at,
+            snapshot.score,
+            snapshot.tier,
+            snapshot.components,
+            snapshot.expansion_score,
+            snapshot.renewal_risk,
+            snapshot.renewal_risk_score,
+            snapshot.flags,
+            snapshot.reasons,
         )
         .join(
             latest_sq,
-            (latest_sq.c.account_id == ss.account_id) & (latest_sq.c.as_of == ss.as_of),
+            (latest_sq.c.account_id == snapshot.account_id) & (latest_sq.c.as_of == snapshot.as_of),
         )
-        .join(Account, Account.id == ss.account_id)
-        .order_by(ss.score, ss.account_id)
+        .join(Account, Account.id == snapshot.account_id)
+        .order_by(snapshot.score, snapshot.account_id)
     )
     result = session.execute(stmt)
     return pd.DataFrame(result.all(), columns=list(result.keys()))

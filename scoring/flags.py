@@ -163,7 +163,7 @@ def _emit(
 
 
 def _silence(
-    s: pd.DataFrame,
+    frame: pd.DataFrame,
     prefix: str,
     as_of: pd.Timestamp,
     lookback_days: int,
@@ -175,9 +175,9 @@ def _silence(
     and inside the lookback, else the lookback itself is a lower bound ("over N days").
     """
     last = pd.concat(
-        [s[f"{prefix}_last_day"], s[f"{prefix}_last_seen_at"].dt.normalize()], axis=1
+        [frame[f"{prefix}_last_day"], frame[f"{prefix}_last_seen_at"].dt.normalize()], axis=1
     ).max(axis=1)
-    created = s[f"{prefix}_created_on"]
+    created = frame[f"{prefix}_created_on"]
     days = (as_of - last).dt.days.astype("float64")
     since_created = (as_of - created).dt.days.astype("float64")
     never = last.isna()
@@ -196,29 +196,29 @@ def _silent_text(who: str, days: float, bounded: bool) -> str:
 class _Run:
     """What every flag rule reads: the signal frame, the workspace facts, the thresholds."""
 
-    s: pd.DataFrame
+    frame: pd.DataFrame
     meta: WorkspaceMeta
-    fs: FlagSettings
+    limits: FlagSettings
     as_of: pd.Timestamp
     lookback: int
     score: pd.Series
 
 
 def _main_contact_silent(run: _Run) -> pd.DataFrame:
-    s, fs = run.s, run.fs
-    days, bounded = _silence(s, "main", run.as_of, run.lookback)
-    seen = s["main_last_seen_at"].notna() | s["main_last_day"].notna()
-    mask = (s["main_contacts"] > 0) & (seen | run.meta.has_usage)
-    mask &= days >= fs.main_contact_silent_days
+    frame, limits = run.frame, run.limits
+    days, bounded = _silence(frame, "main", run.as_of, run.lookback)
+    seen = frame["main_last_seen_at"].notna() | frame["main_last_day"].notna()
+    mask = (frame["main_contacts"] > 0) & (seen | run.meta.has_usage)
+    mask &= days >= limits.main_contact_silent_days
     return _emit(
         mask,
         "main_contact_silent",
-        days >= MAIN_CONTACT_CRITICAL_FACTOR * fs.main_contact_silent_days,
+        days >= MAIN_CONTACT_CRITICAL_FACTOR * limits.main_contact_silent_days,
         {
-            "name": s["main_contact_name"],
+            "name": frame["main_contact_name"],
             "days": days,
             "bounded": bounded,
-            "deact": s["main_deactivated"],
+            "deact": frame["main_deactivated"],
         },
         lambda name, days, bounded, deact: (
             _silent_text(name or "The main contact", days, bounded)
@@ -228,16 +228,16 @@ def _main_contact_silent(run: _Run) -> pd.DataFrame:
 
 
 def _owner_silent(run: _Run) -> pd.DataFrame:
-    s, fs = run.s, run.fs
-    days, bounded = _silence(s, "owner", run.as_of, run.lookback)
-    seen = s["owner_last_seen_at"].notna() | s["owner_last_day"].notna()
-    mask = (s["owner_contacts"] > 0) & (seen | run.meta.has_usage)
-    mask &= days >= fs.owner_silent_days
+    frame, limits = run.frame, run.limits
+    days, bounded = _silence(frame, "owner", run.as_of, run.lookback)
+    seen = frame["owner_last_seen_at"].notna() | frame["owner_last_day"].notna()
+    mask = (frame["owner_contacts"] > 0) & (seen | run.meta.has_usage)
+    mask &= days >= limits.owner_silent_days
     return _emit(
         mask,
         "owner_silent",
-        days >= OWNER_CRITICAL_FACTOR * fs.owner_silent_days,
-        {"name": s["owner_contact_name"], "days": days, "bounded": bounded},
+        days >= OWNER_CRITICAL_FACTOR * limits.owner_silent_days,
+        {"name": frame["owner_contact_name"], "days": days, "bounded": bounded},
         lambda name, days, bounded: _silent_text(
             name or "The owner-role contact", days, bounded
         ),
@@ -245,26 +245,26 @@ def _owner_silent(run: _Run) -> pd.DataFrame:
 
 
 def _power_user_deactivated(run: _Run) -> pd.DataFrame:
-    s, fs = run.s, run.fs
+    frame, limits = run.frame, run.limits
 
     def power_text(n: float, name: str | None, at: pd.Timestamp, left: float) -> str:
         text = (
             f"{name or 'a power user'} deactivated on {at:%Y-%m-%d}"
             if n == 1
             else f"{n:.0f} power users deactivated in the last "
-            f"{fs.power_user_deactivated_days} days (latest: {name})"
+            f"{limits.power_user_deactivated_days} days (latest: {name})"
         )
         return text + ("; no active power user left" if left == 0 else "")
 
     return _emit(
-        s["power_users_deactivated"] > 0,
+        frame["power_users_deactivated"] > 0,
         "power_user_deactivated",
-        s["power_users_active"] == 0,
+        frame["power_users_active"] == 0,
         {
-            "n": s["power_users_deactivated"],
-            "name": s["power_user_deactivated_name"],
-            "at": s["power_user_deactivated_at"],
-            "left": s["power_users_active"],
+            "n": frame["power_users_deactivated"],
+            "name": frame["power_user_deactivated_name"],
+            "at": frame["power_user_deactivated_at"],
+            "left": frame["power_users_active"],
         },
         power_text,
     )
@@ -272,13 +272,15 @@ def _power_user_deactivated(run: _Run) -> pd.DataFrame:
 
 def _score_drop(run: _Run) -> pd.DataFrame:
     """Score dropping across two consecutive runs."""
-    s, fs, score = run.s, run.fs, run.score
-    previous, before_previous = s["prev1_score"], s["prev2_score"]
+    frame, limits, score = run.frame, run.limits, run.score
+    previous, before_previous = frame["prev1_score"], frame["prev2_score"]
     total_drop = before_previous - score
     return _emit(
-        (before_previous > previous) & (previous > score) & (total_drop >= fs.score_drop_points),
+        (before_previous > previous)
+        & (previous > score)
+        & (total_drop >= limits.score_drop_points),
         "score_drop",
-        total_drop >= SCORE_DROP_CRITICAL_FACTOR * fs.score_drop_points,
+        total_drop >= SCORE_DROP_CRITICAL_FACTOR * limits.score_drop_points,
         {"a": before_previous, "b": previous, "c": score},
         lambda a, b, c: (
             f"score {a:.1f} -> {b:.1f} -> {c:.1f} over the last two runs ({c - a:+.1f})"
@@ -288,13 +290,13 @@ def _score_drop(run: _Run) -> pd.DataFrame:
 
 def _integration_failing(run: _Run) -> pd.DataFrame:
     """Integration failure rate, over the window or the recent days."""
-    s, fs = run.s, run.fs
-    runs, fails = s["integration_runs"], s["integration_failures"]
-    runs7, fails7 = s["integration_runs_7d"], s["integration_failures_7d"]
+    frame, limits = run.frame, run.limits
+    runs, fails = frame["integration_runs"], frame["integration_failures"]
+    runs7, fails7 = frame["integration_runs_7d"], frame["integration_failures_7d"]
     rate = (fails / runs.where(runs > 0)).fillna(0.0)
     rate7 = (fails7 / runs7.where(runs7 > 0)).fillna(0.0)
-    window_bad = (runs >= MIN_INTEGRATION_RUNS) & (rate > fs.integration_failure_rate)
-    week_bad = (runs7 >= MIN_INTEGRATION_RUNS) & (rate7 > fs.integration_failure_rate)
+    window_bad = (runs >= MIN_INTEGRATION_RUNS) & (rate > limits.integration_failure_rate)
+    week_bad = (runs7 >= MIN_INTEGRATION_RUNS) & (rate7 > limits.integration_failure_rate)
     worst = np.maximum(rate.where(window_bad, 0.0), rate7.where(week_bad, 0.0))
     window_days = run.meta.windows.window_days
 
@@ -321,45 +323,46 @@ def _integration_failing(run: _Run) -> pd.DataFrame:
             "r7": rate7,
             "n7": runs7,
             "wb": window_bad,
-            "name": s["failing_integration_name"],
-            "k": s["failing_integrations"],
+            "name": frame["failing_integration_name"],
+            "k": frame["failing_integrations"],
         },
         integration_text,
     )
 
 
 def _negative_sentiment(run: _Run) -> pd.DataFrame:
-    fs = run.fs
-    negative = run.s["negative_sentiment_flag"]
+    limits = run.limits
+    negative = run.frame["negative_sentiment_flag"]
     return _emit(
-        negative >= fs.negative_sentiment_count,
+        negative >= limits.negative_sentiment_count,
         "negative_sentiment",
-        negative >= NEGATIVE_SENTIMENT_CRITICAL_FACTOR * fs.negative_sentiment_count,
+        negative >= NEGATIVE_SENTIMENT_CRITICAL_FACTOR * limits.negative_sentiment_count,
         {"n": negative},
         lambda n: (
-            f"{n:.0f} negative-sentiment tickets in the last {fs.negative_sentiment_days} days"
+            f"{n:.0f} negative-sentiment tickets in the last {limits.negative_sentiment_days} days"
         ),
     )
 
 
 def _onboarding_stuck(run: _Run) -> pd.DataFrame:
     """No core-feature use in the first ``onboarding_days``."""
-    s, fs = run.s, run.fs
-    age = (run.as_of - s["contract_start"]).dt.days.astype("float64")
-    core_by = s["contract_start"] + pd.Timedelta(days=fs.onboarding_days)
-    no_core_in_time = s["first_core_day"].isna() | (s["first_core_day"] >= core_by)
-    never_active = s["last_active_day"].isna()
-    first_core_no = (s["first_core_day"] - s["contract_start"]).dt.days.astype("float64") + 1
+    frame, limits = run.frame, run.limits
+    age = (run.as_of - frame["contract_start"]).dt.days.astype("float64")
+    core_by = frame["contract_start"] + pd.Timedelta(days=limits.onboarding_days)
+    no_core_in_time = frame["first_core_day"].isna() | (frame["first_core_day"] >= core_by)
+    never_active = frame["last_active_day"].isna()
+    first_core = frame["first_core_day"] - frame["contract_start"]
+    first_core_no = first_core.dt.days.astype("float64") + 1
 
     def onboarding_text(age: float, never: bool, core_day: float) -> str:
         if never:
             return f"no product activity since contract start {age:.0f} days ago"
         when = "none yet" if np.isnan(core_day) else f"first core action on day {core_day:.0f}"
-        return f"active but no core-feature use in the first {fs.onboarding_days} days ({when})"
+        return f"active but no core-feature use in the first {limits.onboarding_days} days ({when})"
 
     return _emit(
         run.meta.has_usage
-        & (age >= fs.onboarding_days)
+        & (age >= limits.onboarding_days)
         & (age < ONBOARDING_MAX_AGE_DAYS)
         & no_core_in_time,
         "onboarding_stuck",
@@ -370,18 +373,18 @@ def _onboarding_stuck(run: _Run) -> pd.DataFrame:
 
 
 def _invoice_overdue(run: _Run) -> pd.DataFrame:
-    s, fs = run.s, run.fs
-    overdue_days = (run.as_of - s["oldest_overdue_due_on"]).dt.days.astype("float64")
+    frame, limits = run.frame, run.limits
+    overdue_days = (run.as_of - frame["oldest_overdue_due_on"]).dt.days.astype("float64")
     critical_at = (
-        INVOICE_CRITICAL_FACTOR * fs.invoice_overdue_days
-        if fs.invoice_overdue_days > 0
+        INVOICE_CRITICAL_FACTOR * limits.invoice_overdue_days
+        if limits.invoice_overdue_days > 0
         else INVOICE_CRITICAL_DAYS_WITHOUT_THRESHOLD
     )
     return _emit(
-        (s["overdue_invoices"] > 0) & (overdue_days >= fs.invoice_overdue_days),
+        (frame["overdue_invoices"] > 0) & (overdue_days >= limits.invoice_overdue_days),
         "invoice_overdue",
         overdue_days >= critical_at,
-        {"n": s["overdue_invoices"], "amt": s["overdue_amount"], "d": overdue_days},
+        {"n": frame["overdue_invoices"], "amt": frame["overdue_amount"], "d": overdue_days},
         lambda n, amt, d: (
             f"{n:,.0f} unpaid invoice{'s' if n != 1 else ''} (${amt:,.0f}), "
             f"oldest {d:.0f} days past due"
@@ -406,9 +409,9 @@ def compute_flags(signals: Signals, score: pd.Series, cfg: ScoringConfig) -> pd.
     """All flags raised, one row per (account, flag), columns :data:`FLAG_COLUMNS`."""
     meta = signals.meta
     run = _Run(
-        s=signals.frame,
+        frame=signals.frame,
         meta=meta,
-        fs=cfg.flags,
+        limits=cfg.flags,
         as_of=pd.Timestamp(meta.windows.as_of),
         lookback=meta.windows.scan_days,
         score=score,

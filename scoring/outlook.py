@@ -102,23 +102,23 @@ def expansion(
     cfg: ScoringConfig,
 ) -> pd.DataFrame:
     """``expansion_score`` (0-100, 1 decimal) and ``expansion_reasons`` per account."""
-    s = signals.frame
-    seats = s["licensed_seats"].where(s["licensed_seats"] > 0)
-    ratio = (s["active_users"] / seats).astype("float64")
+    frame = signals.frame
+    seats = frame["licensed_seats"].where(frame["licensed_seats"] > 0)
+    ratio = (frame["active_users"] / seats).astype("float64")
     r0 = cfg.expansion_seat_ratio
     seat_part = EXPANSION_SEAT_POINTS * np.interp(ratio.fillna(0.0), *_seat_curve_points(r0))
     if not signals.meta.has_usage:
-        seat_part = np.zeros(len(s))
-    prev_users = s["active_users_prev"].where(s["active_users_prev"] > 0)
-    user_growth = (s["active_users"] / prev_users - 1.0).fillna(0.0)
-    dept_growth = s["departments_active"] - s["departments_active_prev"]
+        seat_part = np.zeros(len(frame))
+    prev_users = frame["active_users_prev"].where(frame["active_users_prev"] > 0)
+    user_growth = (frame["active_users"] / prev_users - 1.0).fillna(0.0)
+    dept_growth = frame["departments_active"] - frame["departments_active_prev"]
     growth_part = EXPANSION_USER_GROWTH_POINTS * np.clip(
         user_growth / EXPANSION_USER_GROWTH_TARGET, 0, 1
     ) + EXPANSION_DEPARTMENT_POINTS * np.clip(
         dept_growth / EXPANSION_DEPARTMENT_GROWTH_TARGET, 0, 1
     )
     stake_part = EXPANSION_STAKEHOLDER_POINTS * np.clip(
-        s["stakeholders_active"] / EXPANSION_STAKEHOLDER_TARGET, 0, 1
+        frame["stakeholders_active"] / EXPANSION_STAKEHOLDER_TARGET, 0, 1
     )
     score = combined.score
     tiers = cfg.tiers
@@ -133,14 +133,14 @@ def expansion(
     total = np.where(at_risk, total * EXPANSION_AT_RISK_FACTOR, total)
     total = np.where(score.isna(), 0.0, total)
     columns = [
-        s["active_users"].to_numpy(),
+        frame["active_users"].to_numpy(),
         seats.fillna(0).to_numpy(),
         ratio.fillna(0).to_numpy(),
-        s["active_users_prev"].to_numpy(),
+        frame["active_users_prev"].to_numpy(),
         user_growth.to_numpy(),
         dept_growth.to_numpy(),
-        s["departments_active"].to_numpy(),
-        s["stakeholders_active"].to_numpy(),
+        frame["departments_active"].to_numpy(),
+        frame["stakeholders_active"].to_numpy(),
         health_pos.fillna(0).to_numpy(),
         score.fillna(0).to_numpy(),
         np.asarray(trend_up),
@@ -151,9 +151,9 @@ def expansion(
     return pd.DataFrame(
         {
             "expansion_score": np.round(np.clip(total, 0, 100), 1),
-            "expansion_reasons": pd.Series(reasons, index=s.index, dtype=object),
+            "expansion_reasons": pd.Series(reasons, index=frame.index, dtype=object),
         },
-        index=s.index,
+        index=frame.index,
     )
 
 
@@ -196,7 +196,7 @@ def renewal_risk(
     cfg: ScoringConfig,
 ) -> pd.DataFrame:
     """``renewal_risk`` (low|medium|high), ``renewal_risk_score`` and ``renewal_reasons``."""
-    s = signals.frame
+    frame = signals.frame
     window = float(cfg.renewal_window_days)
     to_renewal = results["contract"].raw["days_to_renewal"].astype("float64")
     within = to_renewal <= window  # past renewal dates count as within: confirm renewal
@@ -206,10 +206,14 @@ def renewal_risk(
     trend_pen = (
         RISK_TREND_POINTS * np.clip((TREND_STABLE_VALUE - trend) / TREND_STABLE_VALUE, 0, 1)
     ).fillna(0.0)
-    pos = s.index.get_indexer(flags["account_id"].to_numpy(dtype="int64"))
+    pos = frame.index.get_indexer(flags["account_id"].to_numpy(dtype="int64"))
     is_crit = (flags["severity"] == "critical").to_numpy(dtype=bool)
-    crit = pd.Series(np.bincount(pos[is_crit], minlength=len(s)).astype("float64"), index=s.index)
-    warn = pd.Series(np.bincount(pos[~is_crit], minlength=len(s)).astype("float64"), index=s.index)
+    def per_account(rows: np.ndarray) -> pd.Series:
+        counts = np.bincount(rows, minlength=len(frame)).astype("float64")
+        return pd.Series(counts, index=frame.index)
+
+    crit = per_account(pos[is_crit])
+    warn = per_account(pos[~is_crit])
     flag_pen = np.minimum(
         RISK_FLAG_CAP, RISK_CRITICAL_FLAG_POINTS * crit + RISK_WARNING_FLAG_POINTS * warn
     )
@@ -226,7 +230,7 @@ def renewal_risk(
     high = (at_risk & within) | (risk >= RISK_BANDS["high"][0])
     worrying = within & (falling | (crit > 0))
     medium = ~high & (at_risk | worrying | (risk >= RISK_BANDS["medium"][0]))
-    level = pd.Series(np.where(high, "high", np.where(medium, "medium", "low")), index=s.index)
+    level = pd.Series(np.where(high, "high", np.where(medium, "medium", "low")), index=frame.index)
     lo = level.map({k: v[0] for k, v in RISK_BANDS.items()})
     hi = level.map({k: v[1] for k, v in RISK_BANDS.items()})
     banded = np.round(np.clip(risk, lo, hi), 1)
@@ -239,10 +243,10 @@ def renewal_risk(
             "renewal_risk": level,
             "renewal_risk_score": banded,
             "renewal_reasons": pd.Series(
-                _renewal_reasons(columns, window), index=s.index, dtype=object
+                _renewal_reasons(columns, window), index=frame.index, dtype=object
             ),
         },
-        index=s.index,
+        index=frame.index,
     )
 
 

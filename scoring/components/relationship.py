@@ -47,42 +47,42 @@ def engagement_component(signals: Signals, cfg: ScoringConfig) -> ComponentResul
     NPS and CSAT are left out and the detail says "no NPS on file" / "no CSAT on file".
     Without any support or survey source the component has no data.
     """
-    s = signals.frame
+    frame = signals.frame
     has_tickets = signals.meta.has_tickets
     penalty = (
-        SUPPORT_PENALTY_OPEN_URGENT * s["open_urgent_high"]
-        + SUPPORT_PENALTY_BAD_SATISFACTION * s["bad_satisfaction_90d"]
-        + SUPPORT_PENALTY_NEGATIVE_SENTIMENT * s["negative_sentiment_90d"]
+        SUPPORT_PENALTY_OPEN_URGENT * frame["open_urgent_high"]
+        + SUPPORT_PENALTY_BAD_SATISFACTION * frame["bad_satisfaction_90d"]
+        + SUPPORT_PENALTY_NEGATIVE_SENTIMENT * frame["negative_sentiment_90d"]
     )
     support = np.clip(1.0 - penalty.to_numpy(dtype="float64"), 0.0, 1.0)
     if not has_tickets:
-        support = np.full(len(s), np.nan)
-    nps = nps_value(s["nps_latest"])
+        support = np.full(len(frame), np.nan)
+    nps = nps_value(frame["nps_latest"])
     low, high = CSAT_SCALE
-    csat = ((s["csat_avg"] - low) / (high - low)).clip(0.0, 1.0).to_numpy(dtype="float64")
+    csat = ((frame["csat_avg"] - low) / (high - low)).clip(0.0, 1.0).to_numpy(dtype="float64")
     value = weighted_mean({"support": support, "nps": nps, "csat": csat}, ENGAGEMENT_PARTS)
     raw = pd.DataFrame(
         {
-            "tickets_90d": s["tickets_90d"],
-            "open_urgent_high": s["open_urgent_high"],
-            "new_urgent_high": s["new_urgent_high"],
-            "bad_satisfaction_90d": s["bad_satisfaction_90d"],
-            "negative_sentiment_90d": s["negative_sentiment_90d"],
-            "nps_latest": s["nps_latest"],
-            "nps_latest_on": s["nps_latest_at"].dt.strftime("%Y-%m-%d"),
-            "csat_avg": np.round(s["csat_avg"], 2),
-            "csat_responses": s["csat_responses"],
+            "tickets_90d": frame["tickets_90d"],
+            "open_urgent_high": frame["open_urgent_high"],
+            "new_urgent_high": frame["new_urgent_high"],
+            "bad_satisfaction_90d": frame["bad_satisfaction_90d"],
+            "negative_sentiment_90d": frame["negative_sentiment_90d"],
+            "nps_latest": frame["nps_latest"],
+            "nps_latest_on": frame["nps_latest_at"].dt.strftime("%Y-%m-%d"),
+            "csat_avg": np.round(frame["csat_avg"], 2),
+            "csat_responses": frame["csat_responses"],
             "support_score": np.round(support, 3),
             "nps_score": np.round(nps, 3),
             "csat_score": np.round(csat, 3),
         },
-        index=s.index,
+        index=frame.index,
     )
     return ComponentResult(
         "engagement",
-        pd.Series(value, index=s.index),
+        pd.Series(value, index=frame.index),
         raw,
-        lambda: _engagement_texts(s, has_tickets),
+        lambda: _engagement_texts(frame, has_tickets),
     )
 
 
@@ -102,17 +102,17 @@ def _support_text(has_tickets: bool, t: float, o: float, b: float, n: float) -> 
     return ", ".join(bits)
 
 
-def _engagement_texts(s: pd.DataFrame, has_tickets: bool) -> Texts:
+def _engagement_texts(frame: pd.DataFrame, has_tickets: bool) -> Texts:
     detail = []
     reason = []
     for t, o, b, n, score, csat_avg, csat_n in zip(
-        s["tickets_90d"],
-        s["open_urgent_high"],
-        s["bad_satisfaction_90d"],
-        s["negative_sentiment_90d"],
-        s["nps_latest"],
-        s["csat_avg"],
-        s["csat_responses"],
+        frame["tickets_90d"],
+        frame["open_urgent_high"],
+        frame["bad_satisfaction_90d"],
+        frame["negative_sentiment_90d"],
+        frame["nps_latest"],
+        frame["csat_avg"],
+        frame["csat_responses"],
         strict=True,
     ):
         nps_text = (
@@ -146,11 +146,11 @@ def contract_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
     problems is a risk in itself; the lifecycle is always known, so the component always
     has data, with a missing renewal date renormalised away and said in the detail.
     """
-    s = signals.frame
+    frame = signals.frame
     as_of = pd.Timestamp(signals.meta.windows.as_of)
-    days_overdue = days_between(as_of, s["oldest_overdue_due_on"]).fillna(0.0).clip(lower=0)
+    days_overdue = days_between(as_of, frame["oldest_overdue_due_on"]).fillna(0.0).clip(lower=0)
     invoice = np.clip(1.0 - days_overdue.to_numpy() / INVOICE_ZERO_DAYS, 0.0, 1.0)
-    to_renewal = days_between(s["renewal_date"], pd.Series(as_of, index=s.index))
+    to_renewal = days_between(frame["renewal_date"], pd.Series(as_of, index=frame.index))
     renewal = np.interp(
         to_renewal.fillna(0.0).clip(lower=0),
         [0.0, float(cfg.renewal_window_days)],
@@ -158,43 +158,43 @@ def contract_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
     )
     renewal = np.where(to_renewal < 0, RENEWAL_PASSED_VALUE, renewal)
     renewal = np.where(to_renewal.isna(), np.nan, renewal)
-    lifecycle = s["lifecycle"].map(LIFECYCLE_VALUES).fillna(1.0).to_numpy(dtype="float64")
+    lifecycle = frame["lifecycle"].map(LIFECYCLE_VALUES).fillna(1.0).to_numpy(dtype="float64")
     value = weighted_mean(
         {"invoices": invoice, "renewal": renewal, "lifecycle": lifecycle}, CONTRACT_PARTS
     )
     raw = pd.DataFrame(
         {
             "days_to_renewal": to_renewal,
-            "overdue_invoices": s["overdue_invoices"],
+            "overdue_invoices": frame["overdue_invoices"],
             "max_days_overdue": days_overdue,
-            "overdue_amount": np.round(s["overdue_amount"], 2),
-            "lifecycle": s["lifecycle"],
+            "overdue_amount": np.round(frame["overdue_amount"], 2),
+            "lifecycle": frame["lifecycle"],
             "invoice_score": np.round(invoice, 3),
             "renewal_score": np.round(renewal, 3),
             "lifecycle_score": np.round(lifecycle, 3),
         },
-        index=s.index,
+        index=frame.index,
     )
     window = cfg.renewal_window_days
     return ComponentResult(
         "contract",
-        pd.Series(value, index=s.index),
+        pd.Series(value, index=frame.index),
         raw,
-        lambda: _contract_texts(s, to_renewal, days_overdue, window),
+        lambda: _contract_texts(frame, to_renewal, days_overdue, window),
     )
 
 
 def _contract_texts(
-    s: pd.DataFrame, to_renewal: pd.Series, days_overdue: pd.Series, window: int
+    frame: pd.DataFrame, to_renewal: pd.Series, days_overdue: pd.Series, window: int
 ) -> Texts:
     detail = []
     reason = []
     for r, n, d, amt, life in zip(
         to_renewal,
-        s["overdue_invoices"],
+        frame["overdue_invoices"],
         days_overdue,
-        s["overdue_amount"],
-        s["lifecycle"],
+        frame["overdue_amount"],
+        frame["lifecycle"],
         strict=True,
     ):
         if np.isnan(r):
@@ -224,27 +224,27 @@ def csm_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
     here and :func:`apply_score_overrides` adds the difference as this component's points.
     """
     del cfg
-    s = signals.frame
-    kind = s["csm_kind"]
-    sentiment = s["csm_sentiment"].map(SENTIMENT_VALUES)
+    frame = signals.frame
+    kind = frame["csm_kind"]
+    sentiment = frame["csm_sentiment"].map(SENTIMENT_VALUES)
     value = sentiment.where(kind == "sentiment").astype("float64")
     raw = pd.DataFrame(
         {
             "kind": kind,
-            "sentiment": s["csm_sentiment"],
-            "score": s["csm_score"],
-            "reason": s["csm_reason"],
-            "author": s["csm_author"],
+            "sentiment": frame["csm_sentiment"],
+            "score": frame["csm_score"],
+            "reason": frame["csm_reason"],
+            "author": frame["csm_author"],
             "until": pd.Series(
                 [
                     d.date().isoformat() if isinstance(d, pd.Timestamp) else None
-                    for d in s["csm_until"]
+                    for d in frame["csm_until"]
                 ],
-                index=s.index,
+                index=frame.index,
                 dtype=object,
             ),
         },
-        index=s.index,
+        index=frame.index,
     )
 
     def texts() -> Texts:
@@ -252,11 +252,11 @@ def csm_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
             _csm_text(k, sen, sc, why, who, until)
             for k, sen, sc, why, who, until in zip(
                 kind,
-                s["csm_sentiment"],
-                s["csm_score"],
-                s["csm_reason"],
-                s["csm_author"],
-                s["csm_until"],
+                frame["csm_sentiment"],
+                frame["csm_score"],
+                frame["csm_reason"],
+                frame["csm_author"],
+                frame["csm_until"],
                 strict=True,
             )
         ], None

@@ -54,52 +54,52 @@ def usage_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
     only over the part of the window after contract start, so young accounts are not
     punished for days before they were customers. No activity at all is a real zero.
     """
-    s = signals.frame
+    frame = signals.frame
     meta = signals.meta
-    w = meta.windows
-    as_of = pd.Timestamp(w.as_of)
-    window_start = pd.Timestamp(w.start)
+    windows = meta.windows
+    as_of = pd.Timestamp(windows.as_of)
+    window_start = pd.Timestamp(windows.start)
     if meta.usage_first_day is not None:
         window_start = max(window_start, pd.Timestamp(meta.usage_first_day))
-    starts = s["contract_start"].where(s["contract_start"] > window_start, window_start)
-    covered = np.clip(days_between(as_of, starts) + 1, 1, w.window_days)
-    users = s["active_users"].where(s["active_users"] > 0)
-    days_per_user = (s["user_days"] / users).fillna(0.0)
+    starts = frame["contract_start"].where(frame["contract_start"] > window_start, window_start)
+    covered = np.clip(days_between(as_of, starts) + 1, 1, windows.window_days)
+    users = frame["active_users"].where(frame["active_users"] > 0)
+    days_per_user = (frame["user_days"] / users).fillna(0.0)
     frequency = (days_per_user / covered).clip(upper=1.0)
-    per_user = (s["weighted_events"] / users * DEPTH_PERIOD_DAYS / covered).fillna(0.0)
+    per_user = (frame["weighted_events"] / users * DEPTH_PERIOD_DAYS / covered).fillna(0.0)
     freq_base = workspace_baseline(frequency, DEFAULT_FREQUENCY_BASELINE)
     depth_base = workspace_baseline(per_user, DEFAULT_DEPTH_BASELINE)
     freq_score = relative_curve(frequency, freq_base)
     depth_score = relative_curve(per_user, depth_base)
     value = USAGE_FREQUENCY_SHARE * freq_score + USAGE_DEPTH_SHARE * depth_score
     if not meta.has_usage:
-        value = np.full(len(s), np.nan)
+        value = np.full(len(frame), np.nan)
     raw = pd.DataFrame(
         {
-            "active_users": s["active_users"],
+            "active_users": frame["active_users"],
             "days_covered": covered,
             "active_days_per_user": np.round(days_per_user, 1),
             "active_day_share_median": round(freq_base, 3),
-            "weighted_events": np.round(s["weighted_events"], 1),
+            "weighted_events": np.round(frame["weighted_events"], 1),
             "weighted_per_active_user_30d": np.round(per_user, 1),
             "weighted_per_active_user_median": round(depth_base, 1),
-            "core_events": s["core_events"],
+            "core_events": frame["core_events"],
             "frequency_score": np.round(freq_score, 3),
             "depth_score": np.round(depth_score, 3),
         },
-        index=s.index,
+        index=frame.index,
     )
 
     return ComponentResult(
         "usage",
-        pd.Series(value, index=s.index),
+        pd.Series(value, index=frame.index),
         raw,
-        lambda: _usage_texts(s, signals.meta, days_per_user, covered, per_user, depth_base),
+        lambda: _usage_texts(frame, signals.meta, days_per_user, covered, per_user, depth_base),
     )
 
 
 def _usage_texts(
-    s: pd.DataFrame,
+    frame: pd.DataFrame,
     meta: WorkspaceMeta,
     days_per_user: pd.Series,
     covered: pd.Series,
@@ -107,7 +107,7 @@ def _usage_texts(
     depth_base: float,
 ) -> Texts:
     if not meta.has_usage:
-        return ["no usage data"] * len(s), None
+        return ["no usage data"] * len(frame), None
     detail = [
         (
             f"users active {dpu:.0f} of {c:.0f} days on average; {whole(pu)} value-weighted "
@@ -117,7 +117,12 @@ def _usage_texts(
         if n > 0
         else f"no product activity in the last {meta.windows.window_days} days"
         for dpu, c, pu, ce, n in zip(
-            days_per_user, covered, per_user, s["core_events"], s["active_users"], strict=True
+            days_per_user,
+            covered,
+            per_user,
+            frame["core_events"],
+            frame["active_users"],
+            strict=True,
         )
     ]
     reason = [
@@ -126,7 +131,7 @@ def _usage_texts(
         if n > 0
         else text
         for dpu, c, pu, n, text in zip(
-            days_per_user, covered, per_user, s["active_users"], detail, strict=True
+            days_per_user, covered, per_user, frame["active_users"], detail, strict=True
         )
     ]
     return detail, reason
@@ -140,60 +145,61 @@ def breadth_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
     (core 3, login 0.2...), so trying every minor feature does not beat adopting the core
     ones; full marks at 80% of the catalogue's weight.
     """
-    s = signals.frame
+    frame = signals.frame
     meta = signals.meta
     weights = feature_weights(cfg)
     catalogue = meta.catalogue
     total_weight = sum(weights.get(f, DEFAULT_FEATURE_WEIGHT) for f in catalogue)
     core_total = sum(1 for f in catalogue if f in set(cfg.core_features))
     has = meta.has_usage and total_weight > 0
-    share = s["weighted_features_used"] / total_weight if has else s["features_used"] * np.nan
-    value = ramp(share.fillna(0.0), BREADTH_TARGET_SHARE) if has else np.full(len(s), np.nan)
+    used = frame["weighted_features_used"]
+    share = used / total_weight if has else frame["features_used"] * np.nan
+    value = ramp(share.fillna(0.0), BREADTH_TARGET_SHARE) if has else np.full(len(frame), np.nan)
     raw = pd.DataFrame(
         {
-            "features_used": s["features_used"],
-            "core_features_used": s["core_features_used"],
+            "features_used": frame["features_used"],
+            "core_features_used": frame["core_features_used"],
             "weighted_share": np.round(share, 3),
         },
-        index=s.index,
+        index=frame.index,
     )
 
     def texts() -> Texts:
         if not has:
-            return ["no usage data"] * len(s), None
+            return ["no usage data"] * len(frame), None
         detail = [
             f"{n:.0f} of {len(catalogue)} features used, {k:.0f} of {core_total} core "
             f"(value-weighted {sh:.0%})"
             for n, k, sh in zip(
-                s["features_used"], s["core_features_used"], share.fillna(0.0), strict=True
+                frame["features_used"], frame["core_features_used"], share.fillna(0.0), strict=True
             )
         ]
         return detail, [d.split(" (value-weighted")[0] for d in detail]
 
-    return ComponentResult("breadth", pd.Series(value, index=s.index), raw, texts)
+    return ComponentResult("breadth", pd.Series(value, index=frame.index), raw, texts)
 
 
 def seats_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
     """Active users / licensed seats through the risk/healthy thresholds of the config."""
-    s = signals.frame
-    seats = s["licensed_seats"]
+    frame = signals.frame
+    seats = frame["licensed_seats"]
     known = seats.notna() & (seats > 0)
-    ratio = (s["active_users"] / seats.where(known)).astype("float64")
+    ratio = (frame["active_users"] / seats.where(known)).astype("float64")
     value = seat_curve(ratio.fillna(0.0), cfg.seat_risk_below, cfg.seat_healthy_above)
     has = known & signals.meta.has_usage
     value = np.where(has, value, np.nan)
     raw = pd.DataFrame(
         {
-            "active_users": s["active_users"],
+            "active_users": frame["active_users"],
             "licensed_seats": seats,
             "ratio": np.round(ratio, 3),
         },
-        index=s.index,
+        index=frame.index,
     )
 
     def texts() -> Texts:
         if not signals.meta.has_usage:
-            return ["no usage data"] * len(s), None
+            return ["no usage data"] * len(frame), None
         return [
             (
                 f"{a:.0f} of {n:.0f} seats active ({r:.0%})"
@@ -201,11 +207,11 @@ def seats_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
                 else ("no usage data" if k else "no licensed seat count on file")
             )
             for a, n, r, h, k in zip(
-                s["active_users"], seats.fillna(0), ratio.fillna(0), has, known, strict=True
+                frame["active_users"], seats.fillna(0), ratio.fillna(0), has, known, strict=True
             )
         ], None
 
-    return ComponentResult("seats", pd.Series(value, index=s.index), raw, texts)
+    return ComponentResult("seats", pd.Series(value, index=frame.index), raw, texts)
 
 
 def trend_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
@@ -216,16 +222,16 @@ def trend_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
     nothing to compare: usage history or the account is younger than the two windows, or
     there was no activity in either window.
     """
-    s = signals.frame
+    frame = signals.frame
     meta = signals.meta
-    w = meta.windows
-    curr = s["weighted_events"]
-    prev = s["weighted_events_prev"]
+    windows = meta.windows
+    curr = frame["weighted_events"]
+    prev = frame["weighted_events_prev"]
     with np.errstate(invalid="ignore", divide="ignore"):
         change = np.where(prev > 0, curr / prev.where(prev > 0, 1.0) - 1.0, np.inf)
     value = np.interp(np.clip(change, -1.0, 10.0), *TREND_POINTS)
-    oldest_start = pd.Timestamp(w.prev_start) + pd.Timedelta(days=PREVIOUS_WINDOW_SLACK_DAYS)
-    old_enough = s["contract_start"].isna() | (s["contract_start"] <= oldest_start)
+    oldest_start = pd.Timestamp(windows.prev_start) + pd.Timedelta(days=PREVIOUS_WINDOW_SLACK_DAYS)
+    old_enough = frame["contract_start"].isna() | (frame["contract_start"] <= oldest_start)
     active = (curr + prev) > 0
     has = meta.has_usage and meta.usage_covers_previous_window
     has_mask = old_enough & active & has
@@ -236,19 +242,21 @@ def trend_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
             "weighted_events_prev": np.round(prev, 1),
             "change_pct": change_pct,
         },
-        index=s.index,
+        index=frame.index,
     )
+    days = windows.window_days
+
     def texts() -> Texts:
         detail = []
         for c, p, ch, old, act in zip(curr, prev, change, old_enough, active, strict=True):
             if not meta.has_usage:
                 detail.append("no usage data")
             elif not has:
-                detail.append(f"usage history shorter than {2 * w.window_days} days, no trend yet")
+                detail.append(f"usage history shorter than {2 * days} days, no trend yet")
             elif not old:
-                detail.append(f"account younger than {2 * w.window_days} days, no trend yet")
+                detail.append(f"account younger than {2 * days} days, no trend yet")
             elif not act:
-                detail.append(f"no activity in either of the last two {w.window_days}-day windows")
+                detail.append(f"no activity in either of the last two {days}-day windows")
             elif not np.isfinite(ch):
                 detail.append(
                     f"activity started this window ({whole(c)} value-weighted actions)"
@@ -257,9 +265,9 @@ def trend_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
                 direction = "flat" if abs(ch) < 0.005 else ("up" if ch > 0 else "down")
                 amount = "" if direction == "flat" else f" {abs(ch):.0%}"
                 detail.append(
-                    f"value-weighted activity {direction}{amount} vs previous {w.window_days} days "
+                    f"value-weighted activity {direction}{amount} vs previous {days} days "
                     f"({whole(p)} -> {whole(c)})"
                 )
         return detail, None
 
-    return ComponentResult("trend", pd.Series(value, index=s.index), raw, texts)
+    return ComponentResult("trend", pd.Series(value, index=frame.index), raw, texts)

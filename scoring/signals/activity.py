@@ -30,13 +30,13 @@ STAKEHOLDER_ROLES = ("owner", "admin", "power_user")
 
 
 def _per_user(
-    w: Windows, features: FeatureBits, days: DayBits, accounts: tuple[int, int] | None
+    windows: Windows, features: FeatureBits, days: DayBits, accounts: tuple[int, int] | None
 ) -> Subquery:
     """One row per user active in the scanned history (see the module docstring)."""
     usage = UsageDaily
     day = unindexed(usage.day)
-    current = usage.day >= w.start
-    previous = and_(usage.day >= w.prev_start, usage.day < w.start)
+    current = usage.day >= windows.start
+    previous = and_(usage.day >= windows.prev_start, usage.day < windows.start)
     core = features.core
     # Every aggregate here costs about 0.3 s per million rows on SQLite, so only what
     # cannot be derived later is computed: "active before" is a non-null previous
@@ -52,7 +52,7 @@ def _per_user(
             func.min(case((core, usage.day))).label("first_core_day"),
             *[mask.label(f"fnow_{i}") for i, mask in enumerate(features.masks(current))],
         )
-        .where(day >= w.scan_start, day <= w.as_of, usage.events > 0)
+        .where(day >= windows.scan_start, day <= windows.as_of, usage.events > 0)
         .group_by(usage.user_id)
     )
     if features.table is not None:
@@ -106,18 +106,18 @@ def _usage_columns(
     ]
 
 
-def _contact_columns(w: Windows, roles: _Roles) -> list[ColumnElement[Any]]:
+def _contact_columns(windows: Windows, roles: _Roles) -> list[ColumnElement[Any]]:
     """Per account: its contacts as of ``as_of`` (main contact, owner role, power users)."""
     contact = Contact
     main, owner = roles.main, roles.owner
     power = contact.role == "power_user"
-    existed = or_(contact.created_on.is_(None), contact.created_on <= w.as_of)
-    seen = contact.last_seen_at < w.end_dt
-    deactivated = contact.deactivated_at < w.end_dt
+    existed = or_(contact.created_on.is_(None), contact.created_on <= windows.as_of)
+    seen = contact.last_seen_at < windows.end_dt
+    deactivated = contact.deactivated_at < windows.end_dt
     recently_deactivated = and_(
-        power, contact.deactivated_at >= w.power_user_start_dt, deactivated
+        power, contact.deactivated_at >= windows.power_user_start_dt, deactivated
     )
-    still_active = or_(contact.deactivated_at.is_(None), contact.deactivated_at >= w.end_dt)
+    still_active = or_(contact.deactivated_at.is_(None), contact.deactivated_at >= windows.end_dt)
 
     def count(condition: ColumnElement[bool]) -> ColumnElement[Any]:
         return func.sum(case((condition, 1), else_=0))
@@ -146,7 +146,7 @@ def _contact_columns(w: Windows, roles: _Roles) -> list[ColumnElement[Any]]:
 
 
 def activity_stmt(
-    w: Windows,
+    windows: Windows,
     cfg: ScoringConfig,
     catalogue: tuple[str, ...],
     dialect: str = "sqlite",
@@ -160,15 +160,15 @@ def activity_stmt(
     features = feature_bits(
         dialect, catalogue, feature_weights(cfg), cfg.core_features, DEFAULT_FEATURE_WEIGHT
     )
-    days = DayBits(first=w.start, last=w.as_of, postgres=dialect == "postgresql")
-    per_user = _per_user(w, features, days, accounts)
+    days = DayBits(first=windows.start, last=windows.as_of, postgres=dialect == "postgresql")
+    per_user = _per_user(windows, features, days, accounts)
     users = per_user.c
     roles = _Roles()
     stmt = (
         select(
             Contact.account_id.label("account_id"),
             *_usage_columns(users, features, days, cfg, roles),
-            *_contact_columns(w, roles),
+            *_contact_columns(windows, roles),
         )
         .select_from(Contact)
         .outerjoin(per_user, users.user_id == Contact.id)

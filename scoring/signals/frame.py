@@ -175,7 +175,7 @@ def make_signals(
     Records hold any of the signal columns plus ``account_id``; everything else takes the
     same defaults as accounts without rows in the database.
     """
-    w = Windows.build(as_of, cfg)
+    windows = Windows.build(as_of, cfg)
     frame = pd.DataFrame.from_records(list(records))
     if "account_id" not in frame.columns:
         frame["account_id"] = range(1, len(frame) + 1)
@@ -183,9 +183,9 @@ def make_signals(
     if catalogue is None:
         catalogue = ("login", "search", *cfg.core_features)
     meta = WorkspaceMeta(
-        windows=w,
+        windows=windows,
         has_usage=has_usage,
-        usage_first_day=usage_first_day if usage_first_day is not None else w.prev_start,
+        usage_first_day=usage_first_day if usage_first_day is not None else windows.prev_start,
         catalogue=tuple(catalogue),
         has_tickets=has_tickets,
         has_surveys=has_surveys,

@@ -64,11 +64,11 @@ def load_signals(
     workspace facts when many dates are scored in a row, and ``roster`` (see
     :class:`~scoring.signals.accounts.AccountRoster`) the reading of the accounts.
     """
-    w = Windows.build(as_of, cfg)
+    windows = Windows.build(as_of, cfg)
     timings: dict[str, float] = {}
     dialect = session.get_bind().dialect.name
     t0 = perf_counter()
-    meta = workspace_meta(session, w, calendar)
+    meta = workspace_meta(session, windows, calendar)
     timings["meta"] = perf_counter() - t0
     accounts = _accounts(session, as_of, roster, timings)
     use_threads = parallel_safe(session) if parallel is None else parallel
@@ -77,15 +77,15 @@ def load_signals(
     ranges: list[tuple[int, int] | None] = [None]
     if use_threads and dialect == "sqlite":
         ranges = list(split_ids(accounts["account_id"], PARALLEL_WORKERS)) or [None]
-    activity_stmts = [activity_stmt(w, cfg, meta.catalogue, dialect, r) for r in ranges]
+    activity_stmts = [activity_stmt(windows, cfg, meta.catalogue, dialect, r) for r in ranges]
     small = {
-        "integrations": integrations_stmt(w),
-        "tickets": tickets_stmt(w),
-        "nps": nps_stmt(w),
-        "csat": csat_stmt(w),
-        "invoices": invoices_stmt(w),
-        "snapshots": snapshots_stmt(w),
-        "overrides": overrides_stmt(w),
+        "integrations": integrations_stmt(windows),
+        "tickets": tickets_stmt(windows),
+        "nps": nps_stmt(windows),
+        "csat": csat_stmt(windows),
+        "invoices": invoices_stmt(windows),
+        "snapshots": snapshots_stmt(windows),
+        "overrides": overrides_stmt(windows),
     }
     activity, results = run_queries(
         session, activity_stmts, small, threads=use_threads, timings=timings, big_name="activity"

@@ -31,9 +31,9 @@ PREVIOUS_SCORES = 2
 """Snapshots read per account before ``as_of``: the score-drop flag looks two runs back."""
 
 
-def integrations_stmt(w: Windows) -> AnySelect:
+def integrations_stmt(windows: Windows) -> AnySelect:
     runs = IntegrationDaily
-    last7 = runs.day >= w.integration_7d_start
+    last7 = runs.day >= windows.integration_7d_start
     failing = runs.failures > 0
     return (
         select(
@@ -45,24 +45,24 @@ def integrations_stmt(w: Windows) -> AnySelect:
             func.sum(case((last7, runs.runs), else_=0)).label("integration_runs_7d"),
             func.sum(case((last7, runs.failures), else_=0)).label("integration_failures_7d"),
         )
-        .where(runs.day >= w.start, runs.day <= w.as_of)
+        .where(runs.day >= windows.start, runs.day <= windows.as_of)
         .group_by(runs.account_id)
     )
 
 
-def tickets_stmt(w: Windows) -> AnySelect:
+def tickets_stmt(windows: Windows) -> AnySelect:
     """Ticket counts; "open" is reconstructed for ``as_of`` from ``solved_at``."""
     ticket = Ticket
-    recent = ticket.created_at >= w.ticket_start_dt
+    recent = ticket.created_at >= windows.ticket_start_dt
     urgent = ticket.priority.in_(URGENT_PRIORITIES)
     open_at = or_(
-        ticket.solved_at >= w.end_dt,
+        ticket.solved_at >= windows.end_dt,
         and_(ticket.solved_at.is_(None), not_(ticket.status.in_(CLOSED_TICKET_STATUSES))),
     )
     negative = ticket.sentiment == "negative"
-    new = ticket.created_at >= w.window_start_dt
-    recent_sentiment = ticket.created_at >= w.sentiment_start_dt
-    lookback = min(w.ticket_start_dt, w.sentiment_start_dt)
+    new = ticket.created_at >= windows.window_start_dt
+    recent_sentiment = ticket.created_at >= windows.sentiment_start_dt
+    lookback = min(windows.ticket_start_dt, windows.sentiment_start_dt)
 
     def count(condition: Any) -> Any:
         return func.sum(case((condition, 1), else_=0))
@@ -78,16 +78,18 @@ def tickets_stmt(w: Windows) -> AnySelect:
             count(and_(recent, negative)).label("negative_sentiment_90d"),
             count(and_(recent_sentiment, negative)).label("negative_sentiment_flag"),
         )
-        .where(ticket.created_at < w.end_dt, or_(ticket.created_at >= lookback, open_at))
+        .where(ticket.created_at < windows.end_dt, or_(ticket.created_at >= lookback, open_at))
         .group_by(ticket.account_id)
     )
 
 
-def nps_stmt(w: Windows) -> AnySelect:
+def nps_stmt(windows: Windows) -> AnySelect:
     """Latest NPS answer within the lookback (ties on the same instant are averaged)."""
     survey = SurveyResponse
     in_range = and_(
-        survey.kind == "nps", survey.responded_at >= w.nps_start_dt, survey.responded_at < w.end_dt
+        survey.kind == "nps",
+        survey.responded_at >= windows.nps_start_dt,
+        survey.responded_at < windows.end_dt,
     )
     latest = (
         select(
@@ -118,7 +120,7 @@ def nps_stmt(w: Windows) -> AnySelect:
     )
 
 
-def csat_stmt(w: Windows) -> AnySelect:
+def csat_stmt(windows: Windows) -> AnySelect:
     survey = SurveyResponse
     return (
         select(
@@ -128,24 +130,24 @@ def csat_stmt(w: Windows) -> AnySelect:
         )
         .where(
             survey.kind == "csat",
-            survey.responded_at >= w.csat_start_dt,
-            survey.responded_at < w.end_dt,
+            survey.responded_at >= windows.csat_start_dt,
+            survey.responded_at < windows.end_dt,
         )
         .group_by(survey.account_id)
     )
 
 
-def invoices_stmt(w: Windows) -> AnySelect:
+def invoices_stmt(windows: Windows) -> AnySelect:
     """Invoices unpaid on ``as_of`` and already due (paid later counts as unpaid then)."""
     invoice = Invoice
     unpaid = and_(
         not_(invoice.status.in_(SETTLED_INVOICE_STATUSES)),
         or_(
-            invoice.paid_on > w.as_of,
+            invoice.paid_on > windows.as_of,
             and_(invoice.paid_on.is_(None), invoice.status.in_(UNPAID_INVOICE_STATUSES)),
         ),
     )
-    overdue = and_(unpaid, invoice.due_on < w.as_of)
+    overdue = and_(unpaid, invoice.due_on < windows.as_of)
     return (
         select(
             invoice.account_id.label("account_id"),
@@ -156,12 +158,12 @@ def invoices_stmt(w: Windows) -> AnySelect:
             ),
             func.min(case((overdue, invoice.due_on))).label("oldest_overdue_due_on"),
         )
-        .where(or_(invoice.issued_on.is_(None), invoice.issued_on <= w.as_of))
+        .where(or_(invoice.issued_on.is_(None), invoice.issued_on <= windows.as_of))
         .group_by(invoice.account_id)
     )
 
 
-def snapshots_stmt(w: Windows) -> AnySelect:
+def snapshots_stmt(windows: Windows) -> AnySelect:
     """The two most recent snapshots per account before ``as_of`` (for the score-drop flag)."""
     snapshot = ScoreSnapshot
     ranked = (
@@ -173,7 +175,7 @@ def snapshots_stmt(w: Windows) -> AnySelect:
             .over(partition_by=snapshot.account_id, order_by=snapshot.as_of.desc())
             .label("rn"),
         )
-        .where(snapshot.as_of < w.as_of, snapshot.as_of >= w.snapshot_start)
+        .where(snapshot.as_of < windows.as_of, snapshot.as_of >= windows.snapshot_start)
         .subquery("ranked")
     )
     return select(ranked.c.account_id, ranked.c.as_of, ranked.c.score, ranked.c.rn).where(
@@ -181,7 +183,7 @@ def snapshots_stmt(w: Windows) -> AnySelect:
     )
 
 
-def overrides_stmt(w: Windows) -> AnySelect:
+def overrides_stmt(windows: Windows) -> AnySelect:
     """The CSM override in force on ``as_of``: set by then, not yet ended, not expired.
 
     Bounded like every other query (an override recorded after ``as_of`` is not seen),
@@ -200,9 +202,9 @@ def overrides_stmt(w: Windows) -> AnySelect:
             override.expires_on.label("csm_until"),
         )
         .where(
-            override.created_at < w.end_dt,
-            override.expires_on >= w.as_of,
-            or_(override.ended_at.is_(None), override.ended_at >= w.end_dt),
+            override.created_at < windows.end_dt,
+            override.expires_on >= windows.as_of,
+            or_(override.ended_at.is_(None), override.ended_at >= windows.end_dt),
         )
         .order_by(override.account_id, override.created_at.desc(), override.id.desc())
     )

@@ -72,16 +72,18 @@ def usage_calendar(session: Session, start: date, end: date | None = None) -> Us
 
 
 def _first_day_and_catalogue(
-    session: Session, w: Windows
+    session: Session, windows: Windows
 ) -> tuple[date | None, tuple[str, ...]]:
     """First active usage day and sorted feature catalogue of both windows, queried."""
     usage = UsageDaily
-    window = and_(usage.day >= w.prev_start, usage.day <= w.as_of, usage.events > 0)
+    window = and_(usage.day >= windows.prev_start, usage.day <= windows.as_of, usage.events > 0)
     first_day = session.execute(select(func.min(usage.day)).where(window)).scalar()
     if first_day is None:
         return None, ()
     day = unindexed(usage.day)
-    stmt = select(usage.feature).where(day >= w.prev_start, day <= w.as_of, usage.events > 0)
+    stmt = select(usage.feature).where(
+        day >= windows.prev_start, day <= windows.as_of, usage.events > 0
+    )
     catalogue = tuple(sorted(session.execute(stmt.distinct()).scalars()))
     if isinstance(first_day, str):  # defensive: some drivers hand back ISO strings
         first_day = date.fromisoformat(first_day)
@@ -89,24 +91,28 @@ def _first_day_and_catalogue(
 
 
 def workspace_meta(
-    session: Session, w: Windows, calendar: UsageCalendar | None = None
+    session: Session, windows: Windows, calendar: UsageCalendar | None = None
 ) -> WorkspaceMeta:
     """Workspace facts: is usage connected, how far back it goes, the feature catalogue,
     and whether tickets, surveys and integrations are connected at all."""
-    if calendar is not None and calendar.covers(w.prev_start, w.as_of):
-        first_day, catalogue = calendar.first_day_and_catalogue(w.prev_start, w.as_of)
+    if calendar is not None and calendar.covers(windows.prev_start, windows.as_of):
+        first_day, catalogue = calendar.first_day_and_catalogue(windows.prev_start, windows.as_of)
     else:
-        first_day, catalogue = _first_day_and_catalogue(session, w)
+        first_day, catalogue = _first_day_and_catalogue(session, windows)
 
     def exists(stmt: AnySelect) -> bool:
         return session.execute(stmt.limit(1)).first() is not None
 
     return WorkspaceMeta(
-        windows=w,
+        windows=windows,
         has_usage=first_day is not None,
         usage_first_day=first_day,
         catalogue=catalogue,
-        has_tickets=exists(select(Ticket.id).where(Ticket.created_at < w.end_dt)),
-        has_surveys=exists(select(SurveyResponse.id).where(SurveyResponse.responded_at < w.end_dt)),
-        has_integrations=exists(select(IntegrationDaily.id).where(IntegrationDaily.day <= w.as_of)),
+        has_tickets=exists(select(Ticket.id).where(Ticket.created_at < windows.end_dt)),
+        has_surveys=exists(
+            select(SurveyResponse.id).where(SurveyResponse.responded_at < windows.end_dt)
+        ),
+        has_integrations=exists(
+            select(IntegrationDaily.id).where(IntegrationDaily.day <= windows.as_of)
+        ),
     )
