@@ -34,7 +34,7 @@ and the accounts once (:func:`account_roster`) and hands them to each call.
 
 from scoring.signals.accounts import AccountRoster, account_roster
 from scoring.signals.features import DEFAULT_FEATURE_WEIGHT, feature_weight, feature_weights
-from scoring.signals.frame import Signals, make_signals, normalise_frame
+from scoring.signals.frame import Signals, make_signals
 from scoring.signals.load import load_signals
 from scoring.signals.windows import (
     INTEGRATION_RECENT_DAYS,
@@ -64,7 +64,6 @@ __all__ = [
     "feature_weights",
     "load_signals",
     "make_signals",
-    "normalise_frame",
     "usage_calendar",
     "workspace_meta",
 ]
