@@ -20,16 +20,18 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from pulse.kernel.clock import utcnow
 from pulse.kernel.config import PulseConfig, ScoringConfig
+from pulse.kernel.tiers import HEALTH_TIERS
 from scoring.components import (
     COMPONENT_KEYS,
     ComponentResult,
@@ -44,37 +46,12 @@ from scoring.outlook import expansion, renewal_risk
 from scoring.peers import PEER_KEYS, peer_groups, percentiles
 from scoring.signals import Signals, load_signals
 from storage.models import Account, ScoreSnapshot
-
-TIERS = ("healthy", "fine", "at_risk")
-OUTPUT_COLUMNS = [
-    "account_id",
-    "account_name",
-    "owner_id",
-    "arr",
-    "score",
-    "tier",
-    "components",
-    "flags",
-    "reasons",
-    "expansion_score",
-    "expansion_reasons",
-    "renewal_risk",
-    "renewal_risk_score",
-    "renewal_reasons",
-    "days_to_renewal",
-    "prev_score",
-    "score_change",
-    "flag_codes",
-]
-SNAPSHOT_FIELDS = (
-    "score",
-    "tier",
-    "components",
-    "expansion_score",
-    "renewal_risk",
-    "renewal_risk_score",
-    "flags",
-    "reasons",
+from storage.snapshot_copy import (
+    SNAPSHOT_COLUMNS,
+    SNAPSHOT_FLOAT_COLUMNS,
+    SNAPSHOT_JSON_COLUMNS,
+    driver_dates,
+    insert_snapshot_rows,
 )
 
 
@@ -88,17 +65,11 @@ class ScoringRunSummary:
     flags_raised: int
     duration_seconds: float
     computed_at: datetime
-    accounts_unscored: int = 0
     flag_counts: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
-    @property
-    def accounts_scored(self) -> int:
-        """Alias of ``accounts``: snapshots written by the run."""
-        return self.accounts
-
     def __str__(self) -> str:
-        tiers = ", ".join(f"{t} {self.tiers.get(t, 0)}" for t in TIERS)
+        tiers = ", ".join(f"{t} {self.tiers.get(t, 0)}" for t in HEALTH_TIERS)
         return (
             f"Scored {self.accounts} accounts as of {self.as_of} ({tiers}); "
             f"{self.flags_raised} flags raised in {self.duration_seconds:.1f}s"
@@ -112,7 +83,10 @@ def _scoring_config(config: PulseConfig | ScoringConfig) -> ScoringConfig:
 def score_signals(signals: Signals, config: PulseConfig | ScoringConfig) -> pd.DataFrame:
     """Pure scoring of already-aggregated signals; one row per account.
 
-    Columns: see :data:`OUTPUT_COLUMNS`, plus ``value_<component>`` and
+    Columns: ``account_id``, ``account_name``, ``owner_id``, ``arr``, ``score``, ``tier``,
+    ``components``, ``flags``, ``reasons``, ``expansion_score``, ``expansion_reasons``,
+    ``renewal_risk``, ``renewal_risk_score``, ``renewal_reasons``, ``days_to_renewal``,
+    ``prev_score``, ``score_change``, ``flag_codes``, then ``value_<component>`` and
     ``points_<component>`` for each component. Accounts with no component that has data
     get ``score`` NaN and tier ``no_data`` (they are not persisted).
     """
@@ -182,21 +156,6 @@ def score_accounts(
     return scored
 
 
-SNAPSHOT_COLUMNS = (
-    "account_id",
-    "as_of",
-    "computed_at",
-    "score",
-    "tier",
-    "components",
-    "expansion_score",
-    "renewal_risk",
-    "renewal_risk_score",
-    "flags",
-    "reasons",
-)
-
-
 def persist_snapshots(
     session: Session, scored: pd.DataFrame, as_of: date, computed_at: datetime
 ) -> int:
@@ -205,9 +164,8 @@ def persist_snapshots(
     Deleting the date first and inserting all rows keeps re-runs idempotent on both
     SQLite and PostgreSQL without dialect-specific upserts, and also removes snapshots of
     accounts that are no longer scored on that date. The JSON columns are serialised once
-    here and rows go through the driver's bulk path (``COPY`` on PostgreSQL, one
-    ``executemany`` on SQLite): 100,000 snapshots through the ORM took longer than the
-    scoring itself. Runs in the caller's transaction.
+    here and rows go through the driver's bulk path (:mod:`storage.snapshot_copy`).
+    Runs in the caller's transaction.
     """
     rows = scored[scored["score"].notna()]
     session.execute(delete(ScoreSnapshot).where(ScoreSnapshot.as_of == as_of))
@@ -248,61 +206,28 @@ def persist_snapshots_for(
 def _insert_snapshots(
     session: Session, rows: pd.DataFrame, as_of: date, computed_at: datetime
 ) -> int:
-    """Insert scored rows as snapshots through the driver's bulk path (see above)."""
+    """Insert scored rows as snapshots through the driver's bulk path, in the column order
+    of :data:`~storage.snapshot_copy.SNAPSHOT_COLUMNS`."""
     if rows.empty:
         return 0
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
-    conn = session.connection()
-    dialect = conn.dialect.name
-    day: date | str = as_of if dialect == "postgresql" else as_of.isoformat()
-    stamp: datetime | str = (
-        computed_at if dialect == "postgresql" else computed_at.strftime("%Y-%m-%d %H:%M:%S.%f")
-    )
-    # A generator: on PostgreSQL the rows are encoded while a writer thread streams the
-    # previous ones to the server, so JSON encoding and ingest overlap.
-    records = (
-        (aid, day, stamp, score, tier, dumps(comps), exp, risk, risk_score, dumps(fl), dumps(rs))
-        for aid, score, tier, comps, exp, risk, risk_score, fl, rs in zip(
-            rows["account_id"].astype("int64").tolist(),
-            rows["score"].astype("float64").tolist(),
-            rows["tier"].tolist(),
-            rows["components"].tolist(),
-            rows["expansion_score"].astype("float64").tolist(),
-            rows["renewal_risk"].tolist(),
-            rows["renewal_risk_score"].astype("float64").tolist(),
-            rows["flags"].tolist(),
-            rows["reasons"].tolist(),
-            strict=True,
-        )
-    )
-    table = ScoreSnapshot.__tablename__
-    columns = ", ".join(SNAPSHOT_COLUMNS)
-    dbapi = conn.connection.dbapi_connection
-    assert dbapi is not None
-    if dialect == "postgresql":
-        from psycopg.copy import QueuedLibpqWriter
-
-        with dbapi.cursor() as cur:
-            writer = QueuedLibpqWriter(cur)
-            with cur.copy(f"COPY {table} ({columns}) FROM STDIN", writer=writer) as copy:
-                for record in records:
-                    copy.write_row(record)
-    elif dialect == "sqlite":
-        cur = dbapi.cursor()
-        try:
-            marks = ", ".join("?" for _ in SNAPSHOT_COLUMNS)
-            cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", records)
-        finally:
-            cur.close()
-    else:  # any other database: portable, slower
-        keys = list(SNAPSHOT_COLUMNS)
-        session.execute(
-            ScoreSnapshot.__table__.insert(),
-            [
-                {**dict(zip(keys, r, strict=True)), "as_of": as_of, "computed_at": computed_at}
-                for r in records
-            ],
-        )
+    day, stamp = driver_dates(session, as_of, computed_at)
+    fixed = {"as_of": day, "computed_at": stamp}
+    columns: list[Iterable[Any]] = []
+    for name in SNAPSHOT_COLUMNS:
+        if name in fixed:
+            columns.append([fixed[name]] * len(rows))
+        elif name == "account_id":
+            columns.append(rows[name].astype("int64").tolist())
+        elif name in SNAPSHOT_JSON_COLUMNS:
+            # lazily: on PostgreSQL the rows are encoded while a writer thread streams
+            # the previous ones to the server, so JSON encoding and ingest overlap
+            columns.append(map(dumps, rows[name].tolist()))
+        elif name in SNAPSHOT_FLOAT_COLUMNS:
+            columns.append(rows[name].astype("float64").tolist())
+        else:
+            columns.append(rows[name].tolist())
+    insert_snapshot_rows(session, zip(*columns, strict=True), as_of, computed_at)
     return len(rows)
 
 
@@ -322,8 +247,9 @@ def run_scoring(
     """
     started = time.perf_counter()
     # Data age is measured at ``computed_at`` when given (tests, backfills), else now (UTC).
-    fresh_at = computed_at or datetime.now(UTC).replace(tzinfo=None)
-    computed_at = computed_at or datetime.now().replace(microsecond=0)
+    now = utcnow()
+    fresh_at = computed_at or now
+    computed_at = computed_at or now.replace(microsecond=0)
     scored = score_accounts(session, config, as_of)
     if isinstance(config, PulseConfig):
         from scoring.freshness import annotate, freshness
@@ -337,7 +263,7 @@ def run_scoring(
     flag_counts: Counter[str] = Counter()
     for codes in valid["flag_codes"]:
         flag_counts.update(codes)
-    tiers = {t: int((valid["tier"] == t).sum()) for t in TIERS}
+    tiers = {t: int((valid["tier"] == t).sum()) for t in HEALTH_TIERS}
     return ScoringRunSummary(
         as_of=as_of,
         accounts=written,
@@ -345,7 +271,6 @@ def run_scoring(
         flags_raised=int(sum(flag_counts.values())),
         duration_seconds=round(time.perf_counter() - started, 3),
         computed_at=computed_at,
-        accounts_unscored=int(len(scored) - len(valid)),
         flag_counts=dict(flag_counts),
         timings=timings,
     )
@@ -359,34 +284,34 @@ def latest_snapshots(session: Session, as_of: date | None = None) -> pd.DataFram
     Columns: every ScoreSnapshot column plus ``account_name`` and ``owner_id``, lowest
     score first.
     """
-    ss = ScoreSnapshot
-    latest = select(ss.account_id, func.max(ss.as_of).label("as_of"))
+    snapshot = ScoreSnapshot
+    latest = select(snapshot.account_id, func.max(snapshot.as_of).label("as_of"))
     if as_of is not None:
-        latest = latest.where(ss.as_of <= as_of)
-    latest_sq = latest.group_by(ss.account_id).subquery("latest")
+        latest = latest.where(snapshot.as_of <= as_of)
+    latest_sq = latest.group_by(snapshot.account_id).subquery("latest")
     stmt = (
         select(
-            ss.id,
-            ss.account_id,
+            snapshot.id,
+            snapshot.account_id,
             Account.name.label("account_name"),
             Account.owner_id.label("owner_id"),
-            ss.as_of,
-            ss.computed_at,
-            ss.score,
-            ss.tier,
-            ss.components,
-            ss.expansion_score,
-            ss.renewal_risk,
-            ss.renewal_risk_score,
-            ss.flags,
-            ss.reasons,
+            snapshot.as_of,
+            snapshot.computed_at,
+            snapshot.score,
+            snapshot.tier,
+            snapshot.components,
+            snapshot.expansion_score,
+            snapshot.renewal_risk,
+            snapshot.renewal_risk_score,
+            snapshot.flags,
+            snapshot.reasons,
         )
         .join(
             latest_sq,
-            (latest_sq.c.account_id == ss.account_id) & (latest_sq.c.as_of == ss.as_of),
+            (latest_sq.c.account_id == snapshot.account_id) & (latest_sq.c.as_of == snapshot.as_of),
         )
-        .join(Account, Account.id == ss.account_id)
-        .order_by(ss.score, ss.account_id)
+        .join(Account, Account.id == snapshot.account_id)
+        .order_by(snapshot.score, snapshot.account_id)
     )
     result = session.execute(stmt)
     return pd.DataFrame(result.all(), columns=list(result.keys()))
@@ -401,13 +326,3 @@ def previous_snapshot(session: Session, account_id: int, before: date) -> ScoreS
         .limit(1)
     )
     return session.execute(stmt).scalars().first()
-
-
-def snapshot_dict(snapshot: ScoreSnapshot) -> dict[str, Any]:
-    """A plain dict of a snapshot (what :mod:`scoring.explain` also accepts)."""
-    return {
-        "account_id": snapshot.account_id,
-        "as_of": snapshot.as_of,
-        "computed_at": snapshot.computed_at,
-        **{f: getattr(snapshot, f) for f in SNAPSHOT_FIELDS},
-    }

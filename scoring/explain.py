@@ -25,10 +25,15 @@ from scoring.components import (
 )
 
 MAX_NEGATIVE_REASONS = 4
+"""Flags and weak components listed at most per account."""
 MAX_POSITIVE_REASONS = 2
+"""Strong components listed at most per account."""
 MAX_MISSING_REASONS = 2
+"""Components without data listed at most per account."""
 NEGATIVE_BELOW = 0.5
+"""A component below half marks is a reason against the account."""
 POSITIVE_FROM = 0.8
+"""A component at 80% or more is a reason for it."""
 FLAG_STRENGTH = {"critical": 100.0, "warning": 15.0}
 """Flags rank among negatives as if they cost this many points (critical always first)."""
 
@@ -38,6 +43,81 @@ Snapshot = Any
 
 # ---------------------------------------------------------------------------------------
 # Top reasons (computed for every account when scoring)
+
+
+CSM_GROUP, NEGATIVE_GROUP, POSITIVE_GROUP, MISSING_GROUP = -1, 0, 1, 2
+"""Reason groups in the order they are listed (a CSM's judgement first)."""
+GROUP_CAPS = {
+    CSM_GROUP: 1,
+    NEGATIVE_GROUP: MAX_NEGATIVE_REASONS,
+    POSITIVE_GROUP: MAX_POSITIVE_REASONS,
+    MISSING_GROUP: MAX_MISSING_REASONS,
+}
+
+
+def _candidates(
+    account_ids: Any, group: int, strength: Any, texts: Sequence[str]
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "account_id": account_ids,
+            "group": group,
+            "strength": strength,
+            "text": np.array(texts, dtype=object),
+        }
+    )
+
+
+def _component_candidates(
+    key: str, res: ComponentResult, combined: Combined
+) -> list[pd.DataFrame]:
+    """One component's reasons: below half marks, at 80%+, or without data."""
+    index = combined.values.index
+    value = combined.values[key]
+    eff = combined.effective_weights[key]
+    has = combined.has_data[key]
+    label = COMPONENT_LABELS[key]
+    if key in OPTIONAL_COMPONENTS:
+        # A CSM's judgement always leads the reasons when there is one (it is why a
+        # number may disagree with the data); its absence is not worth a line.
+        if not has.any():
+            return []
+        texts = [f"{label}: {d}" for d in res.detail[has].tolist()]
+        return [_candidates(index[has.to_numpy()], CSM_GROUP, 0.0, texts)]
+    lost = (1.0 - value) * eff * 100.0
+    neg = has & (value < NEGATIVE_BELOW) & (eff > 0)
+    pos = has & (value >= POSITIVE_FROM) & (eff > 0)
+    parts = []
+    for mask, group, strength in (
+        (neg, NEGATIVE_GROUP, lost),
+        (pos, POSITIVE_GROUP, combined.points[key]),
+        (~has, MISSING_GROUP, pd.Series(0.0, index=index)),
+    ):
+        if not mask.any():
+            continue
+        if group == MISSING_GROUP:
+            texts = [f"{label}: {t} (weight renormalised)" for t in res.detail[mask].tolist()]
+        else:
+            texts = [f"{label}: {t}" for t in res.reason_text[mask].tolist()]
+        parts.append(
+            _candidates(index[mask.to_numpy()], group, strength[mask].to_numpy(), texts)
+        )
+    return parts
+
+
+def _top_per_account(cands: pd.DataFrame, index: pd.Index) -> pd.Series:
+    """The ranked candidates, capped per group, as one list of texts per account."""
+    cands = cands.sort_values(
+        ["account_id", "group", "strength"], ascending=[True, True, False], kind="stable"
+    )
+    rank = cands.groupby(["account_id", "group"], sort=False).cumcount().to_numpy()
+    cands = cands[rank < cands["group"].map(GROUP_CAPS).to_numpy()]
+    ids = cands["account_id"].to_numpy()
+    texts = cands["text"].to_numpy(dtype=object)
+    uniq, starts = np.unique(ids, return_index=True)
+    bounds = [*starts.tolist(), len(ids)]
+    by_id = {int(a): texts[bounds[i] : bounds[i + 1]].tolist() for i, a in enumerate(uniq.tolist())}
+    return pd.Series([by_id.get(int(a), []) for a in index], index=index, dtype=object)
 
 
 def build_reasons(
@@ -55,81 +135,20 @@ def build_reasons(
     index = combined.values.index
     parts: list[pd.DataFrame] = []
     for key, res in results.items():
-        if key not in combined.values.columns:
-            continue
-        value = combined.values[key]
-        eff = combined.effective_weights[key]
-        has = combined.has_data[key]
-        label = COMPONENT_LABELS[key]
-        lost = (1.0 - value) * eff * 100.0
-        neg = has & (value < NEGATIVE_BELOW) & (eff > 0)
-        pos = has & (value >= POSITIVE_FROM) & (eff > 0)
-        missing = ~has
-        if key in OPTIONAL_COMPONENTS:
-            # A CSM's judgement always leads the reasons when there is one (it is why a
-            # number may disagree with the data); its absence is not worth a line.
-            if not has.any():
-                continue
-            parts.append(
-                pd.DataFrame(
-                    {
-                        "account_id": index[has.to_numpy()],
-                        "group": -1,
-                        "strength": 0.0,
-                        "text": np.array(
-                            [f"{label}: {d}" for d in res.detail[has].tolist()], dtype=object
-                        ),
-                    }
-                )
-            )
-            continue
-        for mask, group, strength in (
-            (neg, 0, lost),
-            (pos, 1, combined.points[key]),
-            (missing, 2, pd.Series(0.0, index=index)),
-        ):
-            if not mask.any():
-                continue
-            if group < 2:
-                text = [f"{label}: {t}" for t in res.reason_text[mask].tolist()]
-            else:
-                text = [f"{label}: {t} (weight renormalised)" for t in res.detail[mask].tolist()]
-            parts.append(
-                pd.DataFrame(
-                    {
-                        "account_id": index[mask.to_numpy()],
-                        "group": group,
-                        "strength": strength[mask].to_numpy(),
-                        "text": np.array(text, dtype=object),
-                    }
-                )
-            )
+        if key in combined.values.columns:
+            parts.extend(_component_candidates(key, res, combined))
     if not flags.empty:
         parts.append(
-            pd.DataFrame(
-                {
-                    "account_id": flags["account_id"].to_numpy(),
-                    "group": 0,
-                    "strength": flags["severity"].map(FLAG_STRENGTH).to_numpy(),
-                    "text": (flags["label"] + ": " + flags["detail"]).to_numpy(),
-                }
+            _candidates(
+                flags["account_id"].to_numpy(),
+                NEGATIVE_GROUP,
+                flags["severity"].map(FLAG_STRENGTH).to_numpy(),
+                (flags["label"] + ": " + flags["detail"]).to_numpy(),
             )
         )
     if not parts:
         return pd.Series([[] for _ in index], index=index, dtype=object)
-    cands = pd.concat(parts, ignore_index=True)
-    cands = cands.sort_values(
-        ["account_id", "group", "strength"], ascending=[True, True, False], kind="stable"
-    )
-    caps = {-1: 1, 0: MAX_NEGATIVE_REASONS, 1: MAX_POSITIVE_REASONS, 2: MAX_MISSING_REASONS}
-    rank = cands.groupby(["account_id", "group"], sort=False).cumcount().to_numpy()
-    cands = cands[rank < cands["group"].map(caps).to_numpy()]
-    ids = cands["account_id"].to_numpy()
-    texts = cands["text"].to_numpy(dtype=object)
-    uniq, starts = np.unique(ids, return_index=True)
-    bounds = [*starts.tolist(), len(ids)]
-    by_id = {int(a): texts[bounds[i] : bounds[i + 1]].tolist() for i, a in enumerate(uniq.tolist())}
-    return pd.Series([by_id.get(int(a), []) for a in index], index=index, dtype=object)
+    return _top_per_account(pd.concat(parts, ignore_index=True), index)
 
 
 # ---------------------------------------------------------------------------------------
@@ -239,33 +258,21 @@ def _value_phrase(key: str, prev: Mapping[str, Any], curr: Mapping[str, Any]) ->
 # Change between two snapshots
 
 
-def explain_change(prev_snapshot: Snapshot, curr_snapshot: Snapshot) -> list[str]:
-    """Why the score moved, as lines for a human.
+EMPTY_COMPONENT: dict[str, Any] = {"points": 0.0, "has_data": False, "raw": {}, "value": None}
+"""A component missing from one of the two snapshots."""
 
-    The first line reads like ``"78.0 -> 65.0: active seats 82% -> 51% (-9.0), 3 new open
-    urgent/high tickets (-4.0)"``: every component whose points changed, largest first,
-    and the numbers in brackets add up exactly to the score change. A component that gained
-    or lost data, and the other components whose share of the weight changed because of
-    it, say "weights renormalised". Further lines list data gained/lost, the tier change
-    and flags raised or cleared.
-    """
-    prev_c = _components(prev_snapshot)
-    curr_c = _components(curr_snapshot)
-    keys = [k for k in COMPONENT_KEYS if k in prev_c or k in curr_c]
-    keys += [k for k in {**prev_c, **curr_c} if k not in keys]
-    empty: dict[str, Any] = {"points": 0.0, "has_data": False, "raw": {}, "value": None}
-    prev_total = sum(_tenths(prev_c.get(k, empty).get("points")) for k in keys)
-    curr_total = sum(_tenths(curr_c.get(k, empty).get("points")) for k in keys)
-    data_changed = [
-        k
-        for k in keys
-        if bool(prev_c.get(k, empty).get("has_data")) != bool(curr_c.get(k, empty).get("has_data"))
-    ]
 
+def _change_items(
+    keys: Sequence[str],
+    prev_c: Mapping[str, Mapping[str, Any]],
+    curr_c: Mapping[str, Mapping[str, Any]],
+    data_changed: Sequence[str],
+) -> list[tuple[int, str]]:
+    """Every component whose points changed, with its change in tenths, largest first."""
     items: list[tuple[int, str]] = []
     for key in keys:
-        p = prev_c.get(key, empty)
-        c = curr_c.get(key, empty)
+        p = prev_c.get(key, EMPTY_COMPONENT)
+        c = curr_c.get(key, EMPTY_COMPONENT)
         delta = _tenths(c.get("points")) - _tenths(p.get("points"))
         if delta == 0:
             continue
@@ -284,13 +291,20 @@ def explain_change(prev_snapshot: Snapshot, curr_snapshot: Snapshot) -> list[str
                     phrase += " (weights renormalised)"
         items.append((delta, f"{phrase} ({_fmt_tenths(delta, signed=True)})"))
     items.sort(key=lambda it: -abs(it[0]))
+    return items
 
-    head = f"{_fmt_tenths(prev_total)} -> {_fmt_tenths(curr_total)}"
-    lines = [head + (": " + ", ".join(t for _, t in items) if items else ": no change")]
+
+def _data_lines(
+    data_changed: Sequence[str],
+    prev_c: Mapping[str, Mapping[str, Any]],
+    curr_c: Mapping[str, Mapping[str, Any]],
+) -> list[str]:
+    """One line per component that gained or lost its data."""
+    lines = []
     for key in data_changed:
         label = COMPONENT_LABELS.get(key, key)
-        c = curr_c.get(key, empty)
-        p = prev_c.get(key, empty)
+        c = curr_c.get(key, EMPTY_COMPONENT)
+        p = prev_c.get(key, EMPTY_COMPONENT)
         if c.get("has_data"):
             lines.append(f"{label} gained data; weights renormalised over the components with data")
         else:
@@ -298,6 +312,12 @@ def explain_change(prev_snapshot: Snapshot, curr_snapshot: Snapshot) -> list[str
                 f"{label} has no data now ({c.get('detail') or p.get('detail')}); "
                 "weights renormalised over the components with data"
             )
+    return lines
+
+
+def _tier_and_flag_lines(prev_snapshot: Snapshot, curr_snapshot: Snapshot) -> list[str]:
+    """The tier change, and the flags raised and cleared."""
+    lines = []
     prev_tier, curr_tier = _get(prev_snapshot, "tier"), _get(curr_snapshot, "tier")
     if prev_tier and curr_tier and prev_tier != curr_tier:
         lines.append(f"Tier: {prev_tier} -> {curr_tier}")
@@ -309,6 +329,35 @@ def explain_change(prev_snapshot: Snapshot, curr_snapshot: Snapshot) -> list[str
     for code, f in prev_flags.items():
         if code not in curr_flags:
             lines.append(f"Flag cleared: {f['label']}")
+    return lines
+
+def explain_change(prev_snapshot: Snapshot, curr_snapshot: Snapshot) -> list[str]:
+    """Why the score moved, as lines for a human.
+
+    The first line reads like ``"78.0 -> 65.0: active seats 82% -> 51% (-9.0), 3 new open
+    urgent/high tickets (-4.0)"``: every component whose points changed, largest first,
+    and the numbers in brackets add up exactly to the score change. A component that gained
+    or lost data, and the other components whose share of the weight changed because of
+    it, say "weights renormalised". Further lines list data gained/lost, the tier change
+    and flags raised or cleared.
+    """
+    prev_c = _components(prev_snapshot)
+    curr_c = _components(curr_snapshot)
+    keys = [k for k in COMPONENT_KEYS if k in prev_c or k in curr_c]
+    keys += [k for k in {**prev_c, **curr_c} if k not in keys]
+    empty = EMPTY_COMPONENT
+    prev_total = sum(_tenths(prev_c.get(k, empty).get("points")) for k in keys)
+    curr_total = sum(_tenths(curr_c.get(k, empty).get("points")) for k in keys)
+    data_changed = [
+        k
+        for k in keys
+        if bool(prev_c.get(k, empty).get("has_data")) != bool(curr_c.get(k, empty).get("has_data"))
+    ]
+    items = _change_items(keys, prev_c, curr_c, data_changed)
+    head = f"{_fmt_tenths(prev_total)} -> {_fmt_tenths(curr_total)}"
+    lines = [head + (": " + ", ".join(t for _, t in items) if items else ": no change")]
+    lines.extend(_data_lines(data_changed, prev_c, curr_c))
+    lines.extend(_tier_and_flag_lines(prev_snapshot, curr_snapshot))
     return lines
 
 

@@ -22,8 +22,8 @@ Flag definitions (all use data dated on or before ``as_of`` only):
     consecutive declines are a direction. Critical at twice the threshold.
 ``integration_failing``
     More than ``integration_failure_rate`` of integration runs failed over the window (at
-    least ``MIN_INTEGRATION_RUNS`` runs), or over the last 7 days, so a fresh breakage is
-    not diluted by a good month. Critical at 50%.
+    least ``MIN_INTEGRATION_RUNS`` runs), or over the last ``INTEGRATION_RECENT_DAYS`` (7)
+    days, so a fresh breakage is not diluted by a good month. Critical at 50%.
 ``negative_sentiment``
     At least ``negative_sentiment_count`` negative-sentiment tickets in
     ``negative_sentiment_days``; critical at twice the count.
@@ -45,11 +45,30 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pulse.kernel.config import ScoringConfig
-from scoring.signals import ONBOARDING_MAX_AGE_DAYS, Signals
+from pulse.kernel.config import FlagSettings, ScoringConfig
+from scoring.signals import (
+    INTEGRATION_RECENT_DAYS,
+    ONBOARDING_MAX_AGE_DAYS,
+    Signals,
+    WorkspaceMeta,
+)
 
 MIN_INTEGRATION_RUNS = 5
 """Fewer runs than this are too few for a failure rate to mean anything."""
+INTEGRATION_CRITICAL_RATE = 0.5
+"""An integration failure rate from which the flag is critical."""
+MAIN_CONTACT_CRITICAL_FACTOR = 3
+"""Main contact silent this many times the threshold: critical."""
+OWNER_CRITICAL_FACTOR = 2
+"""Owner-role contact silent this many times the threshold: critical."""
+SCORE_DROP_CRITICAL_FACTOR = 2
+"""A drop of this many times ``score_drop_points``: critical."""
+NEGATIVE_SENTIMENT_CRITICAL_FACTOR = 2
+"""This many times ``negative_sentiment_count`` negative tickets: critical."""
+INVOICE_CRITICAL_FACTOR = 2
+"""Oldest invoice this many times ``invoice_overdue_days`` past due: critical."""
+INVOICE_CRITICAL_DAYS_WITHOUT_THRESHOLD = 60
+"""Days past due from which the invoice flag is critical when its threshold is 0."""
 FLAG_COLUMNS = ["account_id", "code", "label", "severity", "action", "detail"]
 
 
@@ -144,7 +163,7 @@ def _emit(
 
 
 def _silence(
-    s: pd.DataFrame,
+    frame: pd.DataFrame,
     prefix: str,
     as_of: pd.Timestamp,
     lookback_days: int,
@@ -156,9 +175,9 @@ def _silence(
     and inside the lookback, else the lookback itself is a lower bound ("over N days").
     """
     last = pd.concat(
-        [s[f"{prefix}_last_day"], s[f"{prefix}_last_seen_at"].dt.normalize()], axis=1
+        [frame[f"{prefix}_last_day"], frame[f"{prefix}_last_seen_at"].dt.normalize()], axis=1
     ).max(axis=1)
-    created = s[f"{prefix}_created_on"]
+    created = frame[f"{prefix}_created_on"]
     days = (as_of - last).dt.days.astype("float64")
     since_created = (as_of - created).dt.days.astype("float64")
     never = last.isna()
@@ -173,192 +192,231 @@ def _silent_text(who: str, days: float, bounded: bool) -> str:
     return f"{who} has had no activity {span}"
 
 
-def compute_flags(signals: Signals, score: pd.Series, cfg: ScoringConfig) -> pd.DataFrame:
-    """All flags raised, one row per (account, flag), columns :data:`FLAG_COLUMNS`."""
-    s = signals.frame
-    meta = signals.meta
-    w = meta.windows
-    fs = cfg.flags
-    as_of = pd.Timestamp(w.as_of)
-    lookback = w.scan_days
-    out: list[pd.DataFrame] = []
+@dataclass(frozen=True)
+class _Run:
+    """What every flag rule reads: the signal frame, the workspace facts, the thresholds."""
 
-    # Main contact silent.
-    days, bounded = _silence(s, "main", as_of, lookback)
-    seen = s["main_last_seen_at"].notna() | s["main_last_day"].notna()
-    mask = (s["main_contacts"] > 0) & (seen | meta.has_usage)
-    mask &= days >= fs.main_contact_silent_days
-    out.append(
-        _emit(
-            mask,
-            "main_contact_silent",
-            days >= 3 * fs.main_contact_silent_days,
-            {
-                "name": s["main_contact_name"],
-                "days": days,
-                "bounded": bounded,
-                "deact": s["main_deactivated"],
-            },
-            lambda name, days, bounded, deact: (
-                _silent_text(name or "The main contact", days, bounded)
-                + (" (deactivated)" if deact else "")
-            ),
-        )
+    frame: pd.DataFrame
+    meta: WorkspaceMeta
+    limits: FlagSettings
+    as_of: pd.Timestamp
+    lookback: int
+    score: pd.Series
+
+
+def _main_contact_silent(run: _Run) -> pd.DataFrame:
+    frame, limits = run.frame, run.limits
+    days, bounded = _silence(frame, "main", run.as_of, run.lookback)
+    seen = frame["main_last_seen_at"].notna() | frame["main_last_day"].notna()
+    mask = (frame["main_contacts"] > 0) & (seen | run.meta.has_usage)
+    mask &= days >= limits.main_contact_silent_days
+    return _emit(
+        mask,
+        "main_contact_silent",
+        days >= MAIN_CONTACT_CRITICAL_FACTOR * limits.main_contact_silent_days,
+        {
+            "name": frame["main_contact_name"],
+            "days": days,
+            "bounded": bounded,
+            "deact": frame["main_deactivated"],
+        },
+        lambda name, days, bounded, deact: (
+            _silent_text(name or "The main contact", days, bounded)
+            + (" (deactivated)" if deact else "")
+        ),
     )
 
-    # Account owner-role contact silent.
-    days, bounded = _silence(s, "owner", as_of, lookback)
-    seen = s["owner_last_seen_at"].notna() | s["owner_last_day"].notna()
-    mask = (s["owner_contacts"] > 0) & (seen | meta.has_usage)
-    mask &= days >= fs.owner_silent_days
-    out.append(
-        _emit(
-            mask,
-            "owner_silent",
-            days >= 2 * fs.owner_silent_days,
-            {"name": s["owner_contact_name"], "days": days, "bounded": bounded},
-            lambda name, days, bounded: _silent_text(
-                name or "The owner-role contact", days, bounded
-            ),
-        )
+
+def _owner_silent(run: _Run) -> pd.DataFrame:
+    frame, limits = run.frame, run.limits
+    days, bounded = _silence(frame, "owner", run.as_of, run.lookback)
+    seen = frame["owner_last_seen_at"].notna() | frame["owner_last_day"].notna()
+    mask = (frame["owner_contacts"] > 0) & (seen | run.meta.has_usage)
+    mask &= days >= limits.owner_silent_days
+    return _emit(
+        mask,
+        "owner_silent",
+        days >= OWNER_CRITICAL_FACTOR * limits.owner_silent_days,
+        {"name": frame["owner_contact_name"], "days": days, "bounded": bounded},
+        lambda name, days, bounded: _silent_text(
+            name or "The owner-role contact", days, bounded
+        ),
     )
 
-    # Power user deactivated.
+
+def _power_user_deactivated(run: _Run) -> pd.DataFrame:
+    frame, limits = run.frame, run.limits
+
     def power_text(n: float, name: str | None, at: pd.Timestamp, left: float) -> str:
         text = (
             f"{name or 'a power user'} deactivated on {at:%Y-%m-%d}"
             if n == 1
             else f"{n:.0f} power users deactivated in the last "
-            f"{fs.power_user_deactivated_days} days (latest: {name})"
+            f"{limits.power_user_deactivated_days} days (latest: {name})"
         )
         return text + ("; no active power user left" if left == 0 else "")
 
-    out.append(
-        _emit(
-            s["power_users_deactivated"] > 0,
-            "power_user_deactivated",
-            s["power_users_active"] == 0,
-            {
-                "n": s["power_users_deactivated"],
-                "name": s["power_user_deactivated_name"],
-                "at": s["power_user_deactivated_at"],
-                "left": s["power_users_active"],
-            },
-            power_text,
-        )
+    return _emit(
+        frame["power_users_deactivated"] > 0,
+        "power_user_deactivated",
+        frame["power_users_active"] == 0,
+        {
+            "n": frame["power_users_deactivated"],
+            "name": frame["power_user_deactivated_name"],
+            "at": frame["power_user_deactivated_at"],
+            "left": frame["power_users_active"],
+        },
+        power_text,
     )
 
-    # Score dropping across two consecutive runs.
-    p1, p2 = s["prev1_score"], s["prev2_score"]
-    total_drop = p2 - score
-    out.append(
-        _emit(
-            (p2 > p1) & (p1 > score) & (total_drop >= fs.score_drop_points),
-            "score_drop",
-            total_drop >= 2 * fs.score_drop_points,
-            {"a": p2, "b": p1, "c": score},
-            lambda a, b, c: (
-                f"score {a:.1f} -> {b:.1f} -> {c:.1f} over the last two runs ({c - a:+.1f})"
-            ),
-        )
+
+def _score_drop(run: _Run) -> pd.DataFrame:
+    """Score dropping across two consecutive runs."""
+    frame, limits, score = run.frame, run.limits, run.score
+    previous, before_previous = frame["prev1_score"], frame["prev2_score"]
+    total_drop = before_previous - score
+    return _emit(
+        (before_previous > previous)
+        & (previous > score)
+        & (total_drop >= limits.score_drop_points),
+        "score_drop",
+        total_drop >= SCORE_DROP_CRITICAL_FACTOR * limits.score_drop_points,
+        {"a": before_previous, "b": previous, "c": score},
+        lambda a, b, c: (
+            f"score {a:.1f} -> {b:.1f} -> {c:.1f} over the last two runs ({c - a:+.1f})"
+        ),
     )
 
-    # Integration failure rate, over the window or the last 7 days.
-    runs, fails = s["integration_runs"], s["integration_failures"]
-    runs7, fails7 = s["integration_runs_7d"], s["integration_failures_7d"]
+
+def _integration_failing(run: _Run) -> pd.DataFrame:
+    """Integration failure rate, over the window or the recent days."""
+    frame, limits = run.frame, run.limits
+    runs, fails = frame["integration_runs"], frame["integration_failures"]
+    runs7, fails7 = frame["integration_runs_7d"], frame["integration_failures_7d"]
     rate = (fails / runs.where(runs > 0)).fillna(0.0)
     rate7 = (fails7 / runs7.where(runs7 > 0)).fillna(0.0)
-    window_bad = (runs >= MIN_INTEGRATION_RUNS) & (rate > fs.integration_failure_rate)
-    week_bad = (runs7 >= MIN_INTEGRATION_RUNS) & (rate7 > fs.integration_failure_rate)
+    window_bad = (runs >= MIN_INTEGRATION_RUNS) & (rate > limits.integration_failure_rate)
+    week_bad = (runs7 >= MIN_INTEGRATION_RUNS) & (rate7 > limits.integration_failure_rate)
     worst = np.maximum(rate.where(window_bad, 0.0), rate7.where(week_bad, 0.0))
+    window_days = run.meta.windows.window_days
 
     def integration_text(
         r: float, n: float, r7: float, n7: float, wb: bool, name: str | None, k: float
     ) -> str:
         text = (
-            f"{r:.0%} of {n:,.0f} integration runs failed in the last {w.window_days} days"
+            f"{r:.0%} of {n:,.0f} integration runs failed in the last {window_days} days"
             if wb
-            else f"{r7:.0%} of {n7:,.0f} integration runs failed in the last 7 days"
+            else f"{r7:.0%} of {n7:,.0f} integration runs failed in the last "
+            f"{INTEGRATION_RECENT_DAYS} days"
         )
         if name:
             text += f" ({name}" + (f" and {k - 1:.0f} more" if k > 1 else "") + ")"
         return text
 
-    out.append(
-        _emit(
-            window_bad | week_bad,
-            "integration_failing",
-            worst >= 0.5,
-            {
-                "r": rate,
-                "n": runs,
-                "r7": rate7,
-                "n7": runs7,
-                "wb": window_bad,
-                "name": s["failing_integration_name"],
-                "k": s["failing_integrations"],
-            },
-            integration_text,
-        )
+    return _emit(
+        window_bad | week_bad,
+        "integration_failing",
+        worst >= INTEGRATION_CRITICAL_RATE,
+        {
+            "r": rate,
+            "n": runs,
+            "r7": rate7,
+            "n7": runs7,
+            "wb": window_bad,
+            "name": frame["failing_integration_name"],
+            "k": frame["failing_integrations"],
+        },
+        integration_text,
     )
 
-    # Negative support sentiment.
-    neg = s["negative_sentiment_flag"]
-    out.append(
-        _emit(
-            neg >= fs.negative_sentiment_count,
-            "negative_sentiment",
-            neg >= 2 * fs.negative_sentiment_count,
-            {"n": neg},
-            lambda n: (
-                f"{n:.0f} negative-sentiment tickets in the last {fs.negative_sentiment_days} days"
-            ),
-        )
+
+def _negative_sentiment(run: _Run) -> pd.DataFrame:
+    limits = run.limits
+    negative = run.frame["negative_sentiment_flag"]
+    return _emit(
+        negative >= limits.negative_sentiment_count,
+        "negative_sentiment",
+        negative >= NEGATIVE_SENTIMENT_CRITICAL_FACTOR * limits.negative_sentiment_count,
+        {"n": negative},
+        lambda n: (
+            f"{n:.0f} negative-sentiment tickets in the last {limits.negative_sentiment_days} days"
+        ),
     )
 
-    # Onboarding stuck: no core-feature use in the first onboarding_days.
-    age = (as_of - s["contract_start"]).dt.days.astype("float64")
-    core_by = s["contract_start"] + pd.Timedelta(days=fs.onboarding_days)
-    no_core_in_time = s["first_core_day"].isna() | (s["first_core_day"] >= core_by)
-    never_active = s["last_active_day"].isna()
-    first_core_no = (s["first_core_day"] - s["contract_start"]).dt.days.astype("float64") + 1
+
+def _onboarding_stuck(run: _Run) -> pd.DataFrame:
+    """No core-feature use in the first ``onboarding_days``."""
+    frame, limits = run.frame, run.limits
+    age = (run.as_of - frame["contract_start"]).dt.days.astype("float64")
+    core_by = frame["contract_start"] + pd.Timedelta(days=limits.onboarding_days)
+    no_core_in_time = frame["first_core_day"].isna() | (frame["first_core_day"] >= core_by)
+    never_active = frame["last_active_day"].isna()
+    first_core = frame["first_core_day"] - frame["contract_start"]
+    first_core_no = first_core.dt.days.astype("float64") + 1
 
     def onboarding_text(age: float, never: bool, core_day: float) -> str:
         if never:
             return f"no product activity since contract start {age:.0f} days ago"
         when = "none yet" if np.isnan(core_day) else f"first core action on day {core_day:.0f}"
-        return f"active but no core-feature use in the first {fs.onboarding_days} days ({when})"
+        return f"active but no core-feature use in the first {limits.onboarding_days} days ({when})"
 
-    out.append(
-        _emit(
-            meta.has_usage
-            & (age >= fs.onboarding_days)
-            & (age < ONBOARDING_MAX_AGE_DAYS)
-            & no_core_in_time,
-            "onboarding_stuck",
-            never_active,
-            {"age": age, "never": never_active, "core_day": first_core_no},
-            onboarding_text,
-        )
+    return _emit(
+        run.meta.has_usage
+        & (age >= limits.onboarding_days)
+        & (age < ONBOARDING_MAX_AGE_DAYS)
+        & no_core_in_time,
+        "onboarding_stuck",
+        never_active,
+        {"age": age, "never": never_active, "core_day": first_core_no},
+        onboarding_text,
     )
 
-    # Invoice overdue.
-    overdue_days = (as_of - s["oldest_overdue_due_on"]).dt.days.astype("float64")
-    critical_at = 2 * fs.invoice_overdue_days if fs.invoice_overdue_days > 0 else 60
-    out.append(
-        _emit(
-            (s["overdue_invoices"] > 0) & (overdue_days >= fs.invoice_overdue_days),
-            "invoice_overdue",
-            overdue_days >= critical_at,
-            {"n": s["overdue_invoices"], "amt": s["overdue_amount"], "d": overdue_days},
-            lambda n, amt, d: (
-                f"{n:,.0f} unpaid invoice{'s' if n != 1 else ''} (${amt:,.0f}), "
-                f"oldest {d:.0f} days past due"
-            ),
-        )
+
+def _invoice_overdue(run: _Run) -> pd.DataFrame:
+    frame, limits = run.frame, run.limits
+    overdue_days = (run.as_of - frame["oldest_overdue_due_on"]).dt.days.astype("float64")
+    critical_at = (
+        INVOICE_CRITICAL_FACTOR * limits.invoice_overdue_days
+        if limits.invoice_overdue_days > 0
+        else INVOICE_CRITICAL_DAYS_WITHOUT_THRESHOLD
+    )
+    return _emit(
+        (frame["overdue_invoices"] > 0) & (overdue_days >= limits.invoice_overdue_days),
+        "invoice_overdue",
+        overdue_days >= critical_at,
+        {"n": frame["overdue_invoices"], "amt": frame["overdue_amount"], "d": overdue_days},
+        lambda n, amt, d: (
+            f"{n:,.0f} unpaid invoice{'s' if n != 1 else ''} (${amt:,.0f}), "
+            f"oldest {d:.0f} days past due"
+        ),
     )
 
-    frames = [f for f in out if not f.empty]
+
+FLAG_RULES: tuple[Callable[[_Run], pd.DataFrame], ...] = (
+    _main_contact_silent,
+    _owner_silent,
+    _power_user_deactivated,
+    _score_drop,
+    _integration_failing,
+    _negative_sentiment,
+    _onboarding_stuck,
+    _invoice_overdue,
+)
+"""One rule per flag, in the order their rows are listed for an account of one severity."""
+
+
+def compute_flags(signals: Signals, score: pd.Series, cfg: ScoringConfig) -> pd.DataFrame:
+    """All flags raised, one row per (account, flag), columns :data:`FLAG_COLUMNS`."""
+    meta = signals.meta
+    run = _Run(
+        frame=signals.frame,
+        meta=meta,
+        limits=cfg.flags,
+        as_of=pd.Timestamp(meta.windows.as_of),
+        lookback=meta.windows.scan_days,
+        score=score,
+    )
+    frames = [frame for frame in (rule(run) for rule in FLAG_RULES) if not frame.empty]
     if not frames:
         return pd.DataFrame(columns=FLAG_COLUMNS)
     flags = pd.concat(frames, ignore_index=True)

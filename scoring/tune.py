@@ -254,6 +254,30 @@ def _auc(values: np.ndarray, y: np.ndarray, weights: np.ndarray, tiers: TierThre
     return 0.5 if auc is None else auc
 
 
+Fold = tuple[np.ndarray, np.ndarray, date]
+"""Training rows, test rows (boolean masks over the panel) and the test date."""
+
+
+def _folds(data: _Data, horizon: Span) -> list[Fold]:
+    """Rolling time-based folds whose training and test rows both hold churners and
+    non-churners."""
+    dates = sorted({pd.Timestamp(d).date() for d in np.unique(data.dates)})
+    folds = []
+    for train, test in rolling_folds(dates, horizon):
+        tr = np.isin(data.dates, np.array(train, dtype="datetime64[D]"))
+        te = data.dates == np.datetime64(test, "D")
+        y_tr, y_te = data.y[tr], data.y[te]
+        if 0 < y_tr.sum() < len(y_tr) and 0 < y_te.sum() < len(y_te):
+            folds.append((tr, te, test))
+    if not folds:
+        raise TuneError(
+            "time-based cross-validation needs an as-of date with churners and non-churners "
+            f"that is at least {horizon.words} after an earlier one with both: use a longer "
+            "range, a shorter --every or a shorter --horizon"
+        )
+    return folds
+
+
 def tune(
     panel: pd.DataFrame,
     current: Mapping[str, float],
@@ -274,20 +298,7 @@ def tune(
     prior = cur[data.tuned]
     if prior.sum() <= 0:
         raise TuneError("every component with data has weight 0; nothing to start from")
-    dates = sorted({pd.Timestamp(d).date() for d in np.unique(data.dates)})
-    folds = []
-    for train, test in rolling_folds(dates, horizon):
-        tr = np.isin(data.dates, np.array(train, dtype="datetime64[D]"))
-        te = data.dates == np.datetime64(test, "D")
-        y_tr, y_te = data.y[tr], data.y[te]
-        if 0 < y_tr.sum() < len(y_tr) and 0 < y_te.sum() < len(y_te):
-            folds.append((tr, te, test))
-    if not folds:
-        raise TuneError(
-            "time-based cross-validation needs an as-of date with churners and non-churners "
-            f"that is at least {horizon.words} after an earlier one with both: use a longer "
-            "range, a shorter --every or a shorter --horizon"
-        )
+    folds = _folds(data, horizon)
     baseline = Candidate(
         "current weights",
         None,

@@ -29,12 +29,12 @@ from scoring.periods import Span, as_of_dates
 from scoring.signals import (
     UsageCalendar,
     Windows,
-    _parallel_safe,
     account_roster,
     load_signals,
     usage_calendar,
 )
 from storage.models import Account, UsageDaily
+from storage.tuning import parallel_safe
 
 Progress = Callable[[date, int, float], None]
 """Called after each as-of date with the date, rows scored and seconds taken."""
@@ -143,7 +143,7 @@ def build_panel(
             progress(day, len(rows), perf_counter() - t0)
         return rows
 
-    threads = workers if workers is not None else (DATE_WORKERS if _parallel_safe(session) else 1)
+    threads = workers if workers is not None else (DATE_WORKERS if parallel_safe(session) else 1)
     if threads <= 1 or len(dates) == 1:
         parts = [one(session, day) for day in dates]
     else:

@@ -44,7 +44,7 @@ from scoring.panel import (
     score_drop_severity,
 )
 from scoring.periods import add_months, as_of_dates, parse_span
-from scoring.signals import Windows, _meta, account_roster, load_signals, usage_calendar
+from scoring.signals import Windows, account_roster, load_signals, usage_calendar, workspace_meta
 from scoring.tune import tune
 from storage.loader import load_batch
 from storage.models import (
@@ -406,7 +406,7 @@ def test_usage_calendar_gives_the_workspace_facts_the_queries_give(session: Sess
     for day in (date(2025, 1, 15), date(2025, 2, 10), DATES[0], END):  # first: no usage yet
         w = Windows.build(day, SMALL.scoring)
         assert calendar.covers(w.prev_start, w.as_of)
-        assert _meta(session, w, calendar) == _meta(session, w)
+        assert workspace_meta(session, w, calendar) == workspace_meta(session, w)
     open_ended = usage_calendar(session, date(2025, 3, 1))
     assert data_end(session, calendar=open_ended) == data_end(session) == END
     day = DATES[1]

@@ -1,0 +1,98 @@
+"""Combining component values into points, a score and a tier."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pulse.kernel.config import TierThresholds
+from scoring.components.base import COMPONENT_KEYS
+from scoring.signals import Signals
+
+
+@dataclass
+class Combined:
+    """Weighted combination of the component values, rounded so points add up exactly."""
+
+    values: pd.DataFrame
+    has_data: pd.DataFrame
+    effective_weights: pd.DataFrame
+    points: pd.DataFrame
+    score: pd.Series
+    tier: pd.Series
+
+
+def apply_score_overrides(combined: Combined, signals: Signals, tiers: TierThresholds) -> None:
+    """Pin the score of accounts with a CSM score override, in place.
+
+    The data's points stay as computed and the ``csm`` component gets the difference
+    (override minus data score), so "the points add up to the score" still holds and the
+    explanation shows both: "CSM: score set to 45 ... (-27.4)".
+    """
+    pinned = signals.frame["csm_score"].where(signals.frame["csm_kind"] == "score")
+    mask = pinned.notna() & combined.score.notna()
+    if not mask.any():
+        return
+    target = pinned[mask].round(1)
+    adjust = (target - combined.score[mask]).round(1)
+    combined.points.loc[mask, "csm"] = adjust
+    combined.has_data.loc[mask, "csm"] = True
+    combined.score.loc[mask] = target
+    combined.tier.loc[mask] = assign_tier(target, tiers)
+
+
+def round_points(raw_points: np.ndarray) -> np.ndarray:
+    """Round each row to tenths so the rounded points sum to the rounded total (largest
+    remainder), so "points add up to the score" holds exactly in every explanation."""
+    tenths = np.asarray(raw_points, dtype="float64") * 10.0
+    floors = np.floor(tenths + 1e-9)
+    remainders = tenths - floors
+    target = np.floor(tenths.sum(axis=1) + 0.5 + 1e-9)
+    extra = (target - floors.sum(axis=1)).astype(int)
+    order = np.argsort(-remainders, axis=1, kind="stable")
+    ranks = np.empty_like(order)
+    rows = np.arange(order.shape[0])[:, None]
+    ranks[rows, order] = np.arange(order.shape[1])[None, :]
+    floors += ranks < extra[:, None]
+    return floors / 10.0
+
+
+def assign_tier(score: pd.Series, tiers: TierThresholds) -> pd.Series:
+    """healthy >= tiers.healthy, fine >= tiers.at_risk, else at_risk; no score -> no_data."""
+    out = np.select(
+        [score.isna(), score >= tiers.healthy, score >= tiers.at_risk],
+        ["no_data", "healthy", "fine"],
+        default="at_risk",
+    )
+    return pd.Series(out, index=score.index, dtype=object)
+
+
+def combine(values: pd.DataFrame, weights: Mapping[str, float], tiers: TierThresholds) -> Combined:
+    """Points = value x weight / (sum of weights of components with data) x 100.
+
+    Components without data get no points and no weight, so the score stays on a 0-100
+    scale measured over what is known. The score is the sum of the rounded points.
+    """
+    keys = [k for k in COMPONENT_KEYS if k in values.columns]
+    vals = values[keys].astype("float64")
+    w = np.array([float(weights.get(k, 0.0)) for k in keys])
+    has = vals.notna().to_numpy()
+    avail = has * w[None, :]
+    total = avail.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        eff = np.where(total[:, None] > 0, avail / np.where(total > 0, total, 1.0)[:, None], 0.0)
+    raw_points = np.nan_to_num(vals.to_numpy()) * eff * 100.0
+    points = round_points(raw_points)
+    score = pd.Series(points.sum(axis=1), index=vals.index).round(1)
+    score = score.where(total > 0)
+    return Combined(
+        values=vals,
+        has_data=pd.DataFrame(has, index=vals.index, columns=keys),
+        effective_weights=pd.DataFrame(eff, index=vals.index, columns=keys),
+        points=pd.DataFrame(points, index=vals.index, columns=keys),
+        score=score,
+        tier=assign_tier(score, tiers),
+    )

@@ -1,0 +1,93 @@
+"""Writing a scoring run's snapshots in bulk, through each driver's fastest path.
+
+100,000 snapshots through the ORM took longer than the scoring itself. Rows go through
+``COPY`` on PostgreSQL (encoded while a writer thread streams the previous ones to the
+server) and one ``executemany`` on SQLite; any other database gets a portable, slower
+Core insert.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Any, cast
+
+from sqlalchemy import JSON, Float, Table
+from sqlalchemy.orm import Session
+
+from storage.models import ScoreSnapshot
+
+SNAPSHOT_SCORE_COLUMNS = (
+    "score",
+    "tier",
+    "components",
+    "expansion_score",
+    "renewal_risk",
+    "renewal_risk_score",
+    "flags",
+    "reasons",
+)
+"""What a scoring run stores per account besides the account and the dates, in order."""
+_TABLE = cast(Table, ScoreSnapshot.__table__)
+SNAPSHOT_JSON_COLUMNS = frozenset(
+    name for name in SNAPSHOT_SCORE_COLUMNS if isinstance(_TABLE.c[name].type, JSON)
+)
+"""The columns among :data:`SNAPSHOT_SCORE_COLUMNS` handed over already JSON-encoded."""
+SNAPSHOT_FLOAT_COLUMNS = frozenset(
+    name for name in SNAPSHOT_SCORE_COLUMNS if isinstance(_TABLE.c[name].type, Float)
+)
+"""The columns among :data:`SNAPSHOT_SCORE_COLUMNS` handed over as Python floats."""
+SNAPSHOT_COLUMNS = ("account_id", "as_of", "computed_at", *SNAPSHOT_SCORE_COLUMNS)
+"""Every column written, in the order of the rows sent to the database."""
+
+SQLITE_TIMESTAMP = "%Y-%m-%d %H:%M:%S.%f"
+"""How SQLAlchemy stores a ``DateTime`` in SQLite, written the same way here."""
+
+
+def driver_dates(session: Session, as_of: date, computed_at: datetime) -> tuple[Any, Any]:
+    """``as_of`` and ``computed_at`` as the rows of :func:`insert_snapshot_rows` carry them
+    for the session's database (SQLite is handed the text SQLAlchemy would store)."""
+    if session.connection().dialect.name == "postgresql":
+        return as_of, computed_at
+    return as_of.isoformat(), computed_at.strftime(SQLITE_TIMESTAMP)
+
+
+def insert_snapshot_rows(
+    session: Session, rows: Iterable[tuple[Any, ...]], as_of: date, computed_at: datetime
+) -> None:
+    """Insert snapshots of ``as_of``: each row holds the :data:`SNAPSHOT_COLUMNS` in order,
+    the JSON columns encoded and the dates as :func:`driver_dates` gives them. ``rows``
+    may be a generator; it is consumed while the database ingests. Runs in the session's
+    transaction."""
+    conn = session.connection()
+    dialect = conn.dialect.name
+    table = ScoreSnapshot.__tablename__
+    columns = ", ".join(SNAPSHOT_COLUMNS)
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    if dialect == "postgresql":
+        import psycopg
+        from psycopg.copy import QueuedLibpqWriter
+
+        with cast(psycopg.Connection[Any], dbapi).cursor() as pg_cursor:
+            writer = QueuedLibpqWriter(pg_cursor)
+            with pg_cursor.copy(f"COPY {table} ({columns}) FROM STDIN", writer=writer) as copy:
+                for record in rows:
+                    copy.write_row(record)
+    elif dialect == "sqlite":
+        cur = cast(sqlite3.Connection, dbapi).cursor()
+        try:
+            marks = ", ".join("?" for _ in SNAPSHOT_COLUMNS)
+            cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+        finally:
+            cur.close()
+    else:  # any other database: portable, slower
+        keys = list(SNAPSHOT_COLUMNS)
+        session.execute(
+            _TABLE.insert(),
+            [
+                {**dict(zip(keys, r, strict=True)), "as_of": as_of, "computed_at": computed_at}
+                for r in rows
+            ],
+        )
