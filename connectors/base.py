@@ -12,10 +12,8 @@ from __future__ import annotations
 import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from datetime import UTC
 from typing import ClassVar
 
-from pulse.kernel.clock import utcnow
 from pulse.kernel.config import PulseConfig
 from pulse.kernel.records import Batch
 
@@ -23,12 +21,6 @@ MAX_LISTED_REJECTIONS = 1_000
 """Row rejections a connector lists per file or query; beyond this one summary line carries
 the count, so a systematic error (say every date in the wrong format) cannot flood the sync
 report."""
-
-
-def epoch_seconds() -> float:
-    """The wall clock (:func:`pulse.kernel.clock.utcnow`) as POSIX seconds, for APIs that
-    speak them (cursor start times, ``Retry-After`` dates)."""
-    return utcnow().replace(tzinfo=UTC).timestamp()
 
 
 class Connector(ABC):

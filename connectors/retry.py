@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from connectors.base import epoch_seconds
+from pulse.kernel.clock import epoch_seconds
 
 log = logging.getLogger("pulse.connectors.retry")
 T = TypeVar("T")

@@ -19,6 +19,7 @@ from typing import Any
 import requests
 
 from connectors.retry import Retry, call_with_retries, retry_for_status
+from pulse.kernel.clock import epoch_seconds
 
 VERSION = "v1"
 MAX_AGE_SECONDS = 300
@@ -39,7 +40,7 @@ def verify(secret: str, timestamp: str, body: bytes, given: str, *, now: float |
            max_age: int = MAX_AGE_SECONDS) -> bool:
     """What a receiver checks: the signature over the exact body, and a fresh timestamp."""
     try:
-        age = abs((now if now is not None else time.time()) - int(timestamp))
+        age = abs((now if now is not None else epoch_seconds()) - int(timestamp))
     except ValueError:
         return False
     return age <= max_age and hmac.compare_digest(signature(secret, timestamp, body), given)

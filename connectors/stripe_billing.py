@@ -70,8 +70,9 @@ from typing import Any, ClassVar
 
 import stripe
 
-from connectors.base import Connector, epoch_seconds, register
+from connectors.base import Connector, register
 from connectors.retry import MAX_ATTEMPTS, Retry, call_with_retries, retry_for_status
+from pulse.kernel.clock import epoch_seconds
 from pulse.kernel.config import ConfigError, PulseConfig, StripeSourceConfig
 from pulse.kernel.records import Batch, Entity
 

@@ -17,7 +17,7 @@ import fcntl
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
@@ -194,7 +194,7 @@ class PulseScheduler:
         self.scheduler.add_job(
             self.check_leadership, "interval", seconds=LEADERSHIP_SECONDS,
             id="leadership", coalesce=True, max_instances=1,
-            next_run_time=datetime.now(zone),
+            next_run_time=utcnow().replace(tzinfo=UTC).astimezone(zone),
         )
         self.scheduler.start()
 

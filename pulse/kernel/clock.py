@@ -17,6 +17,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def epoch_seconds() -> float:
+    """The wall clock (:func:`utcnow`) as POSIX seconds, for APIs and signatures that speak
+    them (cursor start times, ``Retry-After`` dates, signed request timestamps)."""
+    return utcnow().replace(tzinfo=UTC).timestamp()
+
+
 def local_date(timezone: str, now: datetime) -> date:
     """The date in ``timezone`` (an IANA name) at ``now`` (naive UTC)."""
     return now.replace(tzinfo=UTC).astimezone(ZoneInfo(timezone)).date()

@@ -22,6 +22,7 @@ import pandas as pd
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from pulse.kernel.clock import utcnow
 from pulse.kernel.config import ScoringConfig
 from scoring.backtest import BacktestError, BacktestResult, evaluate, split_censored
 from scoring.panel import build_rows, rescore, with_renewals_as_of
@@ -68,7 +69,7 @@ def data_end(
     :func:`scoring.backtest.split_censored`. An open-ended ``calendar`` already knows the
     latest usage day, which spares a scan of the usage table.
     """
-    today = today or date.today()
+    today = today or utcnow().date()
     last_usage = calendar.last_day if calendar is not None else None
     if last_usage is None:
         last_usage = session.scalar(select(func.max(UsageDaily.day)))

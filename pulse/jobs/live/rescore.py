@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from connectors.crm import ready_crms
 from pulse.jobs.deliver import AlertDelivery, post_alert_cards
 from pulse.jobs.pipeline import local_date
+from pulse.kernel.clock import epoch_seconds
 from pulse.kernel.config import PulseConfig
 from pulse.services.alerts import AlertChanges, evaluate_alerts
 from pulse.services.notify import with_unposted
@@ -52,8 +53,9 @@ log = logging.getLogger("pulse.jobs.live")
 
 @dataclass
 class RescoreReport:
-    """What one live rescoring run did; ``stamps`` are wall-clock times (``time.time()``)
-    at which each stage finished, for the benchmark's event-to-field latency."""
+    """What one live rescoring run did; ``stamps`` are the wall-clock times (POSIX seconds,
+    :func:`pulse.kernel.clock.epoch_seconds`) at which each stage finished, for the
+    benchmark's event-to-field latency."""
 
     accounts: list[int]
     as_of: date | None = None
@@ -147,7 +149,7 @@ def _score_and_persist(
         )
     session.commit()
     report.timings["persist"] = time.perf_counter() - started
-    report.stamps["persisted"] = time.time()
+    report.stamps["persisted"] = epoch_seconds()
 
 
 def _alert(
@@ -172,7 +174,7 @@ def _alert(
             session.rollback()
             report.errors.append(f"alert cards: {exc}")
     report.timings["alerts"] = time.perf_counter() - started
-    report.stamps["cards"] = time.time()
+    report.stamps["cards"] = epoch_seconds()
 
 
 def _write_back(
@@ -190,4 +192,4 @@ def _write_back(
         report.crm[system] = f"{wb.succeeded}/{wb.sent} updated, {wb.unchanged} unchanged"
         report.errors += [f"{system} {who}: {why}" for who, why in wb.failed]
     report.timings["crm"] = time.perf_counter() - started
-    report.stamps["crm"] = time.time()
+    report.stamps["crm"] = epoch_seconds()

@@ -32,12 +32,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from xml.etree import ElementTree
 
 import stripe
+
+from pulse.kernel.clock import epoch_seconds
 
 TOLERANCE_SECONDS = 300
 
@@ -117,7 +118,7 @@ def verify_zendesk(
         raise Refused(400, f"unreadable Zendesk signature timestamp {stamp[:40]!r}") from None
     if sent.tzinfo is None:
         sent = sent.replace(tzinfo=UTC)
-    _fresh((now if now is not None else time.time()) - sent.timestamp(), tolerance,
+    _fresh((now if now is not None else epoch_seconds()) - sent.timestamp(), tolerance,
            "Zendesk signature timestamp")
     if not hmac.compare_digest(zendesk_signature(secret, stamp, body), given.strip()):
         raise Refused(401, "Zendesk signature does not match the body (forged or wrong secret)")
@@ -154,7 +155,7 @@ def verify_hubspot(
         sent_ms = int(stamp.strip())
     except ValueError:
         raise Refused(400, f"unreadable HubSpot timestamp {stamp[:40]!r}") from None
-    _fresh((now if now is not None else time.time()) - sent_ms / 1000, tolerance,
+    _fresh((now if now is not None else epoch_seconds()) - sent_ms / 1000, tolerance,
            "HubSpot request timestamp")
     expected = hubspot_signature(secret, method, url, body, stamp.strip())
     if not hmac.compare_digest(expected, given.strip()):

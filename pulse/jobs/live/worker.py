@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,6 +31,7 @@ from datetime import datetime
 from pulse.jobs.live.apply import Applied, apply_event, record_accounts
 from pulse.jobs.live.inbox import Claimed, claim, settle
 from pulse.jobs.live.rescore import RescoreReport, rescore
+from pulse.kernel.clock import epoch_seconds
 from pulse.kernel.config import PulseConfig
 from pulse.services.identity import resolve_identities
 from pulse.services.outbox import Delivery
@@ -53,7 +53,7 @@ class LiveRun:
     statuses: dict[str, int] = field(default_factory=dict)
     accounts: list[int] = field(default_factory=list)
     report: RescoreReport | None = None
-    started: float = 0.0  # time.time()
+    started: float = 0.0  # POSIX seconds (epoch_seconds)
     finished: float = 0.0
 
 
@@ -121,7 +121,7 @@ class LiveWorker:
     def process_pending(self) -> LiveRun | None:
         """Claim, apply and rescore every pending event now; None when there were none."""
         with self._lock:
-            run = LiveRun(started=time.time())
+            run = LiveRun(started=epoch_seconds())
             claimed = sorted(claim(self.url, self.clock()), key=_order)
             if not claimed:
                 return None
@@ -171,7 +171,7 @@ class LiveWorker:
                 run.statuses[status] = run.statuses.get(status, 0) + 1
             run.accounts = affected
             run.report = report
-            run.finished = time.time()
+            run.finished = epoch_seconds()
             log.info("live rescoring: %d event(s) %s, %d account(s) rescored%s", run.events,
                      run.statuses, len(affected),
                      f" ({report.note})" if report is not None and report.note else "")
