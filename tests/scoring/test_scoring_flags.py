@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from test_scoring_components import AS_OF, healthy_record
+from factories import AS_OF, healthy_record
 
 from pulse.kernel.config import PulseConfig
 from scoring.engine import score_signals
