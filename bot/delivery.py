@@ -178,3 +178,11 @@ class SlackDelivery:
         except SlackApiError as exc:
             raise DeliveryError(slack_error(exc)) from exc
         return True
+
+    def user_info(self, user_id: str) -> dict[str, Any]:
+        """``users.info``'s user object (the email needs the ``users:read.email`` scope)."""
+        try:
+            resp = self.client.users_info(user=user_id)
+        except SlackApiError as exc:
+            raise DeliveryError(slack_error(exc)) from exc
+        return dict(resp.get("user") or {})

@@ -1,5 +1,7 @@
 """Slack user id -> email (and display name), via ``users.info``, cached per process.
 
+The call goes through :meth:`bot.delivery.SlackDelivery.user_info`, like every Slack call.
+
 Access in Pulse is decided by matching the Slack user to a CRM owner by email
 (``pulse.services.access``). Every slash command and click needs that, and ``users.info``
 is a Tier 4 method but still a network round trip, so answers are cached for a few
@@ -16,7 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+
+from bot.delivery import SlackDelivery
+from pulse.services.outbox import DeliveryError
 
 log = logging.getLogger("pulse.bot.users")
 
@@ -47,7 +51,7 @@ class UserDirectory:
         ttl_seconds: float = DEFAULT_TTL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._client = client
+        self._slack = SlackDelivery(client)
         self._ttl = ttl_seconds
         self._clock = clock
         self._lock = threading.Lock()
@@ -68,12 +72,10 @@ class UserDirectory:
 
     def _fetch(self, user_id: str) -> tuple[SlackUser, bool]:
         try:
-            resp = self._client.users_info(user=user_id)
-        except SlackApiError as exc:
-            error = exc.response.get("error") if exc.response is not None else str(exc)
-            log.warning("users.info for %s failed: %s", user_id, error)
+            data = self._slack.user_info(user_id)
+        except DeliveryError as exc:
+            log.warning("users.info for %s failed: %s", user_id, exc.error)
             return SlackUser(user_id, None, None), False
-        data = resp.get("user") or {}
         profile = data.get("profile") or {}
         email = profile.get("email")
         if not email:

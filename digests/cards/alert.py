@@ -26,14 +26,11 @@ from digests.rows import SEVERITY_EMOJI, crm_button
 from digests.text import as_utc, clip_raw, esc, escape, slack_time, user_mention, utc_text
 from digests.views import AlertItem
 from digests.wording import plural
+from pulse.kernel.snoozes import SNOOZE_LABELS
 
-SNOOZE_CHOICES: tuple[tuple[str, str], ...] = (
-    ("1d", "1 day"),
-    ("7d", "7 days"),
-    ("30d", "30 days"),
-    ("renewal", "Until renewal"),
-)
-"""(code, label) of each snooze: ``alert_snooze`` values are ``<alert_id>:<code>``."""
+SNOOZE_CHOICES: tuple[tuple[str, str], ...] = tuple(SNOOZE_LABELS.items())
+"""(code, label) of each snooze (:mod:`pulse.kernel.snoozes`): ``alert_snooze`` values are
+``<alert_id>:<code>``."""
 REASON_ACTION = "alert_reason"
 REASON_VIEW = "alert_reason_view"
 REASON_INPUT = ("reason_block", "reason_input")

@@ -8,19 +8,17 @@ later "materially worse" is measured from (``evaluate.materially_worse``).
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
-from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digests.views import AlertItem
+from pulse.kernel.snoozes import SNOOZE_DAYS, UNTIL_RENEWAL, SnoozeChoice
 from pulse.services.access import Viewer, can_see
 from pulse.services.alerts.base import QUIET_STATUSES, audit
 from pulse.services.alerts.views import alert_item
 from storage.models import Account, Alert, ScoreSnapshot
 
-SnoozeChoice = Literal["1d", "7d", "30d", "renewal"]
-SNOOZE_DAYS = {"1d": 1, "7d": 7, "30d": 30}
 DOUBLE_CLICK = timedelta(minutes=5)
 """Two snoozes ending within this of each other are the same snooze (a double click)."""
 REASON_MAX = 500
@@ -143,7 +141,7 @@ def snooze_until(account: Account, choice: str, now: datetime) -> datetime:
     """When a snooze of ``choice`` ends; ValueError for an unknown choice or no renewal."""
     if choice in SNOOZE_DAYS:
         return now + timedelta(days=SNOOZE_DAYS[choice])
-    if choice != "renewal":
+    if choice != UNTIL_RENEWAL:
         raise ValueError(f"Unknown snooze '{choice}'; choose 1d, 7d, 30d or renewal.")
     if account.renewal_date is None:
         raise ValueError(f"{account.name} has no renewal date; snooze for 1d, 7d or 30d instead.")
