@@ -43,6 +43,8 @@ def _act(session: Session, config: PulseConfig, delivery: Delivery | None, firin
         posted = delivery.post(done)
     except DeliveryError as exc:
         return playbooks.failed(action, firing, RuntimeError(f"Slack: {exc.error}"))
+    except Exception as exc:  # noqa: BLE001 - one action failing must not stop the others
+        return playbooks.failed(action, firing, exc)
     if posted is None:
         return playbooks.failed(action, firing, RuntimeError("Slack: invalid_blocks"))
     return playbooks.outcome(action, "ok", f"posted to {done.destination}")

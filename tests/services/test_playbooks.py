@@ -3,6 +3,7 @@ webhook receiver on 127.0.0.1: cooldowns, the per-CSM cap, do-not-contact, retri
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 
@@ -247,6 +248,23 @@ def test_do_not_contact_holds_outward_actions_and_a_failing_webhook_is_retried_t
                                                                   ("dm_owner", "ok")]
     assert "HTTP 500" in broken.actions[0]["detail"]
     assert report.actions_failed and report.actions_ok == 1
+
+
+def test_slack_unreachable_fails_the_slack_actions_and_keeps_every_firing(
+    session: Session,
+) -> None:
+    with socket.socket() as probe:  # a local port nobody listens on: connection refused
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    _portfolio(session, 2)
+    actions = [{"type": "reminder", "due_days": 1, "text": "call {account}"}, {"type": "dm_owner"}]
+    cfg = _config(_into_risk(actions=actions))
+    delivery = SlackDelivery(web_client(TOKEN, f"http://127.0.0.1:{closed}/api/"))
+    report = run_playbooks(session, cfg, delivery, NOW, TODAY)
+    assert (report.fired, report.actions_ok) == (2, 2)  # the reminders; both DMs failed
+    firings = session.scalars(select(PlaybookFiring)).all()
+    assert len(firings) == 2
+    assert {f.status for f in firings} == {"partial"}
 
 
 def test_unacknowledged_alert_escalates(session: Session, slack: FakeSlack) -> None:
