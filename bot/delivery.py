@@ -12,9 +12,10 @@ sends it, for the jobs (injected by the entry points) and for the Bolt handlers 
   stored for ``chat.update`` later and what ``files_upload_v2`` requires; posting to a
   user id works for messages but not for file uploads, and stores a channel id that is
   not the one Slack later reports in click payloads.
-* Every payload is checked with :func:`digests.limits.validate_message` (views with
+* Every message is checked with :func:`digests.limits.validate_message` (a Home tab with
   :func:`digests.limits.validate_home`) before it is sent: a payload Slack would reject
   is logged with its violations and skipped, so one bad card never stops the rest.
+  Modals (:meth:`SlackDelivery.open_view`) are sent as their builders made them.
 * Slack's refusals surface as :class:`pulse.services.outbox.DeliveryError` with Slack's
   error code, so no caller outside ``bot/`` handles slack_sdk's exceptions.
 """
@@ -51,8 +52,8 @@ def web_client(
     """The WebClient every Pulse component uses: the right base URL and 429 retries.
 
     ``RateLimitErrorRetryHandler`` sleeps for ``Retry-After`` and retries the same call
-    (up to ``rate_limit_retries`` times); after that the ``ratelimited`` error surfaces as
-    a :class:`DeliveryError` to the caller.
+    (up to ``rate_limit_retries`` times); after that the ``ratelimited`` error surfaces
+    (as a :class:`DeliveryError` through :class:`SlackDelivery`).
     """
     handlers = [
         *default_retry_handlers(),

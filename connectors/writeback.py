@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import func, select, true
 from sqlalchemy.orm import Session
 
-from pulse.kernel.tiers import TIER_LABELS
+from pulse.kernel.tiers import tier_label
 from storage.models import Account, CrmWriteback, ScoreSnapshot
 
 RECORD_ID_COLUMNS = {"salesforce": Account.salesforce_id, "hubspot": Account.hubspot_id}
@@ -58,7 +58,7 @@ def health_values(snapshot: ScoreSnapshot, reasons_max: int = 255) -> dict[str, 
         reasons = reasons[: reasons_max - 1].rstrip() + "…"
     return {
         "score": round(float(snapshot.score)),
-        "tier": TIER_LABELS.get(snapshot.tier, snapshot.tier),
+        "tier": tier_label(snapshot.tier),
         "reasons": reasons,
         "expansion_score": round(float(snapshot.expansion_score)),
         "renewal_risk": snapshot.renewal_risk,

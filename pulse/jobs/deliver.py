@@ -140,8 +140,8 @@ def update_alert_card(
     ``skip`` lists (channel, ts) messages the caller has already updated, e.g. the very
     card a user clicked. Returns True when a message was updated.
     """
-    card = notify.posted_card(session, item, now)
-    if card is None or (card.destination, card.ts) in set(skip):
+    card = notify.posted_card(session, item, now, skip=skip)
+    if card is None:
         return False
     return _update_card(delivery, card, None)
 

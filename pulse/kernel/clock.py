@@ -1,8 +1,9 @@
 """The one clock: what "now" and "today" mean everywhere in Pulse.
 
-Every function that needs the time takes ``now`` (naive UTC) from its caller; only entry
-points (the CLI, the Slack handlers, the scheduler's job) read the wall clock, through
-:func:`utcnow`. "Today" is the workspace's local date (``workspace.timezone``), so a
+Every function that needs the time takes ``now`` (naive UTC) from its caller where a
+caller has one; whatever reads the wall clock (entry points, the scheduler, run and sync
+timestamps, APIs that speak POSIX seconds) reads it here, through :func:`utcnow` or
+:func:`epoch_seconds`. "Today" is the workspace's local date (``workspace.timezone``), so a
 run at 00:30 in Sydney scores Sydney's today, not UTC's yesterday.
 """
 

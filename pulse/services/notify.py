@@ -10,7 +10,7 @@ values as text (:func:`payload_as_text`) without any Slack token.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
@@ -69,10 +69,16 @@ def alert_destination(session: Session, config: PulseConfig, alert_id: int) -> s
     return alert_service.route(session, config, alert) if alert is not None else None
 
 
-def posted_card(session: Session, item: AlertItem, now: datetime) -> AlertCard | None:
-    """The alert's posted card re-rendered in its current state; None when never posted."""
+def posted_card(
+    session: Session, item: AlertItem, now: datetime, *, skip: Iterable[tuple[str, str]] = ()
+) -> AlertCard | None:
+    """The alert's posted card re-rendered in its current state; None when it was never
+    posted, or when it is one of the ``skip`` messages (channel, ts), checked before any
+    rendering."""
     alert = session.get(Alert, item.id)
-    if alert is None or alert.slack_channel is None:
+    if alert is None or not alert.slack_channel or not alert.slack_ts:
+        return None
+    if (alert.slack_channel, alert.slack_ts) in set(skip):
         return None
     return AlertCard("resolved", item, alert.slack_channel, alert_card(item, now), alert.slack_ts)
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
-from pulse.kernel.tiers import TIER_LABELS, TIER_RANK
+from pulse.kernel.tiers import TIER_RANK, tier_label
 from pulse.services.alerts.base import TIER_ACTION, TIER_LABEL, TIER_RULE
 from scoring.flags import FLAG_SPECS
 from storage.models import Alert, ScoreSnapshot
@@ -39,7 +39,7 @@ class Condition:
 
 
 def _tier_text(tier: str | None) -> str:
-    return TIER_LABELS.get(tier or "", tier or "unknown")
+    return tier_label(tier, "unknown")
 
 
 def find_conditions(
