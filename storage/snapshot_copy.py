@@ -8,7 +8,6 @@ Core insert.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any, cast
@@ -16,6 +15,7 @@ from typing import Any, cast
 from sqlalchemy import JSON, Float, Table
 from sqlalchemy.orm import Session
 
+from storage.loader.sql import SQLITE_TIMESTAMP, postgres_connection, sqlite_connection
 from storage.models import ScoreSnapshot
 
 SNAPSHOT_SCORE_COLUMNS = (
@@ -41,10 +41,6 @@ SNAPSHOT_FLOAT_COLUMNS = frozenset(
 SNAPSHOT_COLUMNS = ("account_id", "as_of", "computed_at", *SNAPSHOT_SCORE_COLUMNS)
 """Every column written, in the order of the rows sent to the database."""
 
-SQLITE_TIMESTAMP = "%Y-%m-%d %H:%M:%S.%f"
-"""How SQLAlchemy stores a ``DateTime`` in SQLite, written the same way here."""
-
-
 def driver_dates(session: Session, as_of: date, computed_at: datetime) -> tuple[Any, Any]:
     """``as_of`` and ``computed_at`` as the rows of :func:`insert_snapshot_rows` carry them
     for the session's database (SQLite is handed the text SQLAlchemy would store)."""
@@ -64,19 +60,16 @@ def insert_snapshot_rows(
     dialect = conn.dialect.name
     table = ScoreSnapshot.__tablename__
     columns = ", ".join(SNAPSHOT_COLUMNS)
-    dbapi = conn.connection.dbapi_connection
-    assert dbapi is not None
     if dialect == "postgresql":
-        import psycopg
         from psycopg.copy import QueuedLibpqWriter
 
-        with cast(psycopg.Connection[Any], dbapi).cursor() as pg_cursor:
+        with postgres_connection(session).cursor() as pg_cursor:
             writer = QueuedLibpqWriter(pg_cursor)
             with pg_cursor.copy(f"COPY {table} ({columns}) FROM STDIN", writer=writer) as copy:
                 for record in rows:
                     copy.write_row(record)
     elif dialect == "sqlite":
-        cur = cast(sqlite3.Connection, dbapi).cursor()
+        cur = sqlite_connection(session).cursor()
         try:
             marks = ", ".join("?" for _ in SNAPSHOT_COLUMNS)
             cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)

@@ -97,3 +97,16 @@ def optional_slack() -> Delivery | None:
 
     token = os.environ.get("SLACK_BOT_TOKEN", "").strip()
     return SlackDelivery(web_client(token)) if token else None
+
+
+def required_slack() -> Delivery:
+    """Slack delivery from SLACK_BOT_TOKEN, or exit 2 naming the variable."""
+    from bot.app import MissingSetting, require_env
+    from bot.delivery import SlackDelivery, web_client
+
+    try:
+        token = require_env("SLACK_BOT_TOKEN")
+    except MissingSetting as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    return SlackDelivery(web_client(token))

@@ -16,6 +16,7 @@ from pulse.cli.common import (
     load_settings,
     parse_date,
     require_schema,
+    required_slack,
     workspace_today,
 )
 from pulse.kernel.clock import utcnow
@@ -76,17 +77,6 @@ def demo(
 # Slack: digests and alert cards
 
 
-def _slack_token() -> str:
-    """SLACK_BOT_TOKEN, or exit 2 naming the variable."""
-    from bot.app import MissingSetting, require_env
-
-    try:
-        return require_env("SLACK_BOT_TOKEN")
-    except MissingSetting as exc:
-        err.print(f"[red]{exc}[/]")
-        raise typer.Exit(2) from None
-
-
 def _print_payload(title: str, payload: dict[str, object]) -> None:
     """A dry-run message: its Block Kit JSON, then how it reads as text."""
     from pulse.services.notify import payload_as_text
@@ -109,14 +99,13 @@ def digest(
     """Send the morning digests: each CSM's list by DM, managers their team's portfolio."""
     from sqlalchemy import func, or_, select
 
-    from bot.delivery import SlackDelivery, web_client
     from pulse.jobs.deliver import send_digests
     from storage.db import session_factory
     from storage.models import Owner
 
     cfg = load_settings()
     require_schema(cfg.database_url)
-    delivery = None if dry_run else SlackDelivery(web_client(_slack_token()))
+    delivery = None if dry_run else required_slack()
     now = utcnow()
     with session_factory(cfg.database_url)() as session:
         only = None
@@ -157,7 +146,6 @@ def alerts_command(
     ] = False,
 ) -> None:
     """Evaluate alerts against the latest scores and post (or update) their cards now."""
-    from bot.delivery import SlackDelivery, web_client
     from pulse.jobs.deliver import post_alert_cards
     from pulse.services.alerts import evaluate_alerts
     from pulse.services.notify import alert_card_previews, with_unposted
@@ -165,7 +153,7 @@ def alerts_command(
 
     cfg = load_settings()
     require_schema(cfg.database_url)
-    delivery = None if dry_run else SlackDelivery(web_client(_slack_token()))
+    delivery = None if dry_run else required_slack()
     now = utcnow()
     with session_factory(cfg.database_url)() as session:
         changes = evaluate_alerts(session, cfg, now)

@@ -12,7 +12,13 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from sqlalchemy.orm import Session
 
-from storage.loader.sql import date_columns, is_postgres, postgres_connection, sqlite_connection
+from storage.loader.sql import (
+    SQLITE_TIMESTAMP,
+    date_columns,
+    is_postgres,
+    postgres_connection,
+    sqlite_connection,
+)
 
 COPY_ROWS = 100_000
 """Rows per part of the COPY text (Arrow's CSV writer batch)."""
@@ -51,7 +57,7 @@ def bulk_insert(
     for col in columns:
         values = frame[col]
         if pd.api.types.is_datetime64_any_dtype(values):
-            fmt = "%Y-%m-%d" if col in dates else "%Y-%m-%d %H:%M:%S.%f"
+            fmt = "%Y-%m-%d" if col in dates else SQLITE_TIMESTAMP
             converted[col] = values.dt.strftime(fmt).astype(object)
         elif values.dtype == object and len(values) and isinstance(values.iloc[0], date):
             converted[col] = values.map(lambda d: d.isoformat())

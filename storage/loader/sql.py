@@ -49,6 +49,10 @@ def plain(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+SQLITE_TIMESTAMP = "%Y-%m-%d %H:%M:%S.%f"
+"""How SQLAlchemy stores a ``DateTime`` in SQLite; rows written past the ORM use it too."""
+
+
 def date_columns(table_name: str) -> set[str]:
     """The table's DATE columns (not timestamps)."""
     return {c.key for c in Base.metadata.tables[table_name].columns
