@@ -43,7 +43,7 @@ churned): the ledger GRR and NRR are computed from (``storage.models.ArrChange``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import pandas as pd
 
@@ -60,19 +60,8 @@ Entity = Literal[
     "opportunities",
     "arr_history",
 ]
-ENTITY_ORDER: tuple[Entity, ...] = (
-    "owners",
-    "accounts",
-    "contacts",
-    "usage",
-    "integrations",
-    "subscriptions",
-    "invoices",
-    "tickets",
-    "surveys",
-    "opportunities",
-    "arr_history",
-)
+ENTITY_ORDER: tuple[Entity, ...] = get_args(Entity)
+"""Every entity, in the order a pull yields them (what references must exist first)."""
 
 
 @dataclass(frozen=True)
