@@ -3,8 +3,12 @@
 Reading uses SOQL through the REST Query resource, page by page
 (:meth:`~connectors.salesforce.client.SalesforceClient.query_pages`).
 
-Each object is pulled incrementally on ``SystemModstamp > cursor``. The stored cursor is
-one string per source, so it is a compact JSON object with one timestamp per object
+Each object is pulled incrementally on ``SystemModstamp >= cursor``. ``>=`` rather than
+``>``: ``SystemModstamp`` has one-second resolution, so a record saved in the same second
+as the last one synced, after that sync read it, would never be fetched with ``>``. The
+records of the boundary second are read again and upserted as *unchanged* (storage keys
+them on ``(source, external_id)``), never duplicated. The stored cursor is one string per
+source, so it is a compact JSON object with one timestamp per object
 (``{"User": "...", "Account": "...", ...}``); a run that dies between objects resumes each
 object from its own point, without gaps or duplicates.
 """
@@ -157,7 +161,7 @@ def dump_cursor(cursors: dict[str, str]) -> str:
 def build_soql(obj: _Object, fields: list[str], since: str | None) -> str:
     conditions = [obj.where] if obj.where else []
     if since:
-        conditions.append(f"SystemModstamp > {format_timestamp(parse_timestamp(since))}")
+        conditions.append(f"SystemModstamp >= {format_timestamp(parse_timestamp(since))}")
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     columns = ", ".join(dict.fromkeys([*fields, "SystemModstamp"]))
     return f"SELECT {columns} FROM {obj.sobject}{where} ORDER BY SystemModstamp ASC"

@@ -341,17 +341,38 @@ def test_incremental_run_queries_since_stored_cursor(fake: FakeSalesforce, db_ur
     fake.queries.clear()
     second = run_sync(db_url, CONFIG, "salesforce", connector=make_connector()[0])
     assert second.status == "ok", second.errors
-    assert second.totals.fetched == 1 and second.totals.inserted == 1
+    # the new account, plus each object's record of the boundary second read again (>=)
+    assert (second.totals.fetched, second.totals.inserted, second.totals.unchanged) == (5, 1, 4)
     expected = {
-        "User": "SystemModstamp > 2026-11-02T00:00:00.000Z",
-        "Account": "SystemModstamp > 2026-11-03T02:00:00.000Z",
-        "Contact": "SystemModstamp > 2026-11-04T01:00:00.000Z",
-        "Opportunity": "SystemModstamp > 2026-11-05T01:00:00.000Z",
+        "User": "SystemModstamp >= 2026-11-02T00:00:00.000Z",
+        "Account": "SystemModstamp >= 2026-11-03T02:00:00.000Z",
+        "Contact": "SystemModstamp >= 2026-11-04T01:00:00.000Z",
+        "Opportunity": "SystemModstamp >= 2026-11-05T01:00:00.000Z",
     }
     for sobject, condition in expected.items():
         soql = next(q for q in fake.queries if f"FROM {sobject}" in q)
         assert condition in soql, soql
     assert json.loads(second.cursor or "")["Account"] == "2026-11-10T00:00:00.000Z"
+
+
+def test_a_record_saved_in_the_same_second_as_the_cursor_is_fetched(
+    fake: FakeSalesforce, db_url: str
+) -> None:
+    seed(fake)
+    first = run_sync(db_url, CONFIG, "salesforce", connector=make_connector()[0])
+    assert first.status == "ok", first.errors
+    newest = json.loads(first.cursor or "")["Account"]
+    # saved after that sync read the org, in the very second of its newest account
+    fake.add("Account", {"Id": "001SAME", "Name": "Same Second", "Website": "same.dev",
+                         "OwnerId": "005C", "SystemModstamp": stamp(3, 2)})
+    assert newest == "2026-11-03T02:00:00.000Z"
+    second = run_sync(db_url, CONFIG, "salesforce", connector=make_connector()[0])
+    assert second.status == "ok", second.errors
+    accounts = second.by_entity["accounts"]
+    assert (accounts.inserted, accounts.unchanged) == (1, 1)  # it, and the one synced before
+    with session_factory(db_url)() as s:
+        assert s.scalars(select(Account).where(Account.external_id == "001SAME")).one()
+    assert _counts(db_url)["accounts"] == 4
 
 
 def test_run_killed_on_contacts_resumes_without_gaps_or_duplicates(
@@ -384,8 +405,9 @@ def test_run_killed_on_contacts_resumes_without_gaps_or_duplicates(
     assert resumed.status == "ok", resumed.errors
     contact_soql = next(q for q in fake.queries if "FROM Contact" in q)
     assert "SystemModstamp >" not in contact_soql  # contacts start from the beginning
-    assert resumed.by_entity["owners"].fetched == 0
-    assert resumed.by_entity["accounts"].fetched == 1  # only the renamed one
+    owners, accounts = resumed.by_entity["owners"], resumed.by_entity["accounts"]
+    assert (owners.fetched, owners.unchanged) == (1, 1)  # the boundary second, read again
+    assert (accounts.fetched, accounts.updated, accounts.unchanged) == (2, 1, 1)  # renamed one
     assert _counts(db_url) == {"owners": 2, "accounts": 3, "contacts": 3, "opportunities": 2}
     with session_factory(db_url)() as s:
         names = sorted(s.scalars(select(Account.name)))

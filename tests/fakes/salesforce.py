@@ -3,7 +3,7 @@
 simple-salesforce is requests-based and always builds ``https://`` URLs, so intercepting
 requests is enough; no server runs. The fake serves SOQL queries (paged through
 ``nextRecordsUrl`` like the REST Query resource), sObject Describe, sObject Collections
-PATCH and the SOAP login, filters queries on ``SystemModstamp > literal`` like the org
+PATCH and the SOAP login, filters queries on ``SystemModstamp > literal`` (or ``>=``) like the org
 would, and lets a test queue failures (429/503 with Retry-After, 500s, 401
 ``INVALID_SESSION_ID``) per object.
 """
@@ -181,10 +181,13 @@ class FakeSalesforce:
                 body = error("INVALID_FIELD", f"No such column '{unknown[0]}' on entity 'Account'")
                 return 400, {}, json.dumps(body)
         rows = sorted(self.records[sobject], key=lambda r: _parse(r["SystemModstamp"]))
-        since = re.search(r"SystemModstamp > (\S+)", soql)
+        since = re.search(r"SystemModstamp (>=?) (\S+)", soql)
         if since:
-            after = _parse(since.group(1))
-            rows = [r for r in rows if _parse(r["SystemModstamp"]) > after]
+            after = _parse(since.group(2))
+            inclusive = since.group(1) == ">="
+            rows = [r for r in rows
+                    if _parse(r["SystemModstamp"]) > after
+                    or (inclusive and _parse(r["SystemModstamp"]) == after)]
         if "AccountId != null" in soql:
             rows = [r for r in rows if r.get("AccountId")]
         shaped = [
