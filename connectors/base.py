@@ -34,7 +34,11 @@ class Connector(ABC):
 
     @abstractmethod
     def pull(self, cursor: str | None, *, full: bool = False) -> Iterator[Batch]:
-        """Yield every record changed since ``cursor`` (everything when ``full``)."""
+        """Yield every record changed since ``cursor`` (everything when ``full``).
+
+        ``cursor`` is the stored one in both cases: a full pull reads everything but
+        carries the stored cursor's parts it has not reached yet in its batches' cursors,
+        so a full run that stops half-way does not make the next run read everything."""
 
 
 REGISTRY: dict[str, type[Connector]] = {}

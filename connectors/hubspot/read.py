@@ -161,7 +161,7 @@ class HubSpotConnector(Connector):
     def pull(self, cursor: str | None, *, full: bool = False) -> Iterator[Batch]:
         self.warnings = []
         try:
-            state = parse_cursor(None if full else cursor)
+            state = parse_cursor(cursor)  # a full pull keeps the objects it has not reached
         except (ValueError, TypeError):
             self._warn(f"unreadable HubSpot cursor {cursor!r}; reading everything again")
             state = parse_cursor(None)
@@ -172,7 +172,7 @@ class HubSpotConnector(Connector):
             _Object("deals", "opportunities", "hs_lastmodifieddate", DEAL_PROPERTIES),
         )
         for obj in objects:
-            yield from self._search(obj, state)
+            yield from self._search(obj, state, full=full)
 
     # owners ---------------------------------------------------------------------------
 
@@ -234,8 +234,10 @@ class HubSpotConnector(Connector):
             self.sleep,
         )
 
-    def _search(self, obj: _Object, state: dict[str, int | None]) -> Iterator[Batch]:
-        floor = state.get(obj.key)
+    def _search(
+        self, obj: _Object, state: dict[str, int | None], *, full: bool = False
+    ) -> Iterator[Batch]:
+        floor = None if full else state.get(obj.key)
         skip: set[str] = set()  # ids of the boundary millisecond already yielded
         after: str | None = None
         last_ms: int | None = floor

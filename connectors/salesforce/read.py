@@ -197,7 +197,7 @@ class SalesforceConnector(Connector):
 
     def pull(self, cursor: str | None, *, full: bool = False) -> Iterator[Batch]:
         self.warnings = []
-        cursors = {} if full else parse_cursor(cursor)
+        cursors = parse_cursor(cursor)  # a full pull keeps the objects it has not reached
         for obj in OBJECTS:
             fields = list(obj.fields)
             rejected: list[Rejection] = []
@@ -205,9 +205,10 @@ class SalesforceConnector(Connector):
             if obj.sobject == "Account":
                 mapping, rejected = self._account_mapping()
                 fields += [f for f in mapping.values() if f not in fields]
-            soql = build_soql(obj, fields, cursors.get(obj.sobject))
+            since = None if full else cursors.get(obj.sobject)
+            soql = build_soql(obj, fields, since)
             records: list[dict[str, Any]] = []
-            newest = cursors.get(obj.sobject)
+            newest = since
             newest_at = parse_timestamp(newest) if newest else None
             for page in self.client.query_pages(soql, what=f"Salesforce {obj.sobject} query"):
                 for raw in page:

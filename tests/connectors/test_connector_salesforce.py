@@ -37,7 +37,7 @@ from pulse.kernel.records import Batch
 from pulse.services.sync import run_sync
 from storage.db import session_factory
 from storage.loader import load_batch
-from storage.models import Account, Contact, CrmWriteback, Opportunity, Owner
+from storage.models import Account, Contact, CrmWriteback, Opportunity, Owner, SyncState
 
 CONFIG = parse_config({"sources": {"salesforce": {}}})
 NOW = datetime(2026, 11, 25, 6, 0)
@@ -373,6 +373,29 @@ def test_a_record_saved_in_the_same_second_as_the_cursor_is_fetched(
     with session_factory(db_url)() as s:
         assert s.scalars(select(Account).where(Account.external_id == "001SAME")).one()
     assert _counts(db_url)["accounts"] == 4
+
+
+def test_a_failed_full_sync_keeps_the_cursors_it_did_not_reach(
+    fake: FakeSalesforce, db_url: str
+) -> None:
+    seed(fake)
+    first = run_sync(db_url, CONFIG, "salesforce", connector=make_connector()[0])
+    assert first.status == "ok", first.errors
+    before = json.loads(first.cursor or "")
+    fake.fail("Contact", *[(500, {"Retry-After": "0"}, error("UNKNOWN", "boom"))] * 5)
+    fake.queries.clear()
+    full = run_sync(db_url, CONFIG, "salesforce", connector=make_connector()[0], full=True)
+    assert full.status == "failed"
+    assert all("SystemModstamp >" not in q for q in fake.queries)  # full: everything read
+    with session_factory(db_url)() as s:
+        stored = json.loads(s.scalars(select(SyncState.cursor)).one() or "")
+    assert stored == before  # users and accounts re-read to the same point, the rest kept
+
+    fake.queries.clear()
+    after = run_sync(db_url, CONFIG, "salesforce", connector=make_connector()[0])
+    assert after.status == "ok", after.errors
+    contact_soql = next(q for q in fake.queries if "FROM Contact" in q)
+    assert f"SystemModstamp >= {before['Contact']}" in contact_soql  # not from the beginning
 
 
 def test_run_killed_on_contacts_resumes_without_gaps_or_duplicates(

@@ -47,7 +47,9 @@ def run_sync(
     if connector is None:
         connector = get_connector(source)(config)
     with factory() as session:
-        cursor = None if full else sync_state(session, source).cursor
+        # a full pull still gets the stored cursor: it reads everything, and keeps the
+        # cursor of what it does not reach if it stops half-way (connectors.base)
+        cursor = sync_state(session, source).cursor
         session.rollback()
     report.cursor = cursor
     postgres = make_url(url).get_backend_name() == "postgresql"
