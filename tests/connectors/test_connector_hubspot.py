@@ -302,6 +302,26 @@ def test_run_dying_between_objects_keeps_each_cursor(fake: FakeHubSpot, db_url: 
     assert _count(db_url, Opportunity) == 2
 
 
+def test_a_failed_full_sync_keeps_the_cursors_it_did_not_reach(
+    fake: FakeHubSpot, db_url: str
+) -> None:
+    _portal(fake)
+    first = run_sync(db_url, CONFIG, "hubspot", connector=_connector()[0])
+    assert first.status == "ok"
+    before = parse_cursor(first.cursor)
+    assert before["deals"] is not None
+    fake.fail("/objects/deals/search", 503, times=5)
+    fake.requests.clear()
+    full = run_sync(db_url, CONFIG, "hubspot", connector=_connector()[0], full=True)
+    assert full.status == "failed"
+    assert _search_bodies(fake, "companies")[0]["filterGroups"] == []  # full: from the start
+    assert parse_cursor(full.cursor) == before  # companies, contacts re-read; deals kept
+    fake.requests.clear()
+    after = run_sync(db_url, CONFIG, "hubspot", connector=_connector()[0])
+    assert after.status == "ok"
+    assert _search_bodies(fake, "deals")[0]["filterGroups"] != []  # not from the start
+
+
 def test_search_result_limit_moves_the_cursor(fake: FakeHubSpot, db_url: str) -> None:
     fake.result_limit = 4  # stands in for HubSpot's 10,000
     for n in range(1, 10):
