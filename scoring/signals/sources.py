@@ -190,23 +190,22 @@ def overrides_stmt(windows: Windows) -> AnySelect:
     so a backtest never sees a CSM's later judgement. Newest first per account: the
     first row of each account is the one in force.
     """
-    override = Override
     return (
         select(
-            override.account_id.label("account_id"),
-            override.kind.label("csm_kind"),
-            override.sentiment.label("csm_sentiment"),
-            override.score.label("csm_score"),
-            override.reason.label("csm_reason"),
-            override.author_name.label("csm_author"),
-            override.expires_on.label("csm_until"),
+            Override.account_id.label("account_id"),
+            Override.kind.label("csm_kind"),
+            Override.sentiment.label("csm_sentiment"),
+            Override.score.label("csm_score"),
+            Override.reason.label("csm_reason"),
+            Override.author_name.label("csm_author"),
+            Override.expires_on.label("csm_until"),
         )
         .where(
-            override.created_at < windows.end_dt,
-            override.expires_on >= windows.as_of,
-            or_(override.ended_at.is_(None), override.ended_at >= windows.end_dt),
+            Override.created_at < windows.end_dt,
+            Override.expires_on >= windows.as_of,
+            or_(Override.ended_at.is_(None), Override.ended_at >= windows.end_dt),
         )
-        .order_by(override.account_id, override.created_at.desc(), override.id.desc())
+        .order_by(Override.account_id, Override.created_at.desc(), Override.id.desc())
     )
 
 

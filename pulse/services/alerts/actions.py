@@ -137,18 +137,22 @@ def acknowledge(
     return alert_item(session, alert)
 
 
+_FIXED = ", ".join(list(SNOOZE_DAYS)[:-1]) + f" or {list(SNOOZE_DAYS)[-1]}"
+"""The fixed-length snoozes in words: ``1d, 7d or 30d``."""
+
+
 def snooze_until(account: Account, choice: str, now: datetime) -> datetime:
     """When a snooze of ``choice`` ends; ValueError for an unknown choice or no renewal."""
     if choice in SNOOZE_DAYS:
         return now + timedelta(days=SNOOZE_DAYS[choice])
     if choice != UNTIL_RENEWAL:
-        raise ValueError(f"Unknown snooze '{choice}'; choose 1d, 7d, 30d or renewal.")
+        raise ValueError(f"Unknown snooze '{choice}'; choose {_FIXED} or {UNTIL_RENEWAL}.")
     if account.renewal_date is None:
-        raise ValueError(f"{account.name} has no renewal date; snooze for 1d, 7d or 30d instead.")
+        raise ValueError(f"{account.name} has no renewal date; snooze for {_FIXED} instead.")
     if account.renewal_date <= now.date():
         raise ValueError(
             f"{account.name}'s renewal date {account.renewal_date} has passed; "
-            "snooze for 1d, 7d or 30d instead."
+            f"snooze for {_FIXED} instead."
         )
     return datetime.combine(account.renewal_date, time.min)
 
