@@ -42,7 +42,9 @@ or voided). So:
   of overlap) and the creation time of the oldest subscription / invoice that was still
   unsettled then (subscriptions not canceled or incomplete_expired; invoices draft, open
   or uncollectible). Every object that could still change is therefore pulled again,
-  and long-settled history is not. ``full=True`` pulls everything.
+  and long-settled history is not. ``full=True`` pulls everything; it clears a phase's
+  floor only when that phase starts, so a full run that fails on subscriptions leaves the
+  invoices floor in the stored cursor and the next run does not read every invoice.
 
 Each page is its own batch, and its cursor says where the run stands (phase, the
 ``starting_after`` id of the next page, the floors being computed), so a run that dies on
@@ -371,7 +373,9 @@ class StripeConnector(Connector):
     def pull(self, cursor: str | None, *, full: bool = False) -> Iterator[Batch]:
         self.warnings = []
         client = self._client()
-        state: dict[str, Any] = {} if full or not cursor else json.loads(cursor)
+        state: dict[str, Any] = json.loads(cursor) if cursor else {}
+        if full:  # start over, but keep each floor until its phase is reached
+            state = {"s": state.get("s"), "i": state.get("i")}
         if "p" not in state:  # a fresh run: floors from the last complete run
             state = {
                 "s": state.get("s"),
@@ -391,6 +395,8 @@ class StripeConnector(Connector):
         for phase in PHASES[start:]:
             fn, floor_key = endpoints[phase]
             after = state["a"] if phase == state["p"] else None
+            if full and floor_key and after is None:
+                state[floor_key] = None  # a full pull reads this phase from the start
             while True:
                 params: dict[str, Any] = {"limit": self._page_size}
                 if phase == "subscriptions":

@@ -31,7 +31,10 @@ Compact JSON. Between runs ``{"t": <after_cursor of the last ticket export page>
 ``sources.zendesk.start_time``. Mid-run it also holds ``"p"`` (phase: ``orgs``/``tickets``)
 and ``"o"`` (the organizations page cursor), so a run that dies on page 2 keeps page 1
 and the next run resumes with page 2. Each export page's ``after_cursor`` is stored with
-that page's tickets, so nothing is skipped or exported twice.
+that page's tickets, so nothing is skipped or exported twice. A full pull (``--full``)
+starts with the organizations and keeps the stored ticket cursor until it reaches the
+tickets, so a full run that fails on the organizations does not make the next run export
+every ticket again.
 
 Ratings are read (``score=received``, from ``r``) before the tickets of a run: a rating
 given since the last run updates its ticket, so that ticket is in this run's export.
@@ -226,11 +229,16 @@ class ZendeskConnector(Connector):
     def pull(self, cursor: str | None, *, full: bool = False) -> Iterator[Batch]:
         self.warnings = []
         self._connect()
-        state: dict[str, Any] = {} if full or not cursor else json.loads(cursor)
+        state: dict[str, Any] = json.loads(cursor) if cursor else {}
+        if full:  # start over, but keep the tickets cursor until the tickets are reached
+            state = {key: state[key] for key in ("t", "r") if key in state}
         state.setdefault("p", "orgs")
         state.setdefault("r", self.settings.start_time)
         if state["p"] == "orgs":
             yield from self._organizations(state)
+        if full:  # a full pull reads every ticket and rating from the configured start
+            state.pop("t", None)
+            state["r"] = self.settings.start_time
         yield from self._tickets(state)
 
     def _organizations(self, state: dict[str, Any]) -> Iterator[Batch]:

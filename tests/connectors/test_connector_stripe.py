@@ -316,3 +316,41 @@ def test_run_killed_on_page_two_keeps_page_one_and_resumes(fake: FakeStripe, db_
     assert second.by_entity["subscriptions"].inserted == 2
     assert second.by_entity["subscriptions"].unchanged == 0
     assert (_count(db_url, Subscription), _count(db_url, Invoice)) == (4, 3)
+
+
+def test_failed_full_sync_keeps_the_invoices_floor_it_did_not_reach(
+    fake: FakeStripe, db_url: str
+) -> None:
+    _fill(fake)
+    cfg = PulseConfig()
+    assert run_sync(db_url, cfg, "stripe", connector=_connector(cfg)).status == "ok"
+    invoices_floor = min(NOW - OVERLAP_SECONDS, T0 + 10 * DAY)
+    fake.fail("subscriptions", 503, times=2, only_later_pages=True)
+    full = run_sync(db_url, cfg, "stripe", connector=_connector(cfg, attempts=2), full=True)
+    assert full.status == "failed"
+    assert "created[gte]" not in fake.calls("subscriptions")[-1].query  # read from the start
+    with session_factory(db_url)() as s:
+        state = s.get(SyncState, "stripe")
+        assert state is not None
+        cursor = json.loads(state.cursor or "")
+        assert (cursor["p"], cursor["s"], cursor["i"]) == ("subscriptions", None, invoices_floor)
+    fake.requests.clear()
+    after = run_sync(db_url, cfg, "stripe", connector=_connector(cfg))
+    assert after.status == "ok", after.as_dict()
+    # the full run's subscriptions went on; the invoices kept their floor, not read again
+    assert fake.calls("invoices")[0].query["created[gte]"] == str(invoices_floor)
+    assert after.by_entity["invoices"].fetched == 2
+
+
+def test_full_sync_reads_subscriptions_and_invoices_from_the_start(
+    fake: FakeStripe, db_url: str
+) -> None:
+    _fill(fake)
+    cfg = PulseConfig()
+    assert run_sync(db_url, cfg, "stripe", connector=_connector(cfg)).status == "ok"
+    fake.requests.clear()
+    full = run_sync(db_url, cfg, "stripe", connector=_connector(cfg), full=True)
+    assert full.status == "ok", full.as_dict()
+    assert "created[gte]" not in fake.calls("subscriptions")[0].query
+    assert "created[gte]" not in fake.calls("invoices")[0].query
+    assert full.by_entity["invoices"].fetched == 3

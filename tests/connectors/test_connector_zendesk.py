@@ -311,3 +311,48 @@ def test_run_killed_on_page_two_keeps_page_one_and_resumes(
     assert second.by_entity["tickets"].inserted == 1
     assert second.by_entity["tickets"].unchanged == 0
     assert _count(db_url, Ticket) == 3
+
+
+def test_failed_full_sync_keeps_the_tickets_cursor_it_did_not_reach(
+    mocked: responses.RequestsMock, db_url: str
+) -> None:
+    _all_pages(mocked)
+    assert run_sync(db_url, _cfg(), "zendesk", connector=_connector()).status == "ok"
+    mocked.reset()
+    for _ in range(2):  # the full run dies on the second page of organizations
+        mocked.get(
+            ORGS,
+            status=503,
+            match=[matchers.query_param_matcher({"page[size]": "2", "page[after]": "org-c1"})],
+        )
+    _orgs(mocked)
+    full = run_sync(db_url, _cfg(), "zendesk", connector=_connector(attempts=2), full=True)
+    assert full.status == "failed"
+    with session_factory(db_url)() as s:
+        state = s.get(SyncState, "zendesk")
+        assert state is not None
+        cursor = json.loads(state.cursor or "")
+        assert (cursor["p"], cursor["o"], cursor["t"]) == ("orgs", "org-c1", "tc3")
+    mocked.reset()
+    _orgs(mocked)
+    _ratings(mocked, since=NOW - OVERLAP_SECONDS)
+    _export(mocked, {"cursor": "tc3"}, [_ticket(2, status="solved")], "tc4", True)
+    after = run_sync(db_url, _cfg(), "zendesk", connector=_connector())
+    assert after.status == "ok", after.as_dict()
+    # the tickets were not read from the start again: the export went on from tc3
+    assert _queries(mocked, EXPORT) == [{"include": ["metric_sets"], "cursor": ["tc3"]}]
+
+
+def test_full_sync_reads_every_ticket_from_the_configured_start(
+    mocked: responses.RequestsMock, db_url: str
+) -> None:
+    _all_pages(mocked)
+    assert run_sync(db_url, _cfg(), "zendesk", connector=_connector()).status == "ok"
+    mocked.reset()
+    _all_pages(mocked)
+    full = run_sync(db_url, _cfg(), "zendesk", connector=_connector(), full=True)
+    assert full.status == "ok", full.as_dict()
+    assert _queries(mocked, EXPORT)[0] == {
+        "include": ["metric_sets"], "start_time": [str(START)]
+    }
+    assert _queries(mocked, RATINGS)[0]["start_time"] == [str(START)]
