@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import re
 import types
+from datetime import date
+from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import pytest
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from pulse.kernel.config import PulseConfig, load_config, parse_config
+from pulse.kernel.config import PulseConfig, StrictModel, load_config, parse_config
 from pulse.kernel.config.example import NOT_IN_FILE, REGENERATE, render_example
 
 EXAMPLE = Path(__file__).parents[2] / "pulse.example.yml"
@@ -141,3 +143,60 @@ def test_every_commented_out_section_and_example_is_valid() -> None:
 def test_the_file_says_it_is_generated_and_by_what() -> None:
     head = "".join(EXAMPLE.read_text().splitlines(keepends=True)[:15])
     assert REGENERATE in head and "Do not edit" in head
+
+
+# ---------------------------------------------------------------------------------------
+# the shapes other sections may take
+
+
+class Colour(Enum):
+    RED = "red"
+
+
+class Member(StrictModel):
+    email: str | None = Field(None, examples=["maya@example.com"])
+    role: Literal["csm", "manager"] = Field("csm", description="What they do.")
+
+
+class Team(StrictModel):
+    name: str = Field(description="Team name.")
+    members: list[Member] = Field(default_factory=list)
+
+
+class Logging(StrictModel):
+    """How much Pulse logs."""
+
+    level: Literal["debug", "info"] = "info"
+    colour: Colour = Colour.RED
+    since: date | None = Field(None, examples=[date(2026, 1, 1)])
+
+
+class Shapes(StrictModel):
+    teams: list[Team] = Field(default_factory=list, examples=[[
+        {"name": "EMEA", "members": [{"email": "tom@example.com", "role": "manager"}]}]])
+    groups: dict[str, list[str]] = Field(default_factory=dict,
+                                         examples=[{"EMEA": ["tom@example.com"]}])
+    logging: Logging | None = None
+    people: list[Member] = Field(default_factory=lambda: [Member()])
+
+
+def test_every_shape_of_section_renders_as_valid_yaml_both_ways() -> None:
+    text = render_example(model=Shapes)
+    assert Shapes.model_validate(yaml.safe_load(text)) == Shapes()
+    assert "  - role: csm" in text and "    # email: maya@example.com" in text
+    assert re.search(r"^# logging: +# How much Pulse logs\.$", text, re.MULTILINE)
+    assert "#   colour: red" in text and "#   since: 2026-01-01" in text
+    turned_on = yaml.safe_load(render_example(model=Shapes, active=True))
+    shapes = Shapes.model_validate(turned_on)
+    assert shapes.teams[0].members[0].role == "manager"
+    assert shapes.groups == {"EMEA": ["tom@example.com"]}
+    assert shapes.logging == Logging(since=date(2026, 1, 1))
+    assert model_keys(Shapes) == data_keys(Shapes, turned_on)
+
+
+def test_an_example_naming_an_unknown_key_is_refused() -> None:
+    class Broken(StrictModel):
+        teams: list[Team] = Field(default_factory=list, examples=[[{"nmae": "EMEA"}]])
+
+    with pytest.raises(ValueError, match=r"example for Team has unknown key\(s\): \['nmae'\]"):
+        render_example(model=Broken)

@@ -215,15 +215,19 @@ def _fields(doc: _Doc, model: type[BaseModel], value: Any, at: _At) -> None:
     """The keys of one section: every field of a default instance, the keys an example
     dictionary gives."""
     given = value if isinstance(value, Mapping) else None
-    names = [n for n in model.model_fields if not (model is PulseConfig and n in NOT_IN_FILE)]
-    if model is PulseConfig:
+    unknown = sorted(set(given or ()) - set(model.model_fields))
+    if unknown:
+        raise ValueError(f"example for {model.__name__} has unknown key(s): {unknown}")
+    root = not at.path and at.indent == 0 and at.off_at is None
+    names = [n for n in model.model_fields if not (root and n in NOT_IN_FILE)]
+    if root:
         names = [n for n in LEAD_SECTIONS if n in names] + [
             n for n in names if n not in LEAD_SECTIONS]
     for name in names:
         if given is not None and name not in given:
             continue
         current = given[name] if given is not None else getattr(value, name)
-        if model is PulseConfig and doc.lines:
+        if root and doc.lines:
             doc.lines.append(_Line(0, ""))
         _field(doc, name, model.model_fields[name], current, at)
 
@@ -281,19 +285,26 @@ def _list(doc: _Doc, name: str, info: FieldInfo, items: list[Any], examples: lis
 
 
 def _entry(doc: _Doc, model: type[BaseModel] | None, value: Any, at: _At) -> None:
-    """One list entry: ``- value``, or a section whose first key follows the dash."""
+    """One list entry: ``- value``, or a section whose first key (one as much on or off
+    as the entry) follows the dash, with its comment above the dash."""
     if model is None:
         doc.lines.append(_Line(at.indent, f"- {_scalar(value)}", at.off_at))
         return
     start = len(doc.lines)
     _fields(doc, model, value, at.inner())
-    for i in range(start, len(doc.lines)):
-        line = doc.lines[i]
-        if line.text.startswith("#") and line.indent == at.indent + 2:
-            doc.lines[i] = replace(line, indent=at.indent)  # the first key's comment
-            continue
-        doc.lines[i] = replace(line, indent=at.indent, text=f"- {line.text}")
-        break
+    body = doc.lines[start:]
+    first = next((i for i, line in enumerate(body)
+                  if not line.text.startswith("#") and line.off_at == at.off_at), None)
+    if first is None:
+        doc.lines[start:] = [*body, _Line(at.indent, "- {}", at.off_at)]
+        return
+    note = first
+    while note > 0 and body[note - 1].text.startswith("#") and body[note - 1].indent == (
+            at.indent + 2) and body[note - 1].off_at == at.off_at:
+        note -= 1
+    dash = replace(body[first], indent=at.indent, text=f"- {body[first].text}")
+    above = [replace(line, indent=at.indent) for line in body[note:first]]
+    doc.lines[start:] = [*above, dash, *body[:note], *body[first + 1:]]
 
 
 def _mapping(doc: _Doc, name: str, info: FieldInfo, items: Mapping[str, Any],
@@ -319,11 +330,12 @@ def _mapping(doc: _Doc, name: str, info: FieldInfo, items: Mapping[str, Any],
                 _fields(doc, value_model, value, where.inner())
 
 
-def render_example(*, active: bool = False) -> str:
-    """The text of ``pulse.example.yml``; ``active``: with every example and optional
-    section turned on (to check that they name every key and pass validation)."""
+def render_example(*, active: bool = False, model: type[BaseModel] = PulseConfig) -> str:
+    """The text of ``pulse.example.yml`` (of ``model``'s defaults); ``active``: with every
+    example and optional section turned on (to check that they name every key and pass
+    validation)."""
     doc = _Doc()
-    _fields(doc, PulseConfig, PulseConfig(), _At())
+    _fields(doc, model, model(), _At())
     wanted = "active" if active else "file"
     body = [line.shown(active) for line in doc.lines if line.only in (None, wanted)]
     return HEADER + "\n" + "\n".join(body) + "\n"
