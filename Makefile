@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-sqlite lint format bench bench-all clean
+.PHONY: install demo test test-sqlite lint format example-config bench bench-all clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ lint: $(STAMP)
 
 format: $(STAMP)
 	$(BIN)/ruff format .
+
+# pulse.example.yml from the config model (pulse/kernel/config/); run it after changing a key.
+# tests/kernel/test_config_example.py fails while the file is out of date.
+example-config: $(STAMP)
+	$(BIN)/pulse config example --output pulse.example.yml
 
 bench: $(STAMP)
 	$(BIN)/python bench/score_bench.py

@@ -1,8 +1,8 @@
 """The `pulse` command line: the one place that assembles the app from its commands.
 
 Commands live by group (``data``, ``score``, ``serve``, ``runs``, ``crm``, ``backtest``,
-``metrics``) and share ``pulse.cli.common``; each parses, calls a service, and renders.
-They are registered here in the order `pulse --help` lists them. Building the app imports
+``metrics``, ``config``) and share ``pulse.cli.common``; each parses, calls a service, and
+renders. They are registered here in the order `pulse --help` lists them. Building the app imports
 no data library, database model or Slack SDK: commands import those when they run.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from pulse.cli import backtest, crm, data, metrics, runs, score, serve
+from pulse.cli import backtest, config, crm, data, metrics, runs, score, serve
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Pulse: customer health.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -40,6 +40,10 @@ app.command("audit")(runs.audit_command)
 app.command("backtest")(backtest.backtest_command)
 app.command("tune")(backtest.tune_command)
 app.command("metrics")(metrics.metrics_command)
+
+config_app = typer.Typer(no_args_is_help=True, help="The pulse.yml settings.")
+app.add_typer(config_app, name="config")
+config_app.command("example")(config.example_command)
 
 if __name__ == "__main__":  # pragma: no cover - `python -m pulse.cli.main`
     app()

@@ -120,4 +120,4 @@ def test_tune_write_changes_only_the_weights(env: dict[str, str]) -> None:
     assert after.model_copy(update={"scoring": before.scoring, "source_file": None}) == (
         before.model_copy(update={"source_file": None})
     )
-    assert "# relative; renormalised" in config.read_text()  # comments kept
+    assert "# Relative weights of the health components" in config.read_text()  # comments kept

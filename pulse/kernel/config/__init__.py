@@ -5,21 +5,23 @@ secrets and endpoints come only from environment variables. Anything unknown or 
 range fails at start-up with the key, the file and what is allowed, because a typo in a
 weight silently changing every score is worse than refusing to start.
 
-The sections of ``sources`` and of ``playbooks`` live in their own modules
-(:mod:`.sources`, :mod:`.automation`); every name is importable from here.
+The sections of ``sources``, of ``playbooks`` and of ``metrics`` live in their own modules
+(:mod:`.sources`, :mod:`.automation`, :mod:`.metrics`); every name is importable from
+here. :mod:`.example` writes ``pulse.example.yml`` from these models.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from pulse.kernel.config.automation import (
+    PLAYBOOK_EXAMPLES,
     AutomationConfig,
     Playbook,
     PlaybookAction,
@@ -27,6 +29,7 @@ from pulse.kernel.config.automation import (
     PlaybookTrigger,
 )
 from pulse.kernel.config.base import ConfigError, StrictModel
+from pulse.kernel.config.metrics import MetricsConfig
 from pulse.kernel.config.sources import (
     FilesSourceConfig,
     HubSpotSourceConfig,
@@ -85,8 +88,10 @@ DEFAULT_DATABASE_URL = "sqlite:///./pulse.db"
 
 
 class WorkspaceConfig(StrictModel):
-    name: str = "Sample workspace"
-    timezone: str = "UTC"
+    name: str = Field("Sample workspace", description="Shown in `pulse demo`'s summary.")
+    timezone: str = Field(
+        "UTC", description="IANA time zone: when the daily run starts and what \"today\" is."
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -101,7 +106,8 @@ class WorkspaceConfig(StrictModel):
 class ScheduleConfig(StrictModel):
     """When the daily pipeline runs (sync -> score -> alerts -> writeback -> digests)."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="Run the daily pipeline from `pulse serve` / "
+                          "`pulse scheduler`; false: only `pulse run` runs it.")
     time: str = Field("06:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
                       description="Local time (workspace.timezone), HH:MM.")
     grace_minutes: int = Field(
@@ -130,8 +136,8 @@ class RetentionConfig(StrictModel):
 class TierThresholds(StrictModel):
     """Score cut-offs: healthy at or above ``healthy``, at risk below ``at_risk``."""
 
-    healthy: float = Field(80, ge=0, le=100)
-    at_risk: float = Field(50, ge=0, le=100)
+    healthy: float = Field(80, ge=0, le=100, description="At or above: healthy.")
+    at_risk: float = Field(50, ge=0, le=100, description="Below: at risk; in between: fine.")
 
     @model_validator(mode="after")
     def _ordered(self) -> TierThresholds:
@@ -165,33 +171,63 @@ class SignalWeights(StrictModel):
 class FlagSettings(StrictModel):
     """Thresholds of the churn flags."""
 
-    main_contact_silent_days: int = Field(7, ge=1)
-    owner_silent_days: int = Field(30, ge=1)
-    score_drop_points: float = Field(5, gt=0)
-    integration_failure_rate: float = Field(0.20, gt=0, le=1)
-    negative_sentiment_count: int = Field(2, ge=1)
-    negative_sentiment_days: int = Field(90, ge=1)
-    onboarding_days: int = Field(14, ge=1)
-    invoice_overdue_days: int = Field(30, ge=0)
-    power_user_deactivated_days: int = Field(30, ge=1)
+    main_contact_silent_days: int = Field(
+        7, ge=1, description="Main contact inactive this long (critical at 3x)."
+    )
+    owner_silent_days: int = Field(
+        30, ge=1, description="No owner-role contact active this long (critical at 2x)."
+    )
+    score_drop_points: float = Field(
+        5, gt=0, description="Score fell on each of the last two runs, by this much in total."
+    )
+    integration_failure_rate: float = Field(
+        0.20, gt=0, le=1, description="Share of integration runs failing (critical at 0.5)."
+    )
+    negative_sentiment_count: int = Field(
+        2, ge=1, description="This many negative-sentiment tickets ..."
+    )
+    negative_sentiment_days: int = Field(90, ge=1, description="... in this many days.")
+    onboarding_days: int = Field(
+        14, ge=1, description="No core-feature use this long after the contract started."
+    )
+    invoice_overdue_days: int = Field(
+        30, ge=0, description="Oldest unpaid invoice this many days past due."
+    )
+    power_user_deactivated_days: int = Field(
+        30, ge=1, description="A power user deactivated within this many days."
+    )
 
 
 class ScoringConfig(StrictModel):
     weights: SignalWeights = SignalWeights()
     tiers: TierThresholds = TierThresholds()
     flags: FlagSettings = FlagSettings()
-    window_days: int = Field(30, ge=7, le=365)
+    window_days: int = Field(
+        30, ge=7, le=365,
+        description="Days of recent activity the signals read (compared with the days before).",
+    )
     core_features: list[str] = Field(
-        default_factory=lambda: ["reports", "dashboards", "workflows", "integrations", "api"]
+        default_factory=lambda: ["reports", "dashboards", "workflows", "integrations", "api"],
+        description="Features whose use shows the product's value (breadth, onboarding, "
+        "adoption).",
     )
     feature_weights: dict[str, float] = Field(
         default_factory=lambda: {"login": 0.2, "search": 0.5},
         description="Value weight per feature; unlisted features weigh 1, core features 3.",
     )
-    seat_risk_below: float = Field(0.60, ge=0, le=1)
-    seat_healthy_above: float = Field(0.80, ge=0, le=1)
-    renewal_window_days: int = Field(90, ge=1)
-    expansion_seat_ratio: float = Field(0.85, gt=0, le=2)
+    seat_risk_below: float = Field(
+        0.60, ge=0, le=1, description="Active users per licensed seat under which seats score "
+        "under half."
+    )
+    seat_healthy_above: float = Field(
+        0.80, ge=0, le=1, description="Active users per seat from which seats score in full."
+    )
+    renewal_window_days: int = Field(
+        90, ge=1, description="A renewal nearer than this lowers the contract signal."
+    )
+    expansion_seat_ratio: float = Field(
+        0.85, gt=0, le=2, description="Seat use from which an account is an expansion candidate."
+    )
 
     @model_validator(mode="after")
     def _seat_bounds(self) -> ScoringConfig:
@@ -203,9 +239,11 @@ class ScoringConfig(StrictModel):
 class AlertRoute(StrictModel):
     """Where alert cards go. The first route whose filters all match an alert wins."""
 
-    severity: Literal["any", "warning", "critical"] = "any"
-    team: str | None = None
-    segment: str | None = None
+    severity: Literal["any", "warning", "critical"] = Field(
+        "any", description="Alerts of this severity only."
+    )
+    team: str | None = Field(None, description="Only accounts whose owner is in this team.")
+    segment: str | None = Field(None, description="Only accounts of this segment.")
     to: str = Field(
         "owner",
         description="'owner' (the account owner's DM), 'manager' (the owner's manager's DM) "
@@ -215,20 +253,28 @@ class AlertRoute(StrictModel):
 
 
 class SlackConfig(StrictModel):
-    port: int = Field(3000, ge=1, le=65535)
+    port: int = Field(3000, ge=1, le=65535, description="Port `pulse serve` listens on.")
     manager_digest_channel: str | None = Field(
-        None, description="Post the portfolio digest here instead of each manager's DM."
+        None, description="Post the portfolio digest here instead of each manager's DM.",
+        examples=["C0123ABCD"],
     )
-    alert_routes: list[AlertRoute] = Field(default_factory=lambda: [AlertRoute()])
+    alert_routes: list[AlertRoute] = Field(
+        default_factory=lambda: [AlertRoute()],
+        description="Where alert cards go: the first route whose filters all match wins.",
+        examples=[[{"severity": "critical", "segment": "Enterprise", "to": "manager"},
+                   {"team": "EMEA", "to": "C0123ABCD"}]],
+    )
     digest_limit: int = Field(10, ge=1, le=20, description="Accounts listed per digest section.")
-    chart: bool = True
+    chart: bool = Field(True, description="Attach the health trend chart to digests.")
     admin_channel: str | None = Field(
-        None, description="Channel id told when a step of the daily pipeline fails."
+        None, description="Channel id told when a step of the daily pipeline fails.",
+        examples=["C0123ADMIN"],
     )
 
 
 class AlertsConfig(StrictModel):
-    """When a quiet (acknowledged or snoozed) alert reopens before its time."""
+    """When a quiet (acknowledged or snoozed) alert reopens before its time (it also reopens
+    when a critical flag appears that was not there)."""
 
     reopen_score_drop: float = Field(
         10, gt=0,
@@ -249,7 +295,8 @@ class FreshnessConfig(StrictModel):
         36, gt=0, description="A source not synced successfully for this long is stale."
     )
     sources: dict[str, float] = Field(
-        default_factory=dict, description="Per source (e.g. zendesk: 6), overriding the above."
+        default_factory=dict, description="Per source, overriding the above.",
+        examples=[{"zendesk": 6}],
     )
 
 
@@ -283,64 +330,15 @@ class AccessConfig(StrictModel):
     executives read the accounts they own.
     """
 
-    admins: list[str] = Field(default_factory=list)
-    read_only: list[str] = Field(default_factory=list)
-    account_executives: list[str] = Field(default_factory=list)
+    admins: list[str] = Field(default_factory=list, examples=[["maya@example.com"]])
+    read_only: list[str] = Field(default_factory=list, examples=[["U0123FIN"]])
+    account_executives: list[str] = Field(
+        default_factory=list, examples=[["tom@example.com"]]
+    )
     user_map: dict[str, str] = Field(
-        default_factory=dict, description="Slack user id -> CRM owner email, overriding lookup."
+        default_factory=dict, description="Slack user id -> CRM owner email, overriding lookup.",
+        examples=[{"U0123MAYA": "maya.lindqvist@example.com"}],
     )
-
-
-Probability = Annotated[float, Field(ge=0, le=1)]
-
-
-class MetricsConfig(StrictModel):
-    """Settings of ``pulse metrics`` and the retention line of the manager digest
-    (definitions in docs/metrics.md)."""
-
-    period_months: int = Field(
-        12, ge=1, le=60,
-        description="Default period: this many months up to --to (and the digest's period).",
-    )
-    stage_probabilities: dict[str, Probability] = Field(
-        default_factory=lambda: {
-            "Discovery": 0.1, "Proposal": 0.4, "Negotiation": 0.7, "Committed": 0.9
-        },
-        description="Expansion opportunity stage -> probability of closing (0-1); stage "
-        "names are matched ignoring case and surrounding spaces.",
-    )
-    default_stage_probability: Probability = Field(
-        0.1, description="Probability of a stage not listed in stage_probabilities."
-    )
-    adoption_days: int = Field(
-        4, ge=1, le=365,
-        description="Adopted: a core feature used on at least this many distinct days ...",
-    )
-    adoption_window_days: int = Field(30, ge=1, le=365, description="... in this many days.")
-    improvement_days: int = Field(
-        60, ge=1, le=365,
-        description="An acknowledged alert's account counts as improved when it reaches a "
-        "higher health tier within this many days.",
-    )
-
-    @field_validator("stage_probabilities")
-    @classmethod
-    def _distinct_stages(cls, value: dict[str, float]) -> dict[str, float]:
-        seen: dict[str, str] = {}
-        for name in value:
-            key = name.strip().lower()
-            if not key:
-                raise ValueError("a stage name is empty")
-            if key in seen:
-                raise ValueError(f"stages '{seen[key]}' and '{name}' differ only in case")
-            seen[key] = name
-        return value
-
-    @model_validator(mode="after")
-    def _adoption_fits_window(self) -> MetricsConfig:
-        if self.adoption_days > self.adoption_window_days:
-            raise ValueError("adoption_days cannot exceed adoption_window_days")
-        return self
 
 
 class PulseConfig(StrictModel):
@@ -355,7 +353,12 @@ class PulseConfig(StrictModel):
     workspace: WorkspaceConfig = WorkspaceConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     retention: RetentionConfig = RetentionConfig()
-    playbooks: list[Playbook] = Field(default_factory=list)
+    playbooks: list[Playbook] = Field(
+        default_factory=list,
+        description="What Pulse does by itself when something happens to an account "
+        "(docs/scheduling.md).",
+        examples=[PLAYBOOK_EXAMPLES],
+    )
     automation: AutomationConfig = AutomationConfig()
     metrics: MetricsConfig = MetricsConfig()
     database_url: str = DEFAULT_DATABASE_URL

@@ -11,22 +11,25 @@ from pulse.kernel.config.base import StrictModel
 
 
 class SampleSourceConfig(StrictModel):
-    seed: int = 42
+    seed: int = Field(42, description="Seed of the generated workspace: the same seed, the "
+                      "same accounts and history.")
     end_date: date | None = Field(
         None, description="Last day of generated history; today when absent."
     )
-    accounts: int = Field(500, ge=20)
-    days: int = Field(180, ge=30)
+    accounts: int = Field(500, ge=20, description="Accounts generated.")
+    days: int = Field(180, ge=30, description="Days of usage history generated.")
 
 
 class FilesSourceConfig(StrictModel):
-    path: str = "./data"
+    path: str = Field(
+        "./data", description="Directory of CSV or Parquet drops (docs/import-format.md)."
+    )
 
 
 class SalesforceSourceConfig(StrictModel):
     """Salesforce: endpoint and token from SALESFORCE_INSTANCE_URL / SALESFORCE_ACCESS_TOKEN."""
 
-    api_version: str = "59.0"
+    api_version: str = Field("59.0", description="Salesforce REST API version Pulse calls.")
     account_fields: dict[str, str] = Field(
         default_factory=lambda: {
             "tier": "Tier__c",
@@ -36,7 +39,8 @@ class SalesforceSourceConfig(StrictModel):
         },
         description="Pulse account column -> Salesforce Account field API name.",
     )
-    writeback: bool = True
+    writeback: bool = Field(True, description="Write health to the Account fields Pulse "
+                            "owns (docs/connectors.md).")
     sync: bool = Field(True, description="Pull accounts, contacts, opportunities and users; "
                        "false: only write health back (accounts come from another source).")
     bulk_threshold: int = Field(2000, ge=1, description="Use Bulk API 2.0 above this many.")
@@ -54,10 +58,15 @@ class HubSpotSourceConfig(StrictModel):
         },
         description="Pulse account column -> HubSpot company property name.",
     )
-    writeback: bool = True
+    writeback: bool = Field(True, description="Write health to the company properties "
+                            "Pulse owns (docs/connectors.md).")
     sync: bool = Field(True, description="Pull companies, contacts, deals and owners; false: "
                        "only write health back (accounts come from another source).")
-    property_group: str = "customer_health"
+    property_group: str = Field(
+        "customer_health",
+        description="Internal name of the company property group Pulse creates its health "
+        "properties in (label \"Customer health\").",
+    )
 
 
 class StripeSourceConfig(StrictModel):
