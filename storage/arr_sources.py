@@ -8,7 +8,8 @@ Stripe customers and re-pointed their subscriptions, before the ARR ledger) by s
 * :func:`arr_from_opportunities`: the summed ``amount`` of its opportunities won in the
   window ending today.
 
-An account with no subscription (no won opportunity at all) gets no ARR (None). Only
+An account with no subscription (no won opportunity at all) gets no ARR (None), and
+:func:`clear_arr` empties them all when no source is left. Only
 values that differ are written, so running it twice changes nothing the second time.
 """
 
@@ -55,6 +56,12 @@ def arr_from_opportunities(session: Session, source: str, today: date) -> int:
         .group_by(Opportunity.account_id)
     ).all()
     return _store(session, source, {k: float(v or 0.0) for k, v in rows})
+
+
+def clear_arr(session: Session, source: str) -> int:
+    """Empty the ARR of ``source``'s accounts (no ARR source is configured); the number
+    changed."""
+    return _store(session, source, {})
 
 
 def _store(session: Session, source: str, arr: dict[int, float]) -> int:

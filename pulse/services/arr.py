@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from pulse.kernel.arr import ArrSource, arr_source
 from pulse.kernel.config import PulseConfig
-from storage.arr_sources import arr_from_opportunities, arr_from_subscriptions
+from storage.arr_sources import arr_from_opportunities, arr_from_subscriptions, clear_arr
 
 CRMS = ("salesforce", "hubspot")
 """The CRMs whose accounts' ARR may come from billing or deals."""
@@ -42,7 +42,8 @@ class ArrReport:
 
 
 def fill_arr(session: Session, config: PulseConfig, today: date) -> ArrReport:
-    """Set the ARR of each synced CRM's accounts whose ARR comes from billing or deals.
+    """Set the ARR of each synced CRM's accounts whose ARR comes from billing or deals
+    (and clear it where no source is left: kind ``none``).
 
     Run after identity resolution (so Stripe subscriptions sit on the CRM account) and
     before the ARR ledger (so it records the change). The caller commits.
@@ -54,6 +55,8 @@ def fill_arr(session: Session, config: PulseConfig, today: date) -> ArrReport:
             changed[f"{crm} from Stripe"] = arr_from_subscriptions(session, crm)
         elif source.kind == "deals":
             changed[f"{crm} from deals"] = arr_from_opportunities(session, crm, today)
+        elif source.kind == "none":
+            changed[f"{crm} none"] = clear_arr(session, crm)
     return ArrReport(changed)
 
 

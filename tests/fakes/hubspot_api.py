@@ -9,9 +9,9 @@ the documented JSON shapes of the endpoints Pulse uses:
   past ``result_limit`` answers 400 as HubSpot does past 10,000),
 * ``POST /crm/v4/associations/deals/companies/batch/read`` (at most 100 ``inputs``, else
   400; each deal's ``to`` list paged by ``association_page_size`` with ``paging.next.after``,
-  asked for again as ``{"id", "after"}``; the first company of ``deal_companies`` is the
-  "Primary" association, type 5, the others unlabeled, type 341; deals without a company
-  get no result),
+  asked for again as ``{"id", "after"}``; companies are listed by id, the first company of
+  ``deal_companies`` being the "Primary" association, type 5, the others unlabeled, type
+  341; deals without a company get no result),
 * ``GET``/``POST /crm/v3/properties/companies`` and ``.../companies/groups``,
 * ``POST /crm/v3/objects/companies/batch/update`` (at most 100 inputs; unknown ids give a
   207 multi-status with ``errors``; undefined properties a 400 for the whole request).
@@ -461,7 +461,8 @@ class FakeHubSpot(LocalFake):
         results = []
         for item in inputs:
             deal = str(item["id"])
-            targets = self.deal_companies.get(deal) or []
+            linked = self.deal_companies.get(deal) or []
+            targets = sorted(linked, key=int)  # listed by id, the primary wherever it falls
             start = int(item.get("after") or 0)
             page = targets[start : start + self.association_page_size]
             if not page:
@@ -471,9 +472,9 @@ class FakeHubSpot(LocalFake):
                 "to": [
                     {
                         "toObjectId": int(company),
-                        "associationTypes": [_deal_company_type(start + n == 0)],
+                        "associationTypes": [_deal_company_type(company == linked[0])],
                     }
-                    for n, company in enumerate(page)
+                    for company in page
                 ],
             }
             if start + self.association_page_size < len(targets):
