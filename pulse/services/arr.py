@@ -68,5 +68,9 @@ def arr_line(config: PulseConfig, crm: str, checks: Sequence[CheckedField]) -> s
     if source.kind == "property" and any(
         c.name == source.field and c.found is None for c in checks
     ):
-        line += f" — but {source.field} does not exist in {crm}: create it or unmap arr"
+        what, key = (("HubSpot has no company property", "hubspot.company_properties")
+                     if crm == "hubspot" else
+                     ("Salesforce has no Account field", "salesforce.account_fields"))
+        line += (f" — but {what} {source.field}: create it, or remove sources.{key}.arr "
+                 "to take ARR from Stripe or won deals")
     return line
