@@ -384,14 +384,16 @@ class HubSpotConnector(Connector):
         :data:`ASSOCIATION_BATCH_SIZE` and following each deal's ``paging.next.after``."""
         targets: dict[str, list[dict[str, Any]]] = {}
         pending: list[dict[str, str]] = [{"id": i} for i in deal_ids]
+        asked: set[tuple[str, str]] = set()  # (deal, after) pages already asked for
         while pending:
             inputs, pending = pending[:ASSOCIATION_BATCH_SIZE], pending[ASSOCIATION_BATCH_SIZE:]
+            asked.update((i["id"], i.get("after", "")) for i in inputs)
             data = self._associations_page(inputs)
             for result in data.get("results") or []:
                 deal = str((result.get("from") or {}).get("id"))
                 targets.setdefault(deal, []).extend(result.get("to") or [])
                 after = ((result.get("paging") or {}).get("next") or {}).get("after")
-                if after:
+                if after and (deal, str(after)) not in asked:
                     pending.append({"id": deal, "after": str(after)})
         return {deal: _primary_company(tos) for deal, tos in targets.items() if tos}
 
@@ -456,7 +458,7 @@ def _primary_company(targets: list[dict[str, Any]]) -> str:
             t
             for t in targets
             if any(
-                a.get("typeId") == PRIMARY_DEAL_COMPANY
+                (a.get("category") == "HUBSPOT_DEFINED" and a.get("typeId") == PRIMARY_DEAL_COMPANY)
                 or (a.get("label") or "").lower() == "primary"
                 for a in t.get("associationTypes") or []
             )
