@@ -27,12 +27,23 @@ seen, skipping the records of that exact millisecond already yielded. More than 
 records sharing one millisecond cannot be paged and raise :class:`HubSpotError`.
 
 Contacts take their company from the ``associatedcompanyid`` property (the primary
-company); deals from the v4 associations batch read
-(``POST /crm/v4/associations/deals/companies/batch/read``;
-https://developers.hubspot.com/docs/api-reference/legacy/crm/associations/associate-records/batch/get-associations),
-preferring the "Primary" association. Contacts and deals without a company cannot be
-stored (Pulse's contacts and opportunities belong to an account); they are counted in one
+company). Deals have no such property: their companies come from the v4 associations
+batch read (``POST /crm/v4/associations/deals/companies/batch/read``, through
+``crm.associations.v4.batch_api.get_page``;
+https://developers.hubspot.com/docs/api-reference/legacy/crm/associations/associate-records/batch/get-associations).
+Each request names at most :data:`ASSOCIATION_BATCH_SIZE` deals (``{"inputs":[{"id":..}]}``;
+the limit: https://developers.hubspot.com/changelog/bug-fix-batch-read-limit-for-hubspot-associations-api);
+each answer's ``results[]`` give ``from.id`` and ``to[]`` (``toObjectId`` with its
+``associationTypes``), and a deal with more companies than one page has a
+``paging.next.after`` that is asked for again as ``{"id":..,"after":..}``. A deal linked
+to several companies belongs to the one whose association is "Primary" (deal-to-company
+type 5), else to the first listed. Contacts and deals without a company cannot be stored
+(Pulse's contacts and opportunities belong to an account); they are counted in one
 warning rather than listed as rejections.
+
+A deal's amount is its ``deal_arr_property`` (default ``hs_arr``, the annual recurring
+revenue HubSpot calculates from the deal's recurring line items), else its ``amount``:
+what an account's ARR is summed from when it comes from deals (:mod:`pulse.kernel.arr`).
 """
 
 from __future__ import annotations
@@ -71,6 +82,10 @@ OWNERS_PAGE_SIZE = 500
 """Owners asked for per page of the owners API."""
 MAX_WARNINGS = 50
 """Warnings kept per pull; one "further HubSpot warnings omitted" line stands for the rest."""
+ASSOCIATION_BATCH_SIZE = 100
+"""Deals named per associations batch read (HubSpot refuses more than 100 ids)."""
+PRIMARY_DEAL_COMPANY = 5
+"""HubSpot-defined association type id of a deal's primary company."""
 
 
 @dataclass(frozen=True)
@@ -169,7 +184,7 @@ class HubSpotConnector(Connector):
         objects = (
             _Object("companies", "accounts", "hs_lastmodifieddate", self._company_properties()),
             _Object("contacts", "contacts", "lastmodifieddate", CONTACT_PROPERTIES),
-            _Object("deals", "opportunities", "hs_lastmodifieddate", DEAL_PROPERTIES),
+            _Object("deals", "opportunities", "hs_lastmodifieddate", self._deal_properties()),
         )
         for obj in objects:
             yield from self._search(obj, state, full=full)
@@ -287,6 +302,9 @@ class HubSpotConnector(Connector):
             dict.fromkeys(COMPANY_PROPERTIES + tuple(self.settings.company_properties.values()))
         )
 
+    def _deal_properties(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((*DEAL_PROPERTIES, self.settings.deal_arr_property)))
+
     def fetch_company(self, company_id: str) -> dict[str, Any]:
         """One company as an ``accounts`` record (live rescoring: a webhook names only the
         id). ``GET /crm/v3/objects/companies/{id}`` with the mapped properties, through the
@@ -362,38 +380,35 @@ class HubSpotConnector(Connector):
         }
 
     def _deal_companies(self, deal_ids: list[str]) -> dict[str, str]:
-        if not deal_ids:
-            return {}
+        """Each deal's company (the primary one when it has several), read in batches of
+        :data:`ASSOCIATION_BATCH_SIZE` and following each deal's ``paging.next.after``."""
+        targets: dict[str, list[dict[str, Any]]] = {}
+        pending: list[dict[str, str]] = [{"id": i} for i in deal_ids]
+        asked: set[tuple[str, str]] = set()  # (deal, after) pages already asked for
+        while pending:
+            inputs, pending = pending[:ASSOCIATION_BATCH_SIZE], pending[ASSOCIATION_BATCH_SIZE:]
+            asked.update((i["id"], i.get("after", "")) for i in inputs)
+            data = self._associations_page(inputs)
+            for result in data.get("results") or []:
+                deal = str((result.get("from") or {}).get("id"))
+                targets.setdefault(deal, []).extend(result.get("to") or [])
+                after = ((result.get("paging") or {}).get("next") or {}).get("after")
+                if after and (deal, str(after)) not in asked:
+                    pending.append({"id": deal, "after": str(after)})
+        return {deal: _primary_company(tos) for deal, tos in targets.items() if tos}
+
+    def _associations_page(self, inputs: list[dict[str, str]]) -> dict[str, Any]:
         api = self.client.crm.associations.v4.batch_api
-        body = {"inputs": [{"id": i} for i in deal_ids]}
-        data = call(
+        return call(
             lambda: api.get_page(
                 from_object_type="deals",
                 to_object_type="companies",
-                batch_input_public_fetch_associations_batch_request=body,
+                batch_input_public_fetch_associations_batch_request={"inputs": inputs},
                 _preload_content=False,
             ),
             "HubSpot deal associations",
             self.sleep,
         )
-        found: dict[str, str] = {}
-        for result in data.get("results") or []:
-            targets = result.get("to") or []
-            if not targets:
-                continue
-            primary = next(
-                (
-                    t
-                    for t in targets
-                    if any(
-                        (a.get("label") or "").lower() == "primary"
-                        for a in t.get("associationTypes") or []
-                    )
-                ),
-                targets[0],
-            )
-            found[str((result.get("from") or {}).get("id"))] = str(primary["toObjectId"])
-        return found
 
     def _deal(self, item: dict[str, Any], company: str | None) -> dict[str, Any] | None:
         if not company:
@@ -401,11 +416,7 @@ class HubSpotConnector(Connector):
         props = item.get("properties") or {}
         ext = str(item["id"])
         stage = as_text(props.get("dealstage"))
-        try:
-            amount = as_float(props.get("amount"))
-        except ValueError:
-            amount = None
-            self._warn(f"HubSpot deal {ext}: amount {props.get('amount')!r} is not a number")
+        amount = self._deal_amount(ext, props)
         try:
             close = as_date(props.get("closedate"))
         except ValueError:
@@ -424,3 +435,34 @@ class HubSpotConnector(Connector):
             "is_closed": closed if closed is not None else stage in ("closedwon", "closedlost"),
             "is_won": won if won is not None else stage == "closedwon",
         }
+
+    def _deal_amount(self, ext: str, props: dict[str, Any]) -> float | None:
+        """The deal's ``deal_arr_property``, else its ``amount`` (None when neither is a
+        number)."""
+        for prop in dict.fromkeys((self.settings.deal_arr_property, "amount")):
+            raw = props.get(prop)
+            try:
+                value = as_float(raw)
+            except ValueError:
+                self._warn(f"HubSpot deal {ext}: {prop} {raw!r} is not a number")
+                continue
+            if value is not None:
+                return value
+        return None
+
+
+def _primary_company(targets: list[dict[str, Any]]) -> str:
+    """The company of the "Primary" association among ``targets``, else the first."""
+    primary = next(
+        (
+            t
+            for t in targets
+            if any(
+                (a.get("category") == "HUBSPOT_DEFINED" and a.get("typeId") == PRIMARY_DEAL_COMPANY)
+                or (a.get("label") or "").lower() == "primary"
+                for a in t.get("associationTypes") or []
+            )
+        ),
+        targets[0],
+    )
+    return str(primary["toObjectId"])

@@ -23,8 +23,10 @@ def _crm(system: str) -> CrmSystem:
 
 
 def crm_check() -> None:
-    """Check that the CRM has the fields Pulse reads and writes (name, type)."""
+    """Check that the CRM has the fields Pulse reads and writes (name, type), and say
+    where accounts' ARR comes from."""
     from connectors.crm import CRM_SYSTEMS, crm_problem
+    from pulse.services.arr import arr_line
 
     cfg = load_settings()
     checked = 0
@@ -49,6 +51,7 @@ def crm_check() -> None:
             expected = r.expected or "any"
             state = f"[red]{r.problem}[/]" if r.problem else "[green]ok[/]"
             console.print(f"  {r.name}: {found} (expected {expected}) {state}", highlight=False)
+        console.print(f"  {arr_line(cfg, system, results)}", highlight=False)
         failed |= bool(bad)
     if not checked and not failed:
         err.print("[red]No CRM configured: add sources.salesforce or sources.hubspot to "

@@ -127,16 +127,24 @@ def resolve_and_print(cfg: PulseConfig, *, show_unmatched: bool, dry_run: bool =
 
 
 def record_ledger(cfg: PulseConfig, *, dry_run: bool) -> None:
-    """Record ARR changes the sync brought in (storage.arr_ledger): retention metrics read
-    the ledger, and only a sync sees an account's ARR change."""
+    """Fill CRM accounts' ARR from billing or deals when no ARR field is mapped
+    (pulse.services.arr), then record the ARR changes the sync brought in
+    (storage.arr_ledger): retention metrics read the ledger, and only a sync sees an
+    account's ARR change."""
+    from pulse.services.arr import fill_arr
     from storage.arr_ledger import record_arr_ledger
     from storage.db import session_factory
 
     now = utcnow()
+    today = local_date(cfg.workspace.timezone, now)
     with session_factory(cfg.database_url)() as session:
-        report = record_arr_ledger(session, local_date(cfg.workspace.timezone, now), now)
+        filled = fill_arr(session, cfg, today)
+        report = record_arr_ledger(session, today, now)
         if dry_run:
             session.rollback()
         else:
             session.commit()
-    console.print(f"{report}{' (dry run: not stored)' if dry_run else ''}", highlight=False)
+    note = " (dry run: not stored)" if dry_run else ""
+    if filled.changed:
+        console.print(f"{filled}{note}", highlight=False)
+    console.print(f"{report}{note}", highlight=False)

@@ -85,6 +85,7 @@ def local_date(config: PulseConfig, now_utc: datetime) -> date:
 
 
 def step_sync(ctx: RunContext) -> str:
+    from pulse.services.arr import fill_arr
     from pulse.services.identity import resolve_identities
     from pulse.services.sync import run_sync
     from storage.arr_ledger import record_arr_ledger
@@ -103,6 +104,9 @@ def step_sync(ctx: RunContext) -> str:
         identity = resolve_identities(session, ctx.config)
     parts.append(f"{len(identity.unmatched):,} unmatched")
     with session_scope(ctx.url) as session:  # what was stored, even if a source failed
+        filled = fill_arr(session, ctx.config, ctx.today)  # ARR from billing or deals
+        if filled.changed:
+            parts.append(str(filled))
         parts.append(str(record_arr_ledger(session, ctx.today, ctx.now)))
     if failed:
         # the other sources are stored; say which failed so the step is retried and reported

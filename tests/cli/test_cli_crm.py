@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 import responses
+import time_machine
 from factories import add_snapshot
 from fakes.hubspot_api import FakeHubSpot
 from fakes.salesforce import ENV_TOKEN, FakeSalesforce
@@ -113,3 +114,87 @@ def test_writeback_without_credentials_names_the_variable(db_url: str, tmp_path:
     result = runner.invoke(app, ["writeback"], env=env)
     assert result.exit_code == 1
     assert "HUBSPOT_ACCESS_TOKEN is not set" in result.output
+
+
+def _check(tmp_path: Path, sources: str, env: dict[str, str]) -> str:
+    """`pulse crm check` with ``sources`` as the sources section of pulse.yml."""
+    config = tmp_path / "pulse.yml"
+    config.write_text("sources:\n" + "".join(f"  {line}\n" for line in sources.splitlines()))
+    result = runner.invoke(app, ["crm", "check"],
+                           env={"PULSE_CONFIG": str(config), "COLUMNS": "200", **env})
+    return result.output
+
+
+@pytest.mark.parametrize(
+    ("sources", "line"),
+    [
+        ("hubspot: {}", "ARR: from closed-won deals (hs_arr) won in the last 365 days"),
+        ("hubspot: {deal_arr_property: amount}", "ARR: from closed-won deals (amount)"),
+        ("hubspot: {company_properties: {arr: arr_custom}}",
+         "ARR: from HubSpot company property arr_custom\n"),
+        ("hubspot: {company_properties: {arr: arr_gone}}",
+         "ARR: from HubSpot company property arr_gone — but HubSpot has no company "
+         "property arr_gone: create it, or remove sources.hubspot.company_properties.arr"),
+        ("hubspot: {}\nstripe: {}", "ARR: from Stripe subscriptions"),
+        ("hubspot: {arr_from_deals: false}",
+         "ARR: none mapped — set sources.hubspot.company_properties.arr"),
+    ],
+)
+def test_hubspot_check_says_where_arr_comes_from(
+    hubspot: FakeHubSpot, tmp_path: Path, sources: str, line: str
+) -> None:
+    hubspot.define_property("arr_custom", "number")
+    output = _check(tmp_path, sources, {"HUBSPOT_ACCESS_TOKEN": hubspot.token,
+                                        "HUBSPOT_API_URL": hubspot.base_url})
+    assert line in output, output
+    assert output.count("ARR:") == 1
+    assert "annualrevenue" not in output
+
+
+@pytest.mark.parametrize(
+    ("sources", "has_field", "line"),
+    [
+        ("salesforce: {}", True, "ARR: from Salesforce Account field ARR__c\n"),
+        ("salesforce: {}", False,
+         "ARR: from Salesforce Account field ARR__c — but Salesforce has no Account "
+         "field ARR__c: create it, or remove sources.salesforce.account_fields.arr"),
+        ("salesforce: {account_fields: {tier: Tier__c}}", True,
+         "ARR: from closed-won opportunities (Amount) won in the last 365 days"),
+        ("salesforce: {account_fields: {tier: Tier__c}}\nstripe: {}", True,
+         "ARR: from Stripe subscriptions"),
+    ],
+)
+def test_salesforce_check_says_where_arr_comes_from(
+    tmp_path: Path, sources: str, has_field: bool, line: str
+) -> None:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        org = FakeSalesforce(mock)
+        if not has_field:
+            del org.account_fields["ARR__c"]
+        output = _check(tmp_path, sources, ENV_TOKEN)
+    assert line in output, output
+
+
+def test_sync_takes_arr_from_won_deals_as_crm_check_says(
+    hubspot: FakeHubSpot, db_url: str, tmp_path: Path
+) -> None:
+    """Nothing mapped, no Stripe: `pulse sync` sums the deals won in the last year into
+    the company's ARR (not its annualrevenue) and records it in the ledger."""
+    hubspot.put("companies", "7", NOW, name="Acme", annualrevenue="5000000")
+    hubspot.put("deals", "d1", NOW, dealname="Acme 2026", dealstage="closedwon",
+                hs_is_closed="true", hs_is_closed_won="true", hs_arr="36000",
+                closedate="2026-02-01T00:00:00.000Z")
+    hubspot.deal_companies = {"d1": ["7"]}
+    config = tmp_path / "pulse.yml"
+    config.write_text("sources:\n  hubspot: {}\n")
+    env = {"DATABASE_URL": db_url, "PULSE_CONFIG": str(config), "COLUMNS": "200",
+           "HUBSPOT_ACCESS_TOKEN": hubspot.token, "HUBSPOT_API_URL": hubspot.base_url}
+    with time_machine.travel(datetime(2026, 11, 25, 12, 0, tzinfo=UTC), tick=False):
+        synced = runner.invoke(app, ["sync"], env=env)
+    assert synced.exit_code == 0, synced.output
+    assert "ARR: hubspot from deals, 1 account(s) changed" in synced.output
+    assert "ARR ledger: 1 change(s) recorded" in synced.output
+    with session_factory(db_url)() as session:
+        assert session.scalars(select(Account.arr)).one() == 36000.0
+    check = runner.invoke(app, ["crm", "check"], env=env)
+    assert "ARR: from closed-won deals (hs_arr) won in the last 365 days" in check.output

@@ -144,7 +144,8 @@ def test_pull_pages_through_owners_companies_contacts_and_deals(
         assert owners["101"].crm_owner_id == "101"
         acme = s.scalars(select(Account).where(Account.external_id == "1")).one()
         assert (acme.hubspot_id, acme.domain, acme.name) == ("1", "co1.example", "Co 1")
-        assert (acme.tier, acme.segment, acme.arr) == ("Gold", "Mid-market", 120000.5)
+        assert (acme.tier, acme.segment) == ("Gold", "Mid-market")
+        assert acme.arr is None  # annualrevenue is the company's own revenue, never ARR
         assert acme.renewal_date == date(2027, 3, 31)
         assert acme.owner_id == owners["101"].id
         assert _count(db_url, Account) == 5

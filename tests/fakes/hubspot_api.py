@@ -7,7 +7,11 @@ the documented JSON shapes of the endpoints Pulse uses:
 * ``POST /crm/v3/objects/{companies|contacts|deals}/search`` (``filterGroups`` with
   GT/GTE/LT/LTE/EQ, ``sorts``, ``properties``, ``limit``, numeric ``after``; a query paged
   past ``result_limit`` answers 400 as HubSpot does past 10,000),
-* ``POST /crm/v4/associations/deals/companies/batch/read``,
+* ``POST /crm/v4/associations/deals/companies/batch/read`` (at most 100 ``inputs``, else
+  400; each deal's ``to`` list paged by ``association_page_size`` with ``paging.next.after``,
+  asked for again as ``{"id", "after"}``; companies are listed by id, the first company of
+  ``deal_companies`` being the "Primary" association, type 5, the others unlabeled, type
+  341; deals without a company get no result),
 * ``GET``/``POST /crm/v3/properties/companies`` and ``.../companies/groups``,
 * ``POST /crm/v3/objects/companies/batch/update`` (at most 100 inputs; unknown ids give a
   207 multi-status with ``errors``; undefined properties a 400 for the whole request).
@@ -45,6 +49,17 @@ STANDARD_COMPANY_PROPERTIES = (
     "hs_lastmodifieddate",
     "createdate",
 )
+
+
+ASSOCIATION_BATCH_LIMIT = 100
+"""Ids one associations batch read may name (HubSpot answers 400 past it)."""
+
+
+def _deal_company_type(primary: bool) -> dict[str, Any]:
+    """A deal-to-company association type: "Primary" (5) or unlabeled (341)."""
+    if primary:
+        return {"category": "HUBSPOT_DEFINED", "typeId": 5, "label": "Primary"}
+    return {"category": "HUBSPOT_DEFINED", "typeId": 341, "label": None}
 
 
 def iso(moment: datetime) -> str:
@@ -92,6 +107,7 @@ class FakeHubSpot(LocalFake):
         default_factory=lambda: {"companies": {}, "contacts": {}, "deals": {}}
     )
     deal_companies: dict[str, list[str]] = field(default_factory=dict)
+    association_page_size: int = 500
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     properties: dict[str, dict[str, Any]] = field(default_factory=dict)
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -428,36 +444,47 @@ class FakeHubSpot(LocalFake):
         return 200, {**record, "properties": dict(record["properties"])}, {}
 
     def _associations(self, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+        """v4 batch read deals -> companies, in the documented shape
+        (https://developers.hubspot.com/docs/api-reference/legacy/crm/associations/associate-records/batch/get-associations)."""
+        inputs = body.get("inputs") or []
+        if len(inputs) > ASSOCIATION_BATCH_LIMIT:
+            return (
+                400,
+                {
+                    "status": "error",
+                    "category": "VALIDATION_ERROR",
+                    "message": f"Batch read is limited to {ASSOCIATION_BATCH_LIMIT} inputs",
+                    "correlationId": "fake",
+                },
+                {},
+            )
         results = []
-        for item in body.get("inputs") or []:
-            targets = self.deal_companies.get(str(item["id"])) or []
-            if targets:
-                results.append(
+        for item in inputs:
+            deal = str(item["id"])
+            linked = self.deal_companies.get(deal) or []
+            targets = sorted(linked, key=int)  # listed by id, the primary wherever it falls
+            start = int(item.get("after") or 0)
+            page = targets[start : start + self.association_page_size]
+            if not page:
+                continue
+            result: dict[str, Any] = {
+                "from": {"id": deal},
+                "to": [
                     {
-                        "from": {"id": str(item["id"])},
-                        "to": [
-                            {
-                                "toObjectId": int(t),
-                                "associationTypes": [
-                                    {
-                                        "category": "HUBSPOT_DEFINED",
-                                        "typeId": 5 if i == 0 else 341,
-                                        "label": "Primary" if i == 0 else None,
-                                    }
-                                ],
-                            }
-                            for i, t in enumerate(targets)
-                        ],
+                        "toObjectId": int(company),
+                        "associationTypes": [_deal_company_type(company == linked[0])],
                     }
-                )
+                    for company in page
+                ],
+            }
+            if start + self.association_page_size < len(targets):
+                after = str(start + self.association_page_size)
+                result["paging"] = {"next": {"after": after, "link": None}}
+            results.append(result)
+        now = iso(datetime(2026, 11, 25, 0, 0))
         return (
             200,
-            {
-                "status": "COMPLETE",
-                "results": results,
-                "startedAt": "2026-11-25T00:00:00Z",
-                "completedAt": "2026-11-25T00:00:01Z",
-            },
+            {"status": "COMPLETE", "results": results, "startedAt": now, "completedAt": now},
             {},
         )
 

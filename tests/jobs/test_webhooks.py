@@ -665,13 +665,14 @@ def test_a_hubspot_company_event_fetches_the_company_before_rescoring(
 ) -> None:
     """With HubSpot synced, a ``company.propertyChange`` event brings the company's current
     fields in (GET /crm/v3/objects/companies/{id} on the fake), so the rescoring sees the
-    new renewal date and ARR now, not at the next sync."""
+    new renewal date and ARR (a mapped company property) now, not at the next sync."""
     from datetime import date, datetime
 
     from pulse.jobs.live.apply import apply_event
     from pulse.jobs.live.inbox import Claimed
 
-    cfg = parse_config({"sources": {"hubspot": {}}})
+    cfg = parse_config({"sources": {"hubspot": {"company_properties": {
+        "arr": "contract_arr", "renewal_date": "renewal_date"}}}})
     with FakeHubSpot() as hubspot:
         monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", hubspot.token)
         monkeypatch.setenv("HUBSPOT_API_URL", hubspot.base_url)
@@ -681,7 +682,7 @@ def test_a_hubspot_company_event_fetches_the_company_before_rescoring(
             datetime(2026, 3, 1),
             name="Initrode",
             domain="initrode.com",
-            annualrevenue="48000",
+            contract_arr="48000",
             renewal_date="2026-04-30",
         )
         event = Claimed(

@@ -47,16 +47,33 @@ class SalesforceSourceConfig(StrictModel):
 
 
 class HubSpotSourceConfig(StrictModel):
-    """HubSpot: token from HUBSPOT_ACCESS_TOKEN, host from HUBSPOT_API_URL."""
+    """HubSpot: token from HUBSPOT_ACCESS_TOKEN, host from HUBSPOT_API_URL.
+
+    ARR has no default company property: HubSpot's ``annualrevenue`` is the customer
+    company's own revenue, not what it pays you. Where ARR comes from instead is
+    :func:`pulse.kernel.arr.arr_source` (an ``arr`` entry here, else Stripe, else deals).
+    """
 
     company_properties: dict[str, str] = Field(
         default_factory=lambda: {
             "tier": "tier",
             "segment": "segment",
-            "arr": "annualrevenue",
             "renewal_date": "renewal_date",
         },
-        description="Pulse account column -> HubSpot company property name.",
+        description="Pulse account column -> HubSpot company property name. Add "
+        "arr: <property> only for a property holding what the customer pays you per year "
+        "(not annualrevenue, the customer's own revenue); it then wins over Stripe and deals.",
+    )
+    deal_arr_property: str = Field(
+        "hs_arr",
+        description="Deal property read as a deal's value (the opportunity amount): hs_arr "
+        "is HubSpot's annual recurring revenue of the deal's recurring line items; deals "
+        "where it is empty use amount. Set amount to read only the deal amount.",
+    )
+    arr_from_deals: bool = Field(
+        True,
+        description="Without an arr company property or Stripe, take each company's ARR "
+        "from its deals won in the last 12 months; false: accounts get no ARR.",
     )
     writeback: bool = Field(True, description="Write health to the company properties "
                             "Pulse owns (docs/connectors.md).")
