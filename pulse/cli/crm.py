@@ -102,7 +102,8 @@ def writeback(
         else:
             console.print(
                 f"{name}: {report.succeeded:,} of {report.sent:,} sent updated "
-                f"({report.requests:,} request(s){_setup(report.setup_requests)}), "
+                f"({report.requests:,} request(s){_reads(report.read_requests)}"
+                f"{_setup(report.setup_requests)}), {_restored(report.restored)}"
                 f"{report.unchanged:,} unchanged, "
                 f"{report.no_record_id:,} without a {name} id, {len(report.failed):,} failed",
                 highlight=False,
@@ -116,3 +117,11 @@ def writeback(
 
 def _setup(requests: int) -> str:
     return f" + {requests:,} to read or set up the CRM's fields" if requests else ""
+
+
+def _reads(requests: int) -> str:
+    return f" + {requests:,} to read the CRM's current values" if requests else ""
+
+
+def _restored(values: int) -> str:
+    return f"{values:,} value(s) edited in the CRM put back, " if values else ""

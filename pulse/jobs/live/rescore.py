@@ -189,7 +189,9 @@ def _write_back(
         if wb is None:
             report.errors.append(f"{system} writeback: {outcome.error}")
             continue
-        report.crm[system] = f"{wb.succeeded}/{wb.sent} updated, {wb.unchanged} unchanged"
+        report.crm[system] = f"{wb.succeeded}/{wb.sent} updated, {wb.unchanged} unchanged" + (
+            f", {wb.restored} edited in the CRM put back" if wb.restored else ""
+        )
         report.errors += [f"{system} {who}: {why}" for who, why in wb.failed]
     report.timings["crm"] = time.perf_counter() - started
     report.stamps["crm"] = epoch_seconds()
