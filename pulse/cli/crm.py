@@ -63,10 +63,12 @@ def writeback(
         str | None, typer.Option(help="salesforce or hubspot (default: every configured CRM).")
     ] = None,
     dry_run: Annotated[
-        bool, typer.Option(help="Count what would be written; call no CRM.")
+        bool, typer.Option(help="Count the changed scores that would be written; call no "
+                           "CRM (so values edited in the CRM are not seen).")
     ] = False,
 ) -> None:
-    """Write the latest health values to the CRM (only values that changed)."""
+    """Write the latest health values to the CRM: those it shows differently (a changed
+    score, or a value edited by hand in the CRM, put back)."""
     from connectors.crm import CRM_SYSTEMS, configured_crms
     from pulse.kernel.clock import utcnow
     from pulse.services.writeback import write_back_health
