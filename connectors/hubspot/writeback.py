@@ -185,7 +185,6 @@ def read_current(
             partial(
                 api.read,
                 batch_read_input_simple_public_object_id=body,
-                archived=False,
                 _preload_content=False,
             ),
             "HubSpot company batch read",
