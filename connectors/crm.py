@@ -68,7 +68,8 @@ class CrmSystem(Protocol):
         now: datetime,
         account_ids: Collection[int] | None = None,
     ) -> WritebackReport:
-        """Send the health values that changed (of ``account_ids`` only, when given).
+        """Send the health values the CRM shows differently from the latest scores (of
+        ``account_ids`` only, when given), reading its current values back first.
 
         Per-record outcomes are flushed to ``session``; the caller commits.
         """

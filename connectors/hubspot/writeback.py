@@ -1,8 +1,15 @@
 """Writing health values to HubSpot companies.
 
-:func:`write_back` sends only what :func:`connectors.writeback.pending_writeback` says
-changed, 100 companies per ``POST /crm/v3/objects/companies/batch/update``
+:func:`write_back` first reads the health properties of the scored companies back, 100 a
+``POST /crm/v3/objects/companies/batch/read`` with ``properties``, ``propertiesWithHistory``
+and ``inputs`` (the same body as the dated path documented at
+https://developers.hubspot.com/docs/api-reference/latest/crm/objects/objects/batch/get-objects;
+a 207 multi-status lists ids that no longer exist under ``errors``), then sends each
+company the values it shows differently from the latest score (a changed score, or a value
+edited by hand in HubSpot: :func:`connectors.writeback.reconcile`), 100 companies per
+``POST /crm/v3/objects/companies/batch/update``
 (https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/companies/batch/update-companies).
+HubSpot returns every property value as a string, and number properties keep decimals.
 When HubSpot refuses a whole batch with a validation error that names no record (its
 answer to properties it does not have), it makes sure the property group and the health
 properties exist (:func:`connectors.hubspot.properties.ensure_properties`), creates what is
@@ -36,14 +43,15 @@ from connectors.hubspot.properties import HEALTH_PROPERTIES, ensure_properties
 from connectors.writeback import (
     WritebackItem,
     WritebackReport,
-    pending_writeback,
+    reconcile,
     record_outcomes,
+    scored_records,
 )
 from pulse.kernel.config import HubSpotSourceConfig, PulseConfig
 
 SYSTEM = "hubspot"
 BATCH_SIZE = 100
-"""Inputs per batch update request (HubSpot's maximum for company batch endpoints)."""
+"""Inputs per batch read or update request (HubSpot's maximum for company batch endpoints)."""
 REASONS_MAX = 1000
 """Health reasons are cut to this many characters."""
 
@@ -156,6 +164,40 @@ def _update_chunk(
     return outcomes
 
 
+def read_current(
+    client: HubSpot, record_ids: list[str], report: WritebackReport, sleep: Sleep
+) -> dict[str, dict[str, Any]]:
+    """Company id -> its health values as HubSpot holds them now (by Pulse's keys), read
+    :data:`BATCH_SIZE` companies a request. A company HubSpot does not return (deleted,
+    merged) is left out; a property the portal does not have yet reads as empty."""
+    api = client.crm.companies.batch_api
+    names = [spec.name for spec in HEALTH_PROPERTIES.values()]
+    current: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(record_ids), BATCH_SIZE):
+        chunk = record_ids[start : start + BATCH_SIZE]
+        body = {
+            "properties": names,
+            "propertiesWithHistory": [],
+            "inputs": [{"id": record_id} for record_id in chunk],
+        }
+        report.read_requests += 1
+        data = call(
+            partial(
+                api.read,
+                batch_read_input_simple_public_object_id=body,
+                _preload_content=False,
+            ),
+            "HubSpot company batch read",
+            sleep,
+        )
+        for record in data.get("results") or []:
+            props = record.get("properties") or {}
+            current[str(record.get("id"))] = {
+                key: props.get(spec.name) for key, spec in HEALTH_PROPERTIES.items()
+            }
+    return current
+
+
 def write_back(
     session: Session,
     config: PulseConfig | HubSpotSourceConfig,
@@ -165,18 +207,24 @@ def write_back(
     sleep: Sleep = time.sleep,
     account_ids: Collection[int] | None = None,
 ) -> WritebackReport:
-    """Send changed health values to HubSpot companies; the caller commits ``session``.
+    """Send HubSpot companies the health values they do not show; the caller commits
+    ``session``.
 
-    Nothing changed means no request at all; the property check runs only when HubSpot
-    refuses an update for want of them (``_PropertyCheck``). ``account_ids`` limits the
-    write to those accounts (live rescoring).
+    No scored account with a HubSpot id means no request at all. Otherwise the companies'
+    current values are read back (``report.read_requests``) and each company gets the
+    values it shows differently from the latest score, a hand edit included
+    (``report.restored``). The property check runs only when HubSpot refuses an update for
+    want of them (``_PropertyCheck``). ``account_ids`` limits the write to those accounts
+    (live rescoring).
     """
-    items, report = pending_writeback(
+    scored, report = scored_records(
         session, SYSTEM, reasons_max=REASONS_MAX, account_ids=account_ids
     )
-    if not items:
+    if not scored:
         return report
     client = client or make_client()
+    current = read_current(client, [item.record_id for item in scored], report, sleep)
+    items = reconcile(scored, current, report)
     check = _PropertyCheck(client, config)
     for start in range(0, len(items), BATCH_SIZE):
         chunk = items[start : start + BATCH_SIZE]

@@ -1,5 +1,12 @@
 """Writing health values to Salesforce Account records.
 
+Before writing, the Account health fields of every scored record are read back with the
+sObject Collections retrieve, ``POST /composite/sobjects/Account`` with ``ids`` and
+``fields``, up to 2,000 records a request; an id the user cannot see comes back as null
+(https://developer.salesforce.com/docs/platform/api-rest/guide/resources-composite-sobjects-collections-retrieve-post.html).
+A value someone edited by hand in Salesforce is then sent again
+(:func:`connectors.writeback.reconcile`).
+
 Writing back uses sObject Collections ``PATCH /composite/sobjects`` with ``allOrNone``
 false, 200 records a request, so a deleted record or a validation rule fails only its own
 record
@@ -12,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from simple_salesforce import Salesforce
@@ -26,17 +34,22 @@ from connectors.salesforce.client import (
     error_code,
     source_config,
 )
-from connectors.salesforce.fields import WRITEBACK_FIELDS
+from connectors.salesforce.fields import WRITEBACK_FIELDS, score_decimals
 from connectors.writeback import (
+    SCORE_DECIMALS,
     WritebackItem,
     WritebackReport,
     pending_writeback,
+    reconcile,
     record_outcomes,
+    scored_records,
 )
 from pulse.kernel.config import PulseConfig
 
 SYSTEM = "salesforce"
 COLLECTION_SIZE = 200  # sObject Collections accept up to 200 records a request
+READ_SIZE = 2000
+"""Records per sObject Collections retrieve (POST with the ids in the body: up to 2,000)."""
 DEFAULT_REASONS_LENGTH = 255
 """Reasons are cut to this length unless the org's Health_Reasons__c says otherwise."""
 
@@ -49,26 +62,32 @@ def write_back(
     now: datetime,
     account_ids: Collection[int] | None = None,
 ) -> WritebackReport:
-    """Send the changed health values to Salesforce Account records (``account_ids``
-    only, when given: live rescoring).
+    """Send Salesforce Account records the health values they do not show (of
+    ``account_ids`` only, when given: live rescoring).
 
-    Only values :func:`connectors.writeback.pending_writeback` reports as changed are sent,
-    so a run with no score change makes no request at all (not even a describe). Records
-    go by sObject Collections, 200 a request with ``allOrNone`` false, or by one Bulk API
-    2.0 job when there are more than ``bulk_threshold``; a per-record error
-    (``ENTITY_IS_DELETED``, ``FIELD_CUSTOM_VALIDATION_EXCEPTION`` ...) is recorded for that
-    record and the rest go through. ``report.requests`` counts the write requests (a bulk
-    job counts each of its calls). Outcomes are flushed to ``session``; the caller commits.
+    With no scored account that has a Salesforce id, no request is made. Otherwise one
+    describe checks the fields (and their length and decimals), the records' current
+    values are read back, 2,000 a request (``report.read_requests``), and each record gets
+    the values it shows differently from the latest score: a changed score, or a value
+    edited by hand (``report.restored``). Records go by sObject Collections, 200 a request
+    with ``allOrNone`` false, or by one Bulk API 2.0 job when there are more than
+    ``bulk_threshold``; a per-record error (``ENTITY_IS_DELETED``,
+    ``FIELD_CUSTOM_VALIDATION_EXCEPTION`` ...) is recorded for that record and the rest go
+    through. ``report.requests`` counts the write requests (a bulk job counts each of its
+    calls). Outcomes are flushed to ``session``; the caller commits.
     """
     settings = source_config(config)
-    items, report = pending_writeback(
+    if not settings.writeback:
+        return pending_writeback(
+            session, SYSTEM, DEFAULT_REASONS_LENGTH, account_ids=account_ids
+        )[1]
+    scored, report = scored_records(
         session, SYSTEM, DEFAULT_REASONS_LENGTH, account_ids=account_ids
     )
-    if not settings.writeback or not items:
+    if not scored:
         return report
     client = as_client(sf, settings.api_version)
     fields = client.fields("Account")
-    report.setup_requests += 1  # the describe
     missing = [f for f in WRITEBACK_FIELDS.values() if f not in fields]
     if missing:
         raise SalesforceConfigError(
@@ -77,8 +96,15 @@ def write_back(
             + " (run `pulse crm check`)"
         )
     reasons_max = int(fields[WRITEBACK_FIELDS["reasons"]].get("length") or 0)
-    if reasons_max and reasons_max != DEFAULT_REASONS_LENGTH:
-        items, report = pending_writeback(session, SYSTEM, reasons_max, account_ids=account_ids)
+    reasons_max = reasons_max or DEFAULT_REASONS_LENGTH
+    decimals = score_decimals(fields)
+    if reasons_max != DEFAULT_REASONS_LENGTH or decimals != SCORE_DECIMALS:
+        scored, report = scored_records(
+            session, SYSTEM, reasons_max, account_ids=account_ids, decimals=decimals
+        )
+    report.setup_requests += 1  # the describe
+    current = read_current(client, [item.record_id for item in scored], report)
+    items = reconcile(scored, current, report)
     if len(items) > settings.bulk_threshold:
         outcomes = bulk_update(client, items, report)
         record_outcomes(session, SYSTEM, outcomes, now, report)
@@ -88,6 +114,33 @@ def write_back(
         outcomes = _update_collection(client, chunk, start, report)
         record_outcomes(session, SYSTEM, outcomes, now, report)
     return report
+
+
+def read_current(
+    client: SalesforceClient, record_ids: list[str], report: WritebackReport
+) -> dict[str, dict[str, Any]]:
+    """Record id -> its health values as Salesforce holds them now (by Pulse's keys), read
+    :data:`READ_SIZE` records a request; a record Salesforce returns null for is left out."""
+    names = list(WRITEBACK_FIELDS.values())
+    current: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(record_ids), READ_SIZE):
+        chunk = record_ids[start : start + READ_SIZE]
+        body = {"ids": chunk, "fields": ["Id", *names]}
+        report.read_requests += 1
+        records = client.call(
+            partial(_retrieve, body=body),
+            what=f"Salesforce health read-back ({start + 1}-{start + len(chunk)})",
+        )
+        for record_id, record in zip(chunk, records or [], strict=False):
+            if record:
+                current[record_id] = {k: record.get(f) for k, f in WRITEBACK_FIELDS.items()}
+    return current
+
+
+def _retrieve(sf: Salesforce, body: dict[str, Any]) -> list[dict[str, Any] | None]:
+    """One sObject Collections retrieve: the records in the order of ``body["ids"]``."""
+    records = sf.restful("composite/sobjects/Account", method="POST", json=body)
+    return list(records or [])
 
 
 def _update_collection(

@@ -66,10 +66,12 @@ def writeback(
         str | None, typer.Option(help="salesforce or hubspot (default: every configured CRM).")
     ] = None,
     dry_run: Annotated[
-        bool, typer.Option(help="Count what would be written; call no CRM.")
+        bool, typer.Option(help="Count the changed scores that would be written; call no "
+                           "CRM (so values edited in the CRM are not seen).")
     ] = False,
 ) -> None:
-    """Write the latest health values to the CRM (only values that changed)."""
+    """Write the latest health values to the CRM: those it shows differently (a changed
+    score, or a value edited by hand in the CRM, put back)."""
     from connectors.crm import CRM_SYSTEMS, configured_crms
     from pulse.kernel.clock import utcnow
     from pulse.services.writeback import write_back_health
@@ -105,7 +107,8 @@ def writeback(
         else:
             console.print(
                 f"{name}: {report.succeeded:,} of {report.sent:,} sent updated "
-                f"({report.requests:,} request(s){_setup(report.setup_requests)}), "
+                f"({report.requests:,} request(s){_reads(report.read_requests)}"
+                f"{_setup(report.setup_requests)}), {_restored(report.restored)}"
                 f"{report.unchanged:,} unchanged, "
                 f"{report.no_record_id:,} without a {name} id, {len(report.failed):,} failed",
                 highlight=False,
@@ -119,3 +122,11 @@ def writeback(
 
 def _setup(requests: int) -> str:
     return f" + {requests:,} to read or set up the CRM's fields" if requests else ""
+
+
+def _reads(requests: int) -> str:
+    return f" + {requests:,} to read the CRM's current values" if requests else ""
+
+
+def _restored(values: int) -> str:
+    return f"{values:,} value(s) edited in the CRM put back, " if values else ""

@@ -165,6 +165,8 @@ def step_writeback(ctx: RunContext) -> str:
     failed = [f"{o.system}: {o.error}" for o in run.outcomes if o.report is None]
     parts = [f"{o.system} {o.report.succeeded:,}/{o.report.sent:,} updated, "
              f"{o.report.unchanged:,} unchanged, {len(o.report.failed):,} refused"
+             + (f", {o.report.restored:,} edited in the CRM put back"
+                if o.report.restored else "")
              for o in run.outcomes if o.report is not None]
     if failed:
         raise RuntimeError("; ".join(failed + parts))

@@ -52,11 +52,12 @@ def write_back_health(
     account_ids: Collection[int] | None = None,
     dry_run: bool = False,
 ) -> WritebackRun:
-    """Send each CRM in ``systems`` the health values that changed, committing per CRM.
+    """Send each CRM in ``systems`` the health values it shows differently from the latest
+    scores (changed scores, and values edited by hand in the CRM), committing per CRM.
 
     ``account_ids`` limits the writeback to those accounts (live rescoring). A dry run
-    only counts what would be sent (reasons cut to the default length), calls no CRM,
-    checks no credentials and writes nothing.
+    only counts the changed scores that would be sent (reasons cut to the default length),
+    calls no CRM (so it cannot see hand edits), checks no credentials and writes nothing.
     """
     run = WritebackRun(dry_run=dry_run)
     for system in systems:

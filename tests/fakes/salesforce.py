@@ -53,6 +53,14 @@ ACCOUNT_FIELDS: dict[str, tuple[str, int]] = {
     "Renewal_Risk__c": ("picklist", 255),
     "Health_Updated__c": ("datetime", 0),
 }
+NUMBER_FIELDS: dict[str, tuple[int, int]] = {
+    "ARR__c": (18, 2),
+    "Health_Score__c": (4, 1),
+    "Expansion_Score__c": (4, 1),
+}
+"""Describe ``precision`` and ``scale`` of the numeric Account fields (others: 0, 0)."""
+RETRIEVE_MAX = 2000
+"""Ids an sObject Collections retrieve accepts in its body."""
 
 
 def stamp(day: int, hour: int = 0, minute: int = 0) -> str:
@@ -83,6 +91,7 @@ class FakeSalesforce:
         default_factory=lambda: {"User": [], "Account": [], "Contact": [], "Opportunity": []}
     )
     account_fields: dict[str, tuple[str, int]] = field(default_factory=lambda: dict(ACCOUNT_FIELDS))
+    number_fields: dict[str, tuple[int, int]] = field(default_factory=lambda: dict(NUMBER_FIELDS))
     failures: dict[str, list[Failure]] = field(default_factory=dict)
     record_errors: dict[str, tuple[str, str]] = field(default_factory=dict)
     valid_tokens: set[str] = field(default_factory=lambda: {TOKEN})
@@ -90,6 +99,8 @@ class FakeSalesforce:
     collection_bodies: list[dict[str, Any]] = field(default_factory=list)
     logins: int = 0
     updated: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Record id -> the fields written to it (by writeback, or by hand with :meth:`edit`)."""
+    retrieve_bodies: list[dict[str, Any]] = field(default_factory=list)
     bulk_jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
     bulk_polls_in_progress: int = 1
@@ -108,6 +119,11 @@ class FakeSalesforce:
             self._describe,
         )
         self.mock.add_callback(responses.PATCH, f"{BASE}/composite/sobjects", self._collections)
+        self.mock.add_callback(
+            responses.POST,
+            re.compile(re.escape(BASE) + r"/composite/sobjects/(\w+)$"),
+            self._retrieve,
+        )
         self.mock.add_callback(responses.POST, re.compile(re.escape(BASE) + r"/sobjects/Task/?$"),
                                self._create_task)
         self.mock.add_callback(responses.POST, LOGIN_URL, self._login)
@@ -129,16 +145,36 @@ class FakeSalesforce:
 
     def fail(self, key: str, *failures: Failure) -> None:
         """Queue responses for the next requests of ``key``: an object name (its query and
-        further pages), "describe", "collections" or "any"."""
+        further pages), "describe", "collections", "retrieve" or "any"."""
         self.failures.setdefault(key, []).extend(failures)
 
     def expire_session(self) -> None:
         """Every current token is now invalid (401 INVALID_SESSION_ID)."""
         self.valid_tokens.clear()
 
+    def edit(self, record_id: str, **fields: Any) -> None:
+        """Someone edits the Account ``record_id`` by hand in Salesforce: ``fields`` now
+        hold these values (as the REST API returns them: numbers as numbers)."""
+        self.updated.setdefault(record_id, {}).update(fields)
+
+    def current(self, record_id: str) -> dict[str, Any] | None:
+        """The Account as the org holds it now, or None for an id it does not know: its
+        record (if added) with every field written or edited since."""
+        base = next((r for r in self.records["Account"] if r["Id"] == record_id), None)
+        if base is None and record_id not in self.updated:
+            return None
+        record = {"Id": record_id, **(base or {})}
+        for name, value in self.updated.get(record_id, {}).items():
+            record[name] = self._typed(name, value)
+        return record
+
     @property
     def collection_requests(self) -> int:
         return len(self.collection_bodies)
+
+    @property
+    def retrieve_requests(self) -> int:
+        return len(self.retrieve_bodies)
 
     # --- plumbing --------------------------------------------------------------------
 
@@ -217,7 +253,14 @@ class FakeSalesforce:
             return failed
         sobject = urlparse(request.url).path.split("/")[-2]
         fields = [
-            {"name": name, "type": kind, "length": length, "updateable": name != "Id"}
+            {
+                "name": name,
+                "type": kind,
+                "length": length,
+                "precision": self.number_fields.get(name, (0, 0))[0],
+                "scale": self.number_fields.get(name, (0, 0))[1],
+                "updateable": name != "Id",
+            }
             for name, (kind, length) in self.account_fields.items()
         ]
         return 200, {}, json.dumps({"name": sobject, "fields": fields})
@@ -244,6 +287,44 @@ class FakeSalesforce:
             self.updated.setdefault(record_id, {}).update(values)
             results.append({"id": record_id, "success": True, "errors": []})
         return 200, {}, json.dumps(results)
+
+    def _typed(self, name: str, value: Any) -> Any:
+        """A stored field value as the REST API returns it: a number field's value (from a
+        Bulk API CSV it is text) as a number rounded to the field's scale, "" as null."""
+        if value in (None, "", "#N/A"):
+            return None
+        kind = self.account_fields.get(name, ("string", 0))[0]
+        if kind in ("double", "currency", "percent", "int"):
+            scale = self.number_fields.get(name, (0, 0))[1]
+            number = round(float(value), scale)
+            return int(number) if scale == 0 else number
+        return value
+
+    def _retrieve(self, request: Any) -> tuple[int, dict[str, str], str]:
+        """sObject Collections retrieve: the records in the order of ``ids``, with only
+        ``fields``; null for an unknown id, 400 INVALID_FIELD for an unknown field."""
+        failed = self._gate(request, "retrieve")
+        if failed:
+            return failed
+        body = json.loads(request.body)
+        self.retrieve_bodies.append(body)
+        ids, fields = body.get("ids") or [], body.get("fields") or []
+        if len(ids) > RETRIEVE_MAX:
+            return 400, {}, json.dumps(error("INVALID_FIELD", "Too many ids (2000 at most)"))
+        unknown = [f for f in fields if f not in self.account_fields]
+        if unknown:
+            body = error("INVALID_FIELD", f"No such column '{unknown[0]}' on entity 'Account'")
+            return 400, {}, json.dumps(body)
+        out: list[dict[str, Any] | None] = []
+        for record_id in ids:
+            record = self.current(record_id)
+            if record is None:
+                out.append(None)
+                continue
+            url = f"/services/data/v{VERSION}/sobjects/Account/{record_id}"
+            shaped = {"attributes": {"type": "Account", "url": url}}
+            out.append({**shaped, **{f: record.get(f) for f in fields}})
+        return 200, {}, json.dumps(out)
 
     def _create_task(self, request: Any) -> tuple[int, dict[str, str], str]:
         """``POST /sobjects/Task/``: 201 with the new id; a required field missing is a 400

@@ -17,7 +17,8 @@ Then, for the same accounts only: alerts are evaluated (:func:`pulse.services.al
 evaluate_alerts` with ``account_ids``), new or reopened cards posted and resolved cards
 updated (:func:`pulse.jobs.deliver.post_alert_cards`), and each configured CRM gets the
 changed fields (:func:`pulse.services.writeback.write_back_health` with ``account_ids``,
-which sends only values that differ from what the CRM last accepted). Slack or CRM failures
+which reads those records back and sends only values the CRM shows differently, a hand
+edit put back included). Slack or CRM failures
 are reported, not raised: the snapshot stands and the daily run catches up (unposted cards,
 pending writebacks).
 """
@@ -189,7 +190,9 @@ def _write_back(
         if wb is None:
             report.errors.append(f"{system} writeback: {outcome.error}")
             continue
-        report.crm[system] = f"{wb.succeeded}/{wb.sent} updated, {wb.unchanged} unchanged"
+        report.crm[system] = f"{wb.succeeded}/{wb.sent} updated, {wb.unchanged} unchanged" + (
+            f", {wb.restored} edited in the CRM put back" if wb.restored else ""
+        )
         report.errors += [f"{system} {who}: {why}" for who, why in wb.failed]
     report.timings["crm"] = time.perf_counter() - started
     report.stamps["crm"] = epoch_seconds()
