@@ -27,6 +27,7 @@ from pulse.kernel.config.automation import (
     PlaybookTrigger,
 )
 from pulse.kernel.config.base import ConfigError, StrictModel
+from pulse.kernel.config.people import PeopleConfig, TeamConfig
 from pulse.kernel.config.sources import (
     FilesSourceConfig,
     HubSpotSourceConfig,
@@ -56,6 +57,7 @@ __all__ = [
     "LiveConfig",
     "MetricsConfig",
     "OverridesConfig",
+    "PeopleConfig",
     "Playbook",
     "PlaybookAction",
     "PlaybookConditions",
@@ -69,6 +71,7 @@ __all__ = [
     "SignalWeights",
     "SlackConfig",
     "SourcesConfig",
+    "TeamConfig",
     "StrictModel",
     "StripeSourceConfig",
     "TierThresholds",
@@ -225,6 +228,17 @@ class SlackConfig(StrictModel):
     admin_channel: str | None = Field(
         None, description="Channel id told when a step of the daily pipeline fails."
     )
+    catch_all_channel: str | None = Field(
+        None,
+        description="Channel id for alert cards whose owner (or manager) has no Slack user; "
+        "admin_channel when not set. Without either, such cards are not posted.",
+        pattern=r"^[CGD][A-Z0-9]{2,}$",
+    )
+
+    @property
+    def catch_all(self) -> str | None:
+        """Where cards of unreachable owners go: catch_all_channel, else admin_channel."""
+        return self.catch_all_channel or self.admin_channel
 
 
 class AlertsConfig(StrictModel):
@@ -352,6 +366,7 @@ class PulseConfig(StrictModel):
     freshness: FreshnessConfig = FreshnessConfig()
     live: LiveConfig = LiveConfig()
     access: AccessConfig = AccessConfig()
+    people: PeopleConfig = PeopleConfig()
     workspace: WorkspaceConfig = WorkspaceConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     retention: RetentionConfig = RetentionConfig()
