@@ -296,6 +296,8 @@ def _manager_fallback(d: ManagerDigest) -> str:
         + (f" Renewals in {window} days: {renewals}." if renewals else "")
         + (_retention_text(d.retention) if d.retention is not None else "")
         + (f" Stale: {'; '.join(d.stale)}." if d.stale else "")
+        + (f" {plural(d.catch_all_alerts, 'open alert')} went to the catch-all channel."
+           if d.catch_all_alerts else "")
         + (
             f" {plural(disagreeing, 'CSM entry', 'CSM entries')} disagree with the data."
             if disagreeing
