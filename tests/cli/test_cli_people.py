@@ -60,8 +60,8 @@ def test_people_lists_every_owner_and_why_the_unmatched_are(db_url: str, tmp_pat
     assert "people: 3 owner(s) with a Slack user, 2 without (1 from overrides); 3 lookup(s)" in out
     assert "Maria Manager (manager)" in out and "U0ANA" in out and "email lookup" in out
     assert "U0CY" in out and "override" in out
-    assert "2 owner(s) without a Slack user (their alerts go to the catch-all channel: C0ADMIN)" in (
-        out)
+    assert ("2 owner(s) without a Slack user (their alerts go to the catch-all channel: "
+            "C0ADMIN)") in out
     assert "Uma Unmatched <uma@vendor.io>: users_not_found: no Slack user has this email" in out
     assert "Ned Nomail <no email>: no email in the CRM" in out
 

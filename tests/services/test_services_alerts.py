@@ -29,9 +29,9 @@ from pulse.services.alerts import (
     acknowledge,
     add_reason,
     alert_item,
+    destination,
     evaluate_alerts,
     record_message,
-    destination,
     route,
     snooze,
 )
