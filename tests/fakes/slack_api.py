@@ -140,6 +140,12 @@ class FakeSlack(LocalFake):
         with self._lock:
             self.users[user_id] = FakeUser(user_id, email, handle, real, is_bot)
 
+    def remove_user(self, user_id: str) -> None:
+        """The user leaves the workspace: ``users.info`` and ``users.lookupByEmail`` no
+        longer know them."""
+        with self._lock:
+            self.users.pop(user_id, None)
+
     def fail_next(
         self,
         method: str,

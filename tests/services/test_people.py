@@ -104,8 +104,7 @@ def test_found_matches_are_rechecked_daily_and_not_found_on_the_next_run(
 
     slack.reset()
     slack.add_user("U0UMA", "uma@vendor.io", "Uma")  # Uma joins Slack
-    with slack._lock:  # Ben leaves Slack
-        del slack.users["U0BEN"]
+    slack.remove_user("U0BEN")  # Ben leaves Slack
     match_slack_users(session, PLAIN, directory, NOW + FOUND_RECHECK)
     assert sorted(_lookups(slack)) == ["ana@vendor.io", "ben@vendor.io", "uma@vendor.io"]
     owners = _by_name(session)
