@@ -72,3 +72,20 @@ def test_people_lists_every_owner_and_why_the_unmatched_are(db_url: str, tmp_pat
     assert by_name["Ana Csm"]["slack_from"] == "email lookup" and by_name["Ana Csm"]["checked_at"]
     assert by_name["Uma Unmatched"]["unmatched_reason"].startswith("users_not_found")
     assert by_name["Maria Manager"]["is_manager"] is True
+
+
+def test_sync_matches_owners_and_says_when_slack_is_not_configured(
+    db_url: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "pulse.yml"
+    config.write_text("sources:\n  sample:\n    accounts: 20\n    days: 30\n"
+                      "    end_date: 2026-03-02\n")
+    env = {"DATABASE_URL": db_url, "PULSE_CONFIG": str(config), "COLUMNS": "200",
+           "SLACK_BOT_TOKEN": ""}
+    result = runner.invoke(app, ["sync"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "people: " in result.output
+    assert "Slack not configured: cache and overrides only" in result.output
+    listed = json.loads(runner.invoke(app, ["people", "--json"], env=env).output)
+    assert listed and all(p["slack_from"] == "CRM" for p in listed)  # the sample carries ids
+    assert any(p["is_manager"] for p in listed)
