@@ -141,8 +141,9 @@ class FakeSlack(LocalFake):
             self.users[user_id] = FakeUser(user_id, email, handle, real, is_bot)
 
     def remove_user(self, user_id: str) -> None:
-        """The user leaves the workspace: ``users.info`` and ``users.lookupByEmail`` no
-        longer know them."""
+        """The user leaves the workspace: ``users.info`` no longer knows them, and
+        ``users.lookupByEmail`` answers ``users_not_found`` as Slack documents for a
+        deactivated user."""
         with self._lock:
             self.users.pop(user_id, None)
 

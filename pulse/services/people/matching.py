@@ -12,7 +12,8 @@ every owner, in this order:
    https://api.slack.com/methods/users.lookupByEmail) through a :class:`SlackDirectory`
    that ``bot/`` implements. Answers are cached in ``slack_lookups`` with when they were
    checked: a **found** user is re-checked once older than :data:`FOUND_RECHECK` (a day:
-   people leave, emails change); a **not found** (Slack's ``users_not_found``) or an
+   people leave, emails change; Slack answers ``users_not_found`` for a deactivated user,
+   so their match is dropped at that re-check); a **not found** (Slack's ``users_not_found``) or an
    **error** is re-checked on the next run (the daily pipeline, ``pulse sync``,
    ``pulse people --refresh``), so a CSM who joins Slack today gets tomorrow's digest.
    Any error other than ``users_not_found`` (``missing_scope``, ``invalid_auth``, the
