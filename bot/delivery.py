@@ -16,6 +16,8 @@ sends it, for the jobs (injected by the entry points) and for the Bolt handlers 
   :func:`digests.limits.validate_home`) before it is sent: a payload Slack would reject
   is logged with its violations and skipped, so one bad card never stops the rest.
   Modals (:meth:`SlackDelivery.open_view`) are sent as their builders made them.
+* ``users.lookupByEmail`` (:meth:`SlackDelivery.lookup_by_email`) is the directory
+  :mod:`pulse.services.people` matches CRM owners with.
 * Slack's refusals surface as :class:`pulse.services.outbox.DeliveryError` with Slack's
   error code, so no caller outside ``bot/`` handles slack_sdk's exceptions.
 """
@@ -37,6 +39,9 @@ log = logging.getLogger("pulse.bot.delivery")
 
 DEFAULT_API_URL = "https://slack.com/api/"
 RATE_LIMIT_RETRIES = 3
+NOT_FOUND_ERRORS = frozenset({"users_not_found", "user_not_found"})
+"""``users.lookupByEmail``'s answers for an email no Slack user has (the documented
+``users_not_found``; older references name it ``user_not_found``)."""
 
 
 def api_url() -> str:
@@ -179,6 +184,24 @@ class SlackDelivery:
         except SlackApiError as exc:
             raise DeliveryError(slack_error(exc)) from exc
         return True
+
+    def lookup_by_email(self, email: str) -> str | None:
+        """``users.lookupByEmail`` (scope ``users:read.email``): the Slack user id of
+        ``email``, None when Slack answers ``users_not_found``
+        (https://api.slack.com/methods/users.lookupByEmail). Implements
+        :class:`pulse.services.people.SlackDirectory`; any other refusal, or the network
+        failing, raises :class:`DeliveryError`."""
+        try:
+            resp = self.client.users_lookupByEmail(email=email)
+        except SlackApiError as exc:
+            error = slack_error(exc)
+            if error in NOT_FOUND_ERRORS:
+                return None
+            raise DeliveryError(error) from exc
+        except OSError as exc:  # URLError, timeouts, refused connections
+            raise DeliveryError(f"network: {exc}") from exc
+        user = resp.get("user") or {}
+        return str(user["id"]) if user.get("id") else None
 
     def user_info(self, user_id: str) -> dict[str, Any]:
         """``users.info``'s user object (the email needs the ``users:read.email`` scope)."""

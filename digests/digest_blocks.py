@@ -296,12 +296,33 @@ def _manager_fallback(d: ManagerDigest) -> str:
         + (f" Renewals in {window} days: {renewals}." if renewals else "")
         + (_retention_text(d.retention) if d.retention is not None else "")
         + (f" Stale: {'; '.join(d.stale)}." if d.stale else "")
+        + (f" {plural(d.catch_all_alerts, 'open alert')} went to the catch-all channel."
+           if d.catch_all_alerts else "")
         + (
             f" {plural(disagreeing, 'CSM entry', 'CSM entries')} disagree with the data."
             if disagreeing
             else ""
         )
     )
+
+
+UNREACHABLE_NAMES = 5
+"""The catch-all line names at most this many owners without a Slack user."""
+
+
+def _catch_all_text(d: ManagerDigest) -> str:
+    """How many alerts went to the catch-all channel, and whose owners Slack does not know."""
+    names = ", ".join(esc(n, 60) for n in d.unreachable[:UNREACHABLE_NAMES])
+    more = len(d.unreachable) - UNREACHABLE_NAMES
+    who = f"{names}{f' and {more} more' if more > 0 else ''}"
+    if d.catch_all_alerts:
+        where = f"<#{d.catch_all_channel}>" if d.catch_all_channel else "the catch-all channel"
+        text = (f":busts_in_silhouette: *{d.catch_all_alerts} open alert(s)* went to {where}: "
+                "their account's owner has no Slack user")
+        text += f" ({who})." if who else "."
+    else:
+        text = f":busts_in_silhouette: Not reachable in Slack: {who}."
+    return text + " `pulse people` says why."
 
 
 def manager_digest(d: ManagerDigest, limit: int = 10) -> dict[str, Any]:
@@ -313,6 +334,7 @@ def manager_digest(d: ManagerDigest, limit: int = 10) -> dict[str, Any]:
         header(f"Portfolio health — {d.scope}"),
         *([context(_stale_text(d.stale))] if d.stale else []),
         _summary_block(d),
+        *([section(_catch_all_text(d))] if d.catch_all_alerts or d.unreachable else []),
         *_distribution_blocks(d),
         *([section("\n".join(_retention_lines(d.retention)))] if d.retention is not None else []),
         *(section(chunk) for chunk in entry_chunks),

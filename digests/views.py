@@ -170,6 +170,11 @@ class ManagerDigest:
     csm_entries: list[tuple[str, str | None]] = field(default_factory=list)
     """(account: the CSM entry in force, as mrkdwn; its disagreement with the data)."""
     stale: list[str] = field(default_factory=list)
+    catch_all_alerts: int = 0
+    """Live alerts of the scope whose card went to the catch-all channel."""
+    catch_all_channel: str | None = None
+    unreachable: list[str] = field(default_factory=list)
+    """Names of the scope's owners of accounts who have no Slack user."""
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,8 @@ def sync(
         bool, typer.Option(help="List records identity resolution could not link to a CRM account.")
     ] = False,
 ) -> None:
-    """Pull every configured source (or one) into storage, then link identities."""
+    """Pull every configured source (or one) into storage, then link identities and match
+    CRM owners to Slack users (without SLACK_BOT_TOKEN: from the cache and pulse.yml only)."""
     cfg = load_settings()
     require_schema(cfg.database_url)
     sources = cfg.synced_sources
@@ -54,6 +55,9 @@ def sync(
     for report in reports:
         print_sync_report(console, report)
     resolve_and_print(cfg, show_unmatched=unmatched, dry_run=dry_run)
+    from pulse.cli.people import refresh
+
+    refresh(cfg, dry_run=dry_run)  # owners -> Slack users; cache and overrides only without Slack
     record_ledger(cfg, dry_run=dry_run)
     if any(r.status == "failed" for r in reports):
         raise typer.Exit(1)

@@ -1,16 +1,16 @@
 """The `pulse` command line: the one place that assembles the app from its commands.
 
-Commands live by group (``data``, ``score``, ``serve``, ``runs``, ``crm``, ``backtest``,
-``metrics``, ``config``) and share ``pulse.cli.common``; each parses, calls a service, and
-renders. They are registered here in the order `pulse --help` lists them. Building the app imports
-no data library, database model or Slack SDK: commands import those when they run.
+Commands live by group (``data``, ``people``, ``score``, ``serve``, ``runs``, ``crm``,
+``backtest``, ``metrics``, ``config``) and share ``pulse.cli.common``; each parses, calls a
+service, and renders. They are registered here in the order `pulse --help` lists them.
+Building the app imports no data library, database model or Slack SDK: commands import those when they run.
 """
 
 from __future__ import annotations
 
 import typer
 
-from pulse.cli import backtest, config, crm, data, metrics, runs, score, serve
+from pulse.cli import backtest, config, crm, data, metrics, people, runs, score, serve
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Pulse: customer health.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -26,6 +26,7 @@ app.command("serve")(serve.serve)
 app.command("digest")(score.digest)
 app.command("alerts")(score.alerts_command)
 app.command("identities")(data.identities)
+app.command("people")(people.people_command)
 
 crm_app = typer.Typer(no_args_is_help=True, help="The CRM Pulse writes health to.")
 app.add_typer(crm_app, name="crm")

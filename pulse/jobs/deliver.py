@@ -39,11 +39,14 @@ class AlertDelivery:
 
     posted: list[tuple[int, str, str]] = field(default_factory=list)  # (alert id, channel, ts)
     updated: list[tuple[int, str, str]] = field(default_factory=list)
-    unrouted: list[int] = field(default_factory=list)  # no route / no Slack id for the person
+    unrouted: list[int] = field(default_factory=list)  # no route / no Slack id, no catch-all
+    catch_all: list[int] = field(default_factory=list)  # posted to the catch-all channel
     failed: list[tuple[int, str]] = field(default_factory=list)  # (alert id, Slack error)
 
     def __str__(self) -> str:
         parts = [f"{len(self.posted)} alert card(s) posted", f"{len(self.updated)} updated"]
+        if self.catch_all:
+            parts.append(f"{len(self.catch_all)} of them to the catch-all channel")
         if self.unrouted:
             parts.append(f"{len(self.unrouted)} without a recipient")
         if self.failed:
@@ -87,7 +90,8 @@ def _post_card(
     item = card.item
     if card.destination is None:
         log.warning(
-            "alert %s (%s, %s): no route or no Slack user id for the recipient; not posted",
+            "alert %s (%s, %s): no route, or no Slack user for the recipient and no "
+            "slack.catch_all_channel / admin_channel; not posted (see `pulse people`)",
             item.id,
             item.account_name,
             item.rule,
@@ -103,8 +107,12 @@ def _post_card(
     if posted is None:
         report.failed.append((item.id, "invalid_blocks"))
         return False
-    alert_service.record_message(session, item.id, posted.channel, posted.ts)
+    alert_service.record_message(
+        session, item.id, posted.channel, posted.ts, catch_all=card.catch_all
+    )
     report.posted.append((item.id, posted.channel, posted.ts))
+    if card.catch_all:
+        report.catch_all.append(item.id)
     return True
 
 

@@ -1,5 +1,5 @@
-"""The daily pipeline: sync -> score -> alerts -> playbooks -> CRM writeback -> digests ->
-retention.
+"""The daily pipeline: sync -> people -> score -> alerts -> playbooks -> CRM writeback ->
+digests -> retention.
 
 Each step is a function of a :class:`RunContext` returning a one-line summary; the
 runner retries a failing step (``schedule.attempts``, pauses doubling from
@@ -114,6 +114,21 @@ def step_sync(ctx: RunContext) -> str:
     return ", ".join(parts)
 
 
+def step_people(ctx: RunContext) -> str:
+    """CRM owners matched to Slack users, managers and teams (pulse.services.people), after
+    the sync and before alerts and digests need them. With Slack configured the delivery
+    is also the directory ``users.lookupByEmail`` goes through; without, the cache and
+    pulse.yml's overrides and teams still apply."""
+    from pulse.services.people import SlackDirectory, refresh_people
+
+    directory = ctx.delivery if isinstance(ctx.delivery, SlackDirectory) else None
+    with session_scope(ctx.url) as session:
+        report = refresh_people(session, ctx.config, directory, ctx.now)
+    if report.matching.errors:
+        raise PartlyFailed(str(report))  # what was matched stands; a retry would fail alike
+    return str(report)
+
+
 def step_score(ctx: RunContext) -> str:
     from scoring.engine import run_scoring
 
@@ -213,6 +228,7 @@ def step_retention(ctx: RunContext) -> str:
 Step = tuple[str, Callable[[RunContext], str], tuple[str, ...]]
 STEPS: tuple[Step, ...] = (
     ("sync", step_sync, ()),
+    ("people", step_people, ()),
     # scores are computed from what is stored even when a source failed to sync
     ("score", step_score, ()),
     ("alerts", step_alerts, ("score",)),

@@ -27,7 +27,7 @@ from digests.views import (
 )
 from pulse.kernel.config import PulseConfig
 from pulse.services.access import Viewer, visible
-from pulse.services.alerts import open_alert_counts
+from pulse.services.alerts import LIVE_STATUSES, open_alert_counts
 from pulse.services.health import account_lines, scoped_portfolio, urgency_order
 from pulse.services.metrics import retention_figures
 from pulse.services.overrides import manager_overrides
@@ -211,7 +211,36 @@ def manager_digest(
             )
         ],
         stale=stale_parts(freshness(session, config, now)),
+        catch_all_alerts=catch_all_alerts(session, team),
+        catch_all_channel=config.slack.catch_all,
+        unreachable=unreachable_owners(session, team),
     )
+
+
+def catch_all_alerts(session: Session, owner_ids: set[int] | None) -> int:
+    """Live alerts on the accounts of ``owner_ids`` (None: every account) whose card went
+    to the catch-all channel because the owner had no Slack user."""
+    stmt = (
+        select(func.count())
+        .select_from(Alert)
+        .join(Account, Account.id == Alert.account_id)
+        .where(Alert.catch_all.is_(True), Alert.status.in_(LIVE_STATUSES))
+    )
+    if owner_ids is not None:
+        stmt = stmt.where(Account.owner_id.in_(sorted(owner_ids)))
+    return int(session.scalar(stmt) or 0)
+
+
+def unreachable_owners(session: Session, owner_ids: set[int] | None) -> list[str]:
+    """Names of the owners among ``owner_ids`` (None: all) who own accounts and have no
+    Slack user (``pulse people`` says why)."""
+    owns = exists().where(Account.owner_id == Owner.id)
+    stmt = select(Owner.name).where(
+        or_(Owner.slack_user_id.is_(None), Owner.slack_user_id == ""), owns
+    )
+    if owner_ids is not None:
+        stmt = stmt.where(Owner.id.in_(sorted(owner_ids)))
+    return [str(n) for n in session.scalars(stmt.order_by(Owner.name, Owner.id))]
 
 
 def _manager_scope(session: Session, manager_id: int | None) -> tuple[str, set[int] | None]:

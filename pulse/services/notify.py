@@ -44,8 +44,10 @@ class AlertCard:
     """An alert's card to post (raised, reopened) or to update in place (resolved).
 
     ``destination`` is the configured route for a new card (None: no route, or no Slack
-    id for the person) and the posted card's channel for an update, whose ``ts`` is the
-    message to replace (None when the card was never posted).
+    id for the person and no catch-all channel) and the posted card's channel for an
+    update, whose ``ts`` is the message to replace (None when the card was never posted).
+    ``catch_all``: the new card goes to the catch-all channel because the person its
+    route names has no Slack user.
     """
 
     kind: CardKind
@@ -53,6 +55,7 @@ class AlertCard:
     destination: str | None
     payload: dict[str, Any]
     ts: str | None = None
+    catch_all: bool = False
 
     @property
     def what(self) -> str:
@@ -63,10 +66,15 @@ class AlertCard:
         return Message(self.destination, self.payload, self.what)
 
 
-def alert_destination(session: Session, config: PulseConfig, alert_id: int) -> str | None:
-    """The configured route of an alert (a channel id or a person's Slack user id)."""
+def alert_destination(
+    session: Session, config: PulseConfig, alert_id: int
+) -> tuple[str | None, bool]:
+    """Where an alert's card goes (a channel id or a person's Slack user id) and whether
+    that is the catch-all channel (``alerts.destination``)."""
     alert = session.get(Alert, alert_id)
-    return alert_service.route(session, config, alert) if alert is not None else None
+    if alert is None:
+        return None, False
+    return alert_service.destination(session, config, alert)
 
 
 def posted_card(
@@ -95,11 +103,11 @@ def alert_cards(
         ("raised", changes.raised),
         ("reopened", changes.reopened),
     )
-    cards = [
-        AlertCard(kind, item, alert_destination(session, config, item.id), alert_card(item, now))
-        for kind, items in new
-        for item in items
-    ]
+    cards = []
+    for kind, items in new:
+        for item in items:
+            where, catch_all = alert_destination(session, config, item.id)
+            cards.append(AlertCard(kind, item, where, alert_card(item, now), catch_all=catch_all))
     for item in changes.resolved:
         card = posted_card(session, item, now)
         if card is not None:

@@ -26,7 +26,13 @@ from storage.models.base import Base, SourceKeyed
 
 
 class Owner(SourceKeyed, Base):
-    """A CSM or CS manager; ``manager_id`` points at the owner's manager."""
+    """A CSM or CS manager; ``manager_id`` points at the owner's manager.
+
+    ``slack_user_source`` says where ``slack_user_id`` came from: ``source`` (the source
+    record carried it, e.g. the sample or a file), ``override`` (``people.slack_users``
+    in pulse.yml) or ``email`` (Slack's ``users.lookupByEmail``); None when unmatched.
+    See :mod:`pulse.services.people`.
+    """
 
     __tablename__ = "owners"
     __table_args__ = (UniqueConstraint("source", "external_id", name="uq_owners_source_ext"),)
@@ -36,6 +42,7 @@ class Owner(SourceKeyed, Base):
     email: Mapped[str | None] = mapped_column(String(320))
     crm_owner_id: Mapped[str | None] = mapped_column(String(120))
     slack_user_id: Mapped[str | None] = mapped_column(String(40))
+    slack_user_source: Mapped[str | None] = mapped_column(String(20))
     team: Mapped[str | None] = mapped_column(String(120))
     is_manager: Mapped[bool] = mapped_column(Boolean, default=False)
     manager_id: Mapped[int | None] = mapped_column(ForeignKey("owners.id"))

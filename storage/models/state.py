@@ -1,5 +1,6 @@
 """What Pulse itself records: score snapshots, alerts, the audit log, sync and pipeline runs,
-write-backs, playbooks, reminders, trial extensions, overrides and webhook events."""
+write-backs, playbooks, reminders, trial extensions, overrides, webhook events and Slack
+lookups of CRM owners."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Date,
     DateTime,
     Float,
@@ -17,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -86,6 +89,9 @@ class Alert(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
     slack_channel: Mapped[str | None] = mapped_column(String(40))
     slack_ts: Mapped[str | None] = mapped_column(String(40))
+    # True when the card went to the catch-all channel because the person its route names
+    # (the owner, the manager) has no Slack user (pulse.services.alerts.routing).
+    catch_all: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # The account as it stood when someone acknowledged or snoozed the alert: the baseline
     # "materially worse" is measured from (a further score drop, a new critical flag, the
     # renewal entering its notice window), which reopens the alert early.
@@ -322,3 +328,23 @@ class WebhookEvent(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     account_ids: Mapped[list[Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class SlackLookup(Base):
+    """What Slack's ``users.lookupByEmail`` answered for one email, and when.
+
+    ``status``: ``found`` (``slack_user_id`` set), ``not_found`` (Slack's
+    ``users_not_found``) or ``error`` (``error`` holds Slack's error code). Emails are
+    stored lower-cased, once each, so two owners with the same email (the same person in
+    two CRMs) cost one lookup. Re-check rules: :mod:`pulse.services.people.matching`.
+    """
+
+    __tablename__ = "slack_lookups"
+    __table_args__ = (UniqueConstraint("email", name="uq_slack_lookups_email"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    status: Mapped[str] = mapped_column(String(20))
+    slack_user_id: Mapped[str | None] = mapped_column(String(40))
+    error: Mapped[str | None] = mapped_column(String(200))
+    checked_at: Mapped[datetime] = mapped_column(DateTime)

@@ -41,6 +41,8 @@ SCOPES_OF_METHOD: dict[str, set[str]] = {
     "chat_postEphemeral": {"chat:write"},
     "conversations_open": {"im:write"},
     "users_info": {"users:read"},
+    # https://api.slack.com/methods/users.lookupByEmail
+    "users_lookupByEmail": {"users:read", "users:read.email"},
     "files_upload_v2": {"files:write"},
     "views_publish": set(),
     "views_open": set(),  # "No scopes required" (https://api.slack.com/methods/views.open)

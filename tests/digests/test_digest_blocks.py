@@ -186,3 +186,18 @@ def test_manager_digest_with_more_tiers_than_fields_lists_them_in_sections() -> 
     body = all_mrkdwn(payload)
     assert "*Health distribution*\n*:white_circle: tier0*\n0 accounts · $1k" in body
     assert validate_message(payload) == []
+
+
+def test_manager_digest_says_how_many_alerts_went_to_the_catch_all() -> None:
+    d = replace(manager([], []), catch_all_alerts=3, catch_all_channel="C0ADMIN",
+                unreachable=["Uma <Unmatched>", *(f"P{i}" for i in range(6))])
+    payload = manager_digest(d)
+    body = all_mrkdwn(payload)
+    assert "*3 open alert(s)* went to <#C0ADMIN>: their account's owner has no Slack user" in body
+    assert "Uma &lt;Unmatched&gt;" in body and "and 2 more" in body
+    assert "`pulse people` says why" in body
+    assert "3 open alerts went to the catch-all channel." in payload["text"]
+    assert validate_message(payload) == []
+    quiet = all_mrkdwn(manager_digest(replace(manager([], []), unreachable=["Uma"])))
+    assert "Not reachable in Slack: Uma." in quiet
+    assert "catch-all" not in all_mrkdwn(manager_digest(manager([], [])))

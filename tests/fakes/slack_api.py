@@ -3,7 +3,8 @@
 Point a ``WebClient(base_url=fake.base_url)`` at it. Every call is recorded (method name,
 the parsed query/form/JSON arguments, the token) and answered the way Slack answers:
 ``{"ok": true, ...}`` with the fields callers read (``chat.postMessage`` returns channel
-and ts, ``conversations.open`` a DM channel id, ``users.info`` the profile email, the
+and ts, ``conversations.open`` a DM channel id, ``users.info`` the profile email,
+``users.lookupByEmail`` the user of an email (or ``users_not_found``), the
 ``files_upload_v2`` trio an upload URL served by this same fake). It can be told to
 answer the next N calls of a method with HTTP 429 + ``Retry-After`` (``ratelimited``) or
 with ``invalid_auth``, so retry and error paths run through the real client code.
@@ -138,6 +139,13 @@ class FakeSlack(LocalFake):
         handle = real.lower().replace(" ", ".")
         with self._lock:
             self.users[user_id] = FakeUser(user_id, email, handle, real, is_bot)
+
+    def remove_user(self, user_id: str) -> None:
+        """The user leaves the workspace: ``users.info`` no longer knows them, and
+        ``users.lookupByEmail`` answers ``users_not_found`` as Slack documents for a
+        deactivated user."""
+        with self._lock:
+            self.users.pop(user_id, None)
 
     def fail_next(
         self,
@@ -379,6 +387,18 @@ class FakeSlack(LocalFake):
             return {"ok": False, "error": "users_list_not_supplied"}
         first = users.split(",")[0]
         return {"ok": True, "channel": {"id": self._dm_channel(first), "is_im": True}}
+
+    def _m_users_lookupByEmail(self, args: dict[str, Any]) -> dict[str, Any]:
+        """https://api.slack.com/methods/users.lookupByEmail: the user object, or
+        ``users_not_found`` for an email no (non-deleted) user has; case-insensitive."""
+        email = str(args.get("email") or "").strip().lower()
+        with self._lock:
+            user = next(
+                (u for u in self.users.values() if (u.email or "").lower() == email), None
+            )
+        if user is None or not email:
+            return {"ok": False, "error": "users_not_found"}
+        return self._m_users_info({"user": user.id})
 
     def _m_users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user_id = str(args.get("user") or "")

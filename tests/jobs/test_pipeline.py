@@ -78,11 +78,12 @@ def test_a_morning_run_syncs_scores_alerts_and_sends_digests(
 
     assert run is not None and run.status == "ok", run.steps if run else None
     steps = {s["name"]: s for s in run.steps}
-    assert list(steps) == ["sync", "score", "alerts", "playbooks", "writeback", "digests",
-                           "retention"]
+    assert list(steps) == ["sync", "people", "score", "alerts", "playbooks", "writeback",
+                           "digests", "retention"]
     assert steps["writeback"]["status"] == "skipped"
     assert "no CRM configured" in steps["writeback"]["detail"]
-    assert all(steps[n]["status"] == "ok" for n in ("sync", "score", "alerts", "digests"))
+    assert all(steps[n]["status"] == "ok"
+               for n in ("sync", "people", "score", "alerts", "digests"))
     assert steps["playbooks"]["status"] == "skipped"  # none in this pulse.yml
     with session_factory(db_url)() as s:
         live = s.scalar(select(func.count()).select_from(Account)

@@ -29,6 +29,7 @@ from pulse.services.alerts import (
     acknowledge,
     add_reason,
     alert_item,
+    destination,
     evaluate_alerts,
     record_message,
     route,
@@ -302,6 +303,25 @@ def test_routes_pick_the_right_destination(session: Session) -> None:
     assert route(session, routes, vandelay) == "UMAYA"  # Rita's manager has a Slack id
     narrow = parse_config({"slack": {"alert_routes": [{"severity": "critical", "to": "owner"}]}})
     assert route(session, narrow, labs) is None  # no route matches
+
+
+def test_an_owner_without_a_slack_user_gets_the_catch_all_channel(session: Session) -> None:
+    ids = load_people(session)
+    put_snapshot(session, ids["a7"], D1, flags=[flag("invoice_overdue", "warning")])
+    put_snapshot(session, ids["a1"], D1, flags=[flag("invoice_overdue", "warning")])
+    evaluate_alerts(session, CFG, NOW1)
+    by_account = {a.account_id: a for a in _alerts(session)}
+    vandelay, acme = by_account[ids["a7"]], by_account[ids["a1"]]  # Rita has no Slack id
+
+    admin = parse_config({"slack": {"admin_channel": "C0ADMIN"}})
+    assert destination(session, admin, vandelay) == ("C0ADMIN", True)  # the default catch-all
+    assert destination(session, admin, acme) == ("UOLGA", False)
+    both = parse_config({"slack": {"admin_channel": "C0ADMIN", "catch_all_channel": "C0ORPHAN"}})
+    assert destination(session, both, vandelay) == ("C0ORPHAN", True)
+    to_channel = parse_config({"slack": {"admin_channel": "C0ADMIN",
+                                         "alert_routes": [{"to": "C0ALL"}]}})
+    assert destination(session, to_channel, vandelay) == ("C0ALL", False)  # a channel route
+    assert destination(session, CFG, vandelay) == (None, False)  # no catch-all configured
 
 
 def test_record_message_and_item(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:

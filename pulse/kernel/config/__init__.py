@@ -30,6 +30,7 @@ from pulse.kernel.config.automation import (
 )
 from pulse.kernel.config.base import ConfigError, StrictModel
 from pulse.kernel.config.metrics import MetricsConfig
+from pulse.kernel.config.people import PeopleConfig, TeamConfig
 from pulse.kernel.config.sources import (
     FilesSourceConfig,
     HubSpotSourceConfig,
@@ -59,6 +60,7 @@ __all__ = [
     "LiveConfig",
     "MetricsConfig",
     "OverridesConfig",
+    "PeopleConfig",
     "Playbook",
     "PlaybookAction",
     "PlaybookConditions",
@@ -72,6 +74,7 @@ __all__ = [
     "SignalWeights",
     "SlackConfig",
     "SourcesConfig",
+    "TeamConfig",
     "StrictModel",
     "StripeSourceConfig",
     "TierThresholds",
@@ -270,6 +273,17 @@ class SlackConfig(StrictModel):
         None, description="Channel id told when a step of the daily pipeline fails.",
         examples=["C0123ADMIN"],
     )
+    catch_all_channel: str | None = Field(
+        None,
+        description="Channel id for alert cards whose owner (or manager) has no Slack user; "
+        "admin_channel when not set. Without either, such cards are not posted.",
+        pattern=r"^[CGD][A-Z0-9]{2,}$",
+    )
+
+    @property
+    def catch_all(self) -> str | None:
+        """Where cards of unreachable owners go: catch_all_channel, else admin_channel."""
+        return self.catch_all_channel or self.admin_channel
 
 
 class AlertsConfig(StrictModel):
@@ -350,6 +364,7 @@ class PulseConfig(StrictModel):
     freshness: FreshnessConfig = FreshnessConfig()
     live: LiveConfig = LiveConfig()
     access: AccessConfig = AccessConfig()
+    people: PeopleConfig = PeopleConfig()
     workspace: WorkspaceConfig = WorkspaceConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     retention: RetentionConfig = RetentionConfig()

@@ -52,7 +52,7 @@ from pulse.services.alerts.actions import (
 )
 from pulse.services.alerts.base import LIVE_STATUSES, QUIET_STATUSES, TIER_RULE
 from pulse.services.alerts.evaluate import AlertChanges, evaluate_alerts, materially_worse
-from pulse.services.alerts.routing import route
+from pulse.services.alerts.routing import destination, route
 from pulse.services.alerts.views import (
     alert_item,
     alert_items,
@@ -73,6 +73,7 @@ __all__ = [
     "alert_items",
     "clean_reason",
     "crm_url",
+    "destination",
     "evaluate_alerts",
     "live_alerts",
     "materially_worse",

@@ -206,11 +206,15 @@ def snooze(
     return alert_item(session, alert)
 
 
-def record_message(session: Session, alert_id: int, channel: str, ts: str) -> None:
-    """Remember where the alert's card was posted, so later changes update that message."""
+def record_message(
+    session: Session, alert_id: int, channel: str, ts: str, *, catch_all: bool = False
+) -> None:
+    """Remember where the alert's card was posted, so later changes update that message;
+    ``catch_all``: it went to the catch-all channel (its owner has no Slack user)."""
     alert = session.get(Alert, alert_id)
     if alert is None:
         raise LookupError(f"Alert {alert_id} does not exist (any more).")
     alert.slack_channel = channel
     alert.slack_ts = ts
+    alert.catch_all = catch_all
     session.flush()

@@ -1,25 +1,32 @@
-"""Where an alert's card goes (``config.slack.alert_routes``)."""
+"""Where an alert's card goes (``config.slack.alert_routes``, then the catch-all)."""
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
 from pulse.kernel.config import PulseConfig
-from storage.models import Account, Alert
+from storage.models import Account, Alert, Owner
 
 
 def _same(a: str | None, b: str | None) -> bool:
     return (a or "").strip().lower() == (b or "").strip().lower()
 
 
-def route(session: Session, config: PulseConfig, alert: Alert) -> str | None:
-    """Where the alert's card goes: a channel id, or the owner's / manager's Slack user id.
+def _reachable(person: Owner | None) -> str | None:
+    return person.slack_user_id if person is not None and person.slack_user_id else None
+
+
+def destination(session: Session, config: PulseConfig, alert: Alert) -> tuple[str | None, bool]:
+    """Where the alert's card goes, and whether that is the catch-all channel.
 
     The first of ``config.slack.alert_routes`` whose filters (severity, owner's team,
-    account segment; case-insensitive) all match decides. Returns ``None`` when no route
-    matches, or the matching route points at a person with no known Slack user id (no
-    owner, no manager, or no ``slack_user_id``): the bot logs that and posts nothing,
-    rather than guessing another recipient.
+    account segment; case-insensitive) all match decides. When that route points at a
+    person who cannot be reached (no owner, no manager, or no Slack user: see
+    ``pulse people``), the card goes to the catch-all channel
+    (``slack.catch_all_channel``, else ``slack.admin_channel``) with ``True``, so no alert
+    is silently dropped. ``(None, False)`` when no route matches, or when the person is
+    unreachable and no catch-all channel is configured: the bot logs that and posts
+    nothing.
     """
     account = session.get(Account, alert.account_id)
     owner = account.owner if account is not None else None
@@ -31,10 +38,18 @@ def route(session: Session, config: PulseConfig, alert: Alert) -> str | None:
         segment = account.segment if account is not None else None
         if entry.segment is not None and not _same(entry.segment, segment):
             continue
-        if entry.to == "owner":
-            return owner.slack_user_id if owner is not None else None
-        if entry.to == "manager":
-            manager = owner.manager if owner is not None else None
-            return manager.slack_user_id if manager is not None else None
-        return entry.to
-    return None
+        if entry.to in ("owner", "manager"):
+            person = owner if entry.to == "owner" or owner is None else owner.manager
+            found = _reachable(person)
+            if found:
+                return found, False
+            catch_all = config.slack.catch_all
+            return catch_all, catch_all is not None
+        return entry.to, False
+    return None, False
+
+
+def route(session: Session, config: PulseConfig, alert: Alert) -> str | None:
+    """The card's destination of :func:`destination`: a channel id, a Slack user id, or
+    None."""
+    return destination(session, config, alert)[0]
