@@ -46,11 +46,14 @@ class PeopleConfig(StrictModel):
         default_factory=dict,
         description="Owner email or CRM owner id -> Slack user id (U...). Always wins over "
         "the users.lookupByEmail match.",
+        examples=[{"jane.doe@example.com": "U0123JANE", "0055e000001AbCdEAK": "U0456OMAR"}],
     )
     teams: list[TeamConfig] = Field(
         default_factory=list,
         description="Teams with a manager and members; they override the CRM's manager "
         "and team for the owners they name.",
+        examples=[[{"name": "EMEA", "manager": "maria.rossi@example.com",
+                    "members": ["jane.doe@example.com", "omar.haddad@example.com"]}]],
     )
 
     @field_validator("slack_users")
