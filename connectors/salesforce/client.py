@@ -42,6 +42,7 @@ from connectors.salesforce.auth import (
     TOKENS,
     Credentials,
     SalesforceConfigError,
+    SalesforceLoginError,
     Token,
     TokenCache,
     request_token,
@@ -164,14 +165,23 @@ class SalesforceClient:
         )
 
     def _login(self) -> Token:
+        """A new token (network failures and 5xx retried); an unreachable login host is
+        one line naming SALESFORCE_LOGIN_URL."""
         assert self.credentials is not None
         creds = self.credentials
-        return call_with_retries(
-            lambda: request_token(creds, self.http, self.api_version),
-            self._classify,
-            what="Salesforce login",
-            sleep=self.sleep,
-        )
+        try:
+            return call_with_retries(
+                lambda: request_token(creds, self.http, self.api_version),
+                self._classify,
+                what="Salesforce login",
+                sleep=self.sleep,
+            )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise SalesforceLoginError(
+                f"Salesforce login at {creds.login_url} could not be reached "
+                f"({type(exc).__name__}): check SALESFORCE_LOGIN_URL (the org's login or My "
+                "Domain URL) and this machine's network"
+            ) from exc
 
     def call(self, fn: Callable[[Salesforce], T], *, what: str) -> T:
         """Run one API call with retries; on an expired session log in again once and

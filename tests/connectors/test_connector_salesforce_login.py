@@ -224,6 +224,15 @@ def test_client_credentials_at_login_salesforce_com_asks_for_my_domain(
         pull(env)
 
 
+def test_unreachable_login_host_names_the_login_url(fake: FakeSalesforce) -> None:
+    env = {**CLIENT_ENV, "SALESFORCE_LOGIN_URL": "https://typo.my.salesforce.com"}
+    with pytest.raises(SalesforceLoginError, match=(
+        r"^Salesforce login at https://typo.my.salesforce.com could not be reached "
+        r"\(ConnectionError\): check SALESFORCE_LOGIN_URL"
+    )):
+        pull(env)
+
+
 # --- which login, and what is missing -----------------------------------------------------
 
 
