@@ -44,7 +44,6 @@ from connectors.salesforce.auth import (
     SalesforceConfigError,
     SalesforceLoginError,
     Token,
-    TokenCache,
     request_token,
 )
 from pulse.kernel.config import PulseConfig, SalesforceSourceConfig
@@ -97,8 +96,8 @@ class SalesforceClient:
 
     Every API call goes through :meth:`call`, the one place that retries (via
     :func:`connectors.retry.call_with_retries`) and renews an expired session. Tokens come
-    from ``tokens`` (the process-wide :data:`connectors.salesforce.auth.TOKENS` unless a
-    caller gives its own), so clients built one after another share one login.
+    from the process-wide :data:`connectors.salesforce.auth.TOKENS`, so clients built one
+    after another share one login.
     """
 
     def __init__(
@@ -108,12 +107,10 @@ class SalesforceClient:
         credentials: Credentials | None = None,
         sf: Salesforce | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        tokens: TokenCache = TOKENS,
     ) -> None:
         self.api_version = api_version
         self.credentials = credentials
         self.sleep = sleep
-        self.tokens = tokens
         self.http = requests.Session()
         self.http.hooks["response"].append(self._remember_headers)
         self._retry_after: str | None = None
@@ -154,9 +151,9 @@ class SalesforceClient:
         if creds is None:
             raise SalesforceConfigError("no Salesforce credentials")
         if creds.can_login:
-            token = self.tokens.get(creds, self._login, stale=stale)
+            token = TOKENS.get(creds, self._login, stale=stale)
         else:
-            token = Token(creds.access_token or "", creds.instance_url or "")
+            token = request_token(creds, self.http, self.api_version)  # the bare token
         self._sf = Salesforce(
             instance_url=token.instance_url,
             session_id=token.access_token,
