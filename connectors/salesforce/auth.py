@@ -132,6 +132,16 @@ class Credentials:
             if key or (secret and "SALESFORCE_PASSWORD" not in env):
                 return cls(client_id=client_id, client_secret=secret, private_key=key,
                            username=user, login_url=login_url, domain=domain)
+            if user and "SALESFORCE_PASSWORD" not in env:
+                raise SalesforceConfigError(
+                    "SALESFORCE_PRIVATE_KEY_FILE is not set (the JWT login needs it with "
+                    "SALESFORCE_CLIENT_ID and SALESFORCE_USERNAME; or set "
+                    "SALESFORCE_CLIENT_SECRET for the client-credentials login)"
+                )
+            if not user and "SALESFORCE_PASSWORD" in env:
+                raise SalesforceConfigError(
+                    "SALESFORCE_USERNAME is not set (it goes with SALESFORCE_PASSWORD)"
+                )
             if not user:
                 raise SalesforceConfigError(
                     "SALESFORCE_PRIVATE_KEY_FILE (JWT login, with SALESFORCE_USERNAME) or "

@@ -260,6 +260,10 @@ def test_which_login_the_variables_choose(jwt_env: dict[str, str]) -> None:
          "SALESFORCE_CLIENT_SECRET (client credentials) is not set"),
         ({"SALESFORCE_CLIENT_ID": CONSUMER_KEY, "SALESFORCE_PRIVATE_KEY_FILE": "KEY"},
          "SALESFORCE_USERNAME is not set"),
+        ({"SALESFORCE_CLIENT_ID": CONSUMER_KEY, "SALESFORCE_USERNAME": INTEGRATION_USER},
+         "SALESFORCE_PRIVATE_KEY_FILE is not set"),
+        ({**CLIENT_ENV, "SALESFORCE_PASSWORD": "pw"},
+         "SALESFORCE_USERNAME is not set (it goes with SALESFORCE_PASSWORD)"),
         ({"SALESFORCE_CLIENT_ID": CONSUMER_KEY, "SALESFORCE_USERNAME": INTEGRATION_USER,
           "SALESFORCE_PRIVATE_KEY_FILE": "/nowhere/pulse.key"},
          "SALESFORCE_PRIVATE_KEY_FILE '/nowhere/pulse.key' cannot be read"),
@@ -269,7 +273,8 @@ def test_which_login_the_variables_choose(jwt_env: dict[str, str]) -> None:
         ({**CLIENT_ENV, "SALESFORCE_LOGIN_URL": "ftp://x"}, "SALESFORCE_LOGIN_URL 'ftp://x'"),
         ({}, "SALESFORCE_CLIENT_ID is not set"),
     ],
-    ids=["id-alone", "no-username", "missing-key-file", "not-a-key", "bad-url", "nothing"],
+    ids=["id-alone", "no-username", "no-key", "password-no-username", "missing-key-file",
+         "not-a-key", "bad-url", "nothing"],
 )
 def test_missing_pieces_name_the_variable(
     env: dict[str, str], named: str, jwt_env: dict[str, str]
