@@ -39,6 +39,7 @@ from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSessi
 
 from connectors.retry import Retry, call_with_retries, parse_retry_after, retry_for_status
 from connectors.salesforce.auth import (
+    FLOW_NAMES,
     TOKENS,
     Credentials,
     SalesforceConfigError,
@@ -166,6 +167,7 @@ class SalesforceClient:
         one line naming SALESFORCE_LOGIN_URL."""
         assert self.credentials is not None
         creds = self.credentials
+        log.info("Salesforce %s login at %s", FLOW_NAMES[creds.flow], creds.login_url)
         try:
             return call_with_retries(
                 lambda: request_token(creds, self.http, self.api_version),

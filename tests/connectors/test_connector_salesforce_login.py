@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from connectors.salesforce import (
     CRM,
     Credentials,
+    SalesforceClient,
     SalesforceConfigError,
     SalesforceConnector,
     SalesforceLoginError,
@@ -318,6 +319,22 @@ def test_token_expiring_mid_paged_sync_is_renewed_without_losing_or_repeating_a_
     assert len(served) == 5 and set(served.values()) == {1}  # each page served once
     assert len(refused) == 1 and asked[refused[0]] == 2  # the expired page asked again
     assert "/query/01g" in refused[0]  # ... and it was a query_more page (page 4)
+
+
+def test_clients_share_one_login_and_one_renewal(
+    fake: FakeSalesforce, jwt_env: dict[str, str]
+) -> None:
+    """Two clients of one process (a sync and a live writeback in ``pulse serve``): one
+    login between them; when the token expires both go on with one new login, not two."""
+    first = SalesforceClient.from_env("59.0", jwt_env, sleep=lambda _: None)
+    second = SalesforceClient.from_env("59.0", jwt_env, sleep=lambda _: None)
+    first.describe("Account")
+    second.describe("Account")
+    assert fake.tokens_issued == ["00Dfake!oauth-1"]
+    fake.expire_session()  # hours later
+    first.describe("Account")  # renews
+    second.describe("Account")  # its token is stale too: takes the renewed one
+    assert fake.tokens_issued == ["00Dfake!oauth-1", "00Dfake!oauth-2"]
 
 
 def _accounts_with_scores(session: Session, n: int) -> None:
