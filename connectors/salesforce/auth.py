@@ -302,8 +302,9 @@ ADVICE: dict[str, str] = {
         "policies (Manage Profiles / Manage Permission Sets)"
     ),
     "invalid assertion": (
-        "the JWT signature does not match the connected app's certificate: upload the "
-        "certificate of the key in SALESFORCE_PRIVATE_KEY_FILE ('Use digital signatures')"
+        "the JWT signature does not match the app's certificate: upload the certificate of "
+        "the key in SALESFORCE_PRIVATE_KEY_FILE (or SALESFORCE_PRIVATE_KEY) to the app "
+        "('Enable JWT Bearer Flow'; connected app: 'Use digital signatures')"
     ),
     "audience is invalid": (
         "set SALESFORCE_LOGIN_URL to https://login.salesforce.com, https://test.salesforce.com "
@@ -329,8 +330,8 @@ ADVICE: dict[str, str] = {
         "login.salesforce.com or test.salesforce.com"
     ),
     "grant type not supported": (
-        "enable the flow in the connected app (Client Credentials Flow, or 'Use digital "
-        "signatures' for JWT)"
+        "enable the flow in the app ('Enable Client Credentials Flow', or 'Enable JWT Bearer "
+        "Flow'; connected app: 'Use digital signatures')"
     ),
 }
 """What the admin must change, for each ``error_description`` Salesforce's token endpoint
