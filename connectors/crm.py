@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 CRM_SYSTEMS = ("salesforce", "hubspot")
 """Every CRM, in the order Pulse writes to them (and looks for an account's task record)."""
 CREDENTIALS = {  # any one of these variables set is enough
-    "salesforce": ("SALESFORCE_ACCESS_TOKEN", "SALESFORCE_USERNAME"),
+    "salesforce": ("SALESFORCE_CLIENT_ID", "SALESFORCE_ACCESS_TOKEN", "SALESFORCE_USERNAME"),
     "hubspot": ("HUBSPOT_ACCESS_TOKEN",),
 }
 

@@ -1,6 +1,8 @@
 """Salesforce: owners, accounts, contacts and opportunities in; health values back out.
 
-* :mod:`.client`: credentials, the simple-salesforce session, retries, re-login on expiry;
+* :mod:`.auth`: credentials and the logins (JWT bearer, client credentials, legacy
+  username/password), the process's tokens;
+* :mod:`.client`: the simple-salesforce session, retries, renewal on expiry;
 * :mod:`.read`: the incremental pull (:class:`SalesforceConnector`, the ``salesforce``
   source);
 * :mod:`.fields`: the health fields on Account and ``pulse crm check``;
@@ -21,10 +23,9 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from connectors.crm import CrmSystem
+from connectors.salesforce.auth import Credentials, SalesforceConfigError, SalesforceLoginError
 from connectors.salesforce.client import (
-    Credentials,
     SalesforceClient,
-    SalesforceConfigError,
     SalesforceTokenExpired,
     classify_salesforce,
     source_config,
@@ -48,6 +49,7 @@ __all__ = [
     "SalesforceConfigError",
     "SalesforceConnector",
     "SalesforceCrm",
+    "SalesforceLoginError",
     "SalesforceTokenExpired",
     "check_fields",
     "classify_salesforce",

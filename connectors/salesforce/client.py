@@ -1,13 +1,14 @@
-"""The Salesforce client: credentials, the session, and retries around every call.
+"""The Salesforce client: the session, its renewal, and retries around every call.
 
-Credentials come only from the environment: ``SALESFORCE_INSTANCE_URL`` and
-``SALESFORCE_ACCESS_TOKEN``, or ``SALESFORCE_USERNAME`` / ``SALESFORCE_PASSWORD`` /
-``SALESFORCE_SECURITY_TOKEN`` (optionally ``SALESFORCE_DOMAIN``, ``login`` or ``test``).
-A session that expires mid-run answers 401 ``INVALID_SESSION_ID``; with a username and
-password Pulse logs in again once and repeats the call, with a bare access token it stops
-with a "token expired" error
+Credentials come only from the environment (:class:`connectors.salesforce.auth.Credentials`):
+the JWT bearer or client-credentials login of a connected app, the legacy
+username/password login, or a bare access token for tests. An access token expires (the
+org's session timeout); a call made with an expired one answers 401 ``INVALID_SESSION_ID``
 (https://developer.salesforce.com/docs/atlas.en-us.api_meta.meta/api_meta/meta_error_handling_session_exp.htm).
-429 and 5xx are retried by
+Pulse then logs in again once, through the process-wide
+:data:`connectors.salesforce.auth.TOKENS`, and repeats that one call, whether it is a
+query, a further query page, a writeback or a bulk job request; with a bare access token
+it stops with a "token expired" error. 429 and 5xx are retried by
 :mod:`connectors.retry`; 403 ``REQUEST_LIMIT_EXCEEDED`` (the org's API request limit,
 https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/errorcodes.htm)
 is retried only for the transient concurrent-request limit.
@@ -16,8 +17,9 @@ Query results are read page by page: the first page comes from ``query`` and eve
 further page from ``query_more`` following ``nextRecordsUrl`` until ``done`` is true
 (https://developer.salesforce.com/docs/platform/api-rest/guide/resources-query.md,
 https://developer.salesforce.com/docs/platform/api-rest/guide/dome-query.md). Each page is
-its own API call wrapped in the shared retry policy, so a throttled page 7 does not restart
-the query at page 1. Field lengths and types come from the sObject Describe resource
+its own API call wrapped in the shared retry policy and the renewal, so a throttled page 7,
+or a token expiring before it, does not restart the query at page 1. Field lengths and
+types come from the sObject Describe resource
 (https://developer.salesforce.com/docs/platform/api-rest/guide/dome-sobject-describe.md).
 The client is simple-salesforce built from ``instance_url`` and ``session_id``
 (https://pypi.org/project/simple-salesforce/).
@@ -26,88 +28,33 @@ The client is simple-salesforce built from ``instance_url`` and ``session_id``
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
 import requests
-from simple_salesforce import Salesforce, SalesforceLogin
+from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 
 from connectors.retry import Retry, call_with_retries, parse_retry_after, retry_for_status
+from connectors.salesforce.auth import (
+    FLOW_NAMES,
+    TOKENS,
+    Credentials,
+    SalesforceConfigError,
+    SalesforceLoginError,
+    Token,
+    request_token,
+)
 from pulse.kernel.config import PulseConfig, SalesforceSourceConfig
 
 log = logging.getLogger("pulse.connectors.salesforce")
 T = TypeVar("T")
 
 
-class SalesforceConfigError(Exception):
-    """Missing credentials or an org that lacks what Pulse needs, worded for the admin."""
-
-
 class SalesforceTokenExpired(Exception):
-    """The access token expired and Pulse has no username/password to log in again."""
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """What the environment provides: an access token, or a username/password login."""
-
-    instance_url: str | None = None
-    access_token: str | None = None
-    username: str | None = None
-    password: str | None = None
-    security_token: str | None = None
-    domain: str = "login"
-
-    @property
-    def can_login(self) -> bool:
-        return bool(self.username and self.password is not None)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Credentials:
-        """Read the SALESFORCE_* variables; a missing one raises an error naming it."""
-        env = os.environ if env is None else env
-
-        def get(name: str) -> str | None:
-            value = env.get(name)
-            return value.strip() if value and value.strip() else None
-
-        token, user = get("SALESFORCE_ACCESS_TOKEN"), get("SALESFORCE_USERNAME")
-        domain = get("SALESFORCE_DOMAIN") or "login"
-        if token:
-            url = get("SALESFORCE_INSTANCE_URL")
-            if not url:
-                raise SalesforceConfigError(
-                    "SALESFORCE_INSTANCE_URL is not set (it goes with SALESFORCE_ACCESS_TOKEN, "
-                    "e.g. https://yourcompany.my.salesforce.com)"
-                )
-            return cls(instance_url=url, access_token=token, domain=domain)
-        if user:
-            for name in ("SALESFORCE_PASSWORD", "SALESFORCE_SECURITY_TOKEN"):
-                if name not in env:
-                    raise SalesforceConfigError(
-                        f"{name} is not set (it goes with SALESFORCE_USERNAME)"
-                    )
-            return cls(
-                instance_url=get("SALESFORCE_INSTANCE_URL"),
-                username=user,
-                password=env["SALESFORCE_PASSWORD"],
-                security_token=env["SALESFORCE_SECURITY_TOKEN"],
-                domain=domain,
-            )
-        if get("SALESFORCE_INSTANCE_URL"):
-            raise SalesforceConfigError(
-                "SALESFORCE_ACCESS_TOKEN is not set (or set SALESFORCE_USERNAME, "
-                "SALESFORCE_PASSWORD and SALESFORCE_SECURITY_TOKEN to log in)"
-            )
-        raise SalesforceConfigError(
-            "SALESFORCE_INSTANCE_URL and SALESFORCE_ACCESS_TOKEN are not set (or set "
-            "SALESFORCE_USERNAME, SALESFORCE_PASSWORD and SALESFORCE_SECURITY_TOKEN)"
-        )
+    """The access token expired and Pulse has no way to get a new one (a bare token)."""
 
 
 def error_code(exc: SalesforceError) -> tuple[str | None, str]:
@@ -138,6 +85,8 @@ def classify_salesforce(exc: BaseException, retry_after: str | None = None) -> R
                 return Retry("403 concurrent request limit", parse_retry_after(retry_after))
             return None
         return retry_for_status(status, retry_after)
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:  # token endpoint
+        return retry_for_status(exc.response.status_code, retry_after)
     if isinstance(exc, requests.ConnectionError | requests.Timeout):
         return Retry(f"network error ({type(exc).__name__})")
     return None
@@ -147,7 +96,9 @@ class SalesforceClient:
     """A simple-salesforce connection with the shared retries and one re-login on expiry.
 
     Every API call goes through :meth:`call`, the one place that retries (via
-    :func:`connectors.retry.call_with_retries`) and handles an expired session.
+    :func:`connectors.retry.call_with_retries`) and renews an expired session. Tokens come
+    from the process-wide :data:`connectors.salesforce.auth.TOKENS`, so clients built one
+    after another share one login.
     """
 
     def __init__(
@@ -194,37 +145,46 @@ class SalesforceClient:
         assert self._sf is not None
         return self._sf
 
-    def _connect(self) -> None:
+    def _connect(self, stale: str | None = None) -> None:
+        """Build the simple-salesforce session from a token: the bare one, or the process's
+        login for these credentials (a new login when ``stale`` is the token it holds)."""
         creds = self.credentials
         if creds is None:
             raise SalesforceConfigError("no Salesforce credentials")
-        if creds.access_token:
-            self._sf = Salesforce(
-                instance_url=creds.instance_url,
-                session_id=creds.access_token,
-                version=self.api_version,
-                session=self.http,
-            )
-            return
-        session_id, instance = call_with_retries(
-            lambda: SalesforceLogin(
-                username=creds.username,
-                password=creds.password,
-                security_token=creds.security_token,
-                domain=creds.domain,
-                sf_version=self.api_version,
-                session=self.http,
-            ),
-            self._classify,
-            what="Salesforce login",
-            sleep=self.sleep,
-        )
+        if creds.can_login:
+            token = TOKENS.get(creds, self._login, stale=stale)
+        else:
+            token = request_token(creds, self.http, self.api_version)  # the bare token
         self._sf = Salesforce(
-            instance=instance, session_id=session_id, version=self.api_version, session=self.http
+            instance_url=token.instance_url,
+            session_id=token.access_token,
+            version=self.api_version,
+            session=self.http,
         )
 
+    def _login(self) -> Token:
+        """A new token (network failures and 5xx retried); an unreachable login host is
+        one line naming SALESFORCE_LOGIN_URL."""
+        assert self.credentials is not None
+        creds = self.credentials
+        log.info("Salesforce %s login at %s", FLOW_NAMES[creds.flow], creds.login_url)
+        try:
+            return call_with_retries(
+                lambda: request_token(creds, self.http, self.api_version),
+                self._classify,
+                what="Salesforce login",
+                sleep=self.sleep,
+            )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise SalesforceLoginError(
+                f"Salesforce login at {creds.login_url} could not be reached "
+                f"({type(exc).__name__}): check SALESFORCE_LOGIN_URL (the org's login or My "
+                "Domain URL) and this machine's network"
+            ) from exc
+
     def call(self, fn: Callable[[Salesforce], T], *, what: str) -> T:
-        """Run one API call with retries; on an expired session log in again once."""
+        """Run one API call with retries; on an expired session log in again once and
+        repeat the call."""
         try:
             return call_with_retries(
                 lambda: fn(self.sf), self._classify, what=what, sleep=self.sleep
@@ -234,12 +194,14 @@ class SalesforceClient:
                 raise SalesforceTokenExpired(
                     "Salesforce access token expired or invalid (401 INVALID_SESSION_ID) "
                     f"during {what}: set a fresh SALESFORCE_ACCESS_TOKEN, or set "
-                    "SALESFORCE_USERNAME, SALESFORCE_PASSWORD and SALESFORCE_SECURITY_TOKEN "
-                    "so Pulse can log in again"
+                    "SALESFORCE_CLIENT_ID with SALESFORCE_PRIVATE_KEY_FILE and "
+                    "SALESFORCE_USERNAME (or SALESFORCE_CLIENT_SECRET) so Pulse can log in "
+                    "by itself"
                 ) from exc
             log.warning("%s: Salesforce session expired; logging in again", what)
+            stale = self._sf.session_id if self._sf is not None else None
             self._sf = None
-            self._connect()
+            self._connect(stale=stale)
             return call_with_retries(
                 lambda: fn(self.sf), self._classify, what=what, sleep=self.sleep
             )

@@ -6,6 +6,17 @@ requests is enough; no server runs. The fake serves SOQL queries (paged through
 PATCH and the SOAP login, filters queries on ``SystemModstamp > literal`` (or ``>=``) like the org
 would, and lets a test queue failures (429/503 with Retry-After, 500s, 401
 ``INVALID_SESSION_ID``) per object.
+
+It is also the org's OAuth 2.0 token endpoint (``POST /services/oauth2/token`` on
+login.salesforce.com, test.salesforce.com and the My Domain host): the JWT bearer grant is
+verified with the connected app's public key (RS256; ``iss`` the consumer key, ``sub`` the
+pre-authorized user, ``aud`` the host posted to, ``exp`` not passed and at most three
+minutes ahead), the client-credentials grant against the consumer key and secret (on the
+My Domain host only); both answer ``access_token`` and ``instance_url``, and refusals are
+400s with ``error`` / ``error_description`` as Salesforce words them
+(https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_jwt_flow.htm,
+https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_flow_errors.htm).
+``calls_per_token`` makes every token expire after that many API calls.
 """
 
 from __future__ import annotations
@@ -14,11 +25,13 @@ import csv
 import io
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+import jwt
 import responses
 
 INSTANCE = "pulse-test.my.salesforce.com"
@@ -34,6 +47,14 @@ ENV_LOGIN = {
     "SALESFORCE_PASSWORD": "secret",
     "SALESFORCE_SECURITY_TOKEN": "tok",
 }
+
+CONSUMER_KEY = "3MVG9fake.consumer-key"
+CONSUMER_SECRET = "fake-consumer-secret"
+INTEGRATION_USER = "pulse-integration@example.com"
+TOKEN_HOSTS = ("login.salesforce.com", "test.salesforce.com", INSTANCE)
+"""Where the fake answers ``POST /services/oauth2/token``: production, sandbox, My Domain."""
+ASSERTION_MAX_SECONDS = 180
+"""Salesforce's limit on how far ahead a JWT assertion's ``exp`` may be."""
 
 Failure = tuple[int, dict[str, str], Any]  # status, headers, JSON body
 
@@ -104,6 +125,11 @@ class FakeSalesforce:
     bulk_jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
     bulk_polls_in_progress: int = 1
+    public_key: str | None = None  # PEM of the certificate uploaded to the connected app
+    calls_per_token: int | None = None
+    token_requests: list[dict[str, Any]] = field(default_factory=list)
+    tokens_issued: list[str] = field(default_factory=list)
+    _token_calls: dict[str, int] = field(default_factory=dict)
     _locators: dict[str, tuple[list[dict[str, Any]], int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -127,6 +153,10 @@ class FakeSalesforce:
         self.mock.add_callback(responses.POST, re.compile(re.escape(BASE) + r"/sobjects/Task/?$"),
                                self._create_task)
         self.mock.add_callback(responses.POST, LOGIN_URL, self._login)
+        for host in TOKEN_HOSTS:
+            self.mock.add_callback(
+                responses.POST, f"https://{host}/services/oauth2/token", self._token
+            )
         jobs = re.escape(BASE) + r"/jobs/ingest"
         self.mock.add_callback(responses.POST, re.compile(jobs + "$"), self._bulk_create)
         self.mock.add_callback(
@@ -179,8 +209,12 @@ class FakeSalesforce:
     # --- plumbing --------------------------------------------------------------------
 
     def _gate(self, request: Any, key: str) -> tuple[int, dict[str, str], str] | None:
-        auth = request.headers.get("Authorization", "")
-        if auth.removeprefix("Bearer ") not in self.valid_tokens:
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if token in self.valid_tokens and self.calls_per_token is not None:
+            self._token_calls[token] = self._token_calls.get(token, 0) + 1
+            if self._token_calls[token] > self.calls_per_token:
+                self.valid_tokens.discard(token)
+        if token not in self.valid_tokens:
             status, headers, body = expired()
             return status, headers, json.dumps(body)
         for name in (key, "any"):
@@ -353,6 +387,73 @@ class FakeSalesforce:
             "</soapenv:Envelope>"
         )
         return 200, {"Content-Type": "text/xml"}, xml
+
+    # --- OAuth 2.0 token endpoint ------------------------------------------------------
+
+    def _token(self, request: Any) -> tuple[int, dict[str, str], str]:
+        host = urlparse(request.url).netloc
+        body = request.body.decode() if isinstance(request.body, bytes) else request.body
+        form = {k: v[0] for k, v in parse_qs(body or "").items()}
+        self.token_requests.append({"host": host, **form})
+        grant = form.get("grant_type")
+        if grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            refused = self._check_assertion(form.get("assertion", ""), f"https://{host}")
+        elif grant == "client_credentials":
+            refused = self._check_client(form, host)
+        else:
+            refused = ("unsupported_grant_type", "grant type not supported")
+        if refused:
+            code, description = refused
+            return 400, {}, json.dumps({"error": code, "error_description": description})
+        token = f"00Dfake!oauth-{len(self.tokens_issued) + 1}"
+        self.tokens_issued.append(token)
+        self.valid_tokens.add(token)
+        answer = {
+            "access_token": token,
+            "instance_url": INSTANCE_URL,
+            "id": f"https://{host}/id/00Dfake000000001/005fake000000001",
+            "token_type": "Bearer",
+            "issued_at": str(int(time.time() * 1000)),
+            "scope": "api",
+        }
+        return 200, {}, json.dumps(answer)
+
+    def _check_assertion(self, assertion: str, audience: str) -> tuple[str, str] | None:
+        """Salesforce's checks of a JWT bearer assertion, with its error words."""
+        try:
+            header = jwt.get_unverified_header(assertion)
+            claims = jwt.decode(
+                assertion,
+                self.public_key or "",
+                algorithms=["RS256"],
+                audience=audience,
+                options={"require": ["iss", "sub", "aud", "exp"], "verify_iss": False},
+            )
+        except jwt.InvalidAudienceError:
+            return "invalid_grant", "audience is invalid"
+        except jwt.ExpiredSignatureError:
+            return "invalid_grant", "expired authorization code"
+        except jwt.PyJWTError:
+            return "invalid_grant", "invalid assertion"
+        self.token_requests[-1]["claims"] = claims
+        self.token_requests[-1]["header"] = header
+        if claims["iss"] != CONSUMER_KEY:
+            return "invalid_client_id", "client identifier invalid"
+        if claims["exp"] > time.time() + ASSERTION_MAX_SECONDS + 5:
+            return "invalid_grant", "invalid assertion"
+        if claims["sub"] != INTEGRATION_USER:
+            return "invalid_grant", "user hasn't approved this consumer"
+        return None
+
+    def _check_client(self, form: dict[str, str], host: str) -> tuple[str, str] | None:
+        """The client-credentials checks: My Domain only, known key, matching secret."""
+        if host != INSTANCE:
+            return "invalid_grant", "request not supported on this domain"
+        if form.get("client_id") != CONSUMER_KEY:
+            return "invalid_client_id", "client identifier invalid"
+        if form.get("client_secret") != CONSUMER_SECRET:
+            return "invalid_client", "invalid client credentials"
+        return None
 
     # --- Bulk API 2.0 ingest -----------------------------------------------------------
 

@@ -170,8 +170,8 @@ def test_normalise_domain() -> None:
 # --- command line: `pulse sync --unmatched`, `pulse identities`, `pulse crm check`,
 # `pulse writeback --dry-run` (the paths that need no CRM module or credentials)
 
-CRM_VARS = ("SALESFORCE_ACCESS_TOKEN", "SALESFORCE_USERNAME", "SALESFORCE_INSTANCE_URL",
-            "HUBSPOT_ACCESS_TOKEN")
+CRM_VARS = ("SALESFORCE_CLIENT_ID", "SALESFORCE_ACCESS_TOKEN", "SALESFORCE_USERNAME",
+            "SALESFORCE_INSTANCE_URL", "HUBSPOT_ACCESS_TOKEN")
 
 
 def _cli_env(db_url: str, tmp_path: Path, sources: str) -> dict[str, str | None]:
@@ -215,8 +215,8 @@ def test_crm_check_says_when_no_crm_is_configured(db_url: str, tmp_path: Path) -
     env = _cli_env(db_url, tmp_path, "  salesforce: {}\n")
     result = runner.invoke(app, ["crm", "check"], env=env)
     assert result.exit_code == 2
-    assert ("salesforce is not configured: SALESFORCE_ACCESS_TOKEN or SALESFORCE_USERNAME "
-            "is not set") in result.output
+    assert ("salesforce is not configured: SALESFORCE_CLIENT_ID or SALESFORCE_ACCESS_TOKEN "
+            "or SALESFORCE_USERNAME is not set") in result.output
 
 
 def test_writeback_dry_run_counts_pending_without_calling_the_crm(

@@ -27,7 +27,7 @@ class FilesSourceConfig(StrictModel):
 
 
 class SalesforceSourceConfig(StrictModel):
-    """Salesforce: endpoint and token from SALESFORCE_INSTANCE_URL / SALESFORCE_ACCESS_TOKEN."""
+    """Salesforce; the login comes from SALESFORCE_* environment variables (docs/connectors.md)."""
 
     api_version: str = Field("59.0", description="Salesforce REST API version Pulse calls.")
     account_fields: dict[str, str] = Field(
