@@ -357,7 +357,7 @@ def test_writeback_renews_an_expired_token_and_serve_keeps_one_login(
                  "SALESFORCE_PRIVATE_KEY", "SALESFORCE_PRIVATE_KEY_FILE"):
         monkeypatch.delenv(name, raising=False)
     _accounts_with_scores(session, 450)  # 3 sObject Collections requests of 200, 200, 50
-    fake.calls_per_token = 2  # the describe and the first 200 records, then expired
+    fake.calls_per_token = 3  # the describe, the read-back, the first 200 records: expired
 
     report = CRM.write_back(session, CONFIG, now=NOW)
     assert report.succeeded == 450 and report.failed == []
