@@ -36,6 +36,11 @@ from pulse.kernel.logs import configure_logging
 
 log = logging.getLogger("pulse.bot.wsgi")
 
+JOB_GRACE_SECONDS = 20.0
+"""At shutdown, how long a scheduled job in progress may go on before the process exits
+anyway (within gunicorn's graceful timeout, :data:`bot.production.GRACEFUL_SECONDS`). A
+pipeline cut short leaves its run marked running; ``pulse runs`` shows it."""
+
 
 class PulseApp:
     """The WSGI callable of one server process, owning what runs beside the requests."""
@@ -59,7 +64,7 @@ class PulseApp:
         self._closed.set()
         if self.jobs is not None:
             leader = self.jobs.lock.held
-            self.jobs.stop()
+            self.jobs.stop(timeout=JOB_GRACE_SECONDS)
             if leader:
                 log.info("scheduler stopped; leader lock released")
         self.worker.stop()
