@@ -119,16 +119,18 @@ class Sample:
 class Runner:
     """Sends signed /health commands and times ack and response_url arrival."""
 
-    def __init__(self, harness: BotHarness, events_url: str | None = None) -> None:
+    def __init__(self, harness: BotHarness, events_url: str | None = None,
+                 prefix: str = "b") -> None:
         self.harness = harness
         self.sender = SlackSender(events_url or harness.events_url, SECRET)
+        self.prefix = prefix  # response_url keys must differ between runners
         self._n = 0
         self._lock = threading.Lock()
 
     def _key(self) -> str:
         with self._lock:
             self._n += 1
-            return f"b{self._n}"
+            return f"{self.prefix}{self._n}"
 
     def one(self, text: str, user: str) -> Sample:
         key = self._key()
@@ -248,7 +250,7 @@ def compare(harness: BotHarness, url: str, args: argparse.Namespace) -> None:
     proc, events_url = start_pulse_serve(url, harness.fake.base_url, args.workers, args.threads)
     try:
         servers = {"stdlib": Runner(harness),
-                   f"gunicorn {args.workers}w x {args.threads}t": Runner(harness, events_url)}
+                   f"gunicorn {args.workers}w x {args.threads}t": Runner(harness, events_url, "g")}
         rng = random.Random(5)
         ids = [rng.randint(1, args.accounts) for _ in range(args.requests * 4)]
 
