@@ -29,6 +29,8 @@ from prometheus_client import (
 from prometheus_client import multiprocess as prometheus_multiprocess
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+if os.environ.get(MULTIPROC_ENV):  # a command run beside the server, where the server's
+    os.makedirs(os.environ[MULTIPROC_ENV], exist_ok=True)  # directory may not exist yet
 
 REQUEST_SECONDS = Histogram(
     "pulse_http_request_duration_seconds",
