@@ -12,8 +12,15 @@ the test suite. Each request is a signed, form-encoded slash command sent over H
 Measured sequentially, then with 20 clients sending at once. Loading and scoring are
 timed separately (they are not what is measured). Default run: about 2-4 minutes.
 
+``--compare ROUNDS`` instead measures the in-process stdlib server against ``pulse
+serve`` itself (gunicorn in a subprocess, ``--workers``/``--threads``, the scheduler off)
+on the same database and fake Slack, alternating the two ROUNDS times. The subprocess
+reads the wall clock instead of the bench's frozen 09:00, so its cards say "today" where
+the stdlib side's say the bench day; the work per request is the same.
+
     python bench/slack_bench.py [--accounts N] [--rows N] [--backend sqlite|postgresql]
                                 [--requests N] [--concurrency N]
+                                [--compare ROUNDS --workers N --threads N]
 """
 
 from __future__ import annotations
@@ -22,7 +29,10 @@ import argparse
 import os
 import platform
 import random
+import socket
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -41,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from fakes.harness import SECRET, BotHarness, start_bot  # noqa: E402
+from fakes.harness import SECRET, TOKEN, BotHarness, start_bot  # noqa: E402
 from score_bench import AS_OF, _frames, _load, scratch_database  # noqa: E402
 from slack_signing import SlackSender  # noqa: E402
 
@@ -109,16 +119,18 @@ class Sample:
 class Runner:
     """Sends signed /health commands and times ack and response_url arrival."""
 
-    def __init__(self, harness: BotHarness) -> None:
+    def __init__(self, harness: BotHarness, events_url: str | None = None,
+                 prefix: str = "b") -> None:
         self.harness = harness
-        self.sender = SlackSender(harness.events_url, SECRET)
+        self.sender = SlackSender(events_url or harness.events_url, SECRET)
+        self.prefix = prefix  # response_url keys must differ between runners
         self._n = 0
         self._lock = threading.Lock()
 
     def _key(self) -> str:
         with self._lock:
             self._n += 1
-            return f"b{self._n}"
+            return f"{self.prefix}{self._n}"
 
     def one(self, text: str, user: str) -> Sample:
         key = self._key()
@@ -179,6 +191,10 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--requests", type=int, default=100, help="per measured phase")
     parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--compare", type=int, default=0, metavar="ROUNDS",
+                        help="alternate the stdlib server and `pulse serve` this many rounds")
+    parser.add_argument("--workers", type=int, default=4, help="`pulse serve` workers")
+    parser.add_argument("--threads", type=int, default=8, help="`pulse serve` threads each")
     args = parser.parse_args()
 
     print(
@@ -195,9 +211,65 @@ def main() -> None:
         harness = start_bot(url, config, clock=lambda: NOW)
         harness.fake.add_user(ADMIN_ID, ADMIN_EMAIL, "Bench Admin")
         try:
-            measure(harness, args.accounts, args.requests, args.concurrency)
+            if args.compare:
+                compare(harness, url, args)
+            else:
+                measure(harness, args.accounts, args.requests, args.concurrency)
         finally:
             harness.close()
+
+
+def start_pulse_serve(url: str, fake_url: str, workers: int, threads: int
+                      ) -> tuple[subprocess.Popen[bytes], str]:
+    """`pulse serve` (gunicorn) on a free port against the bench database; its events URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    config = Path(tempfile.mkdtemp(prefix="pulse-bench-")) / "pulse.yml"
+    config.write_text(f"access:\n  admins: ['{ADMIN_EMAIL}']\nlogging:\n  level: WARNING\n")
+    env = {**os.environ, "DATABASE_URL": url, "PULSE_CONFIG": str(config),
+           "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": fake_url,
+           "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pulse.cli.main", "serve", "--port", str(port), "--workers",
+         str(workers), "--threads", str(threads), "--no-scheduler"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc, f"http://127.0.0.1:{port}/slack/events"
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise SystemExit("pulse serve did not start")
+
+
+def compare(harness: BotHarness, url: str, args: argparse.Namespace) -> None:
+    """The stdlib server and `pulse serve`, alternated, on the same requests."""
+    proc, events_url = start_pulse_serve(url, harness.fake.base_url, args.workers, args.threads)
+    try:
+        servers = {"stdlib": Runner(harness),
+                   f"gunicorn {args.workers}w x {args.threads}t": Runner(harness, events_url, "g")}
+        rng = random.Random(5)
+        ids = [rng.randint(1, args.accounts) for _ in range(args.requests * 4)]
+
+        def card(i: int) -> tuple[str, str]:
+            return f"Bench Account {ids[i]}", ADMIN_ID
+
+        for runner in servers.values():
+            for i in range(3 * args.workers):  # warm every worker: imports, connections
+                runner.one(*card(i))
+        print(f"{args.requests} requests per phase, {args.compare} rounds alternated")
+        for round_no in range(1, args.compare + 1):
+            for name, runner in servers.items():
+                report(f"r{round_no} {name}: card sequential", run_phase(
+                    runner, card, args.requests, 1))
+                report(f"r{round_no} {name}: card {args.concurrency} conc.", run_phase(
+                    runner, card, args.requests, args.concurrency))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
 
 
 def measure(harness: BotHarness, n_accounts: int, n: int, concurrency: int) -> None:

@@ -18,6 +18,8 @@ sends it, for the jobs (injected by the entry points) and for the Bolt handlers 
   Modals (:meth:`SlackDelivery.open_view`) are sent as their builders made them.
 * ``users.lookupByEmail`` (:meth:`SlackDelivery.lookup_by_email`) is the directory
   :mod:`pulse.services.people` matches CRM owners with.
+* Refusals and retries are counted in ``pulse_api_errors_total{api="slack"}`` and
+  ``pulse_api_retries_total{api="slack"}`` (:mod:`pulse.kernel.telemetry`).
 * Slack's refusals surface as :class:`pulse.services.outbox.DeliveryError` with Slack's
   error code, so no caller outside ``bot/`` handles slack_sdk's exceptions.
 """
@@ -30,9 +32,10 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry import RateLimitErrorRetryHandler, default_retry_handlers
+from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from digests.limits import validate_home, validate_message
+from pulse.kernel.telemetry import api_error, api_retry
 from pulse.services.outbox import DeliveryError, Message, Posted
 
 log = logging.getLogger("pulse.bot.delivery")
@@ -51,6 +54,23 @@ def api_url() -> str:
     return url if url.endswith("/") else url + "/"
 
 
+class CountedConnectionRetries(ConnectionErrorRetryHandler):
+    """slack_sdk's default retry of a call whose connection failed, counted in
+    ``pulse_api_retries_total{api="slack"}``."""
+
+    def prepare_for_next_attempt(self, **kwargs: Any) -> None:
+        api_retry("slack")
+        super().prepare_for_next_attempt(**kwargs)
+
+
+class CountedRateLimitRetries(RateLimitErrorRetryHandler):
+    """The 429 ``Retry-After`` retry, counted like :class:`CountedConnectionRetries`."""
+
+    def prepare_for_next_attempt(self, **kwargs: Any) -> None:
+        api_retry("slack")
+        super().prepare_for_next_attempt(**kwargs)
+
+
 def web_client(
     token: str | None, base_url: str | None = None, *, rate_limit_retries: int = RATE_LIMIT_RETRIES
 ) -> WebClient:
@@ -61,8 +81,8 @@ def web_client(
     (as a :class:`DeliveryError` through :class:`SlackDelivery`).
     """
     handlers = [
-        *default_retry_handlers(),
-        RateLimitErrorRetryHandler(max_retry_count=rate_limit_retries),
+        CountedConnectionRetries(),
+        CountedRateLimitRetries(max_retry_count=rate_limit_retries),
     ]
     return WebClient(token=token, base_url=base_url or api_url(), retry_handlers=handlers)
 
@@ -90,6 +110,12 @@ def slack_error(exc: SlackApiError) -> str:
     """Slack's error code of a refused call (``invalid_auth``, ``channel_not_found`` ...)."""
     resp = exc.response
     return str(resp.get("error")) if resp is not None else str(exc)
+
+
+def refused(exc: SlackApiError) -> DeliveryError:
+    """The DeliveryError of a call Slack refused, counted in ``pulse_api_errors_total``."""
+    api_error("slack")
+    return DeliveryError(slack_error(exc))
 
 
 def _checked(message: Message) -> dict[str, Any] | None:
@@ -127,7 +153,7 @@ class SlackDelivery:
         try:
             resp = self.client.conversations_open(users=destination)
         except SlackApiError as exc:
-            raise DeliveryError(slack_error(exc)) from exc
+            raise refused(exc) from exc
         channel = str(resp["channel"]["id"])
         if self._remember:
             self._dms[destination] = channel
@@ -141,7 +167,7 @@ class SlackDelivery:
         try:
             resp = self.client.chat_postMessage(channel=channel, **message_args(payload))
         except SlackApiError as exc:
-            raise DeliveryError(slack_error(exc)) from exc
+            raise refused(exc) from exc
         return Posted(str(resp["channel"]), str(resp["ts"]))
 
     def update(self, message: Message, ts: str) -> Posted | None:
@@ -151,7 +177,7 @@ class SlackDelivery:
         try:
             self.client.chat_update(channel=message.destination, ts=ts, **message_args(payload))
         except SlackApiError as exc:
-            raise DeliveryError(slack_error(exc)) from exc
+            raise refused(exc) from exc
         return Posted(message.destination, ts)
 
     def upload(self, destination: str, content: bytes, *, filename: str, title: str) -> str:
@@ -162,7 +188,7 @@ class SlackDelivery:
                 channel=channel, file=content, filename=filename, title=title, alt_txt=title
             )
         except SlackApiError as exc:
-            raise DeliveryError(slack_error(exc)) from exc
+            raise refused(exc) from exc
         file_info = resp.get("file") or {}
         return str(file_info.get("id", ""))
 
@@ -171,7 +197,7 @@ class SlackDelivery:
         try:
             self.client.views_open(trigger_id=trigger_id, view=view)
         except SlackApiError as exc:
-            raise DeliveryError(slack_error(exc)) from exc
+            raise refused(exc) from exc
 
     def publish_home(self, user_id: str, view: dict[str, Any]) -> bool:
         """``views.publish`` of a Home tab; False (logged) when the view breaks the limits."""
@@ -182,7 +208,7 @@ class SlackDelivery:
         try:
             self.client.views_publish(user_id=user_id, view=view)
         except SlackApiError as exc:
-            raise DeliveryError(slack_error(exc)) from exc
+            raise refused(exc) from exc
         return True
 
     def lookup_by_email(self, email: str) -> str | None:
@@ -194,11 +220,11 @@ class SlackDelivery:
         try:
             resp = self.client.users_lookupByEmail(email=email)
         except SlackApiError as exc:
-            error = slack_error(exc)
-            if error in NOT_FOUND_ERRORS:
+            if slack_error(exc) in NOT_FOUND_ERRORS:
                 return None
-            raise DeliveryError(error) from exc
+            raise refused(exc) from exc
         except OSError as exc:  # URLError, timeouts, refused connections
+            api_error("slack")
             raise DeliveryError(f"network: {exc}") from exc
         user = resp.get("user") or {}
         return str(user["id"]) if user.get("id") else None
@@ -208,5 +234,5 @@ class SlackDelivery:
         try:
             resp = self.client.users_info(user=user_id)
         except SlackApiError as exc:
-            raise DeliveryError(slack_error(exc)) from exc
+            raise refused(exc) from exc
         return dict(resp.get("user") or {})

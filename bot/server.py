@@ -1,18 +1,25 @@
-"""Serving the Bolt app: a threaded stdlib WSGI server (HTTP mode) or Socket Mode.
+"""Routing Pulse's HTTP requests, and the two ways of serving them besides gunicorn.
 
-Bolt's built-in ``app.start()`` server is single-threaded and documented as a dev tool;
-one slow request would hold every other one past Slack's 3-second ack deadline. A
-``ThreadingMixIn`` WSGI server from the stdlib serves each request on its own thread and
-needs no extra dependency. Bolt's ``SlackRequestHandler`` does signature verification,
-routing and acks; this module only moves bytes. With a webhook receiver
-(``bot/webhooks.py``), :class:`Dispatcher` sends ``/webhooks/...`` to it and everything
-else to Bolt, so Stripe, Zendesk, HubSpot and Salesforce reach the same port as Slack.
+:class:`Dispatcher` is the one WSGI application every server runs (``pulse serve``'s
+gunicorn workers through :func:`bot.wsgi.create_app`, the in-process server of the
+tests and the benchmark): ``/healthz``, ``/readyz`` and ``/metrics`` go to
+:class:`bot.probes.Probes`, ``/webhooks/...`` to the webhook receiver
+(``bot/webhooks.py``) so Stripe, Zendesk, HubSpot and Salesforce reach the same port as
+Slack, and everything else to Bolt's ``SlackRequestHandler``, which does signature
+verification, routing and acks. Every request is timed into
+``pulse_http_request_duration_seconds`` by route.
+
+:func:`start_in_thread` serves in-process on a threaded stdlib ``wsgiref`` server: what
+the tests and the benchmark's "stdlib" side use. ``wsgiref`` is not meant for
+production, so ``pulse serve`` runs gunicorn instead (:mod:`bot.production`).
+:func:`serve_socket` is Socket Mode, where Slack's requests come over a websocket.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -21,7 +28,11 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
+from bot.probes import PATHS as PROBE_PATHS
+from bot.probes import Probes
 from bot.webhooks import PREFIX as WEBHOOKS_PREFIX
+from pulse.jobs.live.events import SOURCES as WEBHOOK_SOURCES
+from pulse.kernel.telemetry import REQUEST_SECONDS
 
 log = logging.getLogger("pulse.bot.server")
 
@@ -30,19 +41,56 @@ EVENTS_PATH = "/slack/events"
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-class Dispatcher:
-    """``/webhooks/...`` to the webhook receiver, every other path to Bolt's handler."""
+def route_of(path: str) -> str:
+    """The metrics label of a path: a known route, or ``other`` (labels must stay few)."""
+    if path == EVENTS_PATH or path in PROBE_PATHS:
+        return path
+    if path.startswith(WEBHOOKS_PREFIX):
+        source = path[len(WEBHOOKS_PREFIX):].strip("/")
+        return WEBHOOKS_PREFIX + (source if source in WEBHOOK_SOURCES else "other")
+    return "other"
 
-    def __init__(self, slack: WSGIApp, webhooks: WSGIApp) -> None:
+
+class Dispatcher:
+    """Probes, ``/webhooks/...`` and Bolt's handler behind one WSGI callable, timed."""
+
+    def __init__(self, slack: WSGIApp, webhooks: WSGIApp | None = None,
+                 probes: WSGIApp | None = None) -> None:
         self.slack = slack
         self.webhooks = webhooks
+        self.probes = probes
+
+    def _target(self, path: str) -> WSGIApp:
+        if path in PROBE_PATHS and self.probes is not None:
+            return self.probes
+        if path.startswith(WEBHOOKS_PREFIX) and self.webhooks is not None:
+            return self.webhooks
+        return self.slack
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
-        if str(environ.get("PATH_INFO", "")).startswith(WEBHOOKS_PREFIX):
-            return self.webhooks(environ, start_response)
-        return self.slack(environ, start_response)
+        path = str(environ.get("PATH_INFO", ""))
+        started = time.perf_counter()
+        status = ["500"]
+
+        def recording(head: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
+            status[0] = head.split(" ", 1)[0]
+            return start_response(head, headers, *exc)
+
+        try:
+            return self._target(path)(environ, recording)
+        finally:
+            REQUEST_SECONDS.labels(route_of(path), str(environ.get("REQUEST_METHOD", "?")),
+                                   status[0]).observe(time.perf_counter() - started)
+
+
+def dispatcher(app: App, *, webhooks: WSGIApp | None = None, database_url: str | None = None
+               ) -> Dispatcher:
+    """Bolt's handler on ``/slack/events``, with ``webhooks`` and, given the database,
+    the probes."""
+    probes = Probes(database_url) if database_url else None
+    return Dispatcher(SlackRequestHandler(app, path=EVENTS_PATH), webhooks, probes)
 
 
 class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
@@ -66,44 +114,18 @@ class _QuietHandler(WSGIRequestHandler):
         log.debug("%s - %s", self.address_string(), format % args)
 
 
-def make_http_server(
-    app: App, host: str = "0.0.0.0", port: int = 3000, *, webhooks: WSGIApp | None = None
-) -> ThreadingWSGIServer:
-    """A server for ``app`` on ``host:port`` (port 0 picks a free one; read
-    ``server.server_port``). Slack posts commands, actions and events to ``/slack/events``;
-    with ``webhooks``, ``/webhooks/...`` goes to that receiver."""
-    handler: WSGIApp = SlackRequestHandler(app, path=EVENTS_PATH)
-    if webhooks is not None:
-        handler = Dispatcher(handler, webhooks)
-    server = make_server(
-        host, port, handler, server_class=ThreadingWSGIServer, handler_class=_QuietHandler
-    )
-    return server
-
-
 def start_in_thread(
-    app: App, host: str = "127.0.0.1", port: int = 0, *, webhooks: WSGIApp | None = None
+    app: App, host: str = "127.0.0.1", port: int = 0, *, webhooks: WSGIApp | None = None,
+    database_url: str | None = None,
 ) -> tuple[ThreadingWSGIServer, threading.Thread]:
-    """Serve in a background thread (tests and the benchmark); stop with
+    """Serve ``app`` on the stdlib threaded server in a background thread (tests and the
+    benchmark; port 0 picks a free one: read ``server.server_port``); stop with
     ``server.shutdown(); server.server_close()``."""
-    server = make_http_server(app, host, port, webhooks=webhooks)
+    server = make_server(host, port, dispatcher(app, webhooks=webhooks, database_url=database_url),
+                         server_class=ThreadingWSGIServer, handler_class=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, name="pulse-http", daemon=True)
     thread.start()
     return server, thread
-
-
-def serve_http(
-    app: App, port: int, host: str = "0.0.0.0", *, webhooks: WSGIApp | None = None
-) -> None:
-    """Block serving HTTP until interrupted."""
-    server = make_http_server(app, host, port, webhooks=webhooks)
-    log.info("Pulse listening on http://%s:%s%s", host, server.server_port, EVENTS_PATH)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
 
 
 def serve_socket(app: App, app_token: str) -> None:

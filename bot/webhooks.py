@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -88,42 +89,53 @@ class WebhookReceiver:
         return self.public_url + str(environ.get("PATH_INFO", "")) + (f"?{query}" if query else "")
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """Answer the request, then log one line with its outcome and duration."""
+        started = time.perf_counter()
         source = str(environ.get("PATH_INFO", ""))[len(PREFIX):].strip("/")
+        status, body, headers, what = self._handle(source, environ)
+        seconds = time.perf_counter() - started
         peer = environ.get("REMOTE_ADDR", "?")
+        extra = {"source": source, "outcome": "accepted" if status == 200 else "refused",
+                 "status": status, "duration": round(seconds, 4)}
+        if status == 200:
+            log.info("%s webhook from %s: %s in %.3fs", source, peer, what, seconds, extra=extra)
+        elif status != 404:
+            log.warning("refused %s webhook from %s (HTTP %s) in %.3fs: %s", source, peer,
+                        status, seconds, what, extra=extra)
+        return _reply(start_response, status, body, headers)
+
+    def _handle(self, source: str, environ: dict[str, Any]
+                ) -> tuple[int, bytes, list[tuple[str, str]] | None, str]:
+        """(status, body, headers, what to log) of one request."""
         if source not in SOURCES:
-            return _reply(start_response, 404, b"unknown webhook source\n")
+            return 404, b"unknown webhook source\n", None, "unknown source"
         if environ.get("REQUEST_METHOD") != "POST":
-            return _reply(start_response, 405, b"POST only\n", [("Allow", "POST")])
+            return 405, b"POST only\n", [("Allow", "POST")], "not a POST"
         secret = self.secrets.get(SECRET_ENV[source])
         if secret is None:
-            log.warning("refused %s webhook from %s: %s is not set, so it cannot be verified",
-                        source, peer, SECRET_ENV[source])
-            return _reply(start_response, 503, f"{source} webhooks are not configured\n".encode())
+            return (503, f"{source} webhooks are not configured\n".encode(), None,
+                    f"{SECRET_ENV[source]} is not set, so it cannot be verified")
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = -1
         if length < 0 or length > MAX_BODY:
-            log.warning("refused %s webhook from %s: body of %s bytes", source, peer, length)
-            return _reply(start_response, 413, b"body too large\n")
+            return 413, b"body too large\n", None, f"body of {length} bytes"
         body = environ["wsgi.input"].read(length) if length else b""
         try:
             events, ack = self._verified_events(source, body, environ, secret)
         except sig.Refused as refused:
-            log.warning("refused %s webhook from %s (HTTP %s): %s", source, peer,
-                        refused.status, refused.reason)
-            return _reply(start_response, refused.status, (refused.reason + "\n").encode())
+            return refused.status, (refused.reason + "\n").encode(), None, refused.reason
         stored = store(self.url, events, self.clock())
         new = [s.event for s in stored if s.new]
-        for dup in (s.event for s in stored if not s.new):
-            log.info("duplicate %s webhook event %s (%s): already received, ignored",
-                     source, dup.event_id, dup.kind)
+        dups = [f"{s.event.event_id} ({s.event.kind})" for s in stored if not s.new]
         if new:
             self.notify()
+        what = (f"{len(new)} new, {len(dups)} duplicate"
+                + (f" (already received, ignored: {', '.join(dups)})" if dups else ""))
         if ack is not None:
-            return _reply(start_response, 200, ack, [("Content-Type", "text/xml; charset=utf-8")])
-        return _reply(start_response, 200, f"{len(new)} new, {len(stored) - len(new)} "
-                      "duplicate\n".encode())
+            return 200, ack, [("Content-Type", "text/xml; charset=utf-8")], what
+        return 200, f"{len(new)} new, {len(dups)} duplicate\n".encode(), None, what
 
     def _verified_events(
         self, source: str, body: bytes, environ: Mapping[str, Any], secret: str

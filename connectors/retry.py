@@ -18,6 +18,7 @@ from typing import TypeVar
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from pulse.kernel.clock import epoch_seconds
+from pulse.kernel.telemetry import api_retry
 
 log = logging.getLogger("pulse.connectors.retry")
 T = TypeVar("T")
@@ -84,6 +85,7 @@ def call_with_retries(
         delay = (
             min(MAX_DELAY, decision.after) if decision and decision.after is not None else backoff
         )
+        api_retry(what)  # pulse_api_retries_total
         log.warning(
             "%s: %s; retrying in %.1fs (attempt %d of %d)",
             what,

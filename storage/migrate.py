@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
 from storage.db import get_engine
@@ -28,6 +31,18 @@ def upgrade(url: str, revision: str = "head") -> None:
 def is_current(url: str) -> bool:
     """True when the schema exists; commands that read data call this to give a clear error."""
     return inspect(get_engine(url)).has_table("alembic_version")
+
+
+@lru_cache(maxsize=1)
+def head_revision() -> str | None:
+    """The newest migration this version of Pulse ships (read once per process)."""
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def current_revision(url: str) -> str | None:
+    """The revision the database at ``url`` is at (None: no Pulse schema)."""
+    with get_engine(url).connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
 
 
 def reset(url: str) -> None:

@@ -3,7 +3,8 @@
 Commands live by group (``data``, ``people``, ``score``, ``serve``, ``runs``, ``crm``,
 ``backtest``, ``metrics``, ``config``) and share ``pulse.cli.common``; each parses, calls a
 service, and renders. They are registered here in the order `pulse --help` lists them.
-Building the app imports no data library, database model or Slack SDK: commands import those when they run.
+Building the app imports no data library, database model or Slack SDK: commands import
+those when they run.
 """
 
 from __future__ import annotations

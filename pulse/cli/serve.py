@@ -3,7 +3,6 @@ scheduled jobs) and `pulse scheduler` (the scheduled jobs alone)."""
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 from typing import TYPE_CHECKING, Annotated
@@ -11,16 +10,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from pulse.cli.common import console, err, load_settings, optional_slack, require_schema
-from pulse.kernel.clock import utcnow
 
 if TYPE_CHECKING:
-    from bot.webhooks import WebhookReceiver
-    from pulse.jobs.live.worker import LiveWorker
     from pulse.kernel.config import PulseConfig
-    from pulse.services.outbox import Delivery
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
-"""How the long-running processes log (to stderr, level INFO)."""
+DEFAULT_WORKERS = 2
+"""Worker processes of ``pulse serve``: two, so one busy or restarting worker never
+leaves Slack unanswered; more only help CPU-bound load (see docs/performance.md)."""
+DEFAULT_THREADS = 8
+"""Request threads per worker: Bolt acks at once and does the slow work on its own pool,
+so a few threads per process absorb a burst of clicks."""
 
 
 def serve(
@@ -28,6 +27,13 @@ def serve(
         int | None,
         typer.Option(min=1, max=65535, help="HTTP port (default: slack.port in pulse.yml)."),
     ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "0.0.0.0",
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="gunicorn worker processes.")
+    ] = DEFAULT_WORKERS,
+    threads: Annotated[
+        int, typer.Option(min=1, max=256, help="Request threads per worker.")
+    ] = DEFAULT_THREADS,
     socket: Annotated[
         bool, typer.Option("--socket", help="Socket Mode (SLACK_APP_TOKEN) instead of HTTP.")
     ] = False,
@@ -35,17 +41,49 @@ def serve(
         bool, typer.Option(help="Also run the daily pipeline and checks (leader only).")
     ] = True,
 ) -> None:
-    """Run the Slack bot (/health, alert buttons, Home tab) and the scheduled jobs."""
-    from bot.app import MissingSetting, app_from_env, require_env
-    from bot.delivery import SlackDelivery
-    from bot.server import EVENTS_PATH, serve_http, serve_socket
-
+    """Run the Slack bot (/health, alert buttons, Home tab), webhooks, /healthz, /readyz,
+    /metrics and the scheduled jobs, on gunicorn (SIGTERM stops gracefully)."""
     cfg = load_settings()
     require_schema(cfg.database_url)
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    if socket:
+        _serve_socket(cfg, scheduler)
+        return
+    from bot.production import prepare_metrics_dir
+
+    metrics_dir = prepare_metrics_dir()  # before anything imports prometheus-client
+    from bot.app import MissingSetting, app_from_env
+    from bot.production import PulseServer
+    from bot.server import EVENTS_PATH
+    from pulse.kernel.logs import configure_logging
+
+    configure_logging(cfg.logging)
     try:
-        app_token = require_env("SLACK_APP_TOKEN") if socket else None
-        slack_app = app_from_env(cfg, socket_mode=socket)
+        app_from_env(cfg)  # a missing variable is one line here, not one per worker
+    except MissingSetting as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    chosen = port or cfg.slack.port
+    console.print(f"Pulse is listening on http://{host}:{chosen}{EVENTS_PATH} with {workers} "
+                  f"worker(s) x {threads} thread(s); /healthz, /readyz, /metrics; webhooks on "
+                  "POST /webhooks/<source> (docs/deploy.md). SIGTERM or Ctrl-C stops it.")
+    if scheduler:
+        console.print(f"Scheduled: the daily pipeline at {cfg.schedule.time} "
+                      f"({cfg.workspace.timezone}), on whichever process holds the lock.")
+    PulseServer(host=host, port=chosen, workers=workers, threads=threads, scheduler=scheduler,
+                log_level=cfg.logging.level, metrics_dir=metrics_dir).run()
+
+
+def _serve_socket(cfg: PulseConfig, scheduler: bool) -> None:
+    """Socket Mode: Slack's requests over a websocket, the jobs in this process."""
+    from bot.app import MissingSetting, app_from_env, require_env
+    from bot.delivery import SlackDelivery
+    from bot.server import serve_socket
+    from pulse.kernel.logs import configure_logging
+
+    configure_logging(cfg.logging)
+    try:
+        app_token = require_env("SLACK_APP_TOKEN")
+        slack_app = app_from_env(cfg, socket_mode=True)
     except MissingSetting as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
@@ -57,39 +95,12 @@ def serve(
         delivery = SlackDelivery(slack_app.client)
         jobs = PulseScheduler(cfg, delivery=delivery, on_failure=admin_reporter(cfg, delivery))
         jobs.start()
-        console.print(f"Scheduled: the daily pipeline at {cfg.schedule.time} "
-                      f"({cfg.workspace.timezone}), on whichever process holds the lock.")
     try:
-        if app_token is not None:
-            console.print("Pulse is connecting to Slack in Socket Mode (Ctrl-C to stop).")
-            serve_socket(slack_app, app_token)
-            return
-        chosen = port or cfg.slack.port
-        receiver, worker = _live_rescoring(cfg, SlackDelivery(slack_app.client))
-        console.print(f"Pulse is listening on http://0.0.0.0:{chosen}{EVENTS_PATH} "
-                      "(Ctrl-C to stop).")
-        live = ", ".join(receiver.configured())
-        console.print(f"Webhooks for live rescoring: {live or 'none configured'} "
-                      f"(POST /webhooks/<source>, see docs/live.md).")
-        try:
-            serve_http(slack_app, chosen, webhooks=receiver)
-        finally:
-            worker.stop()
+        console.print("Pulse is connecting to Slack in Socket Mode (Ctrl-C to stop).")
+        serve_socket(slack_app, app_token)
     finally:
         if jobs is not None:
             jobs.stop()
-
-
-def _live_rescoring(
-    cfg: PulseConfig, delivery: Delivery
-) -> tuple[WebhookReceiver, LiveWorker]:
-    """The webhook receiver (secrets from the environment) and its started worker."""
-    from bot.webhooks import WebhookReceiver
-    from pulse.jobs.live.worker import LiveWorker
-
-    worker = LiveWorker(cfg.database_url, cfg, delivery=delivery, clock=utcnow).start()
-    receiver = WebhookReceiver.from_env(cfg.database_url, clock=utcnow, notify=worker.notify)
-    return receiver, worker
 
 
 def scheduler_command(
@@ -103,7 +114,9 @@ def scheduler_command(
 
     cfg = load_settings()
     require_schema(cfg.database_url)
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    from pulse.kernel.logs import configure_logging
+
+    configure_logging(cfg.logging)
     slack = optional_slack()
     scheduler = PulseScheduler(cfg, delivery=slack, on_failure=admin_reporter(cfg, slack))
     if once:

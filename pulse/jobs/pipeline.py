@@ -25,7 +25,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from connectors.crm import ready_crms
-from pulse.kernel import clock
+from pulse.kernel import clock, telemetry
 from pulse.kernel.clock import utcnow
 from pulse.kernel.config import PulseConfig
 from pulse.services.outbox import Delivery, Message
@@ -145,6 +145,7 @@ def step_alerts(ctx: RunContext) -> str:
     with session_factory(ctx.url)() as session:
         changes = evaluate_alerts(session, ctx.config, ctx.now)
         session.commit()  # the evaluation stands even if Slack is unreachable
+        telemetry.alerts_changed(len(changes.raised), len(changes.reopened))
         counts = (f"{len(changes.raised)} raised, {len(changes.reopened)} reopened, "
                   f"{len(changes.resolved)} resolved")
         if ctx.delivery is None:
@@ -266,6 +267,17 @@ def _run_step(
     raise AssertionError("unreachable")
 
 
+def step_finished(outcome: StepOutcome) -> None:
+    """One log line (outcome and duration) and the step's metrics."""
+    level = logging.WARNING if outcome.status == "failed" else logging.INFO
+    log.log(level, "pipeline step %s %s in %.2fs: %s", outcome.name, outcome.status,
+            outcome.seconds, outcome.detail,
+            extra={"step": outcome.name, "outcome": outcome.status,
+                   "duration": round(outcome.seconds, 3), "attempts": outcome.attempts})
+    telemetry.PIPELINE_STEPS.labels(outcome.name, outcome.status).inc()
+    telemetry.PIPELINE_STEP_SECONDS.labels(outcome.name, outcome.status).observe(outcome.seconds)
+
+
 def claim_day(config: PulseConfig, day: date, now: datetime, kind: str) -> int | None:
     """Insert this run's row; for a scheduled run, None when the day is already claimed."""
     run = PipelineRun(run_date=day, kind=kind, started_at=now, status="running", steps=[],
@@ -301,12 +313,10 @@ def run_pipeline(
     outcomes: list[StepOutcome] = []
     for name, func, needs in steps:
         broken = [n for n in needs if any(o.name == n and o.status == "failed" for o in outcomes)]
-        if broken:
-            outcomes.append(StepOutcome(name, "skipped", f"{', '.join(broken)} failed", 0.0, 0))
-            continue
-        outcome = _run_step(ctx, name, func, sleep)
+        outcome = (StepOutcome(name, "skipped", f"{', '.join(broken)} failed", 0.0, 0)
+                   if broken else _run_step(ctx, name, func, sleep))
         outcomes.append(outcome)
-        log.info("pipeline %s: %s (%s)", name, outcome.status, outcome.detail)
+        step_finished(outcome)
     finished = utcnow().replace(microsecond=0)
     status = "failed" if any(o.status == "failed" for o in outcomes) else "ok"
     with session_scope(config.database_url) as session:

@@ -198,7 +198,12 @@ class PulseScheduler:
         )
         self.scheduler.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop scheduling and release the leader lock. A job in progress is waited for:
+        to its end, or for at most ``timeout`` seconds (a server shutting down has a
+        deadline; the lock is released either way and the process is about to exit)."""
         if self.scheduler.running:
-            self.scheduler.shutdown(wait=True)
+            self.scheduler.shutdown(wait=timeout is None)
+        if timeout is not None and self._busy.acquire(timeout=timeout):
+            self._busy.release()
         self.lock.release()

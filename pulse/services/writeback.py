@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from connectors.crm import crm_problem, crm_system
 from connectors.writeback import WritebackReport, pending_writeback
+from pulse.kernel import telemetry
 from pulse.kernel.config import PulseConfig
 
 
@@ -76,6 +77,7 @@ def write_back_health(
             session.commit()
         except Exception as exc:  # noqa: BLE001 - one CRM failing must not stop the other
             session.rollback()
+            telemetry.api_error(system)
             run.outcomes.append(CrmOutcome(system, error=str(exc)))
             continue
         run.outcomes.append(CrmOutcome(system, report))

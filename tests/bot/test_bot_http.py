@@ -680,7 +680,8 @@ def _free_port() -> int:
 
 
 def test_pulse_serve_command_end_to_end(bot: BotHarness, tmp_path: Path) -> None:
-    """The real CLI in a subprocess: env configuration, threaded server, signed request."""
+    """The real CLI in a subprocess: env configuration, gunicorn, signed request (the
+    production server's own tests are in test_production_server.py)."""
     port = _free_port()
     env = {
         **os.environ,
@@ -691,7 +692,7 @@ def test_pulse_serve_command_end_to_end(bot: BotHarness, tmp_path: Path) -> None
     }
     env.pop("PULSE_CONFIG", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pulse.cli.main", "serve", "--port", str(port)],
+        [sys.executable, "-m", "pulse.cli.main", "serve", "--port", str(port), "--no-scheduler"],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -724,4 +725,4 @@ def test_pulse_serve_command_end_to_end(bot: BotHarness, tmp_path: Path) -> None
         assert bot.responses("serve-forged") == []
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.wait(timeout=40)

@@ -71,3 +71,12 @@ def test_salesforce_message_with_a_dtd_is_refused() -> None:
                         b'<!DOCTYPE x [<!ENTITY a "aaaa">]><soapenv:Envelope', 1)
     with pytest.raises(Refused, match="DTD"):
         salesforce_notifications(evil, SALESFORCE_ORG)
+
+
+def test_salesforce_entity_expansion_is_refused_before_expanding() -> None:
+    entities = "".join(f'<!ENTITY e{i} "{f"&e{i - 1};" * 10}">' for i in range(1, 10))
+    bomb = (f'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e0 "lol">{entities}]>'
+            f"<x>&e9;</x>").encode()
+    with pytest.raises(Refused, match="DTDForbidden") as refused:
+        salesforce_notifications(bomb, SALESFORCE_ORG)
+    assert refused.value.status == 400

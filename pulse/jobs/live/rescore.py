@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from connectors.crm import ready_crms
 from pulse.jobs.deliver import AlertDelivery, post_alert_cards
 from pulse.jobs.pipeline import local_date
+from pulse.kernel import telemetry
 from pulse.kernel.clock import epoch_seconds
 from pulse.kernel.config import PulseConfig
 from pulse.services.alerts import AlertChanges, evaluate_alerts
@@ -165,6 +166,7 @@ def _alert(
     ids = report.accounts
     report.changes = evaluate_alerts(session, config, now, account_ids=ids)
     session.commit()
+    telemetry.alerts_changed(len(report.changes.raised), len(report.changes.reopened))
     if delivery is not None:
         try:
             report.delivery = post_alert_cards(

@@ -37,6 +37,8 @@ from datetime import UTC, datetime
 from xml.etree import ElementTree
 
 import stripe
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring as safe_fromstring
 
 from pulse.kernel.clock import epoch_seconds
 
@@ -165,15 +167,17 @@ def verify_hubspot(
 def salesforce_notifications(body: bytes, org_id: str) -> ElementTree.Element:
     """The ``notifications`` element of an Outbound Message from the expected org.
 
-    Parsed with the stdlib parser, which expands no external entities; a document type
-    declaration is refused outright (SOAP 1.1 messages must not carry one, and it is where
-    entity-expansion attacks live). The org id is compared on its first 15 characters, as
-    Salesforce ids are equal in 15- and 18-character form.
+    The body is untrusted (Outbound Messages are not signed), so it is parsed with
+    defusedxml (https://github.com/tiran/defusedxml) with ``forbid_dtd``: a document type
+    declaration is refused before anything is expanded (SOAP 1.1 messages must not carry
+    one, and it is where entity-expansion and external-entity attacks live), and so are
+    entity declarations and external references. The org id is compared on its first 15
+    characters, as Salesforce ids are equal in 15- and 18-character form.
     """
-    if b"<!DOCTYPE" in body.upper():
-        raise Refused(400, "SOAP message with a DTD")
     try:
-        root = ElementTree.fromstring(body)
+        root = safe_fromstring(body, forbid_dtd=True)
+    except DefusedXmlException as exc:
+        raise Refused(400, f"SOAP message refused: {type(exc).__name__}") from None
     except ElementTree.ParseError as exc:
         raise Refused(400, f"not a SOAP message: {exc}") from None
     found = root.find(f"{{{SOAP_NS}}}Body/{{{OUTBOUND_NS}}}notifications")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -58,6 +58,7 @@ __all__ = [
     "FreshnessConfig",
     "HubSpotSourceConfig",
     "LiveConfig",
+    "LoggingConfig",
     "MetricsConfig",
     "OverridesConfig",
     "PeopleConfig",
@@ -326,6 +327,18 @@ class LiveConfig(StrictModel):
     )
 
 
+class LoggingConfig(StrictModel):
+    """How the long-running processes log (docs/deploy.md, "Logs"); the environment's
+    ``PULSE_LOG_FORMAT`` and ``PULSE_LOG_LEVEL`` win over these."""
+
+    format: Literal["text", "json"] = Field(
+        "text", description="'text' (one readable line) or 'json' (one JSON object a line)."
+    )
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="The least severe level written."
+    )
+
+
 class OverridesConfig(StrictModel):
     """CSM sentiments and score overrides (``/health NAME sentiment red "why"``)."""
 
@@ -363,6 +376,7 @@ class PulseConfig(StrictModel):
     overrides: OverridesConfig = OverridesConfig()
     freshness: FreshnessConfig = FreshnessConfig()
     live: LiveConfig = LiveConfig()
+    logging: LoggingConfig = LoggingConfig()
     access: AccessConfig = AccessConfig()
     people: PeopleConfig = PeopleConfig()
     workspace: WorkspaceConfig = WorkspaceConfig()
@@ -437,6 +451,25 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+LOGGING_ENV = {"format": "PULSE_LOG_FORMAT", "level": "PULSE_LOG_LEVEL"}
+
+
+def _logging_from_env(data: dict[str, Any]) -> None:
+    """``PULSE_LOG_FORMAT`` / ``PULSE_LOG_LEVEL`` over the file's ``logging`` section."""
+    section = data.get("logging")
+    for key, name in LOGGING_ENV.items():
+        value = os.environ.get(name, "").strip()
+        if not value:
+            continue
+        value = value.lower() if key == "format" else value.upper()
+        allowed = get_args(LoggingConfig.model_fields[key].annotation)
+        if value not in allowed:
+            raise ConfigError(f"{name}={value!r} is not one of: {', '.join(allowed)}")
+        section = {**(section if isinstance(section, dict) else {}), key: value}
+    if section is not None:
+        data["logging"] = section
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> PulseConfig:
     """Read ``pulse.yml`` and the environment; sane defaults when the file is absent."""
     explicit = path is not None or "PULSE_CONFIG" in os.environ
@@ -460,5 +493,6 @@ def load_config(path: str | os.PathLike[str] | None = None) -> PulseConfig:
     env_url = os.environ.get("DATABASE_URL")
     if env_url:
         data["database_url"] = normalise_database_url(env_url)
+    _logging_from_env(data)
     return parse_config(data, str(cfg_path) if cfg_path.exists() else "(built-in defaults)")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from functools import partial
 
@@ -10,6 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from connectors.base import Connector, get_connector
+from pulse.kernel import telemetry
 from pulse.kernel.clock import utcnow
 from pulse.kernel.config import PulseConfig
 from pulse.kernel.records import Batch
@@ -42,6 +44,7 @@ def run_sync(
     at least ``bulk_min_rows`` rows into an empty table runs without the table's indexes
     (``UsageBulkLoad``).
     """
+    started = time.perf_counter()
     factory = session_factory(url)
     report = SyncReport(source=source, started_at=utcnow())
     if connector is None:
@@ -61,7 +64,26 @@ def run_sync(
     report.finished_at = utcnow()
     if not dry_run:
         record_run(factory(), report)
+        _observe(report, time.perf_counter() - started)
     return report
+
+
+def _observe(report: SyncReport, seconds: float) -> None:
+    """One log line (outcome, counts, duration) and the sync's metrics."""
+    totals = report.totals
+    level = logging.WARNING if report.status == "failed" else logging.INFO
+    log.log(level, "sync %s %s in %.2fs: %d new, %d changed, %d unchanged, %d skipped%s",
+            report.source, report.status, seconds, totals.inserted, totals.updated,
+            totals.unchanged, len(totals.skipped),
+            f"; {'; '.join(report.errors)}" if report.errors else "",
+            extra={"source": report.source, "outcome": report.status,
+                   "duration": round(seconds, 3), "inserted": totals.inserted,
+                   "updated": totals.updated})
+    telemetry.SYNCS.labels(report.source, report.status).inc()
+    telemetry.RECORDS_SYNCED.labels(report.source, "inserted").inc(totals.inserted)
+    telemetry.RECORDS_SYNCED.labels(report.source, "updated").inc(totals.updated)
+    if report.status == "failed" and telemetry.api_label(report.source) != "other":
+        telemetry.api_error(report.source)  # a CRM, billing or support API (not a file)
 
 
 class _SyncRun:
