@@ -96,7 +96,9 @@ def build_app(
     default).
     """
     app = App(
-        name="pulse",
+        # Bolt sets the level of the logger named like the app from the root logger's on
+        # every request; not "pulse", whose level would then silence pulse.* INFO lines
+        name="pulse-bolt",
         client=client,
         signing_secret=signing_secret,
         process_before_response=False,
