@@ -35,21 +35,39 @@ from typing import Any, TypeVar
 
 import requests
 from simple_salesforce import Salesforce, SalesforceLogin
-from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
+from simple_salesforce.exceptions import (
+    SalesforceAuthenticationFailed,
+    SalesforceError,
+    SalesforceExpiredSession,
+)
 
-from connectors.retry import Retry, call_with_retries, parse_retry_after, retry_for_status
+from connectors.retry import (
+    Retry,
+    attempts_text,
+    call_failure,
+    call_with_retries,
+    parse_retry_after,
+    retry_for_status,
+)
 from pulse.kernel.config import PulseConfig, SalesforceSourceConfig
+from pulse.kernel.errors import UserFacingError, explainer
 
 log = logging.getLogger("pulse.connectors.salesforce")
 T = TypeVar("T")
 
 
-class SalesforceConfigError(Exception):
+class SalesforceConfigError(UserFacingError):
     """Missing credentials or an org that lacks what Pulse needs, worded for the admin."""
 
+    def __init__(self, problem: str, fix: str = "", call: str = "") -> None:
+        super().__init__("Salesforce", call, problem, fix)
 
-class SalesforceTokenExpired(Exception):
+
+class SalesforceTokenExpired(UserFacingError):
     """The access token expired and Pulse has no username/password to log in again."""
+
+    def __init__(self, problem: str, fix: str = "", call: str = "") -> None:
+        super().__init__("Salesforce", call, problem, fix)
 
 
 @dataclass(frozen=True)
@@ -143,6 +161,35 @@ def classify_salesforce(exc: BaseException, retry_after: str | None = None) -> R
     return None
 
 
+STATUS_FIX = {
+    400: "Check the fields mapped in sources.salesforce (pulse crm check lists them)",
+    401: "Check SALESFORCE_ACCESS_TOKEN, or the username, password and security token",
+    403: "Give the Salesforce user of Pulse the permissions it lacks (API Enabled, read "
+    "access to the objects and fields), or wait for the org's API limit to reset",
+    404: "Check SALESFORCE_INSTANCE_URL and that the object exists in the org",
+}
+"""What to do about a refused call, by HTTP status; any other status is Salesforce's side."""
+
+
+@explainer
+def user_error(exc: BaseException) -> UserFacingError | None:
+    """A Salesforce REST error in one line: the call, the status, Salesforce's
+    ``errorCode`` and message (never the request URL with its encoded SOQL)."""
+    if not isinstance(exc, SalesforceError):
+        return None
+    failure = call_failure(exc)
+    if isinstance(exc, SalesforceAuthenticationFailed):
+        code, message = str(exc.code or ""), exc.auth_message
+    else:
+        code, message = error_code(exc)
+    status = getattr(exc, "status", None)
+    problem = f"{status} {code or type(exc).__name__}: {message[:200]}".rstrip(": ")
+    fix = STATUS_FIX.get(status or 0, "Salesforce may be down or busy "
+                         "(https://status.salesforce.com); the next run tries again")
+    return UserFacingError("Salesforce", failure.call if failure else "API call",
+                           problem + attempts_text(exc), fix)
+
+
 class SalesforceClient:
     """A simple-salesforce connection with the shared retries and one re-login on expiry.
 
@@ -232,10 +279,11 @@ class SalesforceClient:
         except SalesforceExpiredSession as exc:
             if self.credentials is None or not self.credentials.can_login:
                 raise SalesforceTokenExpired(
-                    "Salesforce access token expired or invalid (401 INVALID_SESSION_ID) "
-                    f"during {what}: set a fresh SALESFORCE_ACCESS_TOKEN, or set "
-                    "SALESFORCE_USERNAME, SALESFORCE_PASSWORD and SALESFORCE_SECURITY_TOKEN "
-                    "so Pulse can log in again"
+                    "access token expired or invalid (401 INVALID_SESSION_ID)",
+                    "Set a fresh SALESFORCE_ACCESS_TOKEN, or set SALESFORCE_USERNAME, "
+                    "SALESFORCE_PASSWORD and SALESFORCE_SECURITY_TOKEN so Pulse can log in "
+                    "again",
+                    call=what,
                 ) from exc
             log.warning("%s: Salesforce session expired; logging in again", what)
             self._sf = None

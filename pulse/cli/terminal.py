@@ -131,7 +131,7 @@ def sync_with_progress(
                      seen: dict[str, list[int]] = seen) -> None:
                 counts = seen.setdefault(batch.entity, [0, 0])
                 counts[0] += result.fetched
-                counts[1] += 1
+                counts[1] += batch.pages
                 progress.update(task, detail=progress_detail(batch.entity, *counts))
 
             report = run_sync(
