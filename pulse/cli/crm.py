@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from pulse.cli.common import console, err, load_settings, require_schema
+from pulse.kernel.errors import one_line
 
 if TYPE_CHECKING:
     from connectors.crm import CrmSystem
@@ -38,7 +39,8 @@ def crm_check() -> None:
         try:
             results = crm.check_fields(cfg)
         except Exception as exc:  # noqa: BLE001 - report the CRM's answer, whatever it is
-            err.print(f"[red]{system}: check failed: {exc}[/]")
+            err.print(f"{system}: check failed: {one_line(exc)}", style="red", markup=False,
+                      highlight=False, soft_wrap=True)
             failed = True
             continue
         checked += 1

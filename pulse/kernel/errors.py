@@ -98,15 +98,16 @@ def user_error(exc: BaseException) -> UserFacingError | None:
     return None
 
 
+_KEYS = (r"(?:access_token|refresh_token|token|password|passwd|secret|client_secret|"
+         r"api_key|apikey|session_?id|assertion)")
 _SECRETS = (
     # "Authorization: Bearer xyz", "'Authorization': 'Basic xyz'", "Bearer xyz"
     (re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(\w+\s+)?[^\s'\",}]+"),
      r"\1\2[redacted]"),
-    (re.compile(r"(?i)\b(bearer|basic)\s+[\w\-.~+/=!]+"), r"\1 [redacted]"),
-    # key=value and "key": "value" for keys that hold secrets
-    (re.compile(r"(?i)([\"']?\b(?:access_token|refresh_token|token|password|passwd|secret|"
-                r"client_secret|api_key|apikey|session_?id|assertion)\b[\"']?\s*[:=]\s*[\"']?)"
-                r"[^\s&\"',}]+"), r"\1[redacted]"),
+    (re.compile(r"(?i)\b(bearer)\s+[\w\-.~+/=!]+"), r"\1 [redacted]"),
+    # key=value (forms, query strings) and "key": "value" (JSON, dict reprs)
+    (re.compile(rf"(?i)(\b{_KEYS}=)[^\s&\"',}}]+"), r"\1[redacted]"),
+    (re.compile(rf"(?i)([\"']{_KEYS}[\"']\s*:\s*[\"'])[^\"']+"), r"\1[redacted]"),
     (re.compile(r"\b00D\w{12,15}![\w.\-]+"), "[redacted]"),  # Salesforce session id
     (re.compile(r"\b(?:sk|rk)_(?:live|test)_\w+"), "[redacted]"),  # Stripe secret key
     (re.compile(r"\bpat-\w{2,4}-[\w-]{20,}"), "[redacted]"),  # HubSpot private app token
