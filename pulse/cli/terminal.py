@@ -164,5 +164,6 @@ def print_sync_report(console: Console, report: SyncReport, max_skipped: int = 2
         console.print(f"  ... and {len(t.skipped) - max_skipped} more skipped")
     for warning in report.warnings:
         console.print(f"  [yellow]warning:[/] {warning}", highlight=False)
-    for error in report.errors:
-        console.print(f"  [red]error: {error}[/]")
+    for error in report.errors:  # one line each, as stored (and "[redacted]" is no markup)
+        console.print(f"  error: {error}", style="red", markup=False, highlight=False,
+                      soft_wrap=True)
