@@ -202,9 +202,9 @@ def _host(exc: BaseException) -> str | None:
     for link in _links(exc):
         request = getattr(link, "request", None)
         url = getattr(request, "url", None) or getattr(link, "url", None)
-        pool = getattr(link, "pool", None)
-        if getattr(pool, "host", None):
-            return str(pool.host)
+        host = getattr(getattr(link, "pool", None), "host", None)
+        if host:
+            return str(host)
         if isinstance(url, str) and urlparse(url).hostname:
             return urlparse(url).hostname
     return None

@@ -178,10 +178,9 @@ def user_error(exc: BaseException) -> UserFacingError | None:
     if not isinstance(exc, SalesforceError):
         return None
     failure = call_failure(exc)
+    code, message = error_code(exc)
     if isinstance(exc, SalesforceAuthenticationFailed):
         code, message = str(exc.code or ""), exc.auth_message
-    else:
-        code, message = error_code(exc)
     status = getattr(exc, "status", None)
     problem = f"{status} {code or type(exc).__name__}: {message[:200]}".rstrip(": ")
     fix = STATUS_FIX.get(status or 0, "Salesforce may be down or busy "

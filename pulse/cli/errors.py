@@ -14,9 +14,9 @@ import logging
 import traceback
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from pulse.cli.common import err
 from pulse.kernel.errors import clip, one_line, user_error
@@ -56,10 +56,10 @@ def end_with(exc: BaseException, line: str, *, debug: bool) -> None:
 class ReportingGroup(TyperGroup):
     """The root command group: every command runs inside it, so its failures end here."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # Any: the Context class moved between typer versions
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
+        except (typer.Exit, typer.Abort, TyperException):  # the command's own ending
             raise
         except Exception as exc:
             line = expected_line(exc)
