@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from typing import Any
 
 ERROR_LINE_CHARS = 500
 """An error line is cut to this many characters (with an ellipsis) before it is printed
@@ -41,6 +42,10 @@ class UserFacingError(Exception):
         self.fix = fix
         super().__init__(self.line)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickle and copy rebuild from the four parts: subclasses take other arguments
+        return (_rebuild, (type(self), self.system, self.call, self.problem, self.fix))
+
     @property
     def subject(self) -> str:
         """"Salesforce Account query": the system and the call, each once."""
@@ -54,6 +59,14 @@ class UserFacingError(Exception):
         head = f"{self.subject}: " if self.subject else ""
         text = head + _sentence(self.problem)
         return f"{text} {_sentence(self.fix)}" if self.fix else text
+
+
+def _rebuild(
+    cls: type[UserFacingError], system: str, call: str, problem: str, fix: str
+) -> UserFacingError:
+    error = cls.__new__(cls)
+    UserFacingError.__init__(error, system, call, problem, fix)
+    return error
 
 
 Explainer = Callable[[BaseException], UserFacingError | None]

@@ -3,6 +3,9 @@ no credentials, no URL-encoded query, never more than one line."""
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 from pulse.kernel.errors import (
     ERROR_LINE_CHARS,
     UserFacingError,
@@ -56,3 +59,14 @@ def test_the_words_of_a_cause_are_used() -> None:
             raise ValueError("wrapped") from inner
     except ValueError as outer:
         assert one_line(outer) == "Zendesk tickets: HTTP 503. Try later."
+
+
+class _SourceError(UserFacingError):
+    def __init__(self, problem: str, fix: str = "", call: str = "") -> None:
+        super().__init__("Source", call, problem, fix)
+
+
+def test_an_error_survives_pickle_and_copy_whatever_its_arguments() -> None:
+    error = _SourceError("HTTP 500", "Try later", call="tickets")
+    for again in (pickle.loads(pickle.dumps(error)), copy.copy(error)):
+        assert type(again) is _SourceError and again.line == "Source tickets: HTTP 500. Try later."
