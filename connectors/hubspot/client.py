@@ -131,7 +131,7 @@ def call(fn: Callable[[], Any], what: str, sleep: Sleep) -> dict[str, Any]:
 
 
 @explainer
-def user_error(exc: BaseException) -> UserFacingError | None:
+def explain_failure(exc: BaseException) -> UserFacingError | None:
     """A HubSpot API error in one line: the call, the status, HubSpot's category and
     message (never the response headers the library's text carries)."""
     if not is_api_exception(exc):

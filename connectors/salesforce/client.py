@@ -172,7 +172,7 @@ STATUS_FIX = {
 
 
 @explainer
-def user_error(exc: BaseException) -> UserFacingError | None:
+def explain_failure(exc: BaseException) -> UserFacingError | None:
     """A Salesforce REST error in one line: the call, the status, Salesforce's
     ``errorCode`` and message (never the request URL with its encoded SOQL)."""
     if not isinstance(exc, SalesforceError):

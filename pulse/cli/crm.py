@@ -93,7 +93,8 @@ def writeback(
         name, report = outcome.system, outcome.report
         if report is None:  # not tried (outcome.problem) or rolled back (outcome.error)
             failed = True
-            err.print(f"[red]{outcome.problem or f'{name}: writeback failed: {outcome.error}'}[/]")
+            err.print(outcome.problem or f"{name}: writeback failed: {outcome.error}",
+                      style="red", markup=False, highlight=False, soft_wrap=True)
         elif dry_run:
             console.print(
                 f"{name} (dry run): {outcome.pending:,} account(s) to update, "
