@@ -121,6 +121,7 @@ _SECRETS = (
     # key=value (forms, query strings) and "key": "value" (JSON, dict reprs)
     (re.compile(rf"(?i)(\b{_KEYS}=)[^\s&\"',}}]+"), r"\1[redacted]"),
     (re.compile(rf"(?i)([\"']{_KEYS}[\"']\s*:\s*[\"'])[^\"']+"), r"\1[redacted]"),
+    (re.compile(r"(\b[a-z][\w+.-]*://[^:/\s@]+:)[^@\s/]+@"), r"\1[redacted]@"),  # URL password
     (re.compile(r"\b00D\w{12,15}![\w.\-]+"), "[redacted]"),  # Salesforce session id
     (re.compile(r"\b(?:sk|rk)_(?:live|test)_\w+"), "[redacted]"),  # Stripe secret key
     (re.compile(r"\bpat-\w{2,4}-[\w-]{20,}"), "[redacted]"),  # HubSpot private app token

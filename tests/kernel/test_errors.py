@@ -39,6 +39,8 @@ def test_library_dumps_lose_the_query_and_the_credentials() -> None:
     for secret in ("00D5g000004SxYz", "AQ4AQH", "hunter2", "abc123", "sk_live", "pat-na1"):
         assert secret not in clean, secret
     assert "'Authorization': 'Bearer [redacted]'" in clean
+    assert redact("postgresql+psycopg://pulse:s3cret@db:5432/pulse refused") == (
+        "postgresql+psycopg://pulse:[redacted]@db:5432/pulse refused")
     # words that only look like keys stay
     assert redact("unexpected token: FROM") == "unexpected token: FROM"
 
