@@ -31,8 +31,9 @@ class UserFacingError(Exception):
 
     ``system`` ("Salesforce"), ``call`` ("Account query"), ``problem`` (what happened)
     and ``fix`` (what to do) read as ``Salesforce Account query: <problem>. <fix>``.
-    ``system`` and ``call`` may be empty (a configuration file names itself in the
-    problem); a ``call`` that already starts with the system's name is not repeated.
+    ``system`` may be empty when ``call`` names it (the retry policy knows only the call,
+    "Salesforce Account query"); a ``call`` that already starts with the system's name
+    does not repeat it.
     """
 
     def __init__(self, system: str, call: str, problem: str, fix: str = "") -> None:
