@@ -73,9 +73,17 @@ from typing import Any, ClassVar
 import stripe
 
 from connectors.base import Connector, register
-from connectors.retry import MAX_ATTEMPTS, Retry, call_with_retries, retry_for_status
+from connectors.retry import (
+    MAX_ATTEMPTS,
+    Retry,
+    attempts_text,
+    call_with_retries,
+    retry_for_status,
+    tls_error,
+)
 from pulse.kernel.clock import epoch_seconds
 from pulse.kernel.config import ConfigError, PulseConfig, StripeSourceConfig
+from pulse.kernel.errors import UserFacingError
 from pulse.kernel.records import Batch, Entity
 
 PAGE_SIZE = 100
@@ -129,12 +137,23 @@ PHASE_ENTITY: dict[str, Entity] = {
 """The entity each phase's records are."""
 
 
-class StripeSyncError(RuntimeError):
+class StripeSyncError(UserFacingError):
     """A Stripe call failed for good (after the shared retry policy gave up)."""
+
+    def __init__(self, problem: str, fix: str = "", call: str = "") -> None:
+        super().__init__("Stripe", call, problem, fix)
 
 
 class StripeAuthError(StripeSyncError):
     """Stripe refused the key: not retried, reported as is."""
+
+
+def stripe_problem(exc: stripe.StripeError) -> str:
+    """"HTTP 500: <Stripe's message>", or "no response: ..." when none came, in one line
+    (Stripe's message for a network error goes on over several lines)."""
+    status = f"HTTP {exc.http_status}" if exc.http_status else "no response"
+    message = " ".join(str(exc.user_message or exc).split("(Network error:")[0].split())
+    return f"{status}: {message[:200]}{attempts_text(exc)}"
 
 
 def _header(headers: Any, name: str) -> str | None:
@@ -147,7 +166,8 @@ def _header(headers: Any, name: str) -> str | None:
 
 
 def classify_stripe_error(exc: BaseException) -> Retry | None:
-    """Retry Stripe throttling (429), server errors (5xx) and dropped connections.
+    """Retry Stripe throttling (429), server errors (5xx) and dropped connections (an
+    untrusted certificate is never retried: :func:`connectors.retry.call_with_retries`).
 
     ``Stripe-Should-Retry: false`` from the server overrides the status rule.
     """
@@ -157,7 +177,7 @@ def classify_stripe_error(exc: BaseException) -> Retry | None:
     if should == "false":
         return None
     if isinstance(exc, stripe.APIConnectionError):
-        return Retry(f"connection error: {exc.user_message or exc}")
+        return Retry("connection error (no response)")
     decision = retry_for_status(exc.http_status, _header(exc.headers, "Retry-After"))
     if decision is None and should == "true":
         return Retry(f"Stripe-Should-Retry after HTTP {exc.http_status}")
@@ -347,27 +367,31 @@ class StripeConnector(Connector):
                 return fn(params=params).to_dict()
             except stripe.AuthenticationError as exc:
                 raise StripeAuthError(
-                    f"Stripe rejected the key in STRIPE_API_KEY (HTTP {exc.http_status}): "
-                    f"{exc.user_message or exc}"
+                    f"Stripe rejected the key in STRIPE_API_KEY ({stripe_problem(exc)})",
+                    "Set STRIPE_API_KEY to a live (or restricted) key of the account",
+                    call=f"list {what}",
                 ) from None
             except stripe.PermissionError as exc:
                 raise StripeAuthError(
-                    f"the key in STRIPE_API_KEY may not read {what} (HTTP {exc.http_status}): "
-                    f"{exc.user_message or exc}"
+                    f"the key in STRIPE_API_KEY may not read {what} ({stripe_problem(exc)})",
+                    f"Give the restricted key read access to {what}",
+                    call=f"list {what}",
                 ) from None
 
         try:
             return call_with_retries(
                 call,
                 classify_stripe_error,
-                what=f"stripe {what}",
+                what=f"Stripe list {what}",
                 attempts=self._attempts,
                 sleep=self._sleep,
             )
         except stripe.StripeError as exc:  # retries exhausted or not retryable
-            status = f"HTTP {exc.http_status}" if exc.http_status else "no response"
-            raise StripeSyncError(
-                f"listing Stripe {what} failed ({status}): {exc.user_message or exc}"
+            raise tls_error(exc, f"Stripe list {what}") or StripeSyncError(
+                stripe_problem(exc),
+                "Stripe may be down or busy (https://status.stripe.com); the next run "
+                "tries again",
+                call=f"list {what}",
             ) from exc
 
     def pull(self, cursor: str | None, *, full: bool = False) -> Iterator[Batch]:

@@ -61,9 +61,10 @@ from typing import Any, ClassVar
 import requests
 
 from connectors.base import Connector, register
-from connectors.retry import MAX_ATTEMPTS, Retry, call_with_retries, retry_for_status
+from connectors.retry import MAX_ATTEMPTS, Retry, attempts_text, call_with_retries, retry_for_status
 from pulse.kernel.clock import epoch_seconds
 from pulse.kernel.config import ConfigError, PulseConfig, ZendeskSourceConfig
+from pulse.kernel.errors import UserFacingError
 from pulse.kernel.records import Batch
 
 PAGE_SIZE = 100
@@ -78,8 +79,11 @@ SENTIMENT_TAGS = {
 }
 
 
-class ZendeskSyncError(RuntimeError):
+class ZendeskSyncError(UserFacingError):
     """A Zendesk call failed for good (after the shared retry policy gave up)."""
+
+    def __init__(self, problem: str, fix: str = "", call: str = "") -> None:
+        super().__init__("Zendesk", call, problem, fix)
 
 
 class ZendeskAuthError(ZendeskSyncError):
@@ -91,7 +95,7 @@ def classify_requests_error(exc: BaseException) -> Retry | None:
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
         return retry_for_status(exc.response.status_code, exc.response.headers.get("Retry-After"))
     if isinstance(exc, requests.ConnectionError | requests.Timeout):
-        return Retry(f"connection error: {exc}")
+        return Retry(f"connection error ({type(exc).__name__})")
     return None
 
 
@@ -204,8 +208,9 @@ class ZendeskConnector(Connector):
             resp = self._session.get(url, params=params, timeout=TIMEOUT)
             if resp.status_code in (401, 403):
                 raise ZendeskAuthError(
-                    f"Zendesk refused ZENDESK_EMAIL/ZENDESK_API_TOKEN for {what} "
-                    f"(HTTP {resp.status_code}); check the token and that the user may read it"
+                    f"Zendesk refused ZENDESK_EMAIL/ZENDESK_API_TOKEN (HTTP {resp.status_code})",
+                    "Check the token and that the user may read it",
+                    call=what,
                 )
             resp.raise_for_status()
             return resp.json()
@@ -214,15 +219,18 @@ class ZendeskConnector(Connector):
             return call_with_retries(
                 call,
                 classify_requests_error,
-                what=f"zendesk {what}",
+                what=f"Zendesk {what}",
                 attempts=self._attempts,
                 sleep=self._sleep,
             )
         except requests.HTTPError as exc:
             status = exc.response.status_code if exc.response is not None else "?"
-            raise ZendeskSyncError(f"reading Zendesk {what} failed (HTTP {status})") from exc
-        except requests.RequestException as exc:
-            raise ZendeskSyncError(f"reading Zendesk {what} failed: {exc}") from exc
+            raise ZendeskSyncError(
+                f"HTTP {status}{attempts_text(exc)}",
+                "Zendesk may be down or busy (https://status.zendesk.com); the next run "
+                "tries again",
+                call=what,
+            ) from exc
 
     # --- pull ----------------------------------------------------------------------------
 

@@ -20,7 +20,8 @@ import urllib3
 from hubspot import HubSpot
 from urllib3.util.retry import Retry as Urllib3Retry
 
-from connectors.retry import Retry, call_with_retries, retry_for_status
+from connectors.retry import Retry, attempts_text, call_failure, call_with_retries, retry_for_status
+from pulse.kernel.errors import UserFacingError, explainer
 
 DEFAULT_HOST = "https://api.hubapi.com"
 ERROR_TEXT_MAX = 300
@@ -31,8 +32,11 @@ NO_CLIENT_RETRIES = Urllib3Retry(total=0, redirect=False, respect_retry_after_he
 Sleep = Callable[[float], None]
 
 
-class HubSpotError(Exception):
+class HubSpotError(UserFacingError):
     """A HubSpot problem worded for the person running Pulse."""
+
+    def __init__(self, problem: str, fix: str = "", call: str = "") -> None:
+        super().__init__("HubSpot", call, problem, fix)
 
 
 def make_client() -> HubSpot:
@@ -40,8 +44,9 @@ def make_client() -> HubSpot:
     token = os.environ.get("HUBSPOT_ACCESS_TOKEN", "").strip()
     if not token:
         raise HubSpotError(
-            "HUBSPOT_ACCESS_TOKEN is not set: create a private app in HubSpot "
-            "(Settings > Integrations > Private apps) and export its access token"
+            "HUBSPOT_ACCESS_TOKEN is not set",
+            "Create a private app in HubSpot (Settings > Integrations > Private apps) and "
+            "export its access token",
         )
     host = (os.environ.get("HUBSPOT_API_URL") or DEFAULT_HOST).rstrip("/")
     return HubSpot(access_token=token, host=host, retry=NO_CLIENT_RETRIES)
@@ -111,13 +116,33 @@ def call(fn: Callable[[], Any], what: str, sleep: Sleep) -> dict[str, Any]:
     except Exception as exc:
         if is_api_exception(exc) and getattr(exc, "status", None) == 401:
             raise HubSpotError(
-                f"{what}: HubSpot rejected the access token (401 Unauthorized); check "
-                "HUBSPOT_ACCESS_TOKEN (private app token, not expired or rotated)"
+                "HubSpot rejected the access token (401 Unauthorized)",
+                "Check HUBSPOT_ACCESS_TOKEN (private app token, not expired or rotated)",
+                call=what,
             ) from exc
         if is_api_exception(exc) and getattr(exc, "status", None) == 403:
             raise HubSpotError(
-                f"{what}: HubSpot refused the request (403 Forbidden: {describe_error(exc)}); "
-                "the private app needs the crm.objects.companies/contacts/deals, "
-                "crm.objects.owners and crm.schemas.companies scopes"
+                f"HubSpot refused the request ({describe_error(exc)})",
+                "The private app needs the crm.objects.companies/contacts/deals, "
+                "crm.objects.owners and crm.schemas.companies scopes",
+                call=what,
             ) from exc
         raise
+
+
+@explainer
+def explain_failure(exc: BaseException) -> UserFacingError | None:
+    """A HubSpot API error in one line: the call, the status, HubSpot's category and
+    message (never the response headers the library's text carries)."""
+    if not is_api_exception(exc):
+        return None
+    failure = call_failure(exc)
+    status = getattr(exc, "status", None)
+    if status in (401, 403):
+        fix = "Check HUBSPOT_ACCESS_TOKEN and the private app's scopes"
+    elif status is not None and 400 <= status < 500 and status != 429:
+        fix = "Check the properties mapped in sources.hubspot (pulse crm check lists them)"
+    else:
+        fix = "HubSpot may be down or busy (https://status.hubspot.com); the next run tries again"
+    return HubSpotError(describe_error(exc)[:300] + attempts_text(exc), fix,
+                        call=failure.call if failure else "API call")

@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from simple_salesforce import SalesforceLogin
 
 from pulse.kernel.clock import epoch_seconds
+from pulse.kernel.errors import UserFacingError
 
 DEFAULT_LOGIN_URL = "https://login.salesforce.com"
 """Where Pulse logs in when ``SALESFORCE_LOGIN_URL`` (or ``SALESFORCE_DOMAIN``) is not set."""
@@ -63,8 +64,11 @@ FLOW_NAMES: dict[str, str] = {
 }
 
 
-class SalesforceConfigError(Exception):
+class SalesforceConfigError(UserFacingError):
     """Missing credentials or an org that lacks what Pulse needs, worded for the admin."""
+
+    def __init__(self, problem: str, fix: str = "", call: str = "") -> None:
+        super().__init__("Salesforce", call, problem, fix)
 
 
 class SalesforceLoginError(SalesforceConfigError):

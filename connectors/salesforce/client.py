@@ -35,9 +35,20 @@ from typing import Any, TypeVar
 
 import requests
 from simple_salesforce import Salesforce
-from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
+from simple_salesforce.exceptions import (
+    SalesforceAuthenticationFailed,
+    SalesforceError,
+    SalesforceExpiredSession,
+)
 
-from connectors.retry import Retry, call_with_retries, parse_retry_after, retry_for_status
+from connectors.retry import (
+    Retry,
+    attempts_text,
+    call_failure,
+    call_with_retries,
+    parse_retry_after,
+    retry_for_status,
+)
 from connectors.salesforce.auth import (
     FLOW_NAMES,
     TOKENS,
@@ -48,13 +59,17 @@ from connectors.salesforce.auth import (
     request_token,
 )
 from pulse.kernel.config import PulseConfig, SalesforceSourceConfig
+from pulse.kernel.errors import UserFacingError, explainer
 
 log = logging.getLogger("pulse.connectors.salesforce")
 T = TypeVar("T")
 
 
-class SalesforceTokenExpired(Exception):
+class SalesforceTokenExpired(UserFacingError):
     """The access token expired and Pulse has no way to get a new one (a bare token)."""
+
+    def __init__(self, problem: str, fix: str = "", call: str = "") -> None:
+        super().__init__("Salesforce", call, problem, fix)
 
 
 def error_code(exc: SalesforceError) -> tuple[str | None, str]:
@@ -90,6 +105,34 @@ def classify_salesforce(exc: BaseException, retry_after: str | None = None) -> R
     if isinstance(exc, requests.ConnectionError | requests.Timeout):
         return Retry(f"network error ({type(exc).__name__})")
     return None
+
+
+STATUS_FIX = {
+    400: "Check the fields mapped in sources.salesforce (pulse crm check lists them)",
+    401: "Check SALESFORCE_ACCESS_TOKEN, or the username, password and security token",
+    403: "Give the Salesforce user of Pulse the permissions it lacks (API Enabled, read "
+    "access to the objects and fields), or wait for the org's API limit to reset",
+    404: "Check SALESFORCE_INSTANCE_URL and that the object exists in the org",
+}
+"""What to do about a refused call, by HTTP status; any other status is Salesforce's side."""
+
+
+@explainer
+def explain_failure(exc: BaseException) -> UserFacingError | None:
+    """A Salesforce REST error in one line: the call, the status, Salesforce's
+    ``errorCode`` and message (never the request URL with its encoded SOQL)."""
+    if not isinstance(exc, SalesforceError):
+        return None
+    failure = call_failure(exc)
+    code, message = error_code(exc)
+    if isinstance(exc, SalesforceAuthenticationFailed):
+        code, message = str(exc.code or ""), exc.auth_message
+    status = getattr(exc, "status", None)
+    problem = f"{status} {code or type(exc).__name__}: {message[:200]}".rstrip(": ")
+    fix = STATUS_FIX.get(status or 0, "Salesforce may be down or busy "
+                         "(https://status.salesforce.com); the next run tries again")
+    return UserFacingError("Salesforce", failure.call if failure else "API call",
+                           problem + attempts_text(exc), fix)
 
 
 class SalesforceClient:
@@ -192,11 +235,11 @@ class SalesforceClient:
         except SalesforceExpiredSession as exc:
             if self.credentials is None or not self.credentials.can_login:
                 raise SalesforceTokenExpired(
-                    "Salesforce access token expired or invalid (401 INVALID_SESSION_ID) "
-                    f"during {what}: set a fresh SALESFORCE_ACCESS_TOKEN, or set "
-                    "SALESFORCE_CLIENT_ID with SALESFORCE_PRIVATE_KEY_FILE and "
-                    "SALESFORCE_USERNAME (or SALESFORCE_CLIENT_SECRET) so Pulse can log in "
-                    "by itself"
+                    "access token expired or invalid (401 INVALID_SESSION_ID)",
+                    "Set a fresh SALESFORCE_ACCESS_TOKEN, or set SALESFORCE_CLIENT_ID with "
+                    "SALESFORCE_PRIVATE_KEY_FILE and SALESFORCE_USERNAME (or "
+                    "SALESFORCE_CLIENT_SECRET) so Pulse can log in by itself",
+                    call=what,
                 ) from exc
             log.warning("%s: Salesforce session expired; logging in again", what)
             stale = self._sf.session_id if self._sf is not None else None

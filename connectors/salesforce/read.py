@@ -210,7 +210,9 @@ class SalesforceConnector(Connector):
             records: list[dict[str, Any]] = []
             newest = since
             newest_at = parse_timestamp(newest) if newest else None
+            pages = 0
             for page in self.client.query_pages(soql, what=f"Salesforce {obj.sobject} query"):
+                pages += 1
                 for raw in page:
                     stamp = raw.get("SystemModstamp")
                     if stamp:
@@ -220,7 +222,8 @@ class SalesforceConnector(Connector):
                     records.append(self._convert(obj.entity, raw, mapping))
             if newest_at is not None:
                 cursors[obj.sobject] = format_timestamp(newest_at)
-            yield Batch(obj.entity, records, cursor=dump_cursor(cursors), rejected=rejected)
+            yield Batch(obj.entity, records, cursor=dump_cursor(cursors), rejected=rejected,
+                        pages=pages)
 
     def _account_mapping(self) -> tuple[dict[str, str], list[Rejection]]:
         """The configured account_fields that exist in the org; a Rejection per missing one."""

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from pulse.cli.common import console, err, load_settings, require_schema
+from pulse.kernel.errors import one_line
 
 if TYPE_CHECKING:
     from connectors.crm import CrmSystem
@@ -40,7 +41,8 @@ def crm_check() -> None:
         try:
             results = crm.check_fields(cfg)
         except Exception as exc:  # noqa: BLE001 - report the CRM's answer, whatever it is
-            err.print(f"[red]{system}: check failed: {exc}[/]")
+            err.print(f"{system}: check failed: {one_line(exc)}", style="red", markup=False,
+                      highlight=False, soft_wrap=True)
             failed = True
             continue
         checked += 1
@@ -96,7 +98,8 @@ def writeback(
         name, report = outcome.system, outcome.report
         if report is None:  # not tried (outcome.problem) or rolled back (outcome.error)
             failed = True
-            err.print(f"[red]{outcome.problem or f'{name}: writeback failed: {outcome.error}'}[/]")
+            err.print(outcome.problem or f"{name}: writeback failed: {outcome.error}",
+                      style="red", markup=False, highlight=False, soft_wrap=True)
         elif dry_run:
             console.print(
                 f"{name} (dry run): {outcome.pending:,} account(s) to update, "

@@ -64,7 +64,7 @@ def sync(
 
 
 def sources() -> None:
-    """List configured sources and their last run."""
+    """List configured sources and their last run (and why it failed, if it did)."""
     from sqlalchemy import select
 
     from scoring.freshness import source_status
@@ -90,6 +90,11 @@ def sources() -> None:
             (state.cursor or "-") if state else "-",
         )
     console.print(table)
+    for name, state in sorted(states.items()):
+        if state.last_status == "failed":
+            for error in (state.last_report or {}).get("errors") or []:
+                console.print(f"{name}: {error}", style="red", markup=False, highlight=False,
+                              soft_wrap=True)
 
 
 def identities() -> None:

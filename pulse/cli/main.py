@@ -4,7 +4,8 @@ Commands live by group (``data``, ``people``, ``score``, ``serve``, ``runs``, ``
 ``backtest``, ``metrics``, ``config``) and share ``pulse.cli.common``; each parses, calls a
 service, and renders. They are registered here in the order `pulse --help` lists them.
 Building the app imports no data library, database model or Slack SDK: commands import
-those when they run.
+those when they run. An expected failure of any command ends in one line
+(``pulse.cli.errors``; ``pulse --debug`` adds the traceback).
 """
 
 from __future__ import annotations
@@ -12,8 +13,16 @@ from __future__ import annotations
 import typer
 
 from pulse.cli import backtest, config, crm, data, metrics, people, runs, score, serve
+from pulse.cli.errors import ReportingGroup, debug_option
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Pulse: customer health.")
+app = typer.Typer(
+    cls=ReportingGroup,
+    no_args_is_help=True,
+    add_completion=False,
+    help="Pulse: customer health.",
+    pretty_exceptions_show_locals=False,  # a local may hold a token
+)
+app.callback()(debug_option)
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(db_app, name="db")
 db_app.command("upgrade")(data.db_upgrade)

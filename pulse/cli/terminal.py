@@ -131,7 +131,7 @@ def sync_with_progress(
                      seen: dict[str, list[int]] = seen) -> None:
                 counts = seen.setdefault(batch.entity, [0, 0])
                 counts[0] += result.fetched
-                counts[1] += 1
+                counts[1] += batch.pages
                 progress.update(task, detail=progress_detail(batch.entity, *counts))
 
             report = run_sync(
@@ -164,5 +164,6 @@ def print_sync_report(console: Console, report: SyncReport, max_skipped: int = 2
         console.print(f"  ... and {len(t.skipped) - max_skipped} more skipped")
     for warning in report.warnings:
         console.print(f"  [yellow]warning:[/] {warning}", highlight=False)
-    for error in report.errors:
-        console.print(f"  [red]error: {error}[/]")
+    for error in report.errors:  # one line each, as stored (and "[redacted]" is no markup)
+        console.print(f"  error: {error}", style="red", markup=False, highlight=False,
+                      soft_wrap=True)

@@ -28,6 +28,7 @@ from connectors.crm import ready_crms
 from pulse.kernel import clock, telemetry
 from pulse.kernel.clock import utcnow
 from pulse.kernel.config import PulseConfig
+from pulse.kernel.errors import one_line, redact
 from pulse.services.outbox import Delivery, Message
 from storage.db import session_factory, session_scope
 from storage.models import AuditLog, IntegrationDaily, PipelineRun, UsageDaily
@@ -39,6 +40,11 @@ Sleep = Callable[[float], None]
 
 class Skipped(Exception):
     """A step that cannot run here (nothing configured for it): recorded, not a failure."""
+
+
+class StepFailed(Exception):
+    """The step's own summary of what failed (which sources, how many cards): stored as
+    its detail as it is, and retried."""
 
 
 class PartlyFailed(Exception):
@@ -110,7 +116,7 @@ def step_sync(ctx: RunContext) -> str:
         parts.append(str(record_arr_ledger(session, ctx.today, ctx.now)))
     if failed:
         # the other sources are stored; say which failed so the step is retried and reported
-        raise RuntimeError("; ".join(failed) + " | " + ", ".join(parts))
+        raise StepFailed("; ".join(failed) + " | " + ", ".join(parts))
     return ", ".join(parts)
 
 
@@ -153,7 +159,7 @@ def step_alerts(ctx: RunContext) -> str:
         delivery = post_alert_cards(ctx.delivery, session, ctx.config,
                                     with_unposted(session, changes), ctx.now)
     if delivery.failed:
-        raise RuntimeError(f"{counts}; {delivery}")
+        raise StepFailed(f"{counts}; {delivery}")
     return f"{counts}; {delivery}"
 
 
@@ -185,7 +191,7 @@ def step_writeback(ctx: RunContext) -> str:
                 if o.report.restored else "")
              for o in run.outcomes if o.report is not None]
     if failed:
-        raise RuntimeError("; ".join(failed + parts))
+        raise StepFailed("; ".join(failed + parts))
     return "; ".join(parts)
 
 
@@ -201,7 +207,7 @@ def step_digests(ctx: RunContext) -> str:
         # some people have theirs: a retry would send them a second one
         raise PartlyFailed(f"{delivery}: " + "; ".join(f"{d}: {e}" for d, e in delivery.failed[:5]))
     if delivery.failed:
-        raise RuntimeError(str(delivery))
+        raise StepFailed(str(delivery))
     return str(delivery)
 
 
@@ -256,14 +262,18 @@ def _run_step(
         except Skipped as why:
             return StepOutcome(name, "skipped", str(why), time.perf_counter() - started, attempt)
         except PartlyFailed as why:
-            return StepOutcome(name, "failed", str(why), time.perf_counter() - started, attempt)
+            return StepOutcome(name, "failed", redact(str(why)), time.perf_counter() - started,
+                               attempt)
         except Exception as exc:  # noqa: BLE001 - recorded, retried, then reported
-            log.warning("pipeline step %s failed (attempt %d of %d): %s",
-                        name, attempt, attempts, exc)
+            detail = redact(str(exc)) if isinstance(exc, StepFailed) else one_line(exc)
             if attempt == attempts:
-                detail = f"{type(exc).__name__}: {exc}"
+                log.warning("pipeline step %s failed (attempt %d of %d); giving up: %s",
+                            name, attempt, attempts, detail)
                 return StepOutcome(name, "failed", detail, time.perf_counter() - started, attempt)
-            sleep(pause * 2 ** (attempt - 1))
+            delay = pause * 2 ** (attempt - 1)
+            log.warning("pipeline step %s failed (attempt %d of %d); retrying in %.0fs: %s",
+                        name, attempt, attempts, delay, detail)
+            sleep(delay)
     raise AssertionError("unreachable")
 
 

@@ -87,6 +87,9 @@ class Batch:
     """True when no other batch of the same pull holds a fact with the same key (the
     files connector rejects repeats across a whole file), so the sync may write this
     batch at the same time as the one before it."""
+    pages: int = 1
+    """How many API pages (requests) the records were read from: a connector that gathers
+    a whole query's pages into one batch says so, and the progress line counts them."""
 
     def __len__(self) -> int:
         return len(self.records)

@@ -34,6 +34,7 @@ from pulse.kernel.config import (
     PlaybookTrigger,
     PulseConfig,
 )
+from pulse.kernel.errors import one_line
 from pulse.kernel.tiers import tier_label
 from pulse.services.outbox import Message
 from storage.models import (
@@ -49,6 +50,8 @@ from storage.models import (
 log = logging.getLogger("pulse.services.playbooks")
 
 OUTWARD = frozenset({"webhook"})
+PLAYBOOK_DETAIL_CHARS = 300
+"""A failed action's stored detail (its one error line) is cut to this many characters."""
 
 
 @dataclass(frozen=True)
@@ -365,9 +368,10 @@ def outcome(action: PlaybookAction, status: str, detail: str) -> Outcome:
 
 def failed(action: PlaybookAction, firing: Firing, exc: Exception) -> Outcome:
     """A failed action's outcome (logged): one action failing must not stop the others."""
+    line = one_line(exc)
     log.warning("playbook %s action %s for %s failed: %s", firing.playbook.name, action.type,
-                firing.facts.name, exc)
-    return outcome(action, "failed", f"{type(exc).__name__}: {exc}"[:300])
+                firing.facts.name, line)
+    return outcome(action, "failed", line[:PLAYBOOK_DETAIL_CHARS])
 
 
 def act(session: Session, config: PulseConfig, firing: Firing, action: PlaybookAction,

@@ -19,6 +19,7 @@ from connectors.crm import crm_problem, crm_system
 from connectors.writeback import WritebackReport, pending_writeback
 from pulse.kernel import telemetry
 from pulse.kernel.config import PulseConfig
+from pulse.kernel.errors import one_line
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,8 @@ class CrmOutcome:
     problem: str | None = None
     """Why the CRM cannot be used here (not in pulse.yml, no credentials): not tried."""
     error: str | None = None
-    """The writeback raised this; its changes were rolled back."""
+    """The writeback raised this (its one line, :func:`pulse.kernel.errors.one_line`);
+    its changes were rolled back."""
 
 
 @dataclass
@@ -78,7 +80,7 @@ def write_back_health(
         except Exception as exc:  # noqa: BLE001 - one CRM failing must not stop the other
             session.rollback()
             telemetry.api_error(system)
-            run.outcomes.append(CrmOutcome(system, error=str(exc)))
+            run.outcomes.append(CrmOutcome(system, error=one_line(exc)))
             continue
         run.outcomes.append(CrmOutcome(system, report))
     return run

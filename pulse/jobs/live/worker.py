@@ -33,6 +33,7 @@ from pulse.jobs.live.inbox import Claimed, claim, settle
 from pulse.jobs.live.rescore import RescoreReport, rescore
 from pulse.kernel.clock import epoch_seconds
 from pulse.kernel.config import PulseConfig
+from pulse.kernel.errors import one_line
 from pulse.services.identity import resolve_identities
 from pulse.services.outbox import Delivery
 from storage.db import session_factory, session_scope
@@ -135,9 +136,10 @@ class LiveWorker:
                         session.commit()
                     except Exception as exc:  # noqa: BLE001 - recorded on the event
                         session.rollback()
+                        line = one_line(exc)
                         log.error("webhook %s %s (%s) not applied: %s", event.source,
-                                  event.event_id, event.kind, exc)
-                        outcomes[event.id] = ("failed", [], f"{type(exc).__name__}: {exc}")
+                                  event.event_id, event.kind, line)
+                        outcomes[event.id] = ("failed", [], line)
             accounts: dict[int, set[int]] = {}
             notes: dict[int, str | None] = {}
             with session_scope(self.url) as session:
@@ -156,7 +158,7 @@ class LiveWorker:
                                      delivery=self.delivery, events=tags)
                 except Exception as exc:  # noqa: BLE001 - recorded on every event of the run
                     log.exception("live rescoring of accounts %s failed", affected)
-                    error = f"rescoring failed: {type(exc).__name__}: {exc}"
+                    error = f"rescoring failed: {one_line(exc)}"
             for event_id, result in applied.items():
                 note = "; ".join(n for n in (result.note, notes[event_id]) if n) or None
                 if error is not None and accounts[event_id]:

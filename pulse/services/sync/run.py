@@ -14,6 +14,7 @@ from connectors.base import Connector, get_connector
 from pulse.kernel import telemetry
 from pulse.kernel.clock import utcnow
 from pulse.kernel.config import PulseConfig
+from pulse.kernel.errors import one_line, user_error
 from pulse.kernel.records import Batch
 from pulse.services.sync.report import SyncReport, record_run, sync_state
 from pulse.services.sync.threads import WRITERS, OrderedWriter, prefetched
@@ -130,8 +131,13 @@ class _SyncRun:
         except Exception as exc:  # the report must say what failed; stored data stays
             if writer is not None:
                 self._account(writer.finish())  # slices already handed over are still stored
-            log.exception("sync of %s failed", self.source)
-            report.errors.append(f"{type(exc).__name__}: {exc}")
+            line = one_line(exc)
+            if user_error(exc) is None:  # unexpected: the traceback is wanted
+                log.exception("sync of %s failed: %s", self.source, line)
+            else:  # expected (an API refusal, a missing credential): one line
+                log.error("sync of %s failed: %s", self.source, line,
+                          exc_info=log.isEnabledFor(logging.DEBUG))
+            report.errors.append(line)
             report.status = "failed"
         finally:
             if writer is not None:
@@ -192,6 +198,6 @@ class _SyncRun:
         except Exception as exc:  # the next run builds them before writing
             log.exception("could not build the usage indexes again")
             self.report.errors.append(
-                f"usage indexes not rebuilt ({exc}); the next sync builds them"
+                f"usage indexes not rebuilt ({one_line(exc)}); the next sync builds them"
             )
             self.report.status = "failed"

@@ -1,0 +1,42 @@
+"""What `pulse runs` shows of a failed step: the failure's one line, as stored."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import responses
+from fakes.salesforce import ENV_TOKEN, FakeSalesforce, error
+
+from pulse.jobs.pipeline import recent_runs, run_pipeline, step_sync
+from pulse.kernel.config import PulseConfig, parse_config
+
+
+@pytest.fixture
+def salesforce(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSalesforce]:
+    for name, value in ENV_TOKEN.items():
+        monkeypatch.setenv(name, value)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield FakeSalesforce(mock)
+
+
+def _config(url: str) -> PulseConfig:
+    data = {"sources": {"salesforce": {}}, "schedule": {"retry_seconds": 0}}
+    return parse_config(data).model_copy(update={"database_url": url})
+
+
+def test_a_failed_sync_step_stores_the_sources_line(
+    salesforce: FakeSalesforce, db_url: str
+) -> None:
+    salesforce.fail("Account", *[(400, {}, error("MALFORMED_QUERY", "unexpected token"))] * 9)
+    config = _config(db_url)
+    run = run_pipeline(config, steps=(("sync", step_sync, ()),), sleep=lambda _: None)
+    assert run is not None and run.status == "failed"
+    [stored] = recent_runs(config, 1)
+    detail = stored.steps[0]["detail"]
+    assert detail.startswith(
+        "salesforce: Salesforce Account query: 400 MALFORMED_QUERY: unexpected token. Check the "
+        "fields mapped in sources.salesforce (pulse crm check lists them). | salesforce failed"
+    )
+    for dump in ("RuntimeError", "%20", "SELECT", "Authorization", "\n"):
+        assert dump not in detail, dump
