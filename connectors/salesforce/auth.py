@@ -283,7 +283,7 @@ def request_token(creds: Credentials, http: requests.Session, api_version: str) 
         response.raise_for_status()  # retried by the caller's policy
     body = _json(response)
     if response.status_code != 200 or not body.get("access_token"):
-        raise SalesforceLoginError(login_problem(creds, response.status_code, body))
+        raise login_problem(creds, response.status_code, body)
     return Token(str(body["access_token"]), str(body.get("instance_url") or creds.login_url))
 
 
@@ -342,14 +342,16 @@ ADVICE: dict[str, str] = {
 answers (https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_flow_errors.htm)."""
 
 
-def login_problem(creds: Credentials, status: int, body: Mapping[str, Any]) -> str:
-    """One line: which login failed, Salesforce's words, and what to change."""
-    flow = FLOW_NAMES[creds.flow]
+def login_problem(creds: Credentials, status: int, body: Mapping[str, Any]) -> SalesforceLoginError:
+    """The refusal in one line: which login failed, Salesforce's words, and what to change
+    (``Salesforce JWT bearer login: refused (400 invalid_grant: ...). Pre-authorize ...``)."""
+    call = f"{FLOW_NAMES[creds.flow]} login"
     code, description = body.get("error"), str(body.get("error_description") or "")
     if not code:
-        return (
-            f"Salesforce {flow} login at {creds.token_url} answered {status} without an "
-            "OAuth error: check SALESFORCE_LOGIN_URL (the org's login or My Domain URL)"
+        return SalesforceLoginError(
+            f"{creds.token_url} answered {status} without an OAuth error",
+            "Check SALESFORCE_LOGIN_URL (the org's login or My Domain URL)",
+            call=call,
         )
     advice = ADVICE.get(description.strip().lower())
     if advice is None:
@@ -359,7 +361,8 @@ def login_problem(creds: Credentials, status: int, body: Mapping[str, Any]) -> s
             else "check SALESFORCE_CLIENT_ID, SALESFORCE_CLIENT_SECRET and the app's Run As user"
         )
     said = f"{code}: {description}" if description else str(code)
-    return f"Salesforce {flow} login refused ({status} {said}): {advice}"
+    return SalesforceLoginError(f"refused ({status} {said})", advice[0].upper() + advice[1:],
+                                call=call)
 
 
 class TokenCache:

@@ -220,9 +220,10 @@ class SalesforceClient:
             )
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise SalesforceLoginError(
-                f"Salesforce login at {creds.login_url} could not be reached "
-                f"({type(exc).__name__}): check SALESFORCE_LOGIN_URL (the org's login or My "
-                "Domain URL) and this machine's network"
+                f"{creds.login_url} could not be reached ({type(exc).__name__})",
+                "Check SALESFORCE_LOGIN_URL (the org's login or My Domain URL) and this "
+                "machine's network",
+                call="login",
             ) from exc
 
     def call(self, fn: Callable[[Salesforce], T], *, what: str) -> T:

@@ -161,8 +161,8 @@ def test_jwt_signed_with_another_key_gives_one_line_naming_the_certificate(
         pull(jwt_env)
     message = str(caught.value)
     assert "\n" not in message
-    assert message.startswith("Salesforce JWT bearer login refused (400 invalid_grant: "
-                              "invalid assertion)")
+    assert message.startswith("Salesforce JWT bearer login: refused (400 invalid_grant: "
+                              "invalid assertion). The JWT signature")
     assert "certificate" in message and "SALESFORCE_PRIVATE_KEY_FILE" in message
     assert not fake.queries  # nothing read with a login that failed
 
@@ -172,8 +172,8 @@ def test_user_not_pre_authorized_says_what_the_admin_must_do(
 ) -> None:
     jwt_env["SALESFORCE_USERNAME"] = "someone.else@example.com"
     with pytest.raises(SalesforceLoginError, match=(
-        r"^Salesforce JWT bearer login refused \(400 invalid_grant: user hasn't approved "
-        r"this consumer\): pre-authorize the integration user.*profile or permission set$"
+        r"^Salesforce JWT bearer login: refused \(400 invalid_grant: user hasn't approved "
+        r"this consumer\)\. Pre-authorize the integration user.*profile or permission set\.$"
     )):
         pull(jwt_env)
 
@@ -188,7 +188,7 @@ def test_unknown_consumer_key_and_wrong_audience_are_named(
         responses.POST, "https://login.salesforce.com/services/oauth2/token",
         json={"error": "invalid_grant", "error_description": "audience is invalid"}, status=400,
     )
-    with pytest.raises(SalesforceLoginError, match="set SALESFORCE_LOGIN_URL to"):
+    with pytest.raises(SalesforceLoginError, match="Set SALESFORCE_LOGIN_URL to"):
         pull(jwt_env)
 
 
@@ -208,9 +208,9 @@ def test_wrong_client_secret_gives_one_line(fake: FakeSalesforce) -> None:
     with pytest.raises(SalesforceLoginError) as caught:
         pull({**CLIENT_ENV, "SALESFORCE_CLIENT_SECRET": "not-the-secret"})
     assert str(caught.value) == (
-        "Salesforce client credentials login refused (400 invalid_client: invalid client "
-        "credentials): SALESFORCE_CLIENT_SECRET is not the connected app's consumer secret: "
-        "copy it again from the app's Consumer Key and Secret page"
+        "Salesforce client credentials login: refused (400 invalid_client: invalid client "
+        "credentials). SALESFORCE_CLIENT_SECRET is not the connected app's consumer secret: "
+        "copy it again from the app's Consumer Key and Secret page."
     )
 
 
@@ -219,7 +219,7 @@ def test_client_credentials_at_login_salesforce_com_asks_for_my_domain(
 ) -> None:
     env = {k: v for k, v in CLIENT_ENV.items() if k != "SALESFORCE_LOGIN_URL"}
     with pytest.raises(SalesforceLoginError, match=(
-        r"request not supported on this domain\): set SALESFORCE_LOGIN_URL to the org's My "
+        r"request not supported on this domain\)\. Set SALESFORCE_LOGIN_URL to the org's My "
         r"Domain URL"
     )):
         pull(env)
@@ -228,8 +228,8 @@ def test_client_credentials_at_login_salesforce_com_asks_for_my_domain(
 def test_unreachable_login_host_names_the_login_url(fake: FakeSalesforce) -> None:
     env = {**CLIENT_ENV, "SALESFORCE_LOGIN_URL": "https://typo.my.salesforce.com"}
     with pytest.raises(SalesforceLoginError, match=(
-        r"^Salesforce login at https://typo.my.salesforce.com could not be reached "
-        r"\(ConnectionError\): check SALESFORCE_LOGIN_URL"
+        r"^Salesforce login: https://typo.my.salesforce.com could not be reached "
+        r"\(ConnectionError\)\. Check SALESFORCE_LOGIN_URL"
     )):
         pull(env)
 
@@ -284,7 +284,7 @@ def test_missing_pieces_name_the_variable(
         env = {**env, "SALESFORCE_PRIVATE_KEY_FILE": jwt_env["SALESFORCE_PRIVATE_KEY_FILE"]}
     with pytest.raises(SalesforceConfigError) as caught:
         Credentials.from_env(env)
-    assert str(caught.value).startswith(named) and "\n" not in str(caught.value)
+    assert caught.value.problem.startswith(named) and "\n" not in str(caught.value)
 
 
 # --- renewal ------------------------------------------------------------------------------
