@@ -7,6 +7,7 @@ skipping, because CI must exercise the production database.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import uuid
@@ -119,3 +120,14 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def session(db_url: str) -> Iterator[Session]:
     with session_factory(db_url)() as s:
         yield s
+
+
+@pytest.fixture(autouse=True)
+def pulse_log_level() -> Iterator[None]:
+    """Put the ``pulse`` logger's level back after each test: ``pulse --debug`` (run in
+    process by CLI tests) lowers it for the rest of the process, as it should in a real
+    run, and later tests would then see DEBUG lines."""
+    logger = logging.getLogger("pulse")
+    level = logger.level
+    yield
+    logger.setLevel(level)
