@@ -39,14 +39,28 @@ class HubSpotError(UserFacingError):
         super().__init__("HubSpot", call, problem, fix)
 
 
+SCOPES = (
+    "crm.objects.owners.read",
+    "crm.objects.companies.read",
+    "crm.objects.contacts.read",
+    "crm.objects.deals.read",
+    "crm.schemas.companies.read",
+    "crm.objects.companies.write",
+    "crm.schemas.companies.write",
+)
+"""What a syncing, writing Pulse needs (https://developers.hubspot.com/docs/api/scopes);
+a playbook's ``crm_task`` also needs ``crm.objects.contacts.write``."""
+
+
 def make_client() -> HubSpot:
     """A client for ``HUBSPOT_API_URL`` authenticated with ``HUBSPOT_ACCESS_TOKEN``."""
     token = os.environ.get("HUBSPOT_ACCESS_TOKEN", "").strip()
     if not token:
         raise HubSpotError(
             "HUBSPOT_ACCESS_TOKEN is not set",
-            "Create a private app in HubSpot (Settings > Integrations > Private apps) and "
-            "export its access token",
+            "Create a service key in HubSpot (Development > Keys > Service keys; or use an "
+            "existing legacy private app's token) with the scopes of docs/connectors.md and "
+            "export it",
         )
     host = (os.environ.get("HUBSPOT_API_URL") or DEFAULT_HOST).rstrip("/")
     return HubSpot(access_token=token, host=host, retry=NO_CLIENT_RETRIES)
@@ -117,14 +131,15 @@ def call(fn: Callable[[], Any], what: str, sleep: Sleep) -> dict[str, Any]:
         if is_api_exception(exc) and getattr(exc, "status", None) == 401:
             raise HubSpotError(
                 "HubSpot rejected the access token (401 Unauthorized)",
-                "Check HUBSPOT_ACCESS_TOKEN (private app token, not expired or rotated)",
+                "Check HUBSPOT_ACCESS_TOKEN (the service key or private app token, not "
+                "expired or rotated)",
                 call=what,
             ) from exc
         if is_api_exception(exc) and getattr(exc, "status", None) == 403:
             raise HubSpotError(
                 f"HubSpot refused the request ({describe_error(exc)})",
-                "The private app needs the crm.objects.companies/contacts/deals, "
-                "crm.objects.owners and crm.schemas.companies scopes",
+                f"Give the service key (or private app) the scopes {', '.join(SCOPES)} "
+                "(docs/connectors.md says what each is for)",
                 call=what,
             ) from exc
         raise
@@ -139,7 +154,7 @@ def explain_failure(exc: BaseException) -> UserFacingError | None:
     failure = call_failure(exc)
     status = getattr(exc, "status", None)
     if status in (401, 403):
-        fix = "Check HUBSPOT_ACCESS_TOKEN and the private app's scopes"
+        fix = "Check HUBSPOT_ACCESS_TOKEN and the scopes of its service key or private app"
     elif status is not None and 400 <= status < 500 and status != 429:
         fix = "Check the properties mapped in sources.hubspot (pulse crm check lists them)"
     else:

@@ -180,7 +180,8 @@ class HubSpotConnector(Connector):
         except (ValueError, TypeError):
             self._warn(f"unreadable HubSpot cursor {cursor!r}; reading everything again")
             state = parse_cursor(None)
-        yield Batch("owners", self._owners())
+        owners, pages = self._owners()
+        yield Batch("owners", owners, pages=pages)
         objects = (
             _Object("companies", "accounts", "hs_lastmodifieddate", self._company_properties()),
             _Object("contacts", "contacts", "lastmodifieddate", CONTACT_PROPERTIES),
@@ -191,11 +192,14 @@ class HubSpotConnector(Connector):
 
     # owners ---------------------------------------------------------------------------
 
-    def _owners(self) -> list[dict[str, Any]]:
+    def _owners(self) -> tuple[list[dict[str, Any]], int]:
+        """Every active owner, and how many pages they were read from."""
         api = self.client.crm.owners.owners_api
         records: list[dict[str, Any]] = []
         after: str | None = None
+        pages = 0
         while True:
+            pages += 1
             kwargs: dict[str, Any] = {"limit": self.owners_page_size, "archived": False}
             if after:
                 kwargs["after"] = after
@@ -221,7 +225,7 @@ class HubSpotConnector(Connector):
                 )
             after = ((data.get("paging") or {}).get("next") or {}).get("after")
             if not after or not data.get("results"):
-                return records
+                return records, pages
 
     # search ---------------------------------------------------------------------------
 

@@ -85,7 +85,8 @@ def test_a_refused_api_call_is_one_line_then_shown_by_sources(
         plain = _pulse(env, "sync", "--source", "hubspot")
         debug = _pulse(env, "--debug", "sync", "--source", "hubspot")
     line = ("HubSpot owners: HubSpot rejected the access token (401 Unauthorized). Check "
-            "HUBSPOT_ACCESS_TOKEN (private app token, not expired or rotated).")
+            "HUBSPOT_ACCESS_TOKEN (the service key or private app token, not expired or "
+            "rotated).")
     assert plain.returncode == 1  # a sync that ran and failed, as before
     assert "Traceback" not in plain.stderr and "Traceback" not in plain.stdout
     assert f"sync of hubspot failed: {line}" in plain.stderr

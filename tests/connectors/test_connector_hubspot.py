@@ -131,6 +131,7 @@ def test_pull_pages_through_owners_companies_contacts_and_deals(
     report = run_sync(db_url, CONFIG, "hubspot", connector=conn)
     assert report.status == "ok", report.as_dict()
     assert len(fake.calls("/crm/v3/owners")) == 2  # 3 owners, 2 a page
+    assert report.by_entity["owners"].fetched == 3
     assert len(_search_bodies(fake, "companies")) == 3  # 5 companies, 2 a page
     first = _search_bodies(fake, "companies")[0]
     assert first["sorts"] == [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}]
@@ -527,3 +528,11 @@ def test_cursor_is_compact_json() -> None:
     text = dump_cursor(state)  # type: ignore[arg-type]
     assert len(text) < 200 and json.loads(text) == state
     assert parse_cursor(text) == state
+
+
+def test_owner_pages_are_counted_for_the_progress_line(fake: FakeHubSpot) -> None:
+    _portal(fake)
+    conn, _ = _connector(page_size=2)
+    conn.owners_page_size = 2
+    owners = next(b for b in conn.pull(None) if b.entity == "owners")
+    assert (len(owners.records), owners.pages) == (3, 2)  # gathered from two pages
