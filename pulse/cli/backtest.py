@@ -118,7 +118,7 @@ def _run(
             )
     except BacktestError as exc:
         err.print(f"[red]{exc}[/]")
-        _print_usable_range(cfg, span)
+        _print_usable_range(cfg, span, until)
         raise typer.Exit(2) from None
     if run.censored:
         names = ", ".join(str(d) for d in run.censored)
@@ -130,13 +130,14 @@ def _run(
     return run
 
 
-def _print_usable_range(cfg: PulseConfig, horizon: Span) -> None:
+def _print_usable_range(cfg: PulseConfig, horizon: Span, observed_until: date | None) -> None:
     """What the data covers and which as-of dates could work (after an error)."""
     from pulse.services.learn import usable_range
     from storage.db import session_factory
 
     with session_factory(cfg.database_url)() as session:
-        found = usable_range(session, horizon, cfg.scoring.window_days, workspace_today(cfg))
+        found = usable_range(session, horizon, cfg.scoring.window_days, workspace_today(cfg),
+                             observed_until)
     for line in found.lines(horizon):
         err.print(line, highlight=False)
 
@@ -282,7 +283,7 @@ def _learn(
         result = learn(data, run.horizon, progress=lambda text: err.print(f"  {text}"))
     except (LearnError, ScorecardError) as exc:
         err.print(f"[red]{exc}[/]")
-        _print_usable_range(cfg, run.horizon)
+        _print_usable_range(cfg, run.horizon, run.observed_until)
         raise typer.Exit(2) from None
     print_learned(console, result, run.horizon.words)
     if not write:
@@ -326,7 +327,7 @@ def _tune_weights(
         )
     except BacktestError as exc:
         err.print(f"[red]{exc}[/]")
-        _print_usable_range(cfg, run.horizon)
+        _print_usable_range(cfg, run.horizon, run.observed_until)
         raise typer.Exit(2) from None
     print_tune(console, result, run.horizon.words)
     if not write:

@@ -106,14 +106,20 @@ class DataRange:
 
 
 def usable_range(
-    session: Session, horizon: Span, window_days: int, today: date | None = None
+    session: Session,
+    horizon: Span,
+    window_days: int,
+    today: date | None = None,
+    observed_until: date | None = None,
 ) -> DataRange:
     """First and last usage day, churn dates, and the as-of dates that could work.
 
     An as-of date can work when it has a scoring window of usage behind it (``window_days``
-    after the first usage day) and its whole horizon is known by :func:`data_end`.
+    after the first usage day), is not after the last usage day (later dates would see
+    every account idle), and its whole horizon is known by ``observed_until`` (default
+    :func:`data_end`).
     """
-    first_usage, last_usage = session.execute(
+    usage_span = session.execute(
         select(func.min(UsageDaily.day), func.max(UsageDaily.day))
     ).one()
     churned = session.scalars(
@@ -122,9 +128,12 @@ def usable_range(
         )
     )
     churn_days = sorted(d for d in churned if d is not None)
-    end = data_end(session, today)
+    first_usage, last_usage = _day(usage_span[0]), _day(usage_span[1])
+    end = observed_until or data_end(session, today)
     earliest = first_usage + timedelta(days=window_days) if first_usage else None
     latest = _latest_observed(end, horizon)
+    if latest is not None and last_usage is not None:
+        latest = min(latest, last_usage)
     suggested, best = None, 0
     if earliest is not None and latest is not None and earliest <= latest:
         churns = np.array(churn_days, dtype="datetime64[D]")
@@ -149,6 +158,10 @@ def usable_range(
         earliest=earliest,
         latest=latest,
     )
+
+
+def _day(value: date | str | None) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _latest_observed(end: date, horizon: Span) -> date | None:

@@ -97,6 +97,7 @@ def test_too_few_churners_names_what_is_missing_and_what_dates_could_work(
     out = _text(result.output)
     assert "learning needs at least 30 churns within the 20 days after an as-of date" in out
     assert "The data holds usage from 2025-02-15 to 2025-03-31" in out
+    assert "outcomes are known to 2025-06-01" in out
     assert "Usable as-of dates:" in out and "Try --as-of" in out
 
 
