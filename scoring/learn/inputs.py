@@ -124,6 +124,10 @@ def input_name(field: str) -> str:
     return FIELD_PREFIX + (key if kind == "custom" else field.strip())
 
 
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NaT or (isinstance(value, float) and np.isnan(value))
+
+
 def _custom_values(custom: pd.Series, key: str) -> pd.Series:
     return custom.map(lambda d: d.get(key) if isinstance(d, Mapping) else None)
 
@@ -153,8 +157,8 @@ def account_field_inputs(
         if numeric:
             out[label] = pd.to_numeric(values, errors="coerce").astype("float64")
         else:
-            text = values.astype(object).where(values.notna(), None)
-            out[label] = text.map(lambda v: None if v is None else str(v).strip() or None)
+            words = [None if _missing(v) else str(v).strip() or None for v in values]
+            out[label] = pd.Series(words, index=accounts.index, dtype=object)
             categorical.append(label)
     return pd.DataFrame(out, index=accounts.index), tuple(categorical)
 

@@ -8,9 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pulse.kernel.config import LearnConfig
 from scoring.learn.document import model_document, scorecard_from_document
 from scoring.learn.fit import CURRENT, SCORECARD, LearningData, learn
 from scoring.learn.folds import LearnError, make_folds
+from scoring.learn.inputs import SIGNAL_COUNTS, account_field_inputs, signal_inputs, tenure_days
 from scoring.learn.scorecard import InputBins, Scorecard
 from scoring.periods import parse_span
 
@@ -136,3 +138,41 @@ def test_too_few_churners_is_refused_with_what_is_missing() -> None:
     with pytest.raises(LearnError, match="at least 30 churns within the 90 days after an "
                        "as-of date, and the 400 account-dates scored hold 29"):
         make_folds(data.as_of, data.account_id, y, HORIZON)
+
+
+def test_account_fields_read_columns_custom_fields_and_tenure() -> None:
+    accounts = pd.DataFrame({
+        "segment": ["smb", None], "arr": [1200.0, None], "licensed_seats": [5, 8],
+        "custom": [{"plan": "pro", "employees": "120"}, {"employees": "many"}],
+    })
+    learn_cfg = LearnConfig(categorical=["segment", "plan"],
+                            numeric=["tenure_days", "seats", "custom.employees", "arr"])
+    fields, categorical = account_field_inputs(accounts, learn_cfg,
+                                               pd.Series([400.0, np.nan]))
+    assert categorical == ("account_segment", "account_plan")
+    assert fields["account_plan"].tolist() == ["pro", None]
+    assert fields["account_segment"].tolist() == ["smb", None]
+    assert fields["account_tenure_days"].tolist()[0] == 400.0
+    assert fields["account_seats"].tolist() == [5.0, 8.0]
+    employees = fields["account_employees"].tolist()
+    assert employees[0] == 120.0 and np.isnan(employees[1])  # not a number: missing
+
+
+def test_signal_inputs_count_days_back_from_the_as_of_date() -> None:
+    frame = pd.DataFrame({
+        **{c: [2.0] for c in SIGNAL_COUNTS}, "nps_latest": [9.0], "csat_avg": [np.nan],
+        "licensed_seats": [4.0],
+        **{c: [pd.NaT] for c in ("main_last_day", "owner_last_day", "first_core_day",
+                                 "power_user_deactivated_at", "nps_latest_at",
+                                 "oldest_overdue_due_on")},
+        "last_active_day": [pd.Timestamp("2025-03-21")],
+        "renewal_date": [pd.Timestamp("2025-05-30")],
+        "contract_start": [pd.Timestamp("2024-03-31")],
+    }, index=pd.Index([7], name="account_id"))
+    inputs = signal_inputs(frame, AS_OF)
+    assert inputs.loc[7, "days_since_last_active"] == 10
+    assert inputs.loc[7, "days_to_renewal"] == 60
+    assert inputs.loc[7, "seat_utilisation"] == 0.5 and inputs.loc[7, "active_users"] == 2
+    assert np.isnan(inputs.loc[7, "days_since_nps"])
+    assert "lifecycle" not in inputs and "churned_on" not in inputs
+    assert tenure_days(frame, AS_OF)[0] == 365
