@@ -289,7 +289,8 @@ def _learn(
     if not write:
         console.print(f"Nothing written; --write stores the model in {model_path()}.")
         return
-    document = model_document(result, str(run.horizon), workspace_today(cfg))
+    document = model_document(result, str(run.horizon), workspace_today(cfg),
+                              cfg.scoring.learn)
     try:
         path = write_model(document)
     except (ScorecardError, OSError) as exc:

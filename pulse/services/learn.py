@@ -5,25 +5,30 @@ bounded by its as-of date) with the learning inputs added; labels are churn with
 horizon after each date. The account fields named in ``scoring.learn`` are read once
 from the accounts table (their current values; see docs/backtest.md). When learning
 cannot run, :func:`usable_range` says what the data covers and which dates could work.
+:func:`learned_points` applies a stored model to the accounts of one date.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from pulse.kernel.config import LearnConfig
-from pulse.services.backtest import INPUT_PREFIX, TENURE_COLUMN, data_end
+from pulse.kernel.config import LearnConfig, ScoringConfig
+from pulse.services.backtest import INPUT_PREFIX, TENURE_COLUMN, data_end, with_learning_inputs
 from scoring.backtest import churn_labels
+from scoring.learn.document import fields_from_document, scorecard_from_document
 from scoring.learn.fit import LearningData
 from scoring.learn.folds import MIN_CHURNERS
 from scoring.learn.inputs import account_field_inputs, panel_inputs
+from scoring.panel import build_rows, with_renewals_as_of
 from scoring.periods import Span
+from scoring.signals import load_signals
 from storage.models import LINKED_ONLY_SOURCES, Account, UsageDaily
 
 ATTRIBUTE_COLUMNS: tuple[str, ...] = (
@@ -42,16 +47,23 @@ def account_attributes(session: Session) -> pd.DataFrame:
     return frame.set_index("account_id")
 
 
-def learning_data(
-    panel: pd.DataFrame, attributes: pd.DataFrame, learn: LearnConfig, horizon: Span
-) -> LearningData:
-    """The inputs, labels and rules score of every panel row (built ``with_inputs``)."""
+def input_frame(
+    panel: pd.DataFrame, attributes: pd.DataFrame, learn: LearnConfig
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """Every model input of panel rows (built ``with_inputs``), and the categorical ones."""
     signals = panel[[c for c in panel.columns if c.startswith(INPUT_PREFIX)]]
     signals = signals.rename(columns=lambda c: c[len(INPUT_PREFIX) :])
     accounts = attributes.reindex(panel["account_id"].to_numpy())
     accounts.index = panel.index
     fields, categorical = account_field_inputs(accounts, learn, panel[TENURE_COLUMN])
-    inputs = pd.concat([signals, panel_inputs(panel), fields], axis=1)
+    return pd.concat([signals, panel_inputs(panel), fields], axis=1), categorical
+
+
+def learning_data(
+    panel: pd.DataFrame, attributes: pd.DataFrame, learn: LearnConfig, horizon: Span
+) -> LearningData:
+    """The inputs, labels and rules score of every panel row (built ``with_inputs``)."""
+    inputs, categorical = input_frame(panel, attributes, learn)
     return LearningData(
         inputs=inputs,
         categorical=categorical,
@@ -60,6 +72,42 @@ def learning_data(
         account_id=panel["account_id"].to_numpy(dtype="int64"),
         current_score=panel["score"].to_numpy(dtype="float64"),
         churned_on=pd.to_datetime(panel["churned_on"]).to_numpy(dtype="datetime64[D]"),
+    )
+
+
+@dataclass(frozen=True)
+class LearnedPoints:
+    """A stored model applied to the accounts of one date (index: account id)."""
+
+    points: pd.DataFrame
+    """Each input's points; rows add up to ``health``."""
+    bins: pd.DataFrame
+    """The bin each account's value fell in, per input."""
+    health: pd.Series
+    most: dict[str, float]
+    """The most points each input can give."""
+
+
+def learned_points(
+    session: Session, cfg: ScoringConfig, doc: dict[str, Any], as_of: date
+) -> LearnedPoints:
+    """Every account alive on ``as_of`` under the stored model: points, bins, health.
+
+    The inputs are built exactly as for learning (the scorer's aggregation as of the
+    date, renewal dates reconstructed for it, the account fields the model was learned
+    from), so an account's points are what the model would have given it that day.
+    """
+    model = scorecard_from_document(doc)
+    signals = with_renewals_as_of(load_signals(session, cfg, as_of))
+    rows = with_learning_inputs(build_rows(signals, cfg), signals.frame, as_of)
+    inputs, _ = input_frame(rows, account_attributes(session), fields_from_document(doc))
+    inputs.index = pd.Index(rows["account_id"].to_numpy(dtype="int64"), name="account_id")
+    points = model.points(inputs)
+    return LearnedPoints(
+        points=points,
+        bins=model.bins(inputs),
+        health=points.sum(axis=1),
+        most={i.name: model.max_points(i) for i in model.inputs},
     )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from pulse.kernel.config import LearnConfig
 from scoring.learn.fit import SCORECARD, LearnResult
 from scoring.learn.scorecard import InputBins, Scorecard, ScorecardError
 
@@ -48,8 +49,12 @@ def _bins(model: Scorecard, item: InputBins) -> dict[str, Any]:
     }
 
 
-def model_document(result: LearnResult, horizon: str, learned_on: date) -> dict[str, Any]:
-    """The file's content (plain types only, in reading order)."""
+def model_document(
+    result: LearnResult, horizon: str, learned_on: date, fields: LearnConfig
+) -> dict[str, Any]:
+    """The file's content (plain types only, in reading order). ``fields`` are the account
+    fields learned from, kept so the model reads the same ones whatever pulse.yml says
+    later."""
     model = result.model
     t = result.threshold
     inputs = sorted(model.inputs, key=lambda i: -model.max_points(i))
@@ -67,6 +72,8 @@ def model_document(result: LearnResult, horizon: str, learned_on: date) -> dict[
             "churn_dates": [d.isoformat() if d else None
                             for d in (result.first_churn, result.last_churn)],
             "validation": result.folds.words,
+            "account_fields": {"categorical": list(fields.categorical),
+                               "numeric": list(fields.numeric)},
         },
         "held_out_auc": {c.label: _r(c.mean_auc) for c in result.comparisons},
         "at_risk": {
@@ -117,6 +124,13 @@ def scorecard_from_document(doc: Any) -> Scorecard:
         return Scorecard(inputs=inputs, intercept=float(doc["intercept"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise ScorecardError(f"the model's inputs cannot be read: {exc}") from None
+
+
+def fields_from_document(doc: dict[str, Any]) -> LearnConfig:
+    """The account fields the model was learned from."""
+    fields = doc.get("training", {}).get("account_fields") or {}
+    return LearnConfig(categorical=list(fields.get("categorical", [])),
+                       numeric=list(fields.get("numeric", [])))
 
 
 def held_out(doc: dict[str, Any]) -> float | None:

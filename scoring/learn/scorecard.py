@@ -57,6 +57,7 @@ INPUT_P_VALUE = 0.001
 test of the bins' churner counts). Strict, because the bins were placed where the
 training data differed most: a pure-noise input passed a 0.05 test on 1,200 rows."""
 NEGLIGIBLE_RISK = 1e-6
+MISSING_LABEL = "missing"
 """An input whose contributions span less than this (log-odds) gets no points."""
 
 
@@ -176,6 +177,15 @@ class Scorecard:
             i.name: (i.worst - i.contribution(_column(frame, i.name))) / self.risk_per_point
             for i in self.inputs
         }
+        return pd.DataFrame(out, index=frame.index)
+
+    def bins(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Per account and input, the name of the bin its value fell in (or ``missing``)."""
+        out = {}
+        for i in self.inputs:
+            labels = np.array([*i.labels(), MISSING_LABEL], dtype=object)
+            where = i.bin_of(_column(frame, i.name))
+            out[i.name] = labels[np.where(where < 0, len(labels) - 1, where)]
         return pd.DataFrame(out, index=frame.index)
 
     def health(self, frame: pd.DataFrame) -> np.ndarray:

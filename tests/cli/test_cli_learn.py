@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,3 +114,26 @@ def test_tune_usage_errors_exit_2(env: dict[str, str], args: list[str], message:
     result = runner.invoke(app, args, env=env)
     assert result.exit_code == 2, result.output
     assert message in _text(result.output)
+
+
+def test_explain_shows_the_learned_points_and_they_add_up(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'explain.db'}"  # its own: `pulse score` writes snapshots
+    upgrade(url)
+    with session_scope(url) as session:
+        load_churn_workspace(session)
+    env = {**env, "DATABASE_URL": url}
+    learned = runner.invoke(app, ["tune", *SNAPSHOT, "--write"], env=env)
+    assert learned.exit_code == 0, learned.output
+    assert runner.invoke(app, ["score", "--as-of", "2025-03-31"], env=env).exit_code == 0
+    result = runner.invoke(app, ["explain", "Account 17"], env=env)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "Learned model (pulse-model.yml, not yet the live score): health" in _text(out)
+    assert "churns between 2025-04-" in _text(out) and "held-out AUC" in _text(out)
+    health = float(re.search(r"not yet the live score\): health ([\d.]+)", _text(out))[1])
+    tail = out[out.index("Points:"):]
+    points = [float(v) for v in re.findall(r"^  .+: ([\d.]+)(?: of [\d.]+)?$", tail, flags=re.M)]
+    assert len(points) >= 2
+    assert sum(points) == pytest.approx(health, abs=0.05 * (len(points) + 1))

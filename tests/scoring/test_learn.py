@@ -9,7 +9,11 @@ import pandas as pd
 import pytest
 
 from pulse.kernel.config import LearnConfig
-from scoring.learn.document import model_document, scorecard_from_document
+from scoring.learn.document import (
+    fields_from_document,
+    model_document,
+    scorecard_from_document,
+)
 from scoring.learn.fit import CURRENT, SCORECARD, LearningData, learn
 from scoring.learn.folds import LearnError, make_folds
 from scoring.learn.inputs import SIGNAL_COUNTS, account_field_inputs, signal_inputs, tenure_days
@@ -91,7 +95,8 @@ def test_points_add_up_to_health_and_health_ranks_like_risk(learned) -> None:  #
 
 def test_the_written_document_reads_back_as_the_same_scorecard(learned) -> None:  # type: ignore[no-untyped-def]
     data, result = learned
-    doc = model_document(result, "90d", date(2025, 7, 1))
+    doc = model_document(result, "90d", date(2025, 7, 1), LearnConfig(categorical=["plan"]))
+    assert fields_from_document(doc) == LearnConfig(categorical=["plan"])
     again = scorecard_from_document(doc)
     assert np.allclose(again.health(data.inputs), result.model.health(data.inputs))
     assert doc["training"]["churns"] == int(data.y.sum())
