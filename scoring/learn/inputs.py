@@ -14,8 +14,8 @@ Two kinds of input, both built from data dated on or before the as-of date:
   date, licensed seats, ARR, MRR, numeric custom fields). These are the CRM's *current*
   values except tenure, which is computed per date; docs/backtest.md lists why.
 
-The flags and the six component values of the backtest panel are inputs too
-(:data:`PANEL_INPUTS`); :func:`learning_inputs` puts everything in one frame whose
+The flags and the data components' values of the backtest panel are inputs too
+(:data:`PANEL_INPUTS`); :func:`pulse.services.learn.input_frame` puts everything in one frame whose
 columns are the input names.
 """
 
@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from pulse.kernel.config import LearnConfig
-from scoring.components import COMPONENT_KEYS
+from scoring.components import DATA_COMPONENT_KEYS
 from scoring.signals.frame import COUNT_COLUMNS
 
 SIGNAL_COUNTS: tuple[str, ...] = COUNT_COLUMNS
@@ -53,8 +53,9 @@ RATIOS: dict[str, tuple[str, str]] = {
     "weighted_events_vs_previous": ("weighted_events", "weighted_events_prev"),
 }
 """``numerator / denominator`` (NaN when the denominator is 0 or unknown)."""
-PANEL_INPUTS: dict[str, str] = {f"component_{k}": f"value_{k}" for k in COMPONENT_KEYS}
-"""Input name -> backtest panel column: the rules score's component values (0-1)."""
+PANEL_INPUTS: dict[str, str] = {f"component_{k}": f"value_{k}" for k in DATA_COMPONENT_KEYS}
+"""Input name -> backtest panel column: the rules score's component values (0-1), except
+the CSM's recorded sentiment (a judgement, left out like the CSM's score)."""
 FLAG_PREFIX = "flag_"
 WEIGHT_DEPENDENT_FLAGS: tuple[str, ...] = ("flag_score_drop",)
 """Flags that depend on the weights being evaluated, so not an input."""
