@@ -103,12 +103,17 @@ CHURN_AS_OF = date(2025, 3, 31)
 """The snapshot date of :func:`load_churn_workspace`."""
 
 
-def load_churn_workspace(session: Session, accounts: int = 240, seed: int = 7) -> set[str]:
-    """A small workspace for learning: 45 days of usage up to :data:`CHURN_AS_OF`, then churn.
+def load_churn_workspace(
+    session: Session, accounts: int = 240, seed: int = 7, months: int = 0
+) -> set[str]:
+    """A small workspace for learning: usage up to :data:`CHURN_AS_OF`, then churn.
 
     Each account has a usage level; the fewer users and active days, and the plan
-    ``basic`` (a custom field), the likelier it churned 5-55 days after the as-of date
-    (about a quarter did). Returns the external ids of the accounts that churned.
+    ``basic`` (a custom field), the likelier it churned (about a quarter did). With
+    ``months`` 0 there are 45 days of usage up to the as-of date and churn 5-55 days
+    after it (one snapshot). With ``months`` > 0 usage goes on for that many 30-day
+    months after the date, until each churner's churn day, and churn is spread over
+    them: a history for several as-of dates. Returns the external ids of the churners.
     """
     import numpy as np
     import pandas as pd
@@ -119,13 +124,14 @@ def load_churn_workspace(session: Session, accounts: int = 240, seed: int = 7) -
     rng = np.random.default_rng(seed)
     level = rng.uniform(0, 1, accounts)
     basic = rng.random(accounts) < 0.5
-    risk = 1 / (1 + np.exp(-(-1.2 - 4.0 * (level - 0.35) + 1.2 * basic)))
+    risk = 1 / (1 + np.exp(-(-1.2 - 4.0 * (level - 0.35) + 1.2 * basic + 0.5 * months)))
     churns = rng.random(accounts) < risk
+    last = 55 if months == 0 else 30 * months
     records, contacts, usage = [], [], []
     churned: set[str] = set()
     for i in range(accounts):
         ext = f"c{i}"
-        churn_day = CHURN_AS_OF + timedelta(days=int(rng.integers(5, 56)))
+        churn_day = CHURN_AS_OF + timedelta(days=int(rng.integers(5, last + 1)))
         if churns[i]:
             churned.add(ext)
         records.append({
@@ -139,16 +145,17 @@ def load_churn_workspace(session: Session, accounts: int = 240, seed: int = 7) -
         })
         users = 1 + int(round(3 * level[i]))
         step = 1 + int(round(6 * (1 - level[i])))
+        end = 0 if months == 0 else (churn_day - CHURN_AS_OF).days if churns[i] else last
         for u in range(4):
             contacts.append({"external_id": f"{ext}u{u}", "account_external_id": ext,
                              "email": f"u{u}@{ext}.example", "role": "member",
                              "created_on": CHURN_AS_OF - timedelta(days=300)})
             if u >= users:
                 continue
-            for back in range(0, 45, step):
+            for back in range(0, end + 45, step):  # from the last day backwards
                 usage.append({"account_external_id": ext, "user_external_id": f"{ext}u{u}",
                               "feature": "reports" if back % 2 else "login",
-                              "day": CHURN_AS_OF - timedelta(days=back), "events": 5,
+                              "day": CHURN_AS_OF + timedelta(days=end - back), "events": 5,
                               "minutes": 10.0})
     load_batch(session, "t", Batch("accounts", records))
     load_batch(session, "t", Batch("contacts", contacts))

@@ -7,7 +7,8 @@
 1. makes folds (:func:`scoring.learn.folds.make_folds`: by time, else by account);
 2. on every fold fits the scorecard and the reference models
    (:mod:`scoring.learn.references`) on the training rows and measures each one's ROC AUC
-   on the test rows, next to the rules score's AUC on the same rows;
+   on the test rows, next to the rules score's AUC on the same rows (a fold whose
+   training rows give the scorecard no significant input counts as AUC 0.5 for it);
 3. picks the at-risk threshold on the held-out predictions (the predicted risk with the
    best F1, so precision and recall are both stated on rows no model saw);
 4. refits the scorecard on every row: that is the model written.
@@ -30,7 +31,7 @@ from scoring.backtest import roc_auc
 from scoring.learn.folds import Folds, first_last, make_folds
 from scoring.learn.inputs import informative
 from scoring.learn.references import REFERENCES, prepared
-from scoring.learn.scorecard import Scorecard, fit_scorecard
+from scoring.learn.scorecard import Scorecard, ScorecardError, fit_scorecard
 from scoring.periods import Span
 
 SCORECARD = "points scorecard"
@@ -110,21 +111,24 @@ def _auc(risk: np.ndarray, y: np.ndarray) -> float:
 
 def _fold_scores(
     data: LearningData, names: list[str], folds: Folds, progress: Progress | None
-) -> tuple[dict[str, list[float]], np.ndarray, list[Scorecard]]:
+) -> tuple[dict[str, list[float]], np.ndarray, list[Scorecard | None]]:
     """Held-out AUC of every model per fold, the scorecard's held-out risk, fold cards."""
     frame = data.inputs[names]
     ready = prepared(frame, data.categorical)
     aucs: dict[str, list[float]] = {SCORECARD: [], **{k: [] for k in REFERENCES}, CURRENT: []}
     held_out = np.full(len(data.y), np.nan)
-    cards = []
+    cards: list[Scorecard | None] = []
     current = np.where(np.isnan(data.current_score), UNSCORED_SCORE, data.current_score)
     for k, (tr, te) in enumerate(folds.pairs, start=1):
         if progress is not None:
             progress(f"fold {k} of {len(folds.pairs)}: {len(tr):,} training rows")
         y_tr, y_te = data.y[tr], data.y[te]
-        card = fit_scorecard(frame.iloc[tr], y_tr, data.categorical)
+        try:
+            card: Scorecard | None = fit_scorecard(frame.iloc[tr], y_tr, data.categorical)
+        except ScorecardError:  # nothing significant in this fold: it ranks no one
+            card = None
         cards.append(card)
-        risk = card.risk(frame.iloc[te])
+        risk = card.risk(frame.iloc[te]) if card else np.full(len(te), y_tr.mean())
         held_out[te] = risk
         aucs[SCORECARD].append(_auc(risk, y_te))
         for label, build in REFERENCES.items():
@@ -154,13 +158,15 @@ def best_threshold(risk: np.ndarray, y: np.ndarray) -> tuple[float, float, float
     return best[:4]
 
 
-def _stability(model: Scorecard, cards: list[Scorecard]) -> dict[str, tuple[float, float]]:
+def _stability(
+    model: Scorecard, cards: list[Scorecard | None]
+) -> dict[str, tuple[float, float]]:
     out = {}
     for item in model.inputs:
         most = []
         for card in cards:
-            match = [i for i in card.inputs if i.name == item.name]
-            most.append(card.max_points(match[0]) if match else 0.0)
+            match = [i for i in card.inputs if i.name == item.name] if card else []
+            most.append(card.max_points(match[0]) if card and match else 0.0)
         out[item.name] = (float(min(most)), float(max(most)))
     return out
 

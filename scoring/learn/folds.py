@@ -12,7 +12,9 @@
   single-snapshot history allows; the inputs of every row are still bounded by its own
   date.
 
-Every fold's training and test rows hold churners and non-churners, or it is dropped.
+Every fold's training and test rows hold churners and non-churners, or it is dropped; a
+time fold is also dropped when its training dates hold fewer than :data:`MIN_CHURNERS`
+churns (the first test dates of a history, usually).
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ def time_folds(as_of: np.ndarray, y: np.ndarray, horizon: Span) -> list[Pair]:
     for train, test in rolling_folds(days, horizon):
         tr = np.flatnonzero(np.isin(as_of, np.array(train, dtype="datetime64[D]")))
         te = np.flatnonzero(as_of == np.datetime64(test, "D"))
-        if _both(y[tr]) and _both(y[te]):
+        if _both(y[tr]) and _both(y[te]) and int(y[tr].sum()) >= MIN_CHURNERS:
             out.append((tr, te))
     return out
 

@@ -305,8 +305,9 @@ def fit_scorecard(
     """Bin every input, fit the logistic regression, keep inputs that move the risk."""
     from sklearn.linear_model import LogisticRegression
 
-    names = list(frame.columns)
     data = _as_training(frame, categorical)
+    names = [n for n in frame.columns if data[n].notna().any()]  # nothing to bin otherwise
+    data = data[names]
     process = binning_process(names, categorical)
     with warnings.catch_warnings():  # optbinning's own pandas deprecation notices
         warnings.simplefilter("ignore")

@@ -137,3 +137,20 @@ def test_explain_shows_the_learned_points_and_they_add_up(
     points = [float(v) for v in re.findall(r"^  .+: ([\d.]+)(?: of [\d.]+)?$", tail, flags=re.M)]
     assert len(points) >= 2
     assert sum(points) == pytest.approx(health, abs=0.05 * (len(points) + 1))
+
+
+def test_several_as_of_dates_are_validated_by_time(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'history.db'}"
+    upgrade(url)
+    with session_scope(url) as session:
+        load_churn_workspace(session, accounts=200, months=4)
+    config = tmp_path / "pulse.yml"
+    config.write_text(CONFIG)
+    env = {"DATABASE_URL": url, "PULSE_CONFIG": str(config), "COLUMNS": "220"}
+    result = runner.invoke(app, ["tune", "--from", "2025-03-31", "--to", "2025-06-29",
+                                 "--every", "30d", "--horizon", "30d"], env=env)
+    assert result.exit_code == 0, result.output
+    out = _text(result.stdout)
+    assert "as of 2025-03-31 to 2025-06-29" in out
+    assert "test date(s), each trained on earlier dates whose outcome was known" in out
+    assert "current score (the rules score now)" in out
