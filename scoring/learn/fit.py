@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from scoring.backtest import roc_auc
-from scoring.learn.folds import Folds, first_last, make_folds
+from scoring.learn.folds import Folds, LearnError, first_last, make_folds
 from scoring.learn.inputs import informative
 from scoring.learn.references import REFERENCES, prepared
 from scoring.learn.scorecard import Scorecard, ScorecardError, fit_scorecard
@@ -182,6 +182,9 @@ def learn(data: LearningData, horizon: Span, progress: Progress | None = None) -
                         data.current_score, data.churned_on)
     folds = make_folds(data.as_of, data.account_id, y, horizon)
     names = informative(data.inputs, data.categorical)
+    if not names:
+        raise LearnError("every input has the same value on every account-date: there is "
+                         "nothing to learn from (is usage loaded for these dates?)")
     aucs, held_out, cards = _fold_scores(data, names, folds, progress)
     cut, precision, recall, share = best_threshold(held_out, y)
     if progress is not None:

@@ -307,6 +307,8 @@ def fit_scorecard(
 
     data = _as_training(frame, categorical)
     names = [n for n in frame.columns if data[n].notna().any()]  # nothing to bin otherwise
+    if not names:
+        raise ScorecardError("no input has a value")
     data = data[names]
     process = binning_process(names, categorical)
     with warnings.catch_warnings():  # optbinning's own pandas deprecation notices

@@ -154,3 +154,11 @@ def test_several_as_of_dates_are_validated_by_time(tmp_path: Path) -> None:
     assert "as of 2025-03-31 to 2025-06-29" in out
     assert "test date(s), each trained on earlier dates whose outcome was known" in out
     assert "current score (the rules score now)" in out
+
+
+def test_show_refuses_a_file_that_is_not_a_model(env: dict[str, str]) -> None:
+    path = Path(env["PULSE_CONFIG"]).parent / "pulse-model.yml"
+    path.write_text("kind: something else\n")
+    result = runner.invoke(app, ["tune", "--show"], env=env)
+    assert result.exit_code == 1
+    assert "not a learned model" in _text(result.output)

@@ -181,3 +181,13 @@ def test_signal_inputs_count_days_back_from_the_as_of_date() -> None:
     assert np.isnan(inputs.loc[7, "days_since_nps"])
     assert "lifecycle" not in inputs and "churned_on" not in inputs
     assert tenure_days(frame, AS_OF)[0] == 365
+
+
+def test_inputs_that_never_vary_are_refused_with_a_hint() -> None:
+    data = _data(n=300)
+    flat = LearningData(data.inputs.assign(active_users=1.0, tenure_days=5.0, noise=0.0,
+                                           account_plan="pro"),
+                        data.categorical, data.y, data.as_of, data.account_id,
+                        data.current_score, data.churned_on)
+    with pytest.raises(LearnError, match="every input has the same value"):
+        learn(flat, HORIZON)
