@@ -2,8 +2,10 @@
 
 How it is made (:func:`fit_scorecard`): each input is cut into a few bins
 (``optbinning``'s optimal binning: numeric inputs at thresholds, categories in groups,
-missing values in a bin of their own), each bin is replaced by its weight of evidence,
-and a regularised logistic regression of churn within the horizon is fitted on those.
+missing values in a bin of their own), inputs whose bins do not tell churners apart
+(:data:`MIN_INFORMATION_VALUE`, :data:`INPUT_P_VALUE`) are left out, each bin is replaced
+by its weight of evidence, and a regularised logistic regression of churn within the
+horizon is fitted on those.
 An input's contribution to the churn log-odds in a bin is its coefficient times the
 bin's weight of evidence, so an input can point either way, or bend (a learned
 direction and shape).
