@@ -3,4 +3,5 @@
 (:mod:`scoring.components`), churn flags (:mod:`scoring.flags`), expansion and renewal
 outlook (:mod:`scoring.outlook`) and plain-words reasons (:mod:`scoring.explain`), stored
 as snapshots by :mod:`scoring.engine`; backtests, weight tuning and portfolio metrics
-judge the scores against what happened later. Imports only storage and pulse.kernel."""
+judge the scores against what happened later, and :mod:`scoring.learn` learns a points
+scorecard from that history. Imports only storage and pulse.kernel."""

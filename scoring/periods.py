@@ -73,11 +73,12 @@ def add_months(day: date, months: int) -> date:
 
 
 def as_of_dates(start: date, end: date, every: Span) -> list[date]:
-    """``start``, ``start + every``, ... up to ``end`` inclusive.
+    """``start``, ``start + every``, ... up to ``end``, and ``end`` itself.
 
     Each date is computed from ``start`` (not from the previous date) so clamping in a
     short month does not shift every later date; a monthly schedule starting on a month
-    end stays on month ends.
+    end stays on month ends. ``end`` is always scored, even when the step does not land
+    on it (``--every 2w --to DATE`` once left the date asked for out without a word).
     """
     if start > end:
         raise ValueError(f"the first date ({start}) is after the last ({end})")
@@ -89,6 +90,6 @@ def as_of_dates(start: date, end: date, every: Span) -> list[date]:
         if month_ends:
             day = day.replace(day=calendar.monthrange(day.year, day.month)[1])
         if day > end:
-            return out
+            return out if out[-1] == end else [*out, end]
         out.append(day)
         k += 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -97,3 +97,68 @@ def truncate_pg(url: str) -> None:
     tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
     with get_engine(url).begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+CHURN_AS_OF = date(2025, 3, 31)
+"""The snapshot date of :func:`load_churn_workspace`."""
+
+
+def load_churn_workspace(
+    session: Session, accounts: int = 240, seed: int = 7, months: int = 0
+) -> set[str]:
+    """A small workspace for learning: usage up to :data:`CHURN_AS_OF`, then churn.
+
+    Each account has a usage level; the fewer users and active days, and the plan
+    ``basic`` (a custom field), the likelier it churned (about a quarter did). With
+    ``months`` 0 there are 45 days of usage up to the as-of date and churn 5-55 days
+    after it (one snapshot). With ``months`` > 0 usage goes on for that many 30-day
+    months after the date, until each churner's churn day, and churn is spread over
+    them: a history for several as-of dates. Returns the external ids of the churners.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from pulse.kernel.records import Batch
+    from storage.loader import load_batch
+
+    rng = np.random.default_rng(seed)
+    level = rng.uniform(0, 1, accounts)
+    basic = rng.random(accounts) < 0.5
+    risk = 1 / (1 + np.exp(-(-1.2 - 4.0 * (level - 0.35) + 1.2 * basic + 0.5 * months)))
+    churns = rng.random(accounts) < risk
+    last = 55 if months == 0 else 30 * months
+    records, contacts, usage = [], [], []
+    churned: set[str] = set()
+    for i in range(accounts):
+        ext = f"c{i}"
+        churn_day = CHURN_AS_OF + timedelta(days=int(rng.integers(5, last + 1)))
+        if churns[i]:
+            churned.add(ext)
+        records.append({
+            "external_id": ext, "name": f"Account {i}", "licensed_seats": 4,
+            "contract_start": CHURN_AS_OF - timedelta(days=int(rng.integers(100, 900))),
+            "renewal_date": CHURN_AS_OF + timedelta(days=int(rng.integers(10, 360))),
+            "lifecycle": "churned" if churns[i] else "paid",
+            "churned_on": churn_day if churns[i] else None,
+            "segment": "smb" if i % 3 else "enterprise", "arr": float(rng.integers(5, 50)) * 1000,
+            "custom": {"plan": "basic" if basic[i] else "pro"},
+        })
+        users = 1 + int(round(3 * level[i]))
+        step = 1 + int(round(6 * (1 - level[i])))
+        end = 0 if months == 0 else (churn_day - CHURN_AS_OF).days if churns[i] else last
+        for u in range(4):
+            contacts.append({"external_id": f"{ext}u{u}", "account_external_id": ext,
+                             "email": f"u{u}@{ext}.example", "role": "member",
+                             "created_on": CHURN_AS_OF - timedelta(days=300)})
+            if u >= users:
+                continue
+            for back in range(0, end + 45, step):  # from the last day backwards
+                usage.append({"account_external_id": ext, "user_external_id": f"{ext}u{u}",
+                              "feature": "reports" if back % 2 else "login",
+                              "day": CHURN_AS_OF + timedelta(days=end - back), "events": 5,
+                              "minutes": 10.0})
+    load_batch(session, "t", Batch("accounts", records))
+    load_batch(session, "t", Batch("contacts", contacts))
+    load_batch(session, "t", Batch("usage", pd.DataFrame(usage)))
+    session.commit()
+    return churned

@@ -87,8 +87,11 @@ def _run(
     every: str,
     observed_until: str | None,
     stored_renewals: bool,
+    *,
+    with_inputs: bool = False,
 ) -> BacktestRun:
-    """Parse the shared options, run the backtest, name censored dates; exit 2 on errors."""
+    """Parse the shared options, run the backtest, name censored dates; exit 2 on errors
+    (with what dates the data could support)."""
     from pulse.services.backtest import run_backtest
     from scoring.backtest import BacktestError
     from storage.db import session_factory
@@ -111,9 +114,11 @@ def _run(
                 progress=_progress,
                 stored_renewals=stored_renewals,
                 today=workspace_today(cfg),
+                with_inputs=with_inputs,
             )
     except BacktestError as exc:
         err.print(f"[red]{exc}[/]")
+        _print_usable_range(cfg, span, until)
         raise typer.Exit(2) from None
     if run.censored:
         names = ", ".join(str(d) for d in run.censored)
@@ -123,6 +128,18 @@ def _run(
             f"known): {names}[/]"
         )
     return run
+
+
+def _print_usable_range(cfg: PulseConfig, horizon: Span, observed_until: date | None) -> None:
+    """What the data covers and which as-of dates could work (after an error)."""
+    from pulse.services.learn import usable_range
+    from storage.db import session_factory
+
+    with session_factory(cfg.database_url)() as session:
+        found = usable_range(session, horizon, cfg.scoring.window_days, workspace_today(cfg),
+                             observed_until)
+    for line in found.lines(horizon):
+        err.print(line, highlight=False)
 
 
 def backtest_command(
@@ -170,24 +187,136 @@ def backtest_command(
 
 
 def tune_command(
-    start: FromOption,
-    end: ToOption,
+    start: Annotated[
+        str | None, typer.Option("--from", help="First as-of date, YYYY-MM-DD.")
+    ] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last as-of date, YYYY-MM-DD.")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of", help="Learn from this one date (a snapshot and the churn after it)."
+        ),
+    ] = None,
     horizon: HorizonOption = "90d",
     every: EveryOption = "1m",
     write: Annotated[
-        bool, typer.Option("--write", help="Write the suggested weights to pulse.yml.")
+        bool,
+        typer.Option("--write", help="Store the learned model beside pulse.yml "
+                     "(with --weights: write the suggested weights to pulse.yml)."),
+    ] = False,
+    show: Annotated[
+        bool, typer.Option("--show", help="Print the stored learned model and stop.")
+    ] = False,
+    weights: Annotated[
+        bool,
+        typer.Option("--weights", help="Only re-weight the six components of the rules score."),
     ] = False,
     observed_until: ObservedOption = None,
     stored_renewals: RenewalsOption = False,
 ) -> None:
-    """Fit signal weights to past churn and compare them with the current ones."""
+    """Learn what predicts churn in this workspace (a points scorecard), judged on held-out data."""
+    if show:
+        _show_model()
+        return
+    if as_of is not None:
+        if start is not None or end is not None:
+            err.print("[red]--as-of is one date: give it or --from/--to, not both[/]")
+            raise typer.Exit(2)
+        start = end = as_of
+    if start is None or end is None:
+        err.print("[red]Give --as-of DATE, or --from DATE and --to DATE (--show prints the "
+                  "stored model)[/]")
+        raise typer.Exit(2)
+    cfg = load_settings()
+    if weights:
+        _tune_weights(cfg, start, end, horizon, every, write, observed_until, stored_renewals)
+        return
+    _learn(cfg, start, end, horizon, every, write, observed_until, stored_renewals)
+
+
+def _show_model() -> None:
+    from pulse.cli.learn_view import print_document
+    from pulse.services.model_file import model_path, read_model
+    from scoring.learn.scorecard import ScorecardError
+
+    path = model_path()
+    if not path.exists():
+        err.print(f"[red]No learned model at {path}: run pulse tune --write first[/]")
+        raise typer.Exit(2)
+    try:
+        doc = read_model(path)
+    except (ScorecardError, OSError) as exc:
+        err.print(f"[red]{path}: {exc}[/]")
+        raise typer.Exit(1) from None
+    print_document(console, doc, str(path))
+
+
+def _learn(
+    cfg: PulseConfig,
+    start: str,
+    end: str,
+    horizon: str,
+    every: str,
+    write: bool,
+    observed_until: str | None,
+    stored_renewals: bool,
+) -> None:
+    from pulse.cli.learn_view import print_learned
+    from pulse.services.learn import account_attributes, learning_data
+    from pulse.services.model_file import model_path, write_model
+    from scoring.learn.document import model_document
+    from scoring.learn.fit import learn
+    from scoring.learn.folds import LearnError
+    from scoring.learn.scorecard import ScorecardError
+    from storage.db import session_factory
+
+    run = _run(cfg, start, end, horizon, every, observed_until, stored_renewals,
+               with_inputs=True)
+    with session_factory(cfg.database_url)() as session:
+        attributes = account_attributes(session)
+    data = learning_data(run.panel, attributes, cfg.scoring.learn, run.horizon)
+    for name in data.inputs.columns:
+        if name.startswith("account_") and data.inputs[name].isna().all():
+            err.print(f"[yellow]Account field {name[len('account_'):]} (scoring.learn) has "
+                      "no value on any account scored: it is not learned from.[/]")
+    try:
+        result = learn(data, run.horizon, progress=lambda text: err.print(f"  {text}"))
+    except (LearnError, ScorecardError) as exc:
+        err.print(f"[red]{exc}[/]")
+        _print_usable_range(cfg, run.horizon, run.observed_until)
+        raise typer.Exit(2) from None
+    print_learned(console, result, run.horizon.words)
+    if not write:
+        console.print(f"Nothing written; --write stores the model in {model_path()}.")
+        return
+    document = model_document(result, str(run.horizon), workspace_today(cfg),
+                              cfg.scoring.learn)
+    try:
+        path = write_model(document)
+    except (ScorecardError, OSError) as exc:
+        err.print(f"[red]Could not write the model: {exc}[/]")
+        raise typer.Exit(1) from None
+    console.print(f"Model written to {path} (pulse tune --show prints it). The live score "
+                  "does not use it yet: the rules score stays in place.")
+
+
+def _tune_weights(
+    cfg: PulseConfig,
+    start: str,
+    end: str,
+    horizon: str,
+    every: str,
+    write: bool,
+    observed_until: str | None,
+    stored_renewals: bool,
+) -> None:
+    """The rules score's six weights fitted to past churn (docs/backtest.md)."""
     from pulse.cli.backtest_view import print_tune
     from pulse.kernel.config import ConfigError
     from pulse.services.weights_file import config_path, write_weights
     from scoring.backtest import BacktestError
     from scoring.tune import tune
 
-    cfg = load_settings()
     run = _run(cfg, start, end, horizon, every, observed_until, stored_renewals)
     try:
         result = tune(
@@ -199,6 +328,7 @@ def tune_command(
         )
     except BacktestError as exc:
         err.print(f"[red]{exc}[/]")
+        _print_usable_range(cfg, run.horizon, run.observed_until)
         raise typer.Exit(2) from None
     print_tune(console, result, run.horizon.words)
     if not write:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from rich.console import Console
 from rich.panel import Panel
@@ -10,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pulse.cli.terminal import money, tier_text
+from pulse.kernel.config import ScoringConfig
 from scoring.engine import previous_snapshot
 from scoring.explain import explain_change, render_breakdown
 from storage.models import Account, ScoreSnapshot
@@ -52,3 +54,44 @@ def render_explanation(
         for line in explain_change(prev, snap):
             console.print(f"  {line}", markup=False, highlight=False)
     return True
+
+
+LEARNED_INPUTS_SHOWN = 8
+"""Inputs listed by the learned model's section (the rest are summed in one line)."""
+
+
+def render_learned(
+    console: Console, session: Session, account: Account, doc: dict[str, Any], as_of: date,
+    cfg: ScoringConfig,
+) -> None:
+    """The stored learned model's view of the account on ``as_of``: its health and each
+    input's points, which add up to it. Not the live score (yet): the text says so."""
+    from pulse.services.learn import learned_points
+    from scoring.learn.document import held_out
+
+    learned = learned_points(session, cfg, doc, as_of)
+    if account.id not in learned.points.index:
+        console.print(f"Learned model: {account.name} was not a live account on {as_of}.")
+        return
+    row = learned.points.loc[account.id]
+    bins = learned.bins.loc[account.id]
+    health = float(learned.health.loc[account.id])
+    training = doc["training"]
+    first, last = training["churn_dates"]
+    auc = held_out(doc)
+    risk = doc["at_risk"]
+    at_risk = health < float(risk["below_health"])
+    judged = f", held-out AUC {auc:.2f}" if auc is not None else ""
+    console.print(
+        f"Learned model (pulse-model.yml, not yet the live score): health [bold]{health:.1f}"
+        f"[/]{' [red]at risk[/]' if at_risk else ''} as of {as_of}; learned from "
+        f"{training['churns']} churns between {first} and {last}{judged}. Points:",
+        highlight=False,
+    )
+    ranked = row.sort_values(ascending=False)
+    for name, value in ranked.head(LEARNED_INPUTS_SHOWN).items():
+        console.print(f"  {name} ({bins[name]}): {value:.1f} of {learned.most[str(name)]:.1f}",
+                      highlight=False, markup=False)
+    rest = ranked.iloc[LEARNED_INPUTS_SHOWN:]
+    if len(rest):
+        console.print(f"  {len(rest)} other inputs: {rest.sum():.1f}", highlight=False)

@@ -41,8 +41,11 @@ def explain(
     name: Annotated[str, typer.Argument(help="Account name or domain (fragments work).")],
     as_of: Annotated[str | None, typer.Option("--as-of", help="Snapshot on or before.")] = None,
 ) -> None:
-    """Show an account's score breakdown, top reasons, flags and change since last time."""
-    from pulse.cli.explain_view import render_explanation
+    """Show an account's score breakdown, top reasons, flags and change since last time
+    (and its points under the learned model, when `pulse tune --write` stored one)."""
+    from pulse.cli.explain_view import latest_snapshot, render_explanation, render_learned
+    from pulse.services.model_file import model_path, read_model
+    from scoring.learn.scorecard import ScorecardError
     from storage.db import session_factory
 
     cfg = load_settings()
@@ -53,6 +56,16 @@ def explain(
         if not render_explanation(console, session, account, day):
             err.print(f"[red]{account.name} has no score yet: run `pulse score`.[/]")
             raise typer.Exit(1)
+        if not model_path().exists():
+            return
+        try:
+            doc = read_model()
+        except (ScorecardError, OSError) as exc:
+            err.print(f"[yellow]Learned model not shown: {model_path()}: {exc}[/]")
+            return
+        snap = latest_snapshot(session, account.id, day)
+        assert snap is not None  # render_explanation found it
+        render_learned(console, session, account, doc, snap.as_of, cfg.scoring)
 
 
 def demo(

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from pulse.kernel.clock import utcnow
 from pulse.kernel.config import ScoringConfig
 from scoring.backtest import BacktestError, BacktestResult, evaluate, split_censored
+from scoring.learn.inputs import signal_inputs, tenure_days
 from scoring.panel import build_rows, rescore, with_renewals_as_of
 from scoring.periods import Span, as_of_dates
 from scoring.signals import (
@@ -111,6 +112,7 @@ def build_panel(
     stored_renewals: bool = False,
     workers: int | None = None,
     calendar: UsageCalendar | None = None,
+    with_inputs: bool = False,
 ) -> pd.DataFrame:
     """Unweighted panel rows for every date, with outcomes and CRM tier joined on.
 
@@ -124,6 +126,9 @@ def build_panel(
     other connections see what ``session`` sees (no uncommitted writes, not a private
     in-memory SQLite); ``workers`` forces a number. One date's pandas work then overlaps
     the next date's aggregation in the database.
+
+    ``with_inputs`` adds what a learned model reads (:mod:`scoring.learn.inputs`): each
+    signal input as an ``in_<name>`` column and the account's ``tenure_days`` on the date.
     """
     if not dates:
         raise BacktestError("no as-of dates to score")
@@ -140,6 +145,8 @@ def build_panel(
         if not stored_renewals:
             signals = with_renewals_as_of(signals)
         rows = build_rows(signals, cfg)
+        if with_inputs:
+            rows = with_learning_inputs(rows, signals.frame, day)
         if progress is not None:
             progress(day, len(rows), perf_counter() - t0)
         return rows
@@ -169,6 +176,18 @@ def build_panel(
     return panel.merge(outcomes, on="account_id", how="left", validate="many_to_one")
 
 
+INPUT_PREFIX = "in_"
+"""Panel columns holding a signal input (``in_active_users``...)."""
+TENURE_COLUMN = "tenure_days"
+
+
+def with_learning_inputs(rows: pd.DataFrame, frame: pd.DataFrame, day: date) -> pd.DataFrame:
+    """``rows`` (one date's panel rows, in ``frame``'s order) with the signal inputs."""
+    inputs = signal_inputs(frame, day).add_prefix(INPUT_PREFIX).reset_index(drop=True)
+    inputs[TENURE_COLUMN] = tenure_days(frame, day)
+    return pd.concat([rows.reset_index(drop=True), inputs], axis=1)
+
+
 def run_backtest(
     session: Session,
     cfg: ScoringConfig,
@@ -182,6 +201,7 @@ def run_backtest(
     stored_renewals: bool = False,
     workers: int | None = None,
     today: date | None = None,
+    with_inputs: bool = False,
 ) -> BacktestRun:
     """Score every as-of date whose horizon is observed, and compute the figures.
 
@@ -210,6 +230,7 @@ def run_backtest(
         stored_renewals=stored_renewals,
         workers=workers,
         calendar=calendar,
+        with_inputs=with_inputs,
     )
     seconds = {"panel": perf_counter() - t_panel}
     t_eval = perf_counter()

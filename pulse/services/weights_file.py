@@ -164,7 +164,7 @@ def write_weights(weights: Mapping[str, float], path: Path | None = None) -> Wri
     if new_text is None or _safe_load(new_text) != expected:
         new_text = yaml.safe_dump(expected, sort_keys=False, allow_unicode=True)
         comments_kept = created or "#" not in text
-    _replace(path, new_text)
+    replace_atomically(path, new_text)
     return WriteOutcome(path=path, created=created, comments_kept=comments_kept)
 
 
@@ -175,7 +175,7 @@ def _safe_load(text: str) -> Any:
         return None
 
 
-def _replace(path: Path, text: str) -> None:
+def replace_atomically(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically, keeping the file's permissions."""
     directory = path.resolve().parent
     mode = path.stat().st_mode & 0o777 if path.exists() else None

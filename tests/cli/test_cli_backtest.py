@@ -102,7 +102,7 @@ def test_backtest_errors_exit_2(env: dict[str, str], args: list[str], message: s
 def test_tune_without_write_leaves_pulse_yml_untouched(env: dict[str, str]) -> None:
     config = Path(env["PULSE_CONFIG"])
     before = config.read_bytes()
-    result = runner.invoke(app, ["tune", *RANGE], env=env)
+    result = runner.invoke(app, ["tune", "--weights", *RANGE], env=env)
     assert result.exit_code == 0, result.output
     for text in ("Cross-validation", "Signal weights", "Held-out AUC", "current", "suggested"):
         assert text in result.stdout
@@ -112,7 +112,7 @@ def test_tune_without_write_leaves_pulse_yml_untouched(env: dict[str, str]) -> N
 def test_tune_write_changes_only_the_weights(env: dict[str, str]) -> None:
     config = Path(env["PULSE_CONFIG"])
     before = load_config(config)
-    result = runner.invoke(app, ["tune", *RANGE, "--write"], env=env)
+    result = runner.invoke(app, ["tune", "--weights", *RANGE, "--write"], env=env)
     assert result.exit_code == 0, result.output
     after = load_config(config)
     assert "only scoring.weights changed" in result.stdout

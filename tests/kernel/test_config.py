@@ -52,6 +52,19 @@ def test_inconsistent_tiers_rejected(tmp_path: Path) -> None:
         load_config(path)
 
 
+def test_learning_fields_are_read_and_a_field_named_twice_is_refused(tmp_path: Path) -> None:
+    path = _write(tmp_path, "scoring:\n  learn:\n    categorical: [plan, custom.region]\n"
+                            "    numeric: [tenure_days, seats]\n")
+    learn = load_config(path).scoring.learn
+    assert learn.categorical == ["plan", "custom.region"]
+    assert learn.numeric == ["tenure_days", "seats"]
+    twice = _write(tmp_path, "scoring:\n  learn:\n    categorical: [plan]\n"
+                             "    numeric: [plan]\n")
+    with pytest.raises(ConfigError, match=r"scoring.learn.*named both categorical and "
+                       r"numeric, or twice: \['plan'\]"):
+        load_config(twice)
+
+
 def test_secret_in_file_is_refused(tmp_path: Path) -> None:
     path = _write(tmp_path, "database_url: postgresql://u:secret@db/pulse\n")
     with pytest.raises(ConfigError, match="DATABASE_URL environment variable"):

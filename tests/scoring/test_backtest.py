@@ -77,9 +77,14 @@ def test_monthly_schedule_stays_on_month_ends_and_same_day_otherwise() -> None:
     assert ends == [date(2024, 1, 31), date(2024, 2, 29), date(2024, 3, 31),
                     date(2024, 4, 30), date(2024, 5, 31)]
     mid = as_of_dates(date(2024, 1, 30), date(2024, 4, 1), parse_span("1m"))
-    assert mid == [date(2024, 1, 30), date(2024, 2, 29), date(2024, 3, 30)]
+    assert mid == [date(2024, 1, 30), date(2024, 2, 29), date(2024, 3, 30), date(2024, 4, 1)]
+    # the last date asked for is always scored, even off the step
     assert as_of_dates(date(2024, 1, 1), date(2024, 1, 20), parse_span("1w")) == [
-        date(2024, 1, 1), date(2024, 1, 8), date(2024, 1, 15)]
+        date(2024, 1, 1), date(2024, 1, 8), date(2024, 1, 15), date(2024, 1, 20)]
+    assert as_of_dates(date(2024, 1, 1), date(2024, 1, 15), parse_span("1w"))[-1] == date(
+        2024, 1, 15)  # on the step: not twice
+    assert as_of_dates(date(2024, 1, 1), date(2024, 1, 1), parse_span("1w")) == [
+        date(2024, 1, 1)]
     assert add_months(date(2024, 12, 15), 2) == date(2025, 2, 15)
     with pytest.raises(ValueError):
         as_of_dates(date(2024, 2, 1), date(2024, 1, 1), parse_span("1m"))

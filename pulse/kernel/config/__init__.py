@@ -57,6 +57,7 @@ __all__ = [
     "FlagSettings",
     "FreshnessConfig",
     "HubSpotSourceConfig",
+    "LearnConfig",
     "LiveConfig",
     "LoggingConfig",
     "MetricsConfig",
@@ -202,6 +203,32 @@ class FlagSettings(StrictModel):
     )
 
 
+class LearnConfig(StrictModel):
+    """What ``pulse tune`` may learn from besides the signals Pulse computes."""
+
+    categorical: list[str] = Field(
+        default_factory=lambda: ["segment", "region", "tier", "industry"],
+        description="Account fields learned as categories: segment, region, tier, industry, "
+        "or any custom field (custom.NAME, or a bare NAME that is not one of those).",
+    )
+    numeric: list[str] = Field(
+        default_factory=lambda: ["tenure_days", "licensed_seats", "arr"],
+        description="Account fields learned as numbers: tenure_days (days since "
+        "contract_start on each as-of date), licensed_seats (or seats), arr, mrr, or a "
+        "custom field (custom.NAME or a bare NAME) holding numbers.",
+    )
+
+    @model_validator(mode="after")
+    def _distinct(self) -> LearnConfig:
+        names = [n.strip() for n in (*self.categorical, *self.numeric)]
+        if any(not n or n == "custom." for n in names):
+            raise ValueError("account field names must not be empty")
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"named both categorical and numeric, or twice: {repeated}")
+        return self
+
+
 class ScoringConfig(StrictModel):
     weights: SignalWeights = SignalWeights()
     tiers: TierThresholds = TierThresholds()
@@ -231,6 +258,10 @@ class ScoringConfig(StrictModel):
     )
     expansion_seat_ratio: float = Field(
         0.85, gt=0, le=2, description="Seat use from which an account is an expansion candidate."
+    )
+    learn: LearnConfig = Field(
+        default_factory=LearnConfig,
+        description="Account fields `pulse tune` learns from (docs/scoring.md).",
     )
 
     @model_validator(mode="after")

@@ -1,0 +1,222 @@
+"""`pulse tune`'s learning: the labelled panel from the database, and what dates can work.
+
+The panel is the backtest's (:func:`pulse.services.backtest.run_backtest`, every input
+bounded by its as-of date) with the learning inputs added; labels are churn within the
+horizon after each date. The account fields named in ``scoring.learn`` are read once
+from the accounts table (their current values; see docs/backtest.md). When learning
+cannot run, :func:`usable_range` says what the data covers and which dates could work.
+:func:`learned_points` applies a stored model to the accounts of one date.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from pulse.kernel.config import LearnConfig, ScoringConfig
+from pulse.services.backtest import INPUT_PREFIX, TENURE_COLUMN, data_end, with_learning_inputs
+from scoring.backtest import churn_labels
+from scoring.learn.document import fields_from_document, scorecard_from_document
+from scoring.learn.fit import LearningData
+from scoring.learn.folds import MIN_CHURNERS
+from scoring.learn.inputs import account_field_inputs, panel_inputs
+from scoring.panel import build_rows, with_renewals_as_of
+from scoring.periods import Span
+from scoring.signals import load_signals
+from storage.models import LINKED_ONLY_SOURCES, Account, UsageDaily
+
+ATTRIBUTE_COLUMNS: tuple[str, ...] = (
+    "segment", "region", "tier", "industry", "arr", "mrr", "licensed_seats", "custom",
+)
+
+
+def account_attributes(session: Session) -> pd.DataFrame:
+    """Account fields a learned model may read, indexed by account id (current values)."""
+    stmt = select(Account.id, *(getattr(Account, c) for c in ATTRIBUTE_COLUMNS)).where(
+        Account.source.not_in(LINKED_ONLY_SOURCES)
+    )
+    rows = session.execute(stmt).all()
+    frame = pd.DataFrame(rows, columns=["account_id", *ATTRIBUTE_COLUMNS])
+    frame["custom"] = frame["custom"].map(lambda d: d if isinstance(d, dict) else {})
+    return frame.set_index("account_id")
+
+
+def input_frame(
+    panel: pd.DataFrame, attributes: pd.DataFrame, learn: LearnConfig
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """Every model input of panel rows (built ``with_inputs``), and the categorical ones."""
+    signals = panel[[c for c in panel.columns if c.startswith(INPUT_PREFIX)]]
+    signals = signals.rename(columns=lambda c: c[len(INPUT_PREFIX) :])
+    accounts = attributes.reindex(panel["account_id"].to_numpy())
+    accounts.index = panel.index
+    fields, categorical = account_field_inputs(accounts, learn, panel[TENURE_COLUMN])
+    return pd.concat([signals, panel_inputs(panel), fields], axis=1), categorical
+
+
+def learning_data(
+    panel: pd.DataFrame, attributes: pd.DataFrame, learn: LearnConfig, horizon: Span
+) -> LearningData:
+    """The inputs, labels and rules score of every panel row (built ``with_inputs``)."""
+    inputs, categorical = input_frame(panel, attributes, learn)
+    return LearningData(
+        inputs=inputs,
+        categorical=categorical,
+        y=churn_labels(panel, horizon).astype("int64"),
+        as_of=pd.to_datetime(panel["as_of"]).to_numpy(dtype="datetime64[D]"),
+        account_id=panel["account_id"].to_numpy(dtype="int64"),
+        current_score=panel["score"].to_numpy(dtype="float64"),
+        churned_on=pd.to_datetime(panel["churned_on"]).to_numpy(dtype="datetime64[D]"),
+    )
+
+
+@dataclass(frozen=True)
+class LearnedPoints:
+    """A stored model applied to the accounts of one date (index: account id)."""
+
+    points: pd.DataFrame
+    """Each input's points; rows add up to ``health``."""
+    bins: pd.DataFrame
+    """The bin each account's value fell in, per input."""
+    health: pd.Series
+    most: dict[str, float]
+    """The most points each input can give."""
+
+
+def learned_points(
+    session: Session, cfg: ScoringConfig, doc: dict[str, Any], as_of: date
+) -> LearnedPoints:
+    """Every account alive on ``as_of`` under the stored model: points, bins, health.
+
+    The inputs are built exactly as for learning (the scorer's aggregation as of the
+    date, renewal dates reconstructed for it, the account fields the model was learned
+    from), so an account's points are what the model would have given it that day.
+    """
+    model = scorecard_from_document(doc)
+    signals = with_renewals_as_of(load_signals(session, cfg, as_of))
+    rows = with_learning_inputs(build_rows(signals, cfg), signals.frame, as_of)
+    inputs, _ = input_frame(rows, account_attributes(session), fields_from_document(doc))
+    inputs.index = pd.Index(rows["account_id"].to_numpy(dtype="int64"), name="account_id")
+    points = model.points(inputs)
+    return LearnedPoints(
+        points=points,
+        bins=model.bins(inputs),
+        health=points.sum(axis=1),
+        most={i.name: model.max_points(i) for i in model.inputs},
+    )
+
+
+@dataclass(frozen=True)
+class DataRange:
+    """What the data covers, and an as-of date that could be learned from."""
+
+    first_usage: date | None
+    last_usage: date | None
+    churns: int
+    first_churn: date | None
+    last_churn: date | None
+    data_end: date
+    suggested: date | None
+    """The as-of date with the most churns within the horizon after it (latest on ties)."""
+    suggested_churns: int
+    earliest: date | None
+    latest: date | None
+    """The span of as-of dates with usage history behind them and a known horizon."""
+
+    def lines(self, horizon: Span) -> list[str]:
+        usage = (f"usage from {self.first_usage} to {self.last_usage}"
+                 if self.first_usage else "no usage")
+        churn = (f"{self.churns} churn(s) dated {self.first_churn} to {self.last_churn}"
+                 if self.churns else "no churn dates")
+        out = [f"The data holds {usage} and {churn}; outcomes are known to {self.data_end}."]
+        if self.suggested is None or self.earliest is None:
+            out.append(
+                f"No as-of date has usage history behind it and a whole {horizon.words} "
+                "horizon after it: import more history, or try a shorter --horizon."
+            )
+            return out
+        out.append(
+            f"Usable as-of dates: {self.earliest} to {self.latest}. Try --as-of "
+            f"{self.suggested} ({self.suggested_churns} churn(s) in the {horizon.words} "
+            f"after it) or --from {self.earliest} --to {self.latest}."
+        )
+        if self.suggested_churns < MIN_CHURNERS:
+            out.append(
+                f"That is fewer than the {MIN_CHURNERS} churns learning needs: a longer "
+                "--horizon, several dates, or more churn history would help."
+            )
+        return out
+
+
+def usable_range(
+    session: Session,
+    horizon: Span,
+    window_days: int,
+    today: date | None = None,
+    observed_until: date | None = None,
+) -> DataRange:
+    """First and last usage day, churn dates, and the as-of dates that could work.
+
+    An as-of date can work when it has a scoring window of usage behind it (``window_days``
+    after the first usage day), is not after the last usage day (later dates would see
+    every account idle), and its whole horizon is known by ``observed_until`` (default
+    :func:`data_end`).
+    """
+    usage_span = session.execute(
+        select(func.min(UsageDaily.day), func.max(UsageDaily.day))
+    ).one()
+    churned = session.scalars(
+        select(Account.churned_on).where(
+            Account.lifecycle == "churned", Account.churned_on.is_not(None)
+        )
+    )
+    churn_days = sorted(d for d in churned if d is not None)
+    first_usage, last_usage = _day(usage_span[0]), _day(usage_span[1])
+    end = observed_until or data_end(session, today)
+    earliest = first_usage + timedelta(days=window_days) if first_usage else None
+    latest = _latest_observed(end, horizon)
+    if latest is not None and last_usage is not None:
+        latest = min(latest, last_usage)
+    suggested, best = None, 0
+    if earliest is not None and latest is not None and earliest <= latest:
+        churns = np.array(churn_days, dtype="datetime64[D]")
+        day = latest
+        while day >= earliest:
+            stop = np.datetime64(horizon.after(day), "D")
+            count = int(((churns > np.datetime64(day, "D")) & (churns <= stop)).sum())
+            if count > best or suggested is None:
+                suggested, best = day, count
+            day -= timedelta(days=1)
+    else:
+        earliest = latest = None
+    return DataRange(
+        first_usage=first_usage,
+        last_usage=last_usage,
+        churns=len(churn_days),
+        first_churn=churn_days[0] if churn_days else None,
+        last_churn=churn_days[-1] if churn_days else None,
+        data_end=end,
+        suggested=suggested,
+        suggested_churns=best,
+        earliest=earliest,
+        latest=latest,
+    )
+
+
+def _day(value: date | str | None) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _latest_observed(end: date, horizon: Span) -> date | None:
+    """The latest as-of date whose horizon ends by ``end``."""
+    day = end
+    for _ in range(3700):  # horizons are days, weeks or months; ten years is plenty
+        if horizon.after(day) <= end:
+            return day
+        day -= timedelta(days=1)
+    return None

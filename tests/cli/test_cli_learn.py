@@ -1,0 +1,164 @@
+"""`pulse tune` learning a scorecard from one snapshot and the churn after it; --write, --show."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from factories import CHURN_AS_OF, load_churn_workspace
+from typer.testing import CliRunner
+
+from pulse.cli.main import app
+from storage.db import get_engine, session_scope
+from storage.migrate import upgrade
+
+runner = CliRunner()
+SNAPSHOT = ["--as-of", CHURN_AS_OF.isoformat(), "--horizon", "60d",
+            "--observed-until", "2025-06-01"]
+CONFIG = """\
+# ours
+scoring:
+  learn:
+    categorical: [segment, plan]
+    numeric: [tenure_days, arr]
+"""
+
+
+@pytest.fixture(scope="module")
+def churn_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """240 accounts with usage up to the snapshot date and churn in the 55 days after it."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('learn') / 'pulse.db'}"
+    upgrade(url)
+    with session_scope(url) as session:
+        load_churn_workspace(session)
+    yield url
+    get_engine(url).dispose()
+
+
+@pytest.fixture
+def env(churn_db: str, tmp_path: Path) -> dict[str, str]:
+    config = tmp_path / "pulse.yml"
+    config.write_text(CONFIG)
+    return {"DATABASE_URL": churn_db, "PULSE_CONFIG": str(config), "COLUMNS": "220"}
+
+
+def _text(output: str) -> str:
+    return " ".join(output.split())
+
+
+def test_one_snapshot_is_learned_from_and_compared_with_the_rules_score(
+    env: dict[str, str],
+) -> None:
+    result = runner.invoke(app, ["tune", *SNAPSHOT], env=env)
+    assert result.exit_code == 0, result.output
+    out = _text(result.stdout)
+    assert "5 folds by account (no account on both sides)" in out
+    for label in ("points scorecard (learned, written)", "current score (the rules score now)",
+                  "spline logistic regression", "logistic regression", "gradient boosting"):
+        assert label in out
+    assert "held-out AUC" in out and "vs" in out and "for the rules score" in out
+    assert "At risk below health" in out and "held-out precision" in out
+    assert "account_plan" in out  # the custom field named in scoring.learn
+    assert "Nothing written" in out
+    assert not (Path(env["PULSE_CONFIG"]).parent / "pulse-model.yml").exists()
+
+
+def test_write_stores_a_readable_model_beside_pulse_yml_and_show_prints_it(
+    env: dict[str, str],
+) -> None:
+    config = Path(env["PULSE_CONFIG"])
+    written = runner.invoke(app, ["tune", *SNAPSHOT, "--write"], env=env)
+    assert written.exit_code == 0, written.output
+    path = config.parent / "pulse-model.yml"
+    assert "Model written to" in _text(written.stdout)
+    assert config.read_text() == CONFIG  # pulse.yml untouched
+    doc = yaml.safe_load(path.read_text())
+    assert doc["training"]["as_of_from"] == doc["training"]["as_of_to"] == "2025-03-31"
+    assert doc["training"]["churns"] >= 30 and doc["training"]["horizon"] == "60d"
+    assert doc["held_out_auc"]["points scorecard"] > doc["held_out_auc"]["current score"] - 0.1
+    assert 0 < doc["at_risk"]["precision"] <= 1 and 0 < doc["at_risk"]["recall"] <= 1
+    most = sum(entry["most_points"] for entry in doc["inputs"])
+    assert most == pytest.approx(100, abs=0.1 * len(doc["inputs"]))
+    shown = runner.invoke(app, ["tune", "--show"], env=env)
+    assert shown.exit_code == 0, shown.output
+    out = _text(shown.stdout)
+    assert f"Model in {path}" in out and "Points per input" in out
+    assert doc["inputs"][0]["name"] in out
+
+
+def test_too_few_churners_names_what_is_missing_and_what_dates_could_work(
+    env: dict[str, str],
+) -> None:
+    result = runner.invoke(app, ["tune", "--as-of", "2025-03-31", "--horizon", "20d",
+                                 "--observed-until", "2025-06-01"], env=env)
+    assert result.exit_code == 2, result.output
+    out = _text(result.output)
+    assert "learning needs at least 30 churns within the 20 days after an as-of date" in out
+    assert "The data holds usage from 2025-02-15 to 2025-03-31" in out
+    assert "outcomes are known to 2025-06-01" in out
+    assert "Usable as-of dates:" in out and "Try --as-of" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["tune"], "Give --as-of DATE, or --from DATE and --to DATE"),
+        (["tune", "--show"], "No learned model at"),
+        (["tune", "--as-of", "2025-03-31", "--from", "2025-01-31"], "--as-of is one date"),
+    ],
+)
+def test_tune_usage_errors_exit_2(env: dict[str, str], args: list[str], message: str) -> None:
+    result = runner.invoke(app, args, env=env)
+    assert result.exit_code == 2, result.output
+    assert message in _text(result.output)
+
+
+def test_explain_shows_the_learned_points_and_they_add_up(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'explain.db'}"  # its own: `pulse score` writes snapshots
+    upgrade(url)
+    with session_scope(url) as session:
+        load_churn_workspace(session)
+    env = {**env, "DATABASE_URL": url}
+    learned = runner.invoke(app, ["tune", *SNAPSHOT, "--write"], env=env)
+    assert learned.exit_code == 0, learned.output
+    assert runner.invoke(app, ["score", "--as-of", "2025-03-31"], env=env).exit_code == 0
+    result = runner.invoke(app, ["explain", "Account 17"], env=env)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "Learned model (pulse-model.yml, not yet the live score): health" in _text(out)
+    assert "churns between 2025-04-" in _text(out) and "held-out AUC" in _text(out)
+    health = float(re.search(r"not yet the live score\): health ([\d.]+)", _text(out))[1])
+    tail = out[out.index("Points:"):]
+    points = [float(v) for v in re.findall(r"^  .+: ([\d.]+)(?: of [\d.]+)?$", tail, flags=re.M)]
+    assert len(points) >= 2
+    assert sum(points) == pytest.approx(health, abs=0.05 * (len(points) + 1))
+
+
+def test_several_as_of_dates_are_validated_by_time(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'history.db'}"
+    upgrade(url)
+    with session_scope(url) as session:
+        load_churn_workspace(session, accounts=200, months=4)
+    config = tmp_path / "pulse.yml"
+    config.write_text(CONFIG)
+    env = {"DATABASE_URL": url, "PULSE_CONFIG": str(config), "COLUMNS": "220"}
+    result = runner.invoke(app, ["tune", "--from", "2025-03-31", "--to", "2025-06-29",
+                                 "--every", "30d", "--horizon", "30d"], env=env)
+    assert result.exit_code == 0, result.output
+    out = _text(result.stdout)
+    assert "as of 2025-03-31 to 2025-06-29" in out
+    assert "test date(s), each trained on earlier dates whose outcome was known" in out
+    assert "current score (the rules score now)" in out
+
+
+def test_show_refuses_a_file_that_is_not_a_model(env: dict[str, str]) -> None:
+    path = Path(env["PULSE_CONFIG"]).parent / "pulse-model.yml"
+    path.write_text("kind: something else\n")
+    result = runner.invoke(app, ["tune", "--show"], env=env)
+    assert result.exit_code == 1
+    assert "not a learned model" in _text(result.output)
