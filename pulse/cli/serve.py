@@ -3,6 +3,7 @@ scheduled jobs) and `pulse scheduler` (the scheduled jobs alone)."""
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from typing import TYPE_CHECKING, Annotated
@@ -48,6 +49,10 @@ def serve(
     if socket:
         _serve_socket(cfg, scheduler)
         return
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"):  # before the process is set up
+        if not os.environ.get(name, "").strip():
+            err.print(f"[red]{name} is not set (see docs/configuration.md)[/]")
+            raise typer.Exit(2)
     from bot.production import prepare_metrics_dir
 
     metrics_dir = prepare_metrics_dir()  # before anything imports prometheus-client
