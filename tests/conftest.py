@@ -1,4 +1,5 @@
-"""Database fixtures: every DB test runs on SQLite and on PostgreSQL.
+"""Database fixtures (every DB test runs on SQLite and on PostgreSQL), and the fake
+Salesforce org (``salesforce_org``).
 
 Each test run creates its own PostgreSQL database (and drops it at the end) so parallel
 runs never collide. With CI=true an unreachable PostgreSQL fails the run instead of
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from factories import truncate_pg
+from fakes.salesforce import FakeSalesforce, write_certificate
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -131,3 +133,21 @@ def pulse_log_level() -> Iterator[None]:
     level = logger.level
     yield
     logger.setLevel(level)
+
+
+@pytest.fixture(scope="session")
+def salesforce_certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The fake org's self-signed certificate and key, made once per run."""
+    return write_certificate(tmp_path_factory.mktemp("salesforce-tls"))
+
+
+@pytest.fixture
+def salesforce_org(
+    salesforce_certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FakeSalesforce]:
+    """A fake Salesforce org serving HTTPS on 127.0.0.1, with this process trusting its
+    certificate (``REQUESTS_CA_BUNDLE``) and reaching its host names through its proxy."""
+    with FakeSalesforce(*salesforce_certificate) as org:
+        for name, value in org.client_env.items():
+            monkeypatch.setenv(name, value)
+        yield org
