@@ -16,14 +16,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from factories import add_snapshot
-from fakes.salesforce import (
-    CONSUMER_KEY,
-    CONSUMER_SECRET,
-    INTEGRATION_USER,
-    MY_DOMAIN,
-    FakeSalesforce,
-    stamp,
-)
+from fakes.salesforce import MY_DOMAIN, FakeSalesforce, stamp
+from fakes.salesforce_oauth import CONSUMER_KEY, CONSUMER_SECRET, INTEGRATION_USER
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 

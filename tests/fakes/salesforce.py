@@ -24,27 +24,18 @@ API 2.0 ingest jobs and the SOAP login, filters queries on ``SystemModstamp > li
 401 ``INVALID_SESSION_ID``) per object. Every request and its answer is in
 :attr:`~FakeSalesforce.calls`.
 
-It is also the org's OAuth 2.0 token endpoint (``POST /services/oauth2/token`` on every
-host): the JWT bearer grant is verified with the connected app's public key (RS256;
-``iss`` the consumer key, ``sub`` the pre-authorized user, ``aud`` the login URL posted to,
-``exp`` not passed and at most three minutes ahead), the client-credentials grant against
-the consumer key and secret (on the My Domain host only); both answer ``access_token`` and
-``instance_url`` (the instance listener's URL), and refusals are 400s with ``error`` /
-``error_description`` as Salesforce words them
-(https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_jwt_flow.htm,
-https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_flow_errors.htm).
-``calls_per_token`` makes every token expire after that many API calls.
+It is also the org's OAuth 2.0 token endpoint on every host (JWT bearer and client
+credentials, :mod:`fakes.salesforce_oauth`); Bulk API 2.0 jobs are in
+:mod:`fakes.salesforce_bulk`. ``calls_per_token`` makes every token expire after that many
+API calls.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 import ssl
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -52,9 +43,9 @@ from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qs, urlparse
 
-import jwt
-
 from .https import Answer, Call, ConnectProxy, HttpsListener, Request, Response, serve, stop
+from .salesforce_bulk import BulkIngest
+from .salesforce_oauth import TokenEndpoint
 from .tls import write_self_signed
 
 VERSION = "59.0"
@@ -70,12 +61,6 @@ ENV_LOGIN = {
     "SALESFORCE_PASSWORD": "secret",
     "SALESFORCE_SECURITY_TOKEN": "tok",
 }
-
-CONSUMER_KEY = "3MVG9fake.consumer-key"
-CONSUMER_SECRET = "fake-consumer-secret"
-INTEGRATION_USER = "pulse-integration@example.com"
-ASSERTION_MAX_SECONDS = 180
-"""Salesforce's limit on how far ahead a JWT assertion's ``exp`` may be."""
 
 Failure = tuple[int, dict[str, str], Any]  # status, headers, JSON body
 
@@ -134,7 +119,7 @@ INSTANCE_ONLY = frozenset({"instance"})
 
 
 @dataclass
-class FakeSalesforce:
+class FakeSalesforce(TokenEndpoint, BulkIngest):
     """The org's records per object, and what the test saw go over the wire.
 
     ``with FakeSalesforce(cert, key) as org:`` serves until the block ends; the test sets
@@ -502,123 +487,3 @@ class FakeSalesforce:
             "</soapenv:Envelope>"
         )
         return 200, {"Content-Type": "text/xml"}, xml
-
-    # --- OAuth 2.0 token endpoint ------------------------------------------------------
-
-    def _token(self, request: Request) -> Answer:
-        host = request.host
-        form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
-        self.token_requests.append({"host": host, **form})
-        grant = form.get("grant_type")
-        if grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
-            audience = self.audiences.get(request.listener, f"https://{host}")
-            refused = self._check_assertion(form.get("assertion", ""), audience)
-        elif grant == "client_credentials":
-            refused = self._check_client(form, request.listener)
-        else:
-            refused = ("unsupported_grant_type", "grant type not supported")
-        if refused:
-            code, description = refused
-            return 400, {}, json.dumps({"error": code, "error_description": description})
-        token = f"00Dfake!oauth-{len(self.tokens_issued) + 1}"
-        self.tokens_issued.append(token)
-        self.valid_tokens.add(token)
-        answer = {
-            "access_token": token,
-            "instance_url": self.instance_url,
-            "id": f"https://{host}/id/00Dfake000000001/005fake000000001",
-            "token_type": "Bearer",
-            "issued_at": str(int(time.time() * 1000)),
-            "scope": "api",
-        }
-        return 200, {}, json.dumps(answer)
-
-    def _check_assertion(self, assertion: str, audience: str) -> tuple[str, str] | None:
-        """Salesforce's checks of a JWT bearer assertion, with its error words."""
-        try:
-            header = jwt.get_unverified_header(assertion)
-            claims = jwt.decode(
-                assertion,
-                self.public_key or "",
-                algorithms=["RS256"],
-                audience=audience,
-                options={"require": ["iss", "sub", "aud", "exp"], "verify_iss": False},
-            )
-        except jwt.InvalidAudienceError:
-            return "invalid_grant", "audience is invalid"
-        except jwt.ExpiredSignatureError:
-            return "invalid_grant", "expired authorization code"
-        except jwt.PyJWTError:
-            return "invalid_grant", "invalid assertion"
-        self.token_requests[-1]["claims"] = claims
-        self.token_requests[-1]["header"] = header
-        if claims["iss"] != CONSUMER_KEY:
-            return "invalid_client_id", "client identifier invalid"
-        if claims["exp"] > time.time() + ASSERTION_MAX_SECONDS + 5:
-            return "invalid_grant", "invalid assertion"
-        if claims["sub"] != INTEGRATION_USER:
-            return "invalid_grant", "user hasn't approved this consumer"
-        return None
-
-    def _check_client(self, form: dict[str, str], listener: str) -> tuple[str, str] | None:
-        """The client-credentials checks: My Domain only, known key, matching secret."""
-        if listener != "instance":
-            return "invalid_grant", "request not supported on this domain"
-        if form.get("client_id") != CONSUMER_KEY:
-            return "invalid_client_id", "client identifier invalid"
-        if form.get("client_secret") != CONSUMER_SECRET:
-            return "invalid_client", "invalid client credentials"
-        return None
-
-    # --- Bulk API 2.0 ingest -----------------------------------------------------------
-
-    def _job_id(self, request: Request) -> str:
-        parts = urlparse(request.url).path.rstrip("/").split("/")
-        return parts[parts.index("ingest") + 1]
-
-    def _bulk_create(self, request: Request) -> Answer:
-        failed = self._gate(request, "bulk")
-        if failed:
-            return failed
-        spec = json.loads(request.body)
-        job_id = f"750FAKE{len(self.bulk_jobs):04d}"
-        self.bulk_jobs[job_id] = {"spec": spec, "csv": "", "state": "Open", "polls": 0}
-        return 200, {}, json.dumps({"id": job_id, "state": "Open", **spec})
-
-    def _bulk_upload(self, request: Request) -> Answer:
-        failed = self._gate(request, "bulk")
-        if failed:
-            return failed
-        self.bulk_jobs[self._job_id(request)]["csv"] += request.body.decode()
-        return 201, {}, ""
-
-    def _bulk_close(self, request: Request) -> Answer:
-        job = self.bulk_jobs[self._job_id(request)]
-        job["state"] = json.loads(request.body)["state"]
-        return 200, {}, json.dumps({"id": self._job_id(request), "state": job["state"]})
-
-    def _bulk_status(self, request: Request) -> Answer:
-        job = self.bulk_jobs[self._job_id(request)]
-        job["polls"] += 1
-        if job["state"] == "UploadComplete":
-            job["state"] = "InProgress"
-        if job["state"] == "InProgress" and job["polls"] > self.bulk_polls_in_progress:
-            job["state"] = "JobComplete"
-            for row in csv.DictReader(io.StringIO(job["csv"])):
-                if row["Id"] not in self.record_errors:
-                    values = {k: v for k, v in row.items() if k != "Id" and v != ""}
-                    self.updated.setdefault(row["Id"], {}).update(values)
-        return 200, {}, json.dumps({"id": self._job_id(request), "state": job["state"]})
-
-    def _bulk_failed(self, request: Request) -> Answer:
-        job = self.bulk_jobs[self._job_id(request)]
-        rows = list(csv.DictReader(io.StringIO(job["csv"])))
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        header = list(rows[0]) if rows else ["Id"]
-        writer.writerow(["sf__Id", "sf__Error", *header])
-        for row in rows:
-            if row["Id"] in self.record_errors:
-                code, message = self.record_errors[row["Id"]]
-                writer.writerow([row["Id"], f"{code}:{message}:--", *row.values()])
-        return 200, {"Content-Type": "text/csv"}, out.getvalue()
