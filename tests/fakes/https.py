@@ -59,16 +59,26 @@ class Call:
     response: Response
 
 
+POLL_SECONDS = 0.02
+"""How often a serving loop checks whether it is asked to stop (the wait in :func:`stop`)."""
+
+
 def serve(server: ThreadingHTTPServer) -> None:
     """Serve ``server`` in a daemon thread."""
     threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        target=server.serve_forever, kwargs={"poll_interval": POLL_SECONDS}, daemon=True
     ).start()
 
 
-def stop(server: ThreadingHTTPServer) -> None:
-    server.shutdown()
-    server.server_close()
+def stop(*servers: ThreadingHTTPServer) -> None:
+    """Stop the servers together: one poll interval in all, not one per server."""
+    waits = [threading.Thread(target=server.shutdown) for server in servers]
+    for wait in waits:
+        wait.start()
+    for wait in waits:
+        wait.join()
+    for server in servers:
+        server.server_close()
 
 
 class HttpsListener(ThreadingHTTPServer):

@@ -176,9 +176,8 @@ class FakeSalesforce(TokenEndpoint, BulkIngest):
         return self
 
     def stop(self) -> None:
-        for server in [*self._listeners.values(), self._proxy]:
-            if server is not None:
-                stop(server)
+        proxy = [self._proxy] if self._proxy is not None else []
+        stop(*self._listeners.values(), *proxy)
         self._listeners.clear()
         self._proxy = None
         if self.server_errors:
