@@ -8,7 +8,6 @@ import re
 import socket
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 
@@ -29,7 +28,6 @@ from connectors.salesforce import (
     SalesforceConnector,
     SalesforceLoginError,
 )
-from connectors.salesforce.auth import TOKENS
 from pulse.kernel.config import parse_config
 from pulse.kernel.records import Batch
 from pulse.services.sync import run_sync
@@ -61,11 +59,9 @@ def app_key() -> tuple[str, str]:
 
 
 @pytest.fixture
-def fake(salesforce_org: FakeSalesforce, app_key: tuple[str, str]) -> Iterator[FakeSalesforce]:
-    TOKENS.clear()  # each test starts as a fresh process would
+def fake(salesforce_org: FakeSalesforce, app_key: tuple[str, str]) -> FakeSalesforce:
     salesforce_org.public_key = app_key[1]
-    yield salesforce_org
-    TOKENS.clear()
+    return salesforce_org
 
 
 @pytest.fixture
