@@ -280,6 +280,8 @@ def test_expired_session_logs_in_again_once(fake: FakeSalesforce) -> None:
     pulled = connector.pull(None)
     next(pulled)
     assert fake.logins == 1
+    soap = [c.request for c in fake.calls if "/services/Soap/" in c.request.url]
+    assert [r.host for r in soap] == ["login.salesforce.com"]  # the default login host
     fake.expire_session()  # the session from the first login dies mid-run
     rest = by_entity(list(pulled))
     assert fake.logins == 2

@@ -9,13 +9,16 @@ https://test.salesforce.com and :attr:`~FakeSalesforce.instance_url` for the org
 (https://pulse-test.my.salesforce.com), which serves the REST API. Tests point
 ``SALESFORCE_INSTANCE_URL`` / ``SALESFORCE_LOGIN_URL`` at those ``https://127.0.0.1:PORT``
 URLs (:attr:`~FakeSalesforce.env_token`). The legacy SOAP login cannot be given a URL:
-simple-salesforce builds ``https://{domain}.salesforce.com/services/Soap/u/...`` from
-``SALESFORCE_DOMAIN`` (a ``127.0.0.1:PORT`` domain would make the port
-``PORT.salesforce.com``), and so does Pulse for the default login URL. Those names reach the
-listeners through a local CONNECT proxy (:class:`fakes.https.ConnectProxy`, set as
-``HTTPS_PROXY`` by :attr:`~FakeSalesforce.client_env`, with ``NO_PROXY=127.0.0.1``): the
-certificate also names login.salesforce.com, test.salesforce.com and the My Domain, so
-TLS is verified end to end and nothing is intercepted; any other host gets a 502.
+simple-salesforce's ``SalesforceLogin`` builds
+``https://{domain}.salesforce.com/services/Soap/u/...`` from its ``domain`` (Pulse passes
+``SALESFORCE_DOMAIN``, or the login URL's host without ``.salesforce.com``; a
+``127.0.0.1:PORT`` domain would make the port ``PORT.salesforce.com``), and Pulse's default
+login URL is https://login.salesforce.com. Those names reach the listeners through a local
+CONNECT proxy (:class:`fakes.https.ConnectProxy`, set as ``HTTPS_PROXY`` by
+:attr:`~FakeSalesforce.client_env`, with ``NO_PROXY=127.0.0.1``): the certificate also
+names login.salesforce.com, test.salesforce.com and the My Domain, so TLS is verified end
+to end and nothing is intercepted; any other host gets a 502, so no test reaches the real
+Salesforce.
 
 The org serves SOQL queries (paged through ``nextRecordsUrl`` like the REST Query
 resource), sObject Describe, sObject Collections PATCH and retrieve, Task creation, Bulk
@@ -209,11 +212,6 @@ class FakeSalesforce(TokenEndpoint, BulkIngest):
     def sandbox_url(self) -> str:
         """Stands for https://test.salesforce.com."""
         return self._listeners["test"].url
-
-    @property
-    def base(self) -> str:
-        """The REST API's base URL."""
-        return self.instance_url + API
 
     @property
     def env_token(self) -> dict[str, str]:
