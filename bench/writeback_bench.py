@@ -2,8 +2,9 @@
 
 Seeds a temporary SQLite database with N accounts (each with a Salesforce and a HubSpot
 record id) and one score snapshot each, then runs the real ``write_back`` of each CRM
-against the fakes the tests use (``tests/fakes``: a ``responses``-based Salesforce org and
-a local HTTP HubSpot API) four times: all accounts changed, nothing changed, 1% of the
+against the fakes the tests use (``tests/fakes``: a Salesforce org served over HTTPS on
+127.0.0.1, its self-signed certificate trusted through ``REQUESTS_CA_BUNDLE``, and a local
+HTTP HubSpot API) four times: all accounts changed, nothing changed, 1% of the
 records edited by hand in the CRM (the score unchanged), all scores changed again. Every
 run first reads the records' current health values back (Salesforce: sObject Collections
 retrieve, 2,000 a request; HubSpot: companies batch read, 100 a request), then writes what
@@ -34,14 +35,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import responses
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from fakes.hubspot_api import FakeHubSpot  # noqa: E402
-from fakes.salesforce import ENV_TOKEN, FakeSalesforce  # noqa: E402
+from fakes.salesforce import FakeSalesforce, write_certificate  # noqa: E402
 
 from connectors import hubspot, salesforce  # noqa: E402
 from connectors.writeback import WritebackReport  # noqa: E402
@@ -169,14 +169,16 @@ def _scenario(label: str, n: int, run: Run, edit: Edit, limit: int, per_read: in
 def _salesforce(label: str, n: int, config_data: dict[str, Any],
                 edited_share: float) -> list[dict[str, Any]]:
     config = parse_config({"sources": {"salesforce": config_data}})
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        fake = FakeSalesforce(mock)  # registers its callbacks on the mock
+    with (tempfile.TemporaryDirectory(prefix="pulse-bench-tls-") as tls,
+          FakeSalesforce(*write_certificate(Path(tls))) as fake):
+        os.environ.update(fake.client_env)  # trust its certificate, reach its host names
 
         def run(session: Any) -> tuple[WritebackReport, int, int]:
-            calls = len(mock.calls)
-            client = salesforce.SalesforceClient.from_env("59.0", ENV_TOKEN, sleep=lambda _: None)
+            calls = len(fake.calls)
+            client = salesforce.SalesforceClient.from_env("59.0", fake.env_token,
+                                                          sleep=lambda _: None)
             report = salesforce.write_back(session, config, client, now=NOW)
-            seen = list(mock.calls)[calls:]
+            seen = fake.calls[calls:]
             # every call but the describe and the retrieves is a write: a Collections PATCH
             # or a bulk job call
             writes = sum(

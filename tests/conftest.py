@@ -1,4 +1,5 @@
-"""Database fixtures: every DB test runs on SQLite and on PostgreSQL.
+"""Database fixtures (every DB test runs on SQLite and on PostgreSQL), and the fake
+Salesforce org (``salesforce_org``).
 
 Each test run creates its own PostgreSQL database (and drops it at the end) so parallel
 runs never collide. With CI=true an unreachable PostgreSQL fails the run instead of
@@ -14,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from factories import truncate_pg
@@ -23,6 +25,9 @@ from sqlalchemy.orm import Session
 
 from storage.db import get_engine, session_factory
 from storage.migrate import upgrade
+
+if TYPE_CHECKING:
+    from fakes.salesforce import FakeSalesforce
 
 PG_ADMIN_URL = os.environ.get(
     "PULSE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -131,3 +136,31 @@ def pulse_log_level() -> Iterator[None]:
     level = logger.level
     yield
     logger.setLevel(level)
+
+
+@pytest.fixture(scope="session")
+def salesforce_certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The fake org's self-signed certificate and key, made once per run."""
+    from fakes.salesforce import write_certificate
+
+    return write_certificate(tmp_path_factory.mktemp("salesforce-tls"))
+
+
+@pytest.fixture
+def salesforce_org(
+    salesforce_certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FakeSalesforce]:
+    """A fake Salesforce org serving HTTPS on 127.0.0.1, with this process trusting its
+    certificate (``REQUESTS_CA_BUNDLE``) and reaching its host names through its proxy.
+    The process's Salesforce tokens are forgotten before and after, as in a fresh process
+    (a token kept from another test would name that test's stopped org)."""
+    from fakes.salesforce import FakeSalesforce
+
+    from connectors.salesforce.auth import TOKENS
+
+    TOKENS.clear()
+    with FakeSalesforce(*salesforce_certificate) as org:
+        for name, value in org.client_env.items():
+            monkeypatch.setenv(name, value)
+        yield org
+    TOKENS.clear()

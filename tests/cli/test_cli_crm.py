@@ -7,11 +7,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-import responses
 import time_machine
 from factories import add_snapshot
 from fakes.hubspot_api import FakeHubSpot
-from fakes.salesforce import ENV_TOKEN, FakeSalesforce
+from fakes.salesforce import FakeSalesforce
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -85,31 +84,30 @@ def test_hubspot_check_then_writeback_then_nothing_to_send(
 
 
 def test_salesforce_check_names_a_missing_field_and_writeback_updates_accounts(
-    db_url: str, tmp_path: Path
+    db_url: str, tmp_path: Path, salesforce_org: FakeSalesforce
 ) -> None:
-    env = _workspace(tmp_path, db_url, "salesforce", ["001A", "001B"]) | ENV_TOKEN
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        org = FakeSalesforce(mock)
-        del org.account_fields["Renewal_Risk__c"]
-        check = runner.invoke(app, ["crm", "check"], env=env)
-        assert check.exit_code == 1, check.output
-        assert "Renewal_Risk__c" in check.output and "missing" in check.output
+    org = salesforce_org
+    env = _workspace(tmp_path, db_url, "salesforce", ["001A", "001B"]) | org.env_token
+    del org.account_fields["Renewal_Risk__c"]
+    check = runner.invoke(app, ["crm", "check"], env=env)
+    assert check.exit_code == 1, check.output
+    assert "Renewal_Risk__c" in check.output and "missing" in check.output
 
-        refused = runner.invoke(app, ["writeback", "--system", "salesforce"], env=env)
-        assert refused.exit_code == 1
-        assert "lacks the health fields Renewal_Risk__c" in refused.output
-        assert org.updated == {} and org.collection_requests == 0
+    refused = runner.invoke(app, ["writeback", "--system", "salesforce"], env=env)
+    assert refused.exit_code == 1
+    assert "lacks the health fields Renewal_Risk__c" in refused.output
+    assert org.updated == {} and org.collection_requests == 0
 
-        org.account_fields["Renewal_Risk__c"] = ("picklist", 255)  # the admin adds it
-        result = runner.invoke(app, ["writeback", "--system", "salesforce"], env=env)
-        assert result.exit_code == 0, result.output
-        assert "salesforce: 2 of 2 sent updated" in result.output
-        assert org.updated["001A"]["Health_Score__c"] == 42
-        assert org.updated["001B"]["Renewal_Risk__c"] == "high"
+    org.account_fields["Renewal_Risk__c"] = ("picklist", 255)  # the admin adds it
+    result = runner.invoke(app, ["writeback", "--system", "salesforce"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "salesforce: 2 of 2 sent updated" in result.output
+    assert org.updated["001A"]["Health_Score__c"] == 42
+    assert org.updated["001B"]["Renewal_Risk__c"] == "high"
 
-        again = runner.invoke(app, ["writeback", "--system", "salesforce"], env=env)
-        assert "0 of 0 sent updated (0 request(s) + 1 to read the CRM's current values " \
-            "+ 1 to read or set up the CRM's fields), 2 unchanged" in again.output
+    again = runner.invoke(app, ["writeback", "--system", "salesforce"], env=env)
+    assert "0 of 0 sent updated (0 request(s) + 1 to read the CRM's current values " \
+        "+ 1 to read or set up the CRM's fields), 2 unchanged" in again.output
 
 
 def test_writeback_without_credentials_names_the_variable(db_url: str, tmp_path: Path) -> None:
@@ -168,13 +166,12 @@ def test_hubspot_check_says_where_arr_comes_from(
     ],
 )
 def test_salesforce_check_says_where_arr_comes_from(
-    tmp_path: Path, sources: str, has_field: bool, line: str
+    tmp_path: Path, sources: str, has_field: bool, line: str, salesforce_org: FakeSalesforce
 ) -> None:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        org = FakeSalesforce(mock)
-        if not has_field:
-            del org.account_fields["ARR__c"]
-        output = _check(tmp_path, sources, ENV_TOKEN)
+    org = salesforce_org
+    if not has_field:
+        del org.account_fields["ARR__c"]
+    output = _check(tmp_path, sources, org.env_token)
     assert line in output, output
 
 

@@ -8,13 +8,11 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import responses
 from fakes.hubspot_api import FakeHubSpot
-from fakes.salesforce import ENV_TOKEN, FakeSalesforce, stamp
+from fakes.salesforce import FakeSalesforce, stamp
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -100,9 +98,9 @@ def test_a_refused_api_call_is_one_line_then_shown_by_sources(
 
 
 @pytest.fixture
-def salesforce(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSalesforce]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield FakeSalesforce(mock, page_size=2)
+def salesforce(salesforce_org: FakeSalesforce) -> FakeSalesforce:
+    salesforce_org.page_size = 2
+    return salesforce_org
 
 
 def test_the_salesforce_progress_line_counts_every_page(
@@ -114,7 +112,7 @@ def test_the_salesforce_progress_line_counts_every_page(
     cfg = parse_config({"sources": {"salesforce": {}}}).model_copy(
         update={"database_url": db_url})
     console = Console(record=True, width=200, force_terminal=False)
-    [report] = sync_with_progress(console, cfg, ["salesforce"], env=ENV_TOKEN,
+    [report] = sync_with_progress(console, cfg, ["salesforce"], env=salesforce.env_token,
                                   sleep=lambda _: None)
     assert report.status == "ok", report.errors
     shown = console.export_text()

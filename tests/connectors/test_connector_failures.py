@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 import requests
-import responses
 from fakes.hubspot_api import FakeHubSpot
-from fakes.salesforce import ENV_TOKEN, FakeSalesforce, error
+from fakes.salesforce import FakeSalesforce, error
 from fakes.tls import SelfSignedServer
 
 from connectors.hubspot import HubSpotConnector
@@ -34,9 +33,12 @@ def untrusted(tmp_path: Path) -> Iterator[SelfSignedServer]:
 
 
 @pytest.fixture
-def fake_salesforce() -> Iterator[FakeSalesforce]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield FakeSalesforce(mock)
+def fake_salesforce(salesforce_org: FakeSalesforce) -> FakeSalesforce:
+    return salesforce_org
+
+
+def _salesforce(org: FakeSalesforce) -> SalesforceConnector:
+    return SalesforceConnector(CONFIG, env=org.env_token, sleep=lambda _: None)
 
 
 # --- TLS --------------------------------------------------------------------------------
@@ -101,7 +103,7 @@ def test_salesforce_refusal_names_the_call_without_the_query_url(
 ) -> None:
     fake_salesforce.fail("User", (400, {}, error("MALFORMED_QUERY", "unexpected token: FROM")))
     with pytest.raises(Exception) as caught:  # noqa: B017 - simple-salesforce's own type
-        list(SalesforceConnector(CONFIG, env=ENV_TOKEN, sleep=lambda _: None).pull(None))
+        list(_salesforce(fake_salesforce).pull(None))
     assert "SELECT" in str(caught.value)  # the library's text: the URL-encoded SOQL
     line = one_line(caught.value)
     assert line == (
@@ -116,7 +118,7 @@ def test_salesforce_server_errors_say_how_many_attempts(
     fake_salesforce.fail("User", *[(503, {"Retry-After": "0"}, error("SERVER_UNAVAILABLE", "x"))]
                          * 5)
     with caplog.at_level(logging.WARNING, "pulse.connectors.retry"), pytest.raises(Exception) as caught:  # noqa: B017,E501
-        list(SalesforceConnector(CONFIG, env=ENV_TOKEN, sleep=lambda _: None).pull(None))
+        list(_salesforce(fake_salesforce).pull(None))
     line = one_line(caught.value)
     assert line.startswith("Salesforce User query: 503 SERVER_UNAVAILABLE: x after 5 attempts. ")
     assert "status.salesforce.com" in line
@@ -131,7 +133,7 @@ def test_expired_salesforce_token_is_one_line_with_what_to_set(
 ) -> None:
     fake_salesforce.expire_session()
     with pytest.raises(UserFacingError) as caught:
-        list(SalesforceConnector(CONFIG, env=ENV_TOKEN, sleep=lambda _: None).pull(None))
+        list(_salesforce(fake_salesforce).pull(None))
     assert caught.value.line.startswith(
         "Salesforce User query: access token expired or invalid (401 INVALID_SESSION_ID). "
         "Set a fresh SALESFORCE_ACCESS_TOKEN"

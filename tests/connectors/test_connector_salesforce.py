@@ -1,16 +1,14 @@
-"""The Salesforce connector against a fake org (``responses``): pull, resume, writeback."""
+"""The Salesforce connector against the fake org (HTTPS on 127.0.0.1): pull, resume, writeback."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import date, datetime
 
 import pytest
 import requests
-import responses
 from factories import add_snapshot
-from fakes.salesforce import ENV_LOGIN, ENV_TOKEN, FakeSalesforce, error, expired, stamp
+from fakes.salesforce import ENV_LOGIN, FakeSalesforce, error, expired, stamp
 from simple_salesforce.exceptions import (
     SalesforceExpiredSession,
     SalesforceGeneralError,
@@ -44,9 +42,8 @@ NOW = datetime(2026, 11, 25, 6, 0)
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeSalesforce]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield FakeSalesforce(mock)
+def fake(salesforce_org: FakeSalesforce) -> FakeSalesforce:
+    return salesforce_org
 
 
 class Sleeps(list[float]):
@@ -55,7 +52,7 @@ class Sleeps(list[float]):
 
 
 def make_connector(
-    env: dict[str, str] = ENV_TOKEN, config: PulseConfig = CONFIG
+    env: dict[str, str], config: PulseConfig = CONFIG
 ) -> tuple[SalesforceConnector, Sleeps]:
     slept = Sleeps()
     return SalesforceConnector(config, env=env, sleep=slept), slept
@@ -205,7 +202,7 @@ def test_classifier_retries_only_transient_failures() -> None:
 def test_pull_follows_next_records_url_and_maps_records(fake: FakeSalesforce) -> None:
     fake.page_size = 2
     seed(fake, accounts=5)  # 3 pages of accounts
-    connector, _ = make_connector()
+    connector, _ = make_connector(fake.env_token)
     batches = list(connector.pull(None))
 
     assert [b.entity for b in batches] == ["owners", "accounts", "contacts", "opportunities"]
@@ -238,7 +235,7 @@ def test_pull_follows_next_records_url_and_maps_records(fake: FakeSalesforce) ->
 
 
 def test_empty_org_yields_empty_batches(fake: FakeSalesforce) -> None:
-    connector, _ = make_connector()
+    connector, _ = make_connector(fake.env_token)
     batches = list(connector.pull(None))
     assert [len(b) for b in batches] == [0, 0, 0, 0]
     assert batches[-1].cursor == "{}"
@@ -252,7 +249,7 @@ def test_throttling_honours_retry_after_then_succeeds(fake: FakeSalesforce) -> N
         (429, {"Retry-After": "3"}, error("REQUEST_LIMIT_EXCEEDED", "rate limited")),
         (503, {"Retry-After": "0"}, error("SERVER_UNAVAILABLE", "try later")),
     )
-    connector, slept = make_connector()
+    connector, slept = make_connector(fake.env_token)
     batches = by_entity(list(connector.pull(None)))
     assert slept == [3.0, 0.0]
     assert len(batches["accounts"]) == 3
@@ -261,7 +258,7 @@ def test_throttling_honours_retry_after_then_succeeds(fake: FakeSalesforce) -> N
 def test_daily_request_limit_is_not_retried(fake: FakeSalesforce) -> None:
     seed(fake)
     fake.fail("User", (403, {}, error("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")))
-    connector, slept = make_connector()
+    connector, slept = make_connector(fake.env_token)
     with pytest.raises(SalesforceRefusedRequest):
         list(connector.pull(None))
     assert slept == []
@@ -269,7 +266,7 @@ def test_daily_request_limit_is_not_retried(fake: FakeSalesforce) -> None:
 
 def test_expired_access_token_says_so(fake: FakeSalesforce) -> None:
     seed(fake)
-    connector, _ = make_connector()
+    connector, _ = make_connector(fake.env_token)
     pulled = connector.pull(None)
     next(pulled)  # Users fine
     fake.expire_session()
@@ -283,6 +280,8 @@ def test_expired_session_logs_in_again_once(fake: FakeSalesforce) -> None:
     pulled = connector.pull(None)
     next(pulled)
     assert fake.logins == 1
+    soap = [c.request for c in fake.calls if "/services/Soap/" in c.request.url]
+    assert [r.host for r in soap] == ["login.salesforce.com"]  # the default login host
     fake.expire_session()  # the session from the first login dies mid-run
     rest = by_entity(list(pulled))
     assert fake.logins == 2
@@ -297,7 +296,7 @@ def test_expired_session_logs_in_again_once(fake: FakeSalesforce) -> None:
 def test_mapped_field_missing_from_org_is_reported_rest_loads(fake: FakeSalesforce) -> None:
     seed(fake)
     del fake.account_fields["Tier__c"]
-    connector, _ = make_connector()
+    connector, _ = make_connector(fake.env_token)
     accounts = by_entity(list(connector.pull(None)))["accounts"]
     assert len(accounts) == 3
     assert "tier" not in accounts.records[0] and accounts.records[0]["segment"] == "Enterprise"
@@ -320,7 +319,7 @@ def _counts(url: str) -> dict[str, int]:
 
 def test_incremental_run_queries_since_stored_cursor(fake: FakeSalesforce, db_url: str) -> None:
     seed(fake)
-    connector, _ = make_connector()
+    connector, _ = make_connector(fake.env_token)
     first = run_sync(db_url, CONFIG, "salesforce", connector=connector)
     assert first.status == "ok", first.errors
     assert first.totals.inserted == 2 + 3 + 2 + 2
@@ -339,7 +338,7 @@ def test_incremental_run_queries_since_stored_cursor(fake: FakeSalesforce, db_ur
         },
     )
     fake.queries.clear()
-    second = run_sync(db_url, CONFIG, "salesforce", connector=make_connector()[0])
+    second = run_sync(db_url, CONFIG, "salesforce", connector=make_connector(fake.env_token)[0])
     assert second.status == "ok", second.errors
     # the new account, plus each object's record of the boundary second read again (>=)
     assert (second.totals.fetched, second.totals.inserted, second.totals.unchanged) == (5, 1, 4)
@@ -359,14 +358,14 @@ def test_a_record_saved_in_the_same_second_as_the_cursor_is_fetched(
     fake: FakeSalesforce, db_url: str
 ) -> None:
     seed(fake)
-    first = run_sync(db_url, CONFIG, "salesforce", connector=make_connector()[0])
+    first = run_sync(db_url, CONFIG, "salesforce", connector=make_connector(fake.env_token)[0])
     assert first.status == "ok", first.errors
     newest = json.loads(first.cursor or "")["Account"]
     # saved after that sync read the org, in the very second of its newest account
     fake.add("Account", {"Id": "001SAME", "Name": "Same Second", "Website": "same.dev",
                          "OwnerId": "005C", "SystemModstamp": stamp(3, 2)})
     assert newest == "2026-11-03T02:00:00.000Z"
-    second = run_sync(db_url, CONFIG, "salesforce", connector=make_connector()[0])
+    second = run_sync(db_url, CONFIG, "salesforce", connector=make_connector(fake.env_token)[0])
     assert second.status == "ok", second.errors
     accounts = second.by_entity["accounts"]
     assert (accounts.inserted, accounts.unchanged) == (1, 1)  # it, and the one synced before
@@ -379,12 +378,13 @@ def test_a_failed_full_sync_keeps_the_cursors_it_did_not_reach(
     fake: FakeSalesforce, db_url: str
 ) -> None:
     seed(fake)
-    first = run_sync(db_url, CONFIG, "salesforce", connector=make_connector()[0])
+    first = run_sync(db_url, CONFIG, "salesforce", connector=make_connector(fake.env_token)[0])
     assert first.status == "ok", first.errors
     before = json.loads(first.cursor or "")
     fake.fail("Contact", *[(500, {"Retry-After": "0"}, error("UNKNOWN", "boom"))] * 5)
     fake.queries.clear()
-    full = run_sync(db_url, CONFIG, "salesforce", connector=make_connector()[0], full=True)
+    full = run_sync(db_url, CONFIG, "salesforce", connector=make_connector(fake.env_token)[0],
+                    full=True)
     assert full.status == "failed"
     assert all("SystemModstamp >" not in q for q in fake.queries)  # full: everything read
     with session_factory(db_url)() as s:
@@ -392,7 +392,7 @@ def test_a_failed_full_sync_keeps_the_cursors_it_did_not_reach(
     assert stored == before  # users and accounts re-read to the same point, the rest kept
 
     fake.queries.clear()
-    after = run_sync(db_url, CONFIG, "salesforce", connector=make_connector()[0])
+    after = run_sync(db_url, CONFIG, "salesforce", connector=make_connector(fake.env_token)[0])
     assert after.status == "ok", after.errors
     contact_soql = next(q for q in fake.queries if "FROM Contact" in q)
     assert f"SystemModstamp >= {before['Contact']}" in contact_soql  # not from the beginning
@@ -403,7 +403,7 @@ def test_run_killed_on_contacts_resumes_without_gaps_or_duplicates(
 ) -> None:
     seed(fake)
     fake.fail("Contact", *[(500, {"Retry-After": "0"}, error("UNKNOWN", "boom"))] * 5)
-    connector, slept = make_connector()
+    connector, slept = make_connector(fake.env_token)
     killed = run_sync(db_url, CONFIG, "salesforce", connector=connector)
     assert killed.status == "failed" and "500" in killed.errors[0]
     assert len(slept) == 4  # five attempts, then the error
@@ -424,7 +424,7 @@ def test_run_killed_on_contacts_resumes_without_gaps_or_duplicates(
         },
     )
     fake.queries.clear()
-    resumed = run_sync(db_url, CONFIG, "salesforce", connector=make_connector()[0])
+    resumed = run_sync(db_url, CONFIG, "salesforce", connector=make_connector(fake.env_token)[0])
     assert resumed.status == "ok", resumed.errors
     contact_soql = next(q for q in fake.queries if "FROM Contact" in q)
     assert "SystemModstamp >" not in contact_soql  # contacts start from the beginning
@@ -469,13 +469,13 @@ def _snapshot(session: Session, account_id: int, day: date, score: float) -> Non
     )
 
 
-def _client() -> SalesforceClient:
-    return SalesforceClient.from_env("59.0", ENV_TOKEN, sleep=lambda _: None)
+def _client(fake: FakeSalesforce) -> SalesforceClient:
+    return SalesforceClient.from_env("59.0", fake.env_token, sleep=lambda _: None)
 
 
 def test_writeback_sends_changes_once_then_nothing(fake: FakeSalesforce, session: Session) -> None:
     _accounts_with_scores(session, 3)
-    report = write_back(session, CONFIG, _client(), now=NOW)
+    report = write_back(session, CONFIG, _client(fake), now=NOW)
     assert report.requests == 1 and report.succeeded == 3 and report.failed == []
     sent = fake.collection_bodies[0]
     assert sent["allOrNone"] is False
@@ -485,15 +485,15 @@ def test_writeback_sends_changes_once_then_nothing(fake: FakeSalesforce, session
     assert record["Health_Updated__c"] == "2026-11-25T06:00:00Z"
     assert record["Renewal_Risk__c"] == "low" and record["Expansion_Score__c"] == 12
 
-    calls_before = len(fake.mock.calls)
-    again = write_back(session, CONFIG, _client(), now=NOW)
+    calls_before = len(fake.calls)
+    again = write_back(session, CONFIG, _client(fake), now=NOW)
     assert again.requests == 0 and again.unchanged == 3 and fake.collection_requests == 1
-    assert len(fake.mock.calls) == calls_before + 2  # the describe and one read-back
+    assert len(fake.calls) == calls_before + 2  # the describe and one read-back
 
 
 def test_writeback_of_450_accounts_takes_3_requests(fake: FakeSalesforce, session: Session) -> None:
     _accounts_with_scores(session, 450)
-    report = write_back(session, CONFIG, _client(), now=NOW)
+    report = write_back(session, CONFIG, _client(fake), now=NOW)
     assert report.requests == 3 and report.succeeded == 450
     assert [len(b["records"]) for b in fake.collection_bodies] == [200, 200, 50]
 
@@ -505,7 +505,7 @@ def test_per_record_errors_do_not_stop_the_rest(fake: FakeSalesforce, session: S
         "FIELD_CUSTOM_VALIDATION_EXCEPTION",
         "Health score needs a tier",
     )
-    report = write_back(session, CONFIG, _client(), now=NOW)
+    report = write_back(session, CONFIG, _client(fake), now=NOW)
     assert report.succeeded == 3 and report.requests == 1
     assert report.failed == [
         ("W1 (001W00001)", "ENTITY_IS_DELETED: entity is deleted"),
@@ -515,7 +515,7 @@ def test_per_record_errors_do_not_stop_the_rest(fake: FakeSalesforce, session: S
     assert errors["001W00001"].startswith("ENTITY_IS_DELETED") and errors["001W00000"] is None
 
     fake.record_errors.clear()
-    retry = write_back(session, CONFIG, _client(), now=NOW)  # only the failures go again
+    retry = write_back(session, CONFIG, _client(fake), now=NOW)  # only the failures go again
     assert [r["id"] for r in fake.collection_bodies[-1]["records"]] == ["001W00001", "001W00003"]
     assert retry.succeeded == 2 and retry.unchanged == 3
 
@@ -526,11 +526,11 @@ def test_writeback_retries_throttling_and_cuts_reasons_to_field_length(
     _accounts_with_scores(session, 2)
     fake.account_fields["Health_Reasons__c"] = ("textarea", 40)
     fake.fail("collections", (503, {"Retry-After": "0"}, error("SERVER_UNAVAILABLE", "later")))
-    report = write_back(session, CONFIG, _client(), now=NOW)
+    report = write_back(session, CONFIG, _client(fake), now=NOW)
     assert report.succeeded == 2
     reasons = fake.collection_bodies[0]["records"][0]["Health_Reasons__c"]
     assert len(reasons) <= 40 and reasons.endswith("…")
-    again = write_back(session, CONFIG, _client(), now=NOW)
+    again = write_back(session, CONFIG, _client(fake), now=NOW)
     assert again.requests == 0 and again.unchanged == 2  # the cut value is what was stored
 
 
@@ -540,14 +540,14 @@ def test_writeback_with_missing_health_fields_fails_clearly(
     _accounts_with_scores(session, 1)
     del fake.account_fields["Renewal_Risk__c"]
     with pytest.raises(SalesforceConfigError, match="Renewal_Risk__c"):
-        write_back(session, CONFIG, _client(), now=NOW)
+        write_back(session, CONFIG, _client(fake), now=NOW)
     assert fake.collection_requests == 0
 
 
 def test_check_fields_reports_presence_type_and_length(fake: FakeSalesforce) -> None:
     del fake.account_fields["Health_Tier__c"]
     fake.account_fields["Health_Updated__c"] = ("date", 0)
-    checks = {c.name: c for c in check_fields(_client(), CONFIG)}
+    checks = {c.name: c for c in check_fields(_client(fake), CONFIG)}
     assert checks["Health_Score__c"].present and checks["Health_Score__c"].problem is None
     assert checks["Health_Reasons__c"].length == 255
     assert not checks["Health_Tier__c"].present and "missing" in (
@@ -563,7 +563,7 @@ def test_writeback_above_bulk_threshold_uses_bulk_api_2(
     config = parse_config({"sources": {"salesforce": {"bulk_threshold": 3}}})
     _accounts_with_scores(session, 4)
     fake.record_errors["001W00002"] = ("ENTITY_IS_DELETED", "entity is deleted")
-    report = write_back(session, config, _client(), now=NOW)
+    report = write_back(session, config, _client(fake), now=NOW)
     assert fake.collection_requests == 0 and len(fake.bulk_jobs) == 1
     job = next(iter(fake.bulk_jobs.values()))
     assert job["spec"] == {
@@ -582,5 +582,5 @@ def test_writeback_above_bulk_threshold_uses_bulk_api_2(
     assert fake.updated["001W00000"]["Health_Score__c"] == "60.0"
 
     fake.record_errors.clear()
-    again = write_back(session, config, _client(), now=NOW)  # 1 left: below the threshold
+    again = write_back(session, config, _client(fake), now=NOW)  # 1 left: below the threshold
     assert again.succeeded == 1 and fake.collection_requests == 1

@@ -1,28 +1,22 @@
-"""Salesforce logins against the fake org's token endpoint: JWT bearer, client credentials,
-the errors an admin sees, and a token renewed in the middle of a sync or a writeback."""
+"""Salesforce logins against the fake org's token endpoints (HTTPS on 127.0.0.1, the JWT
+assertion verified with the app's public key): JWT bearer, client credentials, the errors an
+admin sees, and a token renewed in the middle of a sync or a writeback."""
 
 from __future__ import annotations
 
+import re
+import socket
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 
 import pytest
-import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from factories import add_snapshot
-from fakes.salesforce import (
-    CONSUMER_KEY,
-    CONSUMER_SECRET,
-    INSTANCE,
-    INSTANCE_URL,
-    INTEGRATION_USER,
-    FakeSalesforce,
-    stamp,
-)
+from fakes.salesforce import MY_DOMAIN, FakeSalesforce, stamp
+from fakes.salesforce_oauth import CONSUMER_KEY, CONSUMER_SECRET, INTEGRATION_USER
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -34,7 +28,6 @@ from connectors.salesforce import (
     SalesforceConnector,
     SalesforceLoginError,
 )
-from connectors.salesforce.auth import TOKENS
 from pulse.kernel.config import parse_config
 from pulse.kernel.records import Batch
 from pulse.services.sync import run_sync
@@ -44,7 +37,6 @@ from storage.models import Account, CrmWriteback
 
 CONFIG = parse_config({"sources": {"salesforce": {}}})
 NOW = datetime(2026, 11, 25, 6, 0)
-MY_DOMAIN = INSTANCE_URL
 
 
 def _pem_pair() -> tuple[str, str]:
@@ -67,11 +59,9 @@ def app_key() -> tuple[str, str]:
 
 
 @pytest.fixture
-def fake(app_key: tuple[str, str]) -> Iterator[FakeSalesforce]:
-    TOKENS.clear()  # each test starts as a fresh process would
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield FakeSalesforce(mock, public_key=app_key[1])
-    TOKENS.clear()
+def fake(salesforce_org: FakeSalesforce, app_key: tuple[str, str]) -> FakeSalesforce:
+    salesforce_org.public_key = app_key[1]
+    return salesforce_org
 
 
 @pytest.fixture
@@ -88,8 +78,14 @@ def jwt_env(app_key: tuple[str, str], tmp_path: Path) -> dict[str, str]:
 CLIENT_ENV = {
     "SALESFORCE_CLIENT_ID": CONSUMER_KEY,
     "SALESFORCE_CLIENT_SECRET": CONSUMER_SECRET,
-    "SALESFORCE_LOGIN_URL": MY_DOMAIN,
+    "SALESFORCE_LOGIN_URL": f"https://{MY_DOMAIN}",
 }
+
+
+@pytest.fixture
+def my_domain_env(fake: FakeSalesforce) -> dict[str, str]:
+    """The client-credentials login at the fake org's My Domain listener."""
+    return {**CLIENT_ENV, "SALESFORCE_LOGIN_URL": fake.instance_url}
 
 
 def seed(fake: FakeSalesforce, accounts: int) -> list[str]:
@@ -115,15 +111,16 @@ def pull(env: dict[str, str]) -> dict[str, list[Batch]]:
 # --- JWT bearer ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "login_url",
-    [None, "https://test.salesforce.com", MY_DOMAIN + "/"],
-    ids=["production", "sandbox", "my-domain"],
-)
+@pytest.mark.parametrize("host", [None, "login", "test", "instance"],
+                         ids=["default", "production", "sandbox", "my-domain"])
 def test_jwt_bearer_login_reads_the_org(
-    fake: FakeSalesforce, jwt_env: dict[str, str], login_url: str | None
+    fake: FakeSalesforce, jwt_env: dict[str, str], host: str | None
 ) -> None:
+    """Unset, SALESFORCE_LOGIN_URL is https://login.salesforce.com (reached through the
+    fake's proxy); else the fake's listener for that host (My Domain with a slash)."""
     seed(fake, 3)
+    urls = {"login": fake.login_url, "test": fake.sandbox_url, "instance": fake.instance_url + "/"}
+    login_url = urls.get(host or "")
     if login_url:
         jwt_env["SALESFORCE_LOGIN_URL"] = login_url
     batches = pull(jwt_env)
@@ -138,8 +135,8 @@ def test_jwt_bearer_login_reads_the_org(
     assert (claims["iss"], claims["sub"], claims["aud"]) == (CONSUMER_KEY, INTEGRATION_USER, aud)
     assert 0 < claims["exp"] - time.time() <= 180
     # the API calls went to the instance_url the token endpoint answered, with its token
-    api = [c for c in fake.mock.calls if "/services/data/" in c.request.url]
-    assert api and all(c.request.url.startswith(INSTANCE_URL) for c in api)
+    api = [c for c in fake.calls if "/services/data/" in c.request.url]
+    assert api and all(c.request.url.startswith(fake.instance_url) for c in api)
     assert {c.request.headers["Authorization"] for c in api} == {"Bearer 00Dfake!oauth-1"}
 
 
@@ -183,11 +180,9 @@ def test_unknown_consumer_key_and_wrong_audience_are_named(
 ) -> None:
     with pytest.raises(SalesforceLoginError, match="SALESFORCE_CLIENT_ID is not the consumer"):
         pull({**jwt_env, "SALESFORCE_CLIENT_ID": "3MVG9other"})
-    jwt_env["SALESFORCE_LOGIN_URL"] = "https://login.salesforce.com"
-    fake.mock.replace(  # a login host that expects another audience, as a proxy would
-        responses.POST, "https://login.salesforce.com/services/oauth2/token",
-        json={"error": "invalid_grant", "error_description": "audience is invalid"}, status=400,
-    )
+    jwt_env["SALESFORCE_LOGIN_URL"] = fake.login_url
+    # a login host Salesforce knows by another name (as behind a proxy) wants that as aud
+    fake.audiences["login"] = "https://login.salesforce.com"
     with pytest.raises(SalesforceLoginError, match="Set SALESFORCE_LOGIN_URL to"):
         pull(jwt_env)
 
@@ -195,18 +190,20 @@ def test_unknown_consumer_key_and_wrong_audience_are_named(
 # --- client credentials -------------------------------------------------------------------
 
 
-def test_client_credentials_login_reads_the_org(fake: FakeSalesforce) -> None:
+def test_client_credentials_login_reads_the_org(
+    fake: FakeSalesforce, my_domain_env: dict[str, str]
+) -> None:
     seed(fake, 2)
-    batches = pull(CLIENT_ENV)
+    batches = pull(my_domain_env)
     assert len(batches["accounts"][0].records) == 2
     [request] = fake.token_requests
-    assert request == {"host": INSTANCE, "grant_type": "client_credentials",
+    assert request == {"host": fake.instance, "grant_type": "client_credentials",
                        "client_id": CONSUMER_KEY, "client_secret": CONSUMER_SECRET}
 
 
-def test_wrong_client_secret_gives_one_line(fake: FakeSalesforce) -> None:
+def test_wrong_client_secret_gives_one_line(my_domain_env: dict[str, str]) -> None:
     with pytest.raises(SalesforceLoginError) as caught:
-        pull({**CLIENT_ENV, "SALESFORCE_CLIENT_SECRET": "not-the-secret"})
+        pull({**my_domain_env, "SALESFORCE_CLIENT_SECRET": "not-the-secret"})
     assert str(caught.value) == (
         "Salesforce client credentials login: refused (400 invalid_client: invalid client "
         "credentials). SALESFORCE_CLIENT_SECRET is not the connected app's consumer secret: "
@@ -226,9 +223,12 @@ def test_client_credentials_at_login_salesforce_com_asks_for_my_domain(
 
 
 def test_unreachable_login_host_names_the_login_url(fake: FakeSalesforce) -> None:
-    env = {**CLIENT_ENV, "SALESFORCE_LOGIN_URL": "https://typo.my.salesforce.com"}
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"https://127.0.0.1:{probe.getsockname()[1]}"
+    env = {**CLIENT_ENV, "SALESFORCE_LOGIN_URL": closed}
     with pytest.raises(SalesforceLoginError, match=(
-        r"^Salesforce login: https://typo.my.salesforce.com could not be reached "
+        rf"^Salesforce login: {re.escape(closed)} could not be reached "
         r"\(ConnectionError\)\. Check SALESFORCE_LOGIN_URL"
     )):
         pull(env)
@@ -245,7 +245,7 @@ def test_which_login_the_variables_choose(jwt_env: dict[str, str]) -> None:
     legacy = {**CLIENT_ENV, "SALESFORCE_USERNAME": "me@x.com", "SALESFORCE_PASSWORD": "pw",
               "SALESFORCE_SECURITY_TOKEN": "tok"}
     assert Credentials.from_env(legacy).flow == "password"
-    token = {"SALESFORCE_INSTANCE_URL": INSTANCE_URL, "SALESFORCE_ACCESS_TOKEN": "00D!x"}
+    token = {"SALESFORCE_INSTANCE_URL": f"https://{MY_DOMAIN}", "SALESFORCE_ACCESS_TOKEN": "00D!x"}
     assert Credentials.from_env(token).flow == "token"
     assert not Credentials.from_env(token).can_login
     sandbox = Credentials.from_env({**CLIENT_ENV, "SALESFORCE_LOGIN_URL": "test.salesforce.com"})
@@ -292,7 +292,8 @@ def test_missing_pieces_name_the_variable(
 
 @pytest.mark.parametrize("login", ["jwt", "client_credentials"])
 def test_token_expiring_mid_paged_sync_is_renewed_without_losing_or_repeating_a_page(
-    fake: FakeSalesforce, db_url: str, jwt_env: dict[str, str], login: str
+    fake: FakeSalesforce, db_url: str, jwt_env: dict[str, str], my_domain_env: dict[str, str],
+    login: str,
 ) -> None:
     """ACCEPTANCE: 9 accounts in pages of 2 (5 pages); a token lives 5 API calls, so the
     first dies in the middle of the Account pages. Every page is served once, the page that
@@ -301,7 +302,7 @@ def test_token_expiring_mid_paged_sync_is_renewed_without_losing_or_repeating_a_
     org_ids = seed(fake, 9)
     fake.page_size = 2
     fake.calls_per_token = 5  # User query, describe, Account pages 1-3; page 4 gets a 401
-    env = jwt_env if login == "jwt" else CLIENT_ENV
+    env = jwt_env if login == "jwt" else my_domain_env
     connector = SalesforceConnector(CONFIG, env=env, sleep=lambda _: None)
     result = run_sync(db_url, CONFIG, "salesforce", connector=connector)
     assert result.status == "ok", result.errors
@@ -311,7 +312,7 @@ def test_token_expiring_mid_paged_sync_is_renewed_without_losing_or_repeating_a_
         stored = list(s.scalars(select(Account.external_id).order_by(Account.external_id)))
     assert stored == org_ids  # nothing lost, nothing twice
 
-    account_pages = [c for c in fake.mock.calls
+    account_pages = [c for c in fake.calls
                      if "/query/01g" in c.request.url or "FROM+Account" in c.request.url]
     asked = Counter(c.request.url for c in account_pages)
     served = Counter(c.request.url for c in account_pages if c.response.status_code == 200)
@@ -347,11 +348,12 @@ def _accounts_with_scores(session: Session, n: int) -> None:
 
 
 def test_writeback_renews_an_expired_token_and_serve_keeps_one_login(
-    fake: FakeSalesforce, session: Session, monkeypatch: pytest.MonkeyPatch
+    fake: FakeSalesforce, session: Session, monkeypatch: pytest.MonkeyPatch,
+    my_domain_env: dict[str, str],
 ) -> None:
     """Writeback through the CRM face ``pulse serve`` and the pipeline use: the login is
     kept between writebacks, and a token that expired meanwhile is renewed mid-writeback."""
-    for name, value in CLIENT_ENV.items():
+    for name, value in my_domain_env.items():
         monkeypatch.setenv(name, value)
     for name in ("SALESFORCE_ACCESS_TOKEN", "SALESFORCE_USERNAME", "SALESFORCE_PASSWORD",
                  "SALESFORCE_PRIVATE_KEY", "SALESFORCE_PRIVATE_KEY_FILE"):

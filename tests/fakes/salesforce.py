@@ -1,60 +1,69 @@
-"""A fake Salesforce org behind the ``responses`` library, answering the documented shapes.
+"""A fake Salesforce org: HTTPS servers on 127.0.0.1 answering the documented shapes.
 
-simple-salesforce is requests-based and always builds ``https://`` URLs, so intercepting
-requests is enough; no server runs. The fake serves SOQL queries (paged through
-``nextRecordsUrl`` like the REST Query resource), sObject Describe, sObject Collections
-PATCH and the SOAP login, filters queries on ``SystemModstamp > literal`` (or ``>=``) like the org
-would, and lets a test queue failures (429/503 with Retry-After, 500s, 401
-``INVALID_SESSION_ID``) per object.
+The org's hosts are real local listeners, each on its own port, all serving one
+self-signed certificate (:func:`write_certificate`) that the test trusts through
+``REQUESTS_CA_BUNDLE`` (requests honours it, and simple-salesforce and Pulse's token
+requests go through requests): :attr:`FakeSalesforce.login_url` stands for
+https://login.salesforce.com, :attr:`~FakeSalesforce.sandbox_url` for
+https://test.salesforce.com and :attr:`~FakeSalesforce.instance_url` for the org's My Domain
+(https://pulse-test.my.salesforce.com), which serves the REST API. Tests point
+``SALESFORCE_INSTANCE_URL`` / ``SALESFORCE_LOGIN_URL`` at those ``https://127.0.0.1:PORT``
+URLs (:attr:`~FakeSalesforce.env_token`). The legacy SOAP login cannot be given a URL:
+simple-salesforce's ``SalesforceLogin`` builds
+``https://{domain}.salesforce.com/services/Soap/u/...`` from its ``domain`` (Pulse passes
+``SALESFORCE_DOMAIN``, or the login URL's host without ``.salesforce.com``; a
+``127.0.0.1:PORT`` domain would make the port ``PORT.salesforce.com``), and Pulse's default
+login URL is https://login.salesforce.com. Those names reach the listeners through a local
+CONNECT proxy (:class:`fakes.https.ConnectProxy`, set as ``HTTPS_PROXY`` by
+:attr:`~FakeSalesforce.client_env`, with ``NO_PROXY=127.0.0.1``): the certificate also
+names login.salesforce.com, test.salesforce.com and the My Domain, so TLS is verified end
+to end and nothing is intercepted; any other host gets a 502, so no test reaches the real
+Salesforce.
 
-It is also the org's OAuth 2.0 token endpoint (``POST /services/oauth2/token`` on
-login.salesforce.com, test.salesforce.com and the My Domain host): the JWT bearer grant is
-verified with the connected app's public key (RS256; ``iss`` the consumer key, ``sub`` the
-pre-authorized user, ``aud`` the host posted to, ``exp`` not passed and at most three
-minutes ahead), the client-credentials grant against the consumer key and secret (on the
-My Domain host only); both answer ``access_token`` and ``instance_url``, and refusals are
-400s with ``error`` / ``error_description`` as Salesforce words them
-(https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_jwt_flow.htm,
-https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_flow_errors.htm).
-``calls_per_token`` makes every token expire after that many API calls.
+The org serves SOQL queries (paged through ``nextRecordsUrl`` like the REST Query
+resource), sObject Describe, sObject Collections PATCH and retrieve, Task creation, Bulk
+API 2.0 ingest jobs and the SOAP login, filters queries on ``SystemModstamp > literal`` (or
+``>=``) like the org would, and lets a test queue failures (429/503 with Retry-After, 500s,
+401 ``INVALID_SESSION_ID``) per object. Every request and its answer is in
+:attr:`~FakeSalesforce.calls`.
+
+It is also the org's OAuth 2.0 token endpoint on every host (JWT bearer and client
+credentials, :mod:`fakes.salesforce_oauth`); Bulk API 2.0 jobs are in
+:mod:`fakes.salesforce_bulk`. ``calls_per_token`` makes every token expire after that many
+API calls.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
-import time
+import ssl
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Self
 from urllib.parse import parse_qs, urlparse
 
-import jwt
-import responses
+from .https import Answer, Call, ConnectProxy, HttpsListener, Request, Response, serve, stop
+from .salesforce_bulk import BulkIngest
+from .salesforce_oauth import TokenEndpoint
+from .tls import write_self_signed
 
-INSTANCE = "pulse-test.my.salesforce.com"
-INSTANCE_URL = f"https://{INSTANCE}"
 VERSION = "59.0"
-BASE = f"{INSTANCE_URL}/services/data/v{VERSION}"
+API = f"/services/data/v{VERSION}"
+"""The REST API's path on the instance."""
 TOKEN = "00Dfake!access-token"
-LOGIN_URL = f"https://login.salesforce.com/services/Soap/u/{VERSION}"
+MY_DOMAIN = "pulse-test.my.salesforce.com"
+HOSTS = {"login.salesforce.com": "login", "test.salesforce.com": "test", MY_DOMAIN: "instance"}
+"""The org's host names, and the listener standing for each (the proxy's routes)."""
 
-ENV_TOKEN = {"SALESFORCE_INSTANCE_URL": INSTANCE_URL, "SALESFORCE_ACCESS_TOKEN": TOKEN}
 ENV_LOGIN = {
     "SALESFORCE_USERNAME": "pulse@example.com",
     "SALESFORCE_PASSWORD": "secret",
     "SALESFORCE_SECURITY_TOKEN": "tok",
 }
-
-CONSUMER_KEY = "3MVG9fake.consumer-key"
-CONSUMER_SECRET = "fake-consumer-secret"
-INTEGRATION_USER = "pulse-integration@example.com"
-TOKEN_HOSTS = ("login.salesforce.com", "test.salesforce.com", INSTANCE)
-"""Where the fake answers ``POST /services/oauth2/token``: production, sandbox, My Domain."""
-ASSERTION_MAX_SECONDS = 180
-"""Salesforce's limit on how far ahead a JWT assertion's ``exp`` may be."""
 
 Failure = tuple[int, dict[str, str], Any]  # status, headers, JSON body
 
@@ -102,11 +111,26 @@ def expired() -> Failure:
     return (401, {}, error("INVALID_SESSION_ID", "Session expired or invalid"))
 
 
-@dataclass
-class FakeSalesforce:
-    """The org's records per object, and what the test saw go over the wire."""
+def write_certificate(directory: Path) -> tuple[Path, Path]:
+    """The org's self-signed certificate (for 127.0.0.1 and the :data:`HOSTS`) and key."""
+    return write_self_signed(directory, "salesforce", tuple(HOSTS))
 
-    mock: responses.RequestsMock
+
+Route = tuple[str, str, frozenset[str], Callable[[Request], Answer]]
+ANY_HOST = frozenset(HOSTS.values())
+INSTANCE_ONLY = frozenset({"instance"})
+
+
+@dataclass
+class FakeSalesforce(TokenEndpoint, BulkIngest):
+    """The org's records per object, and what the test saw go over the wire.
+
+    ``with FakeSalesforce(cert, key) as org:`` serves until the block ends; the test sets
+    :attr:`client_env` in the environment (the ``salesforce_org`` fixture does both).
+    """
+
+    cert: Path
+    key: Path
     page_size: int = 2000
     records: dict[str, list[dict[str, Any]]] = field(
         default_factory=lambda: {"User": [], "Account": [], "Contact": [], "Opportunity": []}
@@ -129,44 +153,117 @@ class FakeSalesforce:
     calls_per_token: int | None = None
     token_requests: list[dict[str, Any]] = field(default_factory=list)
     tokens_issued: list[str] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)
+    """Every request the org's hosts received, with the answer, in order."""
+    audiences: dict[str, str] = field(default_factory=dict)
+    """Listener name -> the JWT ``aud`` its token endpoint wants instead of the URL posted
+    to (a login host known to Salesforce by another name, as behind a proxy)."""
+    server_errors: list[BaseException] = field(default_factory=list)
     _token_calls: dict[str, int] = field(default_factory=dict)
     _locators: dict[str, tuple[list[dict[str, Any]], int]] = field(default_factory=dict)
+    _listeners: dict[str, HttpsListener] = field(default_factory=dict)
+    _proxy: ConnectProxy | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def __post_init__(self) -> None:
-        self.mock.add_callback(
-            responses.GET, re.compile(re.escape(BASE) + r"/query/?(\?.*)?$"), self._query
-        )
-        self.mock.add_callback(
-            responses.GET, re.compile(re.escape(BASE) + r"/query/01g[\w-]+$"), self._query_more
-        )
-        self.mock.add_callback(
-            responses.GET,
-            re.compile(re.escape(BASE) + r"/sobjects/(\w+)/describe/?$"),
-            self._describe,
-        )
-        self.mock.add_callback(responses.PATCH, f"{BASE}/composite/sobjects", self._collections)
-        self.mock.add_callback(
-            responses.POST,
-            re.compile(re.escape(BASE) + r"/composite/sobjects/(\w+)$"),
-            self._retrieve,
-        )
-        self.mock.add_callback(responses.POST, re.compile(re.escape(BASE) + r"/sobjects/Task/?$"),
-                               self._create_task)
-        self.mock.add_callback(responses.POST, LOGIN_URL, self._login)
-        for host in TOKEN_HOSTS:
-            self.mock.add_callback(
-                responses.POST, f"https://{host}/services/oauth2/token", self._token
-            )
-        jobs = re.escape(BASE) + r"/jobs/ingest"
-        self.mock.add_callback(responses.POST, re.compile(jobs + "$"), self._bulk_create)
-        self.mock.add_callback(
-            responses.PUT, re.compile(jobs + r"/(\w+)/batches/?$"), self._bulk_upload
-        )
-        self.mock.add_callback(responses.PATCH, re.compile(jobs + r"/(\w+)$"), self._bulk_close)
-        self.mock.add_callback(responses.GET, re.compile(jobs + r"/(\w+)$"), self._bulk_status)
-        self.mock.add_callback(
-            responses.GET, re.compile(jobs + r"/(\w+)/failedResults/?$"), self._bulk_failed
-        )
+    # --- the servers -----------------------------------------------------------------
+
+    def start(self) -> Self:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.cert, self.key)
+        for name in HOSTS.values():
+            self._listeners[name] = HttpsListener(name, self.dispatch, context)
+            serve(self._listeners[name])
+        self._proxy = ConnectProxy({host: self._listeners[name].port
+                                    for host, name in HOSTS.items()})
+        serve(self._proxy)
+        return self
+
+    def stop(self) -> None:
+        proxy = [self._proxy] if self._proxy is not None else []
+        stop(*self._listeners.values(), *proxy)
+        self._listeners.clear()
+        self._proxy = None
+        if self.server_errors:
+            raise AssertionError(f"the fake org failed: {self.server_errors[0]!r}") from (
+                self.server_errors[0])
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def instance_url(self) -> str:
+        """The My Domain (``https://127.0.0.1:PORT``): the REST API and a token endpoint."""
+        return self._listeners["instance"].url
+
+    @property
+    def instance(self) -> str:
+        """The instance's host and port, as in a Host header."""
+        return self.instance_url.removeprefix("https://")
+
+    @property
+    def login_url(self) -> str:
+        """Stands for https://login.salesforce.com."""
+        return self._listeners["login"].url
+
+    @property
+    def sandbox_url(self) -> str:
+        """Stands for https://test.salesforce.com."""
+        return self._listeners["test"].url
+
+    @property
+    def env_token(self) -> dict[str, str]:
+        """The bare-token login to this org."""
+        return {"SALESFORCE_INSTANCE_URL": self.instance_url, "SALESFORCE_ACCESS_TOKEN": TOKEN}
+
+    @property
+    def client_env(self) -> dict[str, str]:
+        """What the process environment needs to reach the org: the certificate to trust,
+        and the proxy for the Salesforce host names (127.0.0.1 is reached directly)."""
+        assert self._proxy is not None, "FakeSalesforce not started"
+        proxy, direct = self._proxy.url, "127.0.0.1,localhost"
+        return {"REQUESTS_CA_BUNDLE": str(self.cert), "HTTPS_PROXY": proxy,
+                "https_proxy": proxy, "NO_PROXY": direct, "no_proxy": direct}
+
+    def _routes(self) -> list[Route]:
+        jobs = API + "/jobs/ingest"
+        return [
+            ("GET", API + r"/query/?", INSTANCE_ONLY, self._query),
+            ("GET", API + r"/query/01g[\w-]+", INSTANCE_ONLY, self._query_more),
+            ("GET", API + r"/sobjects/(\w+)/describe/?", INSTANCE_ONLY, self._describe),
+            ("PATCH", API + r"/composite/sobjects/?", INSTANCE_ONLY, self._collections),
+            ("POST", API + r"/composite/sobjects/(\w+)", INSTANCE_ONLY, self._retrieve),
+            ("POST", API + r"/sobjects/Task/?", INSTANCE_ONLY, self._create_task),
+            ("POST", jobs, INSTANCE_ONLY, self._bulk_create),
+            ("PUT", jobs + r"/(\w+)/batches/?", INSTANCE_ONLY, self._bulk_upload),
+            ("PATCH", jobs + r"/(\w+)", INSTANCE_ONLY, self._bulk_close),
+            ("GET", jobs + r"/(\w+)", INSTANCE_ONLY, self._bulk_status),
+            ("GET", jobs + r"/(\w+)/failedResults/?", INSTANCE_ONLY, self._bulk_failed),
+            ("POST", f"/services/Soap/u/{VERSION}", ANY_HOST, self._login),
+            ("POST", "/services/oauth2/token", ANY_HOST, self._token),
+        ]
+
+    def dispatch(self, request: Request) -> Answer:
+        """Answer ``request`` with its route's handler, and record both. A handler that
+        raises answers 500 and fails the test when the fake stops."""
+        path = urlparse(request.url).path
+        with self._lock:
+            for method, pattern, hosts, handler in self._routes():
+                if (request.method == method and request.listener in hosts
+                        and re.fullmatch(pattern, path)):
+                    try:
+                        answer = handler(request)
+                    except Exception as exc:  # noqa: BLE001 - reported by stop()
+                        self.server_errors.append(exc)
+                        answer = (500, {}, json.dumps(error("UNKNOWN_EXCEPTION", repr(exc))))
+                    break
+            else:
+                answer = (404, {}, json.dumps(error(
+                    "NOT_FOUND", "The requested resource does not exist")))
+            self.calls.append(Call(request, Response(*answer)))
+        return answer
 
     # --- test set-up -----------------------------------------------------------------
 
@@ -208,7 +305,7 @@ class FakeSalesforce:
 
     # --- plumbing --------------------------------------------------------------------
 
-    def _gate(self, request: Any, key: str) -> tuple[int, dict[str, str], str] | None:
+    def _gate(self, request: Request, key: str) -> Answer | None:
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         if token in self.valid_tokens and self.calls_per_token is not None:
             self._token_calls[token] = self._token_calls.get(token, 0) + 1
@@ -237,7 +334,7 @@ class FakeSalesforce:
             body["nextRecordsUrl"] = f"/services/data/v{VERSION}/query/{locator}"
         return body
 
-    def _query(self, request: Any) -> tuple[int, dict[str, str], str]:
+    def _query(self, request: Request) -> Answer:
         soql = parse_qs(urlparse(request.url).query)["q"][0]
         sobject = re.search(r"\bFROM (\w+)", soql).group(1)  # type: ignore[union-attr]
         failed = self._gate(request, sobject)
@@ -272,7 +369,7 @@ class FakeSalesforce:
         ]
         return 200, {}, json.dumps(self._page(shaped, 0))
 
-    def _query_more(self, request: Any) -> tuple[int, dict[str, str], str]:
+    def _query_more(self, request: Request) -> Answer:
         locator = urlparse(request.url).path.rsplit("/", 1)[1]
         rows, offset = self._locators[locator]
         sobject = rows[0]["attributes"]["type"]
@@ -281,7 +378,7 @@ class FakeSalesforce:
             return failed
         return 200, {}, json.dumps(self._page(rows, offset))
 
-    def _describe(self, request: Any) -> tuple[int, dict[str, str], str]:
+    def _describe(self, request: Request) -> Answer:
         failed = self._gate(request, "describe")
         if failed:
             return failed
@@ -299,7 +396,7 @@ class FakeSalesforce:
         ]
         return 200, {}, json.dumps({"name": sobject, "fields": fields})
 
-    def _collections(self, request: Any) -> tuple[int, dict[str, str], str]:
+    def _collections(self, request: Request) -> Answer:
         failed = self._gate(request, "collections")
         if failed:
             return failed
@@ -334,7 +431,7 @@ class FakeSalesforce:
             return int(number) if scale == 0 else number
         return value
 
-    def _retrieve(self, request: Any) -> tuple[int, dict[str, str], str]:
+    def _retrieve(self, request: Request) -> Answer:
         """sObject Collections retrieve: the records in the order of ``ids``, with only
         ``fields``; null for an unknown id, 400 INVALID_FIELD for an unknown field."""
         failed = self._gate(request, "retrieve")
@@ -360,7 +457,7 @@ class FakeSalesforce:
             out.append({**shaped, **{f: record.get(f) for f in fields}})
         return 200, {}, json.dumps(out)
 
-    def _create_task(self, request: Any) -> tuple[int, dict[str, str], str]:
+    def _create_task(self, request: Request) -> Answer:
         """``POST /sobjects/Task/``: 201 with the new id; a required field missing is a 400
         error list, as the REST API answers."""
         failed = self._gate(request, "Task")
@@ -374,7 +471,7 @@ class FakeSalesforce:
         self.tasks[task_id] = body
         return 201, {}, json.dumps({"id": task_id, "success": True, "errors": []})
 
-    def _login(self, request: Any) -> tuple[int, dict[str, str], str]:
+    def _login(self, request: Request) -> Answer:
         self.logins += 1
         token = f"00Dfake!session-{self.logins}"
         self.valid_tokens.add(token)
@@ -382,129 +479,8 @@ class FakeSalesforce:
             '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
             'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
             'xmlns="urn:partner.soap.sforce.com"><soapenv:Body><loginResponse><result>'
-            f"<serverUrl>{INSTANCE_URL}/services/Soap/u/{VERSION}/00Dfake</serverUrl>"
+            f"<serverUrl>{self.instance_url}/services/Soap/u/{VERSION}/00Dfake</serverUrl>"
             f"<sessionId>{token}</sessionId></result></loginResponse></soapenv:Body>"
             "</soapenv:Envelope>"
         )
         return 200, {"Content-Type": "text/xml"}, xml
-
-    # --- OAuth 2.0 token endpoint ------------------------------------------------------
-
-    def _token(self, request: Any) -> tuple[int, dict[str, str], str]:
-        host = urlparse(request.url).netloc
-        body = request.body.decode() if isinstance(request.body, bytes) else request.body
-        form = {k: v[0] for k, v in parse_qs(body or "").items()}
-        self.token_requests.append({"host": host, **form})
-        grant = form.get("grant_type")
-        if grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
-            refused = self._check_assertion(form.get("assertion", ""), f"https://{host}")
-        elif grant == "client_credentials":
-            refused = self._check_client(form, host)
-        else:
-            refused = ("unsupported_grant_type", "grant type not supported")
-        if refused:
-            code, description = refused
-            return 400, {}, json.dumps({"error": code, "error_description": description})
-        token = f"00Dfake!oauth-{len(self.tokens_issued) + 1}"
-        self.tokens_issued.append(token)
-        self.valid_tokens.add(token)
-        answer = {
-            "access_token": token,
-            "instance_url": INSTANCE_URL,
-            "id": f"https://{host}/id/00Dfake000000001/005fake000000001",
-            "token_type": "Bearer",
-            "issued_at": str(int(time.time() * 1000)),
-            "scope": "api",
-        }
-        return 200, {}, json.dumps(answer)
-
-    def _check_assertion(self, assertion: str, audience: str) -> tuple[str, str] | None:
-        """Salesforce's checks of a JWT bearer assertion, with its error words."""
-        try:
-            header = jwt.get_unverified_header(assertion)
-            claims = jwt.decode(
-                assertion,
-                self.public_key or "",
-                algorithms=["RS256"],
-                audience=audience,
-                options={"require": ["iss", "sub", "aud", "exp"], "verify_iss": False},
-            )
-        except jwt.InvalidAudienceError:
-            return "invalid_grant", "audience is invalid"
-        except jwt.ExpiredSignatureError:
-            return "invalid_grant", "expired authorization code"
-        except jwt.PyJWTError:
-            return "invalid_grant", "invalid assertion"
-        self.token_requests[-1]["claims"] = claims
-        self.token_requests[-1]["header"] = header
-        if claims["iss"] != CONSUMER_KEY:
-            return "invalid_client_id", "client identifier invalid"
-        if claims["exp"] > time.time() + ASSERTION_MAX_SECONDS + 5:
-            return "invalid_grant", "invalid assertion"
-        if claims["sub"] != INTEGRATION_USER:
-            return "invalid_grant", "user hasn't approved this consumer"
-        return None
-
-    def _check_client(self, form: dict[str, str], host: str) -> tuple[str, str] | None:
-        """The client-credentials checks: My Domain only, known key, matching secret."""
-        if host != INSTANCE:
-            return "invalid_grant", "request not supported on this domain"
-        if form.get("client_id") != CONSUMER_KEY:
-            return "invalid_client_id", "client identifier invalid"
-        if form.get("client_secret") != CONSUMER_SECRET:
-            return "invalid_client", "invalid client credentials"
-        return None
-
-    # --- Bulk API 2.0 ingest -----------------------------------------------------------
-
-    def _job_id(self, request: Any) -> str:
-        parts = urlparse(request.url).path.rstrip("/").split("/")
-        return parts[parts.index("ingest") + 1]
-
-    def _bulk_create(self, request: Any) -> tuple[int, dict[str, str], str]:
-        failed = self._gate(request, "bulk")
-        if failed:
-            return failed
-        spec = json.loads(request.body)
-        job_id = f"750FAKE{len(self.bulk_jobs):04d}"
-        self.bulk_jobs[job_id] = {"spec": spec, "csv": "", "state": "Open", "polls": 0}
-        return 200, {}, json.dumps({"id": job_id, "state": "Open", **spec})
-
-    def _bulk_upload(self, request: Any) -> tuple[int, dict[str, str], str]:
-        failed = self._gate(request, "bulk")
-        if failed:
-            return failed
-        body = request.body.decode() if isinstance(request.body, bytes) else request.body
-        self.bulk_jobs[self._job_id(request)]["csv"] += body
-        return 201, {}, ""
-
-    def _bulk_close(self, request: Any) -> tuple[int, dict[str, str], str]:
-        job = self.bulk_jobs[self._job_id(request)]
-        job["state"] = json.loads(request.body)["state"]
-        return 200, {}, json.dumps({"id": self._job_id(request), "state": job["state"]})
-
-    def _bulk_status(self, request: Any) -> tuple[int, dict[str, str], str]:
-        job = self.bulk_jobs[self._job_id(request)]
-        job["polls"] += 1
-        if job["state"] == "UploadComplete":
-            job["state"] = "InProgress"
-        if job["state"] == "InProgress" and job["polls"] > self.bulk_polls_in_progress:
-            job["state"] = "JobComplete"
-            for row in csv.DictReader(io.StringIO(job["csv"])):
-                if row["Id"] not in self.record_errors:
-                    values = {k: v for k, v in row.items() if k != "Id" and v != ""}
-                    self.updated.setdefault(row["Id"], {}).update(values)
-        return 200, {}, json.dumps({"id": self._job_id(request), "state": job["state"]})
-
-    def _bulk_failed(self, request: Any) -> tuple[int, dict[str, str], str]:
-        job = self.bulk_jobs[self._job_id(request)]
-        rows = list(csv.DictReader(io.StringIO(job["csv"])))
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        header = list(rows[0]) if rows else ["Id"]
-        writer.writerow(["sf__Id", "sf__Error", *header])
-        for row in rows:
-            if row["Id"] in self.record_errors:
-                code, message = self.record_errors[row["Id"]]
-                writer.writerow([row["Id"], f"{code}:{message}:--", *row.values()])
-        return 200, {"Content-Type": "text/csv"}, out.getvalue()

@@ -27,10 +27,15 @@ from cryptography.x509.oid import NameOID
 from .server import LocalFake
 
 
-def write_self_signed(directory: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 and its key, as PEM files."""
+def write_self_signed(
+    directory: Path, stem: str = "untrusted", dns_names: tuple[str, ...] = ()
+) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (and ``dns_names``) and its key, as PEM
+    files ``{stem}-cert.pem`` and ``{stem}-key.pem``."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pulse-test-untrusted")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"pulse-test-{stem}")])
+    alt_names: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    alt_names += [x509.DNSName(host) for host in dns_names]
     now = datetime.now(UTC)
     cert = (
         x509.CertificateBuilder()
@@ -41,13 +46,13 @@ def write_self_signed(directory: Path) -> tuple[Path, Path]:
         .not_valid_before(now - timedelta(minutes=5))
         .not_valid_after(now + timedelta(days=1))
         .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            x509.SubjectAlternativeName(alt_names),
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
-    cert_path, key_path = directory / "untrusted-cert.pem", directory / "untrusted-key.pem"
+    cert_path, key_path = directory / f"{stem}-cert.pem", directory / f"{stem}-key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
         key.private_bytes(

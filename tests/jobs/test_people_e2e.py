@@ -26,11 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import responses
 import yaml
 from fakes.harness import TOKEN
 from fakes.hubspot_api import FakeHubSpot
-from fakes.salesforce import ENV_TOKEN, FakeSalesforce, stamp
+from fakes.salesforce import FakeSalesforce, stamp
 from fakes.slack_api import FakeSlack
 from sqlalchemy import select
 from typer.testing import CliRunner
@@ -169,30 +168,30 @@ def _sf_account(aid: str, name: str, owner: str) -> dict[str, Any]:
 
 
 def test_salesforce_owners_reach_slack_by_email_and_managers_get_their_team(
-    db_url: str, slack: FakeSlack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    db_url: str, slack: FakeSlack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    salesforce_org: FakeSalesforce,
 ) -> None:
-    for key, value in ENV_TOKEN.items():
+    for key, value in salesforce_org.env_token.items():
         monkeypatch.setenv(key, value)
     cfg = _config(db_url, tmp_path, monkeypatch, {"sources": {"salesforce": {}}})
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        org = FakeSalesforce(mock)
-        org.add("User",
-                _user("005MARIA", "Maria Manager", None, 1),
-                _user("005NICK", "Nick Lead", None, 1),
-                _user("005CARL", "Carl Csm", "005MARIA", 2),
-                _user("005UMA", "Uma Unmatched", "005MARIA", 2),
-                _user("005DANA", "Dana Csm", "005NICK", 2))
-        for csm in ("Carl", "Uma", "Dana"):
-            owner = f"005{csm.upper()}"
-            org.add("Account", _sf_account(f"001{csm}1", f"{csm} One", owner),
-                    _sf_account(f"001{csm}2", f"{csm} Two", owner))
+    org = salesforce_org
+    org.add("User",
+            _user("005MARIA", "Maria Manager", None, 1),
+            _user("005NICK", "Nick Lead", None, 1),
+            _user("005CARL", "Carl Csm", "005MARIA", 2),
+            _user("005UMA", "Uma Unmatched", "005MARIA", 2),
+            _user("005DANA", "Dana Csm", "005NICK", 2))
+    for csm in ("Carl", "Uma", "Dana"):
+        owner = f"005{csm.upper()}"
+        org.add("Account", _sf_account(f"001{csm}1", f"{csm} One", owner),
+                _sf_account(f"001{csm}2", f"{csm} Two", owner))
 
-        def move_renewals() -> None:
-            for row in org.records["Account"]:
-                if row["Name"].endswith("One"):
-                    row.update(Renewal_Date__c=NEAR, SystemModstamp=stamp(24, 12))
+    def move_renewals() -> None:
+        for row in org.records["Account"]:
+            if row["Name"].endswith("One"):
+                row.update(Renewal_Date__c=NEAR, SystemModstamp=stamp(24, 12))
 
-        details = _two_mornings(cfg, slack, move_renewals)
+    details = _two_mornings(cfg, slack, move_renewals)
     assert "3 raised" in details["alerts"] and "1 of them to the catch-all" in details["alerts"]
     lookups = [c.args["email"] for c in slack.calls_to("users.lookupByEmail", ok_only=False)]
     # the second morning asks again: a found match is a day old, a not-found is re-checked

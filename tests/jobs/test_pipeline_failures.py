@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-import responses
-from fakes.salesforce import ENV_TOKEN, FakeSalesforce, error
+from fakes.salesforce import FakeSalesforce, error
 
 from pulse.jobs.pipeline import recent_runs, run_pipeline, step_sync
 from pulse.kernel.config import PulseConfig, parse_config
 
 
 @pytest.fixture
-def salesforce(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSalesforce]:
-    for name, value in ENV_TOKEN.items():
+def salesforce(
+    salesforce_org: FakeSalesforce, monkeypatch: pytest.MonkeyPatch
+) -> FakeSalesforce:
+    for name, value in salesforce_org.env_token.items():
         monkeypatch.setenv(name, value)
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield FakeSalesforce(mock)
+    return salesforce_org
 
 
 def _config(url: str) -> PulseConfig:

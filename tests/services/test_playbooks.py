@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 import pytest
 from factories import add_snapshot
 from fakes.harness import TOKEN
+from fakes.salesforce import FakeSalesforce
 from fakes.slack_api import FakeSlack
 from fakes.webhook_receiver import WebhookReceiver
 from sqlalchemy import select
@@ -354,26 +355,22 @@ def test_crm_task_lands_in_hubspot_on_the_company_for_its_owner(
 
 
 def test_crm_task_lands_in_salesforce_and_a_refusal_is_recorded(
-    session: Session, monkeypatch: pytest.MonkeyPatch
+    session: Session, monkeypatch: pytest.MonkeyPatch, salesforce_org: FakeSalesforce
 ) -> None:
-    import responses
-    from fakes.salesforce import ENV_TOKEN, FakeSalesforce
-
-    for key, value in ENV_TOKEN.items():
+    org = salesforce_org
+    for key, value in org.env_token.items():
         monkeypatch.setenv(key, value)
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        org = FakeSalesforce(mock)
-        _crm_account(session, "salesforce", "001G")
-        cfg = _config(TASK_PLAYBOOK, sources={"salesforce": {}})
-        assert run_playbooks(session, cfg, None, NOW, TODAY).actions_ok == 1
-        [task] = org.tasks.values()
-        assert task["WhatId"] == "001G" and task["OwnerId"] == "0051"
-        assert task["ActivityDate"] == "2026-11-28" and task["Subject"].startswith("Call Globex")
+    _crm_account(session, "salesforce", "001G")
+    cfg = _config(TASK_PLAYBOOK, sources={"salesforce": {}})
+    assert run_playbooks(session, cfg, None, NOW, TODAY).actions_ok == 1
+    [task] = org.tasks.values()
+    assert task["WhatId"] == "001G" and task["OwnerId"] == "0051"
+    assert task["ActivityDate"] == "2026-11-28" and task["Subject"].startswith("Call Globex")
 
-        org.fail("Task", (400, {}, [{"errorCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION",
-                                     "message": "Tasks need a type"}]))
-        later = NOW + timedelta(days=8)  # past the cooldown
-        report = run_playbooks(session, cfg, None, later, TODAY)
+    org.fail("Task", (400, {}, [{"errorCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+                                 "message": "Tasks need a type"}]))
+    later = NOW + timedelta(days=8)  # past the cooldown
+    report = run_playbooks(session, cfg, None, later, TODAY)
     assert report.fired == 1 and len(report.actions_failed) == 1
     assert "Tasks need a type" in report.actions_failed[0]
 

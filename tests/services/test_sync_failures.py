@@ -3,12 +3,9 @@ happened and what to do), never the library's dump of the request or a credentia
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-import responses
 from fakes.hubspot_api import FakeHubSpot
-from fakes.salesforce import ENV_TOKEN, TOKEN, FakeSalesforce, error
+from fakes.salesforce import TOKEN, FakeSalesforce, error
 from sqlalchemy import select
 
 from connectors.hubspot import HubSpotConnector
@@ -22,9 +19,8 @@ CONFIG = parse_config({"sources": {"salesforce": {}, "hubspot": {}}})
 
 
 @pytest.fixture
-def salesforce() -> Iterator[FakeSalesforce]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield FakeSalesforce(mock)
+def salesforce(salesforce_org: FakeSalesforce) -> FakeSalesforce:
+    return salesforce_org
 
 
 def _stored(url: str, source: str) -> tuple[str | None, list[str], list[str]]:
@@ -46,7 +42,7 @@ def test_a_refused_salesforce_query_is_stored_as_one_line(
     salesforce: FakeSalesforce, db_url: str
 ) -> None:
     salesforce.fail("Account", (400, {}, error("MALFORMED_QUERY", "unexpected token: 'FROM'")))
-    connector = SalesforceConnector(CONFIG, env=ENV_TOKEN, sleep=lambda _: None)
+    connector = SalesforceConnector(CONFIG, env=salesforce.env_token, sleep=lambda _: None)
     report = run_sync(db_url, CONFIG, "salesforce", connector=connector)
     status, errors, audited = _stored(db_url, "salesforce")
     assert status == "failed" and errors == audited == report.errors
@@ -61,7 +57,7 @@ def test_an_expired_salesforce_token_is_stored_with_what_to_set(
     salesforce: FakeSalesforce, db_url: str
 ) -> None:
     salesforce.expire_session()
-    connector = SalesforceConnector(CONFIG, env=ENV_TOKEN, sleep=lambda _: None)
+    connector = SalesforceConnector(CONFIG, env=salesforce.env_token, sleep=lambda _: None)
     run_sync(db_url, CONFIG, "salesforce", connector=connector)
     _, errors, _ = _stored(db_url, "salesforce")
     assert errors[0].startswith("Salesforce User query: access token expired or invalid (401 "
