@@ -27,6 +27,7 @@ from storage.db import get_engine, session_factory
 from storage.migrate import upgrade
 
 if TYPE_CHECKING:
+    from fakes.hubspot_api import FakeHubSpot
     from fakes.salesforce import FakeSalesforce
 
 PG_ADMIN_URL = os.environ.get(
@@ -144,6 +145,18 @@ def salesforce_certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Pa
     from fakes.salesforce import write_certificate
 
     return write_certificate(tmp_path_factory.mktemp("salesforce-tls"))
+
+
+@pytest.fixture
+def hubspot_portal(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHubSpot]:
+    """A fake HubSpot portal on 127.0.0.1, with HUBSPOT_ACCESS_TOKEN and HUBSPOT_API_URL
+    pointing Pulse at it."""
+    from fakes.hubspot_api import FakeHubSpot
+
+    with FakeHubSpot() as portal:
+        monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", portal.token)
+        monkeypatch.setenv("HUBSPOT_API_URL", portal.base_url)
+        yield portal
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ so paging, error statuses, Retry-After and request bodies cross a real socket.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -42,11 +41,8 @@ CONFIG = PulseConfig(sources=SourcesConfig(hubspot=HubSpotSourceConfig()))
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHubSpot]:
-    with FakeHubSpot() as server:
-        monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", server.token)
-        monkeypatch.setenv("HUBSPOT_API_URL", server.base_url)
-        yield server
+def fake(hubspot_portal: FakeHubSpot) -> FakeHubSpot:
+    return hubspot_portal
 
 
 def _portal(fake: FakeHubSpot, companies: int = 5) -> None:

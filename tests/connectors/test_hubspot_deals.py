@@ -4,7 +4,6 @@ against :class:`tests.fakes.hubspot_api.FakeHubSpot`, then the sync's ARR step
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -28,11 +27,8 @@ CONFIG = PulseConfig(sources=SourcesConfig(hubspot=HubSpotSourceConfig()))
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHubSpot]:
-    with FakeHubSpot() as server:
-        monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", server.token)
-        monkeypatch.setenv("HUBSPOT_API_URL", server.base_url)
-        yield server
+def fake(hubspot_portal: FakeHubSpot) -> FakeHubSpot:
+    return hubspot_portal
 
 
 def _deal(fake: FakeHubSpot, oid: str, companies: list[str], n: int = 0, **props: str) -> None:

@@ -6,7 +6,6 @@ which answers the companies batch read and update and lets a test edit a company
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, datetime
 
 import pytest
@@ -29,13 +28,10 @@ UPDATE = "/crm/v3/objects/companies/batch/update"
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHubSpot]:
-    with FakeHubSpot() as server:
-        monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", server.token)
-        monkeypatch.setenv("HUBSPOT_API_URL", server.base_url)
-        ensure_properties(make_client(), CONFIG, sleep=lambda _: None)  # a set-up portal
-        server.requests.clear()
-        yield server
+def fake(hubspot_portal: FakeHubSpot) -> FakeHubSpot:
+    ensure_properties(make_client(), CONFIG, sleep=lambda _: None)  # a set-up portal
+    hubspot_portal.requests.clear()
+    return hubspot_portal
 
 
 def _scored(fake: FakeHubSpot, session: Session, n: int, score: float = 60.94) -> list[str]:
