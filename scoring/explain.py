@@ -23,6 +23,7 @@ from scoring.components import (
     Combined,
     ComponentResult,
 )
+from scoring.learn.entries import MODEL_KEY, counted, model_provenance
 
 MAX_NEGATIVE_REASONS = 4
 """Flags and weak components listed at most per account."""
@@ -162,7 +163,7 @@ def _get(snapshot: Snapshot, key: str, default: Any = None) -> Any:
 
 
 def _components(snapshot: Snapshot) -> dict[str, dict[str, Any]]:
-    return {c["key"]: c for c in (_get(snapshot, "components") or [])}
+    return {c["key"]: c for c in (_get(snapshot, "components") or []) if c["key"] != MODEL_KEY}
 
 
 def _tenths(x: float | None) -> int:
@@ -366,8 +367,15 @@ def explain_change(prev_snapshot: Snapshot, curr_snapshot: Snapshot) -> list[str
 
 
 def render_breakdown(snapshot: Snapshot) -> list[str]:
-    """Lines for a terminal: score and tier, one line per component, flags and outlook."""
-    comps = _get(snapshot, "components") or []
+    """Lines for a terminal: score and tier, one line per component, flags and outlook.
+
+    A snapshot scored by a learned model lists its inputs' points (which add up to the
+    score) and says how the model was learned; the rules components kept beside them
+    count no points and are not listed.
+    """
+    stored = _get(snapshot, "components") or []
+    comps = counted(stored)
+    learned = model_provenance(stored)
     as_of = _get(snapshot, "as_of")
     as_of_text = as_of.isoformat() if isinstance(as_of, date) else str(as_of or "")
     score = _num(_get(snapshot, "score"))
@@ -377,24 +385,32 @@ def render_breakdown(snapshot: Snapshot) -> list[str]:
         if score is not None
         else "No score"
     ]
-    lines.append(f"{'component':<16} {'weight':>6} {'value':>6} {'points':>7}  detail")
+    if learned:
+        lines.append(f"Learned score: {learned}.")
+    head = "input" if learned else "component"
+    width = max([16, *(len(str(c.get("label") or "")) for c in comps)]) if learned else 16
+    lines.append(f"{head:<{width}} {'weight':>6} {'value':>6} {'points':>7}  detail")
     for c in comps:
-        label = c.get("label") or COMPONENT_LABELS.get(c.get("key"), c.get("key"))
+        label = c.get("label") or COMPONENT_LABELS.get(str(c.get("key")), c.get("key"))
         eff = _num(c.get("effective_weight")) or 0.0
         if c.get("has_data"):
             value = _num(c.get("value"))
             value_text = "-" if value is None else f"{value:.2f}"
+            if c.get("kind") == "learned":
+                value_text = _learned_value(c.get("value"))
+            weight_text = f"{eff:>6.0%}" if not learned else f"{'':>6}"
             detail = c.get("detail") or ""
             lines.append(
-                f"{label:<16} {eff:>6.0%} {value_text:>6} {c.get('points', 0.0):>7.1f}  {detail}"
+                f"{label:<{width}} {weight_text} {value_text:>6} "
+                f"{c.get('points', 0.0):>7.1f}  {detail}"
             )
         else:
             detail = c.get("detail") or "no data"
             if "weight renormalised" not in detail:
                 detail += "; weight renormalised"
-            lines.append(f"{label:<16} {'-':>6} {'n/a':>6} {0.0:>7.1f}  no data: {detail}")
+            lines.append(f"{label:<{width}} {'-':>6} {'n/a':>6} {0.0:>7.1f}  no data: {detail}")
     total_t = sum(_tenths(c.get("points")) for c in comps)
-    lines.append(f"{'total':<16} {'':>6} {'':>6} {_fmt_tenths(total_t):>7}")
+    lines.append(f"{'total':<{width}} {'':>6} {'':>6} {_fmt_tenths(total_t):>7}")
     flags: Sequence[Mapping[str, Any]] = _get(snapshot, "flags") or []
     for f in flags:
         lines.append(f"[{f.get('severity')}] {f.get('label')}: {f.get('detail')}")
@@ -410,3 +426,11 @@ def render_breakdown(snapshot: Snapshot) -> list[str]:
         rs = _num(_get(snapshot, "renewal_risk_score"))
         lines.append(f"Renewal risk {risk}" + (f" ({rs:.1f})" if rs is not None else ""))
     return lines
+
+
+def _learned_value(value: Any) -> str:
+    """A learned input's value as read: a number to 4 figures, a category, or "-"."""
+    if value is None:
+        return "-"
+    number = _num(value)
+    return f"{number:.4g}" if number is not None else str(value)

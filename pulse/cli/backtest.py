@@ -262,11 +262,12 @@ def _learn(
     stored_renewals: bool,
 ) -> None:
     from pulse.cli.learn_view import print_learned
-    from pulse.services.learn import account_attributes, learning_data
+    from pulse.services.learn import learning_data
     from pulse.services.model_file import model_path, write_model
     from scoring.learn.document import model_document
     from scoring.learn.fit import learn
     from scoring.learn.folds import LearnError
+    from scoring.learn.live import account_attributes
     from scoring.learn.scorecard import ScorecardError
     from storage.db import session_factory
 
