@@ -138,7 +138,7 @@ def score_signals(
     add_peer_percentiles(results, frame)
     values = pd.DataFrame({k: r.value for k, r in results.items()}, index=frame.index)
     combined = combine(values, weights, cfg.tiers)
-    apply_score_overrides(combined, signals, cfg.tiers)
+    apply_score_overrides(combined, signals)
     flags = compute_flags(signals, combined.score, cfg)
     entries = component_entries(results, combined, weights)
     score, tier = combined.score, combined.tier
