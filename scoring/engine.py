@@ -41,7 +41,13 @@ from scoring.components import (
     compute_components,
 )
 from scoring.explain import build_reasons
-from scoring.flags import compute_flags, core_feature_warning, flags_by_account
+from scoring.flags import (
+    INSUFFICIENT_DATA,
+    absent_core_features,
+    compute_flags,
+    core_feature_warning,
+    flags_by_account,
+)
 from scoring.learn.live import (
     LearnedModel,
     LearnedScore,
@@ -142,6 +148,8 @@ def score_signals(
     flags = compute_flags(signals, combined.score, cfg)
     entries = component_entries(results, combined, weights)
     score, tier = combined.score, combined.tier
+    if thin := _contract_only(flags):
+        tier = tier.where(~(tier.index.isin(thin) & (tier == "healthy")), "fine")
     if learned is not None:
         lscore = apply_model(learned.model, frame, values, flags, signals.meta.windows.as_of,
                              learned.attributes)
@@ -174,6 +182,13 @@ def score_signals(
         out[f"value_{key}"] = combined.values[key]
         out[f"points_{key}"] = combined.points[key].where(combined.has_data[key], 0.0)
     return out.reset_index(drop=True)
+
+
+def _contract_only(flags: pd.DataFrame) -> list[int]:
+    """Accounts flagged as scored on contract data alone: never healthy on the rules."""
+    if flags.empty:
+        return []
+    return flags.loc[flags["code"] == INSUFFICIENT_DATA, "account_id"].astype("int64").tolist()
 
 
 @dataclass(frozen=True)
@@ -226,7 +241,8 @@ def score_accounts(
     learned = None if model is None else Learned(model, account_attributes(session))
     scored = score_signals(signals, cfg, learned)
     scored.attrs["timings"] = signals.timings
-    warning = core_feature_warning(signals.meta, cfg.core_features)
+    absent = absent_core_features(signals.meta, cfg.core_features)
+    warning = core_feature_warning(absent, cfg.core_features)
     scored.attrs["warnings"] = [warning] if warning else []
     return scored
 

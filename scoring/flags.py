@@ -38,6 +38,10 @@ Flag definitions (all use data dated on or before ``as_of`` only):
 ``invoice_overdue``
     The oldest unpaid invoice is at least ``invoice_overdue_days`` past due; critical at
     twice that (or 60 days when the threshold is 0).
+``insufficient_data``
+    The account's score rests on contract data alone (CRM fields: renewal date,
+    lifecycle): no usage data in the workspace's windows, no support source, no survey
+    answer and no invoice on file. Always a warning.
 """
 
 from __future__ import annotations
@@ -73,6 +77,9 @@ INVOICE_CRITICAL_FACTOR = 2
 INVOICE_CRITICAL_DAYS_WITHOUT_THRESHOLD = 60
 """Days past due from which the invoice flag is critical when its threshold is 0."""
 FLAG_COLUMNS = ["account_id", "code", "label", "severity", "action", "detail"]
+INSUFFICIENT_DATA = "insufficient_data"
+"""The flag of an account scored on contract data alone: the scorer never calls it
+healthy (:func:`scoring.engine.score_signals` keeps it at ``fine`` at best)."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +135,12 @@ FLAG_SPECS: dict[str, FlagSpec] = {
             "invoice_overdue",
             "Invoice overdue",
             "Check with finance, then raise the overdue invoice with the billing contact.",
+        ),
+        FlagSpec(
+            INSUFFICIENT_DATA,
+            "Insufficient data",
+            "Import or connect usage data (and support or billing data) before relying on "
+            "this score; until then, hear from the customer directly.",
         ),
     )
 }
@@ -217,9 +230,9 @@ def absent_core_features(meta: WorkspaceMeta, core_features: Sequence[str]) -> l
     return [f for f in core_features if f not in seen]
 
 
-def core_feature_warning(meta: WorkspaceMeta, core_features: Sequence[str]) -> str | None:
-    """One line when configured core features are absent from the usage data, or None."""
-    absent = absent_core_features(meta, core_features)
+def core_feature_warning(absent: Sequence[str], core_features: Sequence[str]) -> str | None:
+    """One line when configured core features are ``absent`` from the usage data, or None
+    (said by `pulse score`, the daily run and `pulse sync`)."""
     if not absent:
         return None
     names = ", ".join(absent)
@@ -425,6 +438,22 @@ def _invoice_overdue(run: _Run) -> pd.DataFrame:
     )
 
 
+def _insufficient_data(run: _Run) -> pd.DataFrame:
+    """Nothing but the contract to score on."""
+    frame, meta = run.frame, run.meta
+    surveyed = frame["nps_latest"].notna() | frame["csat_avg"].notna()
+    billed = frame["invoices_on_file"] > 0
+    mask = ~(meta.has_usage or meta.has_tickets) & ~surveyed & ~billed
+    return _emit(
+        pd.Series(mask, index=frame.index),
+        INSUFFICIENT_DATA,
+        pd.Series(False, index=frame.index),
+        {"n": frame["invoices_on_file"]},
+        lambda n: "scored on contract data alone (no usage, support, survey or billing data "
+        "on file)",
+    )
+
+
 FLAG_RULES: tuple[Callable[[_Run], pd.DataFrame], ...] = (
     _main_contact_silent,
     _owner_silent,
@@ -434,6 +463,7 @@ FLAG_RULES: tuple[Callable[[_Run], pd.DataFrame], ...] = (
     _negative_sentiment,
     _onboarding_stuck,
     _invoice_overdue,
+    _insufficient_data,
 )
 """One rule per flag, in the order their rows are listed for an account of one severity."""
 
