@@ -23,7 +23,7 @@ from scoring.components import (
     Combined,
     ComponentResult,
 )
-from scoring.learn.entries import MODEL_KEY, counted, model_provenance
+from scoring.learn.entries import LEARNED_KEY_PREFIX, MODEL_KEY, counted, model_provenance
 
 MAX_NEGATIVE_REASONS = 4
 """Flags and weak components listed at most per account."""
@@ -205,6 +205,10 @@ def _value_phrase(key: str, prev: Mapping[str, Any], curr: Mapping[str, Any]) ->
     """What moved inside one component, from the raw figures of both snapshots."""
     p = prev.get("raw") or {}
     c = curr.get("raw") or {}
+    if key.startswith(LEARNED_KEY_PREFIX):
+        name = str(curr.get("label") or prev.get("label") or key[len(LEARNED_KEY_PREFIX):])
+        was, now = p.get("bin"), c.get("bin")
+        return f"{name} {was} -> {now}" if was and now and was != now else name
     bits: list[str] = []
 
     def add(label: str, a: Any, b: Any, fmt: str = "{:.0f}") -> None:
@@ -277,7 +281,8 @@ def _change_items(
         delta = _tenths(c.get("points")) - _tenths(p.get("points"))
         if delta == 0:
             continue
-        label = COMPONENT_LABELS.get(key, key).lower()
+        label = str(c.get("label") or p.get("label") or COMPONENT_LABELS.get(key, key))
+        label = label if key.startswith(LEARNED_KEY_PREFIX) else label.lower()
         if key in data_changed:
             if c.get("has_data"):
                 phrase = f"{label} now has data ({c.get('detail')}), weights renormalised"
@@ -332,6 +337,19 @@ def _tier_and_flag_lines(prev_snapshot: Snapshot, curr_snapshot: Snapshot) -> li
             lines.append(f"Flag cleared: {f['label']}")
     return lines
 
+def _method_change(prev_snapshot: Snapshot, curr_snapshot: Snapshot) -> str | None:
+    """One line when the two snapshots were scored differently (the rules, a learned
+    model, another learned model): their points do not compare input by input."""
+    before = model_provenance(_get(prev_snapshot, "components"))
+    after = model_provenance(_get(curr_snapshot, "components"))
+    if before == after:
+        return None
+    prev_score, curr_score = _num(_get(prev_snapshot, "score")), _num(_get(curr_snapshot, "score"))
+    scores = _arrow(prev_score, curr_score, "{:.1f}") or f"{curr_score or 0.0:.1f}"
+    by = f"a learned model ({after})" if after else "the rules score"
+    return f"{scores}: now scored with {by}; the points do not compare with the last snapshot's"
+
+
 def explain_change(prev_snapshot: Snapshot, curr_snapshot: Snapshot) -> list[str]:
     """Why the score moved, as lines for a human.
 
@@ -342,6 +360,9 @@ def explain_change(prev_snapshot: Snapshot, curr_snapshot: Snapshot) -> list[str
     it, say "weights renormalised". Further lines list data gained/lost, the tier change
     and flags raised or cleared.
     """
+    method = _method_change(prev_snapshot, curr_snapshot)
+    if method is not None:
+        return [method, *_tier_and_flag_lines(prev_snapshot, curr_snapshot)]
     prev_c = _components(prev_snapshot)
     curr_c = _components(curr_snapshot)
     keys = [k for k in COMPONENT_KEYS if k in prev_c or k in curr_c]

@@ -195,7 +195,9 @@ def learned_entries(score: LearnedScore) -> list[list[dict[str, Any]]]:
     for p_row, b_row, v_row in zip(points, bins, values, strict=True):
         row = []
         for name, p, b, v in zip(names, p_row.tolist(), b_row, v_row, strict=True):
-            most = round(score.most[name], 1)
+            # rounding that makes the points add up may lift one input a tenth past
+            # its rounded most
+            most = max(round(score.most[name], 1), p)
             row.append({
                 "key": LEARNED_KEY_PREFIX + name,
                 "label": name,

@@ -202,3 +202,25 @@ def test_show_refuses_a_file_that_is_not_a_model(env: dict[str, str]) -> None:
     result = runner.invoke(app, ["tune", "--show"], env=env)
     assert result.exit_code == 1
     assert "not a learned model" in _text(result.output)
+
+
+def test_explain_of_a_past_snapshot_shows_the_account_as_it_was_then(
+    scored_env: dict[str, str],
+) -> None:
+    from sqlalchemy import select
+
+    from storage.db import session_factory
+    from storage.models import Account
+
+    with session_factory(scored_env["DATABASE_URL"])() as session:
+        churner = session.scalars(
+            select(Account).where(Account.lifecycle == "churned").order_by(Account.id)
+        ).first()
+        assert churner is not None and churner.churned_on is not None
+        name, churned_on = churner.name, churner.churned_on
+    result = runner.invoke(app, ["explain", name, "--as-of", "2025-03-24"], env=scored_env)
+    assert result.exit_code == 0, result.output
+    out = _text(result.stdout)
+    assert f"customer then (churned on {churned_on}, after this snapshot)" in out
+    assert "as of 2025-03-24" in out
+    assert ", churned Health" not in out  # not today's lifecycle
