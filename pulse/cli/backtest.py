@@ -297,8 +297,9 @@ def _learn(
     except (ScorecardError, OSError) as exc:
         err.print(f"[red]Could not write the model: {exc}[/]")
         raise typer.Exit(1) from None
-    console.print(f"Model written to {path} (pulse tune --show prints it). The live score "
-                  "does not use it yet: the rules score stays in place.")
+    console.print(f"Model written to {path} (pulse tune --show prints it). From the next "
+                  "`pulse score` (and daily run) on it is the score; remove the file to go "
+                  "back to the rules score.")
 
 
 def _tune_weights(
