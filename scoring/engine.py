@@ -128,7 +128,8 @@ def score_signals(
     and components are the model's (:mod:`scoring.learn.live`): one component entry per
     input whose points add up to the score, the rules components kept beside them for
     their figures (counting no points), and an entry naming the model. Flags, reasons,
-    expansion and renewal risk stay the rules'.
+    expansion and renewal risk stay the rules'. Without it, an account flagged
+    ``insufficient_data`` (contract data alone) is never ``healthy`` (``fine`` at best).
 
     Columns: ``account_id``, ``account_name``, ``owner_id``, ``arr``, ``score``, ``tier``,
     ``components``, ``flags``, ``reasons``, ``expansion_score``, ``expansion_reasons``,
@@ -151,11 +152,8 @@ def score_signals(
     if thin := _contract_only(flags):
         tier = tier.where(~(tier.index.isin(thin) & (tier == "healthy")), "fine")
     if learned is not None:
-        lscore = apply_model(learned.model, frame, values, flags, signals.meta.windows.as_of,
-                             learned.attributes)
-        score, tier = lscore.health, lscore.tier
-        flags = compute_flags(signals, score, cfg)  # the score-drop flag follows the score
-        entries = _learned_components(lscore, entries, learned.model)
+        score, tier, flags, entries = _scored_by_model(learned, signals, values, flags,
+                                                       entries, cfg)
     exp = expansion(signals, results, combined, cfg)
     risk = renewal_risk(signals, results, combined, flags, cfg)
     reasons = build_reasons(results, combined, flags)
@@ -198,6 +196,21 @@ class Learned:
     model: LearnedModel
     attributes: pd.DataFrame
     """:func:`scoring.learn.live.account_attributes` of the workspace."""
+
+
+def _scored_by_model(
+    learned: Learned,
+    signals: Signals,
+    values: pd.DataFrame,
+    flags: pd.DataFrame,
+    rules: list[list[dict[str, Any]]],
+    cfg: ScoringConfig,
+) -> tuple[pd.Series, pd.Series, pd.DataFrame, list[list[dict[str, Any]]]]:
+    """Score, tier, flags and component entries under the learned model."""
+    lscore = apply_model(learned.model, signals.frame, values, flags,
+                         signals.meta.windows.as_of, learned.attributes)
+    flags = compute_flags(signals, lscore.health, cfg)  # the score-drop flag follows it
+    return lscore.health, lscore.tier, flags, _learned_components(lscore, rules, learned.model)
 
 
 def _learned_components(
