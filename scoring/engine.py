@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -41,7 +41,22 @@ from scoring.components import (
     compute_components,
 )
 from scoring.explain import build_reasons
-from scoring.flags import compute_flags, flags_by_account
+from scoring.flags import (
+    INSUFFICIENT_DATA,
+    absent_core_features,
+    compute_flags,
+    core_feature_warning,
+    flags_by_account,
+)
+from scoring.learn.live import (
+    LearnedModel,
+    LearnedScore,
+    account_attributes,
+    apply_model,
+    learned_entries,
+    model_entry,
+    rules_entries_for_reference,
+)
 from scoring.outlook import expansion, renewal_risk
 from scoring.peers import PEER_KEYS, peer_groups, percentiles
 from scoring.signals import Signals, load_signals
@@ -67,21 +82,54 @@ class ScoringRunSummary:
     computed_at: datetime
     flag_counts: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    model: str | None = None
+    """The learned model's provenance when it scored, else None (the rules score)."""
+    warnings: list[str] = field(default_factory=list)
+    """What the user should know about this run (an empty at-risk tier, absent data)."""
 
     def __str__(self) -> str:
         tiers = ", ".join(f"{t} {self.tiers.get(t, 0)}" for t in HEALTH_TIERS)
-        return (
-            f"Scored {self.accounts} accounts as of {self.as_of} ({tiers}); "
+        by = f"learned model ({self.model})" if self.model else "rules score"
+        lines = [
+            f"Scored {self.accounts} accounts as of {self.as_of} with the {by} ({tiers}); "
             f"{self.flags_raised} flags raised in {self.duration_seconds:.1f}s"
-        )
+        ]
+        return "\n".join([*lines, *self.warnings])
+
+
+EMPTY_AT_RISK = (
+    "0 accounts at risk: thresholds may not fit this workspace; see pulse tune "
+    "(docs/scoring.md)"
+)
+"""Said whenever a run with scored accounts puts none at risk (never silent)."""
+
+
+def run_warnings(valid: pd.DataFrame, meta_warnings: Sequence[str]) -> list[str]:
+    """The run's warnings: the workspace's (core features absent from the usage data),
+    and an empty at-risk tier."""
+    out = list(meta_warnings)
+    if len(valid) and not (valid["tier"] == "at_risk").any():
+        out.append(EMPTY_AT_RISK)
+    return out
 
 
 def _scoring_config(config: PulseConfig | ScoringConfig) -> ScoringConfig:
     return config if isinstance(config, ScoringConfig) else config.scoring
 
 
-def score_signals(signals: Signals, config: PulseConfig | ScoringConfig) -> pd.DataFrame:
+def score_signals(
+    signals: Signals,
+    config: PulseConfig | ScoringConfig,
+    learned: Learned | None = None,
+) -> pd.DataFrame:
     """Pure scoring of already-aggregated signals; one row per account.
+
+    With ``learned`` (a stored model and the account fields it reads), the score, tier
+    and components are the model's (:mod:`scoring.learn.live`): one component entry per
+    input whose points add up to the score, the rules components kept beside them for
+    their figures (counting no points), and an entry naming the model. Flags, reasons,
+    expansion and renewal risk stay the rules'. Without it, an account flagged
+    ``insufficient_data`` (contract data alone) is never ``healthy`` (``fine`` at best).
 
     Columns: ``account_id``, ``account_name``, ``owner_id``, ``arr``, ``score``, ``tier``,
     ``components``, ``flags``, ``reasons``, ``expansion_score``, ``expansion_reasons``,
@@ -97,8 +145,15 @@ def score_signals(signals: Signals, config: PulseConfig | ScoringConfig) -> pd.D
     add_peer_percentiles(results, frame)
     values = pd.DataFrame({k: r.value for k, r in results.items()}, index=frame.index)
     combined = combine(values, weights, cfg.tiers)
-    apply_score_overrides(combined, signals, cfg.tiers)
+    apply_score_overrides(combined, signals)
     flags = compute_flags(signals, combined.score, cfg)
+    entries = component_entries(results, combined, weights)
+    score, tier = combined.score, combined.tier
+    if thin := _contract_only(flags):
+        tier = tier.where(~(tier.index.isin(thin) & (tier == "healthy")), "fine")
+    if learned is not None:
+        score, tier, flags, entries = _scored_by_model(learned, signals, values, flags,
+                                                       entries, cfg)
     exp = expansion(signals, results, combined, cfg)
     risk = renewal_risk(signals, results, combined, flags, cfg)
     reasons = build_reasons(results, combined, flags)
@@ -109,17 +164,15 @@ def score_signals(signals: Signals, config: PulseConfig | ScoringConfig) -> pd.D
     out["account_name"] = frame["account_name"]
     out["owner_id"] = frame["owner_id"]
     out["arr"] = frame["arr"]
-    out["score"] = combined.score
-    out["tier"] = combined.tier
-    out["components"] = pd.Series(
-        component_entries(results, combined, weights), index=frame.index, dtype=object
-    )
+    out["score"] = score
+    out["tier"] = tier
+    out["components"] = pd.Series(entries, index=frame.index, dtype=object)
     out["flags"] = flag_lists
     out["reasons"] = reasons
     out = out.join(exp).join(risk)
     out["days_to_renewal"] = results["contract"].raw["days_to_renewal"]
     out["prev_score"] = frame["prev1_score"]
-    out["score_change"] = (combined.score - frame["prev1_score"]).round(1)
+    out["score_change"] = (score - frame["prev1_score"]).round(1)
     out["flag_codes"] = pd.Series(
         [[f["code"] for f in fl] for fl in flag_lists], index=frame.index, dtype=object
     )
@@ -127,6 +180,47 @@ def score_signals(signals: Signals, config: PulseConfig | ScoringConfig) -> pd.D
         out[f"value_{key}"] = combined.values[key]
         out[f"points_{key}"] = combined.points[key].where(combined.has_data[key], 0.0)
     return out.reset_index(drop=True)
+
+
+def _contract_only(flags: pd.DataFrame) -> list[int]:
+    """Accounts flagged as scored on contract data alone: never healthy on the rules."""
+    if flags.empty:
+        return []
+    return flags.loc[flags["code"] == INSUFFICIENT_DATA, "account_id"].astype("int64").tolist()
+
+
+@dataclass(frozen=True)
+class Learned:
+    """A stored model to score with, and the account fields it may read."""
+
+    model: LearnedModel
+    attributes: pd.DataFrame
+    """:func:`scoring.learn.live.account_attributes` of the workspace."""
+
+
+def _scored_by_model(
+    learned: Learned,
+    signals: Signals,
+    values: pd.DataFrame,
+    flags: pd.DataFrame,
+    rules: list[list[dict[str, Any]]],
+    cfg: ScoringConfig,
+) -> tuple[pd.Series, pd.Series, pd.DataFrame, list[list[dict[str, Any]]]]:
+    """Score, tier, flags and component entries under the learned model."""
+    lscore = apply_model(learned.model, signals.frame, values, flags,
+                         signals.meta.windows.as_of, learned.attributes)
+    flags = compute_flags(signals, lscore.health, cfg)  # the score-drop flag follows it
+    return lscore.health, lscore.tier, flags, _learned_components(lscore, rules, learned.model)
+
+
+def _learned_components(
+    lscore: LearnedScore, rules: list[list[dict[str, Any]]], model: LearnedModel
+) -> list[list[dict[str, Any]]]:
+    head = model_entry(model)
+    return [
+        [*mine, *rules_entries_for_reference(theirs), head]
+        for mine, theirs in zip(learned_entries(lscore), rules, strict=True)
+    ]
 
 
 def add_peer_percentiles(results: dict[str, ComponentResult], frame: pd.DataFrame) -> None:
@@ -146,13 +240,23 @@ def add_peer_percentiles(results: dict[str, ComponentResult], frame: pd.DataFram
 
 
 def score_accounts(
-    session: Session, config: PulseConfig | ScoringConfig, as_of: date
+    session: Session,
+    config: PulseConfig | ScoringConfig,
+    as_of: date,
+    model: LearnedModel | None = None,
 ) -> pd.DataFrame:
-    """Score every account alive on ``as_of`` from data dated on or before it; no writes."""
+    """Score every account alive on ``as_of`` from data dated on or before it; no writes.
+
+    With ``model`` (``pulse tune --write``'s, read by the caller) the score is the model's.
+    """
     cfg = _scoring_config(config)
     signals = load_signals(session, cfg, as_of)
-    scored = score_signals(signals, cfg)
+    learned = None if model is None else Learned(model, account_attributes(session))
+    scored = score_signals(signals, cfg, learned)
     scored.attrs["timings"] = signals.timings
+    absent = absent_core_features(signals.meta, cfg.core_features)
+    warning = core_feature_warning(absent, cfg.core_features)
+    scored.attrs["warnings"] = [warning] if warning else []
     return scored
 
 
@@ -236,8 +340,10 @@ def run_scoring(
     config: PulseConfig | ScoringConfig,
     as_of: date,
     computed_at: datetime | None = None,
+    model: LearnedModel | None = None,
 ) -> ScoringRunSummary:
-    """Score and persist one snapshot per account for ``as_of``.
+    """Score and persist one snapshot per account for ``as_of`` (with the learned
+    ``model`` when one is given, see :func:`score_accounts`).
 
     With the whole :class:`PulseConfig`, each stored component also records how old the
     data behind it is and whether it is stale (:mod:`scoring.freshness`).
@@ -250,7 +356,7 @@ def run_scoring(
     now = utcnow()
     fresh_at = computed_at or now
     computed_at = computed_at or now.replace(microsecond=0)
-    scored = score_accounts(session, config, as_of)
+    scored = score_accounts(session, config, as_of, model)
     if isinstance(config, PulseConfig):
         from scoring.freshness import annotate, freshness
 
@@ -265,6 +371,8 @@ def run_scoring(
         flag_counts.update(codes)
     tiers = {t: int((valid["tier"] == t).sum()) for t in HEALTH_TIERS}
     return ScoringRunSummary(
+        model=model.provenance if model is not None else None,
+        warnings=run_warnings(valid, scored.attrs.get("warnings", ())),
         as_of=as_of,
         accounts=written,
         tiers=tiers,

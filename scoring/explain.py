@@ -23,6 +23,7 @@ from scoring.components import (
     Combined,
     ComponentResult,
 )
+from scoring.learn.entries import LEARNED_KEY_PREFIX, MODEL_KEY, counted, model_provenance
 
 MAX_NEGATIVE_REASONS = 4
 """Flags and weak components listed at most per account."""
@@ -162,7 +163,7 @@ def _get(snapshot: Snapshot, key: str, default: Any = None) -> Any:
 
 
 def _components(snapshot: Snapshot) -> dict[str, dict[str, Any]]:
-    return {c["key"]: c for c in (_get(snapshot, "components") or [])}
+    return {c["key"]: c for c in (_get(snapshot, "components") or []) if c["key"] != MODEL_KEY}
 
 
 def _tenths(x: float | None) -> int:
@@ -204,6 +205,10 @@ def _value_phrase(key: str, prev: Mapping[str, Any], curr: Mapping[str, Any]) ->
     """What moved inside one component, from the raw figures of both snapshots."""
     p = prev.get("raw") or {}
     c = curr.get("raw") or {}
+    if key.startswith(LEARNED_KEY_PREFIX):
+        name = str(curr.get("label") or prev.get("label") or key[len(LEARNED_KEY_PREFIX):])
+        was, now = p.get("bin"), c.get("bin")
+        return f"{name} {was} -> {now}" if was and now and was != now else name
     bits: list[str] = []
 
     def add(label: str, a: Any, b: Any, fmt: str = "{:.0f}") -> None:
@@ -276,7 +281,8 @@ def _change_items(
         delta = _tenths(c.get("points")) - _tenths(p.get("points"))
         if delta == 0:
             continue
-        label = COMPONENT_LABELS.get(key, key).lower()
+        label = str(c.get("label") or p.get("label") or COMPONENT_LABELS.get(key, key))
+        label = label if key.startswith(LEARNED_KEY_PREFIX) else label.lower()
         if key in data_changed:
             if c.get("has_data"):
                 phrase = f"{label} now has data ({c.get('detail')}), weights renormalised"
@@ -331,6 +337,19 @@ def _tier_and_flag_lines(prev_snapshot: Snapshot, curr_snapshot: Snapshot) -> li
             lines.append(f"Flag cleared: {f['label']}")
     return lines
 
+def _method_change(prev_snapshot: Snapshot, curr_snapshot: Snapshot) -> str | None:
+    """One line when the two snapshots were scored differently (the rules, a learned
+    model, another learned model): their points do not compare input by input."""
+    before = model_provenance(_get(prev_snapshot, "components"))
+    after = model_provenance(_get(curr_snapshot, "components"))
+    if before == after:
+        return None
+    prev_score, curr_score = _num(_get(prev_snapshot, "score")), _num(_get(curr_snapshot, "score"))
+    scores = _arrow(prev_score, curr_score, "{:.1f}") or f"{curr_score or 0.0:.1f}"
+    by = f"a learned model ({after})" if after else "the rules score"
+    return f"{scores}: now scored with {by}; the points do not compare with the last snapshot's"
+
+
 def explain_change(prev_snapshot: Snapshot, curr_snapshot: Snapshot) -> list[str]:
     """Why the score moved, as lines for a human.
 
@@ -341,6 +360,9 @@ def explain_change(prev_snapshot: Snapshot, curr_snapshot: Snapshot) -> list[str
     it, say "weights renormalised". Further lines list data gained/lost, the tier change
     and flags raised or cleared.
     """
+    method = _method_change(prev_snapshot, curr_snapshot)
+    if method is not None:
+        return [method, *_tier_and_flag_lines(prev_snapshot, curr_snapshot)]
     prev_c = _components(prev_snapshot)
     curr_c = _components(curr_snapshot)
     keys = [k for k in COMPONENT_KEYS if k in prev_c or k in curr_c]
@@ -366,8 +388,15 @@ def explain_change(prev_snapshot: Snapshot, curr_snapshot: Snapshot) -> list[str
 
 
 def render_breakdown(snapshot: Snapshot) -> list[str]:
-    """Lines for a terminal: score and tier, one line per component, flags and outlook."""
-    comps = _get(snapshot, "components") or []
+    """Lines for a terminal: score and tier, one line per component, flags and outlook.
+
+    A snapshot scored by a learned model lists its inputs' points (which add up to the
+    score) and says how the model was learned; the rules components kept beside them
+    count no points and are not listed.
+    """
+    stored = _get(snapshot, "components") or []
+    comps = counted(stored)
+    learned = model_provenance(stored)
     as_of = _get(snapshot, "as_of")
     as_of_text = as_of.isoformat() if isinstance(as_of, date) else str(as_of or "")
     score = _num(_get(snapshot, "score"))
@@ -377,24 +406,32 @@ def render_breakdown(snapshot: Snapshot) -> list[str]:
         if score is not None
         else "No score"
     ]
-    lines.append(f"{'component':<16} {'weight':>6} {'value':>6} {'points':>7}  detail")
+    if learned:
+        lines.append(f"Learned score: {learned}.")
+    head = "input" if learned else "component"
+    width = max([16, *(len(str(c.get("label") or "")) for c in comps)]) if learned else 16
+    lines.append(f"{head:<{width}} {'weight':>6} {'value':>6} {'points':>7}  detail")
     for c in comps:
-        label = c.get("label") or COMPONENT_LABELS.get(c.get("key"), c.get("key"))
+        label = c.get("label") or COMPONENT_LABELS.get(str(c.get("key")), c.get("key"))
         eff = _num(c.get("effective_weight")) or 0.0
         if c.get("has_data"):
             value = _num(c.get("value"))
             value_text = "-" if value is None else f"{value:.2f}"
+            if c.get("kind") == "learned":
+                value_text = _learned_value(c.get("value"))
+            weight_text = f"{eff:>6.0%}" if not learned else f"{'':>6}"
             detail = c.get("detail") or ""
             lines.append(
-                f"{label:<16} {eff:>6.0%} {value_text:>6} {c.get('points', 0.0):>7.1f}  {detail}"
+                f"{label:<{width}} {weight_text} {value_text:>6} "
+                f"{c.get('points', 0.0):>7.1f}  {detail}"
             )
         else:
             detail = c.get("detail") or "no data"
             if "weight renormalised" not in detail:
                 detail += "; weight renormalised"
-            lines.append(f"{label:<16} {'-':>6} {'n/a':>6} {0.0:>7.1f}  no data: {detail}")
+            lines.append(f"{label:<{width}} {'-':>6} {'n/a':>6} {0.0:>7.1f}  no data: {detail}")
     total_t = sum(_tenths(c.get("points")) for c in comps)
-    lines.append(f"{'total':<16} {'':>6} {'':>6} {_fmt_tenths(total_t):>7}")
+    lines.append(f"{'total':<{width}} {'':>6} {'':>6} {_fmt_tenths(total_t):>7}")
     flags: Sequence[Mapping[str, Any]] = _get(snapshot, "flags") or []
     for f in flags:
         lines.append(f"[{f.get('severity')}] {f.get('label')}: {f.get('detail')}")
@@ -410,3 +447,11 @@ def render_breakdown(snapshot: Snapshot) -> list[str]:
         rs = _num(_get(snapshot, "renewal_risk_score"))
         lines.append(f"Renewal risk {risk}" + (f" ({rs:.1f})" if rs is not None else ""))
     return lines
+
+
+def _learned_value(value: Any) -> str:
+    """A learned input's value as read: a number to 4 figures, a category, or "-"."""
+    if value is None:
+        return "-"
+    number = _num(value)
+    return f"{number:.4g}" if number is not None else str(value)

@@ -32,14 +32,21 @@ Flag definitions (all use data dated on or before ``as_of`` only):
     with no core-feature use in its first ``onboarding_days`` days (warning when it had
     other activity, critical when it had none at all). Usage is read back at least
     ``ONBOARDING_MAX_AGE_DAYS`` days, so "first core action" covers the whole onboarding.
+    Off when none of the configured core features appears in the workspace's usage
+    (:func:`absent_core_features`): the configuration then does not fit the data, and
+    every new account would be flagged; the run warns instead (:func:`core_feature_warning`).
 ``invoice_overdue``
     The oldest unpaid invoice is at least ``invoice_overdue_days`` past due; critical at
     twice that (or 60 days when the threshold is 0).
+``insufficient_data``
+    The account's score rests on contract data alone (CRM fields: renewal date,
+    lifecycle): no usage data in the workspace's windows, no support source, no survey
+    answer and no invoice on file. Always a warning.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,6 +77,9 @@ INVOICE_CRITICAL_FACTOR = 2
 INVOICE_CRITICAL_DAYS_WITHOUT_THRESHOLD = 60
 """Days past due from which the invoice flag is critical when its threshold is 0."""
 FLAG_COLUMNS = ["account_id", "code", "label", "severity", "action", "detail"]
+INSUFFICIENT_DATA = "insufficient_data"
+"""The flag of an account scored on contract data alone: the scorer never calls it
+healthy (:func:`scoring.engine.score_signals` keeps it at ``fine`` at best)."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +135,12 @@ FLAG_SPECS: dict[str, FlagSpec] = {
             "invoice_overdue",
             "Invoice overdue",
             "Check with finance, then raise the overdue invoice with the billing contact.",
+        ),
+        FlagSpec(
+            INSUFFICIENT_DATA,
+            "Insufficient data",
+            "Import or connect usage data (and support or billing data) before relying on "
+            "this score; until then, hear from the customer directly.",
         ),
     )
 }
@@ -202,6 +218,34 @@ class _Run:
     as_of: pd.Timestamp
     lookback: int
     score: pd.Series
+    core_features: tuple[str, ...] = ()
+
+
+def absent_core_features(meta: WorkspaceMeta, core_features: Sequence[str]) -> list[str]:
+    """Configured core features nobody used over the run's two windows (none when the
+    workspace has no usage data at all: nothing to compare with)."""
+    if not meta.has_usage or not meta.catalogue:
+        return []
+    seen = set(meta.catalogue)
+    return [f for f in core_features if f not in seen]
+
+
+def core_feature_warning(absent: Sequence[str], core_features: Sequence[str]) -> str | None:
+    """One line when configured core features are ``absent`` from the usage data, or None
+    (said by `pulse score`, the daily run and `pulse sync`)."""
+    if not absent:
+        return None
+    names = ", ".join(absent)
+    if len(absent) == len(core_features):
+        return (
+            f"None of the configured core features ({names}) appears in the usage data: "
+            "the onboarding flag is off and breadth counts no core use. Set "
+            "scoring.core_features to feature names your usage data holds."
+        )
+    return (
+        f"Configured core features absent from the usage data: {names}. Check "
+        "scoring.core_features against the feature names your usage data holds."
+    )
 
 
 def _main_contact_silent(run: _Run) -> pd.DataFrame:
@@ -360,8 +404,10 @@ def _onboarding_stuck(run: _Run) -> pd.DataFrame:
         when = "none yet" if np.isnan(core_day) else f"first core action on day {core_day:.0f}"
         return f"active but no core-feature use in the first {limits.onboarding_days} days ({when})"
 
+    core_seen = len(absent_core_features(run.meta, run.core_features)) < len(run.core_features)
     return _emit(
         run.meta.has_usage
+        & core_seen
         & (age >= limits.onboarding_days)
         & (age < ONBOARDING_MAX_AGE_DAYS)
         & no_core_in_time,
@@ -392,6 +438,22 @@ def _invoice_overdue(run: _Run) -> pd.DataFrame:
     )
 
 
+def _insufficient_data(run: _Run) -> pd.DataFrame:
+    """Nothing but the contract to score on."""
+    frame, meta = run.frame, run.meta
+    surveyed = frame["nps_latest"].notna() | frame["csat_avg"].notna()
+    billed = frame["invoices_on_file"] > 0
+    mask = ~(meta.has_usage or meta.has_tickets) & ~surveyed & ~billed
+    return _emit(
+        pd.Series(mask, index=frame.index),
+        INSUFFICIENT_DATA,
+        pd.Series(False, index=frame.index),
+        {"n": frame["invoices_on_file"]},
+        lambda n: "scored on contract data alone (no usage, support, survey or billing data "
+        "on file)",
+    )
+
+
 FLAG_RULES: tuple[Callable[[_Run], pd.DataFrame], ...] = (
     _main_contact_silent,
     _owner_silent,
@@ -401,6 +463,7 @@ FLAG_RULES: tuple[Callable[[_Run], pd.DataFrame], ...] = (
     _negative_sentiment,
     _onboarding_stuck,
     _invoice_overdue,
+    _insufficient_data,
 )
 """One rule per flag, in the order their rows are listed for an account of one severity."""
 
@@ -415,6 +478,7 @@ def compute_flags(signals: Signals, score: pd.Series, cfg: ScoringConfig) -> pd.
         as_of=pd.Timestamp(meta.windows.as_of),
         lookback=meta.windows.scan_days,
         score=score,
+        core_features=tuple(cfg.core_features),
     )
     frames = [frame for frame in (rule(run) for rule in FLAG_RULES) if not frame.empty]
     if not frames:

@@ -162,3 +162,39 @@ def load_churn_workspace(
     load_batch(session, "t", Batch("usage", pd.DataFrame(usage)))
     session.commit()
     return churned
+
+
+def learned_model_document(
+    below_health: float = 50.0, churns: int = 40, account_dates: int = 400
+) -> dict:  # type: ignore[type-arg]
+    """A small stored model, as `pulse tune --write` writes it (docs/scoring.md, "The
+    file"): more active users and a longer tenure are safer. Written by hand so tests
+    that need a learned score do not fit one."""
+    return {
+        "kind": "points scorecard",
+        "version": 1,
+        "learned_on": "2025-06-01",
+        "training": {
+            "as_of_from": "2025-03-31", "as_of_to": "2025-03-31", "horizon": "60d",
+            "account_dates": account_dates, "churns": churns, "churned_accounts": churns,
+            "churn_dates": ["2025-04-06", "2025-05-25"],
+            "validation": "5 folds by account (no account on both sides)",
+            "account_fields": {"categorical": [], "numeric": ["tenure_days"]},
+        },
+        "held_out_auc": {"points scorecard": 0.81, "current score": 0.7},
+        "at_risk": {"below_health": below_health, "predicted_risk_above": 0.2,
+                    "precision": 0.5, "recall": 0.6, "share_of_accounts": 0.2},
+        "health": {"risk_at_zero": 0.0, "risk_per_point": 0.0},
+        "intercept": -2.0,
+        "inputs": [
+            {"name": "active_users", "type": "numeric", "direction": "more -> safer",
+             "bins": [{"bin": "< 2", "from": None, "to": 2.0, "log_odds": 1.2},
+                      {"bin": "2 to 4", "from": 2.0, "to": 4.0, "log_odds": 0.0},
+                      {"bin": ">= 4", "from": 4.0, "to": None, "log_odds": -0.8}],
+             "missing": {"log_odds": 0.0, "share_in_training": 0.0}},
+            {"name": "account_tenure_days", "type": "numeric", "direction": "more -> safer",
+             "bins": [{"bin": "< 365", "from": None, "to": 365.0, "log_odds": 0.5},
+                      {"bin": ">= 365", "from": 365.0, "to": None, "log_odds": -0.5}],
+             "missing": {"log_odds": 0.0, "share_in_training": 0.0}},
+        ],
+    }

@@ -35,6 +35,7 @@ from digests.rows import (
 from digests.text import ELLIPSIS, clip_raw, esc, escape, pack_lines, slack_time
 from digests.views import AlertItem, HealthCard
 from digests.wording import money, plural, signed
+from scoring.learn.entries import counted, model_provenance
 from scoring.peers import peer_phrase
 
 MAX_REASONS = 5
@@ -75,6 +76,10 @@ def component_line(c: dict[str, Any]) -> str:
     detail = str(c.get("detail") or "").strip()
     points = _num(c.get("points")) or 0.0
     weight = _num(c.get("weight"))
+    if c.get("kind") == "learned":
+        raw = c.get("raw") or {}
+        most = _num(raw.get("most_points")) or weight or 0.0
+        return f"• *{label}* *{points:.1f} pts* of {most:.1f}: {esc(raw.get('bin') or detail, 200)}"
     if not c.get("has_data"):
         if not detail:
             detail = "no data"
@@ -223,17 +228,23 @@ def _reason_blocks(card: HealthCard) -> list[Block]:
 
 
 def _component_blocks(card: HealthCard) -> list[Block]:
-    """Every component's points, and whether they add up to the score."""
-    lines = [component_line(c) for c in card.components]
+    """Every component's points (a learned score's inputs, with how the model was
+    learned), and whether they add up to the score."""
+    components = counted(card.components)
+    lines = [component_line(c) for c in components]
     if not lines:
         return []
     score = card.account.score
-    total = sum(_num(c.get("points")) or 0.0 for c in card.components)
+    total = sum(_num(c.get("points")) or 0.0 for c in components)
     if abs(total - score) < TOTAL_TOLERANCE:
         lines.append(f"*Total {total:.1f} pts = score {score:.1f}*")
     else:
         lines.append(f"*Total {total:.1f} pts* (score {score:.1f})")
-    chunks = pack_lines(["*Where the score comes from*", *lines])
+    learned = model_provenance(card.components)
+    title = "*Where the score comes from*"
+    if learned:
+        title += f" (learned score: {esc(learned, 300)})"
+    chunks = pack_lines([title, *lines])
     return [section(chunk) for chunk in chunks[:MAX_COMPONENT_SECTIONS]]
 
 

@@ -262,11 +262,12 @@ def _learn(
     stored_renewals: bool,
 ) -> None:
     from pulse.cli.learn_view import print_learned
-    from pulse.services.learn import account_attributes, learning_data
+    from pulse.services.learn import learning_data
     from pulse.services.model_file import model_path, write_model
     from scoring.learn.document import model_document
     from scoring.learn.fit import learn
     from scoring.learn.folds import LearnError
+    from scoring.learn.live import account_attributes
     from scoring.learn.scorecard import ScorecardError
     from storage.db import session_factory
 
@@ -296,8 +297,9 @@ def _learn(
     except (ScorecardError, OSError) as exc:
         err.print(f"[red]Could not write the model: {exc}[/]")
         raise typer.Exit(1) from None
-    console.print(f"Model written to {path} (pulse tune --show prints it). The live score "
-                  "does not use it yet: the rules score stays in place.")
+    console.print(f"Model written to {path} (pulse tune --show prints it). From the next "
+                  "`pulse score` (and daily run) on it is the score; remove the file to go "
+                  "back to the rules score.")
 
 
 def _tune_weights(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from rich.console import Console
@@ -34,11 +34,13 @@ def render_explanation(
     if snap is None:
         return False
     owner = account.owner.name if account.owner else "no owner"
-    renewal = account.renewal_date.isoformat() if account.renewal_date else "no renewal date"
+    renewal = renewal_then(snap) or (
+        account.renewal_date.isoformat() if account.renewal_date else "no renewal date"
+    )
     console.print(
         Panel.fit(
             f"[bold]{account.name}[/] ({account.domain or 'no domain'}) - "
-            f"{account.tier or 'no tier'}, {account.lifecycle}\n"
+            f"{account.tier or 'no tier'}, {lifecycle_then(account, snap.as_of)}\n"
             f"Health [bold]{snap.score:.1f}[/] {tier_text(snap.tier)} as of {snap.as_of}  |  "
             f"ARR {money(account.arr or 0)}  |  renews {renewal}  |  CSM {owner}",
             title="pulse explain",
@@ -56,6 +58,26 @@ def render_explanation(
     return True
 
 
+def lifecycle_then(account: Account, as_of: date) -> str:
+    """The account's lifecycle on ``as_of``: a past snapshot of an account that churned
+    later shows it as it was then, not today's "churned"."""
+    churned_on = account.churned_on
+    if account.lifecycle != "churned" or (churned_on is not None and churned_on <= as_of):
+        return str(account.lifecycle)
+    later = f"churned on {churned_on}" if churned_on else "churned later"
+    return f"customer then ({later}, after this snapshot)"
+
+
+def renewal_then(snap: ScoreSnapshot) -> str | None:
+    """The renewal date the snapshot was scored with (its contract figures), if any."""
+    for entry in snap.components or []:
+        raw = entry.get("raw") or {} if isinstance(entry, dict) else {}
+        days = raw.get("days_to_renewal") if entry.get("key") == "contract" else None
+        if days is not None:
+            return (snap.as_of + timedelta(days=int(days))).isoformat()
+    return None
+
+
 LEARNED_INPUTS_SHOWN = 8
 """Inputs listed by the learned model's section (the rest are summed in one line)."""
 
@@ -64,8 +86,9 @@ def render_learned(
     console: Console, session: Session, account: Account, doc: dict[str, Any], as_of: date,
     cfg: ScoringConfig,
 ) -> None:
-    """The stored learned model's view of the account on ``as_of``: its health and each
-    input's points, which add up to it. Not the live score (yet): the text says so."""
+    """The stored learned model's view of an account whose snapshot on ``as_of`` was
+    scored with the rules (before the model was written): its health and each input's
+    points, which add up to it."""
     from pulse.services.learn import learned_points
     from scoring.learn.document import held_out
 
@@ -83,7 +106,8 @@ def render_learned(
     at_risk = health < float(risk["below_health"])
     judged = f", held-out AUC {auc:.2f}" if auc is not None else ""
     console.print(
-        f"Learned model (pulse-model.yml, not yet the live score): health [bold]{health:.1f}"
+        f"Learned model (pulse-model.yml; this snapshot was scored with the rules, "
+        f"`pulse score` scores with the model): health [bold]{health:.1f}"
         f"[/]{' [red]at risk[/]' if at_risk else ''} as of {as_of}; learned from "
         f"{training['churns']} churns between {first} and {last}{judged}. Points:",
         highlight=False,

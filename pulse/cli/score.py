@@ -25,26 +25,36 @@ from pulse.kernel.clock import utcnow
 def score(
     as_of: Annotated[str | None, typer.Option("--as-of", help="Score as of YYYY-MM-DD.")] = None,
 ) -> None:
-    """Score every account and store a snapshot for the date."""
+    """Score every account and store a snapshot for the date (with the learned model when
+    `pulse tune --write` stored one, else the rules score)."""
+    from pulse.services.model_file import live_model
     from scoring.engine import run_scoring
+    from scoring.learn.scorecard import ScorecardError
     from storage.db import session_scope
 
     cfg = load_settings()
     require_schema(cfg.database_url)
     day = parse_date(as_of, "--as-of") or workspace_today(cfg)
+    try:
+        model = live_model()
+    except ScorecardError as exc:
+        err.print(f"[red]{exc}[/]", highlight=False)
+        raise typer.Exit(1) from None
     with session_scope(cfg.database_url) as session:
-        summary = run_scoring(session, cfg, day)
-    console.print(str(summary))
+        summary = run_scoring(session, cfg, day, model=model)
+    console.print(str(summary), highlight=False, markup=False)
 
 
 def explain(
     name: Annotated[str, typer.Argument(help="Account name or domain (fragments work).")],
     as_of: Annotated[str | None, typer.Option("--as-of", help="Snapshot on or before.")] = None,
 ) -> None:
-    """Show an account's score breakdown, top reasons, flags and change since last time
-    (and its points under the learned model, when `pulse tune --write` stored one)."""
+    """Show an account's score breakdown, top reasons, flags and change since last time,
+    as of its snapshot's date (a learned score lists each input's points; a snapshot
+    scored with the rules before a model was stored also shows the model's points)."""
     from pulse.cli.explain_view import latest_snapshot, render_explanation, render_learned
     from pulse.services.model_file import model_path, read_model
+    from scoring.learn.entries import model_provenance
     from scoring.learn.scorecard import ScorecardError
     from storage.db import session_factory
 
@@ -56,15 +66,15 @@ def explain(
         if not render_explanation(console, session, account, day):
             err.print(f"[red]{account.name} has no score yet: run `pulse score`.[/]")
             raise typer.Exit(1)
-        if not model_path().exists():
-            return
+        snap = latest_snapshot(session, account.id, day)
+        assert snap is not None  # render_explanation found it
+        if model_provenance(snap.components) or not model_path().exists():
+            return  # scored by the learned model (explained above), or by the rules only
         try:
             doc = read_model()
         except (ScorecardError, OSError) as exc:
             err.print(f"[yellow]Learned model not shown: {model_path()}: {exc}[/]")
             return
-        snap = latest_snapshot(session, account.id, day)
-        assert snap is not None  # render_explanation found it
         render_learned(console, session, account, doc, snap.as_of, cfg.scoring)
 
 

@@ -136,10 +136,20 @@ def step_people(ctx: RunContext) -> str:
 
 
 def step_score(ctx: RunContext) -> str:
+    """Score with the learned model when one is stored; an unreadable model file scores
+    with the rules instead, and the step says so (failed, not retried)."""
+    from pulse.services.model_file import live_model
     from scoring.engine import run_scoring
+    from scoring.learn.scorecard import ScorecardError
 
+    try:
+        model, problem = live_model(), None
+    except ScorecardError as exc:
+        model, problem = None, str(exc)
     with session_scope(ctx.url) as session:
-        summary = run_scoring(session, ctx.config, ctx.today)
+        summary = run_scoring(session, ctx.config, ctx.today, model=model)
+    if problem:
+        raise PartlyFailed(f"{summary}; scored with the rules: {problem}")
     return str(summary)
 
 

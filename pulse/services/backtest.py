@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from pulse.kernel.clock import utcnow
 from pulse.kernel.config import ScoringConfig
 from scoring.backtest import BacktestError, BacktestResult, evaluate, split_censored
-from scoring.learn.inputs import signal_inputs, tenure_days
+from scoring.learn.live import with_learning_inputs
 from scoring.panel import build_rows, rescore, with_renewals_as_of
 from scoring.periods import Span, as_of_dates
 from scoring.signals import (
@@ -174,18 +174,6 @@ def build_panel(
     panel = pd.concat(parts, ignore_index=True)
     outcomes = account_outcomes(session)
     return panel.merge(outcomes, on="account_id", how="left", validate="many_to_one")
-
-
-INPUT_PREFIX = "in_"
-"""Panel columns holding a signal input (``in_active_users``...)."""
-TENURE_COLUMN = "tenure_days"
-
-
-def with_learning_inputs(rows: pd.DataFrame, frame: pd.DataFrame, day: date) -> pd.DataFrame:
-    """``rows`` (one date's panel rows, in ``frame``'s order) with the signal inputs."""
-    inputs = signal_inputs(frame, day).add_prefix(INPUT_PREFIX).reset_index(drop=True)
-    inputs[TENURE_COLUMN] = tenure_days(frame, day)
-    return pd.concat([rows.reset_index(drop=True), inputs], axis=1)
 
 
 def run_backtest(

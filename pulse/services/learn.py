@@ -20,43 +20,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pulse.kernel.config import LearnConfig, ScoringConfig
-from pulse.services.backtest import INPUT_PREFIX, TENURE_COLUMN, data_end, with_learning_inputs
+from pulse.services.backtest import data_end
 from scoring.backtest import churn_labels
 from scoring.learn.document import fields_from_document, scorecard_from_document
 from scoring.learn.fit import LearningData
 from scoring.learn.folds import MIN_CHURNERS
-from scoring.learn.inputs import account_field_inputs, panel_inputs
+from scoring.learn.live import account_attributes, input_frame, with_learning_inputs
 from scoring.panel import build_rows, with_renewals_as_of
 from scoring.periods import Span
 from scoring.signals import load_signals
-from storage.models import LINKED_ONLY_SOURCES, Account, UsageDaily
-
-ATTRIBUTE_COLUMNS: tuple[str, ...] = (
-    "segment", "region", "tier", "industry", "arr", "mrr", "licensed_seats", "custom",
-)
-
-
-def account_attributes(session: Session) -> pd.DataFrame:
-    """Account fields a learned model may read, indexed by account id (current values)."""
-    stmt = select(Account.id, *(getattr(Account, c) for c in ATTRIBUTE_COLUMNS)).where(
-        Account.source.not_in(LINKED_ONLY_SOURCES)
-    )
-    rows = session.execute(stmt).all()
-    frame = pd.DataFrame(rows, columns=["account_id", *ATTRIBUTE_COLUMNS])
-    frame["custom"] = frame["custom"].map(lambda d: d if isinstance(d, dict) else {})
-    return frame.set_index("account_id")
-
-
-def input_frame(
-    panel: pd.DataFrame, attributes: pd.DataFrame, learn: LearnConfig
-) -> tuple[pd.DataFrame, tuple[str, ...]]:
-    """Every model input of panel rows (built ``with_inputs``), and the categorical ones."""
-    signals = panel[[c for c in panel.columns if c.startswith(INPUT_PREFIX)]]
-    signals = signals.rename(columns=lambda c: c[len(INPUT_PREFIX) :])
-    accounts = attributes.reindex(panel["account_id"].to_numpy())
-    accounts.index = panel.index
-    fields, categorical = account_field_inputs(accounts, learn, panel[TENURE_COLUMN])
-    return pd.concat([signals, panel_inputs(panel), fields], axis=1), categorical
+from storage.models import Account, UsageDaily
 
 
 def learning_data(

@@ -1,5 +1,6 @@
 """The learned model's file beside ``pulse.yml``: written by ``pulse tune --write``, read
-by ``pulse tune --show``.
+by ``pulse tune --show``, and by :func:`live_model` for every scoring run (`pulse score`,
+the daily pipeline, live rescoring), which then scores with it.
 
 The file is plain YAML (:mod:`scoring.learn.document` describes its content), named
 :data:`MODEL_FILE_NAME` in the directory of the configuration file Pulse reads. It is
@@ -16,6 +17,7 @@ import yaml
 
 from pulse.services.weights_file import config_path, replace_atomically
 from scoring.learn.document import scorecard_from_document
+from scoring.learn.live import LearnedModel
 from scoring.learn.scorecard import ScorecardError
 
 MODEL_FILE_NAME = "pulse-model.yml"
@@ -48,3 +50,18 @@ def read_model(path: Path | None = None) -> dict[str, Any]:
         raise ScorecardError(f"{path}: not valid YAML: {exc}") from None
     scorecard_from_document(doc)
     return doc
+
+
+def live_model(path: Path | None = None) -> LearnedModel | None:
+    """The model scoring runs use: None when no model was written (the rules score);
+    :class:`ScorecardError` naming the file when it cannot be read."""
+    path = path or model_path()
+    if not path.exists():
+        return None
+    try:
+        return LearnedModel.from_document(read_model(path))
+    except (ScorecardError, OSError) as exc:
+        raise ScorecardError(
+            f"{path}: {exc}; run `pulse tune --write` again, or remove the file to score "
+            "with the rules"
+        ) from None

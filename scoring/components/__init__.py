@@ -33,6 +33,7 @@ from scoring.components.combine import (
     apply_score_overrides,
     assign_tier,
     combine,
+    portfolio_thresholds,
     round_points,
 )
 from scoring.components.curves import seat_curve
@@ -81,6 +82,7 @@ __all__ = [
     "combine",
     "component_entries",
     "compute_components",
+    "portfolio_thresholds",
     "round_points",
     "seat_curve",
 ]

@@ -23,10 +23,13 @@ class Combined:
     points: pd.DataFrame
     score: pd.Series
     tier: pd.Series
+    thresholds: TierThresholds
+    """The cut-offs the tiers were assigned with (:func:`portfolio_thresholds`)."""
 
 
-def apply_score_overrides(combined: Combined, signals: Signals, tiers: TierThresholds) -> None:
-    """Pin the score of accounts with a CSM score override, in place.
+def apply_score_overrides(combined: Combined, signals: Signals) -> None:
+    """Pin the score of accounts with a CSM score override, in place (tiered with the
+    run's cut-offs).
 
     The data's points stay as computed and the ``csm`` component gets the difference
     (override minus data score), so "the points add up to the score" still holds and the
@@ -41,7 +44,7 @@ def apply_score_overrides(combined: Combined, signals: Signals, tiers: TierThres
     combined.points.loc[mask, "csm"] = adjust
     combined.has_data.loc[mask, "csm"] = True
     combined.score.loc[mask] = target
-    combined.tier.loc[mask] = assign_tier(target, tiers)
+    combined.tier.loc[mask] = assign_tier(target, combined.thresholds)
 
 
 def round_points(raw_points: np.ndarray) -> np.ndarray:
@@ -58,6 +61,29 @@ def round_points(raw_points: np.ndarray) -> np.ndarray:
     ranks[rows, order] = np.arange(order.shape[1])[None, :]
     floors += ranks < extra[:, None]
     return floors / 10.0
+
+
+def portfolio_thresholds(score: pd.Series, tiers: TierThresholds) -> TierThresholds:
+    """The cut-offs of a run: ``tiers`` as configured, or in ``shares`` mode the scores
+    that put the lowest ``at_risk_share`` of the scored accounts at risk and the highest
+    ``healthy_share`` healthy. Accounts with equal scores share a tier, so a tie at a
+    cut-off can make a tier a little smaller (at risk) or larger (healthy) than its share.
+    """
+    if tiers.mode != "shares":
+        return tiers
+    ranked = np.sort(score.dropna().to_numpy(dtype="float64"))
+    n = len(ranked)
+    if n == 0:
+        return tiers
+    at_risk_n = int(np.floor(tiers.at_risk_share * n + 1e-9))
+    healthy_n = int(np.floor(tiers.healthy_share * n + 1e-9))
+    at_risk = float(ranked[at_risk_n]) if at_risk_n < n else np.inf
+    healthy = float(ranked[n - healthy_n]) if healthy_n > 0 else np.inf
+    # built without validation: the cut-offs of one run may coincide or lie past 100
+    return TierThresholds.model_construct(
+        mode="thresholds", healthy=max(healthy, at_risk), at_risk=at_risk,
+        at_risk_share=tiers.at_risk_share, healthy_share=tiers.healthy_share,
+    )
 
 
 def assign_tier(score: pd.Series, tiers: TierThresholds) -> pd.Series:
@@ -88,11 +114,13 @@ def combine(values: pd.DataFrame, weights: Mapping[str, float], tiers: TierThres
     points = round_points(raw_points)
     score = pd.Series(points.sum(axis=1), index=vals.index).round(1)
     score = score.where(total > 0)
+    cutoffs = portfolio_thresholds(score, tiers)
     return Combined(
         values=vals,
         has_data=pd.DataFrame(has, index=vals.index, columns=keys),
         effective_weights=pd.DataFrame(eff, index=vals.index, columns=keys),
         points=pd.DataFrame(points, index=vals.index, columns=keys),
         score=score,
-        tier=assign_tier(score, tiers),
+        tier=assign_tier(score, cutoffs),
+        thresholds=cutoffs,
     )

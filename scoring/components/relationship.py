@@ -17,18 +17,34 @@ SENTIMENT_VALUES: dict[str, float] = {"green": 1.0, "yellow": 0.5, "red": 0.0}
 """The value of a CSM's recorded sentiment (the ``csm`` component)."""
 
 # Engagement sub-signals and their relative weights (renormalised over what is on file).
-ENGAGEMENT_PARTS: dict[str, float] = {"support": 0.4, "nps": 0.4, "csat": 0.2}
+ENGAGEMENT_PARTS: dict[str, float] = {"support": 0.6, "nps": 0.25, "csat": 0.15}
+"""Support leads: complaints and ticket volume are on file for far more accounts than
+survey answers (issue 16: customers who complained churned at 71%, and weighed about 2
+points when support was 40% of engagement and a complaint cost 0.15 of it)."""
 SUPPORT_PENALTY_OPEN_URGENT = 0.2
 """Support part lost per urgent/high ticket open on ``as_of``."""
-SUPPORT_PENALTY_BAD_SATISFACTION = 0.15
-"""Support part lost per ticket rated bad in the ticket lookback."""
-SUPPORT_PENALTY_NEGATIVE_SENTIMENT = 0.15
-"""Support part lost per negative-sentiment ticket in the ticket lookback."""
+SUPPORT_PENALTY_BAD_SATISFACTION = 0.3
+"""Support part lost per ticket rated bad in the ticket lookback (a complaint)."""
+SUPPORT_PENALTY_NEGATIVE_SENTIMENT = 0.3
+"""Support part lost per negative-sentiment ticket in the ticket lookback (a complaint):
+one complaint costs about 4.5 points of the default score, two about 9."""
+TICKETS_WITHOUT_PENALTY = 2
+"""Tickets in the lookback that cost nothing: asking for help now and then is healthy."""
+SUPPORT_PENALTY_PER_TICKET = 0.04
+"""Support part lost per ticket beyond :data:`TICKETS_WITHOUT_PENALTY` (ticket volume)."""
+SUPPORT_VOLUME_MAX_PENALTY = 0.3
+"""Ticket volume costs at most this much of the support part (complaints cost more)."""
 CSAT_SCALE = (1.0, 5.0)
 """CSAT answers run from 1 (0 marks) to 5 (full marks)."""
 
 # Contract sub-signals.
-CONTRACT_PARTS: dict[str, float] = {"invoices": 0.5, "renewal": 0.25, "lifecycle": 0.25}
+CONTRACT_PARTS: dict[str, float] = {
+    "invoices": 0.4, "renewal": 0.2, "lifecycle": 0.2, "tenure": 0.2,
+}
+TENURE_NEW_VALUE = 0.5
+"""Tenure sub-score on contract start: new customers churn more than established ones."""
+TENURE_ESTABLISHED_DAYS = 730.0
+"""Days of tenure from which the tenure sub-score is full (rising linearly until then)."""
 INVOICE_ZERO_DAYS = 60.0
 """Days overdue at which the invoice sub-score reaches zero (half at 30)."""
 RENEWAL_IMMINENT_VALUE = 0.6
@@ -49,10 +65,12 @@ def engagement_component(signals: Signals, cfg: ScoringConfig) -> ComponentResul
     """
     frame = signals.frame
     has_tickets = signals.meta.has_tickets
+    volume = (frame["tickets_90d"] - TICKETS_WITHOUT_PENALTY).clip(lower=0)
     penalty = (
         SUPPORT_PENALTY_OPEN_URGENT * frame["open_urgent_high"]
         + SUPPORT_PENALTY_BAD_SATISFACTION * frame["bad_satisfaction_90d"]
         + SUPPORT_PENALTY_NEGATIVE_SENTIMENT * frame["negative_sentiment_90d"]
+        + (SUPPORT_PENALTY_PER_TICKET * volume).clip(upper=SUPPORT_VOLUME_MAX_PENALTY)
     )
     support = np.clip(1.0 - penalty.to_numpy(dtype="float64"), 0.0, 1.0)
     if not has_tickets:
@@ -140,7 +158,8 @@ def _engagement_texts(frame: pd.DataFrame, has_tickets: bool) -> Texts:
 
 
 def contract_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
-    """Overdue invoices, renewal proximity and lifecycle (trial scores below paid).
+    """Overdue invoices, renewal proximity, lifecycle (trial scores below paid) and
+    tenure (days since contract start: new customers score below established ones).
 
     Renewal proximity is a mild factor (0.6 on renewal day) because less time to fix
     problems is a risk in itself; the lifecycle is always known, so the component always
@@ -159,8 +178,13 @@ def contract_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
     renewal = np.where(to_renewal < 0, RENEWAL_PASSED_VALUE, renewal)
     renewal = np.where(to_renewal.isna(), np.nan, renewal)
     lifecycle = frame["lifecycle"].map(LIFECYCLE_VALUES).fillna(1.0).to_numpy(dtype="float64")
+    tenure_days = days_between(as_of, frame["contract_start"]).clip(lower=0)
+    tenure = np.interp(tenure_days.fillna(0.0), [0.0, TENURE_ESTABLISHED_DAYS],
+                       [TENURE_NEW_VALUE, 1.0])
+    tenure = np.where(tenure_days.isna(), np.nan, tenure)
     value = weighted_mean(
-        {"invoices": invoice, "renewal": renewal, "lifecycle": lifecycle}, CONTRACT_PARTS
+        {"invoices": invoice, "renewal": renewal, "lifecycle": lifecycle, "tenure": tenure},
+        CONTRACT_PARTS,
     )
     raw = pd.DataFrame(
         {
@@ -172,6 +196,8 @@ def contract_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
             "invoice_score": np.round(invoice, 3),
             "renewal_score": np.round(renewal, 3),
             "lifecycle_score": np.round(lifecycle, 3),
+            "tenure_days": tenure_days,
+            "tenure_score": np.round(tenure, 3),
         },
         index=frame.index,
     )
@@ -180,21 +206,26 @@ def contract_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
         "contract",
         pd.Series(value, index=frame.index),
         raw,
-        lambda: _contract_texts(frame, to_renewal, days_overdue, window),
+        lambda: _contract_texts(frame, to_renewal, days_overdue, tenure_days, window),
     )
 
 
 def _contract_texts(
-    frame: pd.DataFrame, to_renewal: pd.Series, days_overdue: pd.Series, window: int
+    frame: pd.DataFrame,
+    to_renewal: pd.Series,
+    days_overdue: pd.Series,
+    tenure_days: pd.Series,
+    window: int,
 ) -> Texts:
     detail = []
     reason = []
-    for r, n, d, amt, life in zip(
+    for r, n, d, amt, life, age in zip(
         to_renewal,
         frame["overdue_invoices"],
         days_overdue,
         frame["overdue_amount"],
         frame["lifecycle"],
+        tenure_days,
         strict=True,
     ):
         if np.isnan(r):
@@ -207,7 +238,8 @@ def _contract_texts(
             invoice_text = f"{plural(n, 'invoice')} overdue, oldest {d:.0f} days (${amt:,.0f})"
         else:
             invoice_text = "no overdue invoices"
-        detail.append(f"{renewal_text}; {invoice_text}; {life}")
+        tenure_text = "" if np.isnan(age) else f"; customer for {age:.0f} days"
+        detail.append(f"{renewal_text}; {invoice_text}; {life}{tenure_text}")
         notable = [
             invoice_text if n > 0 else "",
             renewal_text if np.isnan(r) or r <= window else "",

@@ -15,7 +15,7 @@ Two kinds of input, both built from data dated on or before the as-of date:
   values except tenure, which is computed per date; docs/backtest.md lists why.
 
 The flags and the data components' values of the backtest panel are inputs too
-(:data:`PANEL_INPUTS`); :func:`pulse.services.learn.input_frame` puts everything in one frame whose
+(:data:`PANEL_INPUTS`); :func:`scoring.learn.live.input_frame` puts everything in one frame whose
 columns are the input names.
 """
 

@@ -116,27 +116,67 @@ def test_tune_usage_errors_exit_2(env: dict[str, str], args: list[str], message:
     assert message in _text(result.output)
 
 
-def test_explain_shows_the_learned_points_and_they_add_up(
-    env: dict[str, str], tmp_path: Path
-) -> None:
-    url = f"sqlite:///{tmp_path / 'explain.db'}"  # its own: `pulse score` writes snapshots
+@pytest.fixture
+def scored_env(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """Its own database (`pulse score` writes snapshots): rules snapshots of 2025-03-24,
+    then the model written."""
+    url = f"sqlite:///{tmp_path / 'explain.db'}"
     upgrade(url)
     with session_scope(url) as session:
         load_churn_workspace(session)
     env = {**env, "DATABASE_URL": url}
+    rules = runner.invoke(app, ["score", "--as-of", "2025-03-24"], env=env)
+    assert rules.exit_code == 0, rules.output
+    assert "with the rules score" in _text(rules.stdout)
     learned = runner.invoke(app, ["tune", *SNAPSHOT, "--write"], env=env)
     assert learned.exit_code == 0, learned.output
-    assert runner.invoke(app, ["score", "--as-of", "2025-03-31"], env=env).exit_code == 0
-    result = runner.invoke(app, ["explain", "Account 17"], env=env)
+    return env
+
+
+def test_a_written_model_is_the_score_and_explain_lists_points_that_add_up(
+    scored_env: dict[str, str],
+) -> None:
+    scored = runner.invoke(app, ["score", "--as-of", "2025-03-31"], env=scored_env)
+    assert scored.exit_code == 0, scored.output
+    summary = _text(scored.stdout)
+    assert "with the learned model (learned from" in summary and "held-out AUC" in summary
+    result = runner.invoke(app, ["explain", "Account 17"], env=scored_env)
     assert result.exit_code == 0, result.output
     out = result.stdout
-    assert "Learned model (pulse-model.yml, not yet the live score): health" in _text(out)
-    assert "churns between 2025-04-" in _text(out) and "held-out AUC" in _text(out)
-    health = float(re.search(r"not yet the live score\): health ([\d.]+)", _text(out))[1])
-    tail = out[out.index("Points:"):]
+    assert "Learned score: learned from " in _text(out) and "held-out AUC" in _text(out)
+    score = float(re.search(r"Score ([\d.]+) \(", out)[1])
+    rows = re.findall(r"^(\S+) +(?:\S+) +([\d.]+)  .+ of [\d.]+ points$", out, flags=re.M)
+    assert len(rows) >= 2
+    total = float(re.search(r"^total +([\d.]+)$", out, flags=re.M)[1])
+    assert sum(float(p) for _, p in rows) == pytest.approx(total, abs=1e-6)
+    assert total == pytest.approx(score, abs=1e-6)
+    assert "Learned model (pulse-model.yml;" not in out  # not shown twice
+
+
+def test_explain_of_a_rules_snapshot_shows_the_models_points_beside_it(
+    scored_env: dict[str, str],
+) -> None:
+    result = runner.invoke(app, ["explain", "Account 17", "--as-of", "2025-03-24"],
+                           env=scored_env)
+    assert result.exit_code == 0, result.output
+    out = _text(result.stdout)
+    assert "this snapshot was scored with the rules" in out
+    assert "churns between 2025-04-" in out and "held-out AUC" in out
+    health = float(re.search(r"scores with the model\): health ([\d.]+)", out)[1])
+    tail = result.stdout[result.stdout.index("Points:"):]
     points = [float(v) for v in re.findall(r"^  .+: ([\d.]+)(?: of [\d.]+)?$", tail, flags=re.M)]
     assert len(points) >= 2
     assert sum(points) == pytest.approx(health, abs=0.05 * (len(points) + 1))
+
+
+def test_a_model_file_that_cannot_be_read_stops_pulse_score_with_one_line(
+    env: dict[str, str],
+) -> None:
+    (Path(env["PULSE_CONFIG"]).parent / "pulse-model.yml").write_text("kind: other\n")
+    result = runner.invoke(app, ["score", "--as-of", "2025-03-31"], env=env)
+    assert result.exit_code == 1
+    out = _text(result.output)
+    assert "pulse-model.yml" in out and "remove the file to score with the rules" in out
 
 
 def test_several_as_of_dates_are_validated_by_time(tmp_path: Path) -> None:
@@ -162,3 +202,25 @@ def test_show_refuses_a_file_that_is_not_a_model(env: dict[str, str]) -> None:
     result = runner.invoke(app, ["tune", "--show"], env=env)
     assert result.exit_code == 1
     assert "not a learned model" in _text(result.output)
+
+
+def test_explain_of_a_past_snapshot_shows_the_account_as_it_was_then(
+    scored_env: dict[str, str],
+) -> None:
+    from sqlalchemy import select
+
+    from storage.db import session_factory
+    from storage.models import Account
+
+    with session_factory(scored_env["DATABASE_URL"])() as session:
+        churner = session.scalars(
+            select(Account).where(Account.lifecycle == "churned").order_by(Account.id)
+        ).first()
+        assert churner is not None and churner.churned_on is not None
+        name, churned_on = churner.name, churner.churned_on
+    result = runner.invoke(app, ["explain", name, "--as-of", "2025-03-24"], env=scored_env)
+    assert result.exit_code == 0, result.output
+    out = _text(result.stdout)
+    assert f"customer then (churned on {churned_on}, after this snapshot)" in out
+    assert "as of 2025-03-24" in out
+    assert ", churned Health" not in out  # not today's lifecycle

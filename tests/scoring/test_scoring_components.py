@@ -17,6 +17,7 @@ from scoring.components import (
     assign_tier,
     combine,
     compute_components,
+    portfolio_thresholds,
     round_points,
     seat_curve,
 )
@@ -337,3 +338,24 @@ def test_a_score_override_pins_the_score_and_shows_the_difference() -> None:
     assert pinned["score"] == pytest.approx(
         sum(c["points"] for c in pinned["components"]), abs=1e-9
     )
+
+
+def test_tiers_as_shares_of_the_portfolio_fit_any_spread_of_scores() -> None:
+    # Every score is high: fixed thresholds would call all twenty healthy.
+    score = pd.Series(np.linspace(81.0, 99.0, 20))
+    fixed = TierThresholds()
+    assert set(assign_tier(score, portfolio_thresholds(score, fixed))) == {"healthy"}
+    shares = TierThresholds(mode="shares", at_risk_share=0.15, healthy_share=0.5)
+    tiers = assign_tier(score, portfolio_thresholds(score, shares))
+    assert (tiers == "at_risk").sum() == 3  # the lowest 15% of 20
+    assert (tiers == "healthy").sum() == 10
+    assert list(tiers[:3]) == ["at_risk"] * 3 and tiers.iloc[-1] == "healthy"
+    # unscored accounts are not counted in the shares
+    with_gaps = pd.concat([score, pd.Series([np.nan] * 5)], ignore_index=True)
+    gaps = assign_tier(with_gaps, portfolio_thresholds(with_gaps, shares))
+    assert (gaps == "at_risk").sum() == 3 and (gaps == "no_data").sum() == 5
+
+
+def test_shares_that_do_not_fit_are_refused() -> None:
+    with pytest.raises(ValueError, match="add up to 1 or less"):
+        TierThresholds(mode="shares", at_risk_share=0.6, healthy_share=0.5)

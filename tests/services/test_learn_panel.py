@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from pulse.kernel.config import PulseConfig, parse_config
 from pulse.services.backtest import run_backtest
-from pulse.services.learn import account_attributes, learning_data, usable_range
+from pulse.services.learn import learning_data, usable_range
+from scoring.learn.live import account_attributes
 from scoring.periods import parse_span
 from storage.models import Account, Contact, IntegrationDaily, Invoice, Ticket, UsageDaily
 

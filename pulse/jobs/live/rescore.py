@@ -41,12 +41,15 @@ from pulse.kernel import telemetry
 from pulse.kernel.clock import epoch_seconds
 from pulse.kernel.config import PulseConfig
 from pulse.services.alerts import AlertChanges, evaluate_alerts
+from pulse.services.model_file import live_model
 from pulse.services.notify import with_unposted
 from pulse.services.outbox import Delivery
 from pulse.services.portfolio import snapshot_dates
 from pulse.services.writeback import write_back_health
 from scoring.engine import persist_snapshots_for, score_accounts
 from scoring.freshness import annotate, freshness
+from scoring.learn.live import LearnedModel
+from scoring.learn.scorecard import ScorecardError
 from storage.db import session_factory
 from storage.models import AuditLog, ScoreSnapshot
 
@@ -104,6 +107,16 @@ def rescore(
     return report
 
 
+def stored_model() -> LearnedModel | None:
+    """The learned model, as the daily run uses it; the rules score when the file cannot
+    be read (logged: the daily run reports it as a failed step)."""
+    try:
+        return live_model()
+    except ScorecardError as exc:
+        log.error("live rescoring with the rules score: %s", exc)
+        return None
+
+
 def _score_and_persist(
     session: Session,
     config: PulseConfig,
@@ -123,7 +136,7 @@ def _score_and_persist(
         ).all()
     )
     started = time.perf_counter()
-    scored = score_accounts(session, config, latest)
+    scored = score_accounts(session, config, latest, stored_model())
     scored = scored[scored["account_id"].isin(ids)].reset_index(drop=True)
     scored = annotate(scored, freshness(session, config, now))
     report.timings["score"] = time.perf_counter() - started

@@ -139,15 +139,31 @@ class RetentionConfig(StrictModel):
 
 
 class TierThresholds(StrictModel):
-    """Score cut-offs: healthy at or above ``healthy``, at risk below ``at_risk``."""
+    """Score cut-offs: healthy at or above ``healthy``, at risk below ``at_risk``; or, in
+    ``shares`` mode, the lowest ``at_risk_share`` of the scored accounts at risk and the
+    highest ``healthy_share`` healthy (cut-offs that fit the workspace's own spread).
+    A learned model (``pulse tune --write``) brings its own at-risk threshold instead."""
 
+    mode: Literal["thresholds", "shares"] = Field(
+        "thresholds",
+        description="thresholds: the fixed scores below; shares: tiers as shares of the "
+        "portfolio (at_risk_share, healthy_share) on each scoring run.",
+    )
     healthy: float = Field(80, ge=0, le=100, description="At or above: healthy.")
     at_risk: float = Field(50, ge=0, le=100, description="Below: at risk; in between: fine.")
+    at_risk_share: float = Field(
+        0.15, ge=0, le=1, description="shares mode: the lowest-scored share of accounts at risk."
+    )
+    healthy_share: float = Field(
+        0.5, ge=0, le=1, description="shares mode: the highest-scored share of accounts healthy."
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> TierThresholds:
         if self.at_risk >= self.healthy:
             raise ValueError("at_risk must be lower than healthy")
+        if self.at_risk_share + self.healthy_share > 1:
+            raise ValueError("at_risk_share and healthy_share must add up to 1 or less")
         return self
 
 

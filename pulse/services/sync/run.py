@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 
+import pandas as pd
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -19,8 +21,10 @@ from pulse.kernel.records import Batch
 from pulse.services.sync.report import SyncReport, record_run, sync_state
 from pulse.services.sync.threads import WRITERS, OrderedWriter, prefetched
 from pulse.services.sync.usage_bulk import BULK_MIN_ROWS, UsageBulkLoad
+from scoring.flags import core_feature_warning
 from storage.db import session_factory
 from storage.loader import FACTS, LoadResult, RefCache, load_batch, load_facts_prepared, write_facts
+from storage.models import UsageDaily
 
 log = logging.getLogger("pulse.services.sync")
 
@@ -62,11 +66,39 @@ def run_sync(
     run.load(connector.pull(cursor, full=full))
     run.rebuild_indexes()
     report.warnings = [*connector.warnings, *run.notes]
+    if run.features and not dry_run:
+        with factory() as session:
+            note = core_features_note(session, config.scoring.core_features, run.features)
+        report.warnings += [note] if note else []
     report.finished_at = utcnow()
     if not dry_run:
         record_run(factory(), report)
         _observe(report, time.perf_counter() - started)
     return report
+
+
+def batch_features(batch: Batch) -> set[str]:
+    """The distinct features of a usage batch (a frame or records)."""
+    records = batch.records
+    if isinstance(records, pd.DataFrame):
+        if "feature" not in records.columns:
+            return set()
+        return {str(f) for f in records["feature"].dropna().unique()}
+    return {str(r["feature"]) for r in records if r.get("feature") is not None}
+
+
+def core_features_note(
+    session: Session, core_features: Sequence[str], loaded: set[str]
+) -> str | None:
+    """The warning when configured core features appear neither in the usage just loaded
+    nor anywhere in the usage table (when none appears the onboarding flag is off)."""
+    missing = [f for f in core_features if f not in loaded]
+    absent = [
+        f for f in missing
+        if session.execute(select(UsageDaily.feature).where(UsageDaily.feature == f).limit(1))
+        .first() is None
+    ]
+    return core_feature_warning(absent, core_features)
 
 
 def _observe(report: SyncReport, seconds: float) -> None:
@@ -115,6 +147,8 @@ class _SyncRun:
         self.writer = None if dry_run else OrderedWriter(factory, self.source, workers)
         self.bulk = UsageBulkLoad(factory, bulk_min_rows) if postgres and not dry_run else None
         self.notes: list[str] = []
+        self.features: set[str] = set()
+        """Features of the usage rows this run loaded."""
 
     def load(self, batches: Iterator[Batch]) -> None:
         """Store every batch, each committed with its cursor; a failure is reported, and
@@ -148,6 +182,8 @@ class _SyncRun:
 
     def _load_one(self, batch: Batch) -> None:
         source, writer = self.source, self.writer
+        if batch.entity == "usage":
+            self.features.update(batch_features(batch))
         if writer is not None and batch.entity in FACTS:
             assume_new = self.bulk is not None and self.bulk.applies(batch)
             # prepare this slice while the previous one is still being written
