@@ -22,6 +22,7 @@ from digests.trial_blocks import (
     TrialReply,
     approval_request,
     decision_notice,
+    not_the_approver,
     trial_reply,
 )
 from pulse.services import trials
@@ -117,6 +118,10 @@ def _decide(
             decided = trials.decide(
                 session, ctx.config, viewer, extension_id, approve, ctx.clock(), ctx.billing
             )
+        except trials.NotTheApprover as exc:
+            respond(**not_the_approver(exc.approver), response_type="ephemeral",
+                    replace_original=False)
+            return
         except (PermissionError, LookupError) as exc:
             respond(**notice(str(exc)), response_type="ephemeral", replace_original=False)
             return

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from pulse.cli.common import console, err, load_settings, require_schema
+from pulse.cli.escape import term
 from pulse.kernel.errors import one_line
 
 if TYPE_CHECKING:
@@ -51,8 +52,9 @@ def crm_check() -> None:
         for r in results:
             found = r.found or "-"
             expected = r.expected or "any"
-            state = f"[red]{r.problem}[/]" if r.problem else "[green]ok[/]"
-            console.print(f"  {r.name}: {found} (expected {expected}) {state}", highlight=False)
+            state = f"[red]{term(r.problem)}[/]" if r.problem else "[green]ok[/]"
+            console.print(f"  {term(r.name)}: {term(found)} (expected {term(expected)}) {state}",
+                          highlight=False)
         console.print(f"  {arr_line(cfg, system, results)}", highlight=False)
         failed |= bool(bad)
     if not checked and not failed:
@@ -117,7 +119,7 @@ def writeback(
                 highlight=False,
             )
             for where, reason in report.failed[:20]:
-                err.print(f"  [red]{where}: {reason}[/]")
+                err.print(f"  [red]{term(where)}: {term(reason)}[/]")
             failed |= bool(report.failed)
     if failed:
         raise typer.Exit(1)

@@ -19,6 +19,7 @@ from pulse.cli.common import (
     required_slack,
     workspace_today,
 )
+from pulse.cli.escape import term
 from pulse.kernel.clock import utcnow
 
 
@@ -54,7 +55,7 @@ def explain(
     with session_factory(cfg.database_url)() as session:
         account = account_or_exit(session, name)
         if not render_explanation(console, session, account, day):
-            err.print(f"[red]{account.name} has no score yet: run `pulse score`.[/]")
+            err.print(f"[red]{term(account.name)} has no score yet: run `pulse score`.[/]")
             raise typer.Exit(1)
         if not model_path().exists():
             return
