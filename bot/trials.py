@@ -91,7 +91,8 @@ def handle_extend(
         failed = TrialReply(
             kind="failed",
             account_name=result.reply.account_name,
-            detail=f"the approval request could not be sent to <@{result.approver}> ({error}).",
+            # the detail is escaped as text: a mention in it would show as "<@U…>"
+            detail=f"the approval request could not be sent to the approver ({error}).",
         )
         respond(**trial_reply(failed), response_type="ephemeral")
         return
