@@ -38,7 +38,7 @@ def load_settings() -> PulseConfig:
     try:
         return load_config()
     except ConfigError as exc:
-        err.print(f"[red]{exc}[/]")
+        err.print(f"[red]{term(exc)}[/]")
         raise typer.Exit(2) from None
 
 
@@ -49,7 +49,7 @@ def parse_date(value: str | None, option: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        err.print(f"[red]{option}: '{value}' is not a date (expected YYYY-MM-DD)[/]")
+        err.print(f"[red]{option}: '{term(value)}' is not a date (expected YYYY-MM-DD)[/]")
         raise typer.Exit(2) from None
 
 
@@ -109,6 +109,6 @@ def required_slack() -> Delivery:
     try:
         token = require_env("SLACK_BOT_TOKEN")
     except MissingSetting as exc:
-        err.print(f"[red]{exc}[/]")
+        err.print(f"[red]{term(exc)}[/]")
         raise typer.Exit(2) from None
     return SlackDelivery(web_client(token))

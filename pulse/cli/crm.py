@@ -20,7 +20,7 @@ def _crm(system: str) -> CrmSystem:
     try:
         return crm_system(system)
     except ImportError as exc:
-        err.print(f"[red]{system}: connector not available ({exc})[/]")
+        err.print(f"[red]{term(system)}: connector not available ({term(exc)})[/]")
         raise typer.Exit(1) from None
 
 
@@ -36,7 +36,7 @@ def crm_check() -> None:
     for system in CRM_SYSTEMS:
         problem = crm_problem(cfg, system)
         if problem:
-            console.print(f"[dim]{problem}[/]", highlight=False)
+            console.print(f"[dim]{term(problem)}[/]", highlight=False)
             continue
         crm = _crm(system)
         try:
@@ -84,7 +84,7 @@ def writeback(
     cfg = load_settings()
     require_schema(cfg.database_url)
     if system is not None and system not in CRM_SYSTEMS:
-        err.print(f"[red]--system: '{system}' is not one of {', '.join(CRM_SYSTEMS)}[/]")
+        err.print(f"[red]--system: '{term(system)}' is not one of {', '.join(CRM_SYSTEMS)}[/]")
         raise typer.Exit(2)
     systems = [system] if system else configured_crms(cfg)
     if not systems:

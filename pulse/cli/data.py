@@ -44,7 +44,7 @@ def sync(
         try:
             get_connector(source)
         except KeyError as exc:
-            err.print(f"[red]{exc.args[0]}[/]")
+            err.print(f"[red]{term(exc.args[0])}[/]")
             raise typer.Exit(2) from None
         sources = [source]
     if not sources:

@@ -62,7 +62,7 @@ def explain(
         try:
             doc = read_model()
         except (ScorecardError, OSError) as exc:
-            err.print(f"[yellow]Learned model not shown: {model_path()}: {exc}[/]")
+            err.print(f"[yellow]Learned model not shown: {model_path()}: {term(exc)}[/]")
             return
         snap = latest_snapshot(session, account.id, day)
         assert snap is not None  # render_explanation found it
@@ -82,7 +82,7 @@ def demo(
     try:
         run_demo(console, cfg, workspace_today(cfg), force=force)
     except RuntimeError as exc:
-        err.print(f"[red]{exc}[/]")
+        err.print(f"[red]{term(exc)}[/]")
         raise typer.Exit(1) from None
     console.print(f"[dim]Demo finished in {time.perf_counter() - started:.1f}s.[/]")
 
@@ -131,7 +131,8 @@ def digest(
                 .order_by(Owner.id)
             ).first()
             if owner is None:
-                err.print(f"[red]No CSM or manager matches '{user}' (email or Slack user id).[/]")
+                err.print(f"[red]No CSM or manager matches '{term(user)}' "
+                          "(email or Slack user id).[/]")
                 raise typer.Exit(1)
             owner_id = owner.id
             only = lambda oid, _sid: oid == owner_id  # noqa: E731
@@ -150,7 +151,7 @@ def digest(
     console.print(str(report))
     if report.failed:
         for destination, error in report.failed:
-            err.print(f"[red]{destination}: {error}[/]")
+            err.print(f"[red]{term(destination)}: {term(error)}[/]")
         raise typer.Exit(1)
 
 

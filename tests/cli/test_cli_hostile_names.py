@@ -106,3 +106,13 @@ def test_portfolio_views_show_names_as_typed(
 def test_term_and_plain() -> None:
     assert term("a [/] b") == "a \\[/] b"
     assert plain("a\x1b[31mb\nc\td\x9b\u202e") == "a[31mb c d"
+
+
+@pytest.mark.parametrize("args", ids=" ".join, argvalues=[
+    ["explain", "x", "--as-of", "[/]"], ["metrics", "--by", "[/]"],
+    ["writeback", "--system", "[/]"],
+])
+def test_typed_markup_in_an_error_is_named_not_parsed(env: dict[str, str], args: list[str]) -> None:
+    result = runner.invoke(app, args, env=env)
+    assert "MarkupError" not in repr(result.exception), result.exception
+    assert "[/]" in result.output
