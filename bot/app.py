@@ -20,6 +20,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from typing import Any
 
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.lazy_listener import ThreadLazyListenerRunner
@@ -49,6 +50,16 @@ REGISTERED_ACTIONS = actions.ACTION_IDS + trials.ACTION_IDS + overrides.ACTION_I
 
 class MissingSetting(RuntimeError):
     """A required environment variable is not set."""
+
+
+class SlackApp(App):
+    """Bolt's app, plus what :class:`bot.guard.SlackGuard` checks before Bolt sees a
+    request: the signing secret and ``slack.max_request_bytes``."""
+
+    def __init__(self, *, signing_secret: str, max_request_bytes: int, **kwargs: Any) -> None:
+        super().__init__(signing_secret=signing_secret, **kwargs)
+        self.signing_secret = signing_secret
+        self.max_request_bytes = max_request_bytes
 
 
 def require_env(name: str) -> str:
@@ -88,19 +99,20 @@ def build_app(
     clock: Callable[[], datetime] = utcnow,
     users: UserDirectory | None = None,
     billing: TrialBilling | None = None,
-) -> App:
+) -> SlackApp:
     """The Pulse Slack app, ready to serve over HTTP or Socket Mode.
 
     ``clock`` gives handlers their ``now`` (naive UTC); tests freeze it on the sample
     workspace's last day. ``billing`` moves trial ends (Stripe from the environment by
     default).
     """
-    app = App(
+    app = SlackApp(
         # Bolt sets the level of the logger named like the app from the root logger's on
         # every request; not "pulse", whose level would then silence pulse.* INFO lines
         name="pulse-bolt",
         client=client,
         signing_secret=signing_secret,
+        max_request_bytes=config.slack.max_request_bytes,
         process_before_response=False,
         token_verification_enabled=False,
         listener_executor=ThreadPoolExecutor(max_workers=ACK_WORKERS, thread_name_prefix="ack"),
@@ -125,7 +137,7 @@ def build_app(
     return app
 
 
-def app_from_env(config: PulseConfig, *, socket_mode: bool = False) -> App:
+def app_from_env(config: PulseConfig, *, socket_mode: bool = False) -> SlackApp:
     """``pulse serve``'s app: SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET (HTTP mode) and
     SLACK_API_URL from the environment. Socket Mode authenticates with the app-level
     token instead of request signatures, so the signing secret is optional there."""

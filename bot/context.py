@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from bot.users import UserDirectory
 from connectors.stripe_billing import StripeTrials
 from digests.blocks import message, section
+from digests.text import escape
 from pulse.kernel.clock import utcnow
 from pulse.kernel.config import PulseConfig
 from pulse.services.access import Viewer, resolve_viewer
@@ -33,8 +34,10 @@ SORRY = "Sorry, something went wrong on Pulse's side. Please try again in a minu
 
 def notice(text: str) -> dict[str, Any]:
     """A one-line reply (errors, permission messages), built with the digests primitives
-    so it passes the same Block Kit validation as every other message."""
-    return message([section(text)], text)
+    so it passes the same Block Kit validation as every other message. The text is
+    escaped: an error may quote what the user typed or an account's name."""
+    safe = escape(text)
+    return message([section(safe)], safe)
 
 
 @dataclass

@@ -5,8 +5,9 @@ gunicorn workers through :func:`bot.wsgi.create_app`, the in-process server of t
 tests and the benchmark): ``/healthz``, ``/readyz`` and ``/metrics`` go to
 :class:`bot.probes.Probes`, ``/webhooks/...`` to the webhook receiver
 (``bot/webhooks.py``) so Stripe, Zendesk, HubSpot and Salesforce reach the same port as
-Slack, and everything else to Bolt's ``SlackRequestHandler``, which does signature
-verification, routing and acks. Every request is timed into
+Slack, and everything else to Bolt's ``SlackRequestHandler``, which does routing and
+acks, behind :class:`bot.guard.SlackGuard`, which checks size, timestamp, signature and
+replays on the raw bytes first. Every request is timed into
 ``pulse_http_request_duration_seconds`` by route.
 
 :func:`start_in_thread` serves in-process on a threaded stdlib ``wsgiref`` server: what
@@ -28,6 +29,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
+from bot.app import SlackApp
+from bot.guard import SlackGuard
 from bot.probes import PATHS as PROBE_PATHS
 from bot.probes import Probes
 from bot.webhooks import PREFIX as WEBHOOKS_PREFIX
@@ -85,12 +88,15 @@ class Dispatcher:
                                    status[0]).observe(time.perf_counter() - started)
 
 
-def dispatcher(app: App, *, webhooks: WSGIApp | None = None, database_url: str | None = None
-               ) -> Dispatcher:
-    """Bolt's handler on ``/slack/events``, with ``webhooks`` and, given the database,
-    the probes."""
+def dispatcher(app: SlackApp, *, webhooks: WSGIApp | None = None,
+               database_url: str | None = None) -> Dispatcher:
+    """Bolt's handler on ``/slack/events`` behind :class:`bot.guard.SlackGuard` (size,
+    timestamp, signature and replays checked before Bolt parses a byte), with
+    ``webhooks`` and, given the database, the probes."""
     probes = Probes(database_url) if database_url else None
-    return Dispatcher(SlackRequestHandler(app, path=EVENTS_PATH), webhooks, probes)
+    slack = SlackGuard(SlackRequestHandler(app, path=EVENTS_PATH), EVENTS_PATH,
+                       app.signing_secret, app.max_request_bytes)
+    return Dispatcher(slack, webhooks, probes)
 
 
 class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
@@ -115,7 +121,7 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 def start_in_thread(
-    app: App, host: str = "127.0.0.1", port: int = 0, *, webhooks: WSGIApp | None = None,
+    app: SlackApp, host: str = "127.0.0.1", port: int = 0, *, webhooks: WSGIApp | None = None,
     database_url: str | None = None,
 ) -> tuple[ThreadingWSGIServer, threading.Thread]:
     """Serve ``app`` on the stdlib threaded server in a background thread (tests and the

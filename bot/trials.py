@@ -22,6 +22,7 @@ from digests.trial_blocks import (
     TrialReply,
     approval_request,
     decision_notice,
+    not_the_approver,
     trial_reply,
 )
 from pulse.services import trials
@@ -90,7 +91,8 @@ def handle_extend(
         failed = TrialReply(
             kind="failed",
             account_name=result.reply.account_name,
-            detail=f"the approval request could not be sent to <@{result.approver}> ({error}).",
+            # the detail is escaped as text: a mention in it would show as "<@U…>"
+            detail=f"the approval request could not be sent to the approver ({error}).",
         )
         respond(**trial_reply(failed), response_type="ephemeral")
         return
@@ -117,6 +119,10 @@ def _decide(
             decided = trials.decide(
                 session, ctx.config, viewer, extension_id, approve, ctx.clock(), ctx.billing
             )
+        except trials.NotTheApprover as exc:
+            respond(**not_the_approver(exc.approver), response_type="ephemeral",
+                    replace_original=False)
+            return
         except (PermissionError, LookupError) as exc:
             respond(**notice(str(exc)), response_type="ephemeral", replace_original=False)
             return

@@ -8,9 +8,11 @@ is a no-op), wakes the worker and answers. Rescoring happens on the worker threa
 the sender gets its 2xx in milliseconds.
 
 Answers: 200 for accepted and duplicate events (Salesforce: the SOAP ``<Ack>true</Ack>``
-it waits for); 400/401 for unsigned, forged, replayed or malformed requests, logged with
-the reason and nothing stored; 404 for an unknown source; 405 for anything but POST; 413
-past :data:`MAX_BODY`; 503 when the source's secret is not set (it is never accepted
+it waits for); 400/401 for unsigned, forged, replayed or malformed requests, nothing
+stored, logged as one short line with the reason, at most a few a minute
+(:class:`bot.guard.RefusalLog`), never the body; 404 for an unknown source; 405 for
+anything but POST; 413 past :data:`MAX_BODY` (checked on ``Content-Length``, before a
+byte is read); 503 when the source's secret is not set (it is never accepted
 unsigned). Secrets come from the environment only (docs/configuration.md).
 """
 
@@ -24,6 +26,7 @@ from datetime import datetime
 from typing import Any
 from wsgiref.util import request_uri
 
+from bot.guard import RefusalLog
 from pulse.jobs.live import events as parse
 from pulse.jobs.live import signatures as sig
 from pulse.jobs.live.events import SOURCES, LiveEvent
@@ -70,6 +73,7 @@ class WebhookReceiver:
         self.clock = clock
         self.notify = notify
         self.public_url = (public_url or "").rstrip("/") or None
+        self.refusals = RefusalLog(log)
 
     @classmethod
     def from_env(
@@ -100,8 +104,9 @@ class WebhookReceiver:
         if status == 200:
             log.info("%s webhook from %s: %s in %.3fs", source, peer, what, seconds, extra=extra)
         elif status != 404:
-            log.warning("refused %s webhook from %s (HTTP %s) in %.3fs: %s", source, peer,
-                        status, seconds, what, extra=extra)
+            length = str(environ.get("CONTENT_LENGTH") or "")
+            self.refusals.refused(f"{source} webhook", status, what, peer=str(peer),
+                                  size=int(length) if length.isdigit() else None)
         return _reply(start_response, status, body, headers)
 
     def _handle(self, source: str, environ: dict[str, Any]
@@ -126,6 +131,8 @@ class WebhookReceiver:
             events, ack = self._verified_events(source, body, environ, secret)
         except sig.Refused as refused:
             return refused.status, (refused.reason + "\n").encode(), None, refused.reason
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:  # signed, malformed
+            return 400, b"malformed body\n", None, f"malformed body ({type(exc).__name__})"
         stored = store(self.url, events, self.clock())
         new = [s.event for s in stored if s.new]
         dups = [f"{s.event.event_id} ({s.event.kind})" for s in stored if not s.new]

@@ -286,7 +286,8 @@ def _manager_fallback(d: ManagerDigest) -> str:
     dist = ", ".join(f"{tier_label(r.tier)} {r.count}{_tier_delta(d, r.change)}"
                      for r in d.distribution)
     drop = f" Biggest drop: {account_plain(d.drops[0])}." if d.drops else ""
-    renewals = "; ".join(f"{r.risk} risk {r.accounts} ({money(r.arr)})" for r in d.renewals)
+    renewals = "; ".join(f"{esc(r.risk, 20)} risk {r.accounts} ({money(r.arr)})"
+                         for r in d.renewals)
     disagreeing = sum(1 for _, x in d.csm_entries if x)
     return (
         f"Portfolio health for {esc(d.scope, 80)} on {d.as_of.isoformat()}: "
@@ -295,7 +296,7 @@ def _manager_fallback(d: ManagerDigest) -> str:
         f"({money(d.at_risk_arr_renewing)} renewing within {window} days).{drop}"
         + (f" Renewals in {window} days: {renewals}." if renewals else "")
         + (_retention_text(d.retention) if d.retention is not None else "")
-        + (f" Stale: {'; '.join(d.stale)}." if d.stale else "")
+        + (f" Stale: {esc('; '.join(d.stale), 1500)}." if d.stale else "")
         + (f" {plural(d.catch_all_alerts, 'open alert')} went to the catch-all channel."
            if d.catch_all_alerts else "")
         + (

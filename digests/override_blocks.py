@@ -17,7 +17,7 @@ from digests.blocks import (
     static_select,
     text_input,
 )
-from digests.text import day_text, esc
+from digests.text import day_text, esc, user_mention
 from digests.wording import plural
 
 SENTIMENT_EMOJI = {
@@ -65,10 +65,10 @@ class ExpiryNotice:
 def override_text(line: OverrideLine, *, mention: bool = True) -> str:
     """ "CSM: red, champion left, until 31 Jan 2027, by @dana" (mrkdwn)."""
     if line.kind == "sentiment":
-        what = f"{SENTIMENT_EMOJI.get(line.sentiment or '', '')} {line.sentiment}".strip()
+        what = f"{SENTIMENT_EMOJI.get(line.sentiment or '', '')} {esc(line.sentiment, 20)}".strip()
     else:
         what = f"score set to {line.score:.0f}"
-    who = f"<@{line.author}>" if mention else esc(line.author_name, 100)
+    who = user_mention(line.author) if mention else esc(line.author_name, 100)
     return f"CSM: {what}, {esc(line.reason, 500)}, until {day_text(line.expires_on)}, by {who}"
 
 
@@ -91,14 +91,14 @@ def override_reply(r: OverrideReply) -> dict[str, Any]:
                 )
             )
         blocks.append(context(*notes))
-        plain = f"Recorded on {r.account_name}: {override_text(r.line, mention=False)}"
+        plain = f"Recorded on {name}: {override_text(r.line, mention=False)}"
         return message(blocks, plain)
     if r.kind == "cleared" and r.previous is not None:
         text = f"Cleared on *{name}*: {override_text(r.previous)}. The data alone scores it again."
-        return message([section(text)], f"Cleared the CSM entry on {r.account_name}.")
+        return message([section(text)], f"Cleared the CSM entry on {name}.")
     text = f"Nothing recorded on *{name}*: {esc(r.detail, 1000)}"
     return message(
-        [section(text), context(USAGE)], f"Nothing recorded on {r.account_name}: {r.detail}"
+        [section(text), context(USAGE)], f"Nothing recorded on {name}: {esc(r.detail, 1000)}"
     )
 
 
@@ -109,7 +109,8 @@ def expiry_notice(n: ExpiryNotice) -> dict[str, Any]:
         f":hourglass: Your entry on *{esc(n.line.account_name, 200)}* ends {when}: "
         f"{override_text(n.line)}.\nTo keep it, record it again with a new `--until`."
     )
-    return message([section(text)], f"Your CSM entry on {n.line.account_name} ends {when}.")
+    name = esc(n.line.account_name, 200)
+    return message([section(text)], f"Your CSM entry on {name} ends {when}.")
 
 
 OPEN_ACTION = "override_open"

@@ -23,8 +23,8 @@ def pipeline_failure(run_date: date, kind: str, steps: Sequence[dict[str, Any]],
         f"{float(s.get('seconds', 0)):.1f}s: {esc(s.get('detail') or '-', 300)}"
         for s in sorted(steps, key=lambda s: s.get("status") != "failed")
     ]
-    names = ", ".join(str(s.get("name")) for s in failed) or "none"
+    names = ", ".join(esc(s.get("name"), 80) for s in failed) or "none"
     blocks = [header(f"Pulse {kind} run of {run_date.isoformat()}: {len(failed)} step(s) failed")]
     blocks += [section(text) for text in pack_lines(lines)]
     blocks.append(context(f"Host {esc(host)} · `pulse runs` lists past runs"))
-    return message(blocks, f"Pulse {kind} run of {run_date.isoformat()}: {names} failed")
+    return message(blocks, f"Pulse {esc(kind, 40)} run of {run_date.isoformat()}: {names} failed")

@@ -18,15 +18,16 @@ def playbook_message(playbook: str, account: str, reason: str, tier: str | None,
     blocks = [
         section(f"{lead} *{esc(playbook)}* for *{esc(account)}*\n{esc(reason, 600)}"),
         context(f"{tier_badge(tier)}{score_text} · owner {user_mention(owner_slack_id)} · "
-                f"`/health {esc(account, 60)}` for the breakdown"),
+                f"`/health {esc(account, 60, code=True)}` for the breakdown"),
     ]
-    return message(blocks, f"{playbook}: {account}: {reason}")
+    return message(blocks, f"{esc(playbook)}: {esc(account)}: {esc(reason, 600)}")
 
 
 def reminder_message(playbook: str, account: str, text: str) -> dict[str, Any]:
     """A follow-up a playbook scheduled days ago, in the owner's DM."""
     blocks = [
         section(f":alarm_clock: *Reminder* for *{esc(account)}*\n{esc(text, 1000)}"),
-        context(f"Scheduled by the playbook {esc(playbook)} · `/health {esc(account, 60)}`"),
+        context(f"Scheduled by the playbook {esc(playbook)} · "
+                f"`/health {esc(account, 60, code=True)}`"),
     ]
-    return message(blocks, f"Reminder: {text}")
+    return message(blocks, f"Reminder: {esc(text, 1000)}")

@@ -1,8 +1,15 @@
 """Text that is safe in Slack mrkdwn: escaping, clipping, links, mentions and times.
 
-User-provided text (account names, owner names, reasons, alert messages) goes through
-:func:`escape` before it is put in mrkdwn: Slack treats ``&``, ``<`` and ``>`` as control
-characters, so an unescaped ``<!channel>`` in an account name would ping a whole channel.
+This module is the one place that makes data safe in Slack mrkdwn. Every text from the
+data (account, owner and contact names, reasons, alert messages, feature names) goes
+through :func:`escape` (or :func:`esc`, which clips first) before it is put in mrkdwn,
+whether in a block or in a message's top-level ``text``; what is not escaped is sent as
+``plain_text``. Slack treats ``&``, ``<`` and ``>`` as control characters
+(https://api.slack.com/reference/surfaces/formatting#escaping), so an unescaped
+``<!channel>`` in an account name would ping a whole channel. Slack has no escape for the
+formatting characters (``*bold*``, ``_italic_``, ``~strike~``, `` `code` ``), so they are
+replaced by look-alike characters that Slack does not parse; a ``>`` that would start a
+line (a block quote) is preceded by an invisible soft hyphen.
 
 Clipping (:func:`clip`) counts Slack characters (:func:`digests.limits.slack_len`) and
 never cuts through an HTML entity or a ``<...>`` link, because half an entity renders as
@@ -26,14 +33,38 @@ MENTION_MAX = 40
 
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
 
+LOOKALIKES = {
+    "*": "\u2217",  # ∗ asterisk operator
+    "\uff0a": "\ufe61",  # fullwidth asterisk -> ﹡ small asterisk
+    "_": "\u02cd",  # ˍ modifier letter low macron
+    "\uff3f": "\u2e0f",  # fullwidth low line -> ⸏ paragraphos
+    "~": "\u223c",  # ∼ tilde operator
+    "`": "\u02cb",  # ˋ modifier letter grave accent
+    "\uff40": "\u02cb",  # fullwidth grave accent
+}
+"""Formatting characters of mrkdwn and the characters that stand in for them in data."""
+_FORMATTING = str.maketrans(LOOKALIKES)
+_CODE_FORMATTING = str.maketrans({k: v for k, v in LOOKALIKES.items() if k in "`\uff40"})
+_QUOTE_START = re.compile(r"(^|\n)(\s*)&gt;")
+SOFT_HYPHEN = "\u00ad"
+
 
 # ---------------------------------------------------------------------------------------
 # Escaping and clipping
 
 
-def escape(text: Any) -> str:
-    """Escape Slack's three control characters so user text can never become markup."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def escape(text: Any, *, code: bool = False) -> str:
+    """``text`` from the data, made literal in mrkdwn: it can never become a mention, a
+    link, formatting or a block quote.
+
+    ``&``, ``<`` and ``>`` become entities; ``*``, ``_``, ``~`` and backticks become
+    :data:`LOOKALIKES`. With ``code=True`` (text put inside a `` `code` `` span, which
+    Slack does not format but a backtick would end) only backticks are replaced, so a
+    ``/health acme_corp`` command shown in a span can still be copied and typed.
+    """
+    out = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    out = out.translate(_CODE_FORMATTING if code else _FORMATTING)
+    return _QUOTE_START.sub(rf"\1\2{SOFT_HYPHEN}&gt;", out)
 
 
 def _take_units(text: str, budget: int) -> str:
@@ -70,9 +101,9 @@ def clip_raw(text: Any, limit: int) -> str:
     return clip(str(text), limit, mrkdwn=False)
 
 
-def esc(text: Any, limit: int = NAME_MAX) -> str:
+def esc(text: Any, limit: int = NAME_MAX, *, code: bool = False) -> str:
     """Clip then escape: the usual treatment for a name or sentence from the data."""
-    return escape(clip_raw(text, limit))
+    return escape(clip_raw(text, limit), code=code)
 
 
 def pack_lines(lines: Iterable[str], limit: int = MAX_SECTION_TEXT, sep: str = "\n") -> list[str]:

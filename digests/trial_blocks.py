@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any, Literal
 
 from digests.blocks import actions, button, context, header, message, section
-from digests.text import day_text, esc
+from digests.text import day_text, esc, user_mention
 
 APPROVE = "trial_approve"
 DECLINE = "trial_decline"
@@ -99,13 +99,13 @@ def trial_reply(r: TrialReply) -> dict[str, Any]:
     elif r.kind == "approval_requested":
         text = (
             f"Extension {r.step} of *{name}*'s trial needs a manager's approval: "
-            f"<@{r.approver}> has been asked for {r.days} more days. You'll get a DM with "
-            "the decision."
+            f"{user_mention(r.approver)} has been asked for {r.days} more days. You'll get a "
+            "DM with the decision."
         )
     elif r.kind == "pending":
         text = (
-            f"Extension {r.step} of *{name}*'s trial is already waiting for <@{r.approver}>'s "
-            "decision; nothing new was asked."
+            f"Extension {r.step} of *{name}*'s trial is already waiting for "
+            f"{user_mention(r.approver)}'s decision; nothing new was asked."
         )
     elif r.kind == "failed":
         text = f":warning: The trial of *{name}* was not extended: {esc(r.detail, 1500)}"
@@ -122,10 +122,10 @@ def _history_lines(history: list[ExtensionLine]) -> list[str]:
     lines = []
     for h in history:
         why = f': "{esc(h.justification, 300)}"' if h.justification else ""
-        decided = f", decided by <@{h.decided_by}>" if h.decided_by else ""
+        decided = f", decided by {user_mention(h.decided_by)}" if h.decided_by else ""
         lines.append(
-            f"• Extension {h.step}: {h.days} days, {h.status}, asked by <@{h.requested_by}> "
-            f"on {_day(h.at)}{why}{decided}"
+            f"• Extension {h.step}: {h.days} days, {esc(h.status, 20)}, asked by "
+            f"{user_mention(h.requested_by)} on {_day(h.at)}{why}{decided}"
         )
     return lines or ["• No earlier extension."]
 
@@ -137,8 +137,8 @@ def approval_request(r: ApprovalRequest) -> dict[str, Any]:
     blocks: list[dict[str, Any]] = [
         header("Trial extension needs your approval"),
         section(
-            f"<@{r.requested_by}> asks for *{r.days} more days* on the trial of *{name}*{owner}: "
-            f"extension {r.step}, beyond what a CSM may grant.\n"
+            f"{user_mention(r.requested_by)} asks for *{r.days} more days* on the trial of "
+            f"*{name}*{owner}: extension {r.step}, beyond what a CSM may grant.\n"
             f"Trial ends {_day(r.trial_end)}.\n"
             f'Reason: "{esc(r.justification, 1200)}"'
         ),
@@ -156,24 +156,25 @@ def approval_request(r: ApprovalRequest) -> dict[str, Any]:
             )
         )
         text = (
-            f"Trial extension for {r.account_name}: {r.days} more days asked by "
-            f"<@{r.requested_by}>; approve or decline."
+            f"Trial extension for {name}: {r.days} more days asked by "
+            f"{user_mention(r.requested_by)}; approve or decline."
         )
     else:
         if r.decision == "approved":
             outcome = (
-                f":white_check_mark: Approved by <@{r.decided_by}>: the trial now ends "
+                f":white_check_mark: Approved by {user_mention(r.decided_by)}: the trial now ends "
                 f"*{_day(r.new_end)}*."
             )
         elif r.decision == "declined":
-            outcome = f":no_entry_sign: Declined by <@{r.decided_by}>; the trial end is unchanged."
+            outcome = (f":no_entry_sign: Declined by {user_mention(r.decided_by)}; the trial end "
+                       "is unchanged.")
         else:
             outcome = (
-                f":warning: Approved by <@{r.decided_by}>, but Stripe refused the change: "
-                f"{esc(r.error or '', 800)}"
+                f":warning: Approved by {user_mention(r.decided_by)}, but Stripe refused the "
+                f"change: {esc(r.error or '', 800)}"
             )
         blocks.append(section(outcome))
-        text = f"Trial extension for {r.account_name}: {_plain(outcome)}"
+        text = f"Trial extension for {name}: {_plain(outcome)}"
     blocks.append(context(POLICY))
     return message(blocks, _plain(text))
 
@@ -183,17 +184,24 @@ def decision_notice(r: ApprovalRequest) -> dict[str, Any]:
     name = esc(r.account_name, 200)
     if r.decision == "approved":
         text = (
-            f":white_check_mark: <@{r.decided_by}> approved extension {r.step} of *{name}*'s "
-            f"trial: {r.days} more days, it now ends *{_day(r.new_end)}*."
+            f":white_check_mark: {user_mention(r.decided_by)} approved extension {r.step} of "
+            f"*{name}*'s trial: {r.days} more days, it now ends *{_day(r.new_end)}*."
         )
     elif r.decision == "declined":
         text = (
-            f":no_entry_sign: <@{r.decided_by}> declined extension {r.step} of *{name}*'s "
-            "trial; its end date is unchanged."
+            f":no_entry_sign: {user_mention(r.decided_by)} declined extension {r.step} of "
+            f"*{name}*'s trial; its end date is unchanged."
         )
     else:
         text = (
-            f":warning: <@{r.decided_by}> approved extension {r.step} of *{name}*'s trial but "
-            f"Stripe refused the change: {esc(r.error or '', 800)}"
+            f":warning: {user_mention(r.decided_by)} approved extension {r.step} of *{name}*'s "
+            f"trial but Stripe refused the change: {esc(r.error or '', 800)}"
         )
     return message([section(text)], _plain(text))
+
+
+def not_the_approver(approver: str | None) -> dict[str, Any]:
+    """The ephemeral answer to anyone but the asked manager clicking Approve or Decline."""
+    who = user_mention(approver) if approver else "the manager this request was sent to"
+    text = f"Only {who} can decide this request."
+    return message([section(text)], text)

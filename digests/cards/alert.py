@@ -139,10 +139,10 @@ def alert_card(alert: AlertItem, now: datetime) -> dict[str, Any]:
         blocks.append(
             section(f":rotating_light: *Reopened early:* {esc(alert.reopen_reason, 1000)}")
         )
-        state_plain += f". Reopened early: {clip_raw(alert.reopen_reason, 300)}"
+        state_plain += f". Reopened early: {esc(alert.reopen_reason, 300)}"
     if alert.quiet_reason:
         state_md += f' — "{esc(alert.quiet_reason, 500)}"'
-        state_plain += f' ("{clip_raw(alert.quiet_reason, 300)}")'
+        state_plain += f' ("{esc(alert.quiet_reason, 300)}")'
     blocks.append(context(state_md + owner))
     elements = _alert_buttons(alert)
     if elements:

@@ -22,6 +22,7 @@ from pulse.cli.common import (
     require_schema,
     workspace_today,
 )
+from pulse.cli.escape import term
 
 if TYPE_CHECKING:
     from pulse.kernel.config import PulseConfig
@@ -61,7 +62,7 @@ def _span(value: str, option: str) -> Span:
     try:
         return parse_span(value)
     except ValueError as exc:
-        err.print(f"[red]{option}: {exc}[/]")
+        err.print(f"[red]{option}: {term(exc)}[/]")
         raise typer.Exit(2) from None
 
 
@@ -117,7 +118,7 @@ def _run(
                 with_inputs=with_inputs,
             )
     except BacktestError as exc:
-        err.print(f"[red]{exc}[/]")
+        err.print(f"[red]{term(exc)}[/]")
         _print_usable_range(cfg, span, until)
         raise typer.Exit(2) from None
     if run.censored:
@@ -241,12 +242,12 @@ def _show_model() -> None:
 
     path = model_path()
     if not path.exists():
-        err.print(f"[red]No learned model at {path}: run pulse tune --write first[/]")
+        err.print(f"[red]No learned model at {term(path)}: run pulse tune --write first[/]")
         raise typer.Exit(2)
     try:
         doc = read_model(path)
     except (ScorecardError, OSError) as exc:
-        err.print(f"[red]{path}: {exc}[/]")
+        err.print(f"[red]{term(path)}: {term(exc)}[/]")
         raise typer.Exit(1) from None
     print_document(console, doc, str(path))
 
@@ -283,7 +284,7 @@ def _learn(
     try:
         result = learn(data, run.horizon, progress=lambda text: err.print(f"  {text}"))
     except (LearnError, ScorecardError) as exc:
-        err.print(f"[red]{exc}[/]")
+        err.print(f"[red]{term(exc)}[/]")
         _print_usable_range(cfg, run.horizon, run.observed_until)
         raise typer.Exit(2) from None
     print_learned(console, result, run.horizon.words)
@@ -295,7 +296,7 @@ def _learn(
     try:
         path = write_model(document)
     except (ScorecardError, OSError) as exc:
-        err.print(f"[red]Could not write the model: {exc}[/]")
+        err.print(f"[red]Could not write the model: {term(exc)}[/]")
         raise typer.Exit(1) from None
     console.print(f"Model written to {path} (pulse tune --show prints it). From the next "
                   "`pulse score` (and daily run) on it is the score; remove the file to go "
@@ -329,7 +330,7 @@ def _tune_weights(
             cfg.scoring.flags.score_drop_points,
         )
     except BacktestError as exc:
-        err.print(f"[red]{exc}[/]")
+        err.print(f"[red]{term(exc)}[/]")
         _print_usable_range(cfg, run.horizon, run.observed_until)
         raise typer.Exit(2) from None
     print_tune(console, result, run.horizon.words)
@@ -343,7 +344,7 @@ def _tune_weights(
     try:
         outcome = write_weights(result.suggested)
     except (ConfigError, OSError) as exc:
-        err.print(f"[red]Could not write the weights: {exc}[/]")
+        err.print(f"[red]Could not write the weights: {term(exc)}[/]")
         raise typer.Exit(1) from None
     if outcome.created:
         console.print(f"Created {outcome.path} with the suggested weights (the rest: defaults).")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.console import Console
 
+from pulse.cli.escape import term
 from pulse.kernel.clock import local_date, utcnow
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def load_settings() -> PulseConfig:
     try:
         return load_config()
     except ConfigError as exc:
-        err.print(f"[red]{exc}[/]")
+        err.print(f"[red]{term(exc)}[/]")
         raise typer.Exit(2) from None
 
 
@@ -48,7 +49,7 @@ def parse_date(value: str | None, option: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        err.print(f"[red]{option}: '{value}' is not a date (expected YYYY-MM-DD)[/]")
+        err.print(f"[red]{option}: '{term(value)}' is not a date (expected YYYY-MM-DD)[/]")
         raise typer.Exit(2) from None
 
 
@@ -81,12 +82,13 @@ def account_or_exit(session: Session, name: str) -> Account:
     match = find_account(session, name)
     if match.account is None:
         if match.candidates:
-            err.print(f"'{name}' matches several accounts; be more specific:")
+            err.print(f"'{term(name)}' matches several accounts; be more specific:")
             for acc in match.candidates:
-                err.print(f"  {acc.name} ({acc.domain or 'no domain'})")
+                err.print(f"  {term(acc.name)} ({term(acc.domain or 'no domain')})")
         else:
-            hint = f" Closest: {', '.join(match.closest)}." if match.closest else ""
-            err.print(f"[red]No account matches '{name}'.{hint}[/]")
+            closest = ", ".join(term(c) for c in match.closest)
+            hint = f" Closest: {closest}." if match.closest else ""
+            err.print(f"[red]No account matches '{term(name)}'.{hint}[/]")
         raise typer.Exit(1)
     return match.account
 
@@ -107,6 +109,6 @@ def required_slack() -> Delivery:
     try:
         token = require_env("SLACK_BOT_TOKEN")
     except MissingSetting as exc:
-        err.print(f"[red]{exc}[/]")
+        err.print(f"[red]{term(exc)}[/]")
         raise typer.Exit(2) from None
     return SlackDelivery(web_client(token))

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from pulse.cli.common import console, err, load_settings, require_schema
+from pulse.cli.escape import term
 from pulse.kernel.errors import one_line
 
 if TYPE_CHECKING:
@@ -19,7 +20,7 @@ def _crm(system: str) -> CrmSystem:
     try:
         return crm_system(system)
     except ImportError as exc:
-        err.print(f"[red]{system}: connector not available ({exc})[/]")
+        err.print(f"[red]{term(system)}: connector not available ({term(exc)})[/]")
         raise typer.Exit(1) from None
 
 
@@ -35,7 +36,7 @@ def crm_check() -> None:
     for system in CRM_SYSTEMS:
         problem = crm_problem(cfg, system)
         if problem:
-            console.print(f"[dim]{problem}[/]", highlight=False)
+            console.print(f"[dim]{term(problem)}[/]", highlight=False)
             continue
         crm = _crm(system)
         try:
@@ -51,8 +52,9 @@ def crm_check() -> None:
         for r in results:
             found = r.found or "-"
             expected = r.expected or "any"
-            state = f"[red]{r.problem}[/]" if r.problem else "[green]ok[/]"
-            console.print(f"  {r.name}: {found} (expected {expected}) {state}", highlight=False)
+            state = f"[red]{term(r.problem)}[/]" if r.problem else "[green]ok[/]"
+            console.print(f"  {term(r.name)}: {term(found)} (expected {term(expected)}) {state}",
+                          highlight=False)
         console.print(f"  {arr_line(cfg, system, results)}", highlight=False)
         failed |= bool(bad)
     if not checked and not failed:
@@ -82,7 +84,7 @@ def writeback(
     cfg = load_settings()
     require_schema(cfg.database_url)
     if system is not None and system not in CRM_SYSTEMS:
-        err.print(f"[red]--system: '{system}' is not one of {', '.join(CRM_SYSTEMS)}[/]")
+        err.print(f"[red]--system: '{term(system)}' is not one of {', '.join(CRM_SYSTEMS)}[/]")
         raise typer.Exit(2)
     systems = [system] if system else configured_crms(cfg)
     if not systems:
@@ -117,7 +119,7 @@ def writeback(
                 highlight=False,
             )
             for where, reason in report.failed[:20]:
-                err.print(f"  [red]{where}: {reason}[/]")
+                err.print(f"  [red]{term(where)}: {term(reason)}[/]")
             failed |= bool(report.failed)
     if failed:
         raise typer.Exit(1)

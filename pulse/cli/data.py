@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from pulse.cli.common import console, err, load_settings, require_schema, safe_url
+from pulse.cli.escape import plain, term
 from pulse.kernel.clock import local_date, utcnow
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def sync(
         try:
             get_connector(source)
         except KeyError as exc:
-            err.print(f"[red]{exc.args[0]}[/]")
+            err.print(f"[red]{term(exc.args[0])}[/]")
             raise typer.Exit(2) from None
         sources = [source]
     if not sources:
@@ -87,14 +88,14 @@ def sources() -> None:
             (state.last_status or "-") if state else "-",
             str(state.last_success_at or "-") if state else "-",
             source_status(cfg, name, state.last_success_at if state else None, now),
-            (state.cursor or "-") if state else "-",
+            term(state.cursor or "-") if state else "-",
         )
     console.print(table)
     for name, state in sorted(states.items()):
         if state.last_status == "failed":
             for error in (state.last_report or {}).get("errors") or []:
-                console.print(f"{name}: {error}", style="red", markup=False, highlight=False,
-                              soft_wrap=True)
+                console.print(f"{plain(name)}: {plain(error)}", style="red", markup=False,
+                              highlight=False, soft_wrap=True)
 
 
 def identities() -> None:
@@ -131,7 +132,7 @@ def resolve_and_print(cfg: PulseConfig, *, show_unmatched: bool, dry_run: bool =
     for col in ("Source", "External id", "Name", "Reason"):
         table.add_column(col)
     for source, external_id, name, reason in report.unmatched:
-        table.add_row(source, external_id, name or "-", reason)
+        table.add_row(term(source), term(external_id), term(name or "-"), term(reason))
     console.print(table)
 
 

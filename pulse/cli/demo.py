@@ -8,6 +8,7 @@ import pandas as pd
 from rich.console import Console
 from sqlalchemy import func, select
 
+from pulse.cli.escape import term
 from pulse.cli.explain_view import render_explanation
 from pulse.cli.terminal import (
     money,
@@ -81,7 +82,7 @@ def run_demo(console: Console, cfg: PulseConfig, today: date, *, force: bool = F
             summary = run_scoring(session, cfg, day)
         console.print(f"   {summary}")
     console.print()
-    _show_portfolio(console, cfg, today)
+    show_portfolio(console, cfg, today)
     console.print(
         "\nNext: [bold].venv/bin/pulse explain acme[/] (any name or domain), "
         "[bold].venv/bin/pulse metrics[/] (retention, churn, forecast), "
@@ -89,7 +90,7 @@ def run_demo(console: Console, cfg: PulseConfig, today: date, *, force: bool = F
     )
 
 
-def _show_portfolio(console: Console, cfg: PulseConfig, today: date) -> None:
+def show_portfolio(console: Console, cfg: PulseConfig, today: date) -> None:
     """The manager summary, then the busiest CSM's morning list, expansion candidates and
     why the list's first account is on it."""
     with session_factory(cfg.database_url)() as session:
@@ -100,21 +101,22 @@ def _show_portfolio(console: Console, cfg: PulseConfig, today: date) -> None:
         if csm_id is None or items.empty:
             return
         owner = session.get(Owner, csm_id)
-        console.rule(f"[bold]Morning list for {owner.name if owner else csm_id}")
-        render_attention(console, items, owner.name if owner else str(csm_id))
+        owner_name = owner.name if owner else str(csm_id)
+        console.rule(f"[bold]Morning list for {term(owner_name)}")
+        render_attention(console, items, owner_name)
         upsell = expansion_candidates(portfolio, csm_id, limit=EXPANSION_CANDIDATES_SHOWN)
         if not upsell.empty:
             console.print(
                 "Expansion candidates: "
                 + ", ".join(
-                    f"{r.name} ({r.expansion_score:.0f}, {money(r.arr)})"
+                    f"{term(r.name)} ({r.expansion_score:.0f}, {money(r.arr)})"
                     for r in upsell.itertuples()
                 )
             )
         top = items.iloc[0]
         account = session.get(Account, int(top["account_id"]))
         if account is not None:
-            console.rule(f"[bold]Why: {account.name}")
+            console.rule(f"[bold]Why: {term(account.name)}")
             render_explanation(console, session, account, today)
 
 

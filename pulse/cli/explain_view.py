@@ -10,6 +10,7 @@ from rich.panel import Panel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pulse.cli.escape import plain, term
 from pulse.cli.terminal import money, tier_text
 from pulse.kernel.config import ScoringConfig
 from scoring.engine import previous_snapshot
@@ -33,28 +34,28 @@ def render_explanation(
     snap = latest_snapshot(session, account.id, on_or_before)
     if snap is None:
         return False
-    owner = account.owner.name if account.owner else "no owner"
+    owner = term(account.owner.name) if account.owner else "no owner"
     renewal = renewal_then(snap) or (
         account.renewal_date.isoformat() if account.renewal_date else "no renewal date"
     )
     console.print(
         Panel.fit(
-            f"[bold]{account.name}[/] ({account.domain or 'no domain'}) - "
-            f"{account.tier or 'no tier'}, {lifecycle_then(account, snap.as_of)}\n"
+            f"[bold]{term(account.name)}[/] ({term(account.domain or 'no domain')}) - "
+            f"{term(account.tier or 'no tier')}, {term(lifecycle_then(account, snap.as_of))}\n"
             f"Health [bold]{snap.score:.1f}[/] {tier_text(snap.tier)} as of {snap.as_of}  |  "
             f"ARR {money(account.arr or 0)}  |  renews {renewal}  |  CSM {owner}",
             title="pulse explain",
         )
     )
     for line in render_breakdown(snap):
-        console.print(line, markup=False, highlight=False)
+        console.print(plain(line), markup=False, highlight=False)
     prev = previous_snapshot(session, account.id, snap.as_of)
     if prev is None:
         console.print("Change: first snapshot, nothing to compare with yet.")
     else:
         console.print(f"Change since {prev.as_of}:")
         for line in explain_change(prev, snap):
-            console.print(f"  {line}", markup=False, highlight=False)
+            console.print(f"  {plain(line)}", markup=False, highlight=False)
     return True
 
 
@@ -94,7 +95,7 @@ def render_learned(
 
     learned = learned_points(session, cfg, doc, as_of)
     if account.id not in learned.points.index:
-        console.print(f"Learned model: {account.name} was not a live account on {as_of}.")
+        console.print(f"Learned model: {term(account.name)} was not a live account on {as_of}.")
         return
     row = learned.points.loc[account.id]
     bins = learned.bins.loc[account.id]
@@ -114,7 +115,8 @@ def render_learned(
     )
     ranked = row.sort_values(ascending=False)
     for name, value in ranked.head(LEARNED_INPUTS_SHOWN).items():
-        console.print(f"  {name} ({bins[name]}): {value:.1f} of {learned.most[str(name)]:.1f}",
+        most = learned.most[str(name)]
+        console.print(f"  {plain(name)} ({plain(bins[name])}): {value:.1f} of {most:.1f}",
                       highlight=False, markup=False)
     rest = ranked.iloc[LEARNED_INPUTS_SHOWN:]
     if len(rest):

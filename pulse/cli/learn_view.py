@@ -7,6 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from pulse.cli.escape import term
 from scoring.learn.fit import CURRENT, SCORECARD, LearnResult
 
 TOP_INPUTS = 15
@@ -47,7 +48,7 @@ def inputs_table(result: LearnResult, limit: int | None = TOP_INPUTS) -> Table:
         low, high = result.stability.get(item.name, (0.0, 0.0))
         if item.missing_share > 0:
             bins += f"; missing: {missing:.0f}"
-        table.add_row(item.name, item.direction(), f"{model.max_points(item):.1f}",
+        table.add_row(term(item.name), item.direction(), f"{model.max_points(item):.1f}",
                       f"{low:.0f}-{high:.0f}", bins)
     return table
 
@@ -109,7 +110,8 @@ def print_document(console: Console, doc: dict[str, Any], path: str) -> None:
         missing = entry["missing"]
         extra = [{"bin": "missing", **missing}] if missing.get("share_in_training") else []
         for b in [*entry["bins"], *extra]:
-            table.add_row(entry["name"] if first else "", entry["direction"] if first else "",
-                          str(b["bin"]), f"{b['points']:.1f}")
+            table.add_row(term(entry["name"]) if first else "",
+                          term(entry["direction"]) if first else "", term(b["bin"]),
+                          f"{b['points']:.1f}")
             first = False
     console.print(table)

@@ -15,6 +15,7 @@ from pulse.cli.common import (
     require_schema,
     workspace_today,
 )
+from pulse.cli.escape import term
 from pulse.kernel.breakdowns import BREAKDOWNS
 
 
@@ -37,7 +38,7 @@ def metrics_command(
     from storage.db import session_factory
 
     if by is not None and by not in BREAKDOWNS:
-        err.print(f"[red]--by: '{by}' is not one of {', '.join(BREAKDOWNS)}[/]")
+        err.print(f"[red]--by: '{term(by)}' is not one of {', '.join(BREAKDOWNS)}[/]")
         raise typer.Exit(2)
     start = parse_date(from_, "--from")
     end = parse_date(to, "--to")

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from pulse.cli.escape import term
 from pulse.cli.terminal import money
 from pulse.kernel.tiers import TIER_LABELS
 from pulse.services.metrics import MetricsReport
@@ -76,7 +77,7 @@ def render_metrics(console: Console, r: MetricsReport) -> None:
     _impact(console, r)
     _commercial(console, r)
     for note in r.notes:
-        console.print(f"[yellow]note:[/] {note}", highlight=False)
+        console.print(f"[yellow]note:[/] {term(note)}", highlight=False)
 
 
 def _revenue(console: Console, r: MetricsReport) -> None:
@@ -111,7 +112,7 @@ def _bridge_table(console: Console, title: str, label: str, frame: pd.DataFrame)
                            "Churned", "End ARR", "GRR", "NRR", "Logo churn"])
     for group, row in frame.iterrows():
         table.add_row(
-            str(group), _i(row['accounts_start']), money(row["arr_start"]),
+            term(group), _i(row['accounts_start']), money(row["arr_start"]),
             money(row["new_arr"]), money(row["expansion_arr"]), money(row["contraction_arr"]),
             money(row["churned_arr"]), money(row["arr_end"]), pct(row["grr"]), pct(row["nrr"]),
             pct(row["logo_churn_rate"]),
@@ -134,7 +135,7 @@ def _health(console: Console, r: MetricsReport) -> None:
         table = _table(f"At-risk ARR by {r.by}", [r.by, "Paying", "ARR", "At risk", "At-risk ARR",
                                                   f"Renewing in {window}d", "Share"])
         for group, row in r.at_risk.iterrows():
-            table.add_row(str(group), _i(row['accounts']), money(row["arr"]),
+            table.add_row(term(group), _i(row['accounts']), money(row["arr"]),
                           _i(row['at_risk_accounts']), money(row["at_risk_arr"]),
                           money(row["renewing_arr"]), pct(row["at_risk_share"]))
         console.print(table)
@@ -145,7 +146,7 @@ def _health(console: Console, r: MetricsReport) -> None:
     table = _table("Health distribution of paying accounts", columns)
     for group in groups:
         for tier, row in r.distribution.xs(group, level="group").iterrows():
-            table.add_row(*([str(group)] if r.by else []), TIER_NAMES.get(str(tier), str(tier)),
+            table.add_row(*([term(group)] if r.by else []), term(TIER_NAMES.get(str(tier), tier)),
                           _i(row['accounts_start']), money(row["arr_start"]),
                           _i(row['accounts_end']), money(row["arr_end"]),
                           f"{int(row['change_accounts']):+,}", _signed_money(row["change_arr"]))
@@ -176,7 +177,7 @@ def _product(console: Console, r: MetricsReport) -> None:
             ad = r.adoption.loc[group] if group in r.adoption.index else None
             tv = r.time_to_value.loc[group] if group in r.time_to_value.index else None
             table.add_row(
-                str(group),
+                term(group),
                 _i(ad['accounts']) if ad is not None else "0",
                 _i(ad['adopted']) if ad is not None else "0",
                 pct(ad["adoption_rate"]) if ad is not None else "n/a",
@@ -203,7 +204,7 @@ def _impact(console: Console, r: MetricsReport) -> None:
         table = _table(f"Health improvement by {r.by}",
                        [r.by, "Acknowledged", "Measured", "Improved", "Rate", "Pending"])
         for group, row in r.improvement.iterrows():
-            table.add_row(str(group), _i(row['acknowledged']), _i(row['measured']),
+            table.add_row(term(group), _i(row['acknowledged']), _i(row['measured']),
                           _i(row['improved']), pct(row["improvement_rate"]),
                           _i(row['pending']))
         console.print(table)
@@ -218,7 +219,7 @@ def _commercial(console: Console, r: MetricsReport) -> None:
                    columns)
     for group in dict.fromkeys(r.renewals.index.get_level_values("group")):
         for risk, row in r.renewals.xs(group, level="group").iterrows():
-            table.add_row(*([str(group)] if r.by else []), str(risk), _i(row['accounts']),
+            table.add_row(*([term(group)] if r.by else []), term(risk), _i(row['accounts']),
                           money(row["arr"]), _i(row['opportunities']),
                           money(row["opportunity_amount"]))
     console.print(table)
@@ -237,7 +238,7 @@ def _commercial(console: Console, r: MetricsReport) -> None:
                        ["Stage", "Probability", "Opportunities", "Amount", "Weighted"])
         for stage, row in f.by_stage.iterrows():
             mark = "" if row["known"] else " (default)"
-            table.add_row(str(stage), f"{pct(row['probability'])}{mark}",
+            table.add_row(term(stage), f"{pct(row['probability'])}{mark}",
                           _i(row["opportunities"]), money(row["amount"]),
                           money(row["weighted"]))
         console.print(table)
@@ -245,12 +246,12 @@ def _commercial(console: Console, r: MetricsReport) -> None:
         console.print(
             f"[yellow]Stages without a probability[/] (weighted "
             f"{pct(f.default_probability)}, metrics.default_stage_probability): "
-            + ", ".join(f.unknown_stages), highlight=False)
+            + ", ".join(term(s) for s in f.unknown_stages), highlight=False)
     if r.by:
         table = _table(f"Expansion forecast by {r.by}",
                        [r.by, "Opportunities", "Amount", "Weighted"])
         for group, row in f.by_group.iterrows():
-            table.add_row(str(group), _i(row["opportunities"]), money(row["amount"]),
+            table.add_row(term(group), _i(row["opportunities"]), money(row["amount"]),
                           money(row["weighted"]))
         console.print(table)
 

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from pulse.cli.common import console, err, load_settings, require_schema
+from pulse.cli.escape import plain, term
 from pulse.kernel.clock import utcnow
 
 if TYPE_CHECKING:
@@ -72,13 +73,13 @@ def people_command(
         table.add_column(col)
     for p in rows:
         table.add_row(
-            p.name + (" (manager)" if p.is_manager else ""),
-            p.email or "-",
-            p.slack_user_id or "[red]none[/]",
-            p.slack_from or "-",
+            term(p.name) + (" (manager)" if p.is_manager else ""),
+            term(p.email or "-"),
+            term(p.slack_user_id) if p.slack_user_id else "[red]none[/]",
+            term(p.slack_from or "-"),
             p.checked_at.strftime("%Y-%m-%d %H:%M") if p.checked_at else "-",
-            p.manager or "-",
-            p.team or "-",
+            term(p.manager or "-"),
+            term(p.team or "-"),
             str(p.accounts),
         )
     console.print(table)
@@ -90,5 +91,6 @@ def people_command(
                   f"catch-all channel: {cfg.slack.catch_all or 'none configured'}):",
                   highlight=False)
     for p in unmatched:
-        console.print(f"  {p.name} <{p.email or 'no email'}>: {p.unmatched_reason}",
+        console.print(f"  {plain(p.name)} <{plain(p.email or 'no email')}>: "
+                      f"{plain(p.unmatched_reason)}",
                       highlight=False, markup=False)

@@ -15,6 +15,7 @@ from pulse.cli.common import (
     optional_slack,
     require_schema,
 )
+from pulse.cli.escape import term
 
 if TYPE_CHECKING:
     from pulse.kernel.config import PlaybookAction
@@ -31,9 +32,9 @@ def _print_steps(steps: list[dict[str, object]]) -> None:
     for step in steps:
         status = str(step.get("status"))
         seconds = step.get("seconds") or 0
-        table.add_row(str(step.get("name")), f"[{colour.get(status, 'white')}]{status}[/]",
+        table.add_row(term(step.get("name")), f"[{colour.get(status, 'white')}]{term(status)}[/]",
                       str(step.get("attempts")), f"{float(seconds):.1f}",  # type: ignore[arg-type]
-                      str(step.get("detail")))
+                      term(step.get("detail")))
     console.print(table)
 
 
@@ -73,13 +74,14 @@ def runs_command(
         took = "-"
         if run.finished_at:
             took = f"{(run.finished_at - run.started_at).total_seconds():.0f}s"
-        summary = " ".join(f"{s['name']}:{s['status']}" for s in run.steps) or "(running)"
+        summary = term(" ".join(f"{s['name']}:{s['status']}" for s in run.steps) or "(running)")
         table.add_row(str(run.id), str(run.run_date), run.kind, str(run.started_at), took,
                       run.status, summary)
     console.print(table)
     if steps:
         for run in runs:
-            console.print(f"[bold]Run {run.id}[/] ({run.kind}, {run.run_date}, {run.host})")
+            console.print(f"[bold]Run {run.id}[/] ({term(run.kind)}, {run.run_date}, "
+                          f"{term(run.host)})")
             _print_steps(run.steps)
 
 
@@ -102,7 +104,8 @@ def playbooks_command() -> None:
         ) or "any account"
         actions = ", ".join(_action_text(action) for action in playbook.actions)
         params = " ".join(f"{k}={v}" for k, v in trigger.items())
-        table.add_row(playbook.name, f"{kind} {params}".strip(), when, actions,
+        table.add_row(term(playbook.name), term(f"{kind} {params}".strip()), term(when),
+                      term(actions),
                       f"{playbook.cooldown_days}d")
     console.print(table)
 
@@ -132,13 +135,13 @@ def audit_command(
         newest = stmt.order_by(AuditLog.at.desc(), AuditLog.id.desc()).limit(limit)
         rows = session.execute(newest).all()
     if not rows:
-        console.print("No audit entries" + (f" for {account}." if account else "."))
+        console.print("No audit entries" + (f" for {term(account)}." if account else "."))
         return
     table = Table(show_edge=False)
     for col in ("When (UTC)", "Who", "Action", "Account", "Outcome", "Detail"):
         table.add_column(col)
     for entry, name in rows:
         detail = ", ".join(f"{k}={v}" for k, v in (entry.detail or {}).items())
-        table.add_row(str(entry.at), entry.actor, entry.action, name or "-", entry.outcome,
-                      detail[:AUDIT_DETAIL_CHARS])
+        table.add_row(str(entry.at), term(entry.actor), term(entry.action), term(name or "-"),
+                      term(entry.outcome), term(detail[:AUDIT_DETAIL_CHARS]))
     console.print(table)

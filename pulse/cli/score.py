@@ -19,6 +19,7 @@ from pulse.cli.common import (
     required_slack,
     workspace_today,
 )
+from pulse.cli.escape import term
 from pulse.kernel.clock import utcnow
 
 
@@ -64,7 +65,7 @@ def explain(
     with session_factory(cfg.database_url)() as session:
         account = account_or_exit(session, name)
         if not render_explanation(console, session, account, day):
-            err.print(f"[red]{account.name} has no score yet: run `pulse score`.[/]")
+            err.print(f"[red]{term(account.name)} has no score yet: run `pulse score`.[/]")
             raise typer.Exit(1)
         snap = latest_snapshot(session, account.id, day)
         assert snap is not None  # render_explanation found it
@@ -73,7 +74,7 @@ def explain(
         try:
             doc = read_model()
         except (ScorecardError, OSError) as exc:
-            err.print(f"[yellow]Learned model not shown: {model_path()}: {exc}[/]")
+            err.print(f"[yellow]Learned model not shown: {model_path()}: {term(exc)}[/]")
             return
         render_learned(console, session, account, doc, snap.as_of, cfg.scoring)
 
@@ -91,7 +92,7 @@ def demo(
     try:
         run_demo(console, cfg, workspace_today(cfg), force=force)
     except RuntimeError as exc:
-        err.print(f"[red]{exc}[/]")
+        err.print(f"[red]{term(exc)}[/]")
         raise typer.Exit(1) from None
     console.print(f"[dim]Demo finished in {time.perf_counter() - started:.1f}s.[/]")
 
@@ -140,7 +141,8 @@ def digest(
                 .order_by(Owner.id)
             ).first()
             if owner is None:
-                err.print(f"[red]No CSM or manager matches '{user}' (email or Slack user id).[/]")
+                err.print(f"[red]No CSM or manager matches '{term(user)}' "
+                          "(email or Slack user id).[/]")
                 raise typer.Exit(1)
             owner_id = owner.id
             only = lambda oid, _sid: oid == owner_id  # noqa: E731
@@ -159,7 +161,7 @@ def digest(
     console.print(str(report))
     if report.failed:
         for destination, error in report.failed:
-            err.print(f"[red]{destination}: {error}[/]")
+            err.print(f"[red]{term(destination)}: {term(error)}[/]")
         raise typer.Exit(1)
 
 

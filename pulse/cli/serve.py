@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from pulse.cli.common import console, err, load_settings, optional_slack, require_schema
+from pulse.cli.escape import term
 
 if TYPE_CHECKING:
     from pulse.kernel.config import PulseConfig
@@ -65,7 +66,7 @@ def serve(
     try:
         app_from_env(cfg)  # a missing variable is one line here, not one per worker
     except MissingSetting as exc:
-        err.print(f"[red]{exc}[/]")
+        err.print(f"[red]{term(exc)}[/]")
         raise typer.Exit(2) from None
     chosen = port or cfg.slack.port
     console.print(f"Pulse is listening on http://{host}:{chosen}{EVENTS_PATH} with {workers} "
@@ -90,7 +91,7 @@ def _serve_socket(cfg: PulseConfig, scheduler: bool) -> None:
         app_token = require_env("SLACK_APP_TOKEN")
         slack_app = app_from_env(cfg, socket_mode=True)
     except MissingSetting as exc:
-        err.print(f"[red]{exc}[/]")
+        err.print(f"[red]{term(exc)}[/]")
         raise typer.Exit(2) from None
     jobs = None
     if scheduler:

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from connectors.base import get_connector
 from digests.wording import money, signed
+from pulse.cli.escape import plain, term
 from pulse.kernel.config import PulseConfig
 from pulse.kernel.records import Batch
 from pulse.kernel.tiers import TIER_LABELS
@@ -23,7 +24,7 @@ TIER_STYLE = {"healthy": "green", "fine": "yellow", "at_risk": "red"}
 
 
 def tier_text(tier: str) -> str:
-    return f"[{TIER_STYLE.get(tier, 'white')}]{TIER_LABELS.get(tier, tier)}[/]"
+    return f"[{TIER_STYLE.get(tier, 'white')}]{term(TIER_LABELS.get(tier, tier))}[/]"
 
 
 def render_manager_summary(console: Console, s: ManagerSummary, workspace: str) -> None:
@@ -31,7 +32,7 @@ def render_manager_summary(console: Console, s: ManagerSummary, workspace: str) 
     change = f", {signed(s.average_change)} since last run" if s.average_change is not None else ""
     console.print(
         Panel.fit(
-            f"[bold]{workspace}[/]: {s.accounts} accounts scored on {s.as_of}{since}\n"
+            f"[bold]{term(workspace)}[/]: {s.accounts} accounts scored on {s.as_of}{since}\n"
             f"Average health {s.average_score}{change}\n"
             f"At-risk ARR [red]{money(s.at_risk_arr)}[/] of {money(s.total_arr)}"
             f" ([red]{money(s.at_risk_arr_renewing)}[/] renewing within 90 days)",
@@ -57,8 +58,8 @@ def render_manager_summary(console: Console, s: ManagerSummary, workspace: str) 
             table.add_column(col, justify="right" if col in {"Score", "Change", "ARR"} else "left")
         for _, r in frame.iterrows():
             table.add_row(
-                r["name"],
-                r["owner_name"] or "-",
+                term(r["name"]),
+                term(r["owner_name"] or "-"),
                 f"{r['prev_score']:.1f} -> {r['score']:.1f}",
                 signed(r["change"]),
                 tier_text(r["health_tier"]),
@@ -69,30 +70,31 @@ def render_manager_summary(console: Console, s: ManagerSummary, workspace: str) 
     for col in ("Renewal risk", "Accounts", "ARR"):
         renewals.add_column(col, justify="left" if col == "Renewal risk" else "right")
     for risk, row in s.renewals_by_risk.iterrows():
-        renewals.add_row(str(risk), str(int(row["accounts"])), money(float(row["arr"])))
+        renewals.add_row(term(risk), str(int(row["accounts"])), money(float(row["arr"])))
     console.print(renewals)
     if not s.flag_counts.empty:
         flags = Table(title="Churn flags raised", show_edge=False)
         flags.add_column("Flag")
         flags.add_column("Accounts", justify="right")
         for label, count in s.flag_counts.items():
-            flags.add_row(str(label), str(int(count)))
+            flags.add_row(term(label), str(int(count)))
         console.print(flags)
 
 
 def render_attention(console: Console, items: pd.DataFrame, owner: str, limit: int = 15) -> None:
-    table = Table(title=f"{owner}: {len(items)} account(s) need attention today", show_edge=False)
+    title = f"{term(owner)}: {len(items)} account(s) need attention today"
+    table = Table(title=title, show_edge=False)
     for col in ("Account", "Score", "Change", "Tier", "ARR", "Renewal", "Why"):
         table.add_column(col, justify="right" if col in {"Score", "Change", "ARR"} else "left")
     for _, r in items.head(limit).iterrows():
         table.add_row(
-            r["name"],
+            term(r["name"]),
             f"{r['score']:.1f}",
             signed(r["change"]),
             tier_text(r["health_tier"]),
             money(r["arr"]),
             str(r["renewal_date"] or "-"),
-            r["why"],
+            term(r["why"]),
         )
     console.print(table)
     if len(items) > limit:
@@ -154,16 +156,16 @@ def print_sync_report(console: Console, report: SyncReport, max_skipped: int = 2
     t = report.totals
     colour = {"ok": "green", "partial": "yellow", "dry-run": "cyan"}.get(report.status, "red")
     console.print(
-        f"[{colour}]{report.source}: {report.status}[/] - fetched {t.fetched:,}, "
+        f"[{colour}]{term(report.source)}: {term(report.status)}[/] - fetched {t.fetched:,}, "
         f"inserted {t.inserted:,}, updated {t.updated:,}, unchanged {t.unchanged:,}, "
         f"skipped {len(t.skipped):,}"
     )
     for rejection in t.skipped[:max_skipped]:
-        console.print(f"  skipped {rejection.where}: {rejection.reason}")
+        console.print(f"  skipped {term(rejection.where)}: {term(rejection.reason)}")
     if len(t.skipped) > max_skipped:
         console.print(f"  ... and {len(t.skipped) - max_skipped} more skipped")
     for warning in report.warnings:
-        console.print(f"  [yellow]warning:[/] {warning}", highlight=False)
+        console.print(f"  [yellow]warning:[/] {term(warning)}", highlight=False)
     for error in report.errors:  # one line each, as stored (and "[redacted]" is no markup)
-        console.print(f"  error: {error}", style="red", markup=False, highlight=False,
+        console.print(f"  error: {plain(error)}", style="red", markup=False, highlight=False,
                       soft_wrap=True)

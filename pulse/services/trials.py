@@ -395,6 +395,15 @@ def cancel_request(session: Session, extension_id: int, reason: str, now: dateti
         )
 
 
+class NotTheApprover(PermissionError):
+    """Someone other than the approver asked (or an admin) decided; ``approver`` is the
+    Slack user id the reply names, so the bot can mention them safely."""
+
+    def __init__(self, approver: str | None) -> None:
+        super().__init__("Only the manager this request was sent to can decide it.")
+        self.approver = approver
+
+
 def decide(
     session: Session,
     config: PulseConfig,
@@ -407,7 +416,7 @@ def decide(
     """A manager's Approve / Decline. Only the asked approver (or an admin) may decide;
     the row is locked (``FOR UPDATE`` on PostgreSQL) so two clicks decide once.
 
-    Raises LookupError for an unknown request, PermissionError for anyone else.
+    Raises LookupError for an unknown request, :class:`NotTheApprover` for anyone else.
     """
     row = session.scalars(
         select(TrialExtension).where(TrialExtension.id == extension_id).with_for_update()
@@ -415,7 +424,7 @@ def decide(
     if row is None:
         raise LookupError(f"Trial extension request {extension_id} does not exist.")
     if viewer.slack_user_id != row.approver and viewer.role != "admin":
-        raise PermissionError(f"Only <@{row.approver}> can decide this request.")
+        raise NotTheApprover(row.approver)
     account = session.get(Account, row.account_id)
     assert account is not None
     if row.status != "pending":
@@ -446,6 +455,7 @@ def decide(
 
 __all__ = [
     "Decided",
+    "NotTheApprover",
     "Requested",
     "TrialBilling",
     "cancel_request",

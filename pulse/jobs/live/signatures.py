@@ -7,7 +7,9 @@ HTTP status to answer and the reason to log; the caller stores nothing.
 
 * **Stripe** (https://docs.stripe.com/webhooks#verify-events): ``Stripe-Signature:
   t=<unix>,v1=<hex HMAC-SHA256(whsec secret, "<t>.<body>")>``, verified by the ``stripe``
-  package itself (:func:`stripe.WebhookSignature.verify_header`, 300 s tolerance).
+  package itself (:func:`stripe.WebhookSignature.verify_header`, 300 s tolerance). That
+  check only refuses timestamps too old; Pulse refuses ``t`` too far in the future too,
+  so every source has the same window both ways.
 * **Zendesk** (https://developer.zendesk.com/documentation/webhooks/verifying/):
   ``X-Zendesk-Webhook-Signature = base64(HMAC-SHA256(secret, timestamp + body))`` with
   ``X-Zendesk-Webhook-Signature-Timestamp`` an ISO 8601 time such as
@@ -79,12 +81,23 @@ def _fresh(age_seconds: float, tolerance: int, what: str) -> None:
 
 
 def verify_stripe(
-    body: bytes, headers: Mapping[str, str], secret: str, tolerance: int = TOLERANCE_SECONDS
+    body: bytes,
+    headers: Mapping[str, str],
+    secret: str,
+    tolerance: int = TOLERANCE_SECONDS,
+    *,
+    now: float | None = None,
 ) -> None:
-    """Stripe's own check (``stripe.WebhookSignature.verify_header``) of ``Stripe-Signature``."""
+    """Stripe's own check (``stripe.WebhookSignature.verify_header``) of ``Stripe-Signature``,
+    after its ``t=`` is checked to be within ``tolerance`` of now, either way."""
     header = _header(headers, "Stripe-Signature")
     if not header:
         raise Refused(400, "no Stripe-Signature header (unsigned)")
+    stamps = [part.strip()[2:] for part in header.split(",") if part.strip().startswith("t=")]
+    if len(stamps) != 1 or not stamps[0].isdigit():
+        raise Refused(400, "no readable t= in Stripe-Signature")
+    _fresh((now if now is not None else epoch_seconds()) - int(stamps[0]), tolerance,
+           "Stripe signature timestamp")
     try:
         stripe.WebhookSignature.verify_header(body, header, secret, tolerance)
     except stripe.SignatureVerificationError as exc:

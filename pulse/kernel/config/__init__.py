@@ -317,6 +317,11 @@ class SlackConfig(StrictModel):
     )
     digest_limit: int = Field(10, ge=1, le=20, description="Accounts listed per digest section.")
     chart: bool = Field(True, description="Attach the health trend chart to digests.")
+    max_request_bytes: int = Field(
+        1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024,
+        description="Largest request body `pulse serve` accepts from Slack (bytes); a larger "
+        "one is refused with 413 before it is read.",
+    )
     admin_channel: str | None = Field(
         None, description="Channel id told when a step of the daily pipeline fails.",
         examples=["C0123ADMIN"],
