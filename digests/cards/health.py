@@ -79,7 +79,8 @@ def component_line(c: dict[str, Any]) -> str:
     if c.get("kind") == "learned":
         raw = c.get("raw") or {}
         most = _num(raw.get("most_points")) or weight or 0.0
-        return f"• *{label}* *{points:.1f} pts* of {most:.1f}: {esc(raw.get('bin') or detail, 200)}"
+        name = esc(c.get("label") or c.get("key") or "input", 60, code=True)  # an identifier
+        return f"• `{name}` *{points:.1f} pts* of {most:.1f}: {esc(raw.get('bin') or detail, 200)}"
     if not c.get("has_data"):
         if not detail:
             detail = "no data"

@@ -57,8 +57,8 @@ def test_the_card_of_a_learned_score_lists_input_points_that_add_up(bot: BotHarn
     assert "Account 7" in answer["blocks"][0]["text"]["text"]
     assert ("learned score: learned from 40 churns between 2025-04-06 and 2025-05-25, "
             "held-out AUC 0.81") in text
-    assert "*active_users*" in text and "*account_tenure_days*" in text
-    lines = re.findall(r"\*(\w+)\* \*([\d.]+) pts\* of ([\d.]+)", text)
+    assert "`active_users`" in text and "`account_tenure_days`" in text
+    lines = re.findall(r"`(\w+)` \*([\d.]+) pts\* of ([\d.]+)", text)
     assert {name for name, _, _ in lines} == {"active_users", "account_tenure_days"}
     total = re.search(r"\*Total ([\d.]+) pts = score ([\d.]+)\*", text)
     assert total is not None and total[1] == total[2]

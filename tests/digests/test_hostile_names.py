@@ -17,12 +17,14 @@ import pkgutil
 import re
 from collections.abc import Callable
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from digest_samples import AS_OF, NOW, RETENTION, alert, all_mrkdwn, card, line, manager
 
-import digests
+import digests.text as digests_text
+from digests import cards
 from digests.cards import account_list, alert_card, health_card, pick_list, reason_modal
 from digests.digest_blocks import csm_digest, manager_digest
 from digests.home import home_view
@@ -147,9 +149,9 @@ BUILDERS: dict[str, Callable[[], list[dict[str, Any]]]] = {
                           pick_list(PickList(HOSTILE, closest=[HOSTILE] * 3))],
     "account_list": lambda: [account_list(HOSTILE, [_h(1), _h(2)], HOSTILE, 10),
                              account_list(HOSTILE, [], HOSTILE, 10)],
-    "help_message": lambda: [digests.cards.help_message()],
-    "not_scored": lambda: [digests.cards.not_scored()],
-    "refusal": lambda: [digests.cards.refusal(HOSTILE)],
+    "help_message": lambda: [cards.help_message()],
+    "not_scored": lambda: [cards.not_scored()],
+    "refusal": lambda: [cards.refusal(HOSTILE)],
     "csm_digest": lambda: [_csm()],
     "manager_digest": lambda: [_manager()],
     "home_view": lambda: [home_view(HomeView(HOSTILE, HOSTILE, AS_OF, [_h(1), _h(2)], 1))],
@@ -175,7 +177,10 @@ def _exported_builders() -> set[str]:
     """Every public function of :mod:`digests` that returns a payload (the Block Kit
     primitives of :mod:`digests.blocks` and the row buttons aside)."""
     names = set()
-    for info in pkgutil.walk_packages(digests.__path__, "digests."):
+    # the package's folder from one of its modules: ``tests/digests`` (on the test path)
+    # can shadow ``digests.__path__`` as a namespace package
+    root = str(Path(digests_text.__file__).parent)
+    for info in pkgutil.walk_packages([root], "digests."):
         if info.name in {"digests.blocks", "digests.rows"}:
             continue
         module = importlib.import_module(info.name)
