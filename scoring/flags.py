@@ -80,6 +80,10 @@ FLAG_COLUMNS = ["account_id", "code", "label", "severity", "action", "detail"]
 INSUFFICIENT_DATA = "insufficient_data"
 """The flag of an account scored on contract data alone: the scorer never calls it
 healthy (:func:`scoring.engine.score_signals` keeps it at ``fine`` at best)."""
+NOT_ALERTED = frozenset({INSUFFICIENT_DATA})
+"""Flags about Pulse's data rather than the customer: shown with the score (cards,
+``pulse explain``), never raised as alerts, or a workspace with only CRM data would page
+every CSM about every account on its first morning."""
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,11 @@ fake knows every person's email but one's (``users.lookupByEmail`` answers
 ``users_not_found`` for them).
 
 Two scheduled mornings run through ``run_pipeline`` (what the scheduler and ``pulse run``
-call) with the real ``SlackDelivery``: the first scores every account healthy; between
-them the CRM moves one renewal per CSM close, so the second morning raises one
-``tier_crossed`` alert per CSM (``scoring.tiers.healthy`` is set to 95 so a CRM-only
-account, scored on its contract alone, crosses a tier). Then: each card is in its owner's
+call) with the real ``SlackDelivery``. A CRM-only account is scored on its contract alone
+("insufficient data": fine at best, a flag that raises no alert), so the tiers are set
+tight (at risk below 95): the first morning raises nothing; between them the CRM moves one
+renewal per CSM close, so the second morning raises one ``tier_crossed`` alert per CSM
+(fine into at risk). Then: each card is in its owner's
 DM, the unmatched owner's card is in the catch-all (the admin channel by default), each
 manager's digest reaches the manager's DM with their team's accounts and counts the
 catch-all alert, and ``pulse people`` lists the unmatched owner and why.
@@ -66,7 +67,7 @@ def _config(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
             data: dict[str, Any]) -> PulseConfig:
     """pulse.yml on disk (for `pulse people`) and the same config for the pipeline."""
     data = {"slack": {"admin_channel": ADMIN}, "schedule": {"retry_seconds": 0},
-            "scoring": {"tiers": {"healthy": 95}}, **data}
+            "scoring": {"tiers": {"healthy": 99, "at_risk": 95}}, **data}
     path = tmp_path / "pulse.yml"
     path.write_text(yaml.safe_dump(data))
     monkeypatch.setenv("PULSE_CONFIG", str(path))

@@ -460,3 +460,13 @@ def test_a_snoozed_alert_reopens_early_when_the_score_drops_a_further_n_points(
     assert item.reopen_reason == (
         "score fell a further 6.0 points (62.0 -> 56.0) since it was snoozed"
     )
+
+
+def test_insufficient_data_is_shown_but_never_alerted(session: Session) -> None:
+    """A workspace with only CRM data flags every account "Insufficient data": that is
+    about Pulse's data, not the customer, so no CSM is paged for it."""
+    ids = load_people(session)
+    put_snapshot(session, ids["a1"], D1,
+                 flags=[flag("insufficient_data"), flag("invoice_overdue", detail="50 days")])
+    raised = evaluate_alerts(session, CFG, NOW1).raised
+    assert [a.rule for a in raised] == ["invoice_overdue"]

@@ -1,4 +1,5 @@
-"""The conditions alerts are raised for: churn flags and a worsened health tier.
+"""The conditions alerts are raised for: churn flags (but those of
+:data:`scoring.flags.NOT_ALERTED`) and a worsened health tier.
 
 ``tier_crossed`` holds when the tier worsened since the previous snapshot (into ``fine``:
 warning; into ``at_risk``: critical), and keeps holding while the account stays in the
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from pulse.kernel.tiers import TIER_RANK, tier_label
 from pulse.services.alerts.base import TIER_ACTION, TIER_LABEL, TIER_RULE
-from scoring.flags import FLAG_SPECS
+from scoring.flags import FLAG_SPECS, NOT_ALERTED
 from storage.models import Alert, ScoreSnapshot
 
 Key = tuple[int, str]
@@ -72,6 +73,8 @@ def find_conditions(
     for account_id, score, tier, flags in rows:
         account_id = int(account_id)
         for flag in flags or []:
+            if flag.get("code") in NOT_ALERTED:
+                continue
             condition = _flag_condition(account_id, flag)
             found[(account_id, condition.rule)] = condition
         crossed = _tier_condition(
