@@ -19,9 +19,10 @@ NO_ENGINE=3
 engine_works() { command -v "$1" >/dev/null 2>&1 && "$1" info >/dev/null 2>&1; }
 
 if command -v podman >/dev/null 2>&1; then
-  # runc and host-sized limits: what a VM with hybrid cgroups and no CAP_SYS_RESOURCE
-  # needs (deploy/containers.conf); a machine with its own settings keeps them.
-  if [ -z "${CONTAINERS_CONF:-}" ] && command -v runc >/dev/null 2>&1; then
+  # Hybrid cgroups (v1 with v2 beside it, as on the sandbox of docs/deploy.md): crun
+  # refuses them, so runc and limits the host allows (deploy/containers.conf). A machine
+  # with its own CONTAINERS_CONF keeps it.
+  if [ -z "${CONTAINERS_CONF:-}" ] && [ -d /sys/fs/cgroup/unified ] && command -v runc >/dev/null 2>&1; then
     export CONTAINERS_CONF=$DEPLOY/containers.conf
   fi
 fi
@@ -72,16 +73,24 @@ if [ "$ENGINE" = docker ]; then  # docker's name for the host
   sed -i "s#host.containers.internal#host.docker.internal#" "$PULSE_ENV_FILE"
 fi
 PROJECT=pulse-check
-compose() { "${COMPOSE[@]}" -p "$PROJECT" -f "$DEPLOY/compose.yaml" "$@"; }
+CONTAINER=${PROJECT}_pulse_1
+[ "$ENGINE" = docker ] && CONTAINER=${PROJECT}-pulse-1
+FILES=(-f "$DEPLOY/compose.yaml")
+if [ "$ENGINE" = docker ]; then  # on Linux, docker names the host only when asked to
+  OVERRIDE=$(mktemp /tmp/pulse-check.override.XXXXXX.yaml)
+  printf 'services:\n  pulse:\n    extra_hosts: ["host.docker.internal:host-gateway"]\n' > "$OVERRIDE"
+  FILES+=(-f "$OVERRIDE")
+fi
+compose() { "${COMPOSE[@]}" -p "$PROJECT" "${FILES[@]}" "$@"; }
 COMPOSE_LOG=$(mktemp /tmp/pulse-check.compose.XXXXXX)
 cleanup() {
   status=$?
   if [ $status -ne 0 ]; then
     echo "--- compose ---"; tail -n 30 "$COMPOSE_LOG"
-    echo "--- logs of the stack ---"; "$ENGINE" logs --tail 60 "${PROJECT}_pulse_1" 2>&1 || true
+    echo "--- logs of the stack ---"; "$ENGINE" logs --tail 60 "$CONTAINER" 2>&1 || true
   fi
   compose down -v >>"$COMPOSE_LOG" 2>&1 || true
-  rm -f "$PULSE_ENV_FILE" "$COMPOSE_LOG"
+  rm -f "$PULSE_ENV_FILE" "$COMPOSE_LOG" "${OVERRIDE:-}"
   exit $status
 }
 trap cleanup EXIT
@@ -93,13 +102,13 @@ python3 "$DEPLOY/check_stack.py" --url "http://127.0.0.1:$PULSE_PORT" --secret "
   --listen-port "$LISTEN_PORT" --callback-host "$CALLBACK" --wait "${CHECK_WAIT:-180}"
 
 # Exactly one scheduler holds the leader lock, and SIGTERM releases it.
-"$ENGINE" stop -t 40 "${PROJECT}_pulse_1" >/dev/null
-LOGS=$("$ENGINE" logs "${PROJECT}_pulse_1" 2>&1)
+"$ENGINE" stop -t 40 "$CONTAINER" >/dev/null
+LOGS=$("$ENGINE" logs "$CONTAINER" 2>&1)
 leaders=$(grep -c "now runs Pulse's scheduled jobs" <<<"$LOGS" || true)
 released=$(grep -c "leader lock released" <<<"$LOGS" || true)
 if [ "$leaders" -eq 1 ] && [ "$released" -eq 1 ]; then
   echo "ok   one scheduler of ${PULSE_WORKERS:-2} workers took the leader lock; SIGTERM released it"
 else
-  echo "FAIL leader lock: $leaders process(es) took it, $released released it (logs of ${PROJECT}_pulse_1)"
+  echo "FAIL leader lock: $leaders process(es) took it, $released released it (logs of $CONTAINER)"
   exit 1
 fi
