@@ -87,27 +87,29 @@ def safe_url(url: str) -> str:
 
 
 def sqlite_file(url: str) -> Path | None:
-    """The file of a SQLite database URL (None: another database, or in memory)."""
-    from sqlalchemy.engine import make_url
+    """The file of a SQLite database URL (None: another database, or in memory).
 
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+    Read from the URL's text as SQLAlchemy does (``sqlite:///relative.db``,
+    ``sqlite:////absolute.db``, a ``?query`` after it), without importing SQLAlchemy."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.split("+")[0] != "sqlite" or not rest.startswith("/"):
         return None
-    if parsed.database.startswith("file:"):  # a URI filename: SQLite reads it, not us
-        return None
-    return Path(parsed.database)
+    database = rest[1:].split("?")[0]
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return None  # in memory, or a URI filename SQLite itself reads
+    return Path(database)
 
 
 def require_schema(url: str) -> None:
     """Exit 1 unless the database holds the current Pulse schema. A SQLite file that does
     not exist is not created: a command that only reads leaves an empty folder empty."""
-    from storage.migrate import is_current
-
     missing = sqlite_file(url)
     if missing is not None and not missing.exists():
         err.print(f"[red]No database at {missing.absolute()}: run `pulse demo` for sample data, or "
                   "`pulse db upgrade` then `pulse sync` for yours.[/]", highlight=False)
         raise typer.Exit(1)
+    from storage.migrate import is_current
+
     if not is_current(url):
         err.print(f"[red]No Pulse schema in {safe_url(url)}: run `pulse db upgrade` first.[/]")
         raise typer.Exit(1)
