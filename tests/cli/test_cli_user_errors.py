@@ -96,13 +96,17 @@ def test_an_unreachable_database_stops_the_backtest_in_one_line(
     assert debug.stderr.splitlines()[-1] == line
 
 
-def test_a_missing_variable_is_named_in_one_line(tmp_path: Path) -> None:
-    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'pulse.db'}"}
-    upgraded = _pulse(tmp_path, env, "db", "upgrade")
-    assert upgraded.returncode == 0, upgraded.stderr
-    result = _pulse(tmp_path, {**env, "SLACK_BOT_TOKEN": ""}, "digest")
+@pytest.mark.parametrize(
+    ("command", "missing", "given"),
+    [("digest", "SLACK_BOT_TOKEN", {}),
+     ("serve", "SLACK_SIGNING_SECRET", {"SLACK_BOT_TOKEN": "xoxb-0-not-a-token"})],
+)
+def test_a_missing_variable_is_named_in_one_line(
+    tmp_path: Path, db_url: str, command: str, missing: str, given: dict[str, str]
+) -> None:
+    result = _pulse(tmp_path, {"DATABASE_URL": db_url, missing: "", **given}, command)
     assert result.returncode == 2
-    assert "SLACK_BOT_TOKEN" in _one_line(result.stderr)
+    assert _one_line(result.stderr) == f"{missing} is not set (see docs/configuration.md)"
 
 
 @pytest.mark.parametrize(
