@@ -27,7 +27,8 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 \
     PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/pulse/bin:$PATH \
     PULSE_LOG_FORMAT=json
-RUN useradd --system --uid 10001 --user-group --home-dir /app --create-home --shell /usr/sbin/nologin pulse
+RUN useradd --system --uid 10001 --user-group --home-dir /app --create-home --shell /usr/sbin/nologin pulse \
+    && install -d -o pulse -g pulse /app/data /app/config
 # The wheels are mounted from the first stage, not copied: they stay out of the image.
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     python3 -m venv /opt/pulse \
