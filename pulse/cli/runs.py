@@ -60,9 +60,16 @@ def runs_command(
     cfg = load_settings()
     require_schema(cfg.database_url)
 
-    from pulse.jobs.pipeline import recent_runs
+    # The table alone, not pulse.jobs.pipeline: that loads every service (and pandas).
+    from sqlalchemy import select
 
-    runs = recent_runs(cfg, limit)
+    from storage.db import session_factory
+    from storage.models import PipelineRun
+
+    with session_factory(cfg.database_url)() as session:
+        runs = list(session.scalars(
+            select(PipelineRun).order_by(PipelineRun.started_at.desc(), PipelineRun.id.desc())
+            .limit(limit)))
     if not runs:
         console.print("No pipeline runs yet: `pulse run` runs one now; `pulse serve` schedules "
                       f"one every day at {cfg.schedule.time} ({cfg.workspace.timezone}).")

@@ -8,12 +8,15 @@ import os
 import socket
 import subprocess
 import sys
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from pulse.cli.main import app
+from storage.db import session_scope
+from storage.models import PipelineRun
 
 ROOT = Path(__file__).parents[2]
 runner = CliRunner()
@@ -127,3 +130,20 @@ def test_a_command_that_reads_creates_no_database(
         "`pulse db upgrade` then `pulse sync` for yours."
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_runs_lists_the_newest_runs_first(db_url: str) -> None:
+    """`pulse runs` reads the table itself (it starts without loading the services)."""
+    with session_scope(db_url) as session:
+        for day, status in ((1, "ok"), (2, "failed"), (3, "ok")):
+            session.add(PipelineRun(
+                run_date=date(2026, 12, day), kind="scheduled", status=status,
+                started_at=datetime(2026, 12, day, 6), finished_at=datetime(2026, 12, day, 6, 1),
+                steps=[{"name": "sync", "status": status, "detail": "", "seconds": 1.0}]))
+    result = runner.invoke(app, ["runs", "--limit", "2"],
+                           env={"DATABASE_URL": db_url, "COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    days = [day for day in ("2026-12-01", "2026-12-02", "2026-12-03") if day in result.output]
+    assert days == ["2026-12-02", "2026-12-03"]  # --limit 2: the two newest
+    assert result.output.index("2026-12-03") < result.output.index("2026-12-02")
+    assert "sync:failed" in result.output
