@@ -6,15 +6,21 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: install demo test test-sqlite lint format example-config bench bench-all clean
 
+# pip prints what it downloads and installs: the first install takes a minute or two.
 $(STAMP): pyproject.toml
+	@echo "==> [1/3] creating the virtual environment in $(VENV)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@echo "==> [2/3] upgrading pip"
+	$(BIN)/python -m pip install --progress-bar on --upgrade pip
+	@echo "==> [3/3] installing Pulse and its dependencies (pandas, scikit-learn, Slack's SDK, ...)"
+	$(BIN)/python -m pip install --progress-bar on -e ".[dev]"
 	touch $(STAMP)
+	@echo "==> installed; the next make commands start at once"
 
 install: $(STAMP)
 
 demo: $(STAMP)
+	@echo "==> pulse demo: sample data, scored, in ./pulse.db"
 	$(BIN)/pulse demo
 
 test: $(STAMP)

@@ -18,6 +18,7 @@ from pulse.cli.common import (
     console,
     err,
     load_settings,
+    output_path,
     parse_date,
     require_schema,
     workspace_today,
@@ -161,6 +162,8 @@ def backtest_command(
     """Recompute past scores from each date's data and compare them with the churn that followed."""
     from pulse.cli.backtest_view import backtest_document, print_backtest
 
+    chart = output_path(chart, "--chart")  # both before the backtest, which takes minutes
+    json_file = output_path(json_path, "--json")
     cfg = load_settings()
     run = _run(cfg, start, end, horizon, every, observed_until, stored_renewals)
     document = backtest_document(run, cfg.scoring.weights.model_dump())
@@ -168,8 +171,8 @@ def backtest_command(
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     else:
         print_backtest(console, run)
-        if json_path:
-            Path(json_path).write_text(json.dumps(document, indent=2) + "\n")
+        if json_file is not None:
+            json_file.write_text(json.dumps(document, indent=2) + "\n")
             console.print(f"Figures written to {json_path}")
     if chart is not None:
         from digests.backtest_chart import decile_chart_png

@@ -1,6 +1,6 @@
 """What the `pulse` commands share: the consoles, loading the configuration, parsing a
-date option, checking the schema, finding an account, "today", and the optional Slack
-client of the pipeline commands.
+date option, checking an output path, checking the schema, finding an account, "today",
+and the optional Slack client of the pipeline commands.
 
 Each helper exits with the command's documented code (2: bad input or configuration,
 1: nothing to work on) after printing why, so commands read as parse, call, render.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -28,7 +29,8 @@ if TYPE_CHECKING:
     from storage.models import Account
 
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
+"""Messages on stderr: never wrapped at the terminal's width, so an error stays one line."""
 
 
 def load_settings() -> PulseConfig:
@@ -53,6 +55,26 @@ def parse_date(value: str | None, option: str) -> date | None:
         raise typer.Exit(2) from None
 
 
+def output_path(value: str | Path | None, option: str) -> Path | None:
+    """``value`` as a file to write (None when not given, or ``-``: stdout), or exit 2
+    naming ``option`` when it cannot be written: checked before any long work starts."""
+    if value is None or str(value) == "-":
+        return None
+    path = Path(value).expanduser()
+    folder = path.parent
+    problem = None
+    if path.is_dir():
+        problem = f"{path} is a directory; give a file name"
+    elif not folder.is_dir():
+        problem = f"folder {folder} does not exist; create it or give another path"
+    elif not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        problem = f"cannot write to {path} (permission denied)"
+    if problem is not None:
+        err.print(f"[red]{option}: {problem}[/]", highlight=False)
+        raise typer.Exit(2)
+    return path
+
+
 def workspace_today(cfg: PulseConfig) -> date:
     """Today in the workspace's time zone: the day the daily pipeline scores too."""
     return local_date(cfg.workspace.timezone, utcnow())
@@ -65,8 +87,28 @@ def safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite database URL (None: another database, or in memory).
+
+    Read from the URL's text as SQLAlchemy does (``sqlite:///relative.db``,
+    ``sqlite:////absolute.db``, a ``?query`` after it), without importing SQLAlchemy."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.split("+")[0] != "sqlite" or not rest.startswith("/"):
+        return None
+    database = rest[1:].split("?")[0]
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return None  # in memory, or a URI filename SQLite itself reads
+    return Path(database)
+
+
 def require_schema(url: str) -> None:
-    """Exit 1 unless the database holds the current Pulse schema."""
+    """Exit 1 unless the database holds the current Pulse schema. A SQLite file that does
+    not exist is not created: a command that only reads leaves an empty folder empty."""
+    missing = sqlite_file(url)
+    if missing is not None and not missing.exists():
+        err.print(f"[red]No database at {missing.absolute()}: run `pulse demo` for sample data, or "
+                  "`pulse db upgrade` then `pulse sync` for yours.[/]", highlight=False)
+        raise typer.Exit(1)
     from storage.migrate import is_current
 
     if not is_current(url):

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from pulse.cli.common import console
+from pulse.cli.common import console, output_path
 
 
 def example_command(
@@ -20,6 +20,7 @@ def example_command(
     writes it to pulse.example.yml)."""
     from pulse.kernel.config.example import render_example
 
+    output = output_path(output, "--output")
     text = render_example()
     if output is None:
         typer.echo(text, nl=False)

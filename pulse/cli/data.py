@@ -66,14 +66,15 @@ def sync(
 
 def sources() -> None:
     """List configured sources and their last run (and why it failed, if it did)."""
+    cfg = load_settings()
+    require_schema(cfg.database_url)
+
     from sqlalchemy import select
 
     from scoring.freshness import source_status
     from storage.db import session_factory
     from storage.models import SyncState
 
-    cfg = load_settings()
-    require_schema(cfg.database_url)
     now = utcnow()
     with session_factory(cfg.database_url)() as session:
         states = {state.source: state for state in session.scalars(select(SyncState))}

@@ -33,10 +33,6 @@ def metrics_command(
 ) -> None:
     """Retention (GRR, NRR, churn, the ARR bridge), at-risk ARR, health distribution,
     adoption, time-to-value, health improvement, renewals by risk, expansion forecast."""
-    from pulse.services.metrics import default_end, portfolio_metrics, trailing_period
-    from scoring.metrics import Period
-    from storage.db import session_factory
-
     if by is not None and by not in BREAKDOWNS:
         err.print(f"[red]--by: '{term(by)}' is not one of {', '.join(BREAKDOWNS)}[/]")
         raise typer.Exit(2)
@@ -47,6 +43,11 @@ def metrics_command(
         raise typer.Exit(2)
     cfg = load_settings()
     require_schema(cfg.database_url)
+
+    from pulse.services.metrics import default_end, portfolio_metrics, trailing_period
+    from scoring.metrics import Period
+    from storage.db import session_factory
+
     with session_factory(cfg.database_url)() as session:
         if end is None:
             end = default_end(session, workspace_today(cfg))

@@ -52,11 +52,12 @@ def people_command(
 ) -> None:
     """Every CRM owner: Slack user (from the CRM, an override or the email lookup, and when
     checked), manager, team, and why an owner has no Slack user."""
+    cfg = load_settings()
+    require_schema(cfg.database_url)
+
     from pulse.services.people import people
     from storage.db import session_factory
 
-    cfg = load_settings()
-    require_schema(cfg.database_url)
     if refresh_now:
         refresh(cfg)
     slack = bool(os.environ.get("SLACK_BOT_TOKEN", "").strip())

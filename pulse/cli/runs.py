@@ -58,11 +58,19 @@ def runs_command(
     steps: Annotated[bool, typer.Option(help="Show each run's steps.")] = False,
 ) -> None:
     """List past pipeline runs (scheduled and manual) with each step's outcome and timing."""
-    from pulse.jobs.pipeline import recent_runs
-
     cfg = load_settings()
     require_schema(cfg.database_url)
-    runs = recent_runs(cfg, limit)
+
+    # The table alone, not pulse.jobs.pipeline: that loads every service (and pandas).
+    from sqlalchemy import select
+
+    from storage.db import session_factory
+    from storage.models import PipelineRun
+
+    with session_factory(cfg.database_url)() as session:
+        runs = list(session.scalars(
+            select(PipelineRun).order_by(PipelineRun.started_at.desc(), PipelineRun.id.desc())
+            .limit(limit)))
     if not runs:
         console.print("No pipeline runs yet: `pulse run` runs one now; `pulse serve` schedules "
                       f"one every day at {cfg.schedule.time} ({cfg.workspace.timezone}).")
@@ -121,13 +129,14 @@ def audit_command(
     limit: Annotated[int, typer.Option(min=1, max=5000, help="How many entries.")] = 50,
 ) -> None:
     """Every automated action and every button click, newest first."""
+    cfg = load_settings()
+    require_schema(cfg.database_url)
+
     from sqlalchemy import select
 
     from storage.db import session_factory
     from storage.models import Account, AuditLog
 
-    cfg = load_settings()
-    require_schema(cfg.database_url)
     with session_factory(cfg.database_url)() as session:
         stmt = select(AuditLog, Account.name).outerjoin(Account, Account.id == AuditLog.account_id)
         if account:

@@ -28,14 +28,16 @@ def score(
 ) -> None:
     """Score every account and store a snapshot for the date (with the learned model when
     `pulse tune --write` stored one, else the rules score)."""
+    given = parse_date(as_of, "--as-of")
+    cfg = load_settings()
+    require_schema(cfg.database_url)
+
     from pulse.services.model_file import live_model
     from scoring.engine import run_scoring
     from scoring.learn.scorecard import ScorecardError
     from storage.db import session_scope
 
-    cfg = load_settings()
-    require_schema(cfg.database_url)
-    day = parse_date(as_of, "--as-of") or workspace_today(cfg)
+    day = given or workspace_today(cfg)
     try:
         model = live_model()
     except ScorecardError as exc:
@@ -53,15 +55,16 @@ def explain(
     """Show an account's score breakdown, top reasons, flags and change since last time,
     as of its snapshot's date (a learned score lists each input's points; a snapshot
     scored with the rules before a model was stored also shows the model's points)."""
+    day = parse_date(as_of, "--as-of")
+    cfg = load_settings()
+    require_schema(cfg.database_url)
+
     from pulse.cli.explain_view import latest_snapshot, render_explanation, render_learned
     from pulse.services.model_file import model_path, read_model
     from scoring.learn.entries import model_provenance
     from scoring.learn.scorecard import ScorecardError
     from storage.db import session_factory
 
-    cfg = load_settings()
-    require_schema(cfg.database_url)
-    day = parse_date(as_of, "--as-of")
     with session_factory(cfg.database_url)() as session:
         account = account_or_exit(session, name)
         if not render_explanation(console, session, account, day):
@@ -121,14 +124,15 @@ def digest(
     ] = None,
 ) -> None:
     """Send the morning digests: each CSM's list by DM, managers their team's portfolio."""
+    cfg = load_settings()
+    require_schema(cfg.database_url)
+
     from sqlalchemy import func, or_, select
 
     from pulse.jobs.deliver import send_digests
     from storage.db import session_factory
     from storage.models import Owner
 
-    cfg = load_settings()
-    require_schema(cfg.database_url)
     delivery = None if dry_run else required_slack()
     now = utcnow()
     with session_factory(cfg.database_url)() as session:
@@ -171,13 +175,14 @@ def alerts_command(
     ] = False,
 ) -> None:
     """Evaluate alerts against the latest scores and post (or update) their cards now."""
+    cfg = load_settings()
+    require_schema(cfg.database_url)
+
     from pulse.jobs.deliver import post_alert_cards
     from pulse.services.alerts import evaluate_alerts
     from pulse.services.notify import alert_card_previews, with_unposted
     from storage.db import session_factory
 
-    cfg = load_settings()
-    require_schema(cfg.database_url)
     delivery = None if dry_run else required_slack()
     now = utcnow()
     with session_factory(cfg.database_url)() as session:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
 from connectors.crm import ready_crms
@@ -375,15 +375,6 @@ def admin_reporter(config: PulseConfig, delivery: Delivery | None
         delivery.post(Message(channel, payload, f"failure report of pipeline run {run.id}"))
 
     return report
-
-
-def recent_runs(config: PulseConfig, limit: int = 20) -> list[PipelineRun]:
-    with session_factory(config.database_url)() as session:
-        runs = list(session.scalars(
-            select(PipelineRun).order_by(PipelineRun.started_at.desc(), PipelineRun.id.desc())
-            .limit(limit)))
-        session.expunge_all()
-    return runs
 
 
 def scheduled_start(config: PulseConfig, day: date) -> datetime:

@@ -43,9 +43,10 @@ churned): the ledger GRR and NRR are computed from (``storage.models.ArrChange``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
-import pandas as pd
+if TYPE_CHECKING:  # only named in an annotation: importing a connector loads no pandas
+    import pandas as pd
 
 Entity = Literal[
     "owners",

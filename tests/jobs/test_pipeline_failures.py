@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 from fakes.salesforce import FakeSalesforce, error
+from sqlalchemy import select
 
-from pulse.jobs.pipeline import recent_runs, run_pipeline, step_sync
+from pulse.jobs.pipeline import run_pipeline, step_sync
 from pulse.kernel.config import PulseConfig, parse_config
+from storage.db import session_factory
+from storage.models import PipelineRun
 
 
 @pytest.fixture
@@ -30,7 +33,8 @@ def test_a_failed_sync_step_stores_the_sources_line(
     config = _config(db_url)
     run = run_pipeline(config, steps=(("sync", step_sync, ()),), sleep=lambda _: None)
     assert run is not None and run.status == "failed"
-    [stored] = recent_runs(config, 1)
+    with session_factory(db_url)() as session:
+        [stored] = session.scalars(select(PipelineRun)).all()
     detail = stored.steps[0]["detail"]
     assert detail.startswith(
         "salesforce: Salesforce Account query: 400 MALFORMED_QUERY: unexpected token. Check the "
