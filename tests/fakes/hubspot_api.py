@@ -81,6 +81,15 @@ def _ms(value: Any) -> int:
     return int(moment.timestamp() * 1000)
 
 
+
+BATCH_MAX = 100
+"""Inputs a CRM v3 batch read or update takes; more is a 400 VALIDATION_ERROR."""
+
+
+def too_many_inputs() -> tuple[int, Any, dict[str, str]]:
+    return 400, {"status": "error", "category": "VALIDATION_ERROR",
+                 "message": f"Batch size must be at most {BATCH_MAX}"}, {}
+
 @dataclass(frozen=True)
 class Request:
     method: str
@@ -504,16 +513,8 @@ class FakeHubSpot(LocalFake):
         value a string, as HubSpot returns them; a property asked for that does not exist
         is left out); ids that do not exist are named in a 207's ``errors``."""
         inputs = body.get("inputs") or []
-        if len(inputs) > 100:
-            return (
-                400,
-                {
-                    "status": "error",
-                    "category": "VALIDATION_ERROR",
-                    "message": "Batch size must be at most 100",
-                },
-                {},
-            )
+        if len(inputs) > BATCH_MAX:
+            return too_many_inputs()
         wanted = [p for p in body.get("properties") or [] if p in self.properties]
         results, missing = [], []
         for item in inputs:
@@ -555,16 +556,8 @@ class FakeHubSpot(LocalFake):
 
     def _batch_update(self, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
         inputs = body.get("inputs") or []
-        if len(inputs) > 100:
-            return (
-                400,
-                {
-                    "status": "error",
-                    "category": "VALIDATION_ERROR",
-                    "message": "Batch size must be at most 100",
-                },
-                {},
-            )
+        if len(inputs) > BATCH_MAX:
+            return too_many_inputs()
         unknown = sorted(
             {p for i in inputs for p in i.get("properties") or {} if p not in self.properties}
         )
