@@ -81,7 +81,6 @@ def _ms(value: Any) -> int:
     return int(moment.timestamp() * 1000)
 
 
-
 BATCH_MAX = 100
 """Inputs a CRM v3 batch read or update takes; more is a 400 VALIDATION_ERROR."""
 
