@@ -40,6 +40,7 @@ from storage.models.state import (
     Alert,
     AuditLog,
     CrmWriteback,
+    DigestSend,
     Override,
     PipelineRun,
     PlaybookFiring,
@@ -48,6 +49,7 @@ from storage.models.state import (
     SlackLookup,
     SyncState,
     TrialExtension,
+    WatchedAccount,
     WebhookEvent,
 )
 
@@ -60,6 +62,7 @@ __all__ = [
     "CONTACT_ROLES",
     "Contact",
     "CrmWriteback",
+    "DigestSend",
     "INVOICE_STATUSES",
     "IntegrationDaily",
     "Invoice",
@@ -84,6 +87,7 @@ __all__ = [
     "TICKET_STATUSES",
     "Ticket",
     "TrialExtension",
+    "WatchedAccount",
     "UsageDaily",
     "WebhookEvent",
     "table_of",

@@ -1,6 +1,6 @@
 """What Pulse itself records: score snapshots, alerts, the audit log, sync and pipeline runs,
 write-backs, playbooks, reminders, trial extensions, overrides, webhook events and Slack
-lookups of CRM owners."""
+lookups of CRM owners, the accounts alert evaluation watches and the digests sent."""
 
 from __future__ import annotations
 
@@ -348,3 +348,38 @@ class SlackLookup(Base):
     slack_user_id: Mapped[str | None] = mapped_column(String(40))
     error: Mapped[str | None] = mapped_column(String(200))
     checked_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class WatchedAccount(Base):
+    """An account Pulse's alert evaluation has seen, and since when.
+
+    The first evaluation that sees an account (the first run, or its history just imported)
+    takes its conditions as the baseline (``pulse.services.alerts.baseline``): they are
+    recorded as ``baseline`` alerts and summarised once, not raised; from then on changes
+    raise alerts.
+    """
+
+    __tablename__ = "watched_accounts"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    since: Mapped[date] = mapped_column(Date)  # the snapshot date first evaluated
+    at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class DigestSend(Base):
+    """A digest delivered: one person (or channel) and kind a local day, unless forced.
+
+    ``pulse digest`` and ``pulse run`` skip a recipient who already has the day's digest
+    of that kind (``--force`` sends again and records another row).
+    """
+
+    __tablename__ = "digest_sends"
+    __table_args__ = (Index("ix_digest_sends_day", "day", "destination"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(Date)  # the workspace's local date
+    destination: Mapped[str] = mapped_column(String(40))  # Slack user id or channel id
+    kind: Mapped[str] = mapped_column(String(20))  # csm | manager
+    sent_at: Mapped[datetime] = mapped_column(DateTime)
+    channel: Mapped[str | None] = mapped_column(String(40))
+    ts: Mapped[str | None] = mapped_column(String(40))
