@@ -38,6 +38,7 @@ from storage.models.records import (
 )
 from storage.models.state import (
     Alert,
+    AlertMessage,
     AuditLog,
     CrmWriteback,
     DigestSend,
@@ -56,6 +57,7 @@ from storage.models.state import (
 __all__ = [
     "Account",
     "Alert",
+    "AlertMessage",
     "ArrChange",
     "AuditLog",
     "Base",

@@ -100,6 +100,31 @@ class Alert(Base):
     quiet_flags: Mapped[list[Any] | None] = mapped_column(JSON)
     quiet_reason: Mapped[str | None] = mapped_column(Text)  # the CSM's optional why
     reopen_reason: Mapped[str | None] = mapped_column(Text)  # why Pulse reopened it early
+    # The message of one person's new alerts it was posted in (AlertMessage), whose
+    # channel and ts slack_channel and slack_ts repeat; None for a card of its own.
+    bundle_id: Mapped[int | None] = mapped_column(ForeignKey("alert_messages.id"))
+    # When the alert was kept out of the DMs (over the per-message cap, or below
+    # alerts.dm_min_severity): the morning digest lists it instead.
+    held_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class AlertMessage(Base):
+    """One person's new alerts of a run, posted as one message (``digests.cards.bundle``).
+
+    Kept so the message can be re-rendered after a click or a resolve with what its footer
+    said: ``held`` new alerts waiting for the digest, the ``baseline`` summary
+    (``{"accounts": n, "at_risk": k, "team": bool}``) or None.
+    """
+
+    __tablename__ = "alert_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    destination: Mapped[str] = mapped_column(String(40))  # Slack user id or channel id
+    channel: Mapped[str] = mapped_column(String(40))
+    ts: Mapped[str] = mapped_column(String(40))
+    sent_at: Mapped[datetime] = mapped_column(DateTime)
+    held: Mapped[int] = mapped_column(Integer, default=0)
+    baseline: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class AuditLog(Base):

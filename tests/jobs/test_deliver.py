@@ -55,7 +55,7 @@ def test_cards_are_posted_recorded_and_later_updated(session: Session) -> None:
     delivery = MemoryDelivery()
     report = post_alert_cards(delivery, session, CFG, changes, NOW1, commit=False)
     (message,) = delivery.posted
-    assert message.destination == "UOLGA" and message.what == f"alert card {changes.raised[0].id}"
+    assert message.destination == "UOLGA" and message.what == "alert message for UOLGA (1 alert(s))"
     assert report.posted == [(changes.raised[0].id, "D-UOLGA", "1.0001")]
     alert = session.get(Alert, changes.raised[0].id)
     assert alert is not None and (alert.slack_channel, alert.slack_ts) == ("D-UOLGA", "1.0001")

@@ -27,12 +27,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pulse.kernel.config import PulseConfig, StillAlert
-from pulse.services.alerts.base import BASELINE, SYSTEM_ACTOR, audit
+from pulse.services.alerts.base import BASELINE, SEVERITY_ORDER, SYSTEM_ACTOR, audit
 from pulse.services.alerts.conditions import Condition, Key, Scored
 from storage.models import Account, Alert, WatchedAccount
-
-SEVERITY_RANK = {"warning": 1, "critical": 2}
-"""How a condition's severity compares with a ``baseline_still_alert`` entry's."""
 
 
 def unwatched(session: Session, account_ids: Collection[int]) -> set[int]:
@@ -60,7 +57,7 @@ def _matches(
 ) -> bool:
     if rule.rule != condition.rule:
         return False
-    if SEVERITY_RANK.get(condition.severity, 0) < SEVERITY_RANK[rule.severity]:
+    if SEVERITY_ORDER.get(condition.severity, len(SEVERITY_ORDER)) > SEVERITY_ORDER[rule.severity]:
         return False
     if rule.renewal_within_notice:
         renewal = account.renewal_date if account is not None else None
