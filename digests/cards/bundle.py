@@ -1,8 +1,9 @@
 """One person's new alerts of a run in one message: a line per account, largest ARR first.
 
 Each line says what happened and where the alert stands; an open one carries
-Acknowledge, Snooze and "Full card" (the account's health card), the same contract as the
-alert card (``alert_ack`` / ``alert_snooze`` / ``health_pick``). The actions' ``block_id``
+Acknowledge and Snooze, an acknowledged or snoozed one "Add a reason", and every one
+"Full card" (the account's health card): the same contract as the alert card
+(``alert_ack`` / ``alert_snooze`` / ``alert_reason`` / ``health_pick``). The actions' ``block_id``
 is ``bundle_<alert id>``, so the bot re-renders the whole bundle (not one card over it)
 after a click. The footer says how many new alerts wait for the morning digest and,
 once, what already held when Pulse started watching.
@@ -26,7 +27,7 @@ from digests.blocks import (
     section,
     static_select,
 )
-from digests.cards.alert import SNOOZE_CHOICES
+from digests.cards.alert import REASON_ACTION, SNOOZE_CHOICES
 from digests.limits import MAX_BLOCKS_MESSAGE
 from digests.rows import SEVERITY_EMOJI
 from digests.text import clip_raw, esc, escape, slack_time, user_mention
@@ -91,6 +92,8 @@ def _line(alert: AlertItem) -> str:
     if alert.reopen_reason and alert.status == "open":
         text += f"\n:rotating_light: _Reopened:_ {esc(alert.reopen_reason, MESSAGE_MAX)}"
     status = _status(alert)
+    if status and alert.quiet_reason:
+        status += f' — "{esc(alert.quiet_reason, MESSAGE_MAX)}"'
     return f"{text}\n{status}" if status else text
 
 
@@ -103,6 +106,14 @@ def _buttons(alert: AlertItem) -> list[dict[str, Any]]:
                 "Snooze…",
                 "alert_snooze",
                 [option(label, f"{alert.id}:{code}") for code, label in SNOOZE_CHOICES],
+            )
+        )
+    if alert.status in ("acknowledged", "snoozed"):
+        elements.append(
+            button(
+                "Edit reason" if alert.quiet_reason else "Add a reason",
+                REASON_ACTION,
+                value=str(alert.id),
             )
         )
     elements.append(button("Full card", "health_pick", value=str(alert.account_id)))
