@@ -21,6 +21,10 @@ action_id                 value                           meaning
 ``override_open``         ``str(account_id)``             open the CSM sentiment modal
 ``open_crm``              none (URL button)               only ack; Slack opens the URL
 ========================  ==============================  ===============================
+
+On an alert card the actions' ``block_id`` is ``alert_<id>`` (the bot replaces the clicked
+card); on a message of several new alerts (:mod:`.bundle`) it is ``bundle_<id>`` (the bot
+re-renders the whole message from its record).
 """
 
 from digests.cards.alert import (
