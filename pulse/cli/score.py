@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,6 +21,9 @@ from pulse.cli.common import (
     workspace_today,
 )
 from pulse.kernel.clock import utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 def score(
@@ -119,30 +123,15 @@ def digest(
     """Send the morning digests: each CSM's list by DM, managers their team's portfolio.
 
     One digest a person a day: people who already had today's are skipped unless --force."""
-    from sqlalchemy import func, or_, select
-
     from pulse.jobs.deliver import send_digests
     from storage.db import session_factory
-    from storage.models import Owner
 
     cfg = load_settings()
     require_schema(cfg.database_url)
     delivery = None if dry_run else required_slack()
     now = utcnow()
     with session_factory(cfg.database_url)() as session:
-        only = None
-        if user:
-            key = user.strip().lower()
-            owner = session.scalars(
-                select(Owner)
-                .where(or_(func.lower(Owner.email) == key, func.lower(Owner.slack_user_id) == key))
-                .order_by(Owner.id)
-            ).first()
-            if owner is None:
-                err.print(f"[red]No CSM or manager matches '{user}' (email or Slack user id).[/]")
-                raise typer.Exit(1)
-            owner_id = owner.id
-            only = lambda oid, _sid: oid == owner_id  # noqa: E731
+        only = _only_person(session, user) if user else None
         messages, report = send_digests(
             delivery, session, cfg, now, dry_run=dry_run, only=only, force=force
         )
@@ -176,6 +165,26 @@ def digest(
         for destination, error in report.failed:
             err.print(f"[red]{destination}: {error}[/]")
         raise typer.Exit(1)
+
+
+def _only_person(session: Session, user: str) -> Callable[[int, str], bool]:
+    """The ``only`` filter of one person's digests (email or Slack user id); exits with one
+    line when nobody matches."""
+    from sqlalchemy import func, or_, select
+
+    from storage.models import Owner
+
+    key = user.strip().lower()
+    owner = session.scalars(
+        select(Owner)
+        .where(or_(func.lower(Owner.email) == key, func.lower(Owner.slack_user_id) == key))
+        .order_by(Owner.id)
+    ).first()
+    if owner is None:
+        err.print(f"[red]No CSM or manager matches '{user}' (email or Slack user id).[/]")
+        raise typer.Exit(1)
+    owner_id = owner.id
+    return lambda oid, _sid: oid == owner_id
 
 
 def alerts_command(

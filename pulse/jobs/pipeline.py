@@ -155,6 +155,8 @@ def step_alerts(ctx: RunContext) -> str:
         telemetry.alerts_changed(len(changes.raised), len(changes.reopened))
         counts = (f"{len(changes.raised)} raised, {len(changes.reopened)} reopened, "
                   f"{len(changes.resolved)} resolved")
+        if changes.baselined:
+            counts += f", {len(changes.baselined)} taken as the baseline (summarised)"
         if ctx.delivery is None:
             return counts + "; cards not posted (SLACK_BOT_TOKEN not set)"
         delivery = post_alert_cards(ctx.delivery, session, ctx.config,

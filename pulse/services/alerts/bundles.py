@@ -89,6 +89,7 @@ def record_bundle(
         alert.bundle_id = row.id
         alert.slack_channel, alert.slack_ts = channel, ts
         alert.catch_all = item.id in catch_all
+        alert.held_at = None  # sent after all (reopened): no longer the digest's
     session.flush()
     return row
 

@@ -93,12 +93,7 @@ def evaluate_alerts(
             resolved.append(alert)
         elif _follow(session, config, alert, condition, now, scored, renewals):
             reopened.append(alert)
-    first_seen = unwatched(session, list(scored))
-    new = {key: c for key, c in conditions.items() if key not in live}
-    to_raise, to_baseline = split_first_seen(session, config, new, first_seen, now.date())
-    raised = _raise(session, now, latest, to_raise)
-    baselined = record_baseline(session, now, latest, to_baseline, scored)
-    watch(session, first_seen, latest, now)
+    raised, baselined = _new_conditions(session, config, now, latest, live, conditions, scored)
     session.flush()
     return AlertChanges(
         raised=alert_items(session, raised),
@@ -106,6 +101,26 @@ def evaluate_alerts(
         reopened=alert_items(session, reopened),
         baselined=alert_items(session, baselined),
     )
+
+
+def _new_conditions(
+    session: Session,
+    config: PulseConfig,
+    now: datetime,
+    latest: date,
+    live: dict[Key, Alert],
+    conditions: dict[Key, Condition],
+    scored: Scored,
+) -> tuple[list[Alert], list[Alert]]:
+    """(raised, recorded as the baseline) for the conditions without a live alert; the
+    scored accounts no evaluation had seen are watched from now on."""
+    first_seen = unwatched(session, list(scored))
+    new = {key: c for key, c in conditions.items() if key not in live}
+    to_raise, to_baseline = split_first_seen(session, config, new, first_seen, now.date())
+    raised = _raise(session, now, latest, to_raise)
+    baselined = record_baseline(session, now, latest, to_baseline, scored)
+    watch(session, first_seen, latest, now)
+    return raised, baselined
 
 
 def _resolve(session: Session, alert: Alert, now: datetime, latest: date, scored: Scored) -> None:
