@@ -4,14 +4,20 @@ not raised; critical states still alert; from then on changes raise alerts."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from workspace import CFG, D1, D2, NOW1, NOW2, flag, load_people, put_snapshot
 
+from connectors.files import FilesConnector
 from pulse.kernel.config import parse_config
 from pulse.services.alerts import evaluate_alerts
+from pulse.services.sync import run_sync
+from storage.db import session_factory
 from storage.models import Alert, AuditLog, WatchedAccount
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "files"
 
 
 def _statuses(session: Session) -> dict[tuple[int, str], str]:
@@ -107,3 +113,32 @@ def test_accounts_imported_later_get_their_own_baseline(session: Session) -> Non
     later = evaluate_alerts(session, CFG, NOW2)
     assert [(i.account_name, i.rule) for i in later.raised] == [("Acme Corp", "score_drop")]
     assert [(i.account_name, i.rule) for i in later.baselined] == [("Acme Labs", "owner_silent")]
+
+
+def test_a_sources_first_sync_imports_history_and_takes_a_new_baseline(db_url: str) -> None:
+    """Connecting a new source (its history arrives at once) re-baselines every account;
+    its later syncs do not."""
+    files = FIXTURES / "valid"
+    with session_factory(db_url)() as session:
+        ids = load_people(session)  # watched for a while
+        put_snapshot(session, ids["a1"], D1, "fine", flags=[flag("owner_silent")])
+        evaluate_alerts(session, CFG, NOW1)  # raised: a watched account
+        session.commit()
+    report = run_sync(db_url, CFG, "files", connector=FilesConnector(CFG, path=files))
+    assert report.status == "ok"
+    with session_factory(db_url)() as session:
+        assert session.scalars(select(WatchedAccount)).first() is None
+        [note] = session.scalars(select(AuditLog).where(AuditLog.action == "alerts_rebaselined"))
+        assert note.detail == {"source": "files", "accounts": 7}  # the workspace's 7 accounts
+        # what the imported history shows is the baseline; the live alert stays open
+        put_snapshot(session, ids["a1"], D2, "fine",
+                     flags=[flag("owner_silent"), flag("negative_sentiment")])
+        later = evaluate_alerts(session, CFG, NOW2)
+        assert later.raised == []
+        assert [(i.account_name, i.rule) for i in later.baselined] == [
+            ("Acme Corp", "negative_sentiment")]
+        assert _statuses(session)[(ids["a1"], "owner_silent")] == "open"
+        session.commit()
+    run_sync(db_url, CFG, "files", connector=FilesConnector(CFG, path=files))
+    with session_factory(db_url)() as session:
+        assert session.scalars(select(WatchedAccount)).first() is not None  # not again

@@ -15,7 +15,9 @@ default an invoice 60+ days overdue on an account renewing inside
 per run, largest ARR first.
 
 An account counts as watched from its first evaluation (a :class:`WatchedAccount` row);
-conditions appearing later on it are changes and raise alerts.
+conditions appearing later on it are changes and raise alerts. A source's first
+successful sync imports its history (:func:`history_imported`): every account is seen
+afresh, and the next evaluation takes a new baseline of what that history shows.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from sqlalchemy.orm import Session
 from pulse.kernel.config import PulseConfig, StillAlert
 from pulse.services.alerts.base import BASELINE, SEVERITY_ORDER, SYSTEM_ACTOR, audit
 from pulse.services.alerts.conditions import Condition, Key, Scored
-from storage.models import Account, Alert, WatchedAccount
+from storage.models import Account, Alert, AuditLog, WatchedAccount
 
 
 def unwatched(session: Session, account_ids: Collection[int]) -> set[int]:
@@ -50,6 +52,28 @@ def watch(session: Session, account_ids: Collection[int], since: date, now: date
     """Record ``account_ids`` as watched from the snapshot date ``since``."""
     for account_id in sorted(account_ids):
         session.add(WatchedAccount(account_id=account_id, since=since, at=now))
+
+
+def history_imported(session: Session, source: str, now: datetime) -> int:
+    """A source's first successful sync brought its history: every account is seen afresh,
+    so the next evaluation takes a new baseline of what that history shows instead of
+    alerting on it (live alerts stay as they are). Audited as ``alerts_rebaselined``;
+    returns how many accounts were watched."""
+    watched = list(session.scalars(select(WatchedAccount)))
+    for row in watched:
+        session.delete(row)
+    if watched:
+        session.add(
+            AuditLog(
+                at=now,
+                actor=SYSTEM_ACTOR,
+                action="alerts_rebaselined",
+                detail={"source": source, "accounts": len(watched)},
+                outcome="ok",
+            )
+        )
+    session.flush()
+    return len(watched)
 
 
 def _matches(
