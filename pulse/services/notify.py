@@ -343,12 +343,17 @@ _DATE_TOKEN = re.compile(r"<!date\^[^|>]*\|([^>]*)>")
 _LINK = re.compile(r"<(?:https?|mailto):[^|>]*\|([^>]*)>")
 _BARE_LINK = re.compile(r"<((?:https?|mailto):[^|>]*)>")
 _MENTION = re.compile(r"<([@#!])([^|>]*)(?:\|([^>]*))?>")
+_BOLD = re.compile(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])")
+_ITALIC = re.compile(r"(?<![\w_])_([^_\n]+)_(?![\w_])")
 
 
 def readable(mrkdwn: str) -> str:
     """Slack mrkdwn as a terminal shows it: date tokens as their fallback, links as their
-    text, mentions as ``@U123``, and ``&amp;`` ``&lt;`` ``&gt;`` unescaped."""
-    text = _DATE_TOKEN.sub(r"\1", mrkdwn)
+    text, mentions as ``@U123``, no ``*bold*`` or ``_italic_`` marks, and ``&amp;``
+    ``&lt;`` ``&gt;`` unescaped."""
+    text = _BOLD.sub(r"\1", mrkdwn)
+    text = _ITALIC.sub(r"\1", text)
+    text = _DATE_TOKEN.sub(r"\1", text)
     text = _LINK.sub(r"\1", text)
     text = _BARE_LINK.sub(r"\1", text)
     text = _MENTION.sub(lambda m: m.group(3) or m.group(1) + m.group(2), text)
