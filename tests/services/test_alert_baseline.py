@@ -11,8 +11,11 @@ from sqlalchemy.orm import Session
 from workspace import CFG, D1, D2, NOW1, NOW2, flag, load_people, put_snapshot
 
 from connectors.files import FilesConnector
+from digests.views import BaselineNote
 from pulse.kernel.config import parse_config
+from pulse.services.access import resolve_viewer
 from pulse.services.alerts import evaluate_alerts
+from pulse.services.digest_data import home_view
 from pulse.services.sync import run_sync
 from storage.db import session_factory
 from storage.models import Alert, AuditLog, WatchedAccount
@@ -142,3 +145,20 @@ def test_a_sources_first_sync_imports_history_and_takes_a_new_baseline(db_url: s
     run_sync(db_url, CFG, "files", connector=FilesConnector(CFG, path=files))
     with session_factory(db_url)() as session:
         assert session.scalars(select(WatchedAccount)).first() is not None  # not again
+
+
+def test_the_app_home_says_what_was_already_so(session: Session) -> None:
+    ids = load_people(session, watched=False)
+    put_snapshot(session, ids["a1"], D1, "at_risk", flags=[flag("owner_silent")])
+    put_snapshot(session, ids["a4"], D1, "fine", flags=[flag("onboarding_stuck")])
+    put_snapshot(session, ids["a2"], D1, "at_risk", flags=[flag("owner_silent")])  # Pete's
+    evaluate_alerts(session, CFG, NOW1)
+    olga = home_view(session, CFG, resolve_viewer(session, CFG, "UOLGA", None), NOW1)
+    assert olga.baseline == BaselineNote(accounts=2, at_risk=1, team=False)
+    maya = home_view(session, CFG, resolve_viewer(session, CFG, "UMAYA", None), NOW1)
+    assert maya.baseline == BaselineNote(accounts=2, at_risk=1, team=True)  # her team's
+    put_snapshot(session, ids["a1"], D2, "at_risk")  # cleared: no longer "already so"
+    put_snapshot(session, ids["a4"], D2, "fine")
+    evaluate_alerts(session, CFG, NOW2)
+    assert home_view(session, CFG, resolve_viewer(session, CFG, "UOLGA", None),
+                     NOW2).baseline is None
