@@ -91,7 +91,7 @@ def demo(
 
 
 # ---------------------------------------------------------------------------------------
-# Slack: digests and alert cards
+# Slack: digests and alert messages
 
 
 def _print_payload(title: str, payload: dict[str, object], as_json: bool) -> None:
