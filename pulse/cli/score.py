@@ -194,11 +194,19 @@ def alerts_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="With --dry-run: the Block Kit JSON, not text.")
     ] = False,
+    baseline: Annotated[
+        bool,
+        typer.Option(
+            help="Take a new baseline first (after backfilling history): what holds now is "
+            "summarised, not raised."
+        ),
+    ] = False,
 ) -> None:
     """Evaluate alerts against the latest scores and post each person's new alerts in one
     message (and update the messages of resolved ones) now."""
     from pulse.jobs.deliver import post_alert_cards
     from pulse.services.alerts import evaluate_alerts
+    from pulse.services.alerts.baseline import history_imported
     from pulse.services.notify import plan_alerts, with_unposted
     from storage.db import session_factory
 
@@ -207,6 +215,8 @@ def alerts_command(
     delivery = None if dry_run else required_slack()
     now = utcnow()
     with session_factory(cfg.database_url)() as session:
+        if baseline:
+            history_imported(session, "pulse alerts --baseline", now)
         changes = evaluate_alerts(session, cfg, now)
         counts = (
             f"{len(changes.raised)} raised, {len(changes.reopened)} reopened, "

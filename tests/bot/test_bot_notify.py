@@ -24,7 +24,7 @@ from pulse.kernel.config import PulseConfig, parse_config
 from pulse.services.alerts import AlertChanges, alert_item, evaluate_alerts
 from pulse.services.notify import payload_as_text
 from storage.db import get_engine, session_factory, session_scope
-from storage.models import Alert, AuditLog, ScoreSnapshot
+from storage.models import Alert, AuditLog, ScoreSnapshot, WatchedAccount
 
 CONFIG = PulseConfig()
 
@@ -124,6 +124,18 @@ def test_alerts_dry_run_prints_cards_and_stores_nothing(cli_env: str) -> None:
     assert '"action_id"' not in result.output  # readable text; --json for the JSON
     assert "nothing posted or stored" in " ".join(result.output.split())
     assert _alert_count(cli_env) == before
+
+
+def test_alerts_baseline_dry_run_summarises_what_holds(cli_env: str) -> None:
+    """After backfilling history, `pulse alerts --baseline` summarises what holds now."""
+    result = CliRunner().invoke(cli, ["alerts", "--dry-run", "--baseline"])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert "Dry run: 0 raised" in out and "already holding when Pulse started watching" in out
+    assert "when Pulse started watching" in out and "[Acknowledge]" not in out
+    assert _alert_count(cli_env) == 0  # nothing stored, the accounts still watched
+    with session_factory(cli_env)() as s:
+        assert s.scalar(select(func.count()).select_from(WatchedAccount))
 
 
 def test_alerts_command_posts_cards_through_slack_api_url(

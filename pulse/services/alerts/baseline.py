@@ -55,10 +55,11 @@ def watch(session: Session, account_ids: Collection[int], since: date, now: date
 
 
 def history_imported(session: Session, source: str, now: datetime) -> int:
-    """A source's first successful sync brought its history: every account is seen afresh,
-    so the next evaluation takes a new baseline of what that history shows instead of
-    alerting on it (live alerts stay as they are). Audited as ``alerts_rebaselined``;
-    returns how many accounts were watched."""
+    """History was imported (a source's first successful sync, or ``pulse alerts
+    --baseline`` after a backfill): every account is seen afresh, so the next evaluation
+    takes a new baseline of what that history shows instead of alerting on it (live
+    alerts stay as they are). Audited as ``alerts_rebaselined``; returns how many accounts
+    were watched."""
     watched = list(session.scalars(select(WatchedAccount)))
     for row in watched:
         session.delete(row)
@@ -109,9 +110,7 @@ def split_first_seen(
         return raise_now, {}
     accounts = {
         a.id: a
-        for a in session.scalars(
-            select(Account).where(Account.id.in_({k[0] for k in candidates}))
-        )
+        for a in session.scalars(select(Account).where(Account.id.in_({k[0] for k in candidates})))
     }
     urgent = [
         key
