@@ -3,7 +3,10 @@
 Every action is acked immediately; the work runs in a lazy listener. A click on an
 alert card records who and when through the alerts service (which also writes the audit
 row), then the card is updated in place with ``chat.update`` so everyone looking at it
-sees the new state.
+sees the new state. A click on a line of a message of several new alerts
+(``digests.cards.bundle``, block ids ``bundle_<alert id>``) does the same and re-renders
+that whole message from its record (``pulse.services.notify.posted_card``), so the other
+lines keep their buttons.
 
 Double clicks and concurrent clicks on the same alert must change nothing twice. The
 services are idempotent (acknowledging an acknowledged alert writes nothing); on top of
@@ -246,7 +249,10 @@ def open_reason_modal(
         except (PermissionError, LookupError, ValueError) as exc:
             respond(**notice(str(exc)), response_type="ephemeral", replace_original=False)
             return
-    metadata = json.dumps({"alert": alert_id, "channel": click.channel, "ts": click.message_ts})
+    # the clicked message is updated directly only when it is this alert's own card; a
+    # message of several alerts is re-rendered whole from its record (update_alert_card)
+    where = (click.channel, click.message_ts) if click.on_alert_card else (None, None)
+    metadata = json.dumps({"alert": alert_id, "channel": where[0], "ts": where[1]})
     delivery.open_view(trigger_id, reason_modal(item, metadata))
 
 

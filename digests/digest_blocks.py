@@ -42,9 +42,12 @@ def _first_name(name: str) -> str:
 
 HELD_BACK_LINES = 8
 """Held-back playbooks listed: 8 x ~360 characters stays inside one 3,000-character section."""
-CSM_FIXED_BLOCKS = 10
+CSM_FIXED_BLOCKS = 11
 """Blocks of a CSM digest besides its rows: header, context, stale, attention title,
-attention "more", divider, expansion title, expansion "more", footer, held-back playbooks."""
+attention "more", divider, expansion title, expansion "more", footer, held-back playbooks,
+held-back alerts."""
+HELD_ALERT_LINES = 10
+"""New alerts listed that were not sent by DM: 10 x ~260 characters fit one section."""
 FALLBACK_NAMES = 3
 """Attention accounts named in the CSM digest's notification text."""
 
@@ -98,6 +101,20 @@ def _held_back_blocks(d: CsmDigest) -> list[Block]:
     return [section(pack_lines([title + lines[0], *lines[1:]])[0])]
 
 
+def _held_alert_blocks(d: CsmDigest) -> list[Block]:
+    """New alerts of the last day kept out of the DMs (cap or severity), in one section."""
+    if not d.held_alerts:
+        return []
+    lines = [
+        f"• *{esc(a.account_name, 80)}*: {esc(a.label, 80)} ({esc(a.message, 120)})"
+        for a in d.held_alerts[:HELD_ALERT_LINES]
+    ]
+    if len(d.held_alerts) > HELD_ALERT_LINES:
+        lines.append(f"… and {len(d.held_alerts) - HELD_ALERT_LINES} more")
+    title = f"*New alerts not sent by DM* ({len(d.held_alerts)})\n"
+    return [section(pack_lines([title + lines[0], *lines[1:]])[0])]
+
+
 def _csm_fallback(d: CsmDigest, attention_shown: list[AccountLine]) -> str:
     n_att = len(d.attention)
     if n_att:
@@ -131,6 +148,7 @@ def csm_digest(d: CsmDigest, limit: int = 10, *, expansion_limit: int = 5) -> di
         divider(),
         *_expansion_blocks(d, exp_shown, exp_left),
         *_held_back_blocks(d),
+        *_held_alert_blocks(d),
         context("`/health NAME` for any account · `/health help`"),
     ]
     return message(blocks, _csm_fallback(d, att_shown))

@@ -11,14 +11,24 @@ from __future__ import annotations
 from typing import Any
 
 from digests.blocks import context, divider, header, home, section, take
+from digests.cards.bundle import baseline_phrase
 from digests.limits import MAX_BLOCKS_HOME
 from digests.rows import account_row, details_button, more_text
 from digests.text import clip_raw, esc
-from digests.views import HomeView
+from digests.views import BaselineNote, HomeView
 from digests.wording import plural
 
 HOME_FIXED_BLOCKS = 5
-"""header, summary context, divider, "more" line, footer."""
+"""header, summary context, divider, "more" line, footer (and the baseline line, when
+there is one)."""
+
+
+def home_baseline_text(note: BaselineNote) -> str:
+    """The baseline, as the Home tab explains it (the alert messages point here)."""
+    return (
+        f":eyes: {baseline_phrase(note)}. They are listed below by need and alert again "
+        "only if they get worse."
+    )
 
 
 def home_view(h: HomeView, limit: int = 40) -> dict[str, Any]:
@@ -41,11 +51,14 @@ def home_view(h: HomeView, limit: int = 40) -> dict[str, Any]:
             "most urgent first"
         )
     )
+    if h.baseline is not None:
+        blocks.append(context(home_baseline_text(h.baseline)))
     blocks.append(divider())
     if not h.accounts:
         blocks.append(section("No accounts are assigned to you."))
         return home(blocks)
-    shown, left = take(h.accounts, limit, MAX_BLOCKS_HOME - HOME_FIXED_BLOCKS)
+    fixed = HOME_FIXED_BLOCKS + (h.baseline is not None)
+    shown, left = take(h.accounts, limit, MAX_BLOCKS_HOME - fixed)
     for line in shown:
         row = account_row(line, why=bool(line.why), activity=True)
         if line.peer_note:

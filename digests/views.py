@@ -37,6 +37,30 @@ class AlertItem:
     owner_slack_id: str | None = None
     quiet_reason: str | None = None  # why it was acknowledged or snoozed (the CSM's words)
     reopen_reason: str | None = None  # why Pulse reopened it before its time
+    arr: float | None = None  # the account's ARR: what is at risk
+
+
+@dataclass(frozen=True)
+class BaselineNote:
+    """What already held when Pulse started watching, summarised once for one person."""
+
+    accounts: int  # accounts with conditions recorded as the baseline
+    at_risk: int  # of which at risk
+    team: bool = False  # the person's team's accounts (a manager), not their own
+
+
+@dataclass(frozen=True)
+class AlertBundle:
+    """One person's (or channel's) new alerts of a run, in one message.
+
+    ``alerts`` are listed largest ARR first; ``held`` counts the run's other new alerts
+    for the same person, which wait for the morning digest (over the per-message cap, or
+    below ``alerts.dm_min_severity``).
+    """
+
+    alerts: list[AlertItem]
+    held: int = 0
+    baseline: BaselineNote | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +127,8 @@ class CsmDigest:
     held_back: list[tuple[str, str, str]] = field(default_factory=list)
     """(account, playbook, reason) the daily cap kept from messaging since yesterday."""
     stale: list[str] = field(default_factory=list)  # "support data 3 days old (zendesk)"
+    held_alerts: list[AlertItem] = field(default_factory=list)
+    """New alerts of the last day that were not sent by DM (cap or severity): listed here."""
 
 
 @dataclass(frozen=True)
@@ -186,3 +212,5 @@ class HomeView:
     as_of: date | None
     accounts: list[AccountLine]
     open_alerts: int
+    baseline: BaselineNote | None = None
+    """Accounts whose conditions already held when Pulse started watching (unchanged)."""

@@ -6,11 +6,31 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from storage.db import get_engine
-from storage.models import Base, ScoreSnapshot
+from storage.models import Account, Base, ScoreSnapshot, WatchedAccount
+
+WATCHED_SINCE = date(2026, 1, 1)
+"""When :func:`watch_all` says Pulse started watching (before any test workspace's dates)."""
+
+
+def watch_all(session: Session) -> None:
+    """Mark every stored account as watched by alert evaluation for a while, so conditions
+    raise alerts instead of joining the first-run baseline (tested on its own in
+    ``tests/services/test_alert_baseline.py``)."""
+    seen = set(session.scalars(select(WatchedAccount.account_id)))
+    for account_id in session.scalars(select(Account.id)):
+        if account_id not in seen:
+            session.add(
+                WatchedAccount(
+                    account_id=account_id,
+                    since=WATCHED_SINCE,
+                    at=datetime.combine(WATCHED_SINCE, datetime.min.time()),
+                )
+            )
+    session.flush()
 
 
 def add_snapshot(

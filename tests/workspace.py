@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from factories import truncate_pg
+from factories import truncate_pg, watch_all
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -79,8 +79,10 @@ ACCOUNTS: list[tuple[str, str, str, str, float, int | None, float]] = [
 ]
 
 
-def load_people(session: Session) -> dict[str, int]:
+def load_people(session: Session, *, watched: bool = True) -> dict[str, int]:
     """Owners and accounts only (no activity): for tests that write snapshots by hand.
+    Alert evaluation has watched them for a while, unless ``watched`` is False (a new
+    install: the first evaluation takes the baseline).
 
     Returns database ids by external id (``"o1"``, ``"a1"`` ...).
     """
@@ -105,6 +107,8 @@ def load_people(session: Session) -> dict[str, int]:
     ]
     load_batch(session, "t", Batch("accounts", records))
     session.flush()
+    if watched:
+        watch_all(session)  # a workspace Pulse has been watching: conditions raise alerts
     ids = {o.external_id: o.id for o in session.scalars(select(Owner))}
     ids.update({a.external_id: a.id for a in session.scalars(select(Account))})
     return ids

@@ -1,6 +1,7 @@
 """Replies to `/health` and alert cards: :mod:`.health` (the health card), :mod:`.replies`
-(pick list, refusal, "not scored yet", help, account lists) and :mod:`.alert` (the alert
-card and its reason modal).
+(pick list, refusal, "not scored yet", help, account lists), :mod:`.alert` (the alert
+card and its reason modal) and :mod:`.bundle` (one person's new alerts of a run in one
+message, each line with the alert card's buttons).
 
 Pure functions from :mod:`digests.views` models to message payloads
 (``{"blocks": [...], "text": "..."}``); the bot decides where to post them (ephemeral for
@@ -20,6 +21,10 @@ action_id                 value                           meaning
 ``override_open``         ``str(account_id)``             open the CSM sentiment modal
 ``open_crm``              none (URL button)               only ack; Slack opens the URL
 ========================  ==============================  ===============================
+
+On an alert card the actions' ``block_id`` is ``alert_<id>`` (the bot replaces the clicked
+card); on a message of several new alerts (:mod:`.bundle`) it is ``bundle_<id>`` (the bot
+re-renders the whole message from its record).
 """
 
 from digests.cards.alert import (
@@ -30,6 +35,7 @@ from digests.cards.alert import (
     alert_card,
     reason_modal,
 )
+from digests.cards.bundle import BUNDLE_BLOCK_PREFIX, alert_bundle, baseline_text
 from digests.cards.health import component_line, health_card
 from digests.cards.replies import (
     REFUSAL_TEXT,
@@ -41,13 +47,16 @@ from digests.cards.replies import (
 )
 
 __all__ = [
+    "BUNDLE_BLOCK_PREFIX",
     "REASON_ACTION",
     "REASON_INPUT",
     "REASON_VIEW",
     "REFUSAL_TEXT",
     "SNOOZE_CHOICES",
     "account_list",
+    "alert_bundle",
     "alert_card",
+    "baseline_text",
     "component_line",
     "health_card",
     "help_message",

@@ -38,14 +38,22 @@ def _print_steps(steps: list[dict[str, object]]) -> None:
     console.print(table)
 
 
-def run_command() -> None:
-    """Run the daily pipeline once now: sync, score, alerts, writeback, digests, retention."""
+def run_command(
+    force: Annotated[
+        bool, typer.Option(help="Send digests again to people who already had today's.")
+    ] = False,
+) -> None:
+    """Run the daily pipeline once now: sync, score, alerts, writeback, digests, retention.
+
+    Each person gets one digest a day: people who already had today's are skipped (the
+    digests step says how many) unless --force."""
     from pulse.jobs.pipeline import admin_reporter, run_pipeline
 
     cfg = load_settings()
     require_schema(cfg.database_url)
     slack = optional_slack()
-    run = run_pipeline(cfg, kind="manual", delivery=slack, on_failure=admin_reporter(cfg, slack))
+    run = run_pipeline(cfg, kind="manual", delivery=slack, on_failure=admin_reporter(cfg, slack),
+                       force=force)
     assert run is not None  # manual runs are never refused
     _print_steps(run.steps)
     console.print(f"Run {run.id} of {run.run_date}: {run.status}.")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,6 +22,9 @@ from pulse.cli.common import (
 )
 from pulse.cli.escape import term
 from pulse.kernel.clock import utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 def score(
@@ -101,66 +105,75 @@ def demo(
 
 
 # ---------------------------------------------------------------------------------------
-# Slack: digests and alert cards
+# Slack: digests and alert messages
 
 
-def _print_payload(title: str, payload: dict[str, object]) -> None:
-    """A dry-run message: its Block Kit JSON, then how it reads as text."""
+def _print_payload(title: str, payload: dict[str, object], as_json: bool) -> None:
+    """A dry-run message: how it reads (``as_json``: its Block Kit JSON instead)."""
     from pulse.services.notify import payload_as_text
 
     console.rule(title, style="bold")
-    typer.echo(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
-    console.rule("as text", style="dim")
-    typer.echo(payload_as_text(payload))
+    if as_json:
+        typer.echo(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
+    else:
+        typer.echo(payload_as_text(payload))
     typer.echo("")
 
 
 def digest(
     dry_run: Annotated[
-        bool, typer.Option(help="Print the messages (JSON and text); send nothing, no token.")
+        bool, typer.Option(help="Print the digests as they read; send nothing, no token.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="With --dry-run: the Block Kit JSON, not text.")
     ] = False,
     user: Annotated[
         str | None, typer.Option(help="Only this person's digest (email or Slack user id).")
     ] = None,
+    force: Annotated[
+        bool, typer.Option(help="Send again to people who already had today's digest.")
+    ] = False,
 ) -> None:
-    """Send the morning digests: each CSM's list by DM, managers their team's portfolio."""
+    """Send the morning digests: each CSM's list by DM, managers their team's portfolio.
+
+    One digest a person a day: people who already had today's are skipped unless --force."""
     cfg = load_settings()
     require_schema(cfg.database_url)
 
-    from sqlalchemy import func, or_, select
-
     from pulse.jobs.deliver import send_digests
     from storage.db import session_factory
-    from storage.models import Owner
 
     delivery = None if dry_run else required_slack()
     now = utcnow()
     with session_factory(cfg.database_url)() as session:
-        only = None
-        if user:
-            key = user.strip().lower()
-            owner = session.scalars(
-                select(Owner)
-                .where(or_(func.lower(Owner.email) == key, func.lower(Owner.slack_user_id) == key))
-                .order_by(Owner.id)
-            ).first()
-            if owner is None:
-                err.print(f"[red]No CSM or manager matches '{term(user)}' "
-                          "(email or Slack user id).[/]")
-                raise typer.Exit(1)
-            owner_id = owner.id
-            only = lambda oid, _sid: oid == owner_id  # noqa: E731
-        messages, report = send_digests(delivery, session, cfg, now, dry_run=dry_run, only=only)
-        session.rollback()  # digests only read
+        only = _only_person(session, user) if user else None
+        messages, report = send_digests(
+            delivery, session, cfg, now, dry_run=dry_run, only=only, force=force
+        )
+        session.rollback()  # what was sent is committed as it went
+    already = ""
+    if report.already:
+        n = report.people_already
+        already = (
+            f"digests already sent today to {n} {'person' if n == 1 else 'people'}; "
+            "--force sends them again"
+        )
     if not messages:
-        console.print("No digests to send (no recipients with a Slack user id, or no scores).")
+        console.print(
+            already[:1].upper() + already[1:] + "."
+            if already
+            else "No digests to send (no recipients with a Slack user id, or no scores)."
+        )
         return
     if dry_run:
         for msg in messages:
-            _print_payload(f"{msg.kind} digest -> {msg.destination}", msg.payload)
+            _print_payload(f"{msg.kind} digest -> {msg.destination}", msg.payload, as_json)
             if msg.chart is not None:
                 typer.echo(f"(+ trend chart, {len(msg.chart):,} bytes PNG: {msg.chart_title})")
-        console.print(f"Dry run: {len(messages)} digest(s) built, nothing sent.")
+        console.print(
+            f"Dry run: {len(messages)} digest(s) built, nothing sent"
+            + (f"; {already}." if already else ".")
+        )
         return
     console.print(str(report))
     if report.failed:
@@ -169,41 +182,84 @@ def digest(
         raise typer.Exit(1)
 
 
+def _only_person(session: Session, user: str) -> Callable[[int, str], bool]:
+    """The ``only`` filter of one person's digests (email or Slack user id); exits with one
+    line when nobody matches."""
+    from sqlalchemy import func, or_, select
+
+    from storage.models import Owner
+
+    key = user.strip().lower()
+    owner = session.scalars(
+        select(Owner)
+        .where(or_(func.lower(Owner.email) == key, func.lower(Owner.slack_user_id) == key))
+        .order_by(Owner.id)
+    ).first()
+    if owner is None:
+        err.print(f"[red]No CSM or manager matches '{term(user)}' (email or Slack user id).[/]")
+        raise typer.Exit(1)
+    owner_id = owner.id
+    return lambda oid, _sid: oid == owner_id
+
+
 def alerts_command(
     dry_run: Annotated[
-        bool, typer.Option(help="Print the cards that would be posted; change nothing.")
+        bool, typer.Option(help="Print the messages that would be posted; change nothing.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="With --dry-run: the Block Kit JSON, not text.")
+    ] = False,
+    baseline: Annotated[
+        bool,
+        typer.Option(
+            help="Take a new baseline first (after backfilling history): what holds now is "
+            "summarised, not raised."
+        ),
     ] = False,
 ) -> None:
-    """Evaluate alerts against the latest scores and post (or update) their cards now."""
+    """Evaluate alerts against the latest scores and post each person's new alerts in one
+    message (and update the messages of resolved ones) now."""
     cfg = load_settings()
     require_schema(cfg.database_url)
 
     from pulse.jobs.deliver import post_alert_cards
     from pulse.services.alerts import evaluate_alerts
-    from pulse.services.notify import alert_card_previews, with_unposted
+    from pulse.services.alerts.baseline import history_imported
+    from pulse.services.notify import plan_alerts, with_unposted
     from storage.db import session_factory
 
     delivery = None if dry_run else required_slack()
     now = utcnow()
     with session_factory(cfg.database_url)() as session:
+        if baseline:
+            history_imported(session, "pulse alerts --baseline", now)
         changes = evaluate_alerts(session, cfg, now)
+        counts = (
+            f"{len(changes.raised)} raised, {len(changes.reopened)} reopened, "
+            f"{len(changes.resolved)} resolved"
+        )
+        if changes.baselined:
+            counts += (
+                f", {len(changes.baselined)} already holding when Pulse started watching "
+                "(the baseline: summarised, not raised)"
+            )
         if dry_run:
-            changes = with_unposted(session, changes)
-            previews = alert_card_previews(session, cfg, changes, now)
+            plan = plan_alerts(session, cfg, with_unposted(session, changes), now)
             session.rollback()
-            for kind, destination, payload in previews:
-                _print_payload(f"{kind} -> {destination or '(no recipient)'}", payload)
+            for message in plan.messages:
+                _print_payload(f"alert message -> {message.destination}", message.payload, as_json)
+            for card in plan.updates:
+                _print_payload(f"update -> {card.destination}", card.payload, as_json)
             console.print(
-                f"Dry run: {len(changes.raised)} raised, {len(changes.reopened)} reopened, "
-                f"{len(changes.resolved)} resolved; nothing posted or stored."
+                f"Dry run: {counts}; {len(plan.messages)} message(s) to post, "
+                f"{len(plan.held)} alert(s) held for the morning digest, "
+                f"{len(plan.updates)} to update, {len(plan.unrouted)} without a recipient; "
+                "nothing posted or stored."
             )
             return
         session.commit()  # the evaluation stands even if Slack is unreachable
         assert delivery is not None
         report = post_alert_cards(delivery, session, cfg, with_unposted(session, changes), now)
-    console.print(
-        f"{len(changes.raised)} raised, {len(changes.reopened)} reopened, "
-        f"{len(changes.resolved)} resolved; {report}."
-    )
+    console.print(f"{counts}; {report}.")
     if report.failed:
         raise typer.Exit(1)

@@ -1,4 +1,4 @@
-"""Sending what the services decided: alert cards, digests, expiry notices, reminders.
+"""Sending what the services decided: alert messages, digests, expiry notices, reminders.
 
 Each function takes the :class:`pulse.services.outbox.Delivery` its caller was given
 (``bot.delivery.SlackDelivery`` from the entry points), asks a service what to send,
@@ -19,7 +19,8 @@ from digests.views import AlertItem
 from pulse.kernel.config import PulseConfig
 from pulse.services import alerts as alert_service
 from pulse.services import notify, overrides, playbooks
-from pulse.services.notify import AlertCard, DigestMessage
+from pulse.services.alerts import bundles as alert_bundles
+from pulse.services.notify import AlertCard, BundleMessage, DigestMessage
 from pulse.services.outbox import Delivery, DeliveryError
 
 log = logging.getLogger("pulse.jobs.deliver")
@@ -38,15 +39,22 @@ class AlertDelivery:
     """What :func:`post_alert_cards` did, for the CLI summary and the tests."""
 
     posted: list[tuple[int, str, str]] = field(default_factory=list)  # (alert id, channel, ts)
+    messages: int = 0  # messages posted (one per person: each holds several alerts)
     updated: list[tuple[int, str, str]] = field(default_factory=list)
+    held: list[int] = field(default_factory=list)  # wait for the morning digest
     unrouted: list[int] = field(default_factory=list)  # no route / no Slack id, no catch-all
     catch_all: list[int] = field(default_factory=list)  # posted to the catch-all channel
     failed: list[tuple[int, str]] = field(default_factory=list)  # (alert id, Slack error)
 
     def __str__(self) -> str:
-        parts = [f"{len(self.posted)} alert card(s) posted", f"{len(self.updated)} updated"]
+        parts = [
+            f"{len(self.posted)} alert(s) posted in {self.messages} message(s)",
+            f"{len(self.updated)} updated",
+        ]
         if self.catch_all:
             parts.append(f"{len(self.catch_all)} of them to the catch-all channel")
+        if self.held:
+            parts.append(f"{len(self.held)} held for the morning digest")
         if self.unrouted:
             parts.append(f"{len(self.unrouted)} without a recipient")
         if self.failed:
@@ -63,32 +71,19 @@ def post_alert_cards(
     *,
     commit: bool = True,
 ) -> AlertDelivery:
-    """Post cards for raised and reopened alerts; update the cards of resolved ones.
+    """Post each person's new alerts of the run in one message
+    (:func:`pulse.services.notify.plan_alerts`) and re-render the messages of resolved ones.
 
-    Each posted card's channel and ts are recorded (``alerts.record_message``) and, with
-    ``commit`` (the default), committed right away: a crash after posting must not lose
-    the ts, or the next run could not update that message. A reopened alert gets a new
-    card (a fresh notification) and its record moves to the new message.
+    Each posted message is recorded (``alerts.bundles.record_bundle``: its channel and ts
+    on each of its alerts) and, with ``commit`` (the default), committed right away: a
+    crash after posting must not lose the ts, or the next run could not update that
+    message. Alerts held for the morning digest are marked so. A reopened alert goes in
+    a new message (a fresh notification) and its record moves there.
     """
     report = AlertDelivery()
     run = delivery.batch()
-    for card in notify.alert_cards(session, config, changes, now):
-        if card.kind == "resolved":
-            _update_card(run, card, report)
-            continue
-        if _post_card(run, session, card, report) and commit:
-            session.commit()
-    if commit:
-        session.commit()
-    return report
-
-
-def _post_card(
-    delivery: Delivery, session: Session, card: AlertCard, report: AlertDelivery
-) -> bool:
-    """Post one new card and record where it landed; True when it was posted."""
-    item = card.item
-    if card.destination is None:
+    plan = notify.plan_alerts(session, config, changes, now)
+    for item in plan.unrouted:
         log.warning(
             "alert %s (%s, %s): no route, or no Slack user for the recipient and no "
             "slack.catch_all_channel / admin_channel; not posted (see `pulse people`)",
@@ -97,28 +92,47 @@ def _post_card(
             item.rule,
         )
         report.unrouted.append(item.id)
-        return False
+    alert_bundles.hold(session, [i.id for i in plan.held], now)
+    report.held.extend(i.id for i in plan.held)
+    for bundle in plan.messages:
+        if _post_bundle(run, session, bundle, now, report) and commit:
+            session.commit()
+    for card in plan.updates:
+        _update_card(run, card, report)
+    if commit:
+        session.commit()
+    return report
+
+
+def _post_bundle(
+    delivery: Delivery,
+    session: Session,
+    bundle: BundleMessage,
+    now: datetime,
+    report: AlertDelivery,
+) -> bool:
+    """Post one person's message and record where it landed; True when it was posted."""
+    ids = [i.id for i in bundle.bundle.alerts]
     try:
-        posted = delivery.post(card.message())
+        posted = delivery.post(bundle.message())
     except DeliveryError as exc:
-        log.error("posting alert %s to %s failed: %s", item.id, card.destination, exc.error)
-        report.failed.append((item.id, exc.error))
+        log.error("posting %s failed: %s", bundle.what, exc.error)
+        report.failed.extend((i, exc.error) for i in ids)
         return False
     if posted is None:
-        report.failed.append((item.id, "invalid_blocks"))
+        report.failed.extend((i, "invalid_blocks") for i in ids)
         return False
-    alert_service.record_message(
-        session, item.id, posted.channel, posted.ts, catch_all=card.catch_all
+    where = (posted.channel, posted.ts)
+    alert_bundles.record_bundle(
+        session, bundle.destination, where, now, bundle.bundle, bundle.catch_all
     )
-    report.posted.append((item.id, posted.channel, posted.ts))
-    if card.catch_all:
-        report.catch_all.append(item.id)
+    report.messages += 1
+    report.posted.extend((i, posted.channel, posted.ts) for i in ids)
+    report.catch_all.extend(i for i in ids if i in bundle.catch_all)
     return True
 
 
 def _update_card(delivery: Delivery, card: AlertCard, report: AlertDelivery | None) -> bool:
-    if not card.destination or not card.ts:
-        return False
     try:
         updated = delivery.update(card.message(), card.ts)
     except DeliveryError as exc:
@@ -165,11 +179,23 @@ class DigestDelivery:
     sent: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, channel, ts)
     charts: list[tuple[str, str]] = field(default_factory=list)  # (channel, file id)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (destination, error)
+    already: list[str] = field(default_factory=list)  # destinations sent today: skipped
+
+    @property
+    def people_already(self) -> int:
+        """How many people (or channels) were skipped: they had today's digest."""
+        return len(set(self.already))
 
     def __str__(self) -> str:
         parts = [f"{len(self.sent)} digest(s) sent", f"{len(self.charts)} chart(s)"]
         if self.failed:
             parts.append(f"{len(self.failed)} failed")
+        if self.already:
+            parts.append(
+                f"digests already sent today to {self.people_already} "
+                f"{'person' if self.people_already == 1 else 'people'}; --force sends them "
+                "again"
+            )
         return ", ".join(parts)
 
 
@@ -180,16 +206,26 @@ def send_digests(
     now: datetime,
     dry_run: bool = False,
     only: Callable[[int, str], bool] | None = None,
+    *,
+    force: bool = False,
 ) -> tuple[list[DigestMessage], DigestDelivery]:
     """Build every digest (:func:`pulse.services.notify.build_digests`) and, unless
-    ``dry_run``, deliver it.
+    ``dry_run``, deliver it; the digests returned are those sent (or, dry, to send).
 
-    A person's digest goes to their DM; the manager digest's trend chart follows it in the
-    same conversation when ``slack.chart`` is on. Errors are per recipient: logged,
-    reported, and the run continues. ``delivery`` may be None only with ``dry_run``.
+    Once a day: a recipient who already got that digest today (the workspace's local
+    day) is skipped and counted in ``already``, unless ``force``. Each digest sent is
+    recorded and committed at once, so a run that fails half-way does not send the first
+    half again. A person's digest goes to their DM; the manager digest's trend chart
+    follows it in the same conversation when ``slack.chart`` is on. Errors are per
+    recipient: logged, reported, and the run continues. ``delivery`` may be None only
+    with ``dry_run``.
     """
     messages = notify.build_digests(session, config, now, only)
     report = DigestDelivery()
+    if not force:
+        skipped = {id(d): d for d in notify.already_sent(session, config, now, messages)}
+        report.already.extend(d.destination for d in skipped.values())
+        messages = [m for m in messages if id(m) not in skipped]
     if dry_run:
         return messages, report
     if delivery is None:
@@ -197,7 +233,7 @@ def send_digests(
     run = delivery.batch()
     for digest in messages:
         try:
-            _send_digest(run, digest, report)
+            _send_digest(run, session, config, now, digest, report)
         except DeliveryError as exc:
             log.error(
                 "sending the %s digest to %s failed: %s", digest.kind, digest.destination, exc.error
@@ -206,11 +242,20 @@ def send_digests(
     return messages, report
 
 
-def _send_digest(delivery: Delivery, digest: DigestMessage, report: DigestDelivery) -> None:
+def _send_digest(
+    delivery: Delivery,
+    session: Session,
+    config: PulseConfig,
+    now: datetime,
+    digest: DigestMessage,
+    report: DigestDelivery,
+) -> None:
     posted = delivery.post(digest.message())
     if posted is None:
         report.failed.append((digest.destination, "invalid_blocks"))
         return
+    notify.record_digest_sent(session, config, now, digest, posted)
+    session.commit()
     report.sent.append((digest.kind, posted.channel, posted.ts))
     if digest.chart is not None:
         title = digest.chart_title or CHART_TITLE

@@ -58,6 +58,7 @@ class RunContext:
     now: datetime  # UTC, naive
     delivery: Delivery | None = None  # None: no Slack token, steps that post are skipped
     notes: dict[str, Any] = field(default_factory=dict)
+    force: bool = False  # send digests again to people who already had today's
 
     @property
     def url(self) -> str:
@@ -164,6 +165,8 @@ def step_alerts(ctx: RunContext) -> str:
         telemetry.alerts_changed(len(changes.raised), len(changes.reopened))
         counts = (f"{len(changes.raised)} raised, {len(changes.reopened)} reopened, "
                   f"{len(changes.resolved)} resolved")
+        if changes.baselined:
+            counts += f", {len(changes.baselined)} taken as the baseline (summarised)"
         if ctx.delivery is None:
             return counts + "; cards not posted (SLACK_BOT_TOKEN not set)"
         delivery = post_alert_cards(ctx.delivery, session, ctx.config,
@@ -211,8 +214,7 @@ def step_digests(ctx: RunContext) -> str:
     if ctx.delivery is None:
         raise Skipped("SLACK_BOT_TOKEN not set")
     with session_factory(ctx.url)() as session:
-        _, delivery = send_digests(ctx.delivery, session, ctx.config, ctx.now)
-        session.rollback()  # digests only read
+        _, delivery = send_digests(ctx.delivery, session, ctx.config, ctx.now, force=ctx.force)
     if delivery.failed and delivery.sent:
         # some people have theirs: a retry would send them a second one
         raise PartlyFailed(f"{delivery}: " + "; ".join(f"{d}: {e}" for d, e in delivery.failed[:5]))
@@ -322,10 +324,13 @@ def run_pipeline(
     sleep: Sleep = time.sleep,
     steps: tuple[Step, ...] = STEPS,
     on_failure: Callable[[PipelineRun], None] | None = None,
+    force: bool = False,
 ) -> PipelineRun | None:
-    """Run every step once, in order; None when a scheduled run finds its day taken."""
+    """Run every step once, in order; None when a scheduled run finds its day taken.
+
+    ``force``: send digests again to people who already had today's (a manual run)."""
     now = now or utcnow().replace(microsecond=0)
-    ctx = RunContext(config, now, delivery)
+    ctx = RunContext(config, now, delivery, force=force)
     run_id = claim_day(config, ctx.today, now, kind)
     if run_id is None:
         log.info("scheduled pipeline for %s already ran (or is running) elsewhere", ctx.today)

@@ -16,7 +16,7 @@ tests control time. None of them commits: the caller owns the transaction
   expansion lists
 * :mod:`pulse.services.alerts` — alert evaluation, routing, acknowledge, snooze
 * :mod:`pulse.services.digest_data` — CSM and manager digests, App Home, recipients
-* :mod:`pulse.services.notify` — the alert cards and digests a run sends
+* :mod:`pulse.services.notify` — the alert messages (one per person) and digests a run sends
 * :mod:`pulse.services.outbox` — outgoing messages and the ``Delivery`` protocol
 * :mod:`pulse.services.overrides`, :mod:`pulse.services.playbooks` — CSM sentiments and
   playbooks, with the notices and messages they send

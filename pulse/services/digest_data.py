@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from digests.override_blocks import override_text
 from digests.text import esc
 from digests.views import (
+    BaselineNote,
     CsmDigest,
     HomeView,
     ManagerDigest,
@@ -27,7 +28,8 @@ from digests.views import (
 )
 from pulse.kernel.config import PulseConfig
 from pulse.services.access import Viewer, visible
-from pulse.services.alerts import LIVE_STATUSES, open_alert_counts
+from pulse.services.alerts import BASELINE, LIVE_STATUSES, open_alert_counts
+from pulse.services.alerts.bundles import held_for_digest
 from pulse.services.health import account_lines, scoped_portfolio, urgency_order
 from pulse.services.metrics import retention_figures
 from pulse.services.overrides import manager_overrides
@@ -61,7 +63,8 @@ def _open_alerts(session: Session, frame: pd.DataFrame) -> int:
 
 
 def csm_digest(session: Session, config: PulseConfig, owner_id: int, now: datetime) -> CsmDigest:
-    """A CSM's morning DM: their accounts needing attention and expansion candidates.
+    """A CSM's morning DM: their accounts needing attention, expansion candidates, and the
+    new alerts of the last day that were not sent by DM (``alerts.dm_*``).
 
     Raises LookupError for an unknown owner id (a stale recipient list).
     """
@@ -91,6 +94,7 @@ def csm_digest(session: Session, config: PulseConfig, owner_id: int, now: dateti
         open_alerts=_open_alerts(session, mine),
         held_back=held_back(session, owner_id, now),
         stale=stale_parts(freshness(session, config, now)),
+        held_alerts=held_for_digest(session, [int(a) for a in mine["account_id"]], now),
     )
 
 
@@ -309,7 +313,26 @@ def home_view(session: Session, config: PulseConfig, viewer: Viewer, now: dateti
             for line in lines
         ],
         open_alerts=open_alerts,
+        baseline=_baseline_note(session, viewer, df),
     )
+
+
+def _baseline_note(session: Session, viewer: Viewer, df: pd.DataFrame) -> BaselineNote | None:
+    """The viewer's accounts whose conditions already held when Pulse started watching and
+    have not changed since (live ``baseline`` alerts); None when there are none."""
+    ids = {
+        int(a)
+        for a in session.scalars(
+            select(Alert.account_id)
+            .join(Account, Account.id == Alert.account_id)
+            .where(Alert.status == BASELINE, visible(session, viewer))
+            .distinct()
+        )
+    }
+    if not ids:
+        return None
+    at_risk = int((df[df["account_id"].isin(ids)]["health_tier"] == "at_risk").sum())
+    return BaselineNote(len(ids), at_risk, team=viewer.role not in ("csm", "account_executive"))
 
 
 HOME_PEER_NOTES = 40

@@ -1,39 +1,43 @@
-"""What Pulse sends on its own: alert cards (posted, then updated in place) and digests.
+"""What Pulse sends on its own: each person's new alerts of a run in one message (posted,
+then updated in place) and digests.
 
 Nothing here calls Slack. These functions decide what to send and where, and return it
-(:class:`AlertCard`, :class:`DigestMessage`); the jobs of :mod:`pulse.jobs.deliver` hand
-each one to the injected :class:`pulse.services.outbox.Delivery` and record where it
-landed (``alerts.record_message``), so the CLI (`pulse alerts`, `pulse digest`), the
+(:class:`AlertPlan`, :class:`AlertCard`, :class:`DigestMessage`); the jobs of
+:mod:`pulse.jobs.deliver` hand each one to the injected
+:class:`pulse.services.outbox.Delivery` and record where it landed
+(``alerts.bundles.record_bundle``), so the CLI (`pulse alerts`, `pulse digest`), the
 daily pipeline, live rescoring and the bot share the same rules. Dry runs render the same
 values as text (:func:`payload_as_text`) without any Slack token.
 """
 
 from __future__ import annotations
 
+import re
+from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from digests.cards import alert_card
+from digests.cards import alert_bundle, alert_card
 from digests.chart import trend_chart_png
 from digests.digest_blocks import csm_digest as csm_digest_blocks
 from digests.digest_blocks import manager_digest as manager_digest_blocks
-from digests.views import AlertItem
+from digests.views import AlertBundle, AlertItem
+from pulse.kernel.clock import local_date
 from pulse.kernel.config import PulseConfig
 from pulse.services import alerts as alert_service
 from pulse.services import digest_data
-from pulse.services.outbox import Message
-from storage.models import Account, Alert, Owner, ScoreSnapshot
+from pulse.services.alerts import bundles as alert_bundles
+from pulse.services.alerts.base import SEVERITY_ORDER
+from pulse.services.outbox import Message, Posted
+from storage.models import Account, Alert, DigestSend, Owner, ScoreSnapshot
 
 CHART_DAYS = 30
 """The manager digest's trend chart covers this many days."""
-
-CardKind = Literal["raised", "reopened", "resolved"]
-
 
 # ---------------------------------------------------------------------------------------
 # Alert cards
@@ -41,28 +45,19 @@ CardKind = Literal["raised", "reopened", "resolved"]
 
 @dataclass(frozen=True)
 class AlertCard:
-    """An alert's card to post (raised, reopened) or to update in place (resolved).
+    """A posted message showing ``item`` (its own card, or the message of new alerts it
+    was part of), re-rendered to replace message ``ts`` in channel ``destination``."""
 
-    ``destination`` is the configured route for a new card (None: no route, or no Slack
-    id for the person and no catch-all channel) and the posted card's channel for an
-    update, whose ``ts`` is the message to replace (None when the card was never posted).
-    ``catch_all``: the new card goes to the catch-all channel because the person its
-    route names has no Slack user.
-    """
-
-    kind: CardKind
     item: AlertItem
-    destination: str | None
+    destination: str
     payload: dict[str, Any]
-    ts: str | None = None
-    catch_all: bool = False
+    ts: str
 
     @property
     def what(self) -> str:
         return f"alert card {self.item.id}"
 
     def message(self) -> Message:
-        assert self.destination is not None, "an alert card without a destination"
         return Message(self.destination, self.payload, self.what)
 
 
@@ -80,39 +75,110 @@ def alert_destination(
 def posted_card(
     session: Session, item: AlertItem, now: datetime, *, skip: Iterable[tuple[str, str]] = ()
 ) -> AlertCard | None:
-    """The alert's posted card re-rendered in its current state; None when it was never
-    posted, or when it is one of the ``skip`` messages (channel, ts), checked before any
+    """The message the alert was posted in, re-rendered in its current state: the whole
+    message of new alerts it was part of, or its own card. None when it was never posted,
+    or when that message is one of the ``skip`` messages (channel, ts), checked before any
     rendering."""
     alert = session.get(Alert, item.id)
     if alert is None or not alert.slack_channel or not alert.slack_ts:
         return None
     if (alert.slack_channel, alert.slack_ts) in set(skip):
         return None
-    return AlertCard("resolved", item, alert.slack_channel, alert_card(item, now), alert.slack_ts)
+    if alert.bundle_id is not None:
+        found = alert_bundles.posted_bundle(session, alert.bundle_id)
+        if found is not None:
+            row, bundle = found
+            return AlertCard(item, row.channel, alert_bundle(bundle), row.ts)
+    return AlertCard(item, alert.slack_channel, alert_card(item, now), alert.slack_ts)
 
 
-def alert_cards(
-    session: Session, config: PulseConfig, changes: alert_service.AlertChanges, now: datetime
-) -> list[AlertCard]:
-    """Every card a run posts (raised, then reopened) or updates (resolved), in that order.
+@dataclass(frozen=True)
+class BundleMessage:
+    """One person's (or channel's) new alerts of a run, to post as one message.
 
-    A reopened alert gets a new card (a fresh notification). A resolved alert whose card
-    was never posted has nothing to update and is left out.
+    ``catch_all``: ids of its alerts routed to the catch-all channel because the person
+    their route names has no Slack user.
     """
-    new: tuple[tuple[CardKind, list[AlertItem]], ...] = (
-        ("raised", changes.raised),
-        ("reopened", changes.reopened),
+
+    destination: str
+    bundle: AlertBundle
+    payload: dict[str, Any]
+    catch_all: frozenset[int] = frozenset()
+
+    @property
+    def what(self) -> str:
+        return f"alert message for {self.destination} ({len(self.bundle.alerts)} alert(s))"
+
+    def message(self) -> Message:
+        return Message(self.destination, self.payload, self.what)
+
+
+@dataclass(frozen=True)
+class AlertPlan:
+    """What a run sends about alerts: one message per person (``messages``), the alerts
+    that wait for the morning digest (``held``), those nobody can receive (``unrouted``)
+    and the posted messages to re-render (``updates``: resolved alerts)."""
+
+    messages: list[BundleMessage] = field(default_factory=list)
+    held: list[AlertItem] = field(default_factory=list)
+    unrouted: list[AlertItem] = field(default_factory=list)
+    updates: list[AlertCard] = field(default_factory=list)
+
+
+def _sent_by_dm(config: PulseConfig, item: AlertItem) -> bool:
+    """At least ``alerts.dm_min_severity`` (an unknown severity is sent)."""
+    floor = SEVERITY_ORDER[config.alerts.dm_min_severity]
+    return SEVERITY_ORDER.get(item.severity, 0) <= floor
+
+
+def plan_alerts(
+    session: Session, config: PulseConfig, changes: alert_service.AlertChanges, now: datetime
+) -> AlertPlan:
+    """Who gets which new alerts this run, as one message each.
+
+    New (raised) and reopened alerts are grouped by destination (``slack.alert_routes``,
+    then the catch-all), largest ARR first, at most ``alerts.dm_max_alerts`` per message;
+    the rest, and alerts below ``alerts.dm_min_severity``, are held for the morning
+    digest and counted in the message ("+6 more in your morning digest"). The baseline
+    (conditions that already held when Pulse started watching) adds one line to the
+    message of each person it concerns, and of their managers, sent even when that is
+    all the message says. Resolved alerts re-render the message they were posted in.
+    """
+    plan = AlertPlan()
+    groups: dict[str, list[AlertItem]] = defaultdict(list)
+    held: dict[str, int] = defaultdict(int)
+    catch_all: set[int] = set()
+    for item in [*changes.raised, *changes.reopened]:
+        where, to_catch_all = alert_destination(session, config, item.id)
+        if where is None:
+            plan.unrouted.append(item)
+        elif not _sent_by_dm(config, item):
+            plan.held.append(item)
+            held[where] += 1
+        else:
+            groups[where].append(item)
+            if to_catch_all:
+                catch_all.add(item.id)
+    cap = config.alerts.dm_max_alerts
+    for where, items in groups.items():
+        ordered = alert_bundles.by_arr(items)
+        groups[where] = ordered[:cap]
+        plan.held.extend(ordered[cap:])
+        held[where] += len(ordered[cap:])
+    notes = alert_bundles.baseline_notes(
+        session, changes.baselined, lambda i: alert_destination(session, config, i), now
     )
-    cards = []
-    for kind, items in new:
-        for item in items:
-            where, catch_all = alert_destination(session, config, item.id)
-            cards.append(AlertCard(kind, item, where, alert_card(item, now), catch_all=catch_all))
+    for where in sorted(set(groups) | set(notes)):
+        bundle = AlertBundle(groups.get(where, []), held[where], notes.get(where))
+        ids = frozenset(i.id for i in bundle.alerts) & catch_all
+        plan.messages.append(BundleMessage(where, bundle, alert_bundle(bundle), ids))
+    seen: set[tuple[str, str]] = set()
     for item in changes.resolved:
-        card = posted_card(session, item, now)
+        card = posted_card(session, item, now, skip=seen)
         if card is not None:
-            cards.append(card)
-    return cards
+            seen.add((card.destination, card.ts))
+            plan.updates.append(card)
+    return plan
 
 
 def with_unposted(
@@ -120,7 +186,7 @@ def with_unposted(
     changes: alert_service.AlertChanges,
     account_ids: Collection[int] | None = None,
 ) -> alert_service.AlertChanges:
-    """``changes`` plus open alerts whose card was never posted (no stored ts).
+    """``changes`` plus open alerts never posted (no stored ts) nor held for the digest.
 
     ``evaluate_alerts`` reports a raised alert once; if Slack was unreachable or the
     recipient unknown at that moment, the alert would otherwise never be announced. Adding
@@ -129,29 +195,16 @@ def with_unposted(
     announce another account's alert).
     """
     known = {a.id for a in [*changes.raised, *changes.reopened]}
-    stmt = select(Alert).where(Alert.status == "open", Alert.slack_ts.is_(None))
+    stmt = select(Alert).where(
+        Alert.status == "open", Alert.slack_ts.is_(None), Alert.held_at.is_(None)
+    )
     if account_ids is not None:
         stmt = stmt.where(Alert.account_id.in_(list(account_ids)))
     pending = session.scalars(stmt.order_by(Alert.id)).all()
     extra = alert_service.alert_items(session, [a for a in pending if a.id not in known])
     if not extra:
         return changes
-    return alert_service.AlertChanges(
-        raised=[*changes.raised, *extra],
-        resolved=list(changes.resolved),
-        reopened=list(changes.reopened),
-    )
-
-
-def alert_card_previews(
-    session: Session, config: PulseConfig, changes: alert_service.AlertChanges, now: datetime
-) -> list[tuple[str, str | None, dict[str, Any]]]:
-    """``(kind, destination, payload)`` for every card a run would post or update, for
-    ``pulse alerts --dry-run``."""
-    return [
-        (card.kind, card.destination, card.payload)
-        for card in alert_cards(session, config, changes, now)
-    ]
+    return replace(changes, raised=[*changes.raised, *extra])
 
 
 # ---------------------------------------------------------------------------------------
@@ -246,13 +299,70 @@ def build_digests(
     return out
 
 
+def digest_day(config: PulseConfig, now: datetime) -> date:
+    """The day a digest counts for: the workspace's local date."""
+    return local_date(config.workspace.timezone, now)
+
+
+def already_sent(
+    session: Session, config: PulseConfig, now: datetime, digests: Iterable[DigestMessage]
+) -> list[DigestMessage]:
+    """Those of ``digests`` whose recipient already got that kind of digest today."""
+    sent = set(
+        session.execute(
+            select(DigestSend.destination, DigestSend.kind).where(
+                DigestSend.day == digest_day(config, now)
+            )
+        ).all()
+    )
+    return [d for d in digests if (d.destination, d.kind) in sent]
+
+
+def record_digest_sent(
+    session: Session, config: PulseConfig, now: datetime, digest: DigestMessage, posted: Posted
+) -> None:
+    """Remember that ``digest`` went out today (where it landed), so it is not sent twice."""
+    session.add(
+        DigestSend(
+            day=digest_day(config, now),
+            destination=digest.destination,
+            kind=digest.kind,
+            sent_at=now,
+            channel=posted.channel,
+            ts=posted.ts,
+        )
+    )
+    session.flush()
+
+
 # ---------------------------------------------------------------------------------------
 # Text rendering (dry runs)
 
 
+_DATE_TOKEN = re.compile(r"<!date\^[^|>]*\|([^>]*)>")
+_LINK = re.compile(r"<(?:https?|mailto):[^|>]*\|([^>]*)>")
+_BARE_LINK = re.compile(r"<((?:https?|mailto):[^|>]*)>")
+_MENTION = re.compile(r"<([@#!])([^|>]*)(?:\|([^>]*))?>")
+_BOLD = re.compile(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])")
+_ITALIC = re.compile(r"(?<![\w_])_([^_\n]+)_(?![\w_])")
+
+
+def readable(mrkdwn: str) -> str:
+    """Slack mrkdwn as a terminal shows it: date tokens as their fallback, links as their
+    text, mentions as ``@U123``, no ``*bold*`` or ``_italic_`` marks, and ``&amp;``
+    ``&lt;`` ``&gt;`` unescaped."""
+    text = _BOLD.sub(r"\1", mrkdwn)
+    text = _ITALIC.sub(r"\1", text)
+    text = _DATE_TOKEN.sub(r"\1", text)
+    text = _LINK.sub(r"\1", text)
+    text = _BARE_LINK.sub(r"\1", text)
+    text = _MENTION.sub(lambda m: m.group(3) or m.group(1) + m.group(2), text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def _text_of(obj: Any) -> str:
     if isinstance(obj, dict):
-        return str(obj.get("text") or "")
+        return readable(str(obj.get("text") or ""))
     return ""
 
 
@@ -286,5 +396,5 @@ def payload_as_text(payload: dict[str, Any]) -> str:
                     labels.append(f"[{_text_of(el.get('placeholder'))} v]")
             lines.append(" ".join(labels))
     if not lines:
-        lines.append(str(payload.get("text") or ""))
+        lines.append(readable(str(payload.get("text") or "")))
     return "\n".join(lines)

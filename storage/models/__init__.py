@@ -38,8 +38,10 @@ from storage.models.records import (
 )
 from storage.models.state import (
     Alert,
+    AlertMessage,
     AuditLog,
     CrmWriteback,
+    DigestSend,
     Override,
     PipelineRun,
     PlaybookFiring,
@@ -48,18 +50,21 @@ from storage.models.state import (
     SlackLookup,
     SyncState,
     TrialExtension,
+    WatchedAccount,
     WebhookEvent,
 )
 
 __all__ = [
     "Account",
     "Alert",
+    "AlertMessage",
     "ArrChange",
     "AuditLog",
     "Base",
     "CONTACT_ROLES",
     "Contact",
     "CrmWriteback",
+    "DigestSend",
     "INVOICE_STATUSES",
     "IntegrationDaily",
     "Invoice",
@@ -84,6 +89,7 @@ __all__ = [
     "TICKET_STATUSES",
     "Ticket",
     "TrialExtension",
+    "WatchedAccount",
     "UsageDaily",
     "WebhookEvent",
     "table_of",

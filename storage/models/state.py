@@ -1,6 +1,6 @@
 """What Pulse itself records: score snapshots, alerts, the audit log, sync and pipeline runs,
 write-backs, playbooks, reminders, trial extensions, overrides, webhook events and Slack
-lookups of CRM owners."""
+lookups of CRM owners, the accounts alert evaluation watches and the digests sent."""
 
 from __future__ import annotations
 
@@ -100,6 +100,31 @@ class Alert(Base):
     quiet_flags: Mapped[list[Any] | None] = mapped_column(JSON)
     quiet_reason: Mapped[str | None] = mapped_column(Text)  # the CSM's optional why
     reopen_reason: Mapped[str | None] = mapped_column(Text)  # why Pulse reopened it early
+    # The message of one person's new alerts it was posted in (AlertMessage), whose
+    # channel and ts slack_channel and slack_ts repeat; None for a card of its own.
+    bundle_id: Mapped[int | None] = mapped_column(ForeignKey("alert_messages.id"))
+    # When the alert was kept out of the DMs (over the per-message cap, or below
+    # alerts.dm_min_severity): the morning digest lists it instead.
+    held_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class AlertMessage(Base):
+    """One person's new alerts of a run, posted as one message (``digests.cards.bundle``).
+
+    Kept so the message can be re-rendered after a click or a resolve with what its footer
+    said: ``held`` new alerts waiting for the digest, the ``baseline`` summary
+    (``{"accounts": n, "at_risk": k, "team": bool}``) or None.
+    """
+
+    __tablename__ = "alert_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    destination: Mapped[str] = mapped_column(String(40))  # Slack user id or channel id
+    channel: Mapped[str] = mapped_column(String(40))
+    ts: Mapped[str] = mapped_column(String(40))
+    sent_at: Mapped[datetime] = mapped_column(DateTime)
+    held: Mapped[int] = mapped_column(Integer, default=0)
+    baseline: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class AuditLog(Base):
@@ -348,3 +373,38 @@ class SlackLookup(Base):
     slack_user_id: Mapped[str | None] = mapped_column(String(40))
     error: Mapped[str | None] = mapped_column(String(200))
     checked_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class WatchedAccount(Base):
+    """An account Pulse's alert evaluation has seen, and since when.
+
+    The first evaluation that sees an account (the first run, or its history just imported)
+    takes its conditions as the baseline (``pulse.services.alerts.baseline``): they are
+    recorded as ``baseline`` alerts and summarised once, not raised; from then on changes
+    raise alerts.
+    """
+
+    __tablename__ = "watched_accounts"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    since: Mapped[date] = mapped_column(Date)  # the snapshot date first evaluated
+    at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class DigestSend(Base):
+    """A digest delivered: one person (or channel) and kind a local day, unless forced.
+
+    ``pulse digest`` and ``pulse run`` skip a recipient who already has the day's digest
+    of that kind (``--force`` sends again and records another row).
+    """
+
+    __tablename__ = "digest_sends"
+    __table_args__ = (Index("ix_digest_sends_day", "day", "destination"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(Date)  # the workspace's local date
+    destination: Mapped[str] = mapped_column(String(40))  # Slack user id or channel id
+    kind: Mapped[str] = mapped_column(String(20))  # csm | manager
+    sent_at: Mapped[datetime] = mapped_column(DateTime)
+    channel: Mapped[str | None] = mapped_column(String(40))
+    ts: Mapped[str | None] = mapped_column(String(40))

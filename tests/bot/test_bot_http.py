@@ -542,6 +542,83 @@ def test_snooze_seven_days(bot: BotHarness, slack: SlackSender) -> None:
         assert [a.actor for a in audit if a.detail.get("alert_id") == alert_id] == [owner]
 
 
+def _bundle_with_most_open_alerts(url: str) -> tuple[list[int], str, str, str]:
+    """(open alert ids, channel, ts, owner) of the posted message of new alerts holding the
+    most open alerts."""
+    with session_factory(url)() as s:
+        rows = s.execute(
+            select(Alert.bundle_id, Alert.id, Alert.slack_channel, Alert.slack_ts,
+                   Owner.slack_user_id)
+            .join(Account, Account.id == Alert.account_id)
+            .join(Owner, Owner.id == Account.owner_id)
+            .where(Alert.status == "open", Alert.bundle_id.is_not(None))
+            .order_by(Alert.id)
+        ).all()
+    groups: dict[int, list[Any]] = {}
+    for row in rows:
+        groups.setdefault(int(row[0]), []).append(row)
+    best = max(groups.values(), key=len)
+    return [int(r[1]) for r in best], str(best[0][2]), str(best[0][3]), str(best[0][4])
+
+
+def _buttons(payload: dict[str, Any], action_id: str) -> list[dict[str, Any]]:
+    return [el for b in payload["blocks"] if b["type"] == "actions" for el in b["elements"]
+            if el.get("action_id") == action_id]
+
+
+def test_acknowledge_and_snooze_from_the_message_of_new_alerts(
+    bot: BotHarness, slack: SlackSender
+) -> None:
+    """A click on one line re-renders the whole message: that line shows who acted, the
+    others keep their buttons; "Add a reason" works from the line too."""
+    ids, channel, ts, owner = _bundle_with_most_open_alerts(bot.url)
+    assert len(ids) >= 3
+
+    def click(key: str, alert_id: int, action: dict[str, Any], count: int) -> dict[str, Any]:
+        resp = slack.action(
+            {"block_id": f"bundle_{alert_id}", **action}, user_id=owner,
+            response_url=bot.fake.response_url(key), channel_id=channel, message_ts=ts,
+        )
+        assert resp.status_code == 200
+        args = bot.fake.wait_for("chat.update", count,
+                                 where=lambda c: c.args.get("ts") == ts)[count - 1].args
+        assert args["channel"] == channel and validate_message(args) == []
+        assert args["blocks"][0]["type"] == "header" and "new alert" in _text(args)
+        return args
+
+    before = len([c for c in bot.fake.calls_to("chat.update") if c.args.get("ts") == ts])
+    ack = {"action_id": "alert_ack", "type": "button", "value": str(ids[0])}
+    acked = click("b-ack", ids[0], ack, before + 1)
+    assert f"Acknowledged by <@{owner}>" in _text(acked)
+    assert {b["value"] for b in _buttons(acked, "alert_ack")} >= {str(i) for i in ids[1:]}
+    assert str(ids[0]) not in {b["value"] for b in _buttons(acked, "alert_ack")}
+    snooze = {"action_id": "alert_snooze", "type": "static_select",
+              "selected_option": {"text": {"type": "plain_text", "text": "7 days"},
+                                  "value": f"{ids[1]}:7d"}}
+    snoozed = click("b-snooze", ids[1], snooze, before + 2)
+    assert f"Snoozed by <@{owner}>" in _text(snoozed) and f"Acknowledged by <@{owner}>" in _text(
+        snoozed)
+    assert {b["value"] for b in _buttons(snoozed, "alert_ack")} >= {str(i) for i in ids[2:]}
+    with session_factory(bot.url)() as s:
+        statuses = [s.get(Alert, i).status for i in ids[:3]]  # type: ignore[union-attr]
+    assert statuses == ["acknowledged", "snoozed", "open"]
+
+    reason = {"action_id": "alert_reason", "type": "button", "value": str(ids[0])}
+    assert slack.action({"block_id": f"bundle_{ids[0]}", **reason}, user_id=owner,
+                        response_url=bot.fake.response_url("b-why"), channel_id=channel,
+                        message_ts=ts).status_code == 200
+    view = bot.fake.wait_for("views.open", where=lambda c: c.args["view"][
+        "callback_id"] == REASON_VIEW and f'"alert": {ids[0]}' in c.args["view"][
+        "private_metadata"])[-1].args["view"]
+    values = {"reason_block": {"reason_input": {"type": "plain_text_input",
+                                                "value": "QBR on Monday"}}}
+    body = block_actions_body(view_submission_payload(view, values, user_id=owner))
+    assert slack.post(body, "application/x-www-form-urlencoded").status_code == 200
+    updated = bot.fake.wait_for("chat.update", before + 3,
+                                where=lambda c: c.args.get("ts") == ts)[before + 2].args
+    assert "QBR on Monday" in _text(updated) and "Snoozed by" in _text(updated)
+
+
 def test_acknowledge_all_from_a_health_card(bot: BotHarness, slack: SlackSender) -> None:
     """The /health card's "Acknowledge all": every listed alert acknowledged, each posted
     alert card updated, and the (ephemeral) health card re-rendered in place."""

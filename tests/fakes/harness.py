@@ -38,8 +38,16 @@ SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 TOKEN = "xoxb-test-token"
 
 
-def load_sample_workspace(url: str, config: PulseConfig, end: date = END) -> None:
-    """Sample workspace ending on ``end``, scored a week before and on ``end``."""
+def load_sample_workspace(
+    url: str, config: PulseConfig, end: date = END, *, watched: bool = True
+) -> None:
+    """Sample workspace ending on ``end``, scored a week before and on ``end``.
+
+    ``watched``: alert evaluation has watched its accounts for a while, so conditions
+    raise alerts; False gives a new install, whose first evaluation takes the baseline.
+    """
+    from factories import watch_all
+
     from scoring.engine import run_scoring
 
     report = run_sync(
@@ -49,6 +57,9 @@ def load_sample_workspace(url: str, config: PulseConfig, end: date = END) -> Non
     for day in (end - timedelta(days=7), end):
         with session_scope(url) as session:
             run_scoring(session, config, day)
+    if watched:
+        with session_scope(url) as session:
+            watch_all(session)
 
 
 def prepare_database(request: pytest.FixtureRequest, backend: str, tmp_dir: Path) -> str:

@@ -87,8 +87,12 @@ def test_each_step_logs_one_json_line_and_nothing_secret(
 
 
 def test_metrics_count_steps_records_synced_and_alerts_raised(db_url: str) -> None:
+    # a first run takes the baseline; these conditions alert even then, so some are raised
+    still = [{"rule": "owner_silent", "severity": "warning"},
+             {"rule": "tier_crossed", "severity": "warning"}]
     cfg = parse_config({"sources": {"sample": {"end_date": END.isoformat(), "accounts": 30}},
-                        "schedule": {"retry_seconds": 0}}
+                        "schedule": {"retry_seconds": 0},
+                        "alerts": {"baseline_still_alert": still, "baseline_max_alerts": 100}}
                        ).model_copy(update={"database_url": db_url})
     before = _samples()
     run = run_pipeline(cfg, now=MORNING, steps=(

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 
 import pytest
-from factories import add_snapshot
+from factories import add_snapshot, watch_all
 from fakes.harness import TOKEN
 from fakes.salesforce import FakeSalesforce
 from fakes.slack_api import FakeSlack
@@ -471,6 +471,7 @@ def test_the_frequent_check_reopens_an_expired_snooze_on_the_clock(
     [acct] = _portfolio(session, 1)
     add_snapshot(session, acct.id, TODAY + timedelta(days=1), 40.0, computed_at=NOW,
                  tier="at_risk", flags=("invoice_overdue",))
+    watch_all(session)  # watched for a while: the flag raises an alert
     session.commit()
     cfg = _config().model_copy(update={"database_url": db_url})
     raised = evaluate_alerts(session, cfg, NOW).raised

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+from factories import watch_all
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -27,6 +28,7 @@ def test_sample_workspace_end_to_end(session: Session) -> None:
         load_batch(session, "sample", batch)
     for day in (end - timedelta(days=7), end):
         run_scoring(session, cfg, day)
+    watch_all(session)  # watched for a while: conditions raise alerts (no first-run baseline)
     now = datetime.combine(end, datetime.min.time()) + timedelta(hours=7)
     changes = evaluate_alerts(session, cfg, now)
     assert changes.raised and not changes.resolved and not changes.reopened

@@ -64,3 +64,46 @@ def test_usage_natural_key_migration_downgrades(empty_db_url: str) -> None:
     columns = {c["name"] for c in inspect(get_engine(empty_db_url)).get_columns("usage_daily")}
     assert "id" in columns
     upgrade(empty_db_url)
+
+
+def _two_accounts_scored(url: str) -> None:
+    with get_engine(url).begin() as conn:
+        conn.execute(text(
+            "INSERT INTO accounts (id, source, external_id, name, lifecycle, do_not_contact, "
+            "custom) VALUES (1, 'files', 'A1', 'Acme', 'paid', false, '{}'), "
+            "(2, 'files', 'A2', 'Globex', 'paid', false, '{}')"))
+        for day in ("2026-11-01", "2026-11-08"):
+            conn.execute(text(
+                "INSERT INTO score_snapshots (account_id, as_of, computed_at, score, tier, "
+                "components, expansion_score, renewal_risk, renewal_risk_score, flags, reasons) "
+                f"VALUES (1, '{day}', '{day} 06:00:00', 70, 'fine', '[]', 0, 'low', 0, '[]', "
+                f"'[]'), (2, '{day}', '{day} 06:00:00', 90, 'healthy', '[]', 0, 'low', 0, "
+                "'[]', '[]')"))
+
+
+def test_0016_counts_a_database_with_alerts_as_watched(empty_db_url: str) -> None:
+    """Upgrading must not turn the next run into a first-run baseline."""
+    upgrade(empty_db_url, "0015")
+    _two_accounts_scored(empty_db_url)
+    with get_engine(empty_db_url).begin() as conn:
+        conn.execute(text(
+            "INSERT INTO alerts (account_id, rule, severity, status, message, opened_at, "
+            "catch_all) VALUES (1, 'owner_silent', 'warning', 'resolved', 'x', "
+            "'2026-11-01 07:00:00', false)"))
+    upgrade(empty_db_url)
+    with get_engine(empty_db_url).connect() as conn:
+        rows = conn.execute(text(
+            "SELECT account_id, since FROM watched_accounts ORDER BY account_id")).all()
+    assert [(a, date.fromisoformat(str(d))) for a, d in rows] == [
+        (1, date(2026, 11, 8)), (2, date(2026, 11, 8))
+    ]
+
+
+def test_0016_leaves_a_database_without_alerts_to_its_first_run(empty_db_url: str) -> None:
+    upgrade(empty_db_url, "0015")
+    _two_accounts_scored(empty_db_url)
+    upgrade(empty_db_url)
+    with get_engine(empty_db_url).connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM watched_accounts")).scalar() == 0
+    command.downgrade(alembic_config(empty_db_url), "0015")
+    assert "watched_accounts" not in inspect(get_engine(empty_db_url)).get_table_names()

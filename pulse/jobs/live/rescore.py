@@ -14,8 +14,9 @@ complete scoring day; before this morning's run an event is scored as of yesterd
 facts dated today (an invoice *paid* today) count from the morning run on.
 
 Then, for the same accounts only: alerts are evaluated (:func:`pulse.services.alerts.
-evaluate_alerts` with ``account_ids``), new or reopened cards posted and resolved cards
-updated (:func:`pulse.jobs.deliver.post_alert_cards`), and each configured CRM gets the
+evaluate_alerts` with ``account_ids``), new or reopened alerts posted (one message per
+person) and the messages of resolved ones updated
+(:func:`pulse.jobs.deliver.post_alert_cards`), and each configured CRM gets the
 changed fields (:func:`pulse.services.writeback.write_back_health` with ``account_ids``,
 which reads those records back and sends only values the CRM shows differently, a hand
 edit put back included). Slack or CRM failures

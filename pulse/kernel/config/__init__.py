@@ -77,6 +77,7 @@ __all__ = [
     "SlackConfig",
     "SourcesConfig",
     "TeamConfig",
+    "StillAlert",
     "StrictModel",
     "StripeSourceConfig",
     "TierThresholds",
@@ -339,9 +340,31 @@ class SlackConfig(StrictModel):
         return self.catch_all_channel or self.admin_channel
 
 
+class StillAlert(StrictModel):
+    """A condition that alerts even when it already held when Pulse started watching."""
+
+    rule: str = Field(
+        description="A churn-flag code (invoice_overdue, owner_silent ...) or tier_crossed."
+    )
+    severity: Literal["warning", "critical"] = Field(
+        "critical", description="Only at this severity or worse."
+    )
+    renewal_within_notice: bool = Field(
+        False,
+        description="Only when the account renews within alerts.renewal_notice_days.",
+    )
+
+
+def _default_still_alert() -> list[StillAlert]:
+    # an invoice 60+ days overdue (critical at 2x scoring.flags.invoice_overdue_days) on an
+    # account renewing inside its notice window
+    return [StillAlert(rule="invoice_overdue", severity="critical", renewal_within_notice=True)]
+
+
 class AlertsConfig(StrictModel):
     """When a quiet (acknowledged or snoozed) alert reopens before its time (it also reopens
-    when a critical flag appears that was not there)."""
+    when a critical flag appears that was not there); what the first run of an account
+    alerts (the baseline); how alerts reach people (one message per person and run)."""
 
     reopen_score_drop: float = Field(
         10, gt=0,
@@ -352,6 +375,27 @@ class AlertsConfig(StrictModel):
         60, ge=1,
         description="Reopen when the renewal comes within this many days (the contract's "
         "notice window) and was further away when the alert went quiet.",
+    )
+    baseline_still_alert: list[StillAlert] = Field(
+        default_factory=_default_still_alert,
+        description="Conditions that alert even on an account's first evaluation (the "
+        "first run, or its history just imported); every other condition that already "
+        "held is summarised once as the baseline and alerts only when it gets worse.",
+    )
+    baseline_max_alerts: int = Field(
+        15, ge=0,
+        description="At most this many alerts from baseline_still_alert in one run "
+        "(largest ARR first); the rest join the baseline summary.",
+    )
+    dm_min_severity: Literal["warning", "critical"] = Field(
+        "warning",
+        description="Alerts below this severity are not sent by DM: they wait for the "
+        "morning digest.",
+    )
+    dm_max_alerts: int = Field(
+        8, ge=1, le=20,
+        description="New alerts listed in one person's alert message per run (largest ARR "
+        "first); the rest wait for the morning digest, and the message says how many.",
     )
 
 

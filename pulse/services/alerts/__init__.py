@@ -4,9 +4,15 @@ An alert exists per (account, rule) while its condition holds in the latest snap
 Rules are the churn-flag codes (``invoice_overdue`` ...) plus ``tier_crossed``. The
 lifecycle, decided by :func:`evaluate_alerts` after each scoring run:
 
-* **raised**: a condition holds and no live (open / acknowledged / snoozed) alert exists
-  for that account and rule. A live alert is never raised twice, and the partial unique
-  index ``uq_alerts_live`` makes that a database guarantee.
+* **baseline**: on the first evaluation of an account (the first run, or its history
+  just imported) a condition that already holds is recorded quietly, not raised, and
+  summarised once; it reopens like an acknowledged alert when the account gets
+  materially worse. Critical states (``alerts.baseline_still_alert``) are raised anyway
+  (module ``baseline``).
+* **raised**: a condition holds on a watched account and no live (open / acknowledged /
+  snoozed / baseline) alert exists for that account and rule. A live alert is never
+  raised twice, and the partial unique index ``uq_alerts_live`` makes that a database
+  guarantee.
 * **acknowledged**: the alert stays quiet for as long as the same condition (same account
   and rule) holds, even if its severity changes. When the condition clears and later comes
   back, that is a new alert.
@@ -34,7 +40,8 @@ Nothing here commits; the Slack handler or scheduler owns the transaction.
 
 Parts (modules of this package): ``evaluate`` (the lifecycle above, after each scoring
 run), ``conditions`` (what holds in the latest snapshots), ``actions`` (acknowledge,
-snooze, reasons), ``routing`` (where a card goes), ``views`` (view models and listings),
+snooze, reasons), ``baseline`` (the first evaluation of an account), ``routing``
+(where a card goes), ``views`` (view models and listings),
 ``base`` (statuses, the tier rule, the audit row).
 """
 
@@ -50,7 +57,7 @@ from pulse.services.alerts.actions import (
     snooze,
     snooze_until,
 )
-from pulse.services.alerts.base import LIVE_STATUSES, QUIET_STATUSES, TIER_RULE
+from pulse.services.alerts.base import BASELINE, LIVE_STATUSES, QUIET_STATUSES, TIER_RULE
 from pulse.services.alerts.evaluate import AlertChanges, evaluate_alerts, materially_worse
 from pulse.services.alerts.routing import destination, route
 from pulse.services.alerts.views import (
@@ -62,6 +69,7 @@ from pulse.services.alerts.views import (
 )
 
 __all__ = [
+    "BASELINE",
     "LIVE_STATUSES",
     "QUIET_STATUSES",
     "TIER_RULE",

@@ -17,8 +17,12 @@ TIER_ACTION = (
     "Open the health card to see what changed, then contact the account before the next "
     "scoring run."
 )
-LIVE_STATUSES = ("open", "acknowledged", "snoozed")
+BASELINE = "baseline"
+"""The status of a condition that already held when Pulse started watching the account:
+live (not raised again while it holds), quiet, and summarised once instead of sent."""
+LIVE_STATUSES = ("open", "acknowledged", "snoozed", BASELINE)
 QUIET_STATUSES = ("acknowledged", "snoozed")
+"""Quiet because a person acknowledged or snoozed it (a reason can be added)."""
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 
 

@@ -12,7 +12,14 @@ from sqlalchemy.orm import Session
 
 from digests.views import AlertItem
 from pulse.kernel.config import PulseConfig
-from pulse.services.alerts.base import LIVE_STATUSES, QUIET_STATUSES, SYSTEM_ACTOR, audit
+from pulse.services.alerts.base import (
+    BASELINE,
+    LIVE_STATUSES,
+    QUIET_STATUSES,
+    SYSTEM_ACTOR,
+    audit,
+)
+from pulse.services.alerts.baseline import record_baseline, split_first_seen, unwatched, watch
 from pulse.services.alerts.conditions import Condition, Key, Scored, find_conditions
 from pulse.services.alerts.views import alert_items
 from pulse.services.portfolio import snapshot_dates
@@ -21,14 +28,19 @@ from storage.models import Account, Alert
 
 @dataclass(frozen=True)
 class AlertChanges:
-    """What one evaluation changed, for the bot to post, re-post or update cards."""
+    """What one evaluation changed, for the bot to post, re-post or update cards.
+
+    ``baselined``: conditions that already held when Pulse first saw their account,
+    recorded quietly (:mod:`pulse.services.alerts.baseline`), for the one-line summary.
+    """
 
     raised: list[AlertItem] = field(default_factory=list)
     resolved: list[AlertItem] = field(default_factory=list)
     reopened: list[AlertItem] = field(default_factory=list)
+    baselined: list[AlertItem] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.raised or self.resolved or self.reopened)
+        return bool(self.raised or self.resolved or self.reopened or self.baselined)
 
 
 def evaluate_alerts(
@@ -44,6 +56,10 @@ def evaluate_alerts(
     rescoring (:mod:`pulse.jobs.live.rescore`) re-evaluates only the accounts an event changed,
     so no other account's alert is raised, resolved or reopened by it (a snooze ending
     elsewhere waits for the next full evaluation).
+
+    An account no evaluation has seen yet (the first run, or its history just imported)
+    gets its conditions recorded as the baseline, not raised, except the critical states
+    of ``alerts.baseline_still_alert`` (:mod:`pulse.services.alerts.baseline`).
 
     Run it after each scoring run (and periodically, so snoozes end on time). Evaluating
     the same snapshots twice changes nothing. A severity change of a live alert updates
@@ -77,13 +93,34 @@ def evaluate_alerts(
             resolved.append(alert)
         elif _follow(session, config, alert, condition, now, scored, renewals):
             reopened.append(alert)
-    raised = _raise(session, now, latest, live, conditions)
+    raised, baselined = _new_conditions(session, config, now, latest, live, conditions, scored)
     session.flush()
     return AlertChanges(
         raised=alert_items(session, raised),
         resolved=alert_items(session, resolved),
         reopened=alert_items(session, reopened),
+        baselined=alert_items(session, baselined),
     )
+
+
+def _new_conditions(
+    session: Session,
+    config: PulseConfig,
+    now: datetime,
+    latest: date,
+    live: dict[Key, Alert],
+    conditions: dict[Key, Condition],
+    scored: Scored,
+) -> tuple[list[Alert], list[Alert]]:
+    """(raised, recorded as the baseline) for the conditions without a live alert; the
+    scored accounts no evaluation had seen are watched from now on."""
+    first_seen = unwatched(session, list(scored))
+    new = {key: c for key, c in conditions.items() if key not in live}
+    to_raise, to_baseline = split_first_seen(session, config, new, first_seen, now.date())
+    raised = _raise(session, now, latest, to_raise)
+    baselined = record_baseline(session, now, latest, to_baseline, scored)
+    watch(session, first_seen, latest, now)
+    return raised, baselined
 
 
 def _resolve(session: Session, alert: Alert, now: datetime, latest: date, scored: Scored) -> None:
@@ -126,7 +163,7 @@ def _follow(
         )
         alert.severity = condition.severity
         alert.message = condition.message
-    if alert.status in QUIET_STATUSES and alert.quiet_since is not None:
+    if alert.status in (*QUIET_STATUSES, BASELINE) and alert.quiet_since is not None:
         score, flags = scored[alert.account_id]
         renewal = renewals.get(alert.account_id)
         worse = materially_worse(alert, score, flags, renewal, config, now.date())
@@ -155,14 +192,11 @@ def _raise(
     session: Session,
     now: datetime,
     latest: date,
-    live: dict[Key, Alert],
     conditions: dict[Key, Condition],
 ) -> list[Alert]:
-    """A new open alert for every condition without a live one."""
+    """A new open alert for each of ``conditions`` (none has a live alert)."""
     raised: list[Alert] = []
-    for key, condition in conditions.items():
-        if key in live:
-            continue
+    for condition in conditions.values():
         alert = Alert(
             account_id=condition.account_id,
             rule=condition.rule,
@@ -209,6 +243,14 @@ def _critical_codes(flags: Sequence[dict[str, Any]]) -> dict[str, str]:
     }
 
 
+QUIET_SINCE = {
+    "acknowledged": "since it was acknowledged",
+    "snoozed": "since it was snoozed",
+    BASELINE: "since Pulse started watching",
+}
+"""How a reopen reason names the moment the alert went quiet."""
+
+
 def materially_worse(
     alert: Alert,
     score: float,
@@ -225,11 +267,11 @@ def materially_worse(
     assert alert.quiet_since is not None
     policy = config.alerts
     why: list[str] = []
-    verb = "acknowledged" if alert.status == "acknowledged" else "snoozed"
+    since = QUIET_SINCE.get(alert.status, "since it was snoozed")
     if alert.quiet_score is not None and score <= alert.quiet_score - policy.reopen_score_drop:
         why.append(
             f"score fell a further {alert.quiet_score - score:.1f} points "
-            f"({alert.quiet_score:.1f} -> {score:.1f}) since it was {verb}"
+            f"({alert.quiet_score:.1f} -> {score:.1f}) {since}"
         )
     # "New" means the flag was not there at all when the alert went quiet: the alert's own
     # condition escalating from warning to critical is the same condition, still

@@ -75,6 +75,7 @@ def alert_item(session: Session, alert: Alert) -> AlertItem:
         owner_slack_id=owner.slack_user_id if owner is not None else None,
         quiet_reason=alert.quiet_reason if alert.status in QUIET_STATUSES else None,
         reopen_reason=alert.reopen_reason if alert.status == "open" else None,
+        arr=float(account.arr) if account is not None and account.arr is not None else None,
     )
 
 

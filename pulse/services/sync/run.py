@@ -18,6 +18,7 @@ from pulse.kernel.clock import utcnow
 from pulse.kernel.config import PulseConfig
 from pulse.kernel.errors import one_line, user_error
 from pulse.kernel.records import Batch
+from pulse.services.alerts.baseline import history_imported
 from pulse.services.sync.report import SyncReport, record_run, sync_state
 from pulse.services.sync.threads import WRITERS, OrderedWriter, prefetched
 from pulse.services.sync.usage_bulk import BULK_MIN_ROWS, UsageBulkLoad
@@ -47,7 +48,8 @@ def run_sync(
     ``dry_run`` loads everything inside one transaction and rolls it back, so the report
     shows what would change while nothing is written. On PostgreSQL a first usage load of
     at least ``bulk_min_rows`` rows into an empty table runs without the table's indexes
-    (``UsageBulkLoad``).
+    (``UsageBulkLoad``). A source's first successful sync imports its history: alert
+    evaluation then takes a new baseline (``alerts.baseline.history_imported``).
     """
     started = time.perf_counter()
     factory = session_factory(url)
@@ -57,7 +59,8 @@ def run_sync(
     with factory() as session:
         # a full pull still gets the stored cursor: it reads everything, and keeps the
         # cursor of what it does not reach if it stops half-way (connectors.base)
-        cursor = sync_state(session, source).cursor
+        state = sync_state(session, source)
+        cursor, first = state.cursor, state.last_success_at is None
         session.rollback()
     report.cursor = cursor
     postgres = make_url(url).get_backend_name() == "postgresql"
@@ -74,6 +77,10 @@ def run_sync(
     if not dry_run:
         record_run(factory(), report)
         _observe(report, time.perf_counter() - started)
+        if first and report.status != "failed":
+            with factory() as session:  # its history is a baseline, not a flood of alerts
+                history_imported(session, source, report.finished_at)
+                session.commit()
     return report
 
 
