@@ -25,7 +25,14 @@ from digest_samples import AS_OF, NOW, RETENTION, alert, all_mrkdwn, card, line,
 
 import digests.text as digests_text
 from digests import cards
-from digests.cards import account_list, alert_card, health_card, pick_list, reason_modal
+from digests.cards import (
+    account_list,
+    alert_bundle,
+    alert_card,
+    health_card,
+    pick_list,
+    reason_modal,
+)
 from digests.digest_blocks import csm_digest, manager_digest
 from digests.home import home_view
 from digests.override_blocks import (
@@ -49,7 +56,7 @@ from digests.trial_blocks import (
     not_the_approver,
     trial_reply,
 )
-from digests.views import CsmDigest, HomeView, PickList, RenewalRow
+from digests.views import AlertBundle, BaselineNote, CsmDigest, HomeView, PickList, RenewalRow
 
 HOSTILE = (
     "<!channel> <!here> <@U123> <#C1> <!subteam^S1> <http://evil|click> *bold* _it_ ~s~ "
@@ -170,6 +177,9 @@ BUILDERS: dict[str, Callable[[], list[dict[str, Any]]]] = {
                                                   "U0CSM", escalation=True)],
     "reminder_message": lambda: [reminder_message(HOSTILE, HOSTILE, HOSTILE)],
     "pipeline_failure": lambda: [pipeline_failure(AS_OF, "manual", STEPS, HOSTILE)],
+    "alert_bundle": lambda: [alert_bundle(AlertBundle(
+        [_hostile_alert(s, acknowledged_by="U0CSM") for s in ("open", "acknowledged")],
+        held=2, baseline=BaselineNote(3, 1)))],
 }
 
 
