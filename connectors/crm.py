@@ -51,7 +51,7 @@ class FieldState(Protocol):
 
 
 class CrmSystem(Protocol):
-    """A CRM Pulse writes health values to and creates playbook tasks in."""
+    """A CRM Pulse writes health values to, creates playbook tasks in and logs notes in."""
 
     @property
     def name(self) -> str:
@@ -86,6 +86,19 @@ class CrmSystem(Protocol):
         sleep: Callable[[float], None],
     ) -> str:
         """Create a task on the account's CRM record for ``owner_id``; returns its id."""
+
+    def log_note(
+        self,
+        config: PulseConfig,
+        *,
+        text: str,
+        at: datetime,
+        owner_id: str | None,
+        record_id: str,
+        sleep: Callable[[float], None],
+    ) -> str:
+        """Log ``text`` on the account's CRM record (its activity timeline) as written by
+        ``owner_id`` (a CRM user id) when given, at ``at``; returns the CRM record's id."""
 
 
 def crm_system(name: str) -> CrmSystem:

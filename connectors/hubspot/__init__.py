@@ -5,7 +5,8 @@
   with :mod:`.values` turning property strings into Python values;
 * :mod:`.properties`: the health properties on companies, checked and created;
 * :mod:`.writeback`: writing health back in batch updates;
-* :mod:`.tasks`: tasks for playbooks.
+* :mod:`.tasks`: tasks for playbooks;
+* :mod:`.notes`: notes logged from Slack on a company.
 
 :data:`CRM` is this package's :class:`connectors.crm.CrmSystem`, the one face the rest of
 Pulse uses to write to HubSpot.
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from connectors.crm import CrmSystem
 from connectors.hubspot.client import HubSpotError, classify, make_client
+from connectors.hubspot.notes import create_note
 from connectors.hubspot.properties import (
     HEALTH_PROPERTIES,
     PropertyCheck,
@@ -42,6 +44,7 @@ __all__ = [
     "HubSpotError",
     "check_properties",
     "classify",
+    "create_note",
     "create_task",
     "dump_cursor",
     "ensure_properties",
@@ -83,6 +86,20 @@ class HubSpotCrm:
         """A task due at ``due`` on the company ``record_id`` (no per-source settings)."""
         return create_task(subject=subject, description=description, due=due,
                            owner_id=owner_id, company_id=record_id, sleep=sleep)
+
+    def log_note(
+        self,
+        config: PulseConfig,
+        *,
+        text: str,
+        at: datetime,
+        owner_id: str | None,
+        record_id: str,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> str:
+        """A note on the company ``record_id``'s timeline (no per-source settings)."""
+        return create_note(text=text, at=at, owner_id=owner_id, company_id=record_id,
+                           sleep=sleep)
 
 
 CRM: CrmSystem = HubSpotCrm()

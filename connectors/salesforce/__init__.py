@@ -8,7 +8,7 @@
 * :mod:`.fields`: the health fields on Account and ``pulse crm check``;
 * :mod:`.writeback` and :mod:`.bulk`: writing health back (sObject Collections, or one
   Bulk API 2.0 job for many records);
-* :mod:`.tasks`: Tasks for playbooks.
+* :mod:`.tasks`: Tasks for playbooks, and notes logged from Slack (completed Tasks).
 
 :data:`CRM` is this package's :class:`connectors.crm.CrmSystem`, the one face the rest of
 Pulse uses to write to Salesforce.
@@ -37,7 +37,7 @@ from connectors.salesforce.read import (
     opportunity_kind,
     parse_cursor,
 )
-from connectors.salesforce.tasks import create_task
+from connectors.salesforce.tasks import create_task, log_note
 from connectors.salesforce.writeback import write_back
 from connectors.writeback import WritebackReport
 from pulse.kernel.config import PulseConfig
@@ -55,6 +55,7 @@ __all__ = [
     "classify_salesforce",
     "create_task",
     "domain_of",
+    "log_note",
     "opportunity_kind",
     "parse_cursor",
     "write_back",
@@ -94,6 +95,21 @@ class SalesforceCrm:
         client = SalesforceClient.from_env(source_config(config).api_version, sleep=sleep)
         return create_task(config, subject=subject, description=description, due=due.date(),
                            owner_id=owner_id, account_id=record_id, sf=client)
+
+    def log_note(
+        self,
+        config: PulseConfig,
+        *,
+        text: str,
+        at: datetime,
+        owner_id: str | None,
+        record_id: str,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> str:
+        """A completed Task "Note from Slack" on the Account ``record_id``."""
+        client = SalesforceClient.from_env(source_config(config).api_version, sleep=sleep)
+        return log_note(config, text=text, at=at, owner_id=owner_id, account_id=record_id,
+                        sf=client)
 
 
 CRM: CrmSystem = SalesforceCrm()

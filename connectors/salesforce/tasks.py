@@ -1,8 +1,12 @@
-"""Salesforce tasks for playbooks: a Task on the Account for its owner."""
+"""Salesforce Tasks on an Account: a playbook's to-do for its owner, and a note logged
+from Slack (a completed Task, so it shows in the Account's activity history).
+
+Task fields: https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_task.htm
+"""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from simple_salesforce import Salesforce, SFType
@@ -14,6 +18,8 @@ SUBJECT_MAX = 255
 """Length of the Task ``Subject`` field; longer subjects are cut."""
 DESCRIPTION_MAX = 32_000
 """Length of the Task ``Description`` (a long text area); longer descriptions are cut."""
+NOTE_SUBJECT = "Note from Slack"
+"""Subject of the Task a note logged from Slack becomes."""
 
 def create_task(
     config: PulseConfig | SalesforceSourceConfig,
@@ -51,4 +57,41 @@ def create_task(
         return task.create(body)
 
     result = client.call(create, what="create Salesforce Task")
+    return str(result["id"])
+
+
+def log_note(
+    config: PulseConfig | SalesforceSourceConfig,
+    *,
+    text: str,
+    at: datetime,
+    owner_id: str | None,
+    account_id: str,
+    sf: Salesforce | SalesforceClient | None = None,
+) -> str:
+    """Log ``text`` on the Account as a completed Task (``POST /sobjects/Task/``).
+
+    ``Status`` Completed, ``Subject`` "Note from Slack", ``Description`` the note,
+    ``ActivityDate`` the day it was logged, ``WhatId`` the Account and ``OwnerId`` the
+    author's Salesforce user when known (else Salesforce assigns the API user).
+    Returns the Task id.
+    """
+    settings = source_config(config)
+    client = as_client(sf, settings.api_version)
+    body: dict[str, Any] = {
+        "Subject": NOTE_SUBJECT,
+        "Description": text[:DESCRIPTION_MAX],
+        "ActivityDate": at.date().isoformat(),
+        "Status": "Completed",
+        "WhatId": account_id,
+    }
+    if owner_id:
+        body["OwnerId"] = owner_id
+
+    def create(sf: Salesforce) -> Any:
+        task = sf.Task
+        assert isinstance(task, SFType)  # every attribute but bulk and bulk2 is an sObject
+        return task.create(body)
+
+    result = client.call(create, what="log a note as a Salesforce Task")
     return str(result["id"])

@@ -16,7 +16,9 @@ the documented JSON shapes of the endpoints Pulse uses:
 * ``POST /crm/v3/objects/companies/batch/update`` (at most 100 inputs; unknown ids give a
   207 multi-status with ``errors``; undefined properties a 400 for the whole request),
 * ``POST /crm/v3/objects/companies/batch/read`` (at most 100 inputs; each property asked for
-  that the portal defines, as a string or null; unknown ids give a 207 with ``errors``).
+  that the portal defines, as a string or null; unknown ids give a 207 with ``errors``),
+* ``POST /crm/v3/objects/tasks`` and ``POST /crm/v3/objects/notes`` (kept in ``tasks`` and
+  ``notes``; ``hs_timestamp`` required, a company association must name a known company).
 
 :meth:`FakeHubSpot.edit` changes a company's properties as a user would in HubSpot.
 
@@ -123,6 +125,7 @@ class FakeHubSpot(LocalFake):
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     properties: dict[str, dict[str, Any]] = field(default_factory=dict)
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     failures: list[_Failure] = field(default_factory=list)
 
@@ -331,6 +334,8 @@ class FakeHubSpot(LocalFake):
             return self._batch_read(body or {})
         if method == "POST" and path == "/crm/v3/objects/tasks":
             return self._create_task(body or {})
+        if method == "POST" and path == "/crm/v3/objects/notes":
+            return self._create_note(body or {})
         return (
             404,
             {"status": "error", "message": f"no route {method} {path}", "category": "NOT_FOUND"},
@@ -374,6 +379,33 @@ class FakeHubSpot(LocalFake):
                 "archived": False,
                 "createdAt": iso(datetime(2026, 11, 25, 12, 0)),
             },
+            {},
+        )
+
+    def _create_note(self, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+        """``POST /crm/v3/objects/notes`` (https://developers.hubspot.com/docs/api/crm/notes):
+        ``hs_timestamp`` is required, ``hs_note_body`` at most 65,536 characters, and a
+        note -> company association (type 190) must name an existing company."""
+        props = body.get("properties") or {}
+        problem = None
+        if not props.get("hs_timestamp"):
+            problem = "Property values were not valid: hs_timestamp is required"
+        elif len(props.get("hs_note_body") or "") > 65_536:
+            problem = "Property values were not valid: hs_note_body is too long"
+        for assoc in body.get("associations") or []:
+            target = str((assoc.get("to") or {}).get("id"))
+            types = [t.get("associationTypeId") for t in assoc.get("types") or []]
+            if 190 in types and target not in self.objects["companies"]:
+                problem = f"No company with id {target}"
+        if problem:
+            return 400, {"status": "error", "category": "VALIDATION_ERROR", "message": problem}, {}
+        note_id = str(700000 + len(self.notes) + 1)
+        self.notes[note_id] = dict(body)
+        created = iso(datetime(2026, 11, 25, 12, 0))
+        return (
+            201,
+            {"id": note_id, "properties": props, "archived": False, "createdAt": created,
+             "updatedAt": created},
             {},
         )
 
