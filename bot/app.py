@@ -26,7 +26,7 @@ from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.lazy_listener import ThreadLazyListenerRunner
 from slack_sdk import WebClient
 
-from bot import actions, commands, home, overrides, trials
+from bot import actions, commands, home, notes, overrides, trials
 from bot.context import BotContext
 from bot.delivery import web_client
 from bot.users import UserDirectory
@@ -45,7 +45,9 @@ work is bounded to a few threads (database connections, the GIL) and simply queu
 
 REGISTERED_COMMANDS = (commands.COMMAND,)
 REGISTERED_EVENTS = (home.EVENT,)
-REGISTERED_ACTIONS = actions.ACTION_IDS + trials.ACTION_IDS + overrides.ACTION_IDS
+REGISTERED_ACTIONS = (
+    actions.ACTION_IDS + trials.ACTION_IDS + overrides.ACTION_IDS + notes.ACTION_IDS
+)
 
 
 class MissingSetting(RuntimeError):
@@ -133,6 +135,7 @@ def build_app(
     actions.register(app, ctx)
     trials.register(app, ctx)
     overrides.register(app, ctx)
+    notes.register(app, ctx)
     home.register(app, ctx)
     return app
 

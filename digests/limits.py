@@ -80,6 +80,9 @@ MAX_MODAL_TITLE = 24
 """Modal ``title``, ``submit`` and ``close``: plain text, "Maximum length ... 24 characters"
 (https://api.slack.com/reference/surfaces/views)."""
 MAX_INPUT_LABEL = 2000
+MAX_PLAIN_TEXT_INPUT = 3000
+"""Plain-text input element: ``max_length`` "Maximum value is 3000"
+(https://docs.slack.dev/reference/block-kit/block-elements/plain-text-input-element)."""
 
 TEXT_TYPES = frozenset({"plain_text", "mrkdwn"})
 BUTTON_STYLES = frozenset({"primary", "danger"})
@@ -330,9 +333,24 @@ def validate_modal(view: Mapping[str, Any]) -> list[str]:
             checker.text_object(
                 f"blocks[{i}].label", block.get("label"), MAX_INPUT_LABEL, plain_only=True
             )
-            if not isinstance(block.get("element"), Mapping):
+            element = block.get("element")
+            if not isinstance(element, Mapping):
                 checker.add(f"blocks[{i}]", "input needs an element")
+            elif element.get("type") == "plain_text_input":
+                _check_text_input(checker, f"blocks[{i}].element", element)
     return checker.errors
+
+
+def _check_text_input(checker: _Checker, where: str, element: Mapping[str, Any]) -> None:
+    """A plain_text_input's ``max_length`` within Slack's maximum, and its initial value
+    within its own ``max_length``."""
+    limit = element.get("max_length", MAX_PLAIN_TEXT_INPUT)
+    if not isinstance(limit, int) or not 1 <= limit <= MAX_PLAIN_TEXT_INPUT:
+        checker.add(where, f"max_length {limit!r} outside 1..{MAX_PLAIN_TEXT_INPUT}")
+        return
+    initial = element.get("initial_value")
+    if isinstance(initial, str) and slack_len(initial) > limit:
+        checker.add(where, f"initial_value longer than its max_length {limit}")
 
 
 def validate_home(view: Mapping[str, Any]) -> list[str]:

@@ -19,6 +19,7 @@ action_id                 value                           meaning
                                                           ``selected_option.value``)
 ``alert_reason``          ``str(alert_id)``               open the reason modal
 ``override_open``         ``str(account_id)``             open the CSM sentiment modal
+``note_open``             ``str(account_id)``             open the "Log a note" modal
 ``open_crm``              none (URL button)               only ack; Slack opens the URL
 ========================  ==============================  ===============================
 

@@ -22,6 +22,7 @@ from digests.blocks import (
     static_select,
     text_input,
 )
+from digests.note_blocks import note_button
 from digests.rows import SEVERITY_EMOJI, crm_button
 from digests.text import as_utc, clip_raw, esc, escape, slack_time, user_mention, utc_text
 from digests.views import AlertItem
@@ -89,8 +90,9 @@ def reason_modal(alert: AlertItem, private_metadata: str) -> dict[str, Any]:
 
 
 def _alert_buttons(alert: AlertItem) -> list[dict[str, Any]]:
-    """Open -> Acknowledge, Snooze and Open in CRM; acknowledged or snoozed -> Add (or
-    Edit) a reason and Open in CRM; resolved -> none."""
+    """Open -> Acknowledge, Snooze, Open in CRM and Log a note; acknowledged or snoozed ->
+    Add (or Edit) a reason, Open in CRM and Log a note; resolved -> none. The CRM buttons
+    only when the account is in a CRM (it has a link)."""
     elements: list[dict[str, Any]] = []
     if alert.status == "open":
         elements.append(button("Acknowledge", "alert_ack", value=str(alert.id), style="primary"))
@@ -113,6 +115,7 @@ def _alert_buttons(alert: AlertItem) -> list[dict[str, Any]]:
         crm = crm_button(alert.crm_url)
         if crm:
             elements.append(crm)
+            elements.append(note_button(alert.account_id))
     return elements
 
 
@@ -120,9 +123,9 @@ def alert_card(alert: AlertItem, now: datetime) -> dict[str, Any]:
     """An alert as posted to the owner: what happened, what to do, where it stands.
 
     Buttons follow the state so a stale card cannot act twice: open -> Acknowledge,
-    Snooze and Open in CRM; acknowledged or snoozed -> Add a reason and Open in CRM;
-    resolved -> none. A reopened-early alert says why; a quiet one shows its reason.
-    The bot re-renders the card with this function after each action.
+    Snooze, Open in CRM and Log a note; acknowledged or snoozed -> Add a reason, Open in
+    CRM and Log a note; resolved -> none. A reopened-early alert says why; a quiet one
+    shows its reason. The bot re-renders the card with this function after each action.
     """
     sev = alert.severity if alert.severity in SEVERITY_EMOJI else "warning"
     blocks: list[Block] = [

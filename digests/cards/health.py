@@ -22,6 +22,7 @@ from digests.blocks import (
     section,
 )
 from digests.limits import MAX_BLOCKS_MESSAGE, MAX_BUTTON_VALUE
+from digests.note_blocks import note_button
 from digests.override_blocks import OPEN_ACTION
 from digests.rows import (
     SEVERITY_EMOJI,
@@ -277,7 +278,8 @@ def _alert_blocks(open_alerts: Sequence[AlertItem]) -> list[Block]:
 
 
 def _action_blocks(card: HealthCard, open_alerts: Sequence[AlertItem]) -> list[Block]:
-    """Open in CRM; Acknowledge (one or all) and CSM sentiment for a viewer who may act."""
+    """Open in CRM; Acknowledge (one or all), CSM sentiment and, when the account is in a
+    CRM (it has a link), Log a note for a viewer who may act."""
     account_id = card.account.account_id
     buttons: list[dict[str, Any]] = []
     crm = crm_button(card.account.crm_url)
@@ -294,6 +296,8 @@ def _action_blocks(card: HealthCard, open_alerts: Sequence[AlertItem]) -> list[B
             buttons.append(button(label, "alert_ack_all", value=value, style="primary"))
     if card.can_act:
         buttons.append(button("CSM sentiment", OPEN_ACTION, value=str(account_id)))
+    if card.can_act and crm:
+        buttons.append(note_button(account_id))
     return [actions(buttons, block_id=f"health_card_{account_id}")] if buttons else []
 
 
