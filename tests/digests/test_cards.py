@@ -220,7 +220,7 @@ def test_acknowledged_alert_shows_who_and_when_and_drops_ack() -> None:
     assert "2026-11-25 09:30 UTC" in body
     assert "Acknowledged by <@U0DANA> at 2026-11-25 09:30 UTC" in payload["text"]
     assert by_action(payload, "alert_ack") == by_action(payload, "alert_snooze") == []
-    assert [e["action_id"] for e in elements(payload)] == ["alert_reason", "open_crm"]
+    assert [e["action_id"] for e in elements(payload)] == ["alert_reason", "open_crm", "note_open"]
     assert by_action(payload, "alert_reason")[0]["text"]["text"] == "Add a reason"
 
 
@@ -235,7 +235,7 @@ def test_snoozed_alert_shows_until_its_reason_and_no_ack() -> None:
     assert '— "waiting for their budget cycle"' in all_mrkdwn(payload)
     assert "until 2026-12-02 09:00 UTC" in payload["text"]
     assert "waiting for their budget cycle" in payload["text"]
-    assert [e["action_id"] for e in elements(payload)] == ["alert_reason", "open_crm"]
+    assert [e["action_id"] for e in elements(payload)] == ["alert_reason", "open_crm", "note_open"]
     assert by_action(payload, "alert_reason")[0]["text"]["text"] == "Edit reason"
     ended = alert_card(
         alert(status="snoozed", snoozed_by="U0DANA", snoozed_until=datetime(2026, 11, 24)), NOW

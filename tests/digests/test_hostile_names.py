@@ -35,6 +35,7 @@ from digests.cards import (
 )
 from digests.digest_blocks import csm_digest, manager_digest
 from digests.home import home_view
+from digests.note_blocks import NoteReply, note_button, note_modal, note_reply
 from digests.override_blocks import (
     ExpiryNotice,
     OverrideLine,
@@ -169,6 +170,13 @@ BUILDERS: dict[str, Callable[[], list[dict[str, Any]]]] = {
         override_reply(OverrideReply("refused", HOSTILE, detail=HOSTILE))],
     "expiry_notice": lambda: [expiry_notice(ExpiryNotice(_override(), 3))],
     "override_modal": lambda: [override_modal(HOSTILE, 1, AS_OF, _override())],
+    "note_button": lambda: [{"blocks": [{"type": "actions", "elements": [note_button(1)]}]}],
+    "note_modal": lambda: [note_modal(HOSTILE, 1, "salesforce"), note_modal(HOSTILE, 1, HOSTILE)],
+    "note_reply": lambda: [
+        note_reply(NoteReply("logged", HOSTILE, "hubspot", HOSTILE,
+                             crm_url="https://crm.example.com/a/1")),
+        note_reply(NoteReply("logged", HOSTILE, "salesforce", HOSTILE, crm_url="javascript:x")),
+        note_reply(NoteReply("failed", HOSTILE, "salesforce", HOSTILE, detail=HOSTILE))],
     "trial_reply": _trial_replies,
     "approval_request": lambda: [approval_request(r) for r in _approvals()],
     "decision_notice": lambda: [decision_notice(r) for r in _approvals()[1:]],
