@@ -49,7 +49,8 @@ SCOPES = (
     "crm.schemas.companies.write",
 )
 """What a syncing, writing Pulse needs (https://developers.hubspot.com/docs/api/scopes);
-a playbook's ``crm_task`` also needs ``crm.objects.contacts.write``."""
+a playbook's ``crm_task`` and a note logged from Slack also need
+``crm.objects.contacts.write``."""
 
 
 def make_client() -> HubSpot:
