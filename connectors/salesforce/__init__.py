@@ -40,6 +40,7 @@ from connectors.salesforce.read import (
 from connectors.salesforce.tasks import create_task, log_note
 from connectors.salesforce.writeback import write_back
 from connectors.writeback import WritebackReport
+from pulse.kernel.clock import local_date
 from pulse.kernel.config import PulseConfig
 
 __all__ = [
@@ -106,9 +107,11 @@ class SalesforceCrm:
         record_id: str,
         sleep: Callable[[float], None] = time.sleep,
     ) -> str:
-        """A completed Task "Note from Slack" on the Account ``record_id``."""
+        """A completed Task "Note from Slack" on the Account ``record_id``, dated the
+        workspace's local day at ``at``."""
         client = SalesforceClient.from_env(source_config(config).api_version, sleep=sleep)
-        return log_note(config, text=text, at=at, owner_id=owner_id, account_id=record_id,
+        day = local_date(config.workspace.timezone, at)
+        return log_note(config, text=text, day=day, owner_id=owner_id, account_id=record_id,
                         sf=client)
 
 

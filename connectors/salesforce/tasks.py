@@ -6,7 +6,7 @@ Task fields: https://developer.salesforce.com/docs/atlas.en-us.object_reference.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from simple_salesforce import Salesforce, SFType
@@ -64,7 +64,7 @@ def log_note(
     config: PulseConfig | SalesforceSourceConfig,
     *,
     text: str,
-    at: datetime,
+    day: date,
     owner_id: str | None,
     account_id: str,
     sf: Salesforce | SalesforceClient | None = None,
@@ -72,7 +72,7 @@ def log_note(
     """Log ``text`` on the Account as a completed Task (``POST /sobjects/Task/``).
 
     ``Status`` Completed, ``Subject`` "Note from Slack", ``Description`` the note,
-    ``ActivityDate`` the day it was logged, ``WhatId`` the Account and ``OwnerId`` the
+    ``ActivityDate`` ``day`` (when it was logged), ``WhatId`` the Account and ``OwnerId`` the
     author's Salesforce user when known (else Salesforce assigns the API user).
     Returns the Task id.
     """
@@ -81,7 +81,7 @@ def log_note(
     body: dict[str, Any] = {
         "Subject": NOTE_SUBJECT,
         "Description": text[:DESCRIPTION_MAX],
-        "ActivityDate": at.date().isoformat(),
+        "ActivityDate": day.isoformat(),
         "Status": "Completed",
         "WhatId": account_id,
     }

@@ -21,8 +21,9 @@ from storage.models import Account, AuditLog, Owner
 NOW = datetime(2026, 11, 25, 9, 30)
 
 
-def _config(*systems: str) -> PulseConfig:
-    return parse_config({"sources": {system: {} for system in systems}})
+def _config(*systems: str, timezone: str = "UTC") -> PulseConfig:
+    return parse_config({"sources": {system: {} for system in systems},
+                         "workspace": {"timezone": timezone}})
 
 
 def _account(session: Session, system: str, record: str | None) -> Account:
@@ -40,15 +41,16 @@ def _account(session: Session, system: str, record: str | None) -> Account:
     return account
 
 
-def test_the_salesforce_task_is_owned_by_the_author(
+def test_the_salesforce_task_is_owned_by_the_author_and_dated_the_local_day(
     session: Session, salesforce_org: FakeSalesforce, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name, value in salesforce_org.env_token.items():
         monkeypatch.setenv(name, value)
-    config = _config("salesforce")
+    config = _config("salesforce", timezone="America/Los_Angeles")
     account = _account(session, "salesforce", "001G")
     dana = resolve_viewer(session, config, "UCSM", "dana@vendor.io")
-    reply = log_note(session, config, dana, account.id, "  Renewal call went well  ", NOW)
+    evening = datetime(2026, 11, 26, 3, 0)  # 19:00 on the 25th in Los Angeles
+    reply = log_note(session, config, dana, account.id, "  Renewal call went well  ", evening)
     assert reply.kind == "logged" and reply.note == "Renewal call went well"
     [task] = salesforce_org.tasks.values()
     assert task == {"Subject": "Note from Slack", "Description": "Renewal call went well",
