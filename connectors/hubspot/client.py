@@ -47,10 +47,11 @@ SCOPES = (
     "crm.schemas.companies.read",
     "crm.objects.companies.write",
     "crm.schemas.companies.write",
+    "crm.objects.contacts.write",
 )
-"""What a syncing, writing Pulse needs (https://developers.hubspot.com/docs/api/scopes);
-a playbook's ``crm_task`` and a note logged from Slack also need
-``crm.objects.contacts.write``."""
+"""What Pulse needs (https://developers.hubspot.com/docs/api/scopes);
+``crm.objects.contacts.write`` is for a playbook's ``crm_task`` and a note logged from
+Slack (HubSpot's tasks and notes APIs require it)."""
 
 
 def make_client() -> HubSpot:
