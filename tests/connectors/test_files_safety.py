@@ -3,12 +3,16 @@ reported per row and never unlink stored data (issue 18)."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from pathlib import Path
 
+import pytest
+from file_drops import pull, records
 from sqlalchemy import select
 
 from connectors.files import FilesConnector
 from pulse.kernel.config import PulseConfig
+from pulse.kernel.records import Rejection
 from pulse.services.sync import SyncReport, run_sync
 from storage.db import session_factory
 from storage.models import Account, Invoice, Owner
@@ -86,3 +90,54 @@ def test_a_new_row_with_unknown_optional_references_is_imported_and_reported(
     with session_factory(db_url)() as s:
         invoice = s.scalar(select(Invoice).where(Invoice.external_id == "I-1"))
         assert invoice is not None and invoice.subscription_id is None
+
+
+# --- strict dates ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["2026-6-1", "2026-06-1", "20260601", "2026-06", "1/6/2026",
+                                   "2026-06-01T00:00", "2026-02-30", "June 1 2026"])
+def test_a_date_that_is_not_yyyy_mm_dd_rejects_its_row_naming_column_and_value(
+    tmp_path: Path, value: str
+) -> None:
+    (tmp_path / "accounts.csv").write_text(
+        f"external_id,name,renewal_date\nA-1,Acme,{value}\nA-2,Beta,2026-06-01\n"
+    )
+    (batch,) = pull(tmp_path)[0]
+    assert batch.rejected == [
+        Rejection("accounts.csv:2", f"renewal_date: '{value}' is not a date (YYYY-MM-DD)")
+    ]
+    assert [(r["external_id"], r["renewal_date"]) for r in records(batch)] == [
+        ("A-2", date(2026, 6, 1))
+    ]
+
+
+@pytest.mark.parametrize("value", ["2026-6-1", "2026-06-01T1:2:3", "20260601T010203",
+                                   "2026-06", "2026-06-01T01:02:03 UTC", "yesterday"])
+def test_a_date_time_outside_the_documented_forms_rejects_its_row(tmp_path: Path,
+                                                                   value: str) -> None:
+    (tmp_path / "tickets.csv").write_text(
+        f"external_id,account_external_id,created_at\nT-1,A-1,{value}\n"
+    )
+    (batch,) = pull(tmp_path)[0]
+    assert batch.rejected == [Rejection("tickets.csv:2", f"created_at: '{value}' is not a "
+                                        "date-time (YYYY-MM-DDTHH:MM:SS, optionally with Z "
+                                        "or +HH:MM)")]
+
+
+@pytest.mark.parametrize(("value", "stored"), [
+    ("2026-06-01", datetime(2026, 6, 1)),
+    ("2026-06-01T10:20", datetime(2026, 6, 1, 10, 20)),
+    ("2026-06-01 10:20:30.5", datetime(2026, 6, 1, 10, 20, 30, 500000)),
+    ("2026-06-01T10:20:30Z", datetime(2026, 6, 1, 10, 20, 30)),
+    ("2026-06-01T10:20:30+02:00", datetime(2026, 6, 1, 8, 20, 30)),
+    ("2026-06-01T10:20:30-0130", datetime(2026, 6, 1, 11, 50, 30)),
+])
+def test_documented_date_time_forms_are_accepted(tmp_path: Path, value: str,
+                                                 stored: datetime) -> None:
+    (tmp_path / "tickets.csv").write_text(
+        f"external_id,account_external_id,created_at\nT-1,A-1,{value}\n"
+    )
+    (batch,) = pull(tmp_path)[0]
+    assert not batch.rejected
+    assert records(batch)[0]["created_at"] == stored
