@@ -225,13 +225,13 @@ def _check_text(path: Path) -> None:
         raise FileError(f"not a readable gzip file: {exc}") from None
 
 
-def _open_binary(path: Path) -> IO[bytes]:
+def _open_binary(path: Path) -> IO[bytes] | gzip.GzipFile:
     if path.name.lower().endswith(GZIP_SUFFIX):
         return gzip.open(path, "rb")
     return path.open("rb")
 
 
-def _check_bytes(fh: IO[bytes]) -> None:
+def _check_bytes(fh: IO[bytes] | gzip.GzipFile) -> None:
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
     line = 1
     first = True
