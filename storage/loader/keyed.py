@@ -92,8 +92,10 @@ def load_keyed(
     entity: str,
     records: list[dict[str, Any]],
     ref_source: str | None = None,
+    unlinked_ok: frozenset[str] = frozenset(),
 ) -> LoadResult:
-    """Upsert ``records`` of a keyed entity; the batch's own rejections are the caller's."""
+    """Upsert ``records`` of a keyed entity; the batch's own rejections are the caller's.
+    Unknown optional references are reported unless their key is in ``unlinked_ok``."""
     model, refs = KEYED[entity]
     result = LoadResult(fetched=len(records))
     columns = _columns(model)
@@ -114,8 +116,9 @@ def load_keyed(
         if problem:
             result.skipped.append(Rejection(where, problem))
             continue
-        for note in unresolved:
-            result.skipped.append(Rejection(where, note))
+        for key, note in unresolved:
+            if key not in unlinked_ok:
+                result.skipped.append(Rejection(where, note))
         for key, value in record.items():
             if key in columns and key not in row:
                 row[key] = value
@@ -140,12 +143,12 @@ def _resolve_refs(
     refs: tuple[Ref, ...],
     maps: dict[str, dict[str, int]],
     row: dict[str, Any],
-) -> tuple[str | None, list[str]]:
+) -> tuple[str | None, list[tuple[str, str]]]:
     """Set ``row``'s foreign keys from ``record``'s references. Returns why the record is
-    skipped (a required reference missing or unknown) or None, and the reports of its
+    skipped (a required reference missing or unknown) or None, and (key, report) of its
     unknown optional references, whose columns are left out of ``row`` so an update keeps
     the stored link."""
-    unresolved: list[str] = []
+    unresolved: list[tuple[str, str]] = []
     for ref in refs:
         target = record.get(ref.key)
         if target is None or str(target) == "":
@@ -157,7 +160,7 @@ def _resolve_refs(
         if pk is None:
             if ref.required:
                 return f"unknown {ref.label} '{target}' ({ref.key})", []
-            unresolved.append(f"unknown {ref.label} '{target}' ({ref.key}); {UNLINKED}")
+            unresolved.append((ref.key, f"unknown {ref.label} '{target}' ({ref.key}); {UNLINKED}"))
             continue
         row[ref.column] = pk
     return None, unresolved
