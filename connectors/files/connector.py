@@ -19,7 +19,8 @@ log = logging.getLogger("pulse.connectors.files")
 
 CHUNK_ROWS = 500_000
 """Rows per Batch: big usage files stream through in slices so memory stays flat."""
-SUFFIXES = (".csv", ".csv" + GZIP_SUFFIX, ".parquet")
+PARQUET_SUFFIX = ".parquet"
+SUFFIXES = (".csv", ".csv" + GZIP_SUFFIX, PARQUET_SUFFIX)
 """The file forms of an entity read (``usage.csv``, ``usage.csv.gz``, ``usage.parquet``);
 any other file named after an entity (``accounts.xlsx``, ``usage.csv.zip``) is rejected,
 and any other file at all gets a warning: nothing is ignored silently."""
@@ -155,7 +156,7 @@ class FilesConnector(Connector):
         file = path.name
         try:
             source: CsvSource | ParquetSource = (
-                ParquetSource(path, self.chunk_rows) if file.lower().endswith(SUFFIXES[-1])
+                ParquetSource(path, self.chunk_rows) if file.lower().endswith(PARQUET_SUFFIX)
                 else CsvSource(path, self.chunk_rows)
             )
             plan = plan_columns(spec, source.header)
