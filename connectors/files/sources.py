@@ -22,8 +22,9 @@ import pyarrow.parquet as pq
 from connectors.files.specs import Kind
 
 MAX_LINE_CHARS = 1_048_576
-"""The longest physical line of a CSV file, in characters (1 Mi): a longer line rejects
-the file, found while streaming, so a file of one huge line is never held in memory."""
+"""The longest line of a CSV file, in characters (1 Mi), and the longest row spread over
+several lines by quoted line breaks: a longer one rejects the file, found while
+streaming, so a file of one huge line (or row) is never held in memory."""
 MAX_FIELD_CHARS = 131_072
 """The longest value of a CSV cell, in characters (128 Ki, the ``csv`` module's default
 limit, which the reader sets): it also bounds a quoted value spanning many lines, and a
@@ -74,12 +75,12 @@ class CsvSource:
         self.chunk_rows = chunk_rows
         _check_text(path)
         with _open_text(path) as fh:
-            lines = _bounded_lines(fh)
+            lines = _bounded_lines(fh, [0])
             first = next(lines, "")
             self.delimiter = _sniff_delimiter(first)
         csv.field_size_limit(MAX_FIELD_CHARS)
         with _open_text(path) as fh:
-            reader = csv.reader(_bounded_lines(fh), delimiter=self.delimiter, strict=True)
+            reader = csv.reader(_bounded_lines(fh, [0]), delimiter=self.delimiter, strict=True)
             try:
                 header = next(reader, None)
             except csv.Error as exc:
@@ -92,8 +93,11 @@ class CsvSource:
         width = len(self.header)
         csv.field_size_limit(MAX_FIELD_CHARS)
         with _open_text(self.path) as fh:
-            reader = csv.reader(_bounded_lines(fh), delimiter=self.delimiter, strict=True)
+            row_chars = [0]  # of the row being read: the reader resets it after each row
+            reader = csv.reader(_bounded_lines(fh, row_chars), delimiter=self.delimiter,
+                                strict=True)
             next(reader)
+            row_chars[0] = 0
             rows: list[list[str]] = []
             lines: list[int] = []
             errors: dict[int, str] = {}
@@ -101,6 +105,7 @@ class CsvSource:
             try:
                 for row in reader:  # the hot loop of big usage files: keep it lean
                     start, end = end + 1, reader.line_num
+                    row_chars[0] = 0
                     if not (row and (row[0].strip() or "".join(row).strip())):
                         continue  # blank lines and ",,,," rows are layout, not data
                     if len(row) != width:
@@ -194,15 +199,23 @@ def _open_text(path: Path) -> TextIO:
     return path.open(encoding="utf-8-sig", newline="")
 
 
-def _bounded_lines(fh: TextIO) -> Iterator[str]:
+def _bounded_lines(fh: TextIO, row_chars: list[int]) -> Iterator[str]:
     """The physical lines of ``fh``, each read with at most ``MAX_LINE_CHARS`` (and its
-    line break) in memory; a longer line stops the file with its number."""
+    line break) in memory; a longer line, or a row spread over lines that grows longer
+    (``row_chars[0]``, which the caller zeroes after each row), stops the file with the
+    line's number."""
     number = 0
     while line := fh.readline(MAX_LINE_CHARS + 2):
         number += 1
-        if len(line) > MAX_LINE_CHARS and len(line.rstrip("\r\n")) > MAX_LINE_CHARS:
-            raise FileError(f"line {number} is longer than {MAX_LINE_CHARS:,} characters "
-                            "(the most a line may hold); is it really a CSV file?")
+        if row_chars[0] + len(line) > MAX_LINE_CHARS:  # cheap test first: rarely true
+            if len(line.rstrip("\r\n")) > MAX_LINE_CHARS:
+                raise FileError(f"line {number} is longer than {MAX_LINE_CHARS:,} characters "
+                                "(the most a line may hold); is it really a CSV file?")
+            if row_chars[0] + len(line.rstrip("\r\n")) > MAX_LINE_CHARS:
+                raise FileError(f"line {number}: a row spread over several lines by quoted "
+                                f"line breaks is longer than {MAX_LINE_CHARS:,} characters "
+                                "(the most a row may hold); is a quote left open?")
+        row_chars[0] += len(line)
         yield line
 
 

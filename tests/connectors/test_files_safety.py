@@ -267,3 +267,21 @@ def test_a_10_mb_value_spanning_lines_is_rejected_naming_the_row_line(tmp_path: 
     assert batch.rejected == [Rejection(
         "surveys.csv", f"malformed CSV at line 3: a value is longer than {MAX_FIELD_CHARS:,} "
         "characters (the most a value may hold); no row of the file was imported")]
+
+
+def test_a_row_of_many_multi_line_values_is_bounded_too(tmp_path: Path) -> None:
+    value = '"' + ("a line of a long note\n" * 5_000) + '"'  # 110,000 characters each
+    names = ",".join(f"custom.c{i}" for i in range(10))
+    (tmp_path / "accounts.csv").write_text(
+        f"external_id,name,{names}\nA-1,Acme{',x' * 10}\nA-2,Beta," + ",".join([value] * 10)
+        + "\n"
+    )
+    (batch,) = pull(tmp_path)[0]
+    (rejection,) = batch.rejected
+    assert rejection.where == "accounts.csv"
+    assert rejection.reason.startswith("line ")
+    assert rejection.reason.endswith(
+        f": a row spread over several lines by quoted line breaks is longer than "
+        f"{MAX_LINE_CHARS:,} characters (the most a row may hold); is a quote left open?; "
+        "no row of the file was imported")
+    assert int(rejection.reason.split()[1].rstrip(":")) > 3
