@@ -15,9 +15,10 @@ Records emitted
 * ``tickets``: through the cursor-based incremental ticket export, ``account_external_id``
   is the ticket's ``organization_id`` (tickets without one are skipped with a warning,
   deleted tickets too), ``contact_external_id`` the requester id (the loader keeps the
-  contact null while no contact with that id is known), ``priority`` (``normal`` when
-  unset), ``status``, ``created_at``, ``solved_at`` (the ticket metric's ``solved_at``
-  sideloaded with ``include=metric_sets``, else ``updated_at`` of a solved or closed
+  contact null, without a report (``Batch.unlinked_ok``), while no contact with that id
+  is known), ``priority`` (``normal`` when unset), ``status``, ``created_at``,
+  ``solved_at`` (the ticket metric's ``solved_at`` sideloaded with
+  ``include=metric_sets``, else ``updated_at`` of a solved or closed
   ticket), ``satisfaction`` (``good``/``bad`` from the Satisfaction Ratings API, else from
   the ticket's own ``satisfaction_rating.score``; offered/unoffered give None).
 * ``sentiment``: Zendesk has none by default. Convention: a ticket tagged
@@ -321,7 +322,8 @@ class ZendeskConnector(Connector):
                 cursor = _dump({"t": state.get("t"), "r": max(0, run_start - OVERLAP_SECONDS)})
             else:
                 cursor = _dump({**state, "p": "tickets"})
-            yield Batch("tickets", records, cursor=cursor)
+            yield Batch("tickets", records, cursor=cursor,
+                        unlinked_ok=frozenset({"contact_external_id"}))
             if done:
                 break
         if no_org:

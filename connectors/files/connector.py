@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from connectors.base import MAX_LISTED_REJECTIONS, Connector, register
-from connectors.files.sources import CsvSource, FileError, ParquetSource
+from connectors.files.sources import GZIP_SUFFIX, CsvSource, FileError, ParquetSource
 from connectors.files.specs import FILE_SPECS, Kind
 from connectors.files.validation import SeenKeys, empty_records, plan_columns, validate_chunk
 from pulse.kernel.config import FilesSourceConfig, PulseConfig
@@ -19,7 +19,11 @@ log = logging.getLogger("pulse.connectors.files")
 
 CHUNK_ROWS = 500_000
 """Rows per Batch: big usage files stream through in slices so memory stays flat."""
-SUFFIXES = (".csv", ".parquet")
+PARQUET_SUFFIX = ".parquet"
+SUFFIXES = (".csv", ".csv" + GZIP_SUFFIX, PARQUET_SUFFIX)
+"""The file forms of an entity read (``usage.csv``, ``usage.csv.gz``, ``usage.parquet``);
+any other file named after an entity (``accounts.xlsx``, ``usage.csv.zip``) is rejected,
+and any other file at all gets a warning: nothing is ignored silently."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -79,13 +83,13 @@ class FilesConnector(Connector):
                 since = _cursor_us(cursor)
             except (ValueError, TypeError):
                 self._warn(f"ignoring unreadable cursor '{cursor}': reading every file")
-        found, clashes = self._discover()
+        found, clashes, unreadable = self._discover()
         mtimes = [_mtime_us(p) for p in found.values()]
         mtimes += [_mtime_us(p) for ps in clashes.values() for p in ps]
         new_cursor = _cursor_text(max(mtimes)) if mtimes else None
 
         pending: Batch | None = None
-        for batch in self._batches(found, clashes, since):
+        for batch in self._batches(found, clashes, unreadable, since):
             if pending is not None:
                 yield pending
             pending = batch
@@ -93,29 +97,40 @@ class FilesConnector(Connector):
             pending.cursor = new_cursor
             yield pending
 
-    def _discover(self) -> tuple[dict[Entity, Path], dict[Entity, list[Path]]]:
-        """Map entity -> file (names matched case-insensitively); warn about strays."""
-        by_name = {p.name.lower(): p for p in sorted(self.path.iterdir()) if p.is_file()}
+    def _discover(self) -> tuple[dict[Entity, Path], dict[Entity, list[Path]],
+                                 dict[Entity, list[Path]]]:
+        """Map entity -> file (names matched case-insensitively), entity -> its files when
+        there are several (a clash), and entity -> files named after it in a form Pulse
+        cannot read (``accounts.xlsx``); any other file gets a warning. Hidden files
+        (``.DS_Store``, editors' ``.~lock`` files) are left alone."""
+        by_name = {p.name.lower(): p for p in sorted(self.path.iterdir())
+                   if p.is_file() and not p.name.startswith(".")}
         found: dict[Entity, Path] = {}
         clashes: dict[Entity, list[Path]] = {}
-        expected: set[str] = set()
+        unreadable: dict[Entity, list[Path]] = {}
         for entity in ENTITY_ORDER:
-            names = [f"{entity}{suffix}" for suffix in SUFFIXES]
-            expected.update(names)
-            hits = [by_name[n] for n in names if n in by_name]
+            hits = [by_name.pop(n) for n in [f"{entity}{suffix}" for suffix in SUFFIXES]
+                    if n in by_name]
+            others = [by_name.pop(n) for n in list(by_name) if n.startswith(f"{entity}.")]
+            if others:
+                unreadable[entity] = others
             if len(hits) > 1:
                 clashes[entity] = hits
             elif hits:
                 found[entity] = hits[0]
-        for name, p in by_name.items():
-            if name.endswith(SUFFIXES) and name not in expected:
-                self._warn(f"{p.name}: not an import file name, ignored (expected one of "
-                           f"{', '.join(f'{e}.csv' for e in ENTITY_ORDER)})")
-        return found, clashes
+        for p in by_name.values():
+            self._warn(f"{p.name}: not an import file name, ignored (expected one of "
+                       f"{', '.join(f'{e}.csv' for e in ENTITY_ORDER)}, or .csv.gz or "
+                       ".parquet instead of .csv)")
+        return found, clashes, unreadable
 
     def _batches(self, found: dict[Entity, Path], clashes: dict[Entity, list[Path]],
-                 since: int | None) -> Iterator[Batch]:
+                 unreadable: dict[Entity, list[Path]], since: int | None) -> Iterator[Batch]:
         for entity in ENTITY_ORDER:
+            for stray in unreadable.get(entity, []):
+                forms = ", ".join(f"{entity}{suffix}" for suffix in SUFFIXES)
+                yield self._reject_file(entity, stray.name, "not a form Pulse reads, not "
+                                        f"imported; save it as one of {forms}")
             if entity in clashes:
                 names = " and ".join(p.name for p in clashes[entity])
                 yield self._reject_file(entity, ", ".join(p.name for p in clashes[entity]),
@@ -141,7 +156,7 @@ class FilesConnector(Connector):
         file = path.name
         try:
             source: CsvSource | ParquetSource = (
-                ParquetSource(path, self.chunk_rows) if file.lower().endswith(".parquet")
+                ParquetSource(path, self.chunk_rows) if file.lower().endswith(PARQUET_SUFFIX)
                 else CsvSource(path, self.chunk_rows)
             )
             plan = plan_columns(spec, source.header)

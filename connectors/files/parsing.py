@@ -16,6 +16,16 @@ TRUE_WORDS = ("true", "1", "yes")
 FALSE_WORDS = ("false", "0", "no")
 _BOOLS = {**dict.fromkeys(TRUE_WORDS, True), **dict.fromkeys(FALSE_WORDS, False)}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+DATE_SHAPE = r"\d{4}-\d{2}-\d{2}"
+"""What a date cell must look like before it is parsed (``YYYY-MM-DD``): pandas alone
+also takes ``2026-6-1``, which the format does not allow."""
+DATETIME_SHAPE = (DATE_SHAPE + r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?"
+                  r"(?:Z|[+-]\d{2}(?::?\d{2})?)?)?")
+"""A date-time cell: ``YYYY-MM-DD``, optionally ``THH:MM[:SS[.fraction]]`` (or a space for
+``T``) and ``Z`` or an offset; pandas' ISO 8601 parser alone also takes ``2026-6-1``,
+``20260601T010203`` and a month alone (``2026-06``)."""
+
+
 def show_value(value: object, limit: int = 40) -> str:
     """``value`` as text, cut to ``limit`` characters for a rejection reason."""
     text = str(value)
@@ -63,11 +73,13 @@ def parse_column(
         problems.append((bad, lambda v: f"{name}: '{show_value(v)}' is not true/false, 1/0 or "
                          "yes/no"))
     elif f.kind == "date":
-        values = pd.to_datetime(present, format="%Y-%m-%d", errors="coerce")
+        shaped = present.where(present.str.fullmatch(DATE_SHAPE).fillna(False).astype(bool))
+        values = pd.to_datetime(shaped, format="%Y-%m-%d", errors="coerce")
         bad = values.isna().to_numpy() & ~empty
         problems.append((bad, lambda v: f"{name}: '{show_value(v)}' is not a date (YYYY-MM-DD)"))
     else:  # datetime
-        parsed = pd.to_datetime(present, format="ISO8601", utc=True, errors="coerce")
+        shaped = present.where(present.str.fullmatch(DATETIME_SHAPE).fillna(False).astype(bool))
+        parsed = pd.to_datetime(shaped, format="ISO8601", utc=True, errors="coerce")
         values = parsed.dt.tz_convert(None)
         bad = values.isna().to_numpy() & ~empty
         problems.append((bad, lambda v: f"{name}: '{show_value(v)}' is not a date-time "

@@ -1,14 +1,17 @@
-"""Reading import files: CSV text (checked to be UTF-8 text first) and Parquet, in chunks
-of rows as text columns with their line (or row) numbers."""
+"""Reading import files: CSV text (checked to be UTF-8 text first, plain or gzip-compressed)
+and Parquet, in chunks of rows as text columns with their line (or row) numbers."""
 
 from __future__ import annotations
 
 import codecs
 import csv
+import gzip
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
+from typing import IO, TextIO
 
 import numpy as np
 import pandas as pd
@@ -17,6 +20,17 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from connectors.files.specs import Kind
+
+MAX_LINE_CHARS = 1_048_576
+"""The longest line of a CSV file, in characters (1 Mi), and the longest row spread over
+several lines by quoted line breaks: a longer one rejects the file, found while
+streaming, so a file of one huge line (or row) is never held in memory."""
+MAX_FIELD_CHARS = 131_072
+"""The longest value of a CSV cell, in characters (128 Ki, the ``csv`` module's default
+limit, which the reader sets): it also bounds a quoted value spanning many lines, and a
+quote that is never closed."""
+GZIP_SUFFIX = ".gz"
+"""A CSV file compressed with gzip (``usage.csv.gz``) is read as it is decompressed."""
 
 _MAGIC = {
     b"PK\x03\x04": "a ZIP archive or Excel .xlsx workbook",
@@ -60,24 +74,30 @@ class CsvSource:
         self.path = path
         self.chunk_rows = chunk_rows
         _check_text(path)
-        with path.open(encoding="utf-8-sig", newline="") as fh:
-            first = fh.readline()
+        with _open_text(path) as fh:
+            lines = _bounded_lines(fh, [0])
+            first = next(lines, "")
             self.delimiter = _sniff_delimiter(first)
-            fh.seek(0)
-            reader = csv.reader(fh, delimiter=self.delimiter, strict=True)
+        csv.field_size_limit(MAX_FIELD_CHARS)
+        with _open_text(path) as fh:
+            reader = csv.reader(_bounded_lines(fh, [0]), delimiter=self.delimiter, strict=True)
             try:
                 header = next(reader, None)
             except csv.Error as exc:
-                raise FileError(f"malformed CSV header: {exc}") from None
+                raise FileError(f"malformed CSV header: {_csv_problem(exc)}") from None
         if not header or not any(h.strip() for h in header):
             raise FileError("file is empty: the first line must name the columns")
         self.header = header
 
     def chunks(self, wanted: dict[int, Kind]) -> Iterator[RawChunk]:
         width = len(self.header)
-        with self.path.open(encoding="utf-8-sig", newline="") as fh:
-            reader = csv.reader(fh, delimiter=self.delimiter, strict=True)
+        csv.field_size_limit(MAX_FIELD_CHARS)
+        with _open_text(self.path) as fh:
+            row_chars = [0]  # of the row being read: the reader resets it after each row
+            reader = csv.reader(_bounded_lines(fh, row_chars), delimiter=self.delimiter,
+                                strict=True)
             next(reader)
+            row_chars[0] = 0
             rows: list[list[str]] = []
             lines: list[int] = []
             errors: dict[int, str] = {}
@@ -85,6 +105,7 @@ class CsvSource:
             try:
                 for row in reader:  # the hot loop of big usage files: keep it lean
                     start, end = end + 1, reader.line_num
+                    row_chars[0] = 0
                     if not (row and (row[0].strip() or "".join(row).strip())):
                         continue  # blank lines and ",,,," rows are layout, not data
                     if len(row) != width:
@@ -100,7 +121,7 @@ class CsvSource:
                         rows, lines, errors = [], [], {}  # free the text before handing over
                         yield chunk
             except csv.Error as exc:
-                raise FileError(f"malformed CSV at line {end + 1}: {exc}") from None
+                raise FileError(f"malformed CSV at line {end + 1}: {_csv_problem(exc)}") from None
             if rows:
                 yield self._chunk(rows, lines, errors, wanted)
 
@@ -171,35 +192,86 @@ def _arrow_typed(arr: pa.Array, kind: Kind) -> tuple[pd.Series, np.ndarray] | No
     return pd.Series(values), arr.is_null().to_numpy(zero_copy_only=False)
 
 
+def _open_text(path: Path) -> TextIO:
+    """The file as UTF-8 text (a byte-order mark dropped), decompressed if gzipped."""
+    if path.name.lower().endswith(GZIP_SUFFIX):
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
+    return path.open(encoding="utf-8-sig", newline="")
+
+
+def _bounded_lines(fh: TextIO, row_chars: list[int]) -> Iterator[str]:
+    """The physical lines of ``fh``, each read with at most ``MAX_LINE_CHARS`` (and its
+    line break) in memory; a longer line, or a row spread over lines that grows longer
+    (``row_chars[0]``, which the caller zeroes after each row), stops the file with the
+    line's number."""
+    number = 0
+    while line := fh.readline(MAX_LINE_CHARS + 2):
+        number += 1
+        if row_chars[0] + len(line) > MAX_LINE_CHARS:  # cheap test first: rarely true
+            if len(line.rstrip("\r\n")) > MAX_LINE_CHARS:
+                raise FileError(f"line {number} is longer than {MAX_LINE_CHARS:,} characters "
+                                "(the most a line may hold); is it really a CSV file?")
+            if row_chars[0] + len(line.rstrip("\r\n")) > MAX_LINE_CHARS:
+                raise FileError(f"line {number}: a row spread over several lines by quoted "
+                                f"line breaks is longer than {MAX_LINE_CHARS:,} characters "
+                                "(the most a row may hold); is a quote left open?")
+        row_chars[0] += len(line)
+        yield line
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    """The ``csv`` module's error, in the import format's words where it has them."""
+    if "field larger than field limit" in str(exc):
+        return f"a value is longer than {MAX_FIELD_CHARS:,} characters (the most a value may hold)"
+    return str(exc)
+
+
 def _check_text(path: Path) -> None:
-    """Reject binary or non-UTF-8 files whole, before any row of them is handed out."""
+    """Reject binary or non-UTF-8 files (and damaged gzip files) whole, before any row of
+    them is handed out."""
+    try:
+        with _open_binary(path) as fh:
+            _check_bytes(fh)
+    except (OSError, EOFError, zlib.error) as exc:
+        if not path.name.lower().endswith(GZIP_SUFFIX):
+            raise
+        raise FileError(f"not a readable gzip file: {exc}") from None
+
+
+def _open_binary(path: Path) -> IO[bytes] | gzip.GzipFile:
+    if path.name.lower().endswith(GZIP_SUFFIX):
+        return gzip.open(path, "rb")
+    return path.open("rb")
+
+
+def _check_bytes(fh: IO[bytes] | gzip.GzipFile) -> None:
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
     line = 1
-    with path.open("rb") as fh:
-        head = fh.read(8)
-        for magic, what in _MAGIC.items():
-            if head.startswith(magic):
-                raise FileError(f"not a CSV text file: it looks like {what}; "
-                                 "export it as 'CSV UTF-8' (comma delimited)")
-        fh.seek(0)
-        while block := fh.read(1 << 20):
-            if b"\x00" in block:
-                at = line + block[: block.index(b"\x00")].count(b"\n")
-                raise FileError(f"not a CSV text file: binary data (NUL byte) on line {at}")
-            try:
-                decoder.decode(block)
-            except UnicodeDecodeError as exc:
-                at = line + exc.object[: exc.start].count(b"\n")
-                raise FileError(
-                    f"not valid UTF-8 text on line {at} ({exc.reason}, byte "
-                    f"0x{exc.object[exc.start]:02x}); save the file as 'CSV UTF-8'"
-                ) from None
-            line += block.count(b"\n")
+    first = True
+    while block := fh.read(1 << 20):
+        if first:
+            first = False
+            for magic, what in _MAGIC.items():
+                if block.startswith(magic):
+                    raise FileError(f"not a CSV text file: it looks like {what}; "
+                                     "export it as 'CSV UTF-8' (comma delimited)")
+        if b"\x00" in block:
+            at = line + block[: block.index(b"\x00")].count(b"\n")
+            raise FileError(f"not a CSV text file: binary data (NUL byte) on line {at}")
         try:
-            decoder.decode(b"", final=True)
+            decoder.decode(block)
         except UnicodeDecodeError as exc:
-            reason = f"not valid UTF-8 text at the end of the file ({exc.reason})"
-            raise FileError(reason) from None
+            at = line + exc.object[: exc.start].count(b"\n")
+            raise FileError(
+                f"not valid UTF-8 text on line {at} ({exc.reason}, byte "
+                f"0x{exc.object[exc.start]:02x}); save the file as 'CSV UTF-8'"
+            ) from None
+        line += block.count(b"\n")
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        reason = f"not valid UTF-8 text at the end of the file ({exc.reason})"
+        raise FileError(reason) from None
 
 
 def _sniff_delimiter(first_line: str) -> str:

@@ -88,6 +88,10 @@ class Batch:
     """True when no other batch of the same pull holds a fact with the same key (the
     files connector rejects repeats across a whole file), so the sync may write this
     batch at the same time as the one before it."""
+    unlinked_ok: frozenset[str] = frozenset()
+    """Optional references (e.g. ``contact_external_id``) this source expects to leave
+    unresolved, stored without a report (Zendesk's requesters: Pulse pulls no Zendesk
+    users). Any other unknown optional reference is reported per record."""
     pages: int = 1
     """How many API pages (requests) the records were read from: a connector that gathers
     a whole query's pages into one batch says so, and the progress line counts them."""

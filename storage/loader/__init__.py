@@ -4,8 +4,10 @@ Every entity is keyed: records from source systems on ``(source, external_id)``,
 facts on their natural key (account, user, feature, day). A record identical to what is
 stored is counted as unchanged and not written, so loading the same data twice changes
 nothing. References (``account_external_id`` ...) resolve against records of the same
-source, or of ``Batch.ref_source`` when the batch names one; a record whose reference is
-unknown is skipped with a reason naming it, and the rest of the batch still loads.
+source, or of ``Batch.ref_source`` when the batch names one; a record whose required
+reference is unknown is skipped with a reason naming it, and the rest of the batch still
+loads. An unknown optional reference is reported too, but the record loads, and a link
+stored earlier is kept (:mod:`~storage.loader.keyed`).
 
 Parts: :mod:`~storage.loader.batch` (one batch, by entity), :mod:`~storage.loader.keyed`
 (records upserted on their key), :mod:`~storage.loader.facts` (daily facts, in two

@@ -28,7 +28,8 @@ def load_batch(
         if isinstance(records, pd.DataFrame):
             records = records.to_dict("records")
         result = load_keyed(
-            session, source, batch.entity, [plain(r) for r in records], batch.ref_source
+            session, source, batch.entity, [plain(r) for r in records], batch.ref_source,
+            batch.unlinked_ok,
         )
         if cache is not None:
             cache.forget(KEYED[batch.entity][0])

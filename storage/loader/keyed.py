@@ -1,8 +1,11 @@
 """Upserting keyed records (owners, accounts, contacts ...) on ``(source, external_id)``.
 
 References resolve against the batch's source (or ``Batch.ref_source``); a record whose
-required reference is unknown is skipped with a reason naming it, an optional one that
-is unknown is stored empty. Owners' managers are linked once the batch's owners exist.
+required reference is unknown is skipped with a reason naming it. A record whose optional
+reference is unknown is stored and reported the same way: a new record without the link,
+an existing one keeping the link it had (a typo never unlinks stored data). An empty
+optional reference clears the link. Owners' managers are linked once the batch's owners
+exist, with the same rule.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ from storage.models import (
     Ticket,
     table_of,
 )
+
+UNLINKED = "row imported without this link (an existing record keeps its link)"
+"""How a row with an unknown optional reference is reported: imported, never unlinked."""
 
 KEYED: dict[str, tuple[type[SourceKeyed], tuple[Ref, ...]]] = {
     "owners": (Owner, ()),
@@ -86,15 +92,17 @@ def load_keyed(
     entity: str,
     records: list[dict[str, Any]],
     ref_source: str | None = None,
+    unlinked_ok: frozenset[str] = frozenset(),
 ) -> LoadResult:
-    """Upsert ``records`` of a keyed entity; the batch's own rejections are the caller's."""
+    """Upsert ``records`` of a keyed entity; the batch's own rejections are the caller's.
+    Unknown optional references are reported unless their key is in ``unlinked_ok``."""
     model, refs = KEYED[entity]
     result = LoadResult(fetched=len(records))
     columns = _columns(model)
     ref_src = ref_source or source
     maps = {ref.key: id_map(session, ref.model, ref_src, (r.get(ref.key) for r in records))
             for ref in refs}
-    manager_refs: dict[str, str] = {}
+    manager_refs: dict[str, tuple[str, str]] = {}  # owner -> (manager, where)
     rows: dict[str, dict[str, Any]] = {}
     for record in records:
         where = _where(record, entity)
@@ -104,21 +112,27 @@ def load_keyed(
             continue
         ext = str(ext)
         row: dict[str, Any] = {"source": source, "external_id": ext}
-        problem = _resolve_refs(record, refs, maps, row)
+        problem, unresolved = _resolve_refs(record, refs, maps, row)
         if problem:
             result.skipped.append(Rejection(where, problem))
             continue
+        for key, note in unresolved:
+            if key not in unlinked_ok:
+                result.skipped.append(Rejection(where, note))
         for key, value in record.items():
             if key in columns and key not in row:
                 row[key] = value
         if entity == "owners" and record.get("manager_external_id"):
-            manager_refs[ext] = str(record["manager_external_id"])
+            manager_refs[ext] = (str(record["manager_external_id"]), where)
         if ext in rows:
             result.skipped.append(Rejection(where, f"duplicate external_id '{ext}' in batch"))
             continue
         rows[ext] = row
 
-    result.inserted, result.updated, result.unchanged = _write_keyed(session, model, source, rows)
+    links = tuple(ref.column for ref in refs if not ref.required)
+    result.inserted, result.updated, result.unchanged = _write_keyed(
+        session, model, source, rows, links
+    )
     if manager_refs:
         _link_managers(session, source, manager_refs, result)
     return result
@@ -129,32 +143,39 @@ def _resolve_refs(
     refs: tuple[Ref, ...],
     maps: dict[str, dict[str, int]],
     row: dict[str, Any],
-) -> str | None:
-    """Set ``row``'s foreign keys from ``record``'s references; why the record is skipped
-    (a required reference missing or unknown), or None."""
+) -> tuple[str | None, list[tuple[str, str]]]:
+    """Set ``row``'s foreign keys from ``record``'s references. Returns why the record is
+    skipped (a required reference missing or unknown) or None, and (key, report) of its
+    unknown optional references, whose columns are left out of ``row`` so an update keeps
+    the stored link."""
+    unresolved: list[tuple[str, str]] = []
     for ref in refs:
         target = record.get(ref.key)
         if target is None or str(target) == "":
             if ref.required:
-                return f"missing {ref.key}"
+                return f"missing {ref.key}", []
             row[ref.column] = None
             continue
         pk = maps[ref.key].get(str(target))
         if pk is None:
             if ref.required:
-                return f"unknown {ref.label} '{target}' ({ref.key})"
-            row[ref.column] = None  # optional link not (yet) known: keep the record
+                return f"unknown {ref.label} '{target}' ({ref.key})", []
+            unresolved.append((ref.key, f"unknown {ref.label} '{target}' ({ref.key}); {UNLINKED}"))
             continue
         row[ref.column] = pk
-    return None
+    return None, unresolved
 
 
 def _write_keyed(
-    session: Session, model: type[SourceKeyed], source: str, rows: dict[str, dict[str, Any]]
+    session: Session, model: type[SourceKeyed], source: str, rows: dict[str, dict[str, Any]],
+    links: tuple[str, ...] = (),
 ) -> tuple[int, int, int]:
+    """Insert new rows and update changed ones; a new row lacking one of ``links`` (an
+    unresolved optional reference) is inserted without it, an existing one keeps it."""
     if not rows:
         return 0, 0, 0
     written_cols = sorted({k for r in rows.values() for k in r} - {"source", "external_id"})
+    fill = [c for c in links if c in written_cols]  # bulk INSERT needs uniform rows
     existing: dict[str, dict[str, Any]] = {}
     keys = list(rows)
     table_cols = [table_of(model).c[c] for c in written_cols]
@@ -171,7 +192,7 @@ def _write_keyed(
     for ext, row in rows.items():
         old = existing.get(ext)
         if old is None:
-            inserts.append(row)
+            inserts.append({**dict.fromkeys(fill), **row})
             continue
         changed = {k: v for k, v in row.items() if k in written_cols and not _same(old[k], v)}
         if changed:
@@ -192,20 +213,21 @@ def _write_keyed(
 
 
 def _link_managers(
-    session: Session, source: str, manager_refs: dict[str, str], result: LoadResult
+    session: Session, source: str, manager_refs: dict[str, tuple[str, str]], result: LoadResult
 ) -> None:
-    ids = id_map(session, Owner, source, list(manager_refs) + list(manager_refs.values()))
+    managers = [manager for manager, _ in manager_refs.values()]
+    ids = id_map(session, Owner, source, list(manager_refs) + managers)
     current = dict(
         session.execute(
             select(Owner.id, Owner.manager_id).where(Owner.id.in_(list(ids.values())))
         ).all()
     )
-    for owner_ext, manager_ext in manager_refs.items():
+    for owner_ext, (manager_ext, where) in manager_refs.items():
         manager_id = ids.get(manager_ext)
         if manager_id is None:
-            result.skipped.append(
-                Rejection(f"owners '{owner_ext}'", f"unknown manager '{manager_ext}'; kept without")
-            )
+            result.skipped.append(Rejection(
+                where,
+                f"unknown manager '{manager_ext}' (manager_external_id); {UNLINKED}"))
             continue
         owner_id = ids[owner_ext]
         if current.get(owner_id) != manager_id:
