@@ -155,15 +155,18 @@ def sync_with_progress(
 def print_sync_report(console: Console, report: SyncReport, max_skipped: int = 20) -> None:
     t = report.totals
     colour = {"ok": "green", "partial": "yellow", "dry-run": "cyan"}.get(report.status, "red")
+    unlinked = sum(1 for r in t.skipped if r.imported)
     console.print(
         f"[{colour}]{term(report.source)}: {term(report.status)}[/] - fetched {t.fetched:,}, "
         f"inserted {t.inserted:,}, updated {t.updated:,}, unchanged {t.unchanged:,}, "
-        f"skipped {len(t.skipped):,}"
+        f"skipped {len(t.skipped) - unlinked:,}"
+        + (f", stored without a link {unlinked:,}" if unlinked else "")
     )
     for rejection in t.skipped[:max_skipped]:
-        console.print(f"  skipped {term(rejection.where)}: {term(rejection.reason)}")
+        what = "stored without a link" if rejection.imported else "skipped"
+        console.print(f"  {what} {term(rejection.where)}: {term(rejection.reason)}")
     if len(t.skipped) > max_skipped:
-        console.print(f"  ... and {len(t.skipped) - max_skipped} more skipped")
+        console.print(f"  ... and {len(t.skipped) - max_skipped} more reported")
     for warning in report.warnings:
         console.print(f"  [yellow]warning:[/] {term(warning)}", highlight=False)
     for error in report.errors:  # one line each, as stored (and "[redacted]" is no markup)

@@ -67,10 +67,12 @@ ENTITY_ORDER: tuple[Entity, ...] = get_args(Entity)
 
 @dataclass(frozen=True)
 class Rejection:
-    """A record the connector could not accept, with where it came from and why."""
+    """A record the connector could not accept (or stored without a link it named), with
+    where it came from and why."""
 
     where: str  # e.g. "accounts.csv:14" or "Account 001xx0000003DGb"
     reason: str
+    imported: bool = False  # the record was stored, only a reference in it did not resolve
 
 
 @dataclass

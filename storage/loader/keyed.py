@@ -118,7 +118,7 @@ def load_keyed(
             continue
         for key, note in unresolved:
             if key not in unlinked_ok:
-                result.skipped.append(Rejection(where, note))
+                result.skipped.append(Rejection(where, note, imported=True))
         for key, value in record.items():
             if key in columns and key not in row:
                 row[key] = value
@@ -227,7 +227,8 @@ def _link_managers(
         if manager_id is None:
             result.skipped.append(Rejection(
                 where,
-                f"unknown manager '{manager_ext}' (manager_external_id); {UNLINKED}"))
+                f"unknown manager '{manager_ext}' (manager_external_id); {UNLINKED}",
+                imported=True))
             continue
         owner_id = ids[owner_ext]
         if current.get(owner_id) != manager_id:

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 from file_drops import pull, records, rejections
+from rich.console import Console
 from sqlalchemy import select
 
 from connectors.files import FilesConnector
 from connectors.files.sources import MAX_FIELD_CHARS, MAX_LINE_CHARS
+from pulse.cli.terminal import print_sync_report
 from pulse.kernel.config import PulseConfig
 from pulse.kernel.records import Rejection
 from pulse.services.sync import SyncReport, run_sync
@@ -67,6 +69,12 @@ def test_a_reimport_with_a_mistyped_owner_keeps_the_owner_and_reports_the_row(
     with session_factory(db_url)() as s:
         assert s.scalar(select(Account.arr).where(Account.external_id == "A-1")) == 120
     assert _owner_of(db_url, "A-2") is None  # an empty cell still clears the link
+    assert [r.imported for r in again.skipped] == [True]
+    console = Console(record=True, width=300)
+    print_sync_report(console, again)
+    shown = console.export_text()
+    assert "skipped 0, stored without a link 1" in shown
+    assert "stored without a link accounts.csv:2: unknown owner 'O-22'" in shown
 
 
 def test_a_new_row_with_unknown_optional_references_is_imported_and_reported(
