@@ -181,3 +181,14 @@ def one_run_at_a_time(url: str) -> Iterator[None]:
             yield
     except RunInProgress as busy:
         raise exit_run_in_progress(busy) from None
+
+
+def warn_playbook_problems(cfg: PulseConfig) -> int:
+    """One warning line on stderr per playbook problem (a webhook's secret not set or its
+    host unreachable, a crm_task without a CRM): how many there were."""
+    from pulse.services.playbook_checks import playbook_problems
+
+    problems = playbook_problems(cfg) if cfg.playbooks else []
+    for problem in problems:
+        err.print(f"[yellow]warning: {term(problem)}[/]")
+    return len(problems)

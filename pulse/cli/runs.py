@@ -15,6 +15,7 @@ from pulse.cli.common import (
     load_settings,
     optional_slack,
     require_schema,
+    warn_playbook_problems,
 )
 from pulse.cli.escape import term
 
@@ -109,7 +110,9 @@ def runs_command(
 
 
 def playbooks_command() -> None:
-    """List the playbooks in pulse.yml: trigger, conditions, actions, cooldown."""
+    """List the playbooks in pulse.yml: trigger, conditions, actions, cooldown; then a
+    warning line for each problem (a webhook's secret not set or host unreachable, a
+    crm_task without a CRM) that would make an action fail."""
     cfg = load_settings()
     if not cfg.playbooks:
         console.print(f"No playbooks in {cfg.source_label} (key 'playbooks'; see "
@@ -131,6 +134,7 @@ def playbooks_command() -> None:
                       term(actions),
                       f"{playbook.cooldown_days}d")
     console.print(table)
+    warn_playbook_problems(cfg)
 
 
 def _action_text(action: PlaybookAction) -> str:
