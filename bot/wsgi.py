@@ -9,7 +9,7 @@ It reads the configuration as every Pulse command does (``PULSE_CONFIG`` or
 (:mod:`pulse.kernel.logs`), and builds one process's worth of Pulse: the Slack app, the
 webhook receiver and its live-rescoring worker, the probes, and the scheduled jobs.
 Several processes may each run this: the scheduler of each only *competes* for the
-leader lock (:class:`pulse.jobs.scheduler.LeaderLock`), so exactly one of them runs the
+leader lock (:class:`pulse.jobs.locks.LeaderLock`), so exactly one of them runs the
 jobs, and another takes over within ``LEADERSHIP_SECONDS`` when it stops.
 :meth:`PulseApp.close` (gunicorn's ``worker_exit`` hook, and ``atexit``) stops the jobs,
 which releases the lock, and the live worker.

@@ -3,7 +3,8 @@ date option, checking an output path, checking the schema, finding an account, "
 and the optional Slack client of the pipeline commands.
 
 Each helper exits with the command's documented code (2: bad input or configuration,
-1: nothing to work on) after printing why, so commands read as parse, call, render.
+1: nothing to work on, or another run in progress) after printing why, so commands read
+as parse, call, render.
 Only light modules are imported here: `pulse --help` must not load pandas, SQLAlchemy's
 ORM or Slack's SDK, so everything heavier is imported inside the function that uses it.
 """
@@ -11,6 +12,8 @@ ORM or Slack's SDK, so everything heavier is imported inside the function that u
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -154,3 +157,38 @@ def required_slack() -> Delivery:
         err.print(f"[red]{term(exc)}[/]")
         raise typer.Exit(2) from None
     return SlackDelivery(web_client(token))
+
+
+RUN_IN_PROGRESS_EXIT = 1
+"""Exit code of `pulse run`, `pulse alerts` and `pulse digest` when another run holds the
+run lock: nothing was done, trying again later will work (2 is kept for bad input)."""
+
+
+def exit_run_in_progress(busy: Exception) -> typer.Exit:
+    """Print the one line saying another run holds the run lock; the exit to raise."""
+    err.print(f"[red]{term(busy)}[/]")
+    return typer.Exit(RUN_IN_PROGRESS_EXIT)
+
+
+@contextmanager
+def one_run_at_a_time(url: str) -> Iterator[None]:
+    """Hold the run lock (:func:`pulse.jobs.locks.run_lock`) for a command that posts or
+    sends, or exit :data:`RUN_IN_PROGRESS_EXIT` at once, saying so, when another run has it."""
+    from pulse.jobs.locks import RunInProgress, run_lock
+
+    try:
+        with run_lock(url):
+            yield
+    except RunInProgress as busy:
+        raise exit_run_in_progress(busy) from None
+
+
+def warn_playbook_problems(cfg: PulseConfig) -> int:
+    """One warning line on stderr per playbook problem (a webhook's secret not set or its
+    host unreachable, a crm_task without a CRM): how many there were."""
+    from pulse.services.playbook_checks import playbook_problems
+
+    problems = playbook_problems(cfg) if cfg.playbooks else []
+    for problem in problems:
+        err.print(f"[yellow]warning: {term(problem)}[/]")
+    return len(problems)

@@ -11,9 +11,11 @@ from rich.table import Table
 from pulse.cli.common import (
     account_or_exit,
     console,
+    exit_run_in_progress,
     load_settings,
     optional_slack,
     require_schema,
+    warn_playbook_problems,
 )
 from pulse.cli.escape import term
 
@@ -46,14 +48,20 @@ def run_command(
     """Run the daily pipeline once now: sync, score, alerts, writeback, digests, retention.
 
     Each person gets one digest a day: people who already had today's are skipped (the
-    digests step says how many) unless --force."""
+    digests step says how many) unless --force. One run at a time: while another (`pulse
+    run`, `pulse alerts`, `pulse digest` or the scheduled one) is going, it says so and
+    exits 1, having done nothing."""
+    from pulse.jobs.locks import RunInProgress
     from pulse.jobs.pipeline import admin_reporter, run_pipeline
 
     cfg = load_settings()
     require_schema(cfg.database_url)
     slack = optional_slack()
-    run = run_pipeline(cfg, kind="manual", delivery=slack, on_failure=admin_reporter(cfg, slack),
-                       force=force)
+    try:
+        run = run_pipeline(cfg, kind="manual", delivery=slack,
+                           on_failure=admin_reporter(cfg, slack), force=force)
+    except RunInProgress as busy:
+        raise exit_run_in_progress(busy) from None
     assert run is not None  # manual runs are never refused
     _print_steps(run.steps)
     console.print(f"Run {run.id} of {run.run_date}: {run.status}.")
@@ -102,7 +110,9 @@ def runs_command(
 
 
 def playbooks_command() -> None:
-    """List the playbooks in pulse.yml: trigger, conditions, actions, cooldown."""
+    """List the playbooks in pulse.yml: trigger, conditions, actions, cooldown; then a
+    warning line for each problem (a webhook's secret not set or host unreachable, a
+    crm_task without a CRM) that would make an action fail."""
     cfg = load_settings()
     if not cfg.playbooks:
         console.print(f"No playbooks in {cfg.source_label} (key 'playbooks'; see "
@@ -124,6 +134,7 @@ def playbooks_command() -> None:
                       term(actions),
                       f"{playbook.cooldown_days}d")
     console.print(table)
+    warn_playbook_problems(cfg)
 
 
 def _action_text(action: PlaybookAction) -> str:

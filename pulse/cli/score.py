@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -15,6 +16,7 @@ from pulse.cli.common import (
     console,
     err,
     load_settings,
+    one_run_at_a_time,
     parse_date,
     require_schema,
     required_slack,
@@ -136,7 +138,8 @@ def digest(
 ) -> None:
     """Send the morning digests: each CSM's list by DM, managers their team's portfolio.
 
-    One digest a person a day: people who already had today's are skipped unless --force."""
+    One digest a person a day: people who already had today's are skipped unless --force.
+    While another run is going (it holds the run lock) it says so and exits 1."""
     cfg = load_settings()
     require_schema(cfg.database_url)
 
@@ -145,7 +148,10 @@ def digest(
 
     delivery = None if dry_run else required_slack()
     now = utcnow()
-    with session_factory(cfg.database_url)() as session:
+    lock: AbstractContextManager[None] = (
+        nullcontext() if dry_run else one_run_at_a_time(cfg.database_url)
+    )
+    with lock, session_factory(cfg.database_url)() as session:
         only = _only_person(session, user) if user else None
         messages, report = send_digests(
             delivery, session, cfg, now, dry_run=dry_run, only=only, force=force
@@ -218,7 +224,8 @@ def alerts_command(
     ] = False,
 ) -> None:
     """Evaluate alerts against the latest scores and post each person's new alerts in one
-    message (and update the messages of resolved ones) now."""
+    message (and update the messages of resolved ones) now. While another run is going (it
+    holds the run lock) it says so and exits 1."""
     cfg = load_settings()
     require_schema(cfg.database_url)
 
@@ -230,7 +237,10 @@ def alerts_command(
 
     delivery = None if dry_run else required_slack()
     now = utcnow()
-    with session_factory(cfg.database_url)() as session:
+    lock: AbstractContextManager[None] = (
+        nullcontext() if dry_run else one_run_at_a_time(cfg.database_url)
+    )
+    with lock, session_factory(cfg.database_url)() as session:
         if baseline:
             history_imported(session, "pulse alerts --baseline", now)
         changes = evaluate_alerts(session, cfg, now)

@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pulse.cli.common import console, err, load_settings, optional_slack, require_schema
+from pulse.cli.common import (
+    console,
+    err,
+    load_settings,
+    optional_slack,
+    require_schema,
+    warn_playbook_problems,
+)
 from pulse.cli.escape import term
 
 if TYPE_CHECKING:
@@ -47,6 +54,8 @@ def serve(
     /metrics and the scheduled jobs, on gunicorn (SIGTERM stops gracefully)."""
     cfg = load_settings()
     require_schema(cfg.database_url)
+    if scheduler:
+        warn_playbook_problems(cfg)  # said once here, not at 06:00 in the audit log
     if socket:
         _serve_socket(cfg, scheduler)
         return
@@ -123,6 +132,7 @@ def scheduler_command(
     from pulse.kernel.logs import configure_logging
 
     configure_logging(cfg.logging)
+    warn_playbook_problems(cfg)
     slack = optional_slack()
     scheduler = PulseScheduler(cfg, delivery=slack, on_failure=admin_reporter(cfg, slack))
     if once:

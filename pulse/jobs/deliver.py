@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from digests.views import AlertItem
 from pulse.kernel.config import PulseConfig
 from pulse.services import alerts as alert_service
-from pulse.services import notify, overrides, playbooks
+from pulse.services import notify, overrides, reminders
 from pulse.services.alerts import bundles as alert_bundles
 from pulse.services.notify import AlertCard, BundleMessage, DigestMessage
 from pulse.services.outbox import Delivery, DeliveryError
@@ -300,9 +300,9 @@ def send_due_reminders(session: Session, delivery: Delivery | None, now: datetim
     when Slack is configured; without a Slack id for the owner it is closed with why.
     """
     sent = 0
-    for due in playbooks.due_reminders(session, now):
+    for due in reminders.due_reminders(session, now):
         if delivery is None:
-            playbooks.hold_reminder(session, due.reminder_id, "no Slack token")
+            reminders.hold_reminder(session, due.reminder_id, "no Slack token")
             continue
         if due.message is None:
             outcome = "owner has no Slack id"
@@ -314,6 +314,6 @@ def send_due_reminders(session: Session, delivery: Delivery | None, now: datetim
                 error = exc.error
             outcome = f"sent to {due.message.destination}" if error is None else f"Slack: {error}"
             sent += error is None
-        playbooks.close_reminder(session, due.reminder_id, outcome[:200], now)
+        reminders.close_reminder(session, due.reminder_id, outcome[:200], now)
     session.flush()
     return sent

@@ -25,6 +25,7 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
 from connectors.crm import ready_crms
+from pulse.jobs.locks import run_lock
 from pulse.kernel import clock, telemetry
 from pulse.kernel.clock import utcnow
 from pulse.kernel.config import PulseConfig
@@ -325,12 +326,29 @@ def run_pipeline(
     steps: tuple[Step, ...] = STEPS,
     on_failure: Callable[[PipelineRun], None] | None = None,
     force: bool = False,
+    lock_wait: float = 0.0,
 ) -> PipelineRun | None:
-    """Run every step once, in order; None when a scheduled run finds its day taken.
+    """Run every step once, in order, holding the run lock; None when a scheduled run
+    finds its day taken.
 
+    Only one run at a time posts cards and sends digests: a run that cannot get the run
+    lock within ``lock_wait`` seconds raises :class:`pulse.jobs.locks.RunInProgress`
+    having done nothing (no row in ``pipeline_runs``).
     ``force``: send digests again to people who already had today's (a manual run)."""
     now = now or utcnow().replace(microsecond=0)
     ctx = RunContext(config, now, delivery, force=force)
+    with run_lock(config.database_url, wait_seconds=lock_wait, sleep=sleep):
+        return _run_locked(ctx, kind, steps, sleep, on_failure)
+
+
+def _run_locked(
+    ctx: RunContext,
+    kind: str,
+    steps: tuple[Step, ...],
+    sleep: Sleep,
+    on_failure: Callable[[PipelineRun], None] | None,
+) -> PipelineRun | None:
+    config, now = ctx.config, ctx.now
     run_id = claim_day(config, ctx.today, now, kind)
     if run_id is None:
         log.info("scheduled pipeline for %s already ran (or is running) elsewhere", ctx.today)

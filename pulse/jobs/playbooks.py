@@ -26,7 +26,7 @@ def run_playbooks(session: Session, config: PulseConfig, delivery: Delivery | No
     report = PlaybookReport()
     for firing in playbooks.due_now(session, config, report, now, today):
         outcomes = [_act(session, config, delivery, firing, action, now, sleep)
-                    for action in firing.playbook.actions]
+                    for action in firing.actions]  # those not done within the cooldown
         playbooks.record_fired(session, report, firing, outcomes, now)
     session.flush()
     return report

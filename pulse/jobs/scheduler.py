@@ -12,23 +12,18 @@ runs once: ``pipeline.claim_day`` inserts the day's row under a unique index fir
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.pool import NullPool
 
 from pulse.jobs.deliver import send_due_reminders, send_expiry_notices
+from pulse.jobs.locks import LeaderLock, RunInProgress, run_lock
 from pulse.jobs.pipeline import RunContext, missed_run_due, run_pipeline, step_alerts
 from pulse.kernel.clock import utcnow
 from pulse.kernel.config import PulseConfig
@@ -37,77 +32,11 @@ from storage.db import session_scope
 
 log = logging.getLogger("pulse.jobs.scheduler")
 
-LOCK_KEY = 0x70756C7365  # "pulse": the advisory lock every Pulse process competes for
 LEADERSHIP_SECONDS = 15
-
-
-class LeaderLock:
-    """Held by at most one process per database; ``held`` re-checks it is still ours."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._conn: Connection | None = None
-        self._file: IO[bytes] | None = None
-        self._postgres = make_url(url).get_backend_name() == "postgresql"
-
-    def acquire(self) -> bool:
-        if self.held:
-            return True
-        return self._acquire_pg() if self._postgres else self._acquire_file()
-
-    def _acquire_pg(self) -> bool:
-        self.release()
-        engine = create_engine(self.url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-        conn = engine.connect()
-        got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY}).scalar())
-        if got:
-            self._conn = conn
-        else:
-            conn.close()
-            engine.dispose()
-        return got
-
-    def _lock_path(self) -> Path:
-        database = make_url(self.url).database
-        if not database or database == ":memory:":
-            return Path("/tmp/pulse-memory.lock")
-        return Path(database).with_suffix(Path(database).suffix + ".scheduler.lock")
-
-    def _acquire_file(self) -> bool:
-        handle = self._lock_path().open("ab")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            return False
-        self._file = handle
-        return True
-
-    @property
-    def held(self) -> bool:
-        if self._file is not None:
-            return True
-        if self._conn is None:
-            return False
-        try:
-            self._conn.execute(text("SELECT 1"))
-            return True
-        except Exception:  # noqa: BLE001 - a dead connection means the lock is gone
-            self.release()
-            return False
-
-    def release(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(Exception):  # closing the connection releases it anyway
-                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
-            engine = self._conn.engine
-            self._conn.close()
-            engine.dispose()
-            self._conn = None
-        if self._file is not None:
-            fcntl.flock(self._file, fcntl.LOCK_UN)
-            self._file.close()
-            self._file = None
+SCHEDULED_RUN_WAIT_SECONDS = 30 * 60
+"""The scheduled pipeline waits this long for a manual run holding the run lock to end
+(a morning is not skipped because someone ran `pulse run` at 05:59); then it gives up,
+logged, and the day stays unclaimed."""
 
 
 def whole_seconds_now() -> datetime:
@@ -150,8 +79,13 @@ class PulseScheduler:
         if not self.lock.held:
             return None
         with self._busy:
-            return run_pipeline(self.config, now=self.clock(), kind="scheduled",
-                                delivery=self.delivery, on_failure=self.on_failure)
+            try:
+                return run_pipeline(self.config, now=self.clock(), kind="scheduled",
+                                    delivery=self.delivery, on_failure=self.on_failure,
+                                    lock_wait=SCHEDULED_RUN_WAIT_SECONDS)
+            except RunInProgress as busy:
+                log.warning("scheduled pipeline not run: %s", busy)
+                return None
 
     def catch_up(self) -> Any:
         """Run today's pipeline now if its time passed within the grace period unrun."""
@@ -165,7 +99,15 @@ class PulseScheduler:
         if not self.lock.held:
             return None
         with self._busy:
-            now = self.clock()
+            try:
+                return self._check_alerts()
+            except RunInProgress:
+                log.info("frequent alerts check skipped: a run is in progress")
+                return None
+
+    def _check_alerts(self) -> str:
+        now = self.clock()
+        with run_lock(self.config.database_url):  # a pipeline run posts these itself
             with session_scope(self.config.database_url) as session:
                 reminders = send_due_reminders(session, self.delivery, now)
                 notices = send_expiry_notices(session, self.config, self.delivery, now)

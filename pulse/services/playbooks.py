@@ -5,7 +5,10 @@ and condition tests without Slack or a database. :func:`due_now` loads the facts
 applies the alert-fatigue rules; :func:`act` runs an action, or for a Slack action
 returns the message to post (``pulse.jobs.playbooks.run_playbooks`` posts it):
 
-* each account x playbook fires at most once per ``cooldown_days``;
+* each account x playbook fires at most once per ``cooldown_days``; an action that
+  failed does not count: the next time the playbook is due within the cooldown, only its
+  failed actions run again (a webhook whose secret was missing goes out once it is set;
+  the owner's DM that did go out is not sent twice);
 * a CSM gets at most ``automation.daily_cap_per_csm`` firings a day; the rest are kept
   as ``deferred`` and listed in their next morning digest instead of a flood of messages;
 * a do-not-contact account gets no outward action (webhooks, which may reach the
@@ -26,7 +29,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from connectors.crm import crm_problem, crm_system
-from digests.playbook_blocks import playbook_message, reminder_message
+from digests.playbook_blocks import playbook_message
 from pulse.kernel.config import (
     Playbook,
     PlaybookAction,
@@ -291,6 +294,12 @@ class Firing:
     facts: AccountFacts
     reason: str
     owners: dict[int, Owner]
+    pending: tuple[int, ...]  # positions of the actions to run (not done in the cooldown)
+
+    @property
+    def actions(self) -> list[PlaybookAction]:
+        """The actions to run now, in the playbook's order."""
+        return [self.playbook.actions[i] for i in self.pending]
 
     @property
     def owner(self) -> Owner | None:
@@ -315,7 +324,9 @@ def due_now(session: Session, config: PulseConfig, report: PlaybookReport, now: 
         .group_by(PlaybookFiring.owner_id)).all())
     owners = {o.id: o for o in session.scalars(select(Owner))}
     for playbook, f, reason in due_firings(config.playbooks, facts, today, now):
-        if _cooling(session, playbook, f.account_id, now):
+        done = _done_in_cooldown(session, playbook, f.account_id, now)
+        pending = tuple(i for i in range(len(playbook.actions)) if i not in done)
+        if not pending:
             report.cooling += 1
             continue
         count = per_owner.get(f.owner_id, 0)
@@ -324,32 +335,42 @@ def due_now(session: Session, config: PulseConfig, report: PlaybookReport, now: 
             report.deferred += 1
             continue
         per_owner[f.owner_id] = count + 1
-        yield Firing(playbook, f, reason, owners)
+        yield Firing(playbook, f, reason, owners, pending)
 
 
 def record_fired(session: Session, report: PlaybookReport, firing: Firing,
                  outcomes: list[Outcome], now: datetime) -> None:
-    """Store a firing with its actions' outcomes (and audit it); count it in ``report``."""
+    """Store a firing with its actions' outcomes, one per action of ``firing.actions``,
+    each with its position in the playbook (and audit it); count it in ``report``."""
+    outcomes = [{**result, "action": index}
+                for index, result in zip(firing.pending, outcomes, strict=True)]
     for result in outcomes:
         if result["status"] == "ok":
             report.actions_ok += 1
         elif result["status"] == "failed":
             report.actions_failed.append(
                 f"{firing.playbook.name}/{firing.facts.name}: {result['detail']}")
+    failures = sum(o["status"] == "failed" for o in outcomes)
     status = "held" if firing.facts.do_not_contact and any(
         o["status"] == "held" for o in outcomes) else (
-        "partial" if any(o["status"] == "failed" for o in outcomes) else "done")
+        "failed" if failures == len(outcomes) else "partial" if failures else "done")
     _record(session, firing.playbook, firing.facts, now, firing.reason, status, outcomes)
     report.fired += 1
 
 
-def _cooling(session: Session, playbook: Playbook, account_id: int, now: datetime) -> bool:
+def _done_in_cooldown(session: Session, playbook: Playbook, account_id: int,
+                      now: datetime) -> set[int]:
+    """Positions of the playbook's actions that ran (did not fail) for this account within
+    its cooldown: those do not run again until it is over. A failed action starts no
+    cooldown. Outcomes stored without a position are matched by their order."""
     since = now - timedelta(days=playbook.cooldown_days)
-    last = session.scalar(
-        select(func.max(PlaybookFiring.fired_at)).where(
+    stored = session.scalars(
+        select(PlaybookFiring.actions).where(
             PlaybookFiring.playbook == playbook.name, PlaybookFiring.account_id == account_id,
-            PlaybookFiring.status != "deferred"))
-    return last is not None and last > since
+            PlaybookFiring.status != "deferred", PlaybookFiring.fired_at > since))
+    return {int(result.get("action", position))
+            for actions in stored for position, result in enumerate(actions or [])
+            if result.get("status") != "failed"}
 
 
 def _record(session: Session, playbook: Playbook, f: AccountFacts, now: datetime, reason: str,
@@ -430,51 +451,6 @@ def _crm_task(action: PlaybookAction, playbook: Playbook, f: AccountFacts, reaso
         return outcome(action, "ok", f"{system} task {task}")
     return outcome(action, "skipped", "the account has no Salesforce or HubSpot record")
 
-
-
-@dataclass(frozen=True)
-class DueReminder:
-    """A reminder whose time has come, and its DM to the owner (None: no Slack id)."""
-
-    reminder_id: int
-    message: Message | None
-
-
-def due_reminders(session: Session, now: datetime) -> list[DueReminder]:
-    """Every reminder due by ``now`` and not sent yet, with the DM to send its owner."""
-    due = list(session.scalars(select(Reminder).where(Reminder.sent_at.is_(None),
-                                                      Reminder.due_at <= now)))
-    out = []
-    for reminder in due:
-        owner = session.get(Owner, reminder.owner_id) if reminder.owner_id else None
-        target = owner.slack_user_id if owner else None
-        message = None
-        if target:
-            account = session.get(Account, reminder.account_id)
-            payload = reminder_message(reminder.playbook, account.name if account else "?",
-                                       reminder.text)
-            message = Message(target, payload, f"reminder {reminder.id} to {target}")
-        out.append(DueReminder(reminder.id, message))
-    return out
-
-
-def hold_reminder(session: Session, reminder_id: int, why: str) -> None:
-    """Keep a due reminder for later (nothing to send it with), saying why."""
-    reminder = session.get(Reminder, reminder_id)
-    assert reminder is not None
-    reminder.outcome = why
-
-
-def close_reminder(session: Session, reminder_id: int, result: str, now: datetime) -> None:
-    """Mark a due reminder done with what happened ("sent to U..." or why not), audited."""
-    reminder = session.get(Reminder, reminder_id)
-    assert reminder is not None
-    reminder.outcome = result
-    reminder.sent_at = now
-    session.add(AuditLog(at=now, actor=f"playbook {reminder.playbook}",
-                         action="playbook.reminder", account_id=reminder.account_id,
-                         outcome="ok" if result.startswith("sent") else "failed",
-                         detail={"text": reminder.text, "outcome": result}))
 
 
 def _slack_target(action: PlaybookAction, owner: Owner | None,

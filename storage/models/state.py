@@ -207,7 +207,8 @@ class PipelineRun(Base):
 class PlaybookFiring(Base):
     """A playbook fired for an account: its cooldown clock and what each action did.
 
-    ``status`` is ``done`` (every action ran), ``partial`` (some failed), ``deferred``
+    ``status`` is ``done`` (every action ran), ``partial`` (some failed), ``failed``
+    (all failed: no cooldown starts for a failed action), ``deferred``
     (the CSM's daily cap was reached: listed in the next digest instead) or ``held``
     (do-not-contact account: only internal actions ran).
     """

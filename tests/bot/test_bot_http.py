@@ -700,6 +700,33 @@ def test_other_csm_cannot_act_on_an_alert_outside_their_portfolio(
     assert _counts(bot.url) == before
 
 
+def test_an_alert_of_another_portfolio_answers_like_one_that_does_not_exist(
+    bot: BotHarness, slack: SlackSender
+) -> None:
+    """Issue 18: alert ids cannot be probed. Another CSM's alert and a made-up id get the
+    same words (the id aside), for acknowledge and snooze alike."""
+    theirs = next(a for a in _posted_alerts(bot.url) if a[3] != BEN)
+    missing = (10**6 + theirs[0], theirs[1], theirs[2], theirs[3])
+    before = _counts(bot.url)
+    clicks = {
+        "ack": lambda aid: {"action_id": "alert_ack", "type": "button", "value": str(aid)},
+        "snooze": lambda aid: {"action_id": "alert_snooze", "type": "static_select",
+                               "selected_option": {"text": {"type": "plain_text",
+                                                            "text": "7 days"},
+                                                   "value": f"{aid}:7d"}},
+    }
+    for verb, click in clicks.items():
+        answers = []
+        for n, alert in enumerate((theirs, missing)):
+            key = f"{verb}-{n}"
+            assert _alert_click(slack, bot, key, alert, click(alert[0]), user=BEN) == 200
+            text = bot.wait_response(key).args["text"]
+            answers.append(text.replace(str(alert[0]), "<id>"))
+        assert answers[0] == answers[1], answers
+        assert "not found" in answers[0]
+    assert _counts(bot.url) == before
+
+
 # ---------------------------------------------------------------------------------------
 # App Home
 

@@ -50,6 +50,8 @@ from webhook_signing import (
 
 from bot.delivery import SlackDelivery, web_client
 from pulse.jobs.deliver import post_alert_cards
+from pulse.jobs.locks import run_lock
+from pulse.jobs.pipeline import RunContext, step_alerts
 from pulse.kernel.config import parse_config
 from pulse.services.alerts import evaluate_alerts
 from storage.db import get_engine, session_factory, session_scope
@@ -783,3 +785,43 @@ def test_a_salesforce_outbound_message_stores_the_account_fields_it_carries(
     # An Account Pulse does not hold yet, or Salesforce not synced: rescored from storage.
     unknown = Claimed(2, "salesforce", "04l5e0000000002", "Account", {"fields": {"Id": "001Z"}})
     assert apply_event(session, unknown, cfg).records == []
+
+
+def test_live_rescoring_leaves_its_cards_to_a_run_in_progress(
+    live: tuple[LiveHarness, FakeHubSpot],
+) -> None:
+    """Issue 18: cards are posted under the run lock; while a pipeline run holds it, a live
+    rescoring stores its alert unposted, and the run (or the frequent check) posts it once."""
+    bot, _ = live
+    assert bot.worker is not None
+    bot.worker.process_pending()
+    with session_factory(bot.url)() as session:
+        overdue = set(session.scalars(select(Alert.account_id).where(
+            Alert.rule == "invoice_overdue", Alert.status != "resolved")))
+    account = _account(bot.url, Account.stripe_customer_id.is_not(None),
+                       Account.id.not_in(overdue or {0}))
+    invoice = {**_invoice(str(account.stripe_customer_id), "open"), "id": "in_live_lock_1"}
+    posted_before = len(bot.fake.calls_to("chat.postMessage"))
+    with run_lock(bot.url):  # a pipeline run in progress
+        _send_stripe(bot, "evt_live_lock_1", "invoice.payment_failed", invoice, EPOCH_END - 3000)
+        run = bot.worker.process_pending()
+    assert run is not None and run.accounts == [account.id] and run.report is not None
+    assert run.report.note == "alert cards left to the pipeline run in progress"
+    assert len(bot.fake.calls_to("chat.postMessage")) == posted_before
+
+    def alert() -> Alert:
+        with session_factory(bot.url)() as session:
+            return session.scalars(select(Alert).where(
+                Alert.account_id == account.id, Alert.rule == "invoice_overdue",
+                Alert.status == "open")).one()
+
+    assert alert().slack_ts is None
+    config = bot.config.model_copy(update={"database_url": bot.url})
+    step_alerts(RunContext(config, NOW, SlackDelivery(web_client(TOKEN, bot.fake.base_url))))
+    cards = [c for c in bot.fake.calls_to("chat.postMessage")[posted_before:]
+             if account.name in str(c.args)]
+    assert len(cards) == 1 and alert().slack_ts is not None
+
+    paid = {**invoice, "status": "paid", "status_transitions": {"paid_at": EPOCH_END - 2000}}
+    _send_stripe(bot, "evt_live_lock_2", "invoice.paid", paid, EPOCH_END - 30)
+    bot.worker.process_pending()  # resolved again: later tests find the workspace as it was

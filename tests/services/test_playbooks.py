@@ -3,9 +3,11 @@ webhook receiver on 127.0.0.1: cooldowns, the per-CSM cap, do-not-contact, retri
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from factories import add_snapshot, watch_all
@@ -493,3 +495,89 @@ def test_the_frequent_check_reopens_an_expired_snooze_on_the_clock(
     session.expire_all()
     assert session.get(Alert, raised[0].id).status == "open"
     assert any(c.args.get("channel") for c in slack.calls_to("chat.postMessage"))
+
+
+# --- checked at start; a failed action starts no cooldown (issue 18) ------------------------
+
+
+def test_a_failed_action_starts_no_cooldown_and_runs_again_once_fixed(
+    session: Session, slack: FakeSlack, receiver: WebhookReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("PULSE_WEBHOOK_SECRET", raising=False)
+    [acct] = _portfolio(session, 1)
+    cfg = _config(_into_risk(actions=[{"type": "dm_owner"},
+                                      {"type": "webhook", "url": receiver.url}]),
+                  {"name": "hook only", "trigger": {"type": "tier_crossed", "tier": "at_risk"},
+                   "actions": [{"type": "webhook", "url": receiver.url}]})
+    first = run_playbooks(session, cfg, _delivery(slack), NOW, TODAY)
+    assert (first.fired, first.actions_ok, len(first.actions_failed)) == (2, 1, 2)
+    statuses = {f.playbook: f.status for f in session.scalars(select(PlaybookFiring))}
+    assert statuses == {"into risk": "partial", "hook only": "failed"}
+    assert len(slack.calls_to("chat.postMessage")) == 1 and receiver.deliveries == []
+
+    # the secret is set: the failed webhooks go out, the DM that went out is not repeated
+    monkeypatch.setenv("PULSE_WEBHOOK_SECRET", receiver.secret)
+    second = run_playbooks(session, cfg, _delivery(slack), NOW + timedelta(hours=1), TODAY)
+    assert (second.fired, second.cooling, second.actions_ok) == (2, 0, 2)
+    assert [d.status for d in receiver.deliveries] == [200, 200]
+    assert len(slack.calls_to("chat.postMessage")) == 1
+    retried = session.scalars(select(PlaybookFiring).where(
+        PlaybookFiring.account_id == acct.id, PlaybookFiring.playbook == "into risk",
+        PlaybookFiring.fired_at == NOW + timedelta(hours=1))).one()
+    assert [(a["type"], a["status"], a["action"]) for a in retried.actions] == [
+        ("webhook", "ok", 1)]
+
+    # now everything ran: both cool down
+    third = run_playbooks(session, cfg, _delivery(slack), NOW + timedelta(hours=2), TODAY)
+    assert (third.fired, third.cooling) == (0, 2)
+    assert len(receiver.deliveries) == 2
+
+
+def _playbook_yml(home: Path, actions: str, **extra: str) -> None:
+    (home / "pulse.yml").write_text(
+        "".join(f"{k}: {v}\n" for k, v in extra.items()) +
+        "schedule: {enabled: false}\n"
+        "playbooks:\n"
+        "  - name: into risk\n"
+        "    trigger: {type: tier_crossed, tier: at_risk}\n"
+        f"    actions: {actions}\n"
+    )
+
+
+def test_a_missing_secret_unreachable_webhook_and_crm_task_without_crm_are_reported_at_start(
+    db_url: str, tmp_path: Path, receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as probe:  # a local port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    for var in ("PULSE_WEBHOOK_SECRET", "PULSE_CONFIG", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN",
+                "HUBSPOT_ACCESS_TOKEN", *[k for k in os.environ if k.startswith("SALESFORCE_")]):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("DOWN_SECRET", "set")
+    monkeypatch.chdir(tmp_path)
+    _playbook_yml(tmp_path, f"[{{type: webhook, url: '{receiver.url}'}}, "
+                  f"{{type: webhook, url: 'http://127.0.0.1:{closed}/hook', "
+                  "secret_env: DOWN_SECRET}, {type: crm_task}, {type: dm_owner}]")
+    runner = CliRunner()
+    expected = [
+        f"playbook 'into risk': webhook {receiver.url}: PULSE_WEBHOOK_SECRET is not set",
+        f"playbook 'into risk': webhook http://127.0.0.1:{closed}/hook: cannot connect to "
+        f"127.0.0.1:{closed}",
+        "playbook 'into risk': crm_task: no CRM in pulse.yml",
+    ]
+    for command in (["playbooks"], ["serve"], ["serve", "--socket"]):
+        result = runner.invoke(cli, command, env={"COLUMNS": "200"})
+        warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+        assert len(warnings) == 3, (command, result.output)
+        for line, start in zip(warnings, expected, strict=True):
+            assert line.startswith(f"warning: {start}"), (command, line)
+    # fixed: the secret set, a CRM with credentials, the unreachable webhook gone
+    monkeypatch.setenv("PULSE_WEBHOOK_SECRET", receiver.secret)
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "pat-test")
+    _playbook_yml(tmp_path, f"[{{type: webhook, url: '{receiver.url}'}}, {{type: crm_task}}]",
+                  sources="{hubspot: {}}")
+    result = runner.invoke(cli, ["playbooks"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0 and "warning" not in result.output, result.output
+    assert receiver.deliveries == []  # the check connects; it sends nothing

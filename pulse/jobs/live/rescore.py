@@ -19,7 +19,9 @@ person) and the messages of resolved ones updated
 (:func:`pulse.jobs.deliver.post_alert_cards`), and each configured CRM gets the
 changed fields (:func:`pulse.services.writeback.write_back_health` with ``account_ids``,
 which reads those records back and sends only values the CRM shows differently, a hand
-edit put back included). Slack or CRM failures
+edit put back included). Cards are posted under the run lock (:mod:`pulse.jobs.locks`);
+while a pipeline run holds it they are left unposted for it (or the next frequent check)
+to post, so no card goes out twice. Slack or CRM failures
 are reported, not raised: the snapshot stands and the daily run catches up (unposted cards,
 pending writebacks).
 """
@@ -37,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from connectors.crm import ready_crms
 from pulse.jobs.deliver import AlertDelivery, post_alert_cards
+from pulse.jobs.locks import RunInProgress, run_lock
 from pulse.jobs.pipeline import local_date
 from pulse.kernel import telemetry
 from pulse.kernel.clock import epoch_seconds
@@ -101,7 +104,7 @@ def rescore(
             return report
         report.as_of = latest
         _score_and_persist(session, config, report, latest, now, events)
-        _alert(session, config, report, now, delivery)
+        _alert(url, session, config, report, now, delivery)
         _write_back(session, config, report, now)
     for error in report.errors:
         log.error("live rescoring: %s", error)
@@ -169,6 +172,7 @@ def _score_and_persist(
 
 
 def _alert(
+    url: str,
     session: Session,
     config: PulseConfig,
     report: RescoreReport,
@@ -183,10 +187,15 @@ def _alert(
     telemetry.alerts_changed(len(report.changes.raised), len(report.changes.reopened))
     if delivery is not None:
         try:
-            report.delivery = post_alert_cards(
-                delivery, session, config, with_unposted(session, report.changes, ids), now
-            )
+            with run_lock(url):  # not while a pipeline run posts the same cards
+                report.delivery = post_alert_cards(
+                    delivery, session, config, with_unposted(session, report.changes, ids), now
+                )
             report.errors += [f"alert {a}: {e}" for a, e in report.delivery.failed]
+        except RunInProgress:
+            # the cards stay unposted: the run in progress, or the next frequent check
+            # (schedule.snooze_check_minutes), posts them
+            report.note = "alert cards left to the pipeline run in progress"
         except Exception as exc:  # noqa: BLE001 - Slack down must not undo the scores
             session.rollback()
             report.errors.append(f"alert cards: {exc}")

@@ -25,8 +25,17 @@ REASON_MAX = 500
 """Characters kept of the why of an acknowledgement or snooze."""
 
 
+def not_found(alert_id: int) -> str:
+    """The one answer for an alert id that does not exist and for another portfolio's
+    alert: the same words either way, so ids cannot be probed for what exists."""
+    return (f"Alert {alert_id} was not found: it no longer exists, or its account is not "
+            "in your portfolio.")
+
+
 def _actionable(session: Session, alert_id: int, viewer: Viewer, verb: str) -> Alert:
-    """The alert, if ``viewer`` may act on it; PermissionError / LookupError otherwise."""
+    """The alert, if ``viewer`` may act on it; PermissionError when the viewer may act on
+    no alert, LookupError (:func:`not_found`) for an unknown id or an alert the viewer
+    cannot see."""
     if not viewer.can_act:
         kind = {
             "read_only": "read-only access",
@@ -35,12 +44,8 @@ def _actionable(session: Session, alert_id: int, viewer: Viewer, verb: str) -> A
         }.get(viewer.role, f"role {viewer.role}")
         raise PermissionError(f"You have {kind}, so you cannot {verb} alerts.")
     alert = session.get(Alert, alert_id)
-    if alert is None:
-        raise LookupError(f"Alert {alert_id} does not exist (any more).")
-    if not can_see(session, viewer, alert.account_id):
-        raise PermissionError(
-            f"You cannot {verb} this alert: its account is not in your portfolio."
-        )
+    if alert is None or not can_see(session, viewer, alert.account_id):
+        raise LookupError(not_found(alert_id))
     return alert
 
 
@@ -111,8 +116,8 @@ def acknowledge(
 
     Idempotent: acknowledging an acknowledged (or resolved) alert changes nothing and
     writes no audit row, so a double click is harmless. Acknowledging a snoozed alert
-    ends the snooze. Raises PermissionError for viewers who cannot act or cannot see the
-    account, LookupError for an unknown alert id.
+    ends the snooze. Raises PermissionError for viewers who cannot act, LookupError (the
+    same words) for an unknown alert id or one whose account the viewer cannot see.
     """
     alert = _actionable(session, alert_id, viewer, "acknowledge")
     if alert.status in ("acknowledged", "resolved"):
