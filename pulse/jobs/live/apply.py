@@ -27,6 +27,7 @@ sync (docs/live.md says so).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,8 @@ from pulse.kernel.config import PulseConfig
 from pulse.kernel.records import Batch, Entity
 from storage.loader import load_batch
 from storage.models import LINKED_ONLY_SOURCES, Account, Base, Invoice, Subscription, Ticket
+
+log = logging.getLogger("pulse.jobs.live")
 
 ENTITY_MODEL: dict[str, type[Base]] = {
     "invoices": Invoice,
@@ -138,8 +141,11 @@ def _hubspot_refetch(
 
 def _load(session: Session, source: str, entity: Entity, record: dict[str, Any]) -> Applied:
     result = load_batch(session, source, Batch(entity, [record]))
-    if result.skipped:
-        raise ApplyError("; ".join(f"{r.where}: {r.reason}" for r in result.skipped))
+    refused = [r for r in result.skipped if not r.imported]
+    if refused:
+        raise ApplyError("; ".join(f"{r.where}: {r.reason}" for r in refused))
+    for stored in result.skipped:  # stored, only a reference it names is not known (yet)
+        log.info("webhook %s %s: %s", source, stored.where, stored.reason)
     return Applied(records=[(entity, source, str(record["external_id"]))])
 
 
