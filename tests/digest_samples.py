@@ -42,7 +42,7 @@ def line(i: int = 1, **kw: Any) -> AccountLine:
         open_alerts=1,
         expansion_score=6.7,
         renewal_risk="high",
-        why="Account owner silent; score -9.5 since last run; at risk, renews in 13 days",
+        why="Customer admin silent; score -9.5 since last run; at risk, renews in 13 days",
         crm_url=f"https://crm.example.com/accounts/{i}",
     )
     base.update(kw)
@@ -166,7 +166,7 @@ def card(**kw: Any) -> HealthCard:
         as_of=AS_OF,
         components=COMPONENTS,
         reasons=[
-            "Account owner silent: Leo Haddad has had no activity in the last 60 days",
+            "Customer admin silent: Leo Haddad has had no activity in the last 60 days",
             "Trend: value-weighted activity down 48% vs previous 30 days (593 -> 309)",
         ],
         change_lines=[
@@ -177,7 +177,7 @@ def card(**kw: Any) -> HealthCard:
         flags=[
             {
                 "code": "owner_silent",
-                "label": "Account owner silent",
+                "label": "Customer admin silent",
                 "severity": "critical",
                 "action": "Book a check-in with the customer's account owner.",
                 "detail": "Leo Haddad has had no activity in the last 60 days",

@@ -30,7 +30,7 @@ from pulse.kernel.config import PulseConfig
 from pulse.services.access import Viewer, visible
 from pulse.services.alerts import BASELINE, LIVE_STATUSES, open_alert_counts
 from pulse.services.alerts.bundles import held_for_digest
-from pulse.services.health import account_lines, scoped_portfolio, urgency_order
+from pulse.services.health import account_lines, expansion_why, scoped_portfolio, urgency_order
 from pulse.services.metrics import retention_figures
 from pulse.services.overrides import manager_overrides
 from pulse.services.portfolio import (
@@ -89,7 +89,7 @@ def csm_digest(session: Session, config: PulseConfig, owner_id: int, now: dateti
             session,
             upsell,
             today,
-            why=[f"expansion score {s:.0f}" for s in upsell["expansion_score"]],
+            why=expansion_why(upsell, config),
         ),
         open_alerts=_open_alerts(session, mine),
         held_back=held_back(session, owner_id, now),

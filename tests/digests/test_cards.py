@@ -82,7 +82,7 @@ def test_health_card_facts_trend_reasons_and_change() -> None:
     assert ":red_circle: At risk" in body
     assert "$10k" in body and "2026-12-08 (in 13 days)" in body and "Priscilla Tan" in body
     assert re.search(r"`[▁▂▃▄▅▆▇█]{4}` 61\.0 → 49\.2 \(-11\.8\)", body)
-    assert "Account owner silent: Leo Haddad" in body
+    assert "Customer admin silent: Leo Haddad" in body
     assert "58.7 → 49.2: activity trend" in body
     assert "Invoice overdue" in body
     assert "At risk (red)" in payload["text"] and "61.0 → 49.2" in payload["text"]

@@ -50,8 +50,8 @@ def test_csm_digest_rows_carry_score_change_tier_arr_renewal_and_why() -> None:
     assert "*49.2* (-9.5)" in body and "(new)" in body
     assert ":red_circle: At risk" in body and "$10k ARR" in body
     assert "renews 2026-12-15 (in 20 days)" in body
-    assert "_Why:_ Account owner silent; score -9.5 since last run" in body
-    assert "*Expansion candidates* (1)" in body and "expansion 88" in body
+    assert "_Why:_ Customer admin silent; score -9.5 since last run" in body
+    assert "*Expansion candidates* (1)" in body and "expansion score 88/100" in body
     assert [e["value"] for e in by_action(payload, "health_pick")] == ["1", "2", "9"]
     assert "2 accounts need attention" in payload["text"] and "4 open alerts" in payload["text"]
 

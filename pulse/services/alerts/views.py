@@ -39,12 +39,13 @@ def crm_url(salesforce_id: str | None, hubspot_id: str | None) -> str | None:
 
 
 def _label_action(alert: Alert) -> tuple[str, str | None]:
-    """Stored label/action; older rows without them fall back to the flag definitions."""
+    """The flag's current label (a renamed title reaches alerts raised before the rename),
+    and the stored action; rows without them fall back to the flag definitions."""
     spec = FLAG_SPECS.get(alert.rule)
     if alert.rule == TIER_RULE:
         default_label, default_action = TIER_LABEL, TIER_ACTION
     elif spec is not None:
-        default_label, default_action = spec.label, spec.action
+        return spec.label, alert.action or spec.action
     else:
         default_label, default_action = alert.rule.replace("_", " ").capitalize(), None
     return alert.label or default_label, alert.action or default_action
