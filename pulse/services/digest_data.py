@@ -42,7 +42,7 @@ from pulse.services.portfolio import (
     snapshot_dates,
 )
 from scoring.freshness import freshness, stale_parts
-from scoring.peers import PEER_KEYS, peer_phrase
+from scoring.peers import weakest_peer_note
 from storage.models import Account, Alert, Owner, PlaybookFiring, ScoreSnapshot
 
 RENEWAL_RISKS = ("high", "medium", "low")
@@ -358,20 +358,9 @@ def peer_notes(session: Session, account_ids: list[int], as_of: date) -> dict[in
     ).all()
     notes: dict[int, str] = {}
     for account_id, components in rows:
-        ranked = [
-            (float(c["raw"]["peer_pct"]), c)
-            for c in components or []
-            if c.get("key") in PEER_KEYS
-            and isinstance(c.get("raw"), dict)
-            and c["raw"].get("peer_pct") is not None
-            and c["raw"].get("peer_group")
-        ]
-        if not ranked:
-            continue
-        pct, comp = min(ranked, key=lambda r: r[0])
-        phrase = peer_phrase(pct, comp["raw"]["peer_group"])
-        if phrase:
-            notes[int(account_id)] = f"{comp.get('label') or comp['key']}: {phrase}"
+        note = weakest_peer_note(components or [])
+        if note:
+            notes[int(account_id)] = note
     return notes
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
@@ -17,6 +18,7 @@ from pulse.services.alerts.base import (
     TIER_LABEL,
     TIER_RULE,
 )
+from pulse.services.alerts.standing import Standing, standings
 from scoring.flags import FLAG_SPECS
 from storage.models import Account, Alert
 
@@ -52,7 +54,12 @@ def _label_action(alert: Alert) -> tuple[str, str | None]:
 
 
 def alert_item(session: Session, alert: Alert) -> AlertItem:
-    """The view model of one alert (account name, CRM link and owner's Slack id included)."""
+    """The view model of one alert (account name, CRM link and owner's Slack id included),
+    with where its account stands (:mod:`pulse.services.alerts.standing`)."""
+    return _item(session, alert, standings(session, [alert.account_id]).get(alert.account_id))
+
+
+def _item(session: Session, alert: Alert, standing: Standing | None) -> AlertItem:
     account = session.get(Account, alert.account_id)
     owner = account.owner if account is not None else None
     label, action = _label_action(alert)
@@ -77,7 +84,26 @@ def alert_item(session: Session, alert: Alert) -> AlertItem:
         quiet_reason=alert.quiet_reason if alert.status in QUIET_STATUSES else None,
         reopen_reason=alert.reopen_reason if alert.status == "open" else None,
         arr=float(account.arr) if account is not None and account.arr is not None else None,
+        **_standing_fields(standing),
     )
+
+
+def _standing_fields(standing: Standing | None) -> dict[str, Any]:
+    """The :class:`AlertItem` fields filled from the account's standing (none unscored)."""
+    if standing is None:
+        return {}
+    return {
+        "score": standing.score,
+        "tier": standing.tier,
+        "prev_score": standing.prev_score,
+        "prev_tier": standing.prev_tier,
+        "renewal_date": standing.renewal_date,
+        "days_to_renewal": standing.days_to_renewal,
+        "reasons": standing.reasons,
+        "data_as_of": standing.data_as_of,
+        "stale": standing.stale,
+        "peer_note": standing.peer_note,
+    }
 
 
 def alert_items(session: Session, alerts: Sequence[Alert]) -> list[AlertItem]:
@@ -87,7 +113,8 @@ def alert_items(session: Session, alerts: Sequence[Alert]) -> list[AlertItem]:
         session.scalars(
             select(Account).options(selectinload(Account.owner)).where(Account.id.in_(ids))
         ).all()
-    return [alert_item(session, a) for a in alerts]
+    where = standings(session, ids)
+    return [_item(session, a, where.get(a.account_id)) for a in alerts]
 
 
 def live_alerts(session: Session, account_id: int) -> list[Alert]:
