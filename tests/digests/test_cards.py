@@ -206,6 +206,29 @@ def test_open_alert_card_offers_ack_snooze_and_crm() -> None:
     assert by_action(payload, "open_crm")[0]["url"] == "https://crm.example.com/accounts/1"
 
 
+def test_alert_card_shows_where_the_account_stands() -> None:
+    payload = alert_card(alert(), NOW)
+    validate_message(payload)
+    body = all_mrkdwn(payload)
+    assert "*Health score*\n49.2/100 (-9.5 since the last scoring)" in body
+    assert "*Tier*\n:red_circle: At risk (was Fine)" in body
+    assert "*ARR*\n$48k" in body
+    assert "*Renewal*\n2026-12-08 (in 13 days)" in body
+    assert "*Usage* 3.9 of 23.5 pts: users active 4 of 30 days" in body
+    assert "*Trend* 3.2 of 17.6 pts" in body
+    assert "Data as of <!date^" in body and "stale: support data 3 days old" in body
+    assert "Peers: Seats: bottom 8% of Enterprise, 50-199 seats peers" in body
+    assert "*Recommended action:*" in body and by_action(payload, "open_crm")
+    assert "Health 49.2/100, At risk (red); ARR $48k; renews 2026-12-08" in payload["text"]
+    assert "at_risk" not in json.dumps(payload)
+
+
+def test_alert_card_of_an_account_not_scored_yet_leaves_the_standing_out() -> None:
+    payload = alert_card(alert(score=None), NOW)
+    validate_message(payload)
+    assert "Health score" not in all_mrkdwn(payload)
+
+
 def test_acknowledged_alert_shows_who_and_when_and_drops_ack() -> None:
     payload = alert_card(
         alert(
