@@ -318,7 +318,7 @@ def health_card(card: HealthCard) -> dict[str, Any]:
     a = card.account
     open_alerts = _open_alerts(card.alerts)
     blocks: list[Block] = [
-        header(f"{clip_raw(a.name, 100)} — health {a.score:.1f}"),
+        header(f"{clip_raw(a.name, 100)} — health {a.score:.1f}/100"),
         _facts_block(card, len(open_alerts)),
         section(_trend_text(card.trend)),
         *_note_blocks(card),

@@ -78,7 +78,7 @@ def test_component_line_adds_the_renormalisation_note_when_missing() -> None:
 def test_health_card_facts_trend_reasons_and_change() -> None:
     payload = health_card(card())
     body = all_mrkdwn(payload)
-    assert payload["blocks"][0]["text"]["text"] == "Evergreen Associates 1 — health 49.2"
+    assert payload["blocks"][0]["text"]["text"] == "Evergreen Associates 1 — health 49.2/100"
     assert ":red_circle: At risk" in body
     assert "$10k" in body and "2026-12-08 (in 13 days)" in body and "Priscilla Tan" in body
     assert re.search(r"`[▁▂▃▄▅▆▇█]{4}` 61\.0 → 49\.2 \(-11\.8\)", body)

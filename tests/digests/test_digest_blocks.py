@@ -100,7 +100,7 @@ def test_manager_digest_figures() -> None:
     body = all_mrkdwn(payload)
     assert payload["blocks"][0]["text"]["text"] == "Portfolio health — Enterprise CS"
     assert "*475* accounts scored on 2026-11-25 (vs 2026-11-18)" in body
-    assert "Average health *76.4*, -0.3 since last run" in body
+    assert "Average health *76.4/100*, -0.3 since last run" in body
     assert "At-risk ARR *$1.79M* of $8.49M (*$392k* renewing within 90 days)" in body
     assert "251 accounts (+11) · $4.49M" in body and "156 accounts (-4)" in body
     assert "*Biggest drops*" in body and "58.7 → 49.2 (*-9.5*)" in body and "Erin O'Neill" in body
