@@ -181,7 +181,7 @@ def _expansion_reasons(
         if tu > 0 and not np.isnan(ch):
             out.append(f"activity up {ch:.0f}%")
         if hp >= 1:
-            out.append(f"healthy score ({sc:.1f})")
+            out.append(f"healthy score ({sc:.1f}/100)")
         if risk:
             out.append("held back: health is at risk, fix that before expanding")
         reasons.append(out)
@@ -265,9 +265,9 @@ def _renewal_reasons(columns: Sequence[Any], window: float) -> list[list[str]]:
         elif d <= window:
             out.append(f"renewal in {d:.0f} days")
         if t == "at_risk":
-            out.append(f"health at risk ({sc:.1f})")
+            out.append(f"health at risk ({sc:.1f}/100)")
         elif t == "healthy" and lv == "low":
-            out.append(f"healthy score ({sc:.1f})")
+            out.append(f"healthy score ({sc:.1f}/100)")
         if fal and not np.isnan(ch):
             out.append(f"activity down {-ch:.0f}%")
         if c:
