@@ -71,9 +71,10 @@ def _state_line(alert: AlertItem, now: datetime) -> tuple[str, str]:
 
 
 def _score_text(score: float, prev_score: float | None) -> str:
-    """``49.2/100 (-9.5 since the last scoring)``."""
-    change = None if prev_score is None else round(score - prev_score, 1)
-    return f"{score:.1f}/100 ({signed(change)} since the last scoring)"
+    """``49.2/100 (-9.5 since the last scoring)``; ``(first scoring)`` without one."""
+    if prev_score is None:
+        return f"{score:.1f}/100 (first scoring)"
+    return f"{score:.1f}/100 ({signed(round(score - prev_score, 1))} since the last scoring)"
 
 
 def _tier_text(alert: AlertItem) -> str:

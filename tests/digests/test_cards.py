@@ -208,7 +208,7 @@ def test_open_alert_card_offers_ack_snooze_and_crm() -> None:
 
 def test_alert_card_shows_where_the_account_stands() -> None:
     payload = alert_card(alert(), NOW)
-    validate_message(payload)
+    assert validate_message(payload) == []
     body = all_mrkdwn(payload)
     assert "*Health score*\n49.2/100 (-9.5 since the last scoring)" in body
     assert "*Tier*\n:red_circle: At risk (was Fine)" in body
@@ -225,8 +225,11 @@ def test_alert_card_shows_where_the_account_stands() -> None:
 
 def test_alert_card_of_an_account_not_scored_yet_leaves_the_standing_out() -> None:
     payload = alert_card(alert(score=None), NOW)
-    validate_message(payload)
+    assert validate_message(payload) == []
     assert "Health score" not in all_mrkdwn(payload)
+    first = all_mrkdwn(alert_card(alert(prev_score=None, prev_tier=None), NOW))
+    assert "*Health score*\n49.2/100 (first scoring)" in first
+    assert "*Tier*\n:red_circle: At risk\n" in first + "\n"
 
 
 def test_acknowledged_alert_shows_who_and_when_and_drops_ack() -> None:

@@ -41,7 +41,7 @@ def test_alert_item_has_score_tier_change_renewal_and_reasons_in_points(ws: Work
     losses = [p.most - p.points for p in item.reasons]
     assert losses == sorted(losses, reverse=True)
     payload = alert_card(item, NOW2)
-    validate_message(payload)
+    assert validate_message(payload) == []
     assert "/100" in payload["text"] and "at_risk" not in json.dumps(payload)
 
 
