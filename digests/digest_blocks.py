@@ -255,7 +255,7 @@ def _summary_block(d: ManagerDigest) -> Block:
     since = f" (vs {d.prev_as_of.isoformat()})" if d.prev_as_of else ""
     return section(
         f"*{d.accounts_total:,}* accounts scored on {d.as_of.isoformat()}{since}\n"
-        f"Average health *{d.average_score:.1f}*{_average_change(d)}\n"
+        f"Average health *{d.average_score:.1f}/100*{_average_change(d)}\n"
         f"At-risk ARR *{money(d.at_risk_arr)}* of {money(d.total_arr)} "
         f"(*{money(d.at_risk_arr_renewing)}* renewing within {d.renewal_window_days} days)"
     )

@@ -101,7 +101,7 @@ def account_row(
         facts.append(activity_text(line.last_activity))
     facts.append(alerts_text(line.open_alerts))
     if expansion:
-        facts.append(f"expansion {line.expansion_score:.0f}")
+        facts.append(f"expansion score {line.expansion_score:.0f}/100")
     text = f"{head}\n{' · '.join(facts)}"
     if why and line.why:
         text += f"\n_Why:_ {esc(line.why, WHY_MAX)}"

@@ -15,6 +15,16 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class ScorePart:
+    """One part of a health score as a reason: what it earned of what it could."""
+
+    label: str  # "Usage"
+    points: float  # earned
+    most: float  # could have earned
+    detail: str  # the figures behind it, as scoring stored them
+
+
+@dataclass(frozen=True)
 class AlertItem:
     """One alert as a card or a line shows it."""
 
@@ -38,6 +48,16 @@ class AlertItem:
     quiet_reason: str | None = None  # why it was acknowledged or snoozed (the CSM's words)
     reopen_reason: str | None = None  # why Pulse reopened it before its time
     arr: float | None = None  # the account's ARR: what is at risk
+    score: float | None = None  # health score (0-100) of the latest snapshot
+    tier: str | None = None  # its tier code (pulse.kernel.tiers)
+    prev_score: float | None = None  # the snapshot before: the change
+    prev_tier: str | None = None
+    renewal_date: date | None = None
+    days_to_renewal: int | None = None  # counted from the latest snapshot's date
+    reasons: tuple[ScorePart, ...] = ()  # the parts that lost the most points, worst first
+    data_as_of: datetime | None = None  # the oldest sync behind the scored parts
+    stale: tuple[str, ...] = ()  # "support data 3 days old"
+    peer_note: str | None = None  # its weakest usage signal among peers
 
 
 @dataclass(frozen=True)

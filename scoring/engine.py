@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from pulse.kernel.clock import utcnow
 from pulse.kernel.config import PulseConfig, ScoringConfig
-from pulse.kernel.tiers import HEALTH_TIERS
+from pulse.kernel.tiers import HEALTH_TIERS, tier_label
 from scoring.components import (
     COMPONENT_KEYS,
     ComponentResult,
@@ -88,7 +88,7 @@ class ScoringRunSummary:
     """What the user should know about this run (an empty at-risk tier, absent data)."""
 
     def __str__(self) -> str:
-        tiers = ", ".join(f"{t} {self.tiers.get(t, 0)}" for t in HEALTH_TIERS)
+        tiers = ", ".join(f"{tier_label(t)} {self.tiers.get(t, 0)}" for t in HEALTH_TIERS)
         by = f"learned model ({self.model})" if self.model else "rules score"
         lines = [
             f"Scored {self.accounts} accounts as of {self.as_of} with the {by} ({tiers}); "

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pulse.kernel.tiers import tier_label
 from scoring.components import (
     COMPONENT_KEYS,
     COMPONENT_LABELS,
@@ -326,7 +327,7 @@ def _tier_and_flag_lines(prev_snapshot: Snapshot, curr_snapshot: Snapshot) -> li
     lines = []
     prev_tier, curr_tier = _get(prev_snapshot, "tier"), _get(curr_snapshot, "tier")
     if prev_tier and curr_tier and prev_tier != curr_tier:
-        lines.append(f"Tier: {prev_tier} -> {curr_tier}")
+        lines.append(f"Tier: {tier_label(prev_tier)} -> {tier_label(curr_tier)}")
     prev_flags = {f["code"]: f for f in (_get(prev_snapshot, "flags") or [])}
     curr_flags = {f["code"]: f for f in (_get(curr_snapshot, "flags") or [])}
     for code, f in curr_flags.items():
@@ -401,7 +402,7 @@ def render_breakdown(snapshot: Snapshot) -> list[str]:
     as_of_text = as_of.isoformat() if isinstance(as_of, date) else str(as_of or "")
     score = _num(_get(snapshot, "score"))
     lines = [
-        f"Score {score:.1f} ({_get(snapshot, 'tier')})"
+        f"Score {score:.1f}/100 ({tier_label(_get(snapshot, 'tier'))})"
         + (f" as of {as_of_text}" if as_of_text else "")
         if score is not None
         else "No score"
@@ -441,11 +442,11 @@ def render_breakdown(snapshot: Snapshot) -> list[str]:
         lines.append("Reasons: " + "; ".join(reasons))
     exp = _num(_get(snapshot, "expansion_score"))
     if exp is not None:
-        lines.append(f"Expansion score {exp:.1f}")
+        lines.append(f"Expansion score {exp:.1f}/100")
     risk = _get(snapshot, "renewal_risk")
     if risk:
         rs = _num(_get(snapshot, "renewal_risk_score"))
-        lines.append(f"Renewal risk {risk}" + (f" ({rs:.1f})" if rs is not None else ""))
+        lines.append(f"Renewal risk {risk}" + (f" ({rs:.0f}/100)" if rs is not None else ""))
     return lines
 
 

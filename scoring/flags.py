@@ -104,8 +104,9 @@ FLAG_SPECS: dict[str, FlagSpec] = {
         ),
         FlagSpec(
             "owner_silent",
-            "Account owner silent",
-            "Book a check-in with the customer's account owner to reconfirm goals and sponsorship.",
+            "Customer admin silent",
+            "Book a check-in with the customer's admin (their owner-role contact) to reconfirm "
+            "goals and sponsorship.",
         ),
         FlagSpec(
             "power_user_deactivated",
@@ -287,7 +288,7 @@ def _owner_silent(run: _Run) -> pd.DataFrame:
         days >= OWNER_CRITICAL_FACTOR * limits.owner_silent_days,
         {"name": frame["owner_contact_name"], "days": days, "bounded": bounded},
         lambda name, days, bounded: _silent_text(
-            name or "The owner-role contact", days, bounded
+            name or "The customer's admin (owner-role contact)", days, bounded
         ),
     )
 

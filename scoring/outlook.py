@@ -181,7 +181,7 @@ def _expansion_reasons(
         if tu > 0 and not np.isnan(ch):
             out.append(f"activity up {ch:.0f}%")
         if hp >= 1:
-            out.append(f"healthy score ({sc:.1f})")
+            out.append(f"healthy score ({sc:.1f}/100)")
         if risk:
             out.append("held back: health is at risk, fix that before expanding")
         reasons.append(out)
@@ -265,9 +265,9 @@ def _renewal_reasons(columns: Sequence[Any], window: float) -> list[list[str]]:
         elif d <= window:
             out.append(f"renewal in {d:.0f} days")
         if t == "at_risk":
-            out.append(f"health at risk ({sc:.1f})")
+            out.append(f"health at risk ({sc:.1f}/100)")
         elif t == "healthy" and lv == "low":
-            out.append(f"healthy score ({sc:.1f})")
+            out.append(f"healthy score ({sc:.1f}/100)")
         if fal and not np.isnan(ch):
             out.append(f"activity down {-ch:.0f}%")
         if c:
@@ -276,3 +276,45 @@ def _renewal_reasons(columns: Sequence[Any], window: float) -> list[list[str]]:
             out.append(f"{wn:.0f} warning flag{'s' if wn != 1 else ''}")
         reasons.append(out)
     return reasons
+
+
+STRONG_COMPONENT_VALUE = 0.8
+"""A component at this share of its full marks or more is named as a strength when an
+expansion candidate has no seat or growth signal to show."""
+STRONG_COMPONENTS_NAMED = 2
+"""At most this many strong components are named as an expansion candidate's reason."""
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if np.isnan(number) else number
+
+
+def expansion_signals(components: Sequence[Mapping[str, Any]], seat_ratio: float) -> list[str]:
+    """What speaks for expanding an account, read from its stored component entries
+    (``ScoreSnapshot.components``): seats near or over the licence cap, rising activity,
+    else its strongest components. Never the expansion score itself (that is the number
+    these explain)."""
+    by_key = {c.get("key"): c for c in components if c.get("has_data")}
+    out: list[str] = []
+    seats = by_key.get("seats") or {}
+    ratio = _number((seats.get("raw") or {}).get("ratio"))
+    if ratio is not None and ratio >= seat_ratio:
+        cap = "at or over the licence cap" if ratio >= 1.0 else "near the licence cap"
+        out.append(f"{seats.get('detail')}: {cap}")
+    trend = by_key.get("trend") or {}
+    change = _number((trend.get("raw") or {}).get("change_pct"))
+    if change is not None and change > 0:
+        out.append(f"activity up {change:.0f}% on the previous window")
+    if out:
+        return out
+    strong = sorted(
+        (c for c in by_key.values() if (_number(c.get("value")) or 0.0) >= STRONG_COMPONENT_VALUE),
+        key=lambda c: -(_number(c.get("value")) or 0.0),
+    )[:STRONG_COMPONENTS_NAMED]
+    return [
+        f"strong {str(c.get('label', c.get('key'))).lower()}: {c.get('detail')}" for c in strong
+    ]

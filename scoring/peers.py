@@ -10,6 +10,8 @@ is noise presented as a fact.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -66,3 +68,21 @@ def peer_phrase(pct: float | None, group: str | None) -> str | None:
     if pct <= 50:
         return f"bottom {max(1, round(pct))}% of {group} peers"
     return f"top {max(1, round(100 - pct))}% of {group} peers"
+
+
+def weakest_peer_note(components: Sequence[Mapping[str, Any]]) -> str | None:
+    """An account's weakest usage signal among its peers, from its stored component
+    entries: "Seats: bottom 8% of Enterprise, 50-199 seats peers"; None without a rank."""
+    ranked = [
+        (float(c["raw"]["peer_pct"]), c)
+        for c in components
+        if c.get("key") in PEER_KEYS
+        and isinstance(c.get("raw"), dict)
+        and c["raw"].get("peer_pct") is not None
+        and c["raw"].get("peer_group")
+    ]
+    if not ranked:
+        return None
+    pct, comp = min(ranked, key=lambda r: r[0])
+    phrase = peer_phrase(pct, comp["raw"]["peer_group"])
+    return f"{comp.get('label') or comp['key']}: {phrase}" if phrase else None

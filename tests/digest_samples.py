@@ -18,6 +18,7 @@ from digests.views import (
     ManagerDigest,
     RenewalRow,
     RetentionLine,
+    ScorePart,
     TierRow,
 )
 
@@ -42,7 +43,7 @@ def line(i: int = 1, **kw: Any) -> AccountLine:
         open_alerts=1,
         expansion_score=6.7,
         renewal_risk="high",
-        why="Account owner silent; score -9.5 since last run; at risk, renews in 13 days",
+        why="Customer admin silent; score -9.5 since last run; at risk, renews in 13 days",
         crm_url=f"https://crm.example.com/accounts/{i}",
     )
     base.update(kw)
@@ -153,6 +154,20 @@ def alert(i: int = 7, status: str = "open", **kw: Any) -> AlertItem:
         opened_at=datetime(2026, 11, 20, 9, 0),
         crm_url="https://crm.example.com/accounts/1",
         owner_slack_id="U0PRISCILLA",
+        arr=48_000.0,
+        score=49.2,
+        tier="at_risk",
+        prev_score=58.7,
+        prev_tier="fine",
+        renewal_date=AS_OF + timedelta(days=13),
+        days_to_renewal=13,
+        reasons=(
+            ScorePart("Usage", 3.9, 23.5, "users active 4 of 30 days on average"),
+            ScorePart("Trend", 3.2, 17.6, "value-weighted activity down 48%"),
+        ),
+        data_as_of=datetime(2026, 11, 25, 6, 0),
+        stale=("support data 3 days old",),
+        peer_note="Seats: bottom 8% of Enterprise, 50-199 seats peers",
     )
     base.update(kw)
     return AlertItem(**base)
@@ -166,7 +181,7 @@ def card(**kw: Any) -> HealthCard:
         as_of=AS_OF,
         components=COMPONENTS,
         reasons=[
-            "Account owner silent: Leo Haddad has had no activity in the last 60 days",
+            "Customer admin silent: Leo Haddad has had no activity in the last 60 days",
             "Trend: value-weighted activity down 48% vs previous 30 days (593 -> 309)",
         ],
         change_lines=[
@@ -177,7 +192,7 @@ def card(**kw: Any) -> HealthCard:
         flags=[
             {
                 "code": "owner_silent",
-                "label": "Account owner silent",
+                "label": "Customer admin silent",
                 "severity": "critical",
                 "action": "Book a check-in with the customer's account owner.",
                 "detail": "Leo Haddad has had no activity in the last 60 days",

@@ -14,6 +14,7 @@ from digests.blocks import (
     actions,
     button,
     context,
+    fields_section,
     header,
     message,
     modal,
@@ -23,11 +24,12 @@ from digests.blocks import (
     text_input,
 )
 from digests.note_blocks import note_button
-from digests.rows import SEVERITY_EMOJI, crm_button
+from digests.rows import SEVERITY_EMOJI, crm_button, renewal_text, tier_badge, tier_plain
 from digests.text import as_utc, clip_raw, esc, escape, slack_time, user_mention, utc_text
 from digests.views import AlertItem
-from digests.wording import plural
+from digests.wording import money, plural, signed
 from pulse.kernel.snoozes import SNOOZE_LABELS
+from pulse.kernel.tiers import tier_label
 
 SNOOZE_CHOICES: tuple[tuple[str, str], ...] = tuple(SNOOZE_LABELS.items())
 """(code, label) of each snooze (:mod:`pulse.kernel.snoozes`): ``alert_snooze`` values are
@@ -65,6 +67,65 @@ def _state_line(alert: AlertItem, now: datetime) -> tuple[str, str]:
     return (
         f":red_circle: Open since {slack_time(alert.opened_at)} ({ago})",
         f"Open since {utc_text(alert.opened_at)}",
+    )
+
+
+def _score_text(score: float, prev_score: float | None) -> str:
+    """``49.2/100 (-9.5 since the last scoring)``; ``(first scoring)`` without one."""
+    if prev_score is None:
+        return f"{score:.1f}/100 (first scoring)"
+    return f"{score:.1f}/100 ({signed(round(score - prev_score, 1))} since the last scoring)"
+
+
+def _tier_text(alert: AlertItem) -> str:
+    """``:red_circle: At risk (was Fine)``, or the badge alone when it did not change."""
+    badge = tier_badge(alert.tier)
+    if alert.prev_tier and alert.prev_tier != alert.tier:
+        badge += f" (was {tier_label(alert.prev_tier)})"
+    return badge
+
+
+def _standing_blocks(alert: AlertItem) -> list[Block]:
+    """Score and tier with their change, ARR, renewal; the parts of the score that lost
+    the most points; how fresh the data behind them is and where the account stands
+    among its peers. Nothing for an account not scored yet."""
+    if alert.score is None:
+        return []
+    blocks: list[Block] = [
+        fields_section(
+            [
+                f"*Health score*\n{_score_text(alert.score, alert.prev_score)}",
+                f"*Tier*\n{_tier_text(alert)}",
+                f"*ARR*\n{money(alert.arr)}",
+                f"*Renewal*\n{renewal_text(alert.renewal_date, alert.days_to_renewal)}",
+            ]
+        )
+    ]
+    if alert.reasons:
+        lines = [
+            f"• *{esc(p.label, 60)}* {p.points:.1f} of {p.most:.1f} pts: {esc(p.detail, 300)}"
+            for p in alert.reasons
+        ]
+        blocks.append(section("*Where the score loses points*\n" + "\n".join(lines)))
+    notes = []
+    if alert.data_as_of is not None:
+        notes.append(f"Data as of {slack_time(alert.data_as_of)}")
+    if alert.stale:
+        notes.append(f":warning: stale: {esc('; '.join(alert.stale), 300)}")
+    if alert.peer_note:
+        notes.append(f"Peers: {esc(alert.peer_note, 200)}")
+    if notes:
+        blocks.append(context(" · ".join(notes)))
+    return blocks
+
+
+def _standing_plain(alert: AlertItem) -> str:
+    """The fallback's version of :func:`_standing_blocks`."""
+    if alert.score is None:
+        return ""
+    return (
+        f" Health {alert.score:.1f}/100, {tier_plain(alert.tier)}; ARR {money(alert.arr)}; "
+        f"renews {renewal_text(alert.renewal_date, alert.days_to_renewal)}."
     )
 
 
@@ -120,7 +181,9 @@ def _alert_buttons(alert: AlertItem) -> list[dict[str, Any]]:
 
 
 def alert_card(alert: AlertItem, now: datetime) -> dict[str, Any]:
-    """An alert as posted to the owner: what happened, what to do, where it stands.
+    """An alert as posted to the owner: what happened, where the account stands (score
+    and tier with their change, ARR, renewal, the parts of the score that lost the most
+    points, data freshness, peer standing), what to do, and where the alert stands.
 
     Buttons follow the state so a stale card cannot act twice: open -> Acknowledge,
     Snooze, Open in CRM and Log a note; acknowledged or snoozed -> Add a reason, Open in
@@ -133,6 +196,7 @@ def alert_card(alert: AlertItem, now: datetime) -> dict[str, Any]:
             f"{SEVERITY_EMOJI[sev]} {sev.capitalize()} alert: {clip_raw(alert.account_name, 100)}"
         ),
         section(f"*{esc(alert.label, 100)}*\n{esc(alert.message, 1500)}"),
+        *_standing_blocks(alert),
     ]
     if alert.action:
         blocks.append(section(f"*Recommended action:* {esc(alert.action, 1000)}"))
@@ -154,7 +218,8 @@ def alert_card(alert: AlertItem, now: datetime) -> dict[str, Any]:
     what = clip_raw(alert.message, 400).rstrip(". ")
     text = (
         f"{sev.capitalize()} alert for {escape(clip_raw(alert.account_name, 80))}: "
-        f"{escape(clip_raw(alert.label, 80))}. {escape(what)}. {state_plain}."
+        f"{escape(clip_raw(alert.label, 80))}. {escape(what)}.{_standing_plain(alert)} "
+        f"{state_plain}."
     )
     if alert.action and alert.status == "open":
         text += f" Recommended: {escape(clip_raw(alert.action, 300))}"

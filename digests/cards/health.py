@@ -191,15 +191,15 @@ def _facts_block(card: HealthCard, open_count: int) -> Block:
     segment = " · ".join(escape(x) for x in (card.account_tier, card.lifecycle) if x) or "—"
     return fields_section(
         [
-            f"*Score*\n{a.score:.1f} ({signed(a.change)} since last snapshot)",
+            f"*Health score*\n{a.score:.1f}/100 ({signed(a.change)} since last snapshot)",
             f"*Tier*\n{tier_badge(a.health_tier)}",
             f"*ARR*\n{money(a.arr)}",
             f"*Renewal*\n{renewal_text(a.renewal_date, a.days_to_renewal)}",
             f"*Owner*\n{esc(a.owner_name or 'unassigned')}",
             f"*Open alerts*\n{open_count}",
             f"*Segment*\n{segment}",
-            f"*Renewal risk · expansion*\n{escape(a.renewal_risk or '—')} · "
-            f"{a.expansion_score:.0f}",
+            f"*Renewal risk · expansion score*\n{escape(a.renewal_risk or '—')} · "
+            f"{a.expansion_score:.0f}/100",
         ],
         text=f"{account_name(a)} · scored as of {card.as_of.isoformat()}",
     )
@@ -306,7 +306,7 @@ def _card_fallback(card: HealthCard, open_count: int) -> str:
     trend = sorted(card.trend, key=lambda t: t[0])
     trend_text = f" 30-day trend {trend[0][1]:.1f} → {trend[-1][1]:.1f}." if len(trend) > 1 else ""
     return (
-        f"{escape(clip_raw(a.name, 80))}: health {a.score:.1f}, {tier_plain(a.health_tier)}, "
+        f"{escape(clip_raw(a.name, 80))}: health {a.score:.1f}/100, {tier_plain(a.health_tier)}, "
         f"{signed(a.change)} since last snapshot.{trend_text} ARR {money(a.arr)}, renews "
         f"{renewal_text(a.renewal_date, a.days_to_renewal)}, {alerts_text(open_count)}."
     )
@@ -318,7 +318,7 @@ def health_card(card: HealthCard) -> dict[str, Any]:
     a = card.account
     open_alerts = _open_alerts(card.alerts)
     blocks: list[Block] = [
-        header(f"{clip_raw(a.name, 100)} — health {a.score:.1f}"),
+        header(f"{clip_raw(a.name, 100)} — health {a.score:.1f}/100"),
         _facts_block(card, len(open_alerts)),
         section(_trend_text(card.trend)),
         *_note_blocks(card),

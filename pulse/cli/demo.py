@@ -109,7 +109,7 @@ def show_portfolio(console: Console, cfg: PulseConfig, today: date) -> None:
             console.print(
                 "Expansion candidates: "
                 + ", ".join(
-                    f"{term(r.name)} ({r.expansion_score:.0f}, {money(r.arr)})"
+                    f"{term(r.name)} (expansion score {r.expansion_score:.0f}/100, {money(r.arr)})"
                     for r in upsell.itertuples()
                 )
             )

@@ -33,7 +33,7 @@ def render_manager_summary(console: Console, s: ManagerSummary, workspace: str) 
     console.print(
         Panel.fit(
             f"[bold]{term(workspace)}[/]: {s.accounts} accounts scored on {s.as_of}{since}\n"
-            f"Average health {s.average_score}{change}\n"
+            f"Average health {s.average_score}/100{change}\n"
             f"At-risk ARR [red]{money(s.at_risk_arr)}[/] of {money(s.total_arr)}"
             f" ([red]{money(s.at_risk_arr_renewing)}[/] renewing within 90 days)",
             title="Portfolio health",

@@ -30,7 +30,7 @@ from pulse.kernel.config import PulseConfig
 from pulse.services.access import Viewer, visible
 from pulse.services.alerts import BASELINE, LIVE_STATUSES, open_alert_counts
 from pulse.services.alerts.bundles import held_for_digest
-from pulse.services.health import account_lines, scoped_portfolio, urgency_order
+from pulse.services.health import account_lines, expansion_why, scoped_portfolio, urgency_order
 from pulse.services.metrics import retention_figures
 from pulse.services.overrides import manager_overrides
 from pulse.services.portfolio import (
@@ -42,7 +42,7 @@ from pulse.services.portfolio import (
     snapshot_dates,
 )
 from scoring.freshness import freshness, stale_parts
-from scoring.peers import PEER_KEYS, peer_phrase
+from scoring.peers import weakest_peer_note
 from storage.models import Account, Alert, Owner, PlaybookFiring, ScoreSnapshot
 
 RENEWAL_RISKS = ("high", "medium", "low")
@@ -89,7 +89,7 @@ def csm_digest(session: Session, config: PulseConfig, owner_id: int, now: dateti
             session,
             upsell,
             today,
-            why=[f"expansion score {s:.0f}" for s in upsell["expansion_score"]],
+            why=expansion_why(upsell, config),
         ),
         open_alerts=_open_alerts(session, mine),
         held_back=held_back(session, owner_id, now),
@@ -358,20 +358,9 @@ def peer_notes(session: Session, account_ids: list[int], as_of: date) -> dict[in
     ).all()
     notes: dict[int, str] = {}
     for account_id, components in rows:
-        ranked = [
-            (float(c["raw"]["peer_pct"]), c)
-            for c in components or []
-            if c.get("key") in PEER_KEYS
-            and isinstance(c.get("raw"), dict)
-            and c["raw"].get("peer_pct") is not None
-            and c["raw"].get("peer_group")
-        ]
-        if not ranked:
-            continue
-        pct, comp = min(ranked, key=lambda r: r[0])
-        phrase = peer_phrase(pct, comp["raw"]["peer_group"])
-        if phrase:
-            notes[int(account_id)] = f"{comp.get('label') or comp['key']}: {phrase}"
+        note = weakest_peer_note(components or [])
+        if note:
+            notes[int(account_id)] = note
     return notes
 
 

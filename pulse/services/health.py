@@ -42,6 +42,7 @@ from pulse.services.portfolio import (
 from scoring.engine import previous_snapshot
 from scoring.explain import explain_change
 from scoring.freshness import freshness, stale_parts
+from scoring.outlook import expansion_signals
 from storage.models import Account, Owner, ScoreSnapshot, UsageDaily
 
 __all__ = [
@@ -378,10 +379,18 @@ def expansion_list(
     session: Session, config: PulseConfig, viewer: Viewer, now: datetime
 ) -> list[AccountLine]:
     """Expansion candidates in scope (``expansion_candidates``), strongest signal first."""
-    del config
     df = scoped_portfolio(session, viewer, now)
     if df.empty:
         return []
     pool = expansion_candidates(df, None, limit=len(df))
-    why = [f"expansion score {s:.0f}" for s in pool["expansion_score"]]
-    return account_lines(session, pool, now.date(), why=why)
+    return account_lines(session, pool, now.date(), why=expansion_why(pool, config))
+
+
+def expansion_why(pool: pd.DataFrame, config: PulseConfig) -> list[str]:
+    """Each expansion candidate's reason: the signals behind its score
+    (:func:`scoring.outlook.expansion_signals`), not the score again."""
+    ratio = config.scoring.expansion_seat_ratio
+    return [
+        "; ".join(expansion_signals(comps or [], ratio)) or "no seat or growth signal on file"
+        for comps in pool["components"]
+    ]

@@ -435,7 +435,7 @@ def _crm_task(action: PlaybookAction, playbook: Playbook, f: AccountFacts, reaso
     """A task for the owner in the account's CRM (Salesforce first, then HubSpot)."""
     subject = action.subject.format(playbook=playbook.name, account=f.name, reason=reason)
     description = (f"{reason}\n\nRaised by the Pulse playbook '{playbook.name}' on "
-                   f"{now:%Y-%m-%d}. Score {f.score:.0f}, tier {f.tier}.")
+                   f"{now:%Y-%m-%d}. Health {f.score:.0f}/100, {tier_label(f.tier)}.")
     due = now + timedelta(days=action.due_days)
     for system, record in (("salesforce", f.salesforce_id), ("hubspot", f.hubspot_id)):
         if not record:

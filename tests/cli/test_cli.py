@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,6 +56,22 @@ def test_explain_shows_components_flags_and_change(demo_env: dict[str, str]) -> 
         assert label in out
     assert "Main contact silent" in out
     assert "Change since" in out
+
+
+def test_terminal_shows_tier_labels_and_numbers_with_their_scale(
+    demo_env: dict[str, str],
+) -> None:
+    demo = demo_env["DEMO_OUTPUT"]
+    explain = _run(demo_env, "explain", "northwind").output
+    alerts = _run(demo_env, "alerts", "--dry-run")
+    assert alerts.exit_code == 0, alerts.output
+    for out in (demo, explain, alerts.output):
+        assert "at_risk" not in out
+    assert "At risk" in demo and "expansion score" in demo
+    assert not re.search(r"Expansion candidates: .*\(\d+, ", demo)
+    assert re.search(r"Score [\d.]+/100 \((Healthy|Fine|At risk)\)", explain)
+    assert re.search(r"Expansion score [\d.]+/100", explain)
+    assert re.search(r"Renewal risk \w+ \(\d+/100\)", explain)
 
 
 def test_explain_ambiguous_name_lists_candidates(demo_env: dict[str, str]) -> None:

@@ -3,9 +3,12 @@ portfolio: the biggest CSM book, the whole portfolio for an admin, every alert c
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from digest_samples import texts
 from fakes.harness import NOW, load_sample_workspace, prepare_database
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -91,3 +94,39 @@ def test_every_alert_card(url: str) -> None:
         assert alerts, "the planted stories must raise alerts"
         for item in alert_items(session, alerts):
             assert validate_message(alert_card(item, NOW)) == [], item.rule
+
+
+def _read(payload: dict[str, Any]) -> str:
+    """Every text a person reads: the blocks' text objects and the notification text."""
+    return "\n".join([payload.get("text") or "", *(t for _, t in texts(payload))])
+
+
+def test_screens_show_tier_labels_and_numbers_with_their_scale(url: str) -> None:
+    admin = Viewer("UADMIN", None, "admin", None, None, "Ada Admin", True)
+    with session_factory(url)() as session:
+        csm = _largest_csm(session)
+        payloads = [
+            csm_digest(digest_data.csm_digest(session, CONFIG, csm.id, NOW)),
+            manager_digest(digest_data.manager_digest(session, CONFIG, None, NOW)),
+            home_view(digest_data.home_view(session, CONFIG, admin, NOW)),
+        ]
+        for service in (health.my_attention, health.risk_list, health.expansion_list):
+            lines = service(session, CONFIG, admin, NOW)
+            payloads.append(account_list("List", lines, "none", CONFIG.slack.digest_limit))
+        alerts = list(session.scalars(select(Alert)))
+        cards = [alert_card(item, NOW) for item in alert_items(session, alerts)]
+        assert all("*Health score*" in _read(c) for c in cards)
+        payloads += cards
+        account_ids = session.scalars(select(Account.id).limit(20)).all()
+        for account_id in account_ids:
+            card = health.health_card(session, CONFIG, admin, account_id, NOW)
+            if isinstance(card, HealthCard):
+                payloads.append(health_card(card))
+        expansion = health.expansion_list(session, CONFIG, admin, NOW)
+    assert expansion, "the sample workspace has expansion candidates"
+    for line in expansion:  # the signals behind the score, not the score again
+        assert "expansion score" not in line.why.lower(), line.why
+    for payload in payloads:
+        text = _read(payload)
+        assert "at_risk" not in text
+        assert not re.search(r"[Ee]xpansion( score)? \d+(?!\d*/100)\b", text), text[:300]

@@ -78,11 +78,11 @@ def test_component_line_adds_the_renormalisation_note_when_missing() -> None:
 def test_health_card_facts_trend_reasons_and_change() -> None:
     payload = health_card(card())
     body = all_mrkdwn(payload)
-    assert payload["blocks"][0]["text"]["text"] == "Evergreen Associates 1 — health 49.2"
+    assert payload["blocks"][0]["text"]["text"] == "Evergreen Associates 1 — health 49.2/100"
     assert ":red_circle: At risk" in body
     assert "$10k" in body and "2026-12-08 (in 13 days)" in body and "Priscilla Tan" in body
     assert re.search(r"`[▁▂▃▄▅▆▇█]{4}` 61\.0 → 49\.2 \(-11\.8\)", body)
-    assert "Account owner silent: Leo Haddad" in body
+    assert "Customer admin silent: Leo Haddad" in body
     assert "58.7 → 49.2: activity trend" in body
     assert "Invoice overdue" in body
     assert "At risk (red)" in payload["text"] and "61.0 → 49.2" in payload["text"]
@@ -204,6 +204,32 @@ def test_open_alert_card_offers_ack_snooze_and_crm() -> None:
     assert snooze["type"] == "static_select" and snooze["placeholder"]["text"] == "Snooze…"
     assert [o["value"] for o in snooze["options"]] == ["7:1d", "7:7d", "7:30d", "7:renewal"]
     assert by_action(payload, "open_crm")[0]["url"] == "https://crm.example.com/accounts/1"
+
+
+def test_alert_card_shows_where_the_account_stands() -> None:
+    payload = alert_card(alert(), NOW)
+    assert validate_message(payload) == []
+    body = all_mrkdwn(payload)
+    assert "*Health score*\n49.2/100 (-9.5 since the last scoring)" in body
+    assert "*Tier*\n:red_circle: At risk (was Fine)" in body
+    assert "*ARR*\n$48k" in body
+    assert "*Renewal*\n2026-12-08 (in 13 days)" in body
+    assert "*Usage* 3.9 of 23.5 pts: users active 4 of 30 days" in body
+    assert "*Trend* 3.2 of 17.6 pts" in body
+    assert "Data as of <!date^" in body and "stale: support data 3 days old" in body
+    assert "Peers: Seats: bottom 8% of Enterprise, 50-199 seats peers" in body
+    assert "*Recommended action:*" in body and by_action(payload, "open_crm")
+    assert "Health 49.2/100, At risk (red); ARR $48k; renews 2026-12-08" in payload["text"]
+    assert "at_risk" not in json.dumps(payload)
+
+
+def test_alert_card_of_an_account_not_scored_yet_leaves_the_standing_out() -> None:
+    payload = alert_card(alert(score=None), NOW)
+    assert validate_message(payload) == []
+    assert "Health score" not in all_mrkdwn(payload)
+    first = all_mrkdwn(alert_card(alert(prev_score=None, prev_tier=None), NOW))
+    assert "*Health score*\n49.2/100 (first scoring)" in first
+    assert "*Tier*\n:red_circle: At risk\n" in first + "\n"
 
 
 def test_acknowledged_alert_shows_who_and_when_and_drops_ack() -> None:

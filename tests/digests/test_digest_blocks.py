@@ -50,8 +50,8 @@ def test_csm_digest_rows_carry_score_change_tier_arr_renewal_and_why() -> None:
     assert "*49.2* (-9.5)" in body and "(new)" in body
     assert ":red_circle: At risk" in body and "$10k ARR" in body
     assert "renews 2026-12-15 (in 20 days)" in body
-    assert "_Why:_ Account owner silent; score -9.5 since last run" in body
-    assert "*Expansion candidates* (1)" in body and "expansion 88" in body
+    assert "_Why:_ Customer admin silent; score -9.5 since last run" in body
+    assert "*Expansion candidates* (1)" in body and "expansion score 88/100" in body
     assert [e["value"] for e in by_action(payload, "health_pick")] == ["1", "2", "9"]
     assert "2 accounts need attention" in payload["text"] and "4 open alerts" in payload["text"]
 
@@ -100,7 +100,7 @@ def test_manager_digest_figures() -> None:
     body = all_mrkdwn(payload)
     assert payload["blocks"][0]["text"]["text"] == "Portfolio health — Enterprise CS"
     assert "*475* accounts scored on 2026-11-25 (vs 2026-11-18)" in body
-    assert "Average health *76.4*, -0.3 since last run" in body
+    assert "Average health *76.4/100*, -0.3 since last run" in body
     assert "At-risk ARR *$1.79M* of $8.49M (*$392k* renewing within 90 days)" in body
     assert "251 accounts (+11) · $4.49M" in body and "156 accounts (-4)" in body
     assert "*Biggest drops*" in body and "58.7 → 49.2 (*-9.5*)" in body and "Erin O'Neill" in body

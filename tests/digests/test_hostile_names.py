@@ -57,7 +57,15 @@ from digests.trial_blocks import (
     not_the_approver,
     trial_reply,
 )
-from digests.views import AlertBundle, BaselineNote, CsmDigest, HomeView, PickList, RenewalRow
+from digests.views import (
+    AlertBundle,
+    BaselineNote,
+    CsmDigest,
+    HomeView,
+    PickList,
+    RenewalRow,
+    ScorePart,
+)
 
 HOSTILE = (
     "<!channel> <!here> <@U123> <#C1> <!subteam^S1> <http://evil|click> *bold* _it_ ~s~ "
@@ -83,7 +91,9 @@ def _h(i: int = 1, **kw: Any) -> Any:
 
 def _hostile_alert(status: str = "open", **kw: Any) -> Any:
     return alert(7, status=status, account_name=HOSTILE, label=HOSTILE, message=HOSTILE,
-                 action=HOSTILE, quiet_reason=HOSTILE, reopen_reason=HOSTILE, **kw)
+                 action=HOSTILE, quiet_reason=HOSTILE, reopen_reason=HOSTILE,
+                 reasons=(ScorePart(HOSTILE, 1.0, 20.0, HOSTILE),), stale=(HOSTILE,),
+                 peer_note=HOSTILE, **kw)
 
 
 def _override(**kw: Any) -> OverrideLine:

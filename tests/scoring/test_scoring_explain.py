@@ -12,6 +12,7 @@ import pytest
 from factories import AS_OF, healthy_record
 from workspace import CFG
 
+from pulse.kernel.tiers import tier_label
 from scoring.engine import score_signals
 from scoring.explain import explain_change, render_breakdown
 from scoring.signals import make_signals
@@ -79,7 +80,8 @@ def test_flags_and_tier_changes_are_listed() -> None:
         )
     )
     lines = assert_adds_up(prev, curr)
-    assert f"Tier: {prev['tier']} -> {curr['tier']}" in lines
+    assert f"Tier: {tier_label(prev['tier'])} -> {tier_label(curr['tier'])}" in lines
+    assert not any("at_risk" in line for line in lines)
     assert any(line.startswith("New flag: Negative support sentiment") for line in lines)
     back = explain_change(curr, prev)
     assert "Flag cleared: Negative support sentiment" in back
@@ -119,15 +121,17 @@ def test_random_changes_always_add_up() -> None:
 def test_render_breakdown_lines() -> None:
     snap = snapshot(healthy_record(licensed_seats=None))
     lines = render_breakdown(snap)
-    assert lines[0] == f"Score {snap['score']:.1f} ({snap['tier']}) as of {AS_OF.isoformat()}"
+    assert lines[0] == (
+        f"Score {snap['score']:.1f}/100 ({tier_label(snap['tier'])}) as of {AS_OF.isoformat()}"
+    )
     seats = next(line for line in lines if line.startswith("Seats"))
     assert "n/a" in seats and "no data:" in seats and "weight renormalised" in seats
     usage = next(line for line in lines if line.startswith("Usage"))
     assert "users active 14 of 30 days on average" in usage
     total = next(line for line in lines if line.startswith("total"))
     assert total.split()[-1] == f"{snap['score']:.1f}"
-    assert any(line.startswith("Expansion score") for line in lines)
-    assert any(line.startswith("Renewal risk") for line in lines)
+    assert any(re.match(r"Expansion score [\d.]+/100$", line) for line in lines)
+    assert any(re.match(r"Renewal risk \w+ \(\d+/100\)$", line) for line in lines)
 
 
 def test_render_breakdown_accepts_orm_snapshot_like_objects() -> None:

@@ -185,7 +185,7 @@ def test_tier_crossing_raises_escalates_and_resolves_when_the_tier_improves(
         )
         if n == 1:
             assert changes.raised[0].message == (
-                "Health tier fell from Healthy to Fine (score 85.0 -> 70.0)"
+                "Health tier fell from Healthy to Fine (health 85.0/100 -> 70.0/100)"
             )
     assert seen == [
         ([(TIER_RULE, "warning")], []),

@@ -27,6 +27,7 @@ def test_csm_digest_lists_their_accounts_needing_attention(ws: Workspace) -> Non
     assert [a.name for a in olga.attention] == ["Initech"]
     assert olga.attention[0].open_alerts == 1 and olga.open_alerts == 1
     assert [a.name for a in olga.expansion] == ["Acme Corp"]
+    assert olga.expansion[0].why == "8 of 8 seats active (100%): at or over the licence cap"
     # On D1 Acme Corp's overdue invoice puts it on the list too, after the at-risk Initech.
     earlier = csm_digest(session, CFG, ids["o1"], NOW1)
     assert earlier.as_of == D1

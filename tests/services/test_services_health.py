@@ -140,4 +140,7 @@ def test_lists_are_limited_to_the_scope(ws: Workspace) -> None:
     upsell = expansion_list(session, CFG, maya, NOW2)
     assert {a.name for a in upsell} == {"Acme Corp", "Hooli", "Vandelay"}
     assert all(a.expansion_score >= 60 for a in upsell)
+    for line in upsell:  # the signals behind the score, never the score again
+        assert line.why and "expansion score" not in line.why.lower(), line.why
+        assert any(w in line.why for w in ("seats active", "activity up", "strong ")), line.why
     assert {a.name for a in expansion_list(session, CFG, pete, NOW2)} == {"Globex"}

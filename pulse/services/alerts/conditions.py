@@ -120,10 +120,10 @@ def _tier_condition(
     if before is not None and TIER_RANK.get(before[0], rank) < rank:
         message = (
             f"Health tier fell from {_tier_text(before[0])} to {_tier_text(tier)} "
-            f"(score {before[1]:.1f} -> {score:.1f})"
+            f"(health {before[1]:.1f}/100 -> {score:.1f}/100)"
         )
     else:
-        message = f"Health tier is {_tier_text(tier)} (score {score:.1f})"
+        message = f"Health tier is {_tier_text(tier)} (health {score:.1f}/100)"
     return Condition(
         account_id=account_id,
         rule=TIER_RULE,

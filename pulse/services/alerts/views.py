@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
@@ -17,6 +18,7 @@ from pulse.services.alerts.base import (
     TIER_LABEL,
     TIER_RULE,
 )
+from pulse.services.alerts.standing import Standing, standings
 from scoring.flags import FLAG_SPECS
 from storage.models import Account, Alert
 
@@ -39,19 +41,25 @@ def crm_url(salesforce_id: str | None, hubspot_id: str | None) -> str | None:
 
 
 def _label_action(alert: Alert) -> tuple[str, str | None]:
-    """Stored label/action; older rows without them fall back to the flag definitions."""
+    """The flag's current label (a renamed title reaches alerts raised before the rename),
+    and the stored action; rows without them fall back to the flag definitions."""
     spec = FLAG_SPECS.get(alert.rule)
     if alert.rule == TIER_RULE:
         default_label, default_action = TIER_LABEL, TIER_ACTION
     elif spec is not None:
-        default_label, default_action = spec.label, spec.action
+        return spec.label, alert.action or spec.action
     else:
         default_label, default_action = alert.rule.replace("_", " ").capitalize(), None
     return alert.label or default_label, alert.action or default_action
 
 
 def alert_item(session: Session, alert: Alert) -> AlertItem:
-    """The view model of one alert (account name, CRM link and owner's Slack id included)."""
+    """The view model of one alert (account name, CRM link and owner's Slack id included),
+    with where its account stands (:mod:`pulse.services.alerts.standing`)."""
+    return _item(session, alert, standings(session, [alert.account_id]).get(alert.account_id))
+
+
+def _item(session: Session, alert: Alert, standing: Standing | None) -> AlertItem:
     account = session.get(Account, alert.account_id)
     owner = account.owner if account is not None else None
     label, action = _label_action(alert)
@@ -76,7 +84,26 @@ def alert_item(session: Session, alert: Alert) -> AlertItem:
         quiet_reason=alert.quiet_reason if alert.status in QUIET_STATUSES else None,
         reopen_reason=alert.reopen_reason if alert.status == "open" else None,
         arr=float(account.arr) if account is not None and account.arr is not None else None,
+        **_standing_fields(standing),
     )
+
+
+def _standing_fields(standing: Standing | None) -> dict[str, Any]:
+    """The :class:`AlertItem` fields filled from the account's standing (none unscored)."""
+    if standing is None:
+        return {}
+    return {
+        "score": standing.score,
+        "tier": standing.tier,
+        "prev_score": standing.prev_score,
+        "prev_tier": standing.prev_tier,
+        "renewal_date": standing.renewal_date,
+        "days_to_renewal": standing.days_to_renewal,
+        "reasons": standing.reasons,
+        "data_as_of": standing.data_as_of,
+        "stale": standing.stale,
+        "peer_note": standing.peer_note,
+    }
 
 
 def alert_items(session: Session, alerts: Sequence[Alert]) -> list[AlertItem]:
@@ -86,7 +113,8 @@ def alert_items(session: Session, alerts: Sequence[Alert]) -> list[AlertItem]:
         session.scalars(
             select(Account).options(selectinload(Account.owner)).where(Account.id.in_(ids))
         ).all()
-    return [alert_item(session, a) for a in alerts]
+    where = standings(session, ids)
+    return [_item(session, a, where.get(a.account_id)) for a in alerts]
 
 
 def live_alerts(session: Session, account_id: int) -> list[Alert]:
