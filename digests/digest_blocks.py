@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from digests.blocks import Block, context, divider, fields_section, header, message, section, take
-from digests.limits import MAX_BLOCKS_MESSAGE, MAX_SECTION_FIELDS
+from digests.limits import MAX_BLOCKS_MESSAGE, MAX_SECTION_FIELDS, MAX_SECTION_TEXT
 from digests.rows import (
     TIER_EMOJI,
     account_name,
@@ -24,7 +24,7 @@ from digests.rows import (
     more_text,
     tier_badge,
 )
-from digests.text import ELLIPSIS, esc, pack_lines
+from digests.text import ELLIPSIS, clip, esc, pack_lines
 from digests.views import AccountLine, CsmDigest, ManagerDigest, RetentionLine
 from digests.wording import money, plural, signed
 from pulse.kernel.tiers import tier_label
@@ -344,6 +344,28 @@ def _catch_all_text(d: ManagerDigest) -> str:
     return text + " `pulse people` says why."
 
 
+def _outcome_text(d: ManagerDigest) -> str:
+    """The weekly section: per CSM, the alerts of the window and what became of them."""
+    rows = d.outcomes or []
+    head = (f":bar_chart: *Alert outcomes, last {d.outcome_days} days* (per CSM: raised · "
+            "acknowledged · snoozed · reopened; alerted accounts since churned / recovered)")
+    if not rows:
+        return head + "\nNo alerts were raised or handled on this team's accounts."
+    lines = [
+        f"*{esc(r.owner, 80)}*: {r.raised} raised · {r.acknowledged} acknowledged · "
+        f"{r.snoozed} snoozed · {r.reopened} reopened; {plural(r.churned, 'account')} "
+        f"churned, {r.recovered} recovered"
+        for r in rows[:MAX_OUTCOME_ROWS]
+    ]
+    if len(rows) > MAX_OUTCOME_ROWS:
+        lines.append(f"… and {len(rows) - MAX_OUTCOME_ROWS} more CSMs")
+    return clip("\n".join([head, *lines]), MAX_SECTION_TEXT)
+
+
+MAX_OUTCOME_ROWS = 15
+"""CSMs listed in the weekly alert-outcome section; the rest are counted."""
+
+
 def manager_digest(d: ManagerDigest, limit: int = 10) -> dict[str, Any]:
     """The manager's view: distribution and its change, at-risk ARR (and renewing in the
     window), retention over the trailing period (GRR, NRR, logo churn, expansion
@@ -354,6 +376,7 @@ def manager_digest(d: ManagerDigest, limit: int = 10) -> dict[str, Any]:
         *([context(_stale_text(d.stale))] if d.stale else []),
         _summary_block(d),
         *([section(_catch_all_text(d))] if d.catch_all_alerts or d.unreachable else []),
+        *([section(_outcome_text(d))] if d.outcomes is not None else []),
         *_distribution_blocks(d),
         *([section("\n".join(_retention_lines(d.retention)))] if d.retention is not None else []),
         *(section(chunk) for chunk in entry_chunks),

@@ -221,6 +221,23 @@ class ManagerDigest:
     catch_all_channel: str | None = None
     unreachable: list[str] = field(default_factory=list)
     """Names of the scope's owners of accounts who have no Slack user."""
+    outcomes: list[OutcomeRow] | None = None
+    """Per CSM, alerts and their outcomes (the weekly section); None on other days."""
+    outcome_days: int = 90
+
+
+@dataclass(frozen=True)
+class OutcomeRow:
+    """One CSM's alerts over a window and what became of the alerted accounts (the
+    weekly section of the manager digest; :mod:`pulse.services.alert_outcomes`)."""
+
+    owner: str
+    raised: int = 0
+    acknowledged: int = 0
+    snoozed: int = 0
+    reopened: int = 0
+    churned: int = 0
+    recovered: int = 0
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from digests.views import (
 )
 from pulse.kernel.config import PulseConfig
 from pulse.services.access import Viewer, visible
+from pulse.services.alert_outcomes import OUTCOME_WINDOW_DAYS, alert_outcomes, outcomes_due
 from pulse.services.alerts import BASELINE, LIVE_STATUSES, open_alert_counts
 from pulse.services.alerts.bundles import held_for_digest
 from pulse.services.health import account_lines, expansion_why, scoped_portfolio, urgency_order
@@ -218,6 +219,8 @@ def manager_digest(
         catch_all_alerts=catch_all_alerts(session, team),
         catch_all_channel=config.slack.catch_all,
         unreachable=unreachable_owners(session, team),
+        outcomes=alert_outcomes(session, team, now) if outcomes_due(config, now) else None,
+        outcome_days=OUTCOME_WINDOW_DAYS,
     )
 
 

@@ -62,6 +62,7 @@ from digests.views import (
     BaselineNote,
     CsmDigest,
     HomeView,
+    OutcomeRow,
     PickList,
     RenewalRow,
     ScorePart,
@@ -131,7 +132,8 @@ def _manager() -> dict[str, Any]:
         **base.__dict__, "scope": HOSTILE, "retention": RETENTION, "stale": [HOSTILE],
         "renewals": [RenewalRow(HOSTILE, 2, 1e3)], "unreachable": [HOSTILE] * 6,
         "csm_entries": [(f"*{esc(HOSTILE)}*: {override_text(_override())}", HOSTILE)],
-        "catch_all_alerts": 3, "catch_all_channel": "CCATCHALL"})
+        "catch_all_alerts": 3, "catch_all_channel": "CCATCHALL",
+        "outcomes": [OutcomeRow(HOSTILE, 3, 2, 1, 1, 1, 1)]})
     return manager_digest(d)
 
 
