@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from digests.views import AlertItem
 from pulse.kernel.config import PulseConfig
 from pulse.services import alerts as alert_service
-from pulse.services import notify, overrides, playbooks
+from pulse.services import notify, overrides, playbooks, preferences
 from pulse.services.alerts import bundles as alert_bundles
 from pulse.services.notify import AlertCard, BundleMessage, DigestMessage
 from pulse.services.outbox import Delivery, DeliveryError
@@ -124,7 +124,7 @@ def _post_bundle(
         return False
     where = (posted.channel, posted.ts)
     alert_bundles.record_bundle(
-        session, bundle.destination, where, now, bundle.bundle, bundle.catch_all
+        session, bundle.destination, where, now, bundle.recorded, bundle.catch_all
     )
     report.messages += 1
     report.posted.extend((i, posted.channel, posted.ts) for i in ids)
@@ -180,6 +180,7 @@ class DigestDelivery:
     charts: list[tuple[str, str]] = field(default_factory=list)  # (channel, file id)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (destination, error)
     already: list[str] = field(default_factory=list)  # destinations sent today: skipped
+    quiet: list[str] = field(default_factory=list)  # people whose quiet day it is: skipped
 
     @property
     def people_already(self) -> int:
@@ -196,6 +197,8 @@ class DigestDelivery:
                 f"{'person' if self.people_already == 1 else 'people'}; --force sends them "
                 "again"
             )
+        if self.quiet:
+            parts.append(f"{len(set(self.quiet))} on a quiet day (their /health settings)")
         return ", ".join(parts)
 
 
@@ -215,8 +218,10 @@ def send_digests(
     Once a day: a recipient who already got that digest today (the workspace's local
     day) is skipped and counted in ``already``, unless ``force``. Each digest sent is
     recorded and committed at once, so a run that fails half-way does not send the first
-    half again. A person's digest goes to their DM; the manager digest's trend chart
-    follows it in the same conversation when ``slack.chart`` is on. Errors are per
+    half again. A person whose quiet day it is (``/health settings``, the workspace's
+    local weekday) gets no digest and is counted in ``quiet``, unless ``force``. A
+    person's digest goes to their DM; the manager digest's trend chart follows it in the
+    same conversation when ``slack.chart`` is on. Errors are per
     recipient: logged, reported, and the run continues. ``delivery`` may be None only
     with ``dry_run``.
     """
@@ -226,6 +231,9 @@ def send_digests(
         skipped = {id(d): d for d in notify.already_sent(session, config, now, messages)}
         report.already.extend(d.destination for d in skipped.values())
         messages = [m for m in messages if id(m) not in skipped]
+        quiet = preferences.quiet_today(session, config, now)
+        report.quiet.extend(m.destination for m in messages if m.destination in quiet)
+        messages = [m for m in messages if m.destination not in quiet]
     if dry_run:
         return messages, report
     if delivery is None:

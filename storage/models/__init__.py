@@ -23,6 +23,7 @@ from storage.models.base import (
     SourceKeyed,
     table_of,
 )
+from storage.models.preferences import AccountFollow, AccountMute, UserPreference
 from storage.models.records import (
     Account,
     ArrChange,
@@ -56,6 +57,8 @@ from storage.models.state import (
 
 __all__ = [
     "Account",
+    "AccountFollow",
+    "AccountMute",
     "Alert",
     "AlertMessage",
     "ArrChange",
@@ -91,6 +94,7 @@ __all__ = [
     "TrialExtension",
     "WatchedAccount",
     "UsageDaily",
+    "UserPreference",
     "WebhookEvent",
     "table_of",
 ]

@@ -1,0 +1,222 @@
+"""Each person's preferences about what reaches them (``/health settings``), and the
+questions the senders ask of them.
+
+Stored per Slack user id (:mod:`storage.models.preferences`): the lowest severity that may
+DM them (``min_severity``, else ``alerts.dm_min_severity``), quiet days (no digest that
+weekday, in the workspace's timezone), a digest time (stored and shown; the digest still
+goes out with the scheduled morning run), accounts muted until a date (their new alerts
+are not DMed to that person) and accounts followed (their new alerts reach that person
+although they do not own them). Every change writes one ``audit_log`` row
+(``preference_changed``, ``account_muted``/``account_unmuted``,
+``account_followed``/``account_unfollowed``) with the old and new values.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pulse.kernel.clock import local_date
+from pulse.kernel.config import PulseConfig
+from pulse.services.alerts.base import SEVERITY_ORDER
+from storage.models import Account, AccountFollow, AccountMute, AuditLog, UserPreference
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+"""Quiet-day values, in ``date.weekday()`` order."""
+
+DM_SEVERITIES = ("critical", "warning")
+"""The choices of the lowest severity that may DM a person (as ``alerts.dm_min_severity``)."""
+
+MUTE_DAYS_DEFAULT = 7
+"""How long the card's "Mute" button mutes an account."""
+
+MUTE_DAYS_MAX = 90
+"""The longest mute: a forgotten mute must not silence an account for good."""
+
+_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """One person's settings; None / empty means the workspace default."""
+
+    user: str
+    digest_time: str | None = None
+    quiet_days: tuple[str, ...] = ()
+    min_severity: str | None = None
+    mutes: dict[int, datetime] = field(default_factory=dict)  # account id -> until
+    follows: frozenset[int] = frozenset()
+
+
+def _audit(
+    session: Session, user: str, action: str, now: datetime, detail: dict[str, Any],
+    account_id: int | None = None,
+) -> None:
+    session.add(AuditLog(at=now, actor=user, action=action, account_id=account_id,
+                         detail=detail))
+
+
+def get(session: Session, user: str, now: datetime) -> Preferences:
+    """``user``'s preferences, with the mutes still running at ``now``."""
+    row = session.get(UserPreference, user)
+    mutes = session.scalars(
+        select(AccountMute).where(AccountMute.slack_user_id == user, AccountMute.until > now)
+    ).all()
+    follows = session.scalars(
+        select(AccountFollow.account_id).where(AccountFollow.slack_user_id == user)
+    ).all()
+    return Preferences(
+        user,
+        row.digest_time if row else None,
+        tuple(row.quiet_days or ()) if row else (),
+        row.min_severity if row else None,
+        {m.account_id: m.until for m in mutes},
+        frozenset(follows),
+    )
+
+
+def update(
+    session: Session,
+    user: str,
+    now: datetime,
+    *,
+    digest_time: str | None,
+    quiet_days: list[str],
+    min_severity: str | None,
+) -> list[str]:
+    """Store ``user``'s settings; return the names of those that changed (each audited).
+
+    ValueError naming the value when a time is not HH:MM, a day not one of
+    :data:`WEEKDAYS` or a severity not one of :data:`DM_SEVERITIES`.
+    """
+    if digest_time is not None and not _TIME.match(digest_time):
+        raise ValueError(f"Digest time {digest_time!r} is not a time like 08:30.")
+    days = sorted(set(quiet_days), key=lambda d: WEEKDAYS.index(d) if d in WEEKDAYS else -1)
+    bad = [d for d in days if d not in WEEKDAYS]
+    if bad:
+        raise ValueError(f"Quiet day {bad[0]!r} is not one of {', '.join(WEEKDAYS)}.")
+    if min_severity is not None and min_severity not in DM_SEVERITIES:
+        raise ValueError(f"Severity {min_severity!r} is not one of {', '.join(DM_SEVERITIES)}.")
+    row = session.get(UserPreference, user)
+    if row is None:
+        row = UserPreference(slack_user_id=user, quiet_days=[], updated_at=now)
+        session.add(row)
+    new: dict[str, Any] = {
+        "digest_time": digest_time, "quiet_days": days, "min_severity": min_severity
+    }
+    changed = []
+    for name, value in new.items():
+        old = getattr(row, name)
+        if (old or None) != (value or None):
+            changed.append(name)
+            _audit(session, user, "preference_changed", now,
+                   {"preference": name, "old": old, "new": value})
+            setattr(row, name, value)
+    row.updated_at = now
+    session.flush()
+    return changed
+
+
+def mute(session: Session, user: str, account_id: int, days: int, now: datetime) -> datetime:
+    """Mute ``account_id`` for ``user`` for ``days`` (1 to :data:`MUTE_DAYS_MAX`); returns
+    until when. LookupError when the account does not exist."""
+    if session.get(Account, account_id) is None:
+        raise LookupError("No such account.")
+    if not 1 <= days <= MUTE_DAYS_MAX:
+        raise ValueError(f"A mute lasts 1 to {MUTE_DAYS_MAX} days, not {days}.")
+    until = now + timedelta(days=days)
+    row = session.scalar(select(AccountMute).where(
+        AccountMute.slack_user_id == user, AccountMute.account_id == account_id))
+    if row is None:
+        session.add(AccountMute(slack_user_id=user, account_id=account_id, until=until,
+                                created_at=now))
+    else:
+        row.until = until
+    _audit(session, user, "account_muted", now, {"days": days, "until": until.isoformat()},
+           account_id)
+    session.flush()
+    return until
+
+
+def unmute(session: Session, user: str, account_id: int, now: datetime) -> bool:
+    """End ``user``'s mute of ``account_id``; False when there was none."""
+    row = session.scalar(select(AccountMute).where(
+        AccountMute.slack_user_id == user, AccountMute.account_id == account_id))
+    gone = row is not None and row.until > now
+    if row is not None:
+        session.delete(row)
+    if gone:
+        _audit(session, user, "account_unmuted", now, {}, account_id)
+    session.flush()
+    return bool(gone)
+
+
+def follow(session: Session, user: str, account_id: int, now: datetime, on: bool = True) -> bool:
+    """Follow (``on``) or stop following ``account_id``; False when nothing changed.
+    LookupError when the account does not exist."""
+    if session.get(Account, account_id) is None:
+        raise LookupError("No such account.")
+    row = session.scalar(select(AccountFollow).where(
+        AccountFollow.slack_user_id == user, AccountFollow.account_id == account_id))
+    if (row is not None) == on:
+        return False
+    if on:
+        session.add(AccountFollow(slack_user_id=user, account_id=account_id, created_at=now))
+    else:
+        session.delete(row)
+    _audit(session, user, "account_followed" if on else "account_unfollowed", now, {},
+           account_id)
+    session.flush()
+    return True
+
+
+# ---------------------------------------------------------------------------------------
+# What the senders ask
+
+
+@dataclass(frozen=True)
+class AlertRules:
+    """Everyone's alert preferences at one moment, read once per run."""
+
+    floors: dict[str, str]  # user -> their min severity
+    muted: frozenset[tuple[str, int]]  # (user, account id)
+    followers: dict[int, list[str]]  # account id -> users following it
+
+    def dm_allowed(self, config: PulseConfig, user: str, severity: str) -> bool:
+        """At least the user's lowest DM severity (else ``alerts.dm_min_severity``);
+        an unknown severity is sent."""
+        floor = SEVERITY_ORDER[self.floors.get(user, config.alerts.dm_min_severity)]
+        return SEVERITY_ORDER.get(severity, 0) <= floor
+
+
+def alert_rules(session: Session, now: datetime) -> AlertRules:
+    """Floors, running mutes and follows of every user."""
+    floors = {
+        user: floor
+        for user, floor in session.execute(
+            select(UserPreference.slack_user_id, UserPreference.min_severity)
+        )
+        if floor
+    }
+    muted = session.execute(select(AccountMute.slack_user_id, AccountMute.account_id)
+                            .where(AccountMute.until > now)).all()
+    followers: dict[int, list[str]] = defaultdict(list)
+    for user, account_id in session.execute(
+        select(AccountFollow.slack_user_id, AccountFollow.account_id)
+        .order_by(AccountFollow.slack_user_id)
+    ):
+        followers[account_id].append(user)
+    return AlertRules(floors, frozenset(muted), dict(followers))
+
+
+def quiet_today(session: Session, config: PulseConfig, now: datetime) -> set[str]:
+    """The users for whom today (the workspace's local weekday) is a quiet day."""
+    today = WEEKDAYS[local_date(config.workspace.timezone, now).weekday()]
+    rows = session.execute(select(UserPreference.slack_user_id, UserPreference.quiet_days))
+    return {user for user, days in rows if today in (days or ())}
