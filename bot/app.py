@@ -26,7 +26,7 @@ from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.lazy_listener import ThreadLazyListenerRunner
 from slack_sdk import WebClient
 
-from bot import actions, commands, home, notes, overrides, trials
+from bot import actions, commands, home, notes, overrides, preferences, trials
 from bot.context import BotContext
 from bot.delivery import web_client
 from bot.users import UserDirectory
@@ -136,6 +136,7 @@ def build_app(
     trials.register(app, ctx)
     overrides.register(app, ctx)
     notes.register(app, ctx)
+    preferences.register(app, ctx)
     home.register(app, ctx)
     return app
 

@@ -13,7 +13,7 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot import overrides, trials
+from bot import overrides, preferences, trials
 from bot.context import BotContext, reply_error
 from bot.delivery import SlackDelivery
 from digests.cards import (
@@ -79,6 +79,9 @@ def register(app: App, ctx: BotContext) -> None:
         try:
             if trials.is_extend(text):
                 trials.handle_extend(ctx, SlackDelivery(client), command["user_id"], text, respond)
+                return
+            if preferences.is_preferences(text):
+                preferences.handle(ctx, SlackDelivery(client), command, respond)
                 return
             if overrides.is_override(text):
                 overrides.handle_override(ctx, command["user_id"], text, respond)

@@ -22,8 +22,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from digests.preference_blocks import SettingsView
 from pulse.kernel.clock import local_date
 from pulse.kernel.config import PulseConfig
+from pulse.services.access import Viewer, find_visible_account
 from pulse.services.alerts.base import SEVERITY_ORDER
 from storage.models import Account, AccountFollow, AccountMute, AuditLog, UserPreference
 
@@ -174,6 +176,55 @@ def follow(session: Session, user: str, account_id: int, now: datetime, on: bool
            account_id)
     session.flush()
     return True
+
+
+def settings_view(session: Session, config: PulseConfig, user: str, now: datetime) -> SettingsView:
+    """What ``/health settings`` shows ``user``: their settings next to the defaults, and
+    the accounts they muted (with the last day, local) or follow, by name."""
+    prefs = get(session, user, now)
+    names = dict(session.execute(select(Account.id, Account.name).where(
+        Account.id.in_([*prefs.mutes, *prefs.follows]))).all())
+    tz = config.workspace.timezone
+    muted = sorted((names.get(a, "?"), local_date(tz, until)) for a, until in prefs.mutes.items())
+    return SettingsView(
+        min_severity=prefs.min_severity,
+        default_severity=config.alerts.dm_min_severity,
+        quiet_days=prefs.quiet_days,
+        digest_time=prefs.digest_time,
+        default_time=config.schedule.time,
+        timezone=tz,
+        muted=muted,
+        followed=sorted(names.get(a, "?") for a in prefs.follows),
+    )
+
+
+ACCOUNT_VERBS = ("mute", "unmute", "follow", "unfollow")
+"""``/health VERB NAME``: what a person may do to an account from Slack."""
+
+
+def account_command(
+    session: Session, viewer: Viewer, verb: str, query: str, now: datetime
+) -> str:
+    """Mute (for :data:`MUTE_DAYS_DEFAULT` days), unmute, follow or unfollow the one
+    account ``query`` names among those ``viewer`` may see; the reply, in plain words."""
+    match = find_visible_account(session, viewer, query) if viewer.role != "none" else None
+    if match is None or match.account is None:
+        several = match is not None and bool(match.candidates)
+        return (f"Several accounts match {query!r}: type more of the name." if several
+                else f"No account you can see matches {query!r}.")
+    account, user = match.account, viewer.slack_user_id
+    if verb == "mute":
+        until = mute(session, user, account.id, MUTE_DAYS_DEFAULT, now)
+        return (f"Muted {account.name} until {until:%b %d}: its new alerts wait in your "
+                "digest.")
+    if verb == "unmute":
+        done = unmute(session, user, account.id, now)
+        return f"{account.name} is {'no longer' if done else 'not'} muted."
+    done = follow(session, user, account.id, now, on=verb == "follow")
+    if verb == "follow":
+        return (f"You now follow {account.name}: its new alerts reach you." if done
+                else f"You already follow {account.name}.")
+    return f"You {'no longer' if done else 'do not'} follow {account.name}."
 
 
 # ---------------------------------------------------------------------------------------

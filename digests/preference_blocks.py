@@ -1,0 +1,123 @@
+"""``/health settings``: the modal where a person chooses what reaches them. Pure builders.
+
+Interaction contract: the modal's ``callback_id`` is ``settings_view``; its answers are in
+``state.values``: :data:`SEVERITY_INPUT` (a static select, ``selected_option.value``),
+:data:`QUIET_INPUT` (checkboxes, ``selected_options[].value``) and :data:`TIME_INPUT`
+(a time picker, ``selected_time`` as ``HH:mm``).
+
+Slack's elements: the time picker's ``initial_time`` is "HH:mm" (24-hour)
+(https://docs.slack.dev/reference/block-kit/block-elements/time-picker-element); a
+checkbox group takes at most 10 options and its ``initial_options`` must match some of
+them exactly (https://docs.slack.dev/reference/block-kit/block-elements/checkboxes-element).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from digests.blocks import context, option, plain, section, static_select
+from digests.blocks import modal as modal_view
+from digests.limits import MAX_INPUT_LABEL, MAX_PLACEHOLDER
+from digests.text import esc
+
+SETTINGS_VIEW = "settings_view"
+SEVERITY_INPUT = ("pref_severity", "severity")
+QUIET_INPUT = ("pref_quiet", "quiet")
+TIME_INPUT = ("pref_time", "time")
+
+SEVERITY_LABELS = {"critical": "Critical alerts only", "warning": "Warnings and critical alerts"}
+"""The choices of the lowest severity that may DM a person, as the modal names them."""
+DAY_LABELS = {"mon": "Monday", "tue": "Tuesday", "wed": "Wednesday", "thu": "Thursday",
+              "fri": "Friday", "sat": "Saturday", "sun": "Sunday"}
+"""Quiet-day values (``pulse.services.preferences.WEEKDAYS``) and their names."""
+
+LIST_MAX = 10
+"""The most muted or followed accounts the modal lists by name (the rest are counted)."""
+
+
+@dataclass(frozen=True)
+class SettingsView:
+    """What the modal shows: the person's settings, the workspace's defaults, and the
+    accounts they muted (name, last day) or follow (name)."""
+
+    min_severity: str | None
+    default_severity: str
+    quiet_days: Sequence[str]
+    digest_time: str | None
+    default_time: str
+    timezone: str
+    muted: Sequence[tuple[str, date]] = ()
+    followed: Sequence[str] = ()
+
+
+def _input(block_id: str, label: str, element: dict[str, Any], optional: bool) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "input", "block_id": block_id,
+                             "label": plain(label, MAX_INPUT_LABEL), "element": element}
+    if optional:
+        block["optional"] = True
+    return block
+
+
+def _accounts_line(view: SettingsView) -> str:
+    def listed(names: Sequence[str]) -> str:
+        shown = ", ".join(esc(n, 80) for n in names[:LIST_MAX])
+        more = len(names) - LIST_MAX
+        return shown + (f" and {more} more" if more > 0 else "")
+
+    muted = [f"{name} (until {until:%b %d})" for name, until in view.muted]
+    return "\n".join([
+        f"*Muted:* {listed(muted) if muted else 'none'}",
+        f"*Following:* {listed(list(view.followed)) if view.followed else 'none'}",
+    ])
+
+
+def settings_modal(view: SettingsView) -> dict[str, Any]:
+    """The settings modal: lowest DM severity, quiet days, digest time, and the accounts
+    muted and followed (changed from their cards or ``/health mute|follow NAME``)."""
+    severity = view.min_severity or view.default_severity
+    severities = [option(label, value) for value, label in SEVERITY_LABELS.items()]
+    select = static_select("Choose", SEVERITY_INPUT[1], severities)
+    select["initial_option"] = next(o for o in severities if o["value"] == severity)
+    days = [option(label, value) for value, label in DAY_LABELS.items()]
+    quiet: dict[str, Any] = {"type": "checkboxes", "action_id": QUIET_INPUT[1], "options": days}
+    chosen = [o for o in days if o["value"] in set(view.quiet_days)]
+    if chosen:
+        quiet["initial_options"] = chosen
+    time = {"type": "timepicker", "action_id": TIME_INPUT[1],
+            "initial_time": view.digest_time or view.default_time,
+            "placeholder": plain("Digest time", MAX_PLACEHOLDER)}
+    blocks = [
+        _input(SEVERITY_INPUT[0], "Alerts that may DM me", select, False),
+        _input(QUIET_INPUT[0], "Quiet days (no digest)", quiet, True),
+        _input(TIME_INPUT[0], f"Digest time ({view.timezone})", time, True),
+        context("The digest still goes out with the morning run; your time is kept for "
+                "when Pulse sends digests at each person's time."),
+        section(_accounts_line(view)),
+        context("Mute or follow an account with `/health mute NAME` (7 days), "
+                "`/health follow NAME`, `/health unmute NAME`, `/health unfollow NAME`."),
+    ]
+    return modal_view("Your Pulse settings", SETTINGS_VIEW, "", blocks)
+
+
+def settings_values(view: dict[str, Any]) -> tuple[str | None, list[str], str | None]:
+    """(min severity, quiet days, digest time) from a view_submission's ``state.values``."""
+    values = (view.get("state") or {}).get("values") or {}
+
+    def answer(ids: tuple[str, str]) -> dict[str, Any]:
+        return (values.get(ids[0]) or {}).get(ids[1]) or {}
+
+    severity = (answer(SEVERITY_INPUT).get("selected_option") or {}).get("value")
+    days = [str(o.get("value")) for o in answer(QUIET_INPUT).get("selected_options") or []]
+    return severity, days, answer(TIME_INPUT).get("selected_time")
+
+
+def settings_saved(changed: Sequence[str]) -> str:
+    """The DM confirming a save."""
+    if not changed:
+        return "Your Pulse settings are unchanged."
+    names = {"min_severity": "alerts that may DM you", "quiet_days": "quiet days",
+             "digest_time": "digest time"}
+    return "Saved your Pulse settings: " + ", ".join(names.get(c, c) for c in changed) + "."
