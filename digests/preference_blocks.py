@@ -63,14 +63,15 @@ def _input(block_id: str, label: str, element: dict[str, Any], optional: bool) -
 
 def _accounts_line(view: SettingsView) -> str:
     def listed(names: Sequence[str]) -> str:
-        shown = ", ".join(esc(n, 80) for n in names[:LIST_MAX])
+        """Already escaped names, at most :data:`LIST_MAX`, the rest counted."""
         more = len(names) - LIST_MAX
-        return shown + (f" and {more} more" if more > 0 else "")
+        return ", ".join(names[:LIST_MAX]) + (f" and {more} more" if more > 0 else "")
 
-    muted = [f"{name} (until {until:%b %d})" for name, until in view.muted]
+    muted = [f"{esc(name, 80)} (until {until:%b %d})" for name, until in view.muted]
+    followed = [esc(name, 80) for name in view.followed]
     return "\n".join([
         f"*Muted:* {listed(muted) if muted else 'none'}",
-        f"*Following:* {listed(list(view.followed)) if view.followed else 'none'}",
+        f"*Following:* {listed(followed) if followed else 'none'}",
     ])
 
 
