@@ -94,8 +94,8 @@ def settings_modal(view: SettingsView) -> dict[str, Any]:
         _input(SEVERITY_INPUT[0], "Alerts that may DM me", select, False),
         _input(QUIET_INPUT[0], "Quiet days (no digest)", quiet, True),
         _input(TIME_INPUT[0], f"Digest time ({view.timezone})", time, True),
-        context("The digest still goes out with the morning run; your time is kept for "
-                "when Pulse sends digests at each person's time."),
+        context(f"Your digest comes with the morning run ({esc(view.default_time, 5)}), or a "
+                "few minutes after your own time if that is later."),
         section(_accounts_line(view)),
         context("Mute or follow an account with `/health mute NAME` (7 days), "
                 "`/health follow NAME`, `/health unmute NAME`, `/health unfollow NAME`."),

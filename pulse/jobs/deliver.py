@@ -181,6 +181,7 @@ class DigestDelivery:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (destination, error)
     already: list[str] = field(default_factory=list)  # destinations sent today: skipped
     quiet: list[str] = field(default_factory=list)  # people whose quiet day it is: skipped
+    later: list[str] = field(default_factory=list)  # people whose own digest time is later
 
     @property
     def people_already(self) -> int:
@@ -199,6 +200,8 @@ class DigestDelivery:
             )
         if self.quiet:
             parts.append(f"{len(set(self.quiet))} on a quiet day (their /health settings)")
+        if self.later:
+            parts.append(f"{len(set(self.later))} later, at their own digest time")
         return ", ".join(parts)
 
 
@@ -211,6 +214,7 @@ def send_digests(
     only: Callable[[int, str], bool] | None = None,
     *,
     force: bool = False,
+    at_their_time: bool = False,
 ) -> tuple[list[DigestMessage], DigestDelivery]:
     """Build every digest (:func:`pulse.services.notify.build_digests`) and, unless
     ``dry_run``, deliver it; the digests returned are those sent (or, dry, to send).
@@ -219,7 +223,9 @@ def send_digests(
     day) is skipped and counted in ``already``, unless ``force``. Each digest sent is
     recorded and committed at once, so a run that fails half-way does not send the first
     half again. A person whose quiet day it is (``/health settings``, the workspace's
-    local weekday) gets no digest and is counted in ``quiet``, unless ``force``. A
+    local weekday) gets no digest and is counted in ``quiet``, unless ``force``. With
+    ``at_their_time`` (the pipeline), a person whose own digest time is later today is
+    counted in ``later`` and left to :func:`send_due_digests`. A
     person's digest goes to their DM; the manager digest's trend chart follows it in the
     same conversation when ``slack.chart`` is on. Errors are per
     recipient: logged, reported, and the run continues. ``delivery`` may be None only
@@ -234,6 +240,11 @@ def send_digests(
         quiet = preferences.quiet_today(session, config, now)
         report.quiet.extend(m.destination for m in messages if m.destination in quiet)
         messages = [m for m in messages if m.destination not in quiet]
+    if at_their_time:
+        times = preferences.digest_times(session, config, now)
+        later = {user for user, when in times.items() if when > now}
+        report.later.extend(m.destination for m in messages if m.destination in later)
+        messages = [m for m in messages if m.destination not in later]
     if dry_run:
         return messages, report
     if delivery is None:
@@ -248,6 +259,22 @@ def send_digests(
             )
             report.failed.append((digest.destination, exc.error))
     return messages, report
+
+
+def send_due_digests(
+    delivery: Delivery | None, session: Session, config: PulseConfig, now: datetime
+) -> DigestDelivery:
+    """The scheduler's frequent check: the digests of people whose own digest time
+    (``/health settings``) has come, once today's pipeline run has finished; each goes
+    out at the first check at or after that time, once a day (those already sent are
+    skipped as in :func:`send_digests`)."""
+    due = {u for u, when in preferences.digest_times(session, config, now).items()
+           if when <= now}
+    if delivery is None or not due or not preferences.morning_run_finished(session, config, now):
+        return DigestDelivery()
+    _, report = send_digests(delivery, session, config, now, only=lambda _o, user: user in due,
+                             at_their_time=True)
+    return report
 
 
 def _send_digest(

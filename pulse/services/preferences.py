@@ -23,11 +23,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digests.preference_blocks import SettingsView
-from pulse.kernel.clock import local_date
+from pulse.kernel.clock import local_date, local_time_to_utc
 from pulse.kernel.config import PulseConfig
 from pulse.services.access import Viewer, find_visible_account
 from pulse.services.alerts.base import SEVERITY_ORDER
-from storage.models import Account, AccountFollow, AccountMute, AuditLog, UserPreference
+from storage.models import (
+    Account,
+    AccountFollow,
+    AccountMute,
+    AuditLog,
+    PipelineRun,
+    UserPreference,
+)
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 """Quiet-day values, in ``date.weekday()`` order."""
@@ -271,3 +278,25 @@ def quiet_today(session: Session, config: PulseConfig, now: datetime) -> set[str
     today = WEEKDAYS[local_date(config.workspace.timezone, now).weekday()]
     rows = session.execute(select(UserPreference.slack_user_id, UserPreference.quiet_days))
     return {user for user, days in rows if today in (days or ())}
+
+
+def digest_times(session: Session, config: PulseConfig, now: datetime) -> dict[str, datetime]:
+    """Each user who chose a digest time: when that time is today (naive UTC; today is
+    the workspace's local date)."""
+    tz = config.workspace.timezone
+    today = local_date(tz, now)
+    rows = session.execute(select(UserPreference.slack_user_id, UserPreference.digest_time)
+                           .where(UserPreference.digest_time.is_not(None)))
+    out = {}
+    for user, hhmm in rows:
+        hour, minute = (int(p) for p in str(hhmm).split(":"))
+        out[user] = local_time_to_utc(tz, today, hour, minute)
+    return out
+
+
+def morning_run_finished(session: Session, config: PulseConfig, now: datetime) -> bool:
+    """Whether a pipeline run of today (the workspace's local date) has finished: the
+    scores a later digest would show are today's."""
+    today = local_date(config.workspace.timezone, now)
+    return session.scalar(select(PipelineRun.id).where(
+        PipelineRun.run_date == today, PipelineRun.finished_at.is_not(None)).limit(1)) is not None

@@ -10,13 +10,13 @@ from sqlalchemy.orm import Session
 from workspace import CFG, D1, NOW1, flag, load_people, put_snapshot
 
 from digests.limits import validate_message
-from pulse.jobs.deliver import post_alert_cards, send_digests
+from pulse.jobs.deliver import post_alert_cards, send_digests, send_due_digests
 from pulse.kernel.config import parse_config
 from pulse.services import preferences
 from pulse.services.alerts import AlertChanges, evaluate_alerts
 from pulse.services.digest_data import csm_digest
 from pulse.services.notify import with_unposted
-from storage.models import Alert
+from storage.models import Alert, PipelineRun
 
 
 def _alerts(session: Session, ids: dict[str, int]) -> None:
@@ -113,3 +113,42 @@ def test_no_digest_on_a_quiet_day_in_the_workspace_timezone(session: Session) ->
     assert "UOLGA" in {m.destination for m in monday}
     forced, _ = send_digests(ListDelivery(), session, cfg, NOW1, force=True)
     assert "UOLGA" in {m.destination for m in forced}
+
+
+def test_a_digest_time_later_than_the_run_sends_at_the_first_check_after_it(
+    session: Session,
+) -> None:
+    ids = load_people(session)
+    cfg = parse_config({"slack": {"chart": False}})
+    put_snapshot(session, ids["a1"], D1)
+    preferences.update(session, "UOLGA", NOW1, digest_time="09:30", quiet_days=[],
+                       min_severity=None)
+    session.add(PipelineRun(run_date=D1, kind="scheduled", started_at=NOW1,
+                            finished_at=NOW1, status="ok", steps=[]))
+    session.commit()
+    # the 08:00 morning run: everyone but Olga
+    sent, report = send_digests(ListDelivery(), session, cfg, NOW1, at_their_time=True)
+    assert "UOLGA" not in {m.destination for m in sent} and sent
+    assert report.later == ["UOLGA"] and "1 later, at their own digest time" in str(report)
+    # a manual `pulse digest` still sends to everyone now
+    manual, _ = send_digests(ListDelivery(), session, cfg, NOW1, dry_run=True)
+    assert "UOLGA" in {m.destination for m in manual}
+    # the frequent check: nothing before 09:30, Olga's digest at the first check after it
+    early = ListDelivery()
+    assert send_due_digests(early, session, cfg, NOW1 + timedelta(minutes=85)).sent == []
+    due = ListDelivery()
+    report = send_due_digests(due, session, cfg, NOW1 + timedelta(minutes=95))
+    assert [m.destination for m in due.posted] == ["UOLGA"] and len(report.sent) == 1
+    again = ListDelivery()
+    send_due_digests(again, session, cfg, NOW1 + timedelta(minutes=110))
+    assert again.posted == []  # once a day
+
+
+def test_no_digest_at_its_time_before_the_day_run_finished(session: Session) -> None:
+    ids = load_people(session)
+    put_snapshot(session, ids["a1"], D1)
+    preferences.update(session, "UOLGA", NOW1, digest_time="05:00", quiet_days=[],
+                       min_severity=None)
+    session.commit()
+    delivery = ListDelivery()
+    assert send_due_digests(delivery, session, CFG, NOW1).sent == [] and not delivery.posted
