@@ -47,6 +47,7 @@ REGISTERED_COMMANDS = (commands.COMMAND,)
 REGISTERED_EVENTS = (home.EVENT,)
 REGISTERED_ACTIONS = (
     actions.ACTION_IDS + trials.ACTION_IDS + overrides.ACTION_IDS + notes.ACTION_IDS
+    + preferences.ACTION_IDS
 )
 
 

@@ -14,9 +14,10 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot.context import BotContext, notice
+from bot.context import BotContext, notice, reply_error
 from bot.delivery import SlackDelivery
 from digests.preference_blocks import (
+    ACCOUNT_ACTIONS,
     SETTINGS_VIEW,
     SEVERITY_INPUT,
     settings_modal,
@@ -27,6 +28,7 @@ from pulse.services import preferences
 from pulse.services.outbox import Message
 
 log = logging.getLogger("pulse.bot.preferences")
+ACTION_IDS = tuple(ACCOUNT_ACTIONS.values())
 SETTINGS_WORD = "settings"
 
 
@@ -72,8 +74,35 @@ def save(ctx: BotContext, user_id: str, view: dict[str, Any]) -> str:
     return settings_saved(changed)
 
 
+def click(ctx: BotContext, user_id: str, action_id: str, value: str, respond: Respond) -> None:
+    """A health card's Mute / Unmute / Follow / Unfollow: do it, say so ephemerally."""
+    verb = next(v for v, a in ACCOUNT_ACTIONS.items() if a == action_id)
+    with ctx.session() as session:
+        viewer = ctx.viewer(session, user_id)
+        reply = preferences.account_action(session, viewer, verb, int(value), ctx.clock())
+    respond(**notice(reply), response_type="ephemeral", replace_original=False)
+
+
 def register(app: App, ctx: BotContext) -> None:
-    """The settings modal's submission (``/health`` itself routes to :func:`handle`)."""
+    """The health card's preference buttons and the settings modal's submission
+    (``/health`` itself routes to :func:`handle`)."""
+
+    def ack_only(ack: Ack) -> None:
+        ack()
+
+    def on_click(body: dict[str, Any], respond: Respond) -> None:
+        user_id = (body.get("user") or {}).get("id", "")
+        action = (body.get("actions") or [{}])[0]
+        try:
+            click(ctx, user_id, str(action.get("action_id")), str(action.get("value")), respond)
+        except ValueError:
+            log.warning("%s with a malformed value %r", action.get("action_id"),
+                        action.get("value"))
+        except Exception:  # noqa: BLE001 - reported to the user and logged
+            reply_error(respond, str(action.get("action_id")))
+
+    for action_id in ACTION_IDS:
+        app.action(action_id)(ack=ack_only, lazy=[on_click])
 
     def ack_view(ack: Ack, view: dict[str, Any]) -> None:
         # Validation must happen in the ack: only it can show an error inside the modal.

@@ -18,12 +18,22 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from digests.blocks import context, option, plain, section, static_select
+from digests.blocks import actions, button, context, option, plain, section, static_select
 from digests.blocks import modal as modal_view
-from digests.limits import MAX_INPUT_LABEL, MAX_PLACEHOLDER
+from digests.cards import health_card
+from digests.limits import (
+    MAX_ACTIONS_ELEMENTS,
+    MAX_BLOCKS_MESSAGE,
+    MAX_INPUT_LABEL,
+    MAX_PLACEHOLDER,
+)
 from digests.text import esc
+from digests.views import HealthCard
 
 SETTINGS_VIEW = "settings_view"
+ACCOUNT_ACTIONS = {"mute": "pref_mute", "unmute": "pref_unmute", "follow": "pref_follow",
+                   "unfollow": "pref_unfollow"}
+"""The health card's preference buttons (value ``str(account_id)``) by service verb."""
 SEVERITY_INPUT = ("pref_severity", "severity")
 QUIET_INPUT = ("pref_quiet", "quiet")
 TIME_INPUT = ("pref_time", "time")
@@ -77,7 +87,7 @@ def _accounts_line(view: SettingsView) -> str:
 
 def settings_modal(view: SettingsView) -> dict[str, Any]:
     """The settings modal: lowest DM severity, quiet days, digest time, and the accounts
-    muted and followed (changed from their cards or ``/health mute|follow NAME``)."""
+    muted and followed (changed from the health card or ``/health mute|follow NAME``)."""
     severity = view.min_severity or view.default_severity
     severities = [option(label, value) for value, label in SEVERITY_LABELS.items()]
     select = static_select("Choose", SEVERITY_INPUT[1], severities)
@@ -97,8 +107,9 @@ def settings_modal(view: SettingsView) -> dict[str, Any]:
         context(f"Your digest comes with the morning run ({esc(view.default_time, 5)}), or a "
                 "few minutes after your own time if that is later."),
         section(_accounts_line(view)),
-        context("Mute or follow an account with `/health mute NAME` (7 days), "
-                "`/health follow NAME`, `/health unmute NAME`, `/health unfollow NAME`."),
+        context("Mute or follow an account from its `/health NAME` card, or with "
+                "`/health mute NAME` (7 days), `/health follow NAME`, `/health unmute NAME`, "
+                "`/health unfollow NAME`."),
     ]
     return modal_view("Your Pulse settings", SETTINGS_VIEW, "", blocks)
 
@@ -122,3 +133,24 @@ def settings_saved(changed: Sequence[str]) -> str:
     names = {"min_severity": "alerts that may DM you", "quiet_days": "quiet days",
              "digest_time": "digest time"}
     return "Saved your Pulse settings: " + ", ".join(names.get(c, c) for c in changed) + "."
+
+
+def health_card_with_preferences(card: HealthCard, *, muted: bool, following: bool
+                                 ) -> dict[str, Any]:
+    """`/health NAME` for a person: the health card plus "Mute 7 days" (or "Unmute") and
+    "Follow" (or "Unfollow") for its account, in the card's button row when it has one."""
+    payload = health_card(card)
+    account_id = card.account.account_id
+    buttons = [
+        button("Unmute" if muted else "Mute 7 days",
+               ACCOUNT_ACTIONS["unmute" if muted else "mute"], value=str(account_id)),
+        button("Unfollow" if following else "Follow",
+               ACCOUNT_ACTIONS["unfollow" if following else "follow"], value=str(account_id)),
+    ]
+    blocks: list[dict[str, Any]] = payload["blocks"]
+    row = next((b for b in blocks if b.get("block_id") == f"health_card_{account_id}"), None)
+    if row is not None and len(row["elements"]) + len(buttons) <= MAX_ACTIONS_ELEMENTS:
+        row["elements"].extend(buttons)
+    elif len(blocks) < MAX_BLOCKS_MESSAGE:
+        blocks.insert(len(blocks) - 1, actions(buttons, block_id=f"preferences_{account_id}"))
+    return payload

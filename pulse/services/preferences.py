@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from digests.preference_blocks import SettingsView
 from pulse.kernel.clock import local_date, local_time_to_utc
 from pulse.kernel.config import PulseConfig
-from pulse.services.access import Viewer, find_visible_account
+from pulse.services.access import Viewer, can_see, find_visible_account
 from pulse.services.alerts.base import SEVERITY_ORDER
 from storage.models import (
     Account,
@@ -212,14 +212,26 @@ ACCOUNT_VERBS = ("mute", "unmute", "follow", "unfollow")
 def account_command(
     session: Session, viewer: Viewer, verb: str, query: str, now: datetime
 ) -> str:
-    """Mute (for :data:`MUTE_DAYS_DEFAULT` days), unmute, follow or unfollow the one
-    account ``query`` names among those ``viewer`` may see; the reply, in plain words."""
+    """``/health VERB NAME``: :func:`account_action` on the one account ``query`` names
+    among those ``viewer`` may see; the reply, in plain words."""
     match = find_visible_account(session, viewer, query) if viewer.role != "none" else None
     if match is None or match.account is None:
         several = match is not None and bool(match.candidates)
         return (f"Several accounts match {query!r}: type more of the name." if several
                 else f"No account you can see matches {query!r}.")
-    account, user = match.account, viewer.slack_user_id
+    return account_action(session, viewer, verb, match.account.id, now)
+
+
+def account_action(
+    session: Session, viewer: Viewer, verb: str, account_id: int, now: datetime
+) -> str:
+    """Mute (for :data:`MUTE_DAYS_DEFAULT` days), unmute, follow or unfollow an account
+    ``viewer`` may see; the reply, in plain words (the same refusal whether or not the
+    account exists)."""
+    account = session.get(Account, account_id)
+    if account is None or viewer.role == "none" or not can_see(session, viewer, account_id):
+        return "You cannot follow or mute this account."
+    user = viewer.slack_user_id
     if verb == "mute":
         until = mute(session, user, account.id, MUTE_DAYS_DEFAULT, now)
         return (f"Muted {account.name} until {until:%b %d}: its new alerts wait in your "

@@ -13,7 +13,7 @@ from fakes.harness import SECRET, BotHarness, prepare_database
 from fakes.harness import start_bot as start_harness
 from slack_signing import SlackSender, block_actions_body, view_submission_payload
 from sqlalchemy import select
-from workspace import load_people
+from workspace import D1, load_people, put_snapshot
 
 from digests.limits import validate_blocks, validate_modal
 from digests.preference_blocks import SETTINGS_VIEW
@@ -32,7 +32,8 @@ def bot(
     """Owners and accounts of the small workspace, the bot serving."""
     url = prepare_database(request, request.param, tmp_path_factory.mktemp("bot_prefs"))
     with session_scope(url) as session:
-        load_people(session)
+        ids = load_people(session)
+        put_snapshot(session, ids["a4"], D1)  # Initech has a health card
     harness = start_harness(url, CONFIG)
     yield harness
     harness.close()
@@ -112,3 +113,26 @@ def test_mute_and_follow_from_slack_show_in_the_settings(
     assert "*Following:* Initech" in view
     assert "Acme Corp (until" in json.dumps(_open(bot, slack, "UOLGA", "s4")["blocks"])
     assert "no longer follow Initech" in _reply(bot, slack, "unfollow initech", "UMAYA", "f3")
+
+
+def test_the_health_card_mute_and_follow_buttons(bot: BotHarness, slack: SlackSender) -> None:
+    url = bot.fake.response_url("card")
+    assert slack.command("Initech", user_id="UMAYA", response_url=url).ok
+    card = bot.wait_response("card").args
+    buttons = {e["action_id"]: e for b in card["blocks"] if b["type"] == "actions"
+               for e in b["elements"] if "action_id" in e}
+    assert buttons["pref_mute"]["text"]["text"] == "Mute 7 days"
+    assert "pref_follow" in buttons or "pref_unfollow" in buttons
+    value = buttons["pref_mute"]["value"]
+    assert slack.action({"action_id": "pref_mute", "type": "button", "value": value},
+                        user_id="UMAYA", response_url=bot.fake.response_url("mute")
+                        ).status_code == 200
+    assert "Muted Initech until" in json.dumps(bot.wait_response("mute").args)
+    # someone who cannot see the account is refused, and nothing is stored for them
+    assert slack.action({"action_id": "pref_follow", "type": "button", "value": value},
+                        user_id="UPETE", response_url=bot.fake.response_url("nope")
+                        ).status_code == 200
+    assert "You cannot follow or mute" in json.dumps(bot.wait_response("nope").args)
+    with session_factory(bot.url)() as s:
+        assert preferences.get(s, "UPETE", bot.clock()).follows == frozenset()
+        assert int(value) in preferences.get(s, "UMAYA", bot.clock()).mutes

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from datetime import date
 
-from digests.limits import validate_blocks, validate_modal
+from digest_samples import card
+
+from digests.limits import validate_blocks, validate_message, validate_modal
 from digests.preference_blocks import (
     LIST_MAX,
     SettingsView,
+    health_card_with_preferences,
     settings_modal,
     settings_saved,
     settings_values,
@@ -53,3 +56,18 @@ def test_submitted_values_are_read_back() -> None:
     assert settings_values({}) == (None, [], None)
     assert settings_saved([]) == "Your Pulse settings are unchanged."
     assert "quiet days" in settings_saved(["quiet_days"])
+
+
+def test_the_health_card_gets_mute_and_follow_buttons_in_its_row() -> None:
+    plain_card = card()
+    account_id = plain_card.account.account_id
+    payload = health_card_with_preferences(plain_card, muted=False, following=False)
+    assert validate_message(payload) == []
+    buttons = [(e["text"]["text"], e.get("action_id"), e.get("value"))
+               for b in payload["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert ("Mute 7 days", "pref_mute", str(account_id)) in buttons
+    assert ("Follow", "pref_follow", str(account_id)) in buttons
+    flipped = health_card_with_preferences(plain_card, muted=True, following=True)
+    labels = [e["text"]["text"] for b in flipped["blocks"] if b["type"] == "actions"
+              for e in b["elements"]]
+    assert "Unmute" in labels and "Unfollow" in labels and "Follow" not in labels
