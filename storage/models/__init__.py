@@ -4,7 +4,8 @@ Every record that comes from a source system carries ``(source, external_id)`` a
 unique on it, so loading the same data twice changes nothing.
 
 Parts: ``base`` (the declarative base, ``SourceKeyed``, column vocabularies),
-``records`` (what sources bring), ``state`` (what Pulse records).
+``records`` (what sources bring), ``state`` (what Pulse records), ``preferences`` (what
+each Slack user chose about what reaches them).
 """
 
 from __future__ import annotations
