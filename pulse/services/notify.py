@@ -135,6 +135,20 @@ class AlertPlan:
     updates: list[AlertCard] = field(default_factory=list)
 
 
+def _followers_to_copy(
+    config: PulseConfig, rules: preferences.AlertRules, item: AlertItem, where: str | None
+) -> list[str]:
+    """The people following the alert's account who get a copy: not its recipient, not
+    muting the account, and the alert at least their lowest DM severity."""
+    return [
+        user
+        for user in rules.followers.get(item.account_id, [])
+        if user != where
+        and (user, item.account_id) not in rules.muted
+        and rules.dm_allowed(config, user, item.severity)
+    ]
+
+
 def plan_alerts(
     session: Session, config: PulseConfig, changes: alert_service.AlertChanges, now: datetime
 ) -> AlertPlan:
@@ -171,12 +185,9 @@ def plan_alerts(
             groups[where].append(item)
             if to_catch_all:
                 catch_all.add(item.id)
-        for user in rules.followers.get(item.account_id, []):
-            if user != where and (user, item.account_id) not in rules.muted and (
-                rules.dm_allowed(config, user, item.severity)
-            ):
-                groups[user].append(item)
-                copies.add((user, item.id))
+        for user in _followers_to_copy(config, rules, item, where):
+            groups[user].append(item)
+            copies.add((user, item.id))
     cap = config.alerts.dm_max_alerts
     for where, items in groups.items():
         ordered = alert_bundles.by_arr(items)
