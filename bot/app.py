@@ -26,7 +26,7 @@ from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.lazy_listener import ThreadLazyListenerRunner
 from slack_sdk import WebClient
 
-from bot import actions, commands, home, notes, overrides, trials
+from bot import actions, commands, home, notes, overrides, preferences, trials
 from bot.context import BotContext
 from bot.delivery import web_client
 from bot.users import UserDirectory
@@ -47,6 +47,7 @@ REGISTERED_COMMANDS = (commands.COMMAND,)
 REGISTERED_EVENTS = (home.EVENT,)
 REGISTERED_ACTIONS = (
     actions.ACTION_IDS + trials.ACTION_IDS + overrides.ACTION_IDS + notes.ACTION_IDS
+    + preferences.ACTION_IDS
 )
 
 
@@ -136,6 +137,7 @@ def build_app(
     trials.register(app, ctx)
     overrides.register(app, ctx)
     notes.register(app, ctx)
+    preferences.register(app, ctx)
     home.register(app, ctx)
     return app
 

@@ -13,19 +13,20 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot import overrides, trials
+from bot import overrides, preferences, trials
 from bot.context import BotContext, reply_error
 from bot.delivery import SlackDelivery
 from digests.cards import (
     account_list,
-    health_card,
     help_message,
     not_scored,
     pick_list,
     refusal,
 )
+from digests.preference_blocks import health_card_with_preferences
 from digests.views import HealthCard, PickList
 from pulse.services import health
+from pulse.services import preferences as preference_service
 
 COMMAND = "/health"
 LISTS = {
@@ -61,8 +62,12 @@ def render_health(ctx: BotContext, user_id: str, text: str) -> dict[str, Any]:
             lines = service(session, ctx.config, viewer, now)
             return account_list(title, lines, empty, ctx.config.slack.digest_limit)
         result = health.health_lookup(session, ctx.config, viewer, query, now)
-    if isinstance(result, HealthCard):
-        return health_card(result)
+        if isinstance(result, HealthCard):
+            mine = preference_service.get(session, user_id, now)
+            account_id = result.account.account_id
+            return health_card_with_preferences(
+                result, muted=account_id in mine.mutes, following=account_id in mine.follows
+            )
     if isinstance(result, PickList):
         return pick_list(result)
     return not_scored() if result.reason == "not_scored" else refusal(query)
@@ -79,6 +84,9 @@ def register(app: App, ctx: BotContext) -> None:
         try:
             if trials.is_extend(text):
                 trials.handle_extend(ctx, SlackDelivery(client), command["user_id"], text, respond)
+                return
+            if preferences.is_preferences(text):
+                preferences.handle(ctx, SlackDelivery(client), command, respond)
                 return
             if overrides.is_override(text):
                 overrides.handle_override(ctx, command["user_id"], text, respond)

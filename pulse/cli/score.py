@@ -164,6 +164,9 @@ def digest(
             f"digests already sent today to {n} {'person' if n == 1 else 'people'}; "
             "--force sends them again"
         )
+    if report.quiet:
+        quiet = f"{len(set(report.quiet))} skipped on their quiet day (/health settings)"
+        already = f"{already}; {quiet}" if already else quiet
     if not messages:
         console.print(
             already[:1].upper() + already[1:] + "."

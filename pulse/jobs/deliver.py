@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from digests.views import AlertItem
 from pulse.kernel.config import PulseConfig
 from pulse.services import alerts as alert_service
-from pulse.services import notify, overrides, reminders
+from pulse.services import notify, overrides, preferences, reminders
 from pulse.services.alerts import bundles as alert_bundles
 from pulse.services.notify import AlertCard, BundleMessage, DigestMessage
 from pulse.services.outbox import Delivery, DeliveryError
@@ -124,7 +124,7 @@ def _post_bundle(
         return False
     where = (posted.channel, posted.ts)
     alert_bundles.record_bundle(
-        session, bundle.destination, where, now, bundle.bundle, bundle.catch_all
+        session, bundle.destination, where, now, bundle.recorded, bundle.catch_all
     )
     report.messages += 1
     report.posted.extend((i, posted.channel, posted.ts) for i in ids)
@@ -180,6 +180,8 @@ class DigestDelivery:
     charts: list[tuple[str, str]] = field(default_factory=list)  # (channel, file id)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (destination, error)
     already: list[str] = field(default_factory=list)  # destinations sent today: skipped
+    quiet: list[str] = field(default_factory=list)  # people whose quiet day it is: skipped
+    later: list[str] = field(default_factory=list)  # people whose own digest time is later
 
     @property
     def people_already(self) -> int:
@@ -196,6 +198,10 @@ class DigestDelivery:
                 f"{'person' if self.people_already == 1 else 'people'}; --force sends them "
                 "again"
             )
+        if self.quiet:
+            parts.append(f"{len(set(self.quiet))} on a quiet day (their /health settings)")
+        if self.later:
+            parts.append(f"{len(set(self.later))} later, at their own digest time")
         return ", ".join(parts)
 
 
@@ -208,6 +214,7 @@ def send_digests(
     only: Callable[[int, str], bool] | None = None,
     *,
     force: bool = False,
+    at_their_time: bool = False,
 ) -> tuple[list[DigestMessage], DigestDelivery]:
     """Build every digest (:func:`pulse.services.notify.build_digests`) and, unless
     ``dry_run``, deliver it; the digests returned are those sent (or, dry, to send).
@@ -215,8 +222,12 @@ def send_digests(
     Once a day: a recipient who already got that digest today (the workspace's local
     day) is skipped and counted in ``already``, unless ``force``. Each digest sent is
     recorded and committed at once, so a run that fails half-way does not send the first
-    half again. A person's digest goes to their DM; the manager digest's trend chart
-    follows it in the same conversation when ``slack.chart`` is on. Errors are per
+    half again. A person whose quiet day it is (``/health settings``, the workspace's
+    local weekday) gets no digest and is counted in ``quiet``, unless ``force``. With
+    ``at_their_time`` (the pipeline), a person whose own digest time is later today is
+    counted in ``later`` and left to :func:`send_due_digests`. A
+    person's digest goes to their DM; the manager digest's trend chart follows it in the
+    same conversation when ``slack.chart`` is on. Errors are per
     recipient: logged, reported, and the run continues. ``delivery`` may be None only
     with ``dry_run``.
     """
@@ -226,6 +237,14 @@ def send_digests(
         skipped = {id(d): d for d in notify.already_sent(session, config, now, messages)}
         report.already.extend(d.destination for d in skipped.values())
         messages = [m for m in messages if id(m) not in skipped]
+        quiet = preferences.quiet_today(session, config, now)
+        report.quiet.extend(m.destination for m in messages if m.destination in quiet)
+        messages = [m for m in messages if m.destination not in quiet]
+    if at_their_time:
+        times = preferences.digest_times(session, config, now)
+        later = {user for user, when in times.items() if when > now}
+        report.later.extend(m.destination for m in messages if m.destination in later)
+        messages = [m for m in messages if m.destination not in later]
     if dry_run:
         return messages, report
     if delivery is None:
@@ -240,6 +259,22 @@ def send_digests(
             )
             report.failed.append((digest.destination, exc.error))
     return messages, report
+
+
+def send_due_digests(
+    delivery: Delivery | None, session: Session, config: PulseConfig, now: datetime
+) -> DigestDelivery:
+    """The scheduler's frequent check: the digests of people whose own digest time
+    (``/health settings``) has come, once today's pipeline run has finished; each goes
+    out at the first check at or after that time, once a day (those already sent are
+    skipped as in :func:`send_digests`)."""
+    due = {u for u, when in preferences.digest_times(session, config, now).items()
+           if when <= now}
+    if delivery is None or not due or not preferences.morning_run_finished(session, config, now):
+        return DigestDelivery()
+    _, report = send_digests(delivery, session, config, now, only=lambda _o, user: user in due,
+                             at_their_time=True)
+    return report
 
 
 def _send_digest(

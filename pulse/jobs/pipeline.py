@@ -215,7 +215,10 @@ def step_digests(ctx: RunContext) -> str:
     if ctx.delivery is None:
         raise Skipped("SLACK_BOT_TOKEN not set")
     with session_factory(ctx.url)() as session:
-        _, delivery = send_digests(ctx.delivery, session, ctx.config, ctx.now, force=ctx.force)
+        # a later personal digest time is served by the scheduler's frequent check,
+        # which runs only with the schedule on
+        _, delivery = send_digests(ctx.delivery, session, ctx.config, ctx.now, force=ctx.force,
+                                   at_their_time=ctx.config.schedule.enabled)
     if delivery.failed and delivery.sent:
         # some people have theirs: a retry would send them a second one
         raise PartlyFailed(f"{delivery}: " + "; ".join(f"{d}: {e}" for d, e in delivery.failed[:5]))

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from pulse.jobs.deliver import send_due_reminders, send_expiry_notices
+from pulse.jobs.deliver import send_due_digests, send_due_reminders, send_expiry_notices
 from pulse.jobs.locks import LeaderLock, RunInProgress, run_lock
 from pulse.jobs.pipeline import RunContext, missed_run_due, run_pipeline, step_alerts
 from pulse.kernel.clock import utcnow
@@ -95,7 +95,8 @@ class PulseScheduler:
 
     def alerts_check(self) -> str | None:
         """Expired snoozes reopen (their cards posted again), due reminders go out, CSM
-        overrides past their date end and their authors hear a few days before."""
+        overrides past their date end and their authors hear a few days before, and
+        people whose own digest time has come since the morning run get their digest."""
         if not self.lock.held:
             return None
         with self._busy:
@@ -112,8 +113,11 @@ class PulseScheduler:
                 reminders = send_due_reminders(session, self.delivery, now)
                 notices = send_expiry_notices(session, self.config, self.delivery, now)
             alerts = step_alerts(RunContext(self.config, now, self.delivery))
+            with session_scope(self.config.database_url) as session:
+                digests = send_due_digests(self.delivery, session, self.config, now)
             return (
                 f"{alerts}; {notices} override expiry notice(s) sent; "
+                f"{len(digests.sent)} digest(s) sent at their own time; "
                 f"{reminders} reminder(s) sent"
             )
 

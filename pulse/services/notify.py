@@ -30,9 +30,8 @@ from digests.views import AlertBundle, AlertItem
 from pulse.kernel.clock import local_date
 from pulse.kernel.config import PulseConfig
 from pulse.services import alerts as alert_service
-from pulse.services import digest_data
+from pulse.services import digest_data, preferences
 from pulse.services.alerts import bundles as alert_bundles
-from pulse.services.alerts.base import SEVERITY_ORDER
 from pulse.services.outbox import Message, Posted
 from storage.models import Account, Alert, DigestSend, Owner, ScoreSnapshot
 
@@ -97,13 +96,24 @@ class BundleMessage:
     """One person's (or channel's) new alerts of a run, to post as one message.
 
     ``catch_all``: ids of its alerts routed to the catch-all channel because the person
-    their route names has no Slack user.
+    their route names has no Slack user. ``copies``: ids of alerts shown because the
+    recipient follows the account (the alert stays recorded on its owner's message).
     """
 
     destination: str
     bundle: AlertBundle
     payload: dict[str, Any]
     catch_all: frozenset[int] = frozenset()
+    copies: frozenset[int] = frozenset()
+
+    @property
+    def recorded(self) -> AlertBundle:
+        """The bundle whose alerts are recorded as posted here: without ``copies`` (alerts
+        of accounts the recipient follows, whose record stays with their owner's message)."""
+        if not self.copies:
+            return self.bundle
+        return replace(self.bundle, alerts=[a for a in self.bundle.alerts
+                                            if a.id not in self.copies])
 
     @property
     def what(self) -> str:
@@ -125,10 +135,18 @@ class AlertPlan:
     updates: list[AlertCard] = field(default_factory=list)
 
 
-def _sent_by_dm(config: PulseConfig, item: AlertItem) -> bool:
-    """At least ``alerts.dm_min_severity`` (an unknown severity is sent)."""
-    floor = SEVERITY_ORDER[config.alerts.dm_min_severity]
-    return SEVERITY_ORDER.get(item.severity, 0) <= floor
+def _followers_to_copy(
+    config: PulseConfig, rules: preferences.AlertRules, item: AlertItem, where: str | None
+) -> list[str]:
+    """The people following the alert's account who get a copy: not its recipient, not
+    muting the account, and the alert at least their lowest DM severity."""
+    return [
+        user
+        for user in rules.followers.get(item.account_id, [])
+        if user != where
+        and (user, item.account_id) not in rules.muted
+        and rules.dm_allowed(config, user, item.severity)
+    ]
 
 
 def plan_alerts(
@@ -138,40 +156,55 @@ def plan_alerts(
 
     New (raised) and reopened alerts are grouped by destination (``slack.alert_routes``,
     then the catch-all), largest ARR first, at most ``alerts.dm_max_alerts`` per message;
-    the rest, and alerts below ``alerts.dm_min_severity``, are held for the morning
-    digest and counted in the message ("+6 more in your morning digest"). The baseline
-    (conditions that already held when Pulse started watching) adds one line to the
-    message of each person it concerns, and of their managers, sent even when that is
-    all the message says. Resolved alerts re-render the message they were posted in.
+    the rest, and alerts below the person's lowest DM severity (their ``/health settings``,
+    else ``alerts.dm_min_severity``), are held for the morning digest and counted in the
+    message ("+6 more in your morning digest"). An account the person muted is not in
+    their message (its alert waits in the digest, uncounted). People who follow the
+    account get a copy in their own message (``copies``), under their own severity and
+    mutes. The baseline (conditions that already held when Pulse started watching) adds
+    one line to the message of each person it concerns, and of their managers, sent even
+    when that is all the message says. Resolved alerts re-render the message they were
+    posted in.
     """
     plan = AlertPlan()
+    rules = preferences.alert_rules(session, now)
     groups: dict[str, list[AlertItem]] = defaultdict(list)
     held: dict[str, int] = defaultdict(int)
     catch_all: set[int] = set()
+    copies: set[tuple[str, int]] = set()
     for item in [*changes.raised, *changes.reopened]:
         where, to_catch_all = alert_destination(session, config, item.id)
         if where is None:
             plan.unrouted.append(item)
-        elif not _sent_by_dm(config, item):
+        elif (where, item.account_id) in rules.muted:
+            plan.held.append(item)
+        elif not rules.dm_allowed(config, where, item.severity):
             plan.held.append(item)
             held[where] += 1
         else:
             groups[where].append(item)
             if to_catch_all:
                 catch_all.add(item.id)
+        for user in _followers_to_copy(config, rules, item, where):
+            groups[user].append(item)
+            copies.add((user, item.id))
     cap = config.alerts.dm_max_alerts
     for where, items in groups.items():
         ordered = alert_bundles.by_arr(items)
         groups[where] = ordered[:cap]
-        plan.held.extend(ordered[cap:])
-        held[where] += len(ordered[cap:])
+        over = [i for i in ordered[cap:] if (where, i.id) not in copies]
+        plan.held.extend(over)
+        held[where] += len(over)
     notes = alert_bundles.baseline_notes(
         session, changes.baselined, lambda i: alert_destination(session, config, i), now
     )
     for where in sorted(set(groups) | set(notes)):
         bundle = AlertBundle(groups.get(where, []), held[where], notes.get(where))
-        ids = frozenset(i.id for i in bundle.alerts) & catch_all
-        plan.messages.append(BundleMessage(where, bundle, alert_bundle(bundle), ids))
+        ids = frozenset(i.id for i in bundle.alerts)
+        mine = frozenset(i for i in ids if (where, i) in copies)
+        plan.messages.append(
+            BundleMessage(where, bundle, alert_bundle(bundle), ids & catch_all, mine)
+        )
     seen: set[tuple[str, str]] = set()
     for item in changes.resolved:
         card = posted_card(session, item, now, skip=seen)

@@ -4,7 +4,8 @@ Every record that comes from a source system carries ``(source, external_id)`` a
 unique on it, so loading the same data twice changes nothing.
 
 Parts: ``base`` (the declarative base, ``SourceKeyed``, column vocabularies),
-``records`` (what sources bring), ``state`` (what Pulse records).
+``records`` (what sources bring), ``state`` (what Pulse records), ``preferences`` (what
+each Slack user chose about what reaches them).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from storage.models.base import (
     SourceKeyed,
     table_of,
 )
+from storage.models.preferences import AccountFollow, AccountMute, UserPreference
 from storage.models.records import (
     Account,
     ArrChange,
@@ -56,6 +58,8 @@ from storage.models.state import (
 
 __all__ = [
     "Account",
+    "AccountFollow",
+    "AccountMute",
     "Alert",
     "AlertMessage",
     "ArrChange",
@@ -91,6 +95,7 @@ __all__ = [
     "TrialExtension",
     "WatchedAccount",
     "UsageDaily",
+    "UserPreference",
     "WebhookEvent",
     "table_of",
 ]

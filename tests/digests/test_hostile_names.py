@@ -47,6 +47,7 @@ from digests.override_blocks import (
 )
 from digests.pipeline_blocks import pipeline_failure
 from digests.playbook_blocks import playbook_message, reminder_message
+from digests.preference_blocks import SettingsView, health_card_with_preferences, settings_modal
 from digests.text import esc, escape
 from digests.trial_blocks import (
     ApprovalRequest,
@@ -197,6 +198,12 @@ BUILDERS: dict[str, Callable[[], list[dict[str, Any]]]] = {
                                                   "U0CSM", escalation=True)],
     "reminder_message": lambda: [reminder_message(HOSTILE, HOSTILE, HOSTILE)],
     "pipeline_failure": lambda: [pipeline_failure(AS_OF, "manual", STEPS, HOSTILE)],
+    "health_card_with_preferences": lambda: [
+        health_card_with_preferences(card(account=_h(1), reasons=[HOSTILE]), muted=m,
+                                     following=f) for m, f in ((False, False), (True, True))],
+    "settings_modal": lambda: [settings_modal(SettingsView(
+        None, "warning", ["sat"], None, "06:00", HOSTILE, [(HOSTILE, AS_OF)] * 12,
+        [HOSTILE] * 3))],
     "alert_bundle": lambda: [alert_bundle(AlertBundle(
         [_hostile_alert(s, acknowledged_by="U0CSM") for s in ("open", "acknowledged")],
         held=2, baseline=BaselineNote(3, 1)))],
