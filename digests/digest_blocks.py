@@ -42,10 +42,12 @@ def _first_name(name: str) -> str:
 
 HELD_BACK_LINES = 8
 """Held-back playbooks listed: 8 x ~360 characters stays inside one 3,000-character section."""
-CSM_FIXED_BLOCKS = 11
+CSM_FIXED_BLOCKS = 12
 """Blocks of a CSM digest besides its rows: header, context, stale, attention title,
 attention "more", divider, expansion title, expansion "more", footer, held-back playbooks,
-held-back alerts."""
+held-back alerts, followed accounts."""
+FOLLOWING_LINES = 8
+"""Followed accounts listed in the CSM digest (one section); the rest are counted."""
 HELD_ALERT_LINES = 10
 """New alerts listed that were not sent by DM: 10 x ~260 characters fit one section."""
 FALLBACK_NAMES = 3
@@ -115,6 +117,17 @@ def _held_alert_blocks(d: CsmDigest) -> list[Block]:
     return [section(pack_lines([title + lines[0], *lines[1:]])[0])]
 
 
+def _following_blocks(d: CsmDigest) -> list[Block]:
+    """The accounts the CSM follows, with their change, in one section."""
+    if not d.following:
+        return []
+    lines = [account_row(line, why=bool(line.why)) for line in d.following[:FOLLOWING_LINES]]
+    if len(d.following) > FOLLOWING_LINES:
+        lines.append(f"… and {len(d.following) - FOLLOWING_LINES} more")
+    title = f"*Accounts you follow* ({len(d.following)})\n"
+    return [section(pack_lines([title + lines[0], *lines[1:]])[0])]
+
+
 def _csm_fallback(d: CsmDigest, attention_shown: list[AccountLine]) -> str:
     n_att = len(d.attention)
     if n_att:
@@ -149,6 +162,7 @@ def csm_digest(d: CsmDigest, limit: int = 10, *, expansion_limit: int = 5) -> di
         *_expansion_blocks(d, exp_shown, exp_left),
         *_held_back_blocks(d),
         *_held_alert_blocks(d),
+        *_following_blocks(d),
         context("`/health NAME` for any account · `/health help`"),
     ]
     return message(blocks, _csm_fallback(d, att_shown))

@@ -149,6 +149,8 @@ class CsmDigest:
     stale: list[str] = field(default_factory=list)  # "support data 3 days old (zendesk)"
     held_alerts: list[AlertItem] = field(default_factory=list)
     """New alerts of the last day that were not sent by DM (cap or severity): listed here."""
+    following: list[AccountLine] = field(default_factory=list)
+    """Accounts the CSM follows (``/health follow``) but does not own, with their change."""
 
 
 @dataclass(frozen=True)

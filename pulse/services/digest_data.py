@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from digests.override_blocks import override_text
 from digests.text import esc
 from digests.views import (
+    AccountLine,
     BaselineNote,
     CsmDigest,
     HomeView,
@@ -42,6 +43,7 @@ from pulse.services.portfolio import (
     manager_summary,
     snapshot_dates,
 )
+from pulse.services.preferences import followed_accounts
 from scoring.freshness import freshness, stale_parts
 from scoring.peers import weakest_peer_note
 from storage.models import Account, Alert, Owner, PlaybookFiring, ScoreSnapshot
@@ -96,7 +98,21 @@ def csm_digest(session: Session, config: PulseConfig, owner_id: int, now: dateti
         held_back=held_back(session, owner_id, now),
         stale=stale_parts(freshness(session, config, now)),
         held_alerts=held_for_digest(session, [int(a) for a in mine["account_id"]], now),
+        following=_followed_lines(session, df, owner, today),
     )
+
+
+def _followed_lines(
+    session: Session, df: pd.DataFrame, owner: Owner, today: date
+) -> list[AccountLine]:
+    """The accounts the CSM follows but does not own, with their change since last run."""
+    followed = followed_accounts(session, owner.slack_user_id) if owner.slack_user_id else set()
+    rows = df[df["account_id"].isin(followed) & (df["owner_id"] != owner.id)]
+    if rows.empty:
+        return []
+    why = [f"score {c:+.1f} since last run" if pd.notna(c) else "first scoring"
+           for c in rows["change"]]
+    return account_lines(session, rows, today, why=why)
 
 
 def held_back(session: Session, owner_id: int, now: datetime) -> list[tuple[str, str, str]]:

@@ -185,6 +185,12 @@ def follow(session: Session, user: str, account_id: int, now: datetime, on: bool
     return True
 
 
+def followed_accounts(session: Session, user: str) -> set[int]:
+    """The ids of the accounts ``user`` follows."""
+    return {int(a) for a in session.scalars(
+        select(AccountFollow.account_id).where(AccountFollow.slack_user_id == user))}
+
+
 def settings_view(session: Session, config: PulseConfig, user: str, now: datetime) -> SettingsView:
     """What ``/health settings`` shows ``user``: their settings next to the defaults, and
     the accounts they muted (with the last day, local) or follow, by name."""

@@ -124,7 +124,7 @@ def _csm() -> dict[str, Any]:
     return csm_digest(CsmDigest(
         csm_name=HOSTILE, as_of=AS_OF, accounts_total=3, attention=[_h(1), _h(2)],
         expansion=[_h(3)], open_alerts=2, held_back=[(HOSTILE, HOSTILE, HOSTILE)] * 2,
-        stale=[HOSTILE]))
+        stale=[HOSTILE], following=[_h(4)]))
 
 
 def _manager() -> dict[str, Any]:
