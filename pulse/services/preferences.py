@@ -47,6 +47,9 @@ MUTE_DAYS_DEFAULT = 7
 
 MUTE_DAYS_MAX = 90
 """The longest mute: a forgotten mute must not silence an account for good."""
+MUTE_DAYS_SUFFIX = re.compile(r"\s+(?:for\s+)?(\d{1,4})\s*(?:d|days?)$", re.IGNORECASE)
+"""``/health mute NAME 14d`` (or ``14 days``, ``for 14 days``): the mute's length after the
+name; a bare number stays part of the name ("Account 7")."""
 
 _TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
@@ -218,20 +221,29 @@ ACCOUNT_VERBS = ("mute", "unmute", "follow", "unfollow")
 def account_command(
     session: Session, viewer: Viewer, verb: str, query: str, now: datetime
 ) -> str:
-    """``/health VERB NAME``: :func:`account_action` on the one account ``query`` names
+    """``/health VERB NAME`` (``/health mute NAME [N days]``: for N days, else
+    :data:`MUTE_DAYS_DEFAULT`): :func:`account_action` on the one account ``query`` names
     among those ``viewer`` may see; the reply, in plain words."""
+    days = MUTE_DAYS_DEFAULT
+    if verb == "mute":
+        found = MUTE_DAYS_SUFFIX.search(query)
+        if found:
+            days, query = int(found[1]), query[: found.start()].strip()
+            if not 1 <= days <= MUTE_DAYS_MAX:
+                return f"A mute lasts 1 to {MUTE_DAYS_MAX} days, not {days}."
     match = find_visible_account(session, viewer, query) if viewer.role != "none" else None
     if match is None or match.account is None:
         several = match is not None and bool(match.candidates)
         return (f"Several accounts match {query!r}: type more of the name." if several
                 else f"No account you can see matches {query!r}.")
-    return account_action(session, viewer, verb, match.account.id, now)
+    return account_action(session, viewer, verb, match.account.id, now, days=days)
 
 
 def account_action(
-    session: Session, viewer: Viewer, verb: str, account_id: int, now: datetime
+    session: Session, viewer: Viewer, verb: str, account_id: int, now: datetime,
+    *, days: int = MUTE_DAYS_DEFAULT,
 ) -> str:
-    """Mute (for :data:`MUTE_DAYS_DEFAULT` days), unmute, follow or unfollow an account
+    """Mute (for ``days``), unmute, follow or unfollow an account
     ``viewer`` may see; the reply, in plain words (the same refusal whether or not the
     account exists)."""
     account = session.get(Account, account_id)
@@ -239,7 +251,7 @@ def account_action(
         return "You cannot follow or mute this account."
     user = viewer.slack_user_id
     if verb == "mute":
-        until = mute(session, user, account.id, MUTE_DAYS_DEFAULT, now)
+        until = mute(session, user, account.id, days, now)
         return (f"Muted {account.name} until {until:%b %d}: its new alerts wait in your "
                 "digest.")
     if verb == "unmute":

@@ -7,9 +7,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from workspace import NOW1, load_people
+from workspace import CFG, NOW1, load_people
 
 from pulse.services import preferences
+from pulse.services.access import resolve_viewer
 from storage.models import AuditLog
 
 
@@ -71,3 +72,17 @@ def test_mute_follow_and_their_undo_are_audited(session: Session) -> None:
         preferences.mute(session, "UOLGA", ids["a1"], 365, NOW1)
     with pytest.raises(LookupError):
         preferences.follow(session, "UOLGA", 999_999, NOW1)
+
+
+def test_mute_from_slack_for_n_days(session: Session) -> None:
+    ids = load_people(session)
+    olga = resolve_viewer(session, CFG, "UOLGA", None)
+    reply = preferences.account_command(session, olga, "mute", "Acme Corp 14 days", NOW1)
+    assert reply.startswith("Muted Acme Corp until")
+    assert preferences.get(session, "UOLGA", NOW1).mutes == {ids["a1"]: NOW1 + timedelta(days=14)}
+    preferences.account_command(session, olga, "mute", "initech for 3d", NOW1)
+    assert preferences.get(session, "UOLGA", NOW1).mutes[ids["a4"]] == NOW1 + timedelta(days=3)
+    preferences.account_command(session, olga, "mute", "initech", NOW1)  # the default
+    assert preferences.get(session, "UOLGA", NOW1).mutes[ids["a4"]] == NOW1 + timedelta(days=7)
+    assert preferences.account_command(session, olga, "mute", "Acme Corp 365d", NOW1) == (
+        "A mute lasts 1 to 90 days, not 365.")
