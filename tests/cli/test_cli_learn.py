@@ -144,7 +144,7 @@ def test_a_written_model_is_the_score_and_explain_lists_points_that_add_up(
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "Learned score: learned from " in _text(out) and "held-out AUC" in _text(out)
-    score = float(re.search(r"Score ([\d.]+) \(", out)[1])
+    score = float(re.search(r"Score ([\d.]+)/100 \(", out)[1])
     rows = re.findall(r"^(\S+) +(?:\S+) +([\d.]+)  .+ of [\d.]+ points$", out, flags=re.M)
     assert len(rows) >= 2
     total = float(re.search(r"^total +([\d.]+)$", out, flags=re.M)[1])

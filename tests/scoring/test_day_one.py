@@ -28,7 +28,8 @@ def _docs_example(directory: Path) -> Path:
     example = DOCS.read_text().split("\n## Example\n", 1)[1].split("\n## ", 1)[0]
     for name, body in re.findall(r"`(\w+\.csv)`:\s*```csv\n(.*?)```", example, flags=re.S):
         (directory / name).write_text(body)
-    assert {p.name for p in directory.iterdir()} == {"accounts.csv", "usage.csv"}
+    assert {p.name for p in directory.iterdir()} == {
+        "owners.csv", "accounts.csv", "contacts.csv", "usage.csv"}
     return directory
 
 
@@ -55,8 +56,7 @@ def test_the_import_example_is_never_healthy_on_contract_alone(
             flag = next(f for f in row["flags"] if f["code"] == "insufficient_data")
             assert flag["label"] == "Insufficient data"
             assert "contract data alone" in flag["detail"]
-        # The day after its usage rows: the example's rows name users that are in no
-        # contacts.csv, so the sync skips them, and contract data is still all there is.
+        # The day after its usage rows: scored with usage, or "insufficient data".
         near = score_accounts(session, cfg, date(2025, 4, 29))
         for _, row in near.iterrows():
             usage = next(c for c in row["components"] if c["key"] == "usage")
@@ -64,15 +64,13 @@ def test_the_import_example_is_never_healthy_on_contract_alone(
             assert row["tier"] != "healthy"
 
 
-def test_the_import_example_with_its_users_is_scored_with_usage(
+def test_the_import_example_is_complete_and_scored_with_usage(
     db_url: str, tmp_path: Path
 ) -> None:
     drop = _docs_example(tmp_path / "drop")
-    (drop / "contacts.csv").write_text(
-        "external_id,account_external_id,email\nU-1,A-1,u1@acme.com\nU-2,A-1,u2@acme.com\n"
-    )
     cfg = parse_config({"sources": {"files": {"path": str(drop)}}})
-    assert run_sync(db_url, cfg, "files", full=True).status == "ok"
+    report = run_sync(db_url, cfg, "files", full=True)
+    assert report.status == "ok", [(r.where, r.reason) for r in report.skipped]
     with session_factory(db_url)() as session:
         near = score_accounts(session, cfg, date(2025, 4, 29)).set_index("account_name")
     acme = near.loc["Acme Logistics"]
@@ -85,9 +83,6 @@ def test_core_features_absent_from_the_usage_warn_at_sync_and_score_time(
     db_url: str, tmp_path: Path
 ) -> None:
     drop = _docs_example(tmp_path / "drop")
-    (drop / "contacts.csv").write_text(
-        "external_id,account_external_id,email\nU-1,A-1,u1@acme.com\nU-2,A-1,u2@acme.com\n"
-    )
     cfg = parse_config({"sources": {"files": {"path": str(drop)}},
                         "scoring": {"core_features": ["widgets", "reports"]}})
     report = run_sync(db_url, cfg, "files", full=True)
