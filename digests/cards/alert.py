@@ -150,10 +150,10 @@ def reason_modal(alert: AlertItem, private_metadata: str) -> dict[str, Any]:
     )
 
 
-def _alert_buttons(alert: AlertItem) -> list[dict[str, Any]]:
-    """Open -> Acknowledge, Snooze, Open in CRM and Log a note; acknowledged or snoozed ->
-    Add (or Edit) a reason, Open in CRM and Log a note; resolved -> none. The CRM buttons
-    only when the account is in a CRM (it has a link)."""
+def handling_buttons(alert: AlertItem) -> list[dict[str, Any]]:
+    """What can be done with the alert itself, on its card and on its line of a bundled
+    message: open -> Acknowledge and Snooze; acknowledged or snoozed -> Add (or Edit) a
+    reason; resolved -> none."""
     elements: list[dict[str, Any]] = []
     if alert.status == "open":
         elements.append(button("Acknowledge", "alert_ack", value=str(alert.id), style="primary"))
@@ -172,6 +172,13 @@ def _alert_buttons(alert: AlertItem) -> list[dict[str, Any]]:
                 value=str(alert.id),
             )
         )
+    return elements
+
+
+def _alert_buttons(alert: AlertItem) -> list[dict[str, Any]]:
+    """:func:`handling_buttons`, then Open in CRM and Log a note unless resolved (only when
+    the account is in a CRM: it has a link)."""
+    elements = handling_buttons(alert)
     if alert.status != "resolved":
         crm = crm_button(alert.crm_url)
         if crm:

@@ -23,11 +23,9 @@ from digests.blocks import (
     context,
     header,
     message,
-    option,
     section,
-    static_select,
 )
-from digests.cards.alert import REASON_ACTION, SNOOZE_CHOICES
+from digests.cards.alert import handling_buttons
 from digests.limits import MAX_BLOCKS_MESSAGE
 from digests.rows import SEVERITY_EMOJI
 from digests.text import clip_raw, esc, escape, slack_time, user_mention
@@ -98,24 +96,7 @@ def _line(alert: AlertItem) -> str:
 
 
 def _buttons(alert: AlertItem) -> list[dict[str, Any]]:
-    elements: list[dict[str, Any]] = []
-    if alert.status == "open":
-        elements.append(button("Acknowledge", "alert_ack", value=str(alert.id), style="primary"))
-        elements.append(
-            static_select(
-                "Snooze…",
-                "alert_snooze",
-                [option(label, f"{alert.id}:{code}") for code, label in SNOOZE_CHOICES],
-            )
-        )
-    if alert.status in ("acknowledged", "snoozed"):
-        elements.append(
-            button(
-                "Edit reason" if alert.quiet_reason else "Add a reason",
-                REASON_ACTION,
-                value=str(alert.id),
-            )
-        )
+    elements = handling_buttons(alert)
     elements.append(button("Full card", "health_pick", value=str(alert.account_id)))
     return elements
 
