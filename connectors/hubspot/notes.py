@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Any
 
 from hubspot import HubSpot
 
-from connectors.hubspot.client import Sleep, call, make_client
+from connectors.hubspot.client import Sleep, make_client
+from connectors.hubspot.tasks import create_on_company, hubspot_time
 
 NOTE_BODY_MAX = 65_536
 """Characters of ``hs_note_body`` HubSpot accepts; longer notes are cut."""
@@ -36,27 +36,6 @@ def create_note(
     """Create a note on the company ``company_id`` by ``owner_id`` (when known), timestamped
     ``at`` (naive UTC); returns the note id."""
     client = client or make_client()
-    properties = {
-        "hs_timestamp": at.replace(microsecond=0).isoformat() + "Z",
-        "hs_note_body": text[:NOTE_BODY_MAX],
-    }
-    if owner_id:
-        properties["hubspot_owner_id"] = owner_id
-    body: dict[str, Any] = {
-        "properties": properties,
-        "associations": [
-            {
-                "to": {"id": company_id},
-                "types": [
-                    {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": NOTE_TO_COMPANY}
-                ],
-            }
-        ],
-    }
-    api = client.crm.objects.notes.basic_api
-    data = call(
-        lambda: api.create(simple_public_object_input_for_create=body, _preload_content=False),
-        "HubSpot create note",
-        sleep,
-    )
-    return str(data.get("id"))
+    properties = {"hs_timestamp": hubspot_time(at), "hs_note_body": text[:NOTE_BODY_MAX]}
+    return create_on_company(client.crm.objects.notes.basic_api, properties, owner_id,
+                             company_id, NOTE_TO_COMPANY, "HubSpot create note", sleep)

@@ -34,29 +34,50 @@ def create_task(
     """
     client = client or make_client()
     properties = {
-        "hs_timestamp": due.replace(microsecond=0).isoformat() + "Z",
+        "hs_timestamp": hubspot_time(due),
         "hs_task_subject": subject[:SUBJECT_MAX],
         "hs_task_body": description,
         "hs_task_status": "NOT_STARTED",
         "hs_task_priority": "HIGH",
         "hs_task_type": "TODO",
     }
+    return create_on_company(client.crm.objects.tasks.basic_api, properties, owner_id,
+                             company_id, TASK_TO_COMPANY, "HubSpot create task", sleep)
+
+
+def hubspot_time(at: datetime) -> str:
+    """``at`` (naive UTC) as HubSpot's ``hs_timestamp`` wants it: ISO 8601, seconds, Z."""
+    return at.replace(microsecond=0).isoformat() + "Z"
+
+
+def create_on_company(
+    api: Any,
+    properties: dict[str, Any],
+    owner_id: str | None,
+    company_id: str | None,
+    association_type: int,
+    what: str,
+    sleep: Sleep,
+) -> str:
+    """Create an activity (a task, a note) through ``api`` (its ``basic_api``) with
+    ``properties``, assigned to ``owner_id`` when known and associated with the company
+    ``company_id`` (HubSpot-defined ``association_type``) when given; returns its id."""
     if owner_id:
-        properties["hubspot_owner_id"] = owner_id
+        properties = {**properties, "hubspot_owner_id": owner_id}
     body: dict[str, Any] = {"properties": properties}
     if company_id:
         body["associations"] = [
             {
                 "to": {"id": company_id},
                 "types": [
-                    {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": TASK_TO_COMPANY}
+                    {"associationCategory": "HUBSPOT_DEFINED",
+                     "associationTypeId": association_type}
                 ],
             }
         ]
-    api = client.crm.objects.tasks.basic_api
     data = call(
         lambda: api.create(simple_public_object_input_for_create=body, _preload_content=False),
-        "HubSpot create task",
+        what,
         sleep,
     )
     return str(data.get("id"))
