@@ -46,18 +46,25 @@ def create_task(
         "Status": "Not Started",
         "Priority": "High",
     }
-    if owner_id:
-        body["OwnerId"] = owner_id
     if account_id:
         body["WhatId"] = account_id
+    return insert_task(client, body, owner_id, "create Salesforce Task")
+
+
+def insert_task(
+    client: SalesforceClient, body: dict[str, Any], owner_id: str | None, what: str
+) -> str:
+    """Insert a Task with ``body`` (``OwnerId`` set to ``owner_id`` when known) through
+    the client's retries and session renewal; returns its id."""
+    if owner_id:
+        body = {**body, "OwnerId": owner_id}
 
     def create(sf: Salesforce) -> Any:
         task = sf.Task
         assert isinstance(task, SFType)  # every attribute but bulk and bulk2 is an sObject
         return task.create(body)
 
-    result = client.call(create, what="create Salesforce Task")
-    return str(result["id"])
+    return str(client.call(create, what=what)["id"])
 
 
 def log_note(
@@ -85,13 +92,4 @@ def log_note(
         "Status": "Completed",
         "WhatId": account_id,
     }
-    if owner_id:
-        body["OwnerId"] = owner_id
-
-    def create(sf: Salesforce) -> Any:
-        task = sf.Task
-        assert isinstance(task, SFType)  # every attribute but bulk and bulk2 is an sObject
-        return task.create(body)
-
-    result = client.call(create, what="log a note as a Salesforce Task")
-    return str(result["id"])
+    return insert_task(client, body, owner_id, "log a note as a Salesforce Task")
