@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from slack_bolt import Respond
+from slack_sdk import WebClient
 from sqlalchemy.orm import Session
 
 from bot.users import UserDirectory
@@ -73,3 +74,27 @@ def reply_error(respond: Respond | None, what: str) -> None:
         respond(**notice(SORRY), response_type="ephemeral", replace_original=False)
     except Exception:  # noqa: BLE001 - nothing more can be done; already logged above
         log.exception("could not tell the user that %s failed", what)
+
+
+OpenAccountModal = Callable[[WebClient, str, int, str, Respond], None]
+"""Opens a modal about an account: (client, Slack user id, account id, trigger_id, respond)."""
+
+
+def account_modal_opener(
+    open_modal: OpenAccountModal, action: str
+) -> Callable[[dict[str, Any], WebClient, Respond], None]:
+    """The lazy listener of a card button whose value is an account id and that opens a
+    modal: a malformed value is logged and ignored, a failure told to the user."""
+
+    def on_open(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        user_id = (body.get("user") or {}).get("id", "")
+        value = ((body.get("actions") or [{}])[0]).get("value") or ""
+        try:
+            trigger_id = str(body.get("trigger_id") or "")
+            open_modal(client, user_id, int(value), trigger_id, respond)
+        except ValueError:
+            log.warning("%s with a malformed value %r", action, value)
+        except Exception:  # noqa: BLE001 - reported to the user and logged
+            reply_error(respond, action)
+
+    return on_open

@@ -12,7 +12,7 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot.context import BotContext, notice, reply_error
+from bot.context import BotContext, account_modal_opener, notice
 from bot.delivery import SlackDelivery
 from digests.note_blocks import NOTE_ACTION, NOTE_INPUT, NOTE_VIEW, note_modal, note_reply
 from pulse.services import notes
@@ -71,16 +71,11 @@ def register(app: App, ctx: BotContext) -> None:
     def ack_only(ack: Ack) -> None:
         ack()
 
-    def on_open(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        user_id = (body.get("user") or {}).get("id", "")
-        value = ((body.get("actions") or [{}])[0]).get("value") or ""
-        try:
-            trigger_id = str(body.get("trigger_id") or "")
-            open_modal(ctx, SlackDelivery(client), user_id, int(value), trigger_id, respond)
-        except ValueError:
-            log.warning("%s with a malformed value %r", NOTE_ACTION, value)
-        except Exception:  # noqa: BLE001 - reported to the user and logged
-            reply_error(respond, NOTE_ACTION)
+    on_open = account_modal_opener(
+        lambda client, user_id, account_id, trigger_id, respond: open_modal(
+            ctx, SlackDelivery(client), user_id, account_id, trigger_id, respond),
+        NOTE_ACTION,
+    )
 
     def ack_view(ack: Ack, view: dict[str, Any]) -> None:
         # Validation must happen in the ack: only it can show an error inside the modal.

@@ -13,7 +13,7 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot.context import BotContext, notice, reply_error
+from bot.context import BotContext, account_modal_opener, notice
 from bot.delivery import SlackDelivery
 from digests.override_blocks import (
     OPEN_ACTION,
@@ -159,16 +159,11 @@ def register(app: App, ctx: BotContext) -> None:
     def ack_only(ack: Ack) -> None:
         ack()
 
-    def on_open(body: dict[str, Any], client: WebClient, respond: Respond) -> None:
-        user_id = (body.get("user") or {}).get("id", "")
-        value = ((body.get("actions") or [{}])[0]).get("value") or ""
-        try:
-            trigger_id = str(body.get("trigger_id") or "")
-            open_modal(ctx, SlackDelivery(client), user_id, int(value), trigger_id, respond)
-        except ValueError:
-            log.warning("override_open with a malformed value %r", value)
-        except Exception:  # noqa: BLE001 - reported to the user and logged
-            reply_error(respond, OPEN_ACTION)
+    on_open = account_modal_opener(
+        lambda client, user_id, account_id, trigger_id, respond: open_modal(
+            ctx, SlackDelivery(client), user_id, account_id, trigger_id, respond),
+        OPEN_ACTION,
+    )
 
     def ack_view(ack: Ack, view: dict[str, Any]) -> None:
         _, errors = submitted(view)
