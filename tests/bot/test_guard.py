@@ -24,7 +24,7 @@ from fakes.harness import start_bot as start_harness
 from fakes.slack_api import FakeSlack
 from slack_signing import SlackSender, sign, slash_command_body
 
-from bot.guard import TOLERANCE_SECONDS, RefusalLog, SlackGuard
+from bot.guard import TOLERANCE_SECONDS, RefusalLog, SeenRequests, SlackGuard
 from pulse.kernel.config import parse_config
 from storage.db import get_engine
 
@@ -83,9 +83,9 @@ def _log_bytes(caplog: pytest.LogCaptureFixture) -> int:
 
 
 @pytest.fixture
-def guard() -> Iterator[tuple[SlackGuard, Inner]]:
+def guard(db_url: str) -> Iterator[tuple[SlackGuard, Inner]]:
     inner = Inner()
-    yield SlackGuard(inner, PATH, SECRET, MB), inner
+    yield SlackGuard(inner, PATH, SECRET, MB, seen=SeenRequests(db_url)), inner
 
 
 def test_a_10_mb_forged_request_is_refused_unread_and_logged_in_one_short_line(
@@ -101,11 +101,11 @@ def test_a_10_mb_forged_request_is_refused_unread_and_logged_in_one_short_line(
 
 
 def test_forged_requests_under_the_limit_log_no_body_and_are_rate_limited(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, db_url: str
 ) -> None:
     minute = [0.0]
     inner = Inner()
-    app = SlackGuard(inner, PATH, SECRET, MB,
+    app = SlackGuard(inner, PATH, SECRET, MB, seen=SeenRequests(db_url),
                      refusals=RefusalLog(logging.getLogger("pulse.bot.guard"),
                                          per_minute=5, clock=lambda: minute[0]))
     body = b"SECRETBODY" * 90_000  # 900 KB, signed with the wrong secret
