@@ -235,3 +235,20 @@ def test_a_replayed_slash_command_is_answered_once(bot: BotHarness) -> None:
     bot.wait_response("replay")
     time.sleep(1.0)  # a second answer would have arrived by now
     assert len(bot.responses("replay")) == 1
+
+
+def test_a_replay_is_refused_for_as_long_as_its_timestamp_passes(db_url: str) -> None:
+    # Stamped a whole window ahead, a request passes the timestamp check for twice the
+    # window after it was first seen; pruning (due every minute) must not forget it.
+    now = [1_800_000_000.0]
+    inner = Inner()
+    app = SlackGuard(inner, PATH, SECRET, MB, seen=SeenRequests(db_url), clock=lambda: now[0])
+    body = slash_command_body("help", user_id=KENJI, response_url="http://127.0.0.1:9/x")
+    headers = sign(SECRET, body, int(now[0]) + TOLERANCE_SECONDS)
+    assert _call(app, body.encode(), headers)[0] == 200
+    for step in range(1, 11):
+        now[0] += 2 * TOLERANCE_SECONDS / 10 - 1
+        other = sign(SECRET, body, int(now[0]))  # each step: a new request, pruning runs
+        assert _call(app, body.encode(), other)[0] == 200
+        assert _call(app, body.encode(), headers)[0] == 200, step
+    assert len(inner.bodies) == 11  # the first and the ten new ones; no replay
