@@ -26,7 +26,7 @@ The clients, the fake and the server share the machine's cores.
 
     python bench/slack_load_bench.py [--backend postgresql|sqlite] [--clients 50]
         [--seconds 60] [--pause S] [--workers 2] [--threads 8]
-        [--work-threads N] [--work-queue N] [--after 30]
+        [--work-threads N] [--work-queue N] [--no-keep-alive] [--after 30]
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -92,6 +93,7 @@ class Sent:
     ack: float = float("nan")
     status: int = 0
     busy: bool = False
+    error: str = ""  # the client's exception when no HTTP answer came
 
 
 def portfolio(url: str) -> list[tuple[str, str]]:
@@ -239,8 +241,8 @@ class Client:
                                                **sign(SECRET, body)})
                 sent.ack, sent.status = time.monotonic() - sent.started, resp.status_code
                 sent.busy = sent.kind != "click" and BUSY in resp.text
-            except requests.RequestException:
-                sent.status = -1
+            except requests.RequestException as exc:
+                sent.status, sent.error = -1, type(exc).__name__ + str(exc)[-80:]
             self.sent.append(sent)
             time.sleep(self.pause)
 
@@ -269,9 +271,9 @@ def report(sent: list[Sent], fake: FakeSlack, rss: dict[str, Any], seconds: floa
     refused = {s.key for s in busy}
     admitted = [s for s in sent if s.status == 200 and s.key not in refused]
     answered = [got[s.key][0] - s.started for s in admitted if s.key in got]
-    failed = sum(1 for s in sent if s.status != 200)
+    failed = Counter(s.error or f"HTTP {s.status}" for s in sent if s.status != 200)
     print(f"requests {len(sent)} in {seconds:.0f} s ({len(sent) / seconds:.1f}/s), "
-          f"{failed} not acked 200")
+          f"{sum(failed.values())} not acked 200 {dict(failed) or ''}")
     print(f"ack     p50 {pct(acks, 50) * 1000:7.1f} ms  p99 {pct(acks, 99) * 1000:7.1f} ms  "
           f"max {max(acks, default=float('nan')) * 1000:7.1f} ms")
     print(f"answer  p50 {pct(answered, 50):7.2f} s   p99 {pct(answered, 99):7.2f} s   "
@@ -319,7 +321,8 @@ def load_and_measure(url: str, args: argparse.Namespace) -> None:
         rss["warm"] = rss_mb(proc.pid)
         rss["warm_detail"] = processes(proc.pid)
         fake.reset()
-        clients = [Client(n, events_url, fake, pairs, ids, args.pause) for n in range(args.clients)]
+        clients = [Client(n, events_url, fake, pairs, ids, args.pause,
+                          keep_alive=not args.no_keep_alive) for n in range(args.clients)]
         sampler = Sampler(proc.pid)
         sampler.start()
         started = time.monotonic()
@@ -358,6 +361,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--work-threads", type=int, default=0, help="slack.work_threads")
     parser.add_argument("--work-queue", type=int, default=None, help="slack.work_queue")
+    parser.add_argument("--no-keep-alive", action="store_true",
+                        help="a new connection per request (default: one kept per client)")
     parser.add_argument("--after", type=float, default=30.0,
                         help="seconds after the load when RSS is read again")
     args = parser.parse_args()

@@ -54,7 +54,7 @@ QUEUE_PER_THREAD = 4
 """Default ``slack.work_queue``: requests that may wait per work thread. A card or pick
 list costs 30-100 ms of one core (docs/performance.md), so a full queue is worked off
 in well under Slack users' patience; beyond it "busy" now beats an answer a minute late."""
-BUSY_NOTICE_SECONDS = 2.0
+BUSY_NOTICE_SECONDS = 2
 """Timeout of the busy notice posted to a button's ``response_url`` before its ack
 (Slack wants the ack within 3 s)."""
 
