@@ -7,6 +7,9 @@
 * :mod:`bot.delivery` is the one way out to Slack's Web API (the WebClient recipe, DMs,
   posts and updates checked against Slack's limits, uploads, views), for the handlers
   and, injected by the entry points, for the jobs;
-* :mod:`bot.server` serves it (threaded WSGI over HTTP, or Socket Mode);
+* :mod:`bot.server` serves it (threaded WSGI over HTTP, or Socket Mode), behind
+  :mod:`bot.guard` (size, signature, timestamp and replays checked on the raw bytes);
+* :mod:`bot.workload` runs the slow part of requests on a bounded pool and answers
+  "busy" at once when it is full;
 * :mod:`bot.users` maps Slack users to emails (cached ``users.info``).
 """

@@ -23,13 +23,14 @@ from datetime import datetime
 from typing import Any
 
 from slack_bolt import App, BoltRequest, BoltResponse
-from slack_bolt.lazy_listener import ThreadLazyListenerRunner
 from slack_sdk import WebClient
 
 from bot import actions, commands, home, notes, overrides, preferences, trials
 from bot.context import BotContext
 from bot.delivery import web_client
+from bot.guard import RefusalLog
 from bot.users import UserDirectory
+from bot.workload import BoundedLazyRunner, WorkPool, busy_answer, pool_size, watching
 from connectors.stripe_billing import StripeTrials
 from pulse.kernel.clock import utcnow
 from pulse.kernel.config import PulseConfig
@@ -38,10 +39,10 @@ from pulse.services.trials import TrialBilling
 log = logging.getLogger("pulse.bot")
 
 ACK_WORKERS = 32
-LAZY_WORKERS = 8
 """Acks and slow work get separate thread pools: with one shared pool (Bolt's default) a
 burst of slow lookups would queue the acks behind them and miss Slack's 3 seconds. Slow
-work is bounded to a few threads (database connections, the GIL) and simply queues."""
+work runs on :class:`bot.workload.WorkPool` (``slack.work_threads``, ``slack.work_queue``):
+bounded, and a request that does not fit is answered "busy" in its ack."""
 
 REGISTERED_COMMANDS = (commands.COMMAND,)
 REGISTERED_EVENTS = (home.EVENT,)
@@ -57,12 +58,25 @@ class MissingSetting(RuntimeError):
 
 class SlackApp(App):
     """Bolt's app, plus what :class:`bot.guard.SlackGuard` checks before Bolt sees a
-    request: the signing secret and ``slack.max_request_bytes``."""
+    request (the signing secret, ``slack.max_request_bytes``, the database where seen
+    requests are remembered), and the bounded pool its lazy listeners run on."""
 
-    def __init__(self, *, signing_secret: str, max_request_bytes: int, **kwargs: Any) -> None:
+    def __init__(self, *, signing_secret: str, max_request_bytes: int, database_url: str,
+                 work: WorkPool, **kwargs: Any) -> None:
         super().__init__(signing_secret=signing_secret, **kwargs)
         self.signing_secret = signing_secret
         self.max_request_bytes = max_request_bytes
+        self.database_url = database_url
+        self.work = work
+        self.listener_runner.lazy_listener_runner = BoundedLazyRunner(self.logger, work)
+        self.busy_log = RefusalLog(log)
+
+    def dispatch(self, req: BoltRequest) -> BoltResponse:
+        """Bolt's dispatch; when the request's slow work did not fit in the pool, the
+        busy answer instead of its ack (:func:`bot.workload.busy_answer`)."""
+        with watching() as watch:
+            response = super().dispatch(req)
+        return busy_answer(req, response, self.busy_log) if watch.refused else response
 
 
 def require_env(name: str) -> str:
@@ -116,13 +130,11 @@ def build_app(
         client=client,
         signing_secret=signing_secret,
         max_request_bytes=config.slack.max_request_bytes,
+        database_url=database_url,
+        work=WorkPool(*pool_size(config.slack)),
         process_before_response=False,
         token_verification_enabled=False,
         listener_executor=ThreadPoolExecutor(max_workers=ACK_WORKERS, thread_name_prefix="ack"),
-    )
-    app.listener_runner.lazy_listener_runner = ThreadLazyListenerRunner(
-        logger=app.logger,
-        executor=ThreadPoolExecutor(max_workers=LAZY_WORKERS, thread_name_prefix="lazy"),
     )
     app.use(skip_slack_retries)
     ctx = BotContext(

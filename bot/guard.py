@@ -16,7 +16,9 @@ stands in front of Bolt's handler on ``POST /slack/events`` and, in this order:
    either direction, or whose signature is not ``v0=`` HMAC-SHA256 of
    ``v0:{timestamp}:{body}`` with the signing secret, is refused (401);
 4. answers an identical signed request seen within the window once: a replay gets an
-   empty 200 and reaches no handler (:class:`SeenRequests`, keyed by the signature);
+   empty 200 and reaches no handler (:class:`SeenRequests`, keyed by the signature and
+   kept in the database, so a replay sent to another ``pulse serve`` process is caught
+   too);
 5. refuses, with 400, a signed body Bolt could not parse (not UTF-8, a JSON body that is
    not an object, a form ``payload`` that is not a JSON object);
 
@@ -35,12 +37,15 @@ import logging
 import re
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from pulse.kernel.clock import epoch_seconds
+from storage import seen_requests
 
 log = logging.getLogger("pulse.bot.guard")
 
@@ -52,9 +57,13 @@ LOGGED_PER_MINUTE = 30
 flood costs at most ~10 KB of log a minute); the rest are counted in one line."""
 REASON_CHARS = 120
 """A refusal's reason is cut to this many characters in the log."""
-SEEN_MAX = 100_000
-"""Signatures remembered for replay detection; the oldest are forgotten first. Only
-correctly signed requests are remembered, so this bounds memory, not security."""
+KEEP_SECONDS = 2 * TOLERANCE_SECONDS
+"""How long an answered request's signature is remembered. A timestamp up to
+:data:`TOLERANCE_SECONDS` ahead passes the check until that long after it, so a replay
+may arrive up to twice the window after the first delivery; older keys are pruned."""
+PRUNE_EVERY_SECONDS = 60
+"""How often each process deletes the remembered signatures older than
+:data:`KEEP_SECONDS` (one indexed DELETE)."""
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
@@ -98,24 +107,44 @@ class RefusalLog:
 
 
 class SeenRequests:
-    """Signatures of requests already answered, each forgotten ``window`` seconds later."""
+    """Signatures of requests already answered, in the database (:mod:`storage.seen_requests`)
+    so that an identical request is answered once however many processes receive it.
 
-    def __init__(self, window: float = TOLERANCE_SECONDS, limit: int = SEEN_MAX) -> None:
-        self.window = window
-        self.limit = limit
+    Keys are kept :data:`KEEP_SECONDS` and pruned at most every
+    :data:`PRUNE_EVERY_SECONDS` per process. When the database cannot be reached the
+    request is answered (and a warning logged): the signature and timestamp checks still
+    hold, and the handlers would fail on the database anyway.
+    """
+
+    def __init__(self, database_url: str) -> None:
+        self.url = database_url
         self._lock = threading.Lock()
-        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._next_prune = 0.0
 
-    def first_time(self, key: str, now: float) -> bool:
-        """True (and remembered) the first time ``key`` is seen within the window."""
-        with self._lock:
-            while self._seen and (next(iter(self._seen.values())) < now - self.window
-                                  or len(self._seen) >= self.limit):
-                self._seen.popitem(last=False)
-            if key in self._seen:
-                return False
-            self._seen[key] = now
+    def first_time(self, signature: str, now: float) -> bool:
+        """True (and remembered) the first time ``signature`` is seen."""
+        self._prune_if_due(now)
+        try:
+            return seen_requests.first_time(self.url, signature.removeprefix("v0="), _utc(now))
+        except SQLAlchemyError as exc:
+            log.warning("replay check skipped, the database did not answer: %s",
+                        type(exc).__name__)
             return True
+
+    def _prune_if_due(self, now: float) -> None:
+        with self._lock:
+            if now < self._next_prune:
+                return
+            self._next_prune = now + PRUNE_EVERY_SECONDS
+        try:
+            seen_requests.prune(self.url, _utc(now - KEEP_SECONDS))
+        except SQLAlchemyError as exc:
+            log.warning("could not prune seen Slack requests: %s", type(exc).__name__)
+
+
+def _utc(epoch: float) -> datetime:
+    """Naive UTC, as the database stores times."""
+    return datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None)
 
 
 class Refusal(Exception):
@@ -183,15 +212,15 @@ class SlackGuard:
     reads no body on any other request, and answers them 404)."""
 
     def __init__(self, inner: WSGIApp, path: str, signing_secret: str, max_body: int, *,
-                 clock: Callable[[], float] = epoch_seconds,
+                 seen: SeenRequests, clock: Callable[[], float] = epoch_seconds,
                  refusals: RefusalLog | None = None) -> None:
         self.inner = inner
         self.path = path
         self.secret = signing_secret
         self.max_body = max_body
+        self.seen = seen
         self.clock = clock
         self.refusals = refusals or RefusalLog(log)
-        self.seen = SeenRequests()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
                  ) -> Iterable[bytes]:

@@ -30,7 +30,7 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.app import SlackApp
-from bot.guard import SlackGuard
+from bot.guard import SeenRequests, SlackGuard
 from bot.probes import PATHS as PROBE_PATHS
 from bot.probes import Probes
 from bot.webhooks import PREFIX as WEBHOOKS_PREFIX
@@ -95,7 +95,8 @@ def dispatcher(app: SlackApp, *, webhooks: WSGIApp | None = None,
     ``webhooks`` and, given the database, the probes."""
     probes = Probes(database_url) if database_url else None
     slack = SlackGuard(SlackRequestHandler(app, path=EVENTS_PATH), EVENTS_PATH,
-                       app.signing_secret, app.max_request_bytes)
+                       app.signing_secret, app.max_request_bytes,
+                       seen=SeenRequests(app.database_url))
     return Dispatcher(slack, webhooks, probes)
 
 

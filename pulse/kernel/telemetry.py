@@ -5,7 +5,8 @@ server times requests by route (:mod:`bot.server`), the pipeline runner records 
 step (:mod:`pulse.jobs.pipeline`), a sync its records (:mod:`pulse.services.sync.run`),
 the alert evaluation what it raised (:mod:`pulse.services.alerts.evaluate`), Slack
 delivery its refused calls and retries (:mod:`bot.delivery`), the connectors' shared
-retry loop each retry (:mod:`connectors.retry`) and the writeback and sync services each
+retry loop each retry (:mod:`connectors.retry`), the Slack app each request it answered
+"busy" (:mod:`bot.workload`) and the writeback and sync services each
 CRM call that failed for good.
 
 With several ``pulse serve`` workers, each process counts on its own; prometheus-client's
@@ -73,6 +74,13 @@ API_RETRIES = Counter(
     "Calls to an outside API retried (rate limited, server error, connection lost), by API.",
     ["api"],
 )
+SLACK_BUSY = Counter(
+    "pulse_slack_busy_total",
+    "Slack requests answered 'Pulse is busy' at once because the slow-work pool was full, "
+    "by kind (command, block_actions, view_submission, event_callback, other).",
+    ["kind"],
+)
+BUSY_KINDS = ("command", "block_actions", "view_submission", "event_callback")
 
 KNOWN_APIS = ("slack", "salesforce", "hubspot", "stripe", "zendesk", "webhook")
 """The ``api`` label's values; anything else counts as ``other`` (a label's values must
@@ -93,6 +101,11 @@ def api_retry(what: str) -> None:
 def api_error(what: str) -> None:
     """Count one call to the API ``what`` names that failed for good."""
     API_ERRORS.labels(api_label(what)).inc()
+
+
+def slack_busy(kind: str) -> None:
+    """Count one Slack request told "busy" (``kind``: command, or the payload's type)."""
+    SLACK_BUSY.labels(kind if kind in BUSY_KINDS else "other").inc()
 
 
 def alerts_changed(raised: int, reopened: int) -> None:

@@ -1,6 +1,7 @@
 """What Pulse itself records: score snapshots, alerts, the audit log, sync and pipeline runs,
-write-backs, playbooks, reminders, trial extensions, overrides, webhook events and Slack
-lookups of CRM owners, the accounts alert evaluation watches and the digests sent."""
+write-backs, playbooks, reminders, trial extensions, overrides, webhook events, Slack
+lookups of CRM owners, the Slack requests answered (against replays), the accounts alert
+evaluation watches and the digests sent."""
 
 from __future__ import annotations
 
@@ -374,6 +375,24 @@ class SlackLookup(Base):
     slack_user_id: Mapped[str | None] = mapped_column(String(40))
     error: Mapped[str | None] = mapped_column(String(200))
     checked_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class SeenSlackRequest(Base):
+    """A signed Slack request ``pulse serve`` has answered, remembered so an identical
+    one (a replay within the 5-minute window) is answered once across every process.
+
+    ``key`` is the hex of the request's ``X-Slack-Signature`` (HMAC-SHA256 of timestamp
+    and body: identical requests, identical key); the primary key makes the database
+    decide which of two concurrent deliveries is first. Rows are deleted once older than
+    the longest time a replay could still pass the timestamp check
+    (:mod:`storage.seen_requests`).
+    """
+
+    __tablename__ = "seen_slack_requests"
+    __table_args__ = (Index("ix_seen_slack_requests_seen_at", "seen_at"),)
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class WatchedAccount(Base):

@@ -24,7 +24,7 @@ from fakes.harness import start_bot as start_harness
 from fakes.slack_api import FakeSlack
 from slack_signing import SlackSender, sign, slash_command_body
 
-from bot.guard import TOLERANCE_SECONDS, RefusalLog, SlackGuard
+from bot.guard import TOLERANCE_SECONDS, RefusalLog, SeenRequests, SlackGuard
 from pulse.kernel.config import parse_config
 from storage.db import get_engine
 
@@ -83,9 +83,9 @@ def _log_bytes(caplog: pytest.LogCaptureFixture) -> int:
 
 
 @pytest.fixture
-def guard() -> Iterator[tuple[SlackGuard, Inner]]:
+def guard(db_url: str) -> Iterator[tuple[SlackGuard, Inner]]:
     inner = Inner()
-    yield SlackGuard(inner, PATH, SECRET, MB), inner
+    yield SlackGuard(inner, PATH, SECRET, MB, seen=SeenRequests(db_url)), inner
 
 
 def test_a_10_mb_forged_request_is_refused_unread_and_logged_in_one_short_line(
@@ -101,11 +101,11 @@ def test_a_10_mb_forged_request_is_refused_unread_and_logged_in_one_short_line(
 
 
 def test_forged_requests_under_the_limit_log_no_body_and_are_rate_limited(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, db_url: str
 ) -> None:
     minute = [0.0]
     inner = Inner()
-    app = SlackGuard(inner, PATH, SECRET, MB,
+    app = SlackGuard(inner, PATH, SECRET, MB, seen=SeenRequests(db_url),
                      refusals=RefusalLog(logging.getLogger("pulse.bot.guard"),
                                          per_minute=5, clock=lambda: minute[0]))
     body = b"SECRETBODY" * 90_000  # 900 KB, signed with the wrong secret
@@ -235,3 +235,20 @@ def test_a_replayed_slash_command_is_answered_once(bot: BotHarness) -> None:
     bot.wait_response("replay")
     time.sleep(1.0)  # a second answer would have arrived by now
     assert len(bot.responses("replay")) == 1
+
+
+def test_a_replay_is_refused_for_as_long_as_its_timestamp_passes(db_url: str) -> None:
+    # Stamped a whole window ahead, a request passes the timestamp check for twice the
+    # window after it was first seen; pruning (due every minute) must not forget it.
+    now = [1_800_000_000.0]
+    inner = Inner()
+    app = SlackGuard(inner, PATH, SECRET, MB, seen=SeenRequests(db_url), clock=lambda: now[0])
+    body = slash_command_body("help", user_id=KENJI, response_url="http://127.0.0.1:9/x")
+    headers = sign(SECRET, body, int(now[0]) + TOLERANCE_SECONDS)
+    assert _call(app, body.encode(), headers)[0] == 200
+    for step in range(1, 11):
+        now[0] += 2 * TOLERANCE_SECONDS / 10 - 1
+        other = sign(SECRET, body, int(now[0]))  # each step: a new request, pruning runs
+        assert _call(app, body.encode(), other)[0] == 200
+        assert _call(app, body.encode(), headers)[0] == 200, step
+    assert len(inner.bodies) == 11  # the first and the ten new ones; no replay

@@ -7,7 +7,8 @@ and ts, ``conversations.open`` a DM channel id, ``users.info`` the profile email
 ``users.lookupByEmail`` the user of an email (or ``users_not_found``), the
 ``files_upload_v2`` trio an upload URL served by this same fake). It can be told to
 answer the next N calls of a method with HTTP 429 + ``Retry-After`` (``ratelimited``) or
-with ``invalid_auth``, so retry and error paths run through the real client code.
+with ``invalid_auth``, so retry and error paths run through the real client code, or
+hold a method's calls unanswered until released (a slow Slack).
 
 It also serves response URLs (``fake.response_url("key")``): what Bolt's ``respond()``
 posts there is recorded as calls of the pseudo-method ``"response_url"``.
@@ -93,6 +94,7 @@ class FakeSlack(LocalFake):
         self.users: dict[str, FakeUser] = {}
         self.uploads: dict[str, bytes] = {}
         self._failures: dict[str, _Failure] = {}
+        self._held: dict[str, threading.Event] = {}
         self._lock = threading.Condition()
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
@@ -166,6 +168,19 @@ class FakeSlack(LocalFake):
             self._failures[method] = _Failure(
                 times, error, status, retry_after if status == 429 else None
             )
+
+    def hold(self, method: str) -> None:
+        """Make calls of ``method`` wait, unanswered, until :meth:`release` (a slow Slack:
+        what keeps a handler busy for as long as a test needs)."""
+        with self._lock:
+            self._held[method] = threading.Event()
+
+    def release(self, method: str) -> None:
+        """Answer the held calls of ``method``, and the later ones at once."""
+        with self._lock:
+            held = self._held.pop(method, None)
+        if held is not None:
+            held.set()
 
     def reset(self) -> None:
         """Forget recorded calls and pending failures (users stay)."""
@@ -309,6 +324,10 @@ class FakeSlack(LocalFake):
     def _answer(
         self, method: str, args: dict[str, Any], token: str | None
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        with self._lock:
+            held = self._held.get(method)
+        if held is not None:
+            held.wait()
         with self._lock:
             failure = self._failures.get(method)
             if failure and failure.remaining > 0:

@@ -182,6 +182,20 @@ class SlackConfig(StrictModel):
         description="Largest request body `pulse serve` accepts from Slack (bytes); a larger "
         "one is refused with 413 before it is read.",
     )
+    work_threads: int | None = Field(
+        None, ge=1, le=64,
+        description="Threads per `pulse serve` process for the slow part of Slack's requests "
+        "(/health answers, buttons, modal submissions, the Home tab); default: the number of "
+        "cores, at least 2.",
+        examples=[4],
+    )
+    work_queue: int | None = Field(
+        None, ge=0, le=1000,
+        description="Slow Slack work that may wait for one of those threads, per process; "
+        "beyond it a request is answered at once with 'Pulse is busy, try again in a minute' "
+        "instead of late. Default: 4 per thread.",
+        examples=[16],
+    )
     admin_channel: str | None = Field(
         None, description="Channel id told when a step of the daily pipeline fails.",
         examples=["C0123ADMIN"],
