@@ -186,8 +186,8 @@ def summary(out: Path) -> None:
           f"{training['validation']}")
     for label, value in auc.items():
         print(f"  {label:28} held-out AUC {value:.3f}")
-    print(f"  at risk below health {risk['below_health']}: precision {risk['precision']:.0%}, "
-          f"recall {risk['recall']:.0%}, {risk['share_of_accounts']:.0%} of accounts")
+    print(f"  at risk below health {risk['below_health']}: precision {risk['precision']:.1%}, "
+          f"recall {risk['recall']:.1%}, {risk['share_of_accounts']:.0%} of accounts")
 
 
 def main() -> None:
