@@ -187,7 +187,7 @@ def summary(out: Path) -> None:
           f"{training['account_dates']:,} rows / {training['churns']:,} churns, "
           f"{training['validation']}")
     for label, value in auc.items():
-        print(f"  {label:28} held-out AUC {value:.3f}")
+        print(f"  {label:28} held-out AUC {value:.4f}")
     print(f"  at risk below health {risk['below_health']}: precision {risk['precision']:.1%}, "
           f"recall {risk['recall']:.1%}, {risk['share_of_accounts']:.0%} of accounts")
 
