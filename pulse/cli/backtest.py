@@ -271,6 +271,7 @@ def _learn(
     from scoring.learn.document import model_document
     from scoring.learn.fit import learn
     from scoring.learn.folds import LearnError
+    from scoring.learn.inputs import unnamed_custom_fields
     from scoring.learn.live import account_attributes
     from scoring.learn.scorecard import ScorecardError
     from storage.db import session_factory
@@ -284,6 +285,11 @@ def _learn(
         if name.startswith("account_") and data.inputs[name].isna().all():
             err.print(f"[yellow]Account field {name[len('account_'):]} (scoring.learn) has "
                       "no value on any account scored: it is not learned from.[/]")
+    unnamed = unnamed_custom_fields(attributes["custom"], cfg.scoring.learn)
+    if unnamed:
+        err.print(f"[yellow]Custom field(s) not named in scoring.learn, so not learned from: "
+                  f"{term(', '.join(unnamed))}. Name them under scoring.learn.categorical "
+                  "or .numeric to learn from them.[/]")
     try:
         result = learn(data, run.horizon, progress=lambda text: err.print(f"  {text}"))
     except (LearnError, ScorecardError) as exc:

@@ -99,23 +99,28 @@ class DataRange:
     suggested_churns: int
     earliest: date | None
     latest: date | None
-    """The span of as-of dates with usage history behind them and a known horizon."""
+    """The span of as-of dates with usage history behind them (without any usage: with
+    accounts on them and churn within the horizon after them) and a known horizon."""
 
     def lines(self, horizon: Span) -> list[str]:
         usage = (f"usage from {self.first_usage} to {self.last_usage}"
                  if self.first_usage else "no usage")
-        churn = (f"{self.churns} churn(s) dated {self.first_churn} to {self.last_churn}"
+        churn = (f"{self.churns:,} churn(s) dated {self.first_churn} to {self.last_churn}"
                  if self.churns else "no churn dates")
         out = [f"The data holds {usage} and {churn}; outcomes are known to {self.data_end}."]
+        if self.first_usage is None:
+            out.append("Without usage data, learning reads the account fields named in "
+                       "scoring.learn and the contract (tenure, renewal date).")
         if self.suggested is None or self.earliest is None:
+            behind = "usage history behind it" if self.first_usage else "accounts on it"
             out.append(
-                f"No as-of date has usage history behind it and a whole {horizon.words} "
+                f"No as-of date has {behind} and a whole {horizon.words} "
                 "horizon after it: import more history, or try a shorter --horizon."
             )
             return out
         out.append(
             f"Usable as-of dates: {self.earliest} to {self.latest}. Try --as-of "
-            f"{self.suggested} ({self.suggested_churns} churn(s) in the {horizon.words} "
+            f"{self.suggested} ({self.suggested_churns:,} churn(s) in the {horizon.words} "
             f"after it) or --from {self.earliest} --to {self.latest}."
         )
         if self.suggested_churns < MIN_CHURNERS:
@@ -138,7 +143,10 @@ def usable_range(
     An as-of date can work when it has a scoring window of usage behind it (``window_days``
     after the first usage day), is not after the last usage day (later dates would see
     every account idle), and its whole horizon is known by ``observed_until`` (default
-    :func:`data_end`).
+    :func:`data_end`). A workspace without any usage (accounts and their churn dates
+    only, as one CRM snapshot gives) is learned from its account fields: there a date can
+    work from the first contract start on, and from one horizon before the first churn
+    (earlier dates have no churn after them).
     """
     usage_span = session.execute(
         select(func.min(UsageDaily.day), func.max(UsageDaily.day))
@@ -151,7 +159,8 @@ def usable_range(
     churn_days = sorted(d for d in churned if d is not None)
     first_usage, last_usage = _day(usage_span[0]), _day(usage_span[1])
     end = observed_until or data_end(session, today)
-    earliest = first_usage + timedelta(days=window_days) if first_usage else None
+    earliest = (first_usage + timedelta(days=window_days) if first_usage
+                else _first_account_day(session, churn_days, horizon))
     latest = _latest_observed(end, horizon)
     if latest is not None and last_usage is not None:
         latest = min(latest, last_usage)
@@ -179,6 +188,15 @@ def usable_range(
         earliest=earliest,
         latest=latest,
     )
+
+
+def _first_account_day(session: Session, churn_days: list[date], horizon: Span) -> date | None:
+    """Without usage: the later of the first contract start and one horizon before the
+    first churn (either alone when the other is unknown)."""
+    start = _day(session.scalar(select(func.min(Account.contract_start))))
+    before_churn = horizon.after(churn_days[0], -1) if churn_days else None
+    known = [d for d in (start, before_churn) if d is not None]
+    return max(known) if known else None
 
 
 def _day(value: date | str | None) -> date | None:

@@ -164,6 +164,19 @@ def account_field_inputs(
     return pd.DataFrame(out, index=accounts.index), tuple(categorical)
 
 
+def unnamed_custom_fields(custom: pd.Series, learn: LearnConfig) -> list[str]:
+    """Custom fields some account holds that ``scoring.learn`` does not name (sorted).
+
+    ``custom`` holds each account's custom fields (dicts). Learning reads only the fields
+    named in config, so an import's extra columns are otherwise left out without a word.
+    """
+    named = {field_source(n)[1] for n in (*learn.categorical, *learn.numeric)
+             if field_source(n)[0] == "custom"}
+    held = {str(k) for d in custom if isinstance(d, Mapping) for k, v in d.items()
+            if not _missing(v)}
+    return sorted(held - named)
+
+
 def panel_inputs(panel: pd.DataFrame) -> pd.DataFrame:
     """Component values and flag severities of backtest panel rows, as inputs."""
     out = {name: panel[col].to_numpy(dtype="float64") for name, col in PANEL_INPUTS.items()}

@@ -16,7 +16,13 @@ from scoring.learn.document import (
 )
 from scoring.learn.fit import CURRENT, SCORECARD, LearningData, learn
 from scoring.learn.folds import LearnError, make_folds
-from scoring.learn.inputs import SIGNAL_COUNTS, account_field_inputs, signal_inputs, tenure_days
+from scoring.learn.inputs import (
+    SIGNAL_COUNTS,
+    account_field_inputs,
+    signal_inputs,
+    tenure_days,
+    unnamed_custom_fields,
+)
 from scoring.learn.scorecard import InputBins, Scorecard
 from scoring.periods import parse_span
 
@@ -161,6 +167,13 @@ def test_account_fields_read_columns_custom_fields_and_tenure() -> None:
     assert fields["account_seats"].tolist() == [5.0, 8.0]
     employees = fields["account_employees"].tolist()
     assert employees[0] == 120.0 and np.isnan(employees[1])  # not a number: missing
+
+
+def test_custom_fields_not_named_in_config_are_listed() -> None:
+    custom = pd.Series([{"plan": "pro", "contract": "One year", "blank": None},
+                        {"employees": "120", "notes": "x"}, {}])
+    learn_cfg = LearnConfig(categorical=["segment", "plan"], numeric=["custom.employees"])
+    assert unnamed_custom_fields(custom, learn_cfg) == ["contract", "notes"]
 
 
 def test_signal_inputs_count_days_back_from_the_as_of_date() -> None:
