@@ -16,6 +16,12 @@ pin exact figures on both):
   ``bit_or`` and counted with ``bit_count`` on PostgreSQL, which keeps its aggregate
   parallel;
 * :class:`unindexed` tells SQLite to scan usage rather than walk the day index.
+
+Every other engine (DuckDB, Snowflake, BigQuery, Databricks SQL, Redshift) gets the
+portable branch, the one SQLite takes: ``COUNT(DISTINCT ...)``, ``SUM(DISTINCT 2**k)``
+and ``CASE`` chains are standard SQL. Where the rows are is a :class:`UsageTable`:
+Pulse's ``usage_daily`` (:func:`pulse_usage`) or any table, view or file whose columns
+the configuration names (:func:`mapped_usage`).
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from sqlalchemy import (
     func,
     literal,
     or_,
+    table,
     values,
 )
 from sqlalchemy.dialects.postgresql import BIT
@@ -58,6 +65,52 @@ BITMASK_CHUNK = 60
 
 PerUserColumns = ReadOnlyColumnCollection[str, Any]
 """The columns of the per-user subquery (``subquery.c``)."""
+
+
+@dataclass(frozen=True)
+class UsageTable:
+    """The usage rows a statement reads, wherever they live: a FROM and its columns.
+
+    ``user`` names the user (Pulse's contact id in ``usage_daily``, the user's external
+    id elsewhere); ``account`` is only known for Pulse's own table, where it lets the
+    work be split by account id range.
+    """
+
+    source: FromClause
+    user: ColumnElement[Any]
+    feature: ColumnElement[Any]
+    day: ColumnElement[Any]
+    events: ColumnElement[Any]
+    account: ColumnElement[Any] | None = None
+
+
+def pulse_usage() -> UsageTable:
+    """Pulse's own ``usage_daily`` table, which a sync fills."""
+    usage = UsageDaily
+    return UsageTable(
+        source=usage.__table__,
+        user=usage.user_id,
+        feature=usage.feature,
+        day=usage.day,
+        events=usage.events,
+        account=usage.account_id,
+    )
+
+
+def mapped_usage(name: str, columns: Mapping[str, str]) -> UsageTable:
+    """A table or view ``name`` (``schema.table`` allowed) whose columns ``columns`` names
+    for ``user``, ``feature``, ``day`` and ``events`` (configuration ``scoring.usage``)."""
+    schema, _, bare = name.rpartition(".")
+    kinds = {"user": String(), "feature": String(), "day": Date(), "events": BigInteger()}
+    cols = {key: column(columns[key], kind) for key, kind in kinds.items()}
+    source = table(bare, *cols.values(), schema=schema or None)
+    return UsageTable(
+        source=source,
+        user=source.c[columns["user"]],
+        feature=source.c[columns["feature"]],
+        day=source.c[columns["day"]],
+        events=source.c[columns["events"]],
+    )
 
 
 class unindexed(FunctionElement[Any]):
@@ -99,7 +152,9 @@ def bit_count(mask: ColumnElement[Any]) -> ColumnElement[Any]:
     return func.bit_count(cast(mask, BIT(64)))
 
 
-def weight_case(weights: Mapping[str, float], default: float) -> ColumnElement[Any]:
+def weight_case(
+    weights: Mapping[str, float], default: float, feature_col: ColumnElement[Any]
+) -> ColumnElement[Any]:
     """SQL ``CASE`` giving each usage row's value weight (``default`` when the feature
     has none in ``weights``); portable across dialects."""
     by_weight: dict[float, list[str]] = defaultdict(list)
@@ -109,7 +164,7 @@ def weight_case(weights: Mapping[str, float], default: float) -> ColumnElement[A
     if not by_weight:
         return literal(default, Float)
     whens = [
-        (UsageDaily.feature.in_(sorted(features)), literal(weight, Float))
+        (feature_col.in_(sorted(features)), literal(weight, Float))
         for weight, features in sorted(by_weight.items())
     ]
     return case(*whens, else_=literal(default, Float))
@@ -163,13 +218,14 @@ class FeatureBits:
     core: ColumnElement[Any]
     table: Values | None
     postgres: bool
+    usage: UsageTable
 
     def source(self) -> FromClause:
         """What the per-user aggregation reads: usage, joined to the feature table if any."""
-        usage = UsageDaily.__table__
+        usage = self.usage.source
         if self.table is None:
             return usage
-        return usage.outerjoin(self.table, self.table.c.name == UsageDaily.feature)
+        return usage.outerjoin(self.table, self.table.c.name == self.usage.feature)
 
     def masks(self, when: ColumnElement[bool]) -> list[ColumnElement[Any]]:
         """Per user, the catalogue features used while ``when`` holds, as bitmasks.
@@ -187,7 +243,7 @@ class FeatureBits:
             chunk = self.catalogue[first : first + BITMASK_CHUNK]
             code = case(
                 {feature: literal(1 << k, BigInteger) for k, feature in enumerate(chunk)},
-                value=UsageDaily.feature,
+                value=self.usage.feature,
             )
             exprs.append(cast(func.sum(distinct(case((when, code)))), BigInteger))
         return exprs
@@ -219,6 +275,7 @@ class FeatureBits:
 
 def feature_bits(
     dialect: str,
+    usage: UsageTable,
     catalogue: tuple[str, ...],
     weights: Mapping[str, float],
     core: Collection[str],
@@ -240,13 +297,15 @@ def feature_bits(
             core=table.c.core,
             table=table,
             postgres=postgres,
+            usage=usage,
         )
     return FeatureBits(
         catalogue=catalogue,
-        weight=weight_case(weights, default_weight),
-        core=UsageDaily.feature.in_(list(core)),
+        weight=weight_case(weights, default_weight, usage.feature),
+        core=usage.feature.in_(list(core)),
         table=None,
         postgres=postgres,
+        usage=usage,
     )
 
 
@@ -262,6 +321,7 @@ class DayBits:
     first: date
     last: date
     postgres: bool
+    day: ColumnElement[Any]
 
     @property
     def _chunk_starts(self) -> list[date]:
@@ -270,7 +330,7 @@ class DayBits:
 
     def per_user(self, inside: ColumnElement[bool]) -> list[ColumnElement[Any]]:
         """Labelled per-user aggregates; ``inside`` is the same range as a condition."""
-        day = UsageDaily.day
+        day = self.day
         if not self.postgres:
             return [func.count(distinct(case((inside, day)))).label("days_now")]
         columns: list[ColumnElement[Any]] = []
