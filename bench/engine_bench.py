@@ -32,7 +32,6 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -106,8 +105,8 @@ def _floor(where: str) -> None:
     sql = str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
     started = time.perf_counter()
     con = duckdb.connect()
-    con.execute(f"CREATE VIEW usage_daily AS SELECT * FROM read_parquet('{where}/usage_daily.parquet')")
-    con.execute(f"CREATE VIEW contacts AS SELECT * FROM read_parquet('{where}/contacts.parquet')")
+    for view, file in (("usage_daily", "usage_daily.parquet"), ("contacts", "contacts.parquet")):
+        con.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet('{where}/{file}')")
     frame = con.execute(sql).df()
     elapsed = time.perf_counter() - started
     print(json.dumps({"seconds": elapsed, "peak_mb": _peak_rss_mb(), "accounts": len(frame)}))

@@ -45,6 +45,7 @@ from scoring.signals.windows import Windows
 from storage.models import Contact
 from storage.tuning import AnySelect
 from storage.usage_sql import (
+    BITWISE_DIALECTS,
     DayBits,
     FeatureBits,
     PerUserColumns,
@@ -78,15 +79,9 @@ class People:
 
 def pulse_people() -> People:
     """Pulse's ``contacts`` table, keyed by contact id."""
-    contact = Contact
-    return People(
-        source=contact.__table__,
-        key=contact.id,
-        account_id=contact.account_id,
-        department=contact.department,
-        role=contact.role,
-        is_main_contact=contact.is_main_contact,
-    )
+    contacts = Contact.__table__
+    c = contacts.c
+    return People(contacts, c.id, c.account_id, c.department, c.role, c.is_main_contact)
 
 
 def engine_people() -> People:
@@ -136,7 +131,7 @@ class UsagePlan:
             dialect, usage, catalogue, weights, cfg.core_features, DEFAULT_FEATURE_WEIGHT
         )
         days = DayBits(
-            first=windows.start, last=windows.as_of, postgres=dialect == "postgresql",
+            first=windows.start, last=windows.as_of, bitwise=dialect in BITWISE_DIALECTS,
             day=usage.day,
         )
         return cls(windows=windows, usage=usage, features=features, days=days)
@@ -181,7 +176,9 @@ def per_user_stmt(plan: UsagePlan) -> AnySelect:
 
 def per_user_table(plan: UsagePlan, name: str) -> FromClause:
     """The rows of :func:`per_user_stmt` stored as table ``name`` (same columns)."""
-    return table(name, *[column(c.key, c.type) for c in per_user_stmt(plan).selected_columns])
+    return table(
+        name, *[column(str(c.key), c.type) for c in per_user_stmt(plan).selected_columns]
+    )
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from scoring.signals.activity import (
     people_stmt,
 )
 from scoring.signals.frame import Signals, assemble_frame
+from scoring.signals.remote import remote_activity
 from scoring.signals.sources import (
     csat_stmt,
     integrations_stmt,
@@ -28,12 +29,11 @@ from scoring.signals.sources import (
     snapshots_stmt,
     tickets_stmt,
 )
-from scoring.signals.remote import remote_activity
 from scoring.signals.windows import Windows, WorkspaceMeta
 from scoring.signals.workspace import UsageCalendar, workspace_meta
 from storage.tuning import (
-    AnySelect,
     PARALLEL_WORKERS,
+    AnySelect,
     parallel_safe,
     query_frame,
     run_queries,

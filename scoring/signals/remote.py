@@ -34,12 +34,12 @@ _TEXT_OR_DATE = ("user_id", "last_day", "first_core_day")
 
 def _numbers(per_user: pd.DataFrame) -> pd.DataFrame:
     """Drivers hand sums back as ``Decimal`` (Snowflake's NUMBER): figures become floats,
-    feature masks exact integers (a float holds only 53 of a mask's 60 bits)."""
+    feature and day masks exact integers (a float holds only 53 of a mask's 60 bits)."""
     out = per_user.copy()
     for col in out.columns:
         if col in _TEXT_OR_DATE:
             continue
-        if col.startswith("fnow_"):
+        if col.startswith(("fnow_", "dmask_")):
             out[col] = out[col].map(lambda v: None if pd.isna(v) else int(v)).astype("Int64")
         else:
             out[col] = pd.to_numeric(out[col], errors="coerce").astype("float64")

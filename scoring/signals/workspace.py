@@ -92,7 +92,8 @@ def _first_day_and_catalogue(
     """First active usage day and sorted feature catalogue of both windows, queried."""
     usage = engine.usage
     window = and_(usage.day >= windows.prev_start, usage.day <= windows.as_of, usage.events > 0)
-    first = engine.rows(session, select(func.min(usage.day)).select_from(usage.source).where(window))
+    earliest = select(func.min(usage.day)).select_from(usage.source).where(window)
+    first = engine.rows(session, earliest)
     first_day = first[0][0] if first else None
     if first_day is None:
         return None, ()

@@ -3,8 +3,9 @@ database (SQLite, PostgreSQL), DuckDB (Parquet, CSV, a .duckdb file) and a wareh
 reached by URL; the warehouse statement as Snowflake and BigQuery receive it; and a whole
 `pulse score` on DuckDB over Parquet giving the scores of a SQLite run.
 
-The warehouse here is a SQLite or DuckDB file reached by its SQLAlchemy URL, which takes
-the warehouse route (per-user figures come back, a local DuckDB rolls them up).
+The warehouse here is a SQLite or a DuckDB file reached by its SQLAlchemy URL, which
+takes the warehouse route (per-user figures come back, a local DuckDB rolls them up): the
+portable phrasing and the bitmask one.
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ def _engines(
     usage.to_sql("product_usage_daily", warehouse, index=False)
     warehouse.dispose()
     env.setenv("PULSE_TEST_WAREHOUSE_URL", f"sqlite:///{where / 'warehouse.db'}")
+    shutil.copy(where / "usage.duckdb", where / "warehouse.duckdb")
+    env.setenv("PULSE_TEST_BITWISE_URL", f"duckdb:///{where / 'warehouse.duckdb'}")
     common: dict[str, Any] = {"user_source": "sample"}
     return {
         "parquet": UsageEngineConfig(engine="duckdb", path=str(where / "usage.parquet"), **common),
@@ -92,6 +95,10 @@ def _engines(
         ),
         "warehouse": UsageEngineConfig(
             engine="warehouse", url_env="PULSE_TEST_WAREHOUSE_URL", **common
+        ),
+        # a warehouse whose dialect ORs bitmasks: day and feature masks travel back
+        "bitwise warehouse": UsageEngineConfig(
+            engine="warehouse", url_env="PULSE_TEST_BITWISE_URL", **common
         ),
     }
 
