@@ -90,8 +90,7 @@ def _write_parquet(frames: dict[str, pd.DataFrame], where: Path) -> None:
 
 def _floor(where: str) -> None:
     """The bare DuckDB aggregation (subprocess body); prints its seconds as JSON."""
-    import duckdb
-    from sqlalchemy.dialects import registry
+    from sqlalchemy import create_engine
 
     from pulse.kernel.config import ScoringConfig
     from scoring.signals.activity import activity_stmt
@@ -100,16 +99,18 @@ def _floor(where: str) -> None:
     cfg = ScoringConfig()
     catalogue = tuple(sorted(pq.read_table(f"{where}/usage.parquet", columns=["feature"])
                              .column("feature").unique().to_pylist()))
-    dialect = registry.load("duckdb")()
     stmt = activity_stmt(Windows.build(AS_OF, cfg), cfg, catalogue, "duckdb")
-    sql = str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
     started = time.perf_counter()
-    con = duckdb.connect()
-    for view, file in (("usage_daily", "usage_daily.parquet"), ("contacts", "contacts.parquet")):
-        con.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet('{where}/{file}')")
-    frame = con.execute(sql).df()
+    engine = create_engine("duckdb:///:memory:")
+    with engine.connect() as con:
+        for view, file in (("usage_daily", "usage_daily.parquet"),
+                           ("contacts", "contacts.parquet")):
+            con.exec_driver_sql(
+                f"CREATE VIEW {view} AS SELECT * FROM read_parquet('{where}/{file}')"
+            )
+        rows = con.execute(stmt).all()
     elapsed = time.perf_counter() - started
-    print(json.dumps({"seconds": elapsed, "peak_mb": _peak_rss_mb(), "accounts": len(frame)}))
+    print(json.dumps({"seconds": elapsed, "peak_mb": _peak_rss_mb(), "accounts": len(rows)}))
 
 
 def _score(url: str, usage: dict[str, Any] | None) -> None:
