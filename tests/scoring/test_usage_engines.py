@@ -31,14 +31,14 @@ from typer.testing import CliRunner
 from connectors.files import FilesConnector
 from connectors.sample import SampleConnector
 from pulse.cli.main import app
-from pulse.kernel.config import ScoringConfig, UsageEngineConfig, parse_config
+from pulse.kernel.config import ConfigError, ScoringConfig, UsageEngineConfig, parse_config
 from scoring.signals import Windows, load_signals, usage_calendar
 from scoring.signals.activity import UsagePlan, per_user_stmt
 from storage.db import get_engine, session_factory
 from storage.loader import load_batch
 from storage.migrate import upgrade
 from storage.models import Contact, ScoreSnapshot, UsageDaily
-from storage.usage_engine import usage_engine
+from storage.usage_engine import UsageEngineError, usage_engine
 from storage.usage_sql import mapped_usage
 
 END = date(2025, 6, 30)
@@ -205,3 +205,20 @@ def test_pulse_score_on_duckdb_over_parquet_gives_the_scores_of_sqlite(tmp_path:
         assert theirs[account][0] == pytest.approx(score, abs=1e-9)
         assert theirs[account][1] == tier
     assert without != ours  # the usage did count: without it the scores differ
+
+
+def test_an_engine_that_cannot_be_reached_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PULSE_TEST_NO_URL", raising=False)
+    unset = UsageEngineConfig(engine="warehouse", url_env="PULSE_TEST_NO_URL")
+    with pytest.raises(UsageEngineError, match="PULSE_TEST_NO_URL is not set"):
+        usage_engine(unset)
+    missing = UsageEngineConfig(engine="duckdb", path=str(tmp_path / "gone.duckdb"))
+    with pytest.raises(UsageEngineError, match="gone.duckdb' not found"):
+        usage_engine(missing)
+    with pytest.raises(ConfigError, match="engine duckdb needs a path"):
+        parse_config({"scoring": {"usage": {"engine": "duckdb"}}})
+    with pytest.raises(ConfigError, match="columns lacks day"):
+        parse_config({"scoring": {"usage": {"columns": {"user": "u", "feature": "f",
+                                                        "events": "e"}}}})
