@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
 from sqlalchemy import (
     Boolean,
     ColumnElement,
@@ -59,6 +60,14 @@ STAKEHOLDER_ROLES = ("owner", "admin", "power_user")
 """Contact roles whose activity shows the account's decision makers are engaged."""
 PEOPLE_TABLE = "pulse_contacts"
 """The name under which an outside engine is handed the contacts (:func:`engine_people`)."""
+PEOPLE_TYPES = {
+    "external_id": pa.string(),
+    "account_id": pa.int64(),
+    "department": pa.string(),
+    "role": pa.string(),
+    "is_main_contact": pa.bool_(),
+}
+"""The columns of :func:`people_stmt`, as the Arrow table an outside engine is handed."""
 
 
 @dataclass(frozen=True)

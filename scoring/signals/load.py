@@ -7,11 +7,13 @@ from datetime import date
 from time import perf_counter
 
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy.orm import Session
 
 from pulse.kernel.config import ScoringConfig
 from scoring.signals.accounts import AccountRoster, accounts_stmt
 from scoring.signals.activity import (
+    PEOPLE_TYPES,
     UsagePlan,
     activity_stmt,
     contact_facts_stmt,
@@ -34,12 +36,13 @@ from scoring.signals.workspace import UsageCalendar, workspace_meta
 from storage.tuning import (
     PARALLEL_WORKERS,
     AnySelect,
+    engine_of,
     parallel_safe,
     query_frame,
     run_queries,
     split_ids,
 )
-from storage.usage_engine import UsageEngine, usage_engine
+from storage.usage_engine import UsageEngine, arrow_table, usage_engine
 
 MIN_ACCOUNTS_FOR_THREADS = 1000
 """Below this many accounts extra connections cost more than they save."""
@@ -79,18 +82,33 @@ def _outside(
     timings: dict[str, float],
 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Usage aggregated by an outside engine (:mod:`scoring.signals.remote`) while the
-    contact facts and the small queries run on the session's connection."""
+    contact facts and the small queries run on the session's connection. The contacts
+    the engine is handed are read on a connection of their own when that is safe
+    (:func:`storage.tuning.parallel_safe`), so that read overlaps the small queries too."""
     plan = UsagePlan.build(meta.windows, cfg, meta.catalogue, engine.dialect, engine.usage)
+    stmt = people_stmt(engine.user_source)
+    own = engine_of(session) if parallel_safe(session) else None
     t0 = perf_counter()
-    people = query_frame(session, people_stmt(engine.user_source))
-    timings["people"] = perf_counter() - t0
+
+    def usage_figures(people: pa.Table | None) -> pd.DataFrame:
+        if people is None:
+            assert own is not None
+            with own.connect() as conn:
+                people = arrow_table(conn, stmt, PEOPLE_TYPES)
+            timings["people"] = perf_counter() - t0
+        return remote_activity(engine, plan, cfg, people)
+
+    given = None
+    if own is None:
+        given = arrow_table(session.connection(), stmt, PEOPLE_TYPES)
+        timings["people"] = perf_counter() - t0
     small = {**small, "contact_facts": contact_facts_stmt(meta.windows)}
     with ThreadPoolExecutor(max_workers=1) as pool:
-        future = pool.submit(remote_activity, engine, plan, cfg, people)
+        future = pool.submit(usage_figures, given)
         results = {}
-        for name, stmt in small.items():
+        for name, query in small.items():
             t1 = perf_counter()
-            results[name] = query_frame(session, stmt)
+            results[name] = query_frame(session, query)
             timings[name] = perf_counter() - t1
         activity = future.result()
     timings["activity"] = perf_counter() - t0

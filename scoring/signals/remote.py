@@ -15,6 +15,7 @@ only the route differs (:mod:`storage.usage_engine`):
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
 
 from pulse.kernel.config import ScoringConfig
 from scoring.signals.activity import (
@@ -47,15 +48,12 @@ def _numbers(per_user: pd.DataFrame) -> pd.DataFrame:
 
 
 def remote_activity(
-    engine: UsageEngine, plan: UsagePlan, cfg: ScoringConfig, people: pd.DataFrame
+    engine: UsageEngine, plan: UsagePlan, cfg: ScoringConfig, people: pa.Table
 ) -> pd.DataFrame:
     """Usage figures per account (the columns of
     :func:`~scoring.signals.activity.usage_rollup_stmt`) from ``engine``; ``people`` is
-    the frame of :func:`~scoring.signals.activity.people_stmt`."""
+    the Arrow table of :func:`~scoring.signals.activity.people_stmt`."""
     who = engine_people()
-    if people.empty:  # DuckDB cannot type an empty frame's object columns
-        people = people.astype({"external_id": "string", "department": "string",
-                                "role": "string", "is_main_contact": "bool"})
     if engine.kind == "duckdb":
         return engine.frame(None, usage_rollup_stmt(plan, cfg, who), {PEOPLE_TABLE: people})
     per_user = _numbers(engine.frame(None, per_user_stmt(plan)))
