@@ -16,6 +16,14 @@ pin exact figures on both):
   ``bit_or`` and counted with ``bit_count`` on PostgreSQL, which keeps its aggregate
   parallel;
 * :class:`unindexed` tells SQLite to scan usage rather than walk the day index.
+
+DuckDB takes PostgreSQL's branch (:data:`BITWISE_DIALECTS`: both have ``bit_or`` and
+``bit_count``, spelled per dialect by :class:`bit_count`); every other engine
+(Snowflake, BigQuery, Databricks SQL, Redshift) gets the portable branch, the one SQLite
+takes: ``COUNT(DISTINCT ...)``, ``SUM(DISTINCT 2**k)`` and ``CASE`` chains are standard
+SQL. Where the rows are is a :class:`UsageTable`:
+Pulse's ``usage_daily`` (:func:`pulse_usage`) or any table, view or file whose columns
+the configuration names (:func:`mapped_usage`).
 """
 
 from __future__ import annotations
@@ -45,19 +53,73 @@ from sqlalchemy import (
     func,
     literal,
     or_,
+    table,
     values,
 )
 from sqlalchemy.dialects.postgresql import BIT
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
+from sqlalchemy.sql.elements import ColumnClause
+from sqlalchemy.types import TypeEngine
 
 from storage.models import UsageDaily
 
 BITMASK_CHUNK = 60
 """Bits per bitmask column: powers of two up to 2**59 stay inside a signed 64-bit int."""
+BITWISE_DIALECTS = ("postgresql", "duckdb")
+"""Databases with an OR aggregate (``bit_or``) and ``bit_count``: their aggregation ORs
+bitmasks, joins the feature table and keeps days as bits. In DuckDB the portable
+``COUNT(DISTINCT)``/``SUM(DISTINCT)`` phrasing measured several times slower."""
 
 PerUserColumns = ReadOnlyColumnCollection[str, Any]
 """The columns of the per-user subquery (``subquery.c``)."""
+
+
+@dataclass(frozen=True)
+class UsageTable:
+    """The usage rows a statement reads, wherever they live: a FROM and its columns.
+
+    ``user`` names the user (Pulse's contact id in ``usage_daily``, the user's external
+    id elsewhere); ``account`` is only known for Pulse's own table, where it lets the
+    work be split by account id range.
+    """
+
+    source: FromClause
+    user: ColumnElement[Any]
+    feature: ColumnElement[Any]
+    day: ColumnElement[Any]
+    events: ColumnElement[Any]
+    account: ColumnElement[Any] | None = None
+
+
+def pulse_usage() -> UsageTable:
+    """Pulse's own ``usage_daily`` table, which a sync fills."""
+    usage = UsageDaily.__table__
+    c = usage.c
+    return UsageTable(
+        source=usage, user=c.user_id, feature=c.feature, day=c.day, events=c.events,
+        account=c.account_id,
+    )
+
+
+def mapped_usage(name: str, columns: Mapping[str, str]) -> UsageTable:
+    """A table or view ``name`` (``schema.table`` allowed) whose columns ``columns`` names
+    for ``user``, ``feature``, ``day`` and ``events`` (configuration ``scoring.usage``)."""
+    schema, _, bare = name.rpartition(".")
+    kinds: dict[str, TypeEngine[Any]] = {
+        "user": String(), "feature": String(), "day": Date(), "events": BigInteger()
+    }
+    cols: dict[str, ColumnClause[Any]] = {
+        key: column(columns[key], kind) for key, kind in kinds.items()
+    }
+    source = table(bare, *cols.values(), schema=schema or None)
+    return UsageTable(
+        source=source,
+        user=source.c[columns["user"]],
+        feature=source.c[columns["feature"]],
+        day=source.c[columns["day"]],
+        events=source.c[columns["events"]],
+    )
 
 
 class unindexed(FunctionElement[Any]):
@@ -94,12 +156,29 @@ def bit_of(mask: ColumnElement[Any], k: int) -> ColumnElement[Any]:
     return mask.op(">>")(literal(k, Integer)).op("&")(literal(1, BigInteger))
 
 
-def bit_count(mask: ColumnElement[Any]) -> ColumnElement[Any]:
-    """PostgreSQL (14+): number of set bits of a non-negative ``bigint`` mask."""
-    return func.bit_count(cast(mask, BIT(64)))
+class bit_count(FunctionElement[Any]):
+    """The number of set bits of a non-negative ``bigint`` mask: PostgreSQL (14+) counts
+    bits of a bit string (``bit_count(CAST(mask AS BIT(64)))``), DuckDB of the integer."""
+
+    inherit_cache = True
+    name = "bit_count"
+    type = BigInteger()
 
 
-def weight_case(weights: Mapping[str, float], default: float) -> ColumnElement[Any]:
+@compiles(bit_count)
+def _bit_count_default(element: bit_count, compiler: Any, **kw: Any) -> str:
+    return f"bit_count({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(bit_count, "postgresql")
+def _bit_count_postgresql(element: bit_count, compiler: Any, **kw: Any) -> str:
+    mask = compiler.process(cast(element.clauses.clauses[0], BIT(64)), **kw)
+    return f"bit_count({mask})"
+
+
+def weight_case(
+    weights: Mapping[str, float], default: float, feature_col: ColumnElement[Any]
+) -> ColumnElement[Any]:
     """SQL ``CASE`` giving each usage row's value weight (``default`` when the feature
     has none in ``weights``); portable across dialects."""
     by_weight: dict[float, list[str]] = defaultdict(list)
@@ -109,7 +188,7 @@ def weight_case(weights: Mapping[str, float], default: float) -> ColumnElement[A
     if not by_weight:
         return literal(default, Float)
     whens = [
-        (UsageDaily.feature.in_(sorted(features)), literal(weight, Float))
+        (feature_col.in_(sorted(features)), literal(weight, Float))
         for weight, features in sorted(by_weight.items())
     ]
     return case(*whens, else_=literal(default, Float))
@@ -154,22 +233,23 @@ class FeatureBits:
     """Per usage row: its feature's value weight and core status; per user: the
     catalogue features used, as bitmasks; per account: sums over the features used.
 
-    Build with :func:`feature_bits`. ``table`` is the PostgreSQL VALUES table the usage
-    rows are joined to (:meth:`source`), None on SQLite, which uses CASE chains.
+    Build with :func:`feature_bits`. ``table`` is the VALUES table the usage rows are
+    joined to (:meth:`source`) on :data:`BITWISE_DIALECTS`, None elsewhere (CASE chains).
     """
 
     catalogue: tuple[str, ...]
     weight: ColumnElement[Any]
     core: ColumnElement[Any]
     table: Values | None
-    postgres: bool
+    bitwise: bool
+    usage: UsageTable
 
     def source(self) -> FromClause:
         """What the per-user aggregation reads: usage, joined to the feature table if any."""
-        usage = UsageDaily.__table__
+        usage = self.usage.source
         if self.table is None:
             return usage
-        return usage.outerjoin(self.table, self.table.c.name == UsageDaily.feature)
+        return usage.outerjoin(self.table, self.table.c.name == self.usage.feature)
 
     def masks(self, when: ColumnElement[bool]) -> list[ColumnElement[Any]]:
         """Per user, the catalogue features used while ``when`` holds, as bitmasks.
@@ -187,7 +267,7 @@ class FeatureBits:
             chunk = self.catalogue[first : first + BITMASK_CHUNK]
             code = case(
                 {feature: literal(1 << k, BigInteger) for k, feature in enumerate(chunk)},
-                value=UsageDaily.feature,
+                value=self.usage.feature,
             )
             exprs.append(cast(func.sum(distinct(case((when, code)))), BigInteger))
         return exprs
@@ -209,7 +289,7 @@ class FeatureBits:
                 continue
             chunk, bit = divmod(k, BITMASK_CHUNK)
             mask = mask_of_chunk(chunk)
-            if self.postgres:
+            if self.bitwise:
                 used = func.coalesce(bit_of(func.bit_or(mask), bit), 0)
             else:
                 used = func.coalesce(func.max(bit_of(mask, bit)), 0)
@@ -219,6 +299,7 @@ class FeatureBits:
 
 def feature_bits(
     dialect: str,
+    usage: UsageTable,
     catalogue: tuple[str, ...],
     weights: Mapping[str, float],
     core: Collection[str],
@@ -229,8 +310,8 @@ def feature_bits(
     ``weights`` are the features' value weights (``default_weight`` for the others) and
     ``core`` the core features: the scorer's rules, taken as given here.
     """
-    postgres = dialect == "postgresql"
-    table = feature_table(catalogue, weights, core, default_weight) if postgres else None
+    bitwise = dialect in BITWISE_DIALECTS
+    table = feature_table(catalogue, weights, core, default_weight) if bitwise else None
     if table is not None:
         # one hash probe per row names the feature's weight, core status and bit, where
         # the CASE chains of the other branch compare its text up to 36 times a row
@@ -239,14 +320,16 @@ def feature_bits(
             weight=func.coalesce(table.c.weight, default_weight),
             core=table.c.core,
             table=table,
-            postgres=postgres,
+            bitwise=bitwise,
+            usage=usage,
         )
     return FeatureBits(
         catalogue=catalogue,
-        weight=weight_case(weights, default_weight),
-        core=UsageDaily.feature.in_(list(core)),
+        weight=weight_case(weights, default_weight, usage.feature),
+        core=usage.feature.in_(list(core)),
         table=None,
-        postgres=postgres,
+        bitwise=bitwise,
+        usage=usage,
     )
 
 
@@ -255,13 +338,15 @@ class DayBits:
     """Active days of each user between ``first`` and ``last``, and their roll-up.
 
     ``COUNT(DISTINCT day)`` forces PostgreSQL into a sorted, non-parallel aggregate over
-    every usage row; there each user's days become bits OR-ed with ``bit_or`` and counted
-    per account afterwards. SQLite counts distinct days directly.
+    every usage row; there (and in DuckDB: ``bitwise``) each user's days become bits
+    OR-ed with ``bit_or`` and counted per account afterwards. SQLite and the portable
+    phrasing count distinct days directly. ``day`` is the usage's day column.
     """
 
     first: date
     last: date
-    postgres: bool
+    bitwise: bool
+    day: ColumnElement[Any]
 
     @property
     def _chunk_starts(self) -> list[date]:
@@ -270,8 +355,8 @@ class DayBits:
 
     def per_user(self, inside: ColumnElement[bool]) -> list[ColumnElement[Any]]:
         """Labelled per-user aggregates; ``inside`` is the same range as a condition."""
-        day = UsageDaily.day
-        if not self.postgres:
+        day = self.day
+        if not self.bitwise:
             return [func.count(distinct(case((inside, day)))).label("days_now")]
         columns: list[ColumnElement[Any]] = []
         for i, start in enumerate(self._chunk_starts):
@@ -283,14 +368,14 @@ class DayBits:
 
     def active(self, per_user: PerUserColumns) -> ColumnElement[bool]:
         """Whether a user (a row of the per-user subquery's columns) had an active day."""
-        if not self.postgres:
+        if not self.bitwise:
             return per_user.days_now > 0
         chunks = range(len(self._chunk_starts))
         return or_(*[getattr(per_user, f"dmask_{i}").is_not(None) for i in chunks])
 
     def count(self, per_user: PerUserColumns) -> ColumnElement[Any]:
         """A user's number of active days (NULL when the user had no usage rows)."""
-        if not self.postgres:
+        if not self.bitwise:
             return per_user.days_now
         total: ColumnElement[Any] = literal(0, BigInteger)
         for i in range(len(self._chunk_starts)):

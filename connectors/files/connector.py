@@ -49,7 +49,9 @@ class FilesConnector(Connector):
 
     ``path`` overrides ``sources.files.path``; ``chunk_rows`` is the rows per Batch (tests
     make it tiny to exercise streaming). ``warnings`` holds the last pull's non-fatal notes
-    (ignored columns, stray files), which are also logged.
+    (ignored columns, stray files), which are also logged. When scoring reads usage where
+    it lives (``scoring.usage.engine`` is not ``pulse``: DuckDB reads the drop's usage
+    file in place), the usage file is not imported.
     """
 
     name = "files"
@@ -61,6 +63,7 @@ class FilesConnector(Connector):
             path = (config.sources.files or FilesSourceConfig()).path
         self.path = Path(path).expanduser()
         self.chunk_rows = max(1, chunk_rows)
+        self.usage_in_place = config.scoring.usage.engine != "pulse"
 
     def _warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -138,6 +141,10 @@ class FilesConnector(Connector):
                 continue
             path = found.get(entity)
             if path is None:
+                continue
+            if entity == "usage" and self.usage_in_place:
+                log.info("%s not imported: scoring.usage.engine reads usage where it lives",
+                         path.name)
                 continue
             if since is not None and _mtime_us(path) <= since:
                 log.info("%s unchanged since last import, skipped", path.name)

@@ -37,6 +37,7 @@ from scoring.signals import (
 )
 from storage.models import Account, UsageDaily
 from storage.tuning import parallel_safe
+from storage.usage_engine import usage_engine
 
 Progress = Callable[[date, int, float], None]
 """Called after each as-of date with the date, rows scored and seconds taken."""
@@ -134,7 +135,7 @@ def build_panel(
         raise BacktestError("no as-of dates to score")
     first = Windows.build(min(dates), cfg).prev_start
     if calendar is None or not calendar.covers(first, max(dates)):
-        calendar = usage_calendar(session, first, max(dates))
+        calendar = usage_calendar(session, first, max(dates), usage_engine(cfg.usage))
     roster = account_roster(session)
 
     def one(on: Session, day: date, parallel: bool | None = None) -> pd.DataFrame:
@@ -200,7 +201,9 @@ def run_backtest(
     dates = as_of_dates(start, end, every)
     # One scan of usage from the first date's windows on: the workspace facts of every
     # date and (open-ended) the data's last day.
-    calendar = usage_calendar(session, Windows.build(dates[0], cfg).prev_start)
+    calendar = usage_calendar(
+        session, Windows.build(dates[0], cfg).prev_start, engine=usage_engine(cfg.usage)
+    )
     until = observed_until or data_end(session, today, calendar=calendar)
     observed, censored = split_censored(dates, horizon, until)
     if not observed:

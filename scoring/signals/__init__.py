@@ -12,12 +12,16 @@ Why it is built this way:
   could leak the future are reinterpreted: an invoice paid after ``as_of`` counts as unpaid,
   a ticket solved after ``as_of`` counts as open, ``last_seen_at`` after ``as_of`` is ignored.
   A backtest that recomputes a past score therefore sees what a CSM would have seen.
-* **Same figures on SQLite and PostgreSQL.** Dates are compared with bound ``date`` /
+* **Same figures on every engine.** Dates are compared with bound ``date`` /
   ``datetime`` parameters and day differences are computed in pandas. The dialect
   branches are for speed only, compute the same numbers (the DB tests pin exact figures
-  on both) and live with storage: :mod:`storage.usage_sql` phrases the usage aggregation
-  for each database (bitmasks, the feature table, scans instead of index walks) and
-  :mod:`storage.tuning` runs it (server settings, parallel connections).
+  on SQLite and PostgreSQL, and compare DuckDB and a warehouse with them) and live with
+  storage: :mod:`storage.usage_sql` phrases the usage aggregation for each database
+  (bitmasks, the feature table, scans instead of index walks), :mod:`storage.tuning`
+  runs it (server settings, parallel connections).
+* **Usage is aggregated where it lives** (``scoring.usage``): Pulse's ``usage_daily``,
+  DuckDB over Parquet/CSV files or a ``.duckdb`` file, or a warehouse by URL
+  (:mod:`storage.usage_engine`); :mod:`~scoring.signals.remote` takes the outside routes.
 
 Parts: :mod:`~scoring.signals.windows` (the dates of a run, the lookbacks),
 :mod:`~scoring.signals.features` (feature value weights),

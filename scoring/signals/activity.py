@@ -9,31 +9,146 @@ deactivated). Sorting or hashing the window's rows once is the dominant cost, so
 exactly one such pass per run. How each database computes it fastest (bitmasks, the
 feature table, ``unindexed``) is :mod:`storage.usage_sql`'s business; what is counted is
 this module's.
+
+The same builder serves every engine that can hold usage (:mod:`storage.usage_engine`):
+in Pulse's own database :func:`activity_stmt` does it all in one statement; elsewhere the
+usage part (:func:`usage_rollup_stmt`, or :func:`per_user_stmt` where the per-user rows
+must travel) runs where the usage lives, joined to :class:`People` (the contacts the
+engine was handed), and the contact facts (:func:`contact_facts_stmt`) run in Pulse's.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Subquery, and_, case, distinct, func, or_, select
+import pyarrow as pa
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    FromClause,
+    Integer,
+    String,
+    Subquery,
+    and_,
+    case,
+    column,
+    distinct,
+    func,
+    or_,
+    select,
+    table,
+)
 
 from pulse.kernel.config import ScoringConfig
 from scoring.signals.features import DEFAULT_FEATURE_WEIGHT, feature_weights
 from scoring.signals.windows import Windows
-from storage.models import Contact, UsageDaily
+from storage.models import Contact
 from storage.tuning import AnySelect
-from storage.usage_sql import DayBits, FeatureBits, PerUserColumns, feature_bits, unindexed
+from storage.usage_sql import (
+    BITWISE_DIALECTS,
+    DayBits,
+    FeatureBits,
+    PerUserColumns,
+    UsageTable,
+    feature_bits,
+    pulse_usage,
+    unindexed,
+)
 
 STAKEHOLDER_ROLES = ("owner", "admin", "power_user")
 """Contact roles whose activity shows the account's decision makers are engaged."""
+PEOPLE_TABLE = "pulse_contacts"
+"""The name under which an outside engine is handed the contacts (:func:`engine_people`)."""
+PEOPLE_TYPES = {
+    "external_id": pa.string(),
+    "account_id": pa.int64(),
+    "department": pa.string(),
+    "role": pa.string(),
+    "is_main_contact": pa.bool_(),
+}
+"""The columns of :func:`people_stmt`, as the Arrow table an outside engine is handed."""
 
 
-def _per_user(
-    windows: Windows, features: FeatureBits, days: DayBits, accounts: tuple[int, int] | None
-) -> Subquery:
+@dataclass(frozen=True)
+class People:
+    """The contacts the usage is rolled up through: who a user is, and their account.
+
+    ``key`` matches the usage's user column: Pulse's contact id for ``usage_daily``, the
+    contact's external id where usage lives outside (see :func:`engine_people`).
+    """
+
+    source: FromClause
+    key: ColumnElement[Any]
+    account_id: ColumnElement[Any]
+    department: ColumnElement[Any]
+    role: ColumnElement[Any]
+    is_main_contact: ColumnElement[Any]
+
+
+def pulse_people() -> People:
+    """Pulse's ``contacts`` table, keyed by contact id."""
+    contacts = Contact.__table__
+    c = contacts.c
+    return People(contacts, c.id, c.account_id, c.department, c.role, c.is_main_contact)
+
+
+def engine_people() -> People:
+    """The contacts as an outside engine is handed them (:data:`PEOPLE_TABLE`, the
+    columns of :func:`people_stmt`), keyed by external id."""
+    source = table(
+        PEOPLE_TABLE,
+        column("external_id", String),
+        column("account_id", Integer),
+        column("department", String),
+        column("role", String),
+        column("is_main_contact", Boolean),
+    )
+    c = source.c
+    return People(source, c.external_id, c.account_id, c.department, c.role, c.is_main_contact)
+
+
+def people_stmt(user_source: str) -> AnySelect:
+    """What an outside engine is handed of the contacts of ``user_source`` (the source
+    whose contact ids the usage rows carry): the columns :func:`engine_people` names."""
+    contact = Contact
+    return select(
+        contact.external_id.label("external_id"),
+        contact.account_id.label("account_id"),
+        contact.department.label("department"),
+        contact.role.label("role"),
+        contact.is_main_contact.label("is_main_contact"),
+    ).where(contact.source == user_source)
+
+
+@dataclass(frozen=True)
+class UsagePlan:
+    """The phrasing of one run's usage aggregation for one engine (built once)."""
+
+    windows: Windows
+    usage: UsageTable
+    features: FeatureBits
+    days: DayBits
+
+    @classmethod
+    def build(
+        cls, windows: Windows, cfg: ScoringConfig, catalogue: tuple[str, ...], dialect: str,
+        usage: UsageTable,
+    ) -> UsagePlan:
+        weights = feature_weights(cfg)
+        features = feature_bits(
+            dialect, usage, catalogue, weights, cfg.core_features, DEFAULT_FEATURE_WEIGHT
+        )
+        days = DayBits(
+            first=windows.start, last=windows.as_of, bitwise=dialect in BITWISE_DIALECTS,
+            day=usage.day,
+        )
+        return cls(windows=windows, usage=usage, features=features, days=days)
+
+
+def _per_user_select(plan: UsagePlan, accounts: tuple[int, int] | None) -> AnySelect:
     """One row per user active in the scanned history (see the module docstring)."""
-    usage = UsageDaily
+    usage, windows, features, days = plan.usage, plan.windows, plan.features, plan.days
     day = unindexed(usage.day)
     current = usage.day >= windows.start
     previous = and_(usage.day >= windows.prev_start, usage.day < windows.start)
@@ -43,7 +158,7 @@ def _per_user(
     # weighted sum, "ever active" a non-null last day.
     inner = (
         select(
-            usage.user_id.label("user_id"),
+            usage.user.label("user_id"),
             func.max(usage.day).label("last_day"),
             *days.per_user(current),
             func.sum(case((current, usage.events * features.weight))).label("w_now"),
@@ -52,32 +167,49 @@ def _per_user(
             func.min(case((core, usage.day))).label("first_core_day"),
             *[mask.label(f"fnow_{i}") for i, mask in enumerate(features.masks(current))],
         )
+        .select_from(features.source())
         .where(day >= windows.scan_start, day <= windows.as_of, usage.events > 0)
-        .group_by(usage.user_id)
+        .group_by(usage.user)
     )
-    if features.table is not None:
-        inner = inner.select_from(features.source())
-    if accounts is not None:
-        inner = inner.where(usage.account_id.between(*accounts))
-    return inner.subquery("per_user")
+    if accounts is not None and usage.account is not None:
+        inner = inner.where(usage.account.between(*accounts))
+    return inner
+
+
+def per_user_stmt(plan: UsagePlan) -> AnySelect:
+    """The per-user figures alone, for an engine that cannot be handed the contacts (a
+    warehouse): its rows are rolled up by :func:`usage_rollup_stmt` over
+    :func:`per_user_table` where the contacts are."""
+    return _per_user_select(plan, None)
+
+
+def per_user_table(plan: UsagePlan, name: str) -> FromClause:
+    """The rows of :func:`per_user_stmt` stored as table ``name`` (same columns)."""
+    return table(
+        name, *[column(str(c.key), c.type) for c in per_user_stmt(plan).selected_columns]
+    )
 
 
 @dataclass(frozen=True)
 class _Roles:
     """The contact conditions both roll-ups use (built once, so bound once)."""
 
-    main: ColumnElement[bool] = field(default_factory=lambda: Contact.is_main_contact.is_(True))
-    owner: ColumnElement[bool] = field(default_factory=lambda: Contact.role == "owner")
+    main: ColumnElement[bool]
+    owner: ColumnElement[bool]
+
+    @classmethod
+    def of(cls, people: People) -> _Roles:
+        return cls(main=people.is_main_contact.is_(True), owner=people.role == "owner")
 
 
 def _usage_columns(
-    users: PerUserColumns, features: FeatureBits, days: DayBits, cfg: ScoringConfig, roles: _Roles
+    users: PerUserColumns, plan: UsagePlan, cfg: ScoringConfig, people: People, roles: _Roles
 ) -> list[ColumnElement[Any]]:
     """Per account: activity of its users in both windows, features, last active days."""
-    contact = Contact
+    features, days = plan.features, plan.days
     now = days.active(users)
     was = users.w_prev.is_not(None)
-    stakeholder = contact.role.in_(STAKEHOLDER_ROLES)
+    stakeholder = people.role.in_(STAKEHOLDER_ROLES)
     main, owner = roles.main, roles.owner
     weights = feature_weights(cfg)
     core = set(cfg.core_features)
@@ -95,8 +227,8 @@ def _usage_columns(
         used(lambda f: 1.0).label("features_used"),
         used(lambda f: weights.get(f, DEFAULT_FEATURE_WEIGHT)).label("weighted_features_used"),
         used(lambda f: 1.0 if f in core else 0.0).label("core_features_used"),
-        func.count(distinct(case((now, contact.department)))).label("departments_active"),
-        func.count(distinct(case((was, contact.department)))).label("departments_active_prev"),
+        func.count(distinct(case((now, people.department)))).label("departments_active"),
+        func.count(distinct(case((was, people.department)))).label("departments_active_prev"),
         func.sum(case((and_(now, stakeholder), 1), else_=0)).label("stakeholders_active"),
         func.sum(case((and_(was, stakeholder), 1), else_=0)).label("stakeholders_active_prev"),
         func.max(case((main, users.last_day))).label("main_last_day"),
@@ -152,28 +284,58 @@ def activity_stmt(
     dialect: str = "sqlite",
     accounts: tuple[int, int] | None = None,
 ) -> AnySelect:
-    """Usage and contacts per account in ONE scan of the usage window (module docstring).
+    """Usage and contacts per account in ONE scan of Pulse's ``usage_daily`` (module
+    docstring).
 
     ``accounts`` limits the statement to an inclusive range of account ids, so the work
     can be split across connections.
     """
-    features = feature_bits(
-        dialect, catalogue, feature_weights(cfg), cfg.core_features, DEFAULT_FEATURE_WEIGHT
-    )
-    days = DayBits(first=windows.start, last=windows.as_of, postgres=dialect == "postgresql")
-    per_user = _per_user(windows, features, days, accounts)
-    users = per_user.c
-    roles = _Roles()
+    plan = UsagePlan.build(windows, cfg, catalogue, dialect, pulse_usage())
+    per_user = _per_user_select(plan, accounts).subquery("per_user")
+    people = pulse_people()
+    roles = _Roles.of(people)
     stmt = (
         select(
             Contact.account_id.label("account_id"),
-            *_usage_columns(users, features, days, cfg, roles),
+            *_usage_columns(per_user.c, plan, cfg, people, roles),
             *_contact_columns(windows, roles),
         )
         .select_from(Contact)
-        .outerjoin(per_user, users.user_id == Contact.id)
+        .outerjoin(per_user, per_user.c.user_id == Contact.id)
         .group_by(Contact.account_id)
     )
     if accounts is not None:
         stmt = stmt.where(Contact.account_id.between(*accounts))
     return stmt
+
+
+def usage_rollup_stmt(
+    plan: UsagePlan, cfg: ScoringConfig, people: People, per_user: FromClause | None = None
+) -> AnySelect:
+    """The usage figures per account (no contact facts: :func:`contact_facts_stmt`) for
+    an engine holding the usage and the ``people``: over the usage itself, or over
+    ``per_user`` (a :func:`per_user_table` of rows :func:`per_user_stmt` gave)."""
+    users: Subquery | FromClause = (
+        _per_user_select(plan, None).subquery("per_user") if per_user is None else per_user
+    )
+    return (
+        select(
+            people.account_id.label("account_id"),
+            *_usage_columns(users.c, plan, cfg, people, _Roles.of(people)),
+        )
+        .select_from(people.source)
+        .outerjoin(users, users.c.user_id == people.key)
+        .group_by(people.account_id)
+    )
+
+
+def contact_facts_stmt(windows: Windows) -> AnySelect:
+    """The contact facts per account (main contact, owner, power users, departments),
+    in Pulse's database, when the usage is aggregated elsewhere."""
+    return (
+        select(
+            Contact.account_id.label("account_id"),
+            *_contact_columns(windows, _Roles.of(pulse_people())),
+        )
+        .group_by(Contact.account_id)
+    )

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from time import perf_counter
 
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy.orm import Session
 
 from pulse.kernel.config import ScoringConfig
 from scoring.signals.accounts import AccountRoster, accounts_stmt
-from scoring.signals.activity import activity_stmt
+from scoring.signals.activity import (
+    PEOPLE_TYPES,
+    UsagePlan,
+    activity_stmt,
+    contact_facts_stmt,
+    people_stmt,
+)
 from scoring.signals.frame import Signals, assemble_frame
+from scoring.signals.remote import remote_activity
 from scoring.signals.sources import (
     csat_stmt,
     integrations_stmt,
@@ -22,9 +31,18 @@ from scoring.signals.sources import (
     snapshots_stmt,
     tickets_stmt,
 )
-from scoring.signals.windows import Windows
+from scoring.signals.windows import Windows, WorkspaceMeta
 from scoring.signals.workspace import UsageCalendar, workspace_meta
-from storage.tuning import PARALLEL_WORKERS, parallel_safe, query_frame, run_queries, split_ids
+from storage.tuning import (
+    PARALLEL_WORKERS,
+    AnySelect,
+    engine_of,
+    parallel_safe,
+    query_frame,
+    run_queries,
+    split_ids,
+)
+from storage.usage_engine import UsageEngine, arrow_table, usage_engine
 
 MIN_ACCOUNTS_FOR_THREADS = 1000
 """Below this many accounts extra connections cost more than they save."""
@@ -43,6 +61,60 @@ def _accounts(
     return accounts
 
 
+def _small_statements(windows: Windows) -> dict[str, AnySelect]:
+    return {
+        "integrations": integrations_stmt(windows),
+        "tickets": tickets_stmt(windows),
+        "nps": nps_stmt(windows),
+        "csat": csat_stmt(windows),
+        "invoices": invoices_stmt(windows),
+        "snapshots": snapshots_stmt(windows),
+        "overrides": overrides_stmt(windows),
+    }
+
+
+def _outside(
+    session: Session,
+    cfg: ScoringConfig,
+    meta: WorkspaceMeta,
+    engine: UsageEngine,
+    small: dict[str, AnySelect],
+    timings: dict[str, float],
+) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """Usage aggregated by an outside engine (:mod:`scoring.signals.remote`) while the
+    contact facts and the small queries run on the session's connection. The contacts
+    the engine is handed are read on a connection of their own when that is safe
+    (:func:`storage.tuning.parallel_safe`), so that read overlaps the small queries too."""
+    plan = UsagePlan.build(meta.windows, cfg, meta.catalogue, engine.dialect, engine.usage)
+    stmt = people_stmt(engine.user_source)
+    own = engine_of(session) if parallel_safe(session) else None
+    t0 = perf_counter()
+
+    def usage_figures(people: pa.Table | None) -> pd.DataFrame:
+        if people is None:
+            assert own is not None
+            with own.connect() as conn:
+                people = arrow_table(conn, stmt, PEOPLE_TYPES)
+            timings["people"] = perf_counter() - t0
+        return remote_activity(engine, plan, cfg, people)
+
+    given = None
+    if own is None:
+        given = arrow_table(session.connection(), stmt, PEOPLE_TYPES)
+        timings["people"] = perf_counter() - t0
+    small = {**small, "contact_facts": contact_facts_stmt(meta.windows)}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(usage_figures, given)
+        results = {}
+        for name, query in small.items():
+            t1 = perf_counter()
+            results[name] = query_frame(session, query)
+            timings[name] = perf_counter() - t1
+        activity = future.result()
+    timings["activity"] = perf_counter() - t0
+    return activity, results
+
+
 def load_signals(
     session: Session,
     cfg: ScoringConfig,
@@ -55,11 +127,13 @@ def load_signals(
     """Aggregate every raw figure the scorer needs, per account, as of ``as_of``.
 
     Runs a fixed number of grouped queries (independent of the number of accounts) and
-    merges the per-account results in pandas. When it is safe (see
-    :func:`storage.tuning.parallel_safe`; ``parallel=False`` forbids it) the big activity
-    aggregation runs on extra connections while the small queries run on the session's:
-    on SQLite split in two halves by account id (SQLite uses one core per query), on
-    PostgreSQL as one query that the server parallelises itself. ``calendar`` (see
+    merges the per-account results in pandas. The usage is aggregated where it lives
+    (``cfg.usage``, :mod:`storage.usage_engine`): in an outside engine while the other
+    queries run on the session (:func:`_outside`); in Pulse's database, when it is safe
+    (see :func:`storage.tuning.parallel_safe`; ``parallel=False`` forbids it), on extra
+    connections while the small queries run on the session's: on SQLite split in two
+    halves by account id (SQLite uses one core per query), on PostgreSQL as one query
+    that the server parallelises itself. ``calendar`` (see
     :class:`~scoring.signals.workspace.UsageCalendar`) spares the two scans of the
     workspace facts when many dates are scored in a row, and ``roster`` (see
     :class:`~scoring.signals.accounts.AccountRoster`) the reading of the accounts.
@@ -67,31 +141,30 @@ def load_signals(
     windows = Windows.build(as_of, cfg)
     timings: dict[str, float] = {}
     dialect = session.get_bind().dialect.name
+    engine = usage_engine(cfg.usage)
     t0 = perf_counter()
-    meta = workspace_meta(session, windows, calendar)
+    meta = workspace_meta(session, windows, calendar, engine)
     timings["meta"] = perf_counter() - t0
     accounts = _accounts(session, as_of, roster, timings)
-    use_threads = parallel_safe(session) if parallel is None else parallel
-    if use_threads and parallel is None and len(accounts) < MIN_ACCOUNTS_FOR_THREADS:
-        use_threads = False  # not worth the connections
-    ranges: list[tuple[int, int] | None] = [None]
-    if use_threads and dialect == "sqlite":
-        ranges = list(split_ids(accounts["account_id"], PARALLEL_WORKERS)) or [None]
-    activity_stmts = [activity_stmt(windows, cfg, meta.catalogue, dialect, r) for r in ranges]
-    small = {
-        "integrations": integrations_stmt(windows),
-        "tickets": tickets_stmt(windows),
-        "nps": nps_stmt(windows),
-        "csat": csat_stmt(windows),
-        "invoices": invoices_stmt(windows),
-        "snapshots": snapshots_stmt(windows),
-        "overrides": overrides_stmt(windows),
-    }
-    activity, results = run_queries(
-        session, activity_stmts, small, threads=use_threads, timings=timings, big_name="activity"
-    )
+    small = _small_statements(windows)
+    if not engine.local:
+        activity, results = _outside(session, cfg, meta, engine, small, timings)
+        parts = [activity, results.pop("contact_facts")]
+    else:
+        use_threads = parallel_safe(session) if parallel is None else parallel
+        if use_threads and parallel is None and len(accounts) < MIN_ACCOUNTS_FOR_THREADS:
+            use_threads = False  # not worth the connections
+        ranges: list[tuple[int, int] | None] = [None]
+        if use_threads and dialect == "sqlite":
+            ranges = list(split_ids(accounts["account_id"], PARALLEL_WORKERS)) or [None]
+        activity_stmts = [activity_stmt(windows, cfg, meta.catalogue, dialect, r) for r in ranges]
+        activity, results = run_queries(
+            session, activity_stmts, small, threads=use_threads, timings=timings,
+            big_name="activity",
+        )
+        parts = [activity]
     results["overrides"] = results["overrides"].drop_duplicates("account_id", keep="first")
-    parts = [activity, *(results[k] for k in small if k != "snapshots")]
+    parts += [results[k] for k in small if k != "snapshots"]
     parts.append(previous_scores(results["snapshots"]))
     frame = assemble_frame(accounts, parts)
     return Signals(frame=frame, meta=meta, timings=timings)

@@ -1,19 +1,22 @@
 """Workspace facts of a run: which sources are connected, how far back usage goes, and
-the feature catalogue; read per date, or for many dates from one usage calendar."""
+the feature catalogue; read per date, or for many dates from one usage calendar. The
+usage facts are asked of the engine holding the usage (:mod:`storage.usage_engine`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
+from pulse.kernel.config import UsageEngineConfig
 from scoring.signals.windows import Windows, WorkspaceMeta
-from storage.models import IntegrationDaily, SurveyResponse, Ticket, UsageDaily
+from storage.models import IntegrationDaily, SurveyResponse, Ticket
 from storage.tuning import AnySelect
+from storage.usage_engine import UsageEngine, usage_engine
 from storage.usage_sql import unindexed
 
 
@@ -56,14 +59,21 @@ class UsageCalendar:
         return day, tuple(sorted(set(self.features[inside].tolist())))
 
 
-def usage_calendar(session: Session, start: date, end: date | None = None) -> UsageCalendar:
-    """Every (day, feature) with activity from ``start`` (to ``end``): one grouped scan."""
-    usage = UsageDaily
-    stmt = select(usage.day, usage.feature).where(usage.day >= start, usage.events > 0)
+def usage_calendar(
+    session: Session, start: date, end: date | None = None, engine: UsageEngine | None = None
+) -> UsageCalendar:
+    """Every (day, feature) with activity from ``start`` (to ``end``): one grouped scan
+    of the usage where it lives (``engine``; Pulse's ``usage_daily`` by default)."""
+    engine = engine or usage_engine_default()
+    usage = engine.usage
+    stmt = (
+        select(usage.day, usage.feature)
+        .select_from(usage.source)
+        .where(usage.day >= start, usage.events > 0)
+    )
     if end is not None:
         stmt = stmt.where(usage.day <= end)
-    stmt = stmt.group_by(usage.day, usage.feature)
-    rows = session.execute(stmt).all()
+    rows = engine.rows(session, stmt.group_by(usage.day, usage.feature))
     days = pd.to_datetime(pd.Series([r[0] for r in rows], dtype=object)).to_numpy(
         dtype="datetime64[D]"
     )
@@ -71,34 +81,51 @@ def usage_calendar(session: Session, start: date, end: date | None = None) -> Us
     return UsageCalendar(start=start, end=end or date.max, days=days, features=features)
 
 
+def usage_engine_default() -> UsageEngine:
+    """Pulse's own ``usage_daily`` (the engine of a default configuration)."""
+    return usage_engine(UsageEngineConfig())
+
+
 def _first_day_and_catalogue(
-    session: Session, windows: Windows
+    session: Session, windows: Windows, engine: UsageEngine
 ) -> tuple[date | None, tuple[str, ...]]:
     """First active usage day and sorted feature catalogue of both windows, queried."""
-    usage = UsageDaily
+    usage = engine.usage
     window = and_(usage.day >= windows.prev_start, usage.day <= windows.as_of, usage.events > 0)
-    first_day = session.execute(select(func.min(usage.day)).where(window)).scalar()
+    earliest = select(func.min(usage.day)).select_from(usage.source).where(window)
+    first = engine.rows(session, earliest)
+    first_day = first[0][0] if first else None
     if first_day is None:
         return None, ()
     day = unindexed(usage.day)
-    stmt = select(usage.feature).where(
-        day >= windows.prev_start, day <= windows.as_of, usage.events > 0
+    stmt = (
+        select(usage.feature)
+        .select_from(usage.source)
+        .where(day >= windows.prev_start, day <= windows.as_of, usage.events > 0)
     )
-    catalogue = tuple(sorted(session.execute(stmt.distinct()).scalars()))
+    catalogue = tuple(sorted(r[0] for r in engine.rows(session, stmt.distinct())))
     if isinstance(first_day, str):  # defensive: some drivers hand back ISO strings
         first_day = date.fromisoformat(first_day)
+    if isinstance(first_day, datetime):  # a file whose day column holds timestamps
+        first_day = first_day.date()
     return first_day, catalogue
 
 
 def workspace_meta(
-    session: Session, windows: Windows, calendar: UsageCalendar | None = None
+    session: Session,
+    windows: Windows,
+    calendar: UsageCalendar | None = None,
+    engine: UsageEngine | None = None,
 ) -> WorkspaceMeta:
-    """Workspace facts: is usage connected, how far back it goes, the feature catalogue,
-    and whether tickets, surveys and integrations are connected at all."""
+    """Workspace facts: is usage connected, how far back it goes, the feature catalogue
+    (asked of ``engine``, Pulse's ``usage_daily`` by default), and whether tickets,
+    surveys and integrations are connected at all."""
     if calendar is not None and calendar.covers(windows.prev_start, windows.as_of):
         first_day, catalogue = calendar.first_day_and_catalogue(windows.prev_start, windows.as_of)
     else:
-        first_day, catalogue = _first_day_and_catalogue(session, windows)
+        first_day, catalogue = _first_day_and_catalogue(
+            session, windows, engine or usage_engine_default()
+        )
 
     def exists(stmt: AnySelect) -> bool:
         return session.execute(stmt.limit(1)).first() is not None

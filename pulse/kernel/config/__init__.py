@@ -38,6 +38,7 @@ from pulse.kernel.config.scoring import (
     ScoringConfig,
     SignalWeights,
     TierThresholds,
+    UsageEngineConfig,
 )
 from pulse.kernel.config.sources import (
     FilesSourceConfig,
@@ -89,6 +90,7 @@ __all__ = [
     "StrictModel",
     "StripeSourceConfig",
     "TierThresholds",
+    "UsageEngineConfig",
     "WarehouseSourceConfig",
     "WorkspaceConfig",
     "ZendeskSourceConfig",

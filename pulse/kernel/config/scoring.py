@@ -117,6 +117,62 @@ class LearnConfig(StrictModel):
         return self
 
 
+USAGE_ENGINES = ("pulse", "duckdb", "warehouse")
+"""Where scoring aggregates usage: Pulse's own database, DuckDB, or the customer's warehouse."""
+
+
+class UsageEngineConfig(StrictModel):
+    """Where the usage rows live, so the scoring aggregation runs there (docs/connectors.md,
+    "Where usage is aggregated"). ``pulse``: the ``usage_daily`` table a sync fills;
+    ``duckdb``: a ``.duckdb`` file or Parquet/CSV files read in place; ``warehouse``: any
+    SQLAlchemy URL (Snowflake, BigQuery, Databricks SQL, Redshift, PostgreSQL)."""
+
+    engine: Literal["pulse", "duckdb", "warehouse"] = Field(
+        "pulse",
+        description="pulse: Pulse's database (usage copied in by a sync); duckdb: a .duckdb "
+        "file or Parquet/CSV files read in place; warehouse: the database at url_env's URL.",
+    )
+    path: str = Field(
+        "",
+        description="duckdb: a .duckdb file (then `table` names the table), or Parquet or "
+        "CSV usage files read in place (a glob such as ./data/usage*.parquet, or the files "
+        "drop's usage.parquet).",
+    )
+    url_env: str = Field(
+        "WAREHOUSE_URL",
+        description="warehouse: the environment variable holding the SQLAlchemy URL.",
+    )
+    table: str = Field(
+        "product_usage_daily",
+        description="The table or view of usage rows (a .duckdb file or the warehouse); "
+        "may be schema-qualified (analytics.product_usage_daily).",
+    )
+    columns: dict[str, str] = Field(
+        default_factory=lambda: {
+            "user": "user_external_id",
+            "feature": "feature",
+            "day": "day",
+            "events": "events",
+        },
+        description="Usage column -> the column of `table` (or of the files) holding it: "
+        "user (the user's external id), feature, day (a date), events.",
+    )
+    user_source: str = Field(
+        "files",
+        description="The source whose contact ids the user column holds (files, salesforce, "
+        "hubspot, sample).",
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> UsageEngineConfig:
+        missing = sorted({"user", "feature", "day", "events"} - set(self.columns))
+        if missing:
+            raise ValueError(f"columns lacks {', '.join(missing)}")
+        if self.engine == "duckdb" and not self.path:
+            raise ValueError("engine duckdb needs a path (a .duckdb file or usage files)")
+        return self
+
+
 class ScoringConfig(StrictModel):
     weights: SignalWeights = SignalWeights()
     tiers: TierThresholds = TierThresholds()
@@ -150,6 +206,10 @@ class ScoringConfig(StrictModel):
     learn: LearnConfig = Field(
         default_factory=LearnConfig,
         description="Account fields `pulse tune` learns from (docs/scoring.md).",
+    )
+    usage: UsageEngineConfig = Field(
+        default_factory=UsageEngineConfig,
+        description="Where usage is aggregated: Pulse's database, DuckDB or the warehouse.",
     )
 
     @model_validator(mode="after")
