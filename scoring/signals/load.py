@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date
 from time import perf_counter
 
@@ -22,9 +23,17 @@ from scoring.signals.sources import (
     snapshots_stmt,
     tickets_stmt,
 )
-from scoring.signals.windows import Windows
+from scoring.signals.scope import scoped
+from scoring.signals.windows import Windows, WorkspaceMeta
 from scoring.signals.workspace import UsageCalendar, workspace_meta
-from storage.tuning import PARALLEL_WORKERS, parallel_safe, query_frame, run_queries, split_ids
+from storage.tuning import (
+    PARALLEL_WORKERS,
+    AnySelect,
+    parallel_safe,
+    query_frame,
+    run_queries,
+    split_ids,
+)
 
 MIN_ACCOUNTS_FOR_THREADS = 1000
 """Below this many accounts extra connections cost more than they save."""
@@ -51,6 +60,8 @@ def load_signals(
     parallel: bool | None = None,
     calendar: UsageCalendar | None = None,
     roster: AccountRoster | None = None,
+    meta: WorkspaceMeta | None = None,
+    only: Collection[int] | None = None,
 ) -> Signals:
     """Aggregate every raw figure the scorer needs, per account, as of ``as_of``.
 
@@ -63,21 +74,32 @@ def load_signals(
     :class:`~scoring.signals.workspace.UsageCalendar`) spares the two scans of the
     workspace facts when many dates are scored in a row, and ``roster`` (see
     :class:`~scoring.signals.accounts.AccountRoster`) the reading of the accounts.
+    ``meta`` (workspace facts cached for ``as_of``, :mod:`scoring.figures`) spares
+    reading them, and ``only`` reads the accounts of those ids alone
+    (:func:`~scoring.signals.scope.scoped`; live rescoring).
     """
     windows = Windows.build(as_of, cfg)
     timings: dict[str, float] = {}
     dialect = session.get_bind().dialect.name
     t0 = perf_counter()
-    meta = workspace_meta(session, windows, calendar)
+    meta = meta or workspace_meta(session, windows, calendar)
     timings["meta"] = perf_counter() - t0
-    accounts = _accounts(session, as_of, roster, timings)
+    def scope(stmt: AnySelect) -> AnySelect:
+        return stmt if only is None else scoped(stmt, only)
+
+    if only is not None:
+        accounts = query_frame(session, scope(accounts_stmt(as_of)))
+    else:
+        accounts = _accounts(session, as_of, roster, timings)
     use_threads = parallel_safe(session) if parallel is None else parallel
     if use_threads and parallel is None and len(accounts) < MIN_ACCOUNTS_FOR_THREADS:
         use_threads = False  # not worth the connections
     ranges: list[tuple[int, int] | None] = [None]
     if use_threads and dialect == "sqlite":
         ranges = list(split_ids(accounts["account_id"], PARALLEL_WORKERS)) or [None]
-    activity_stmts = [activity_stmt(windows, cfg, meta.catalogue, dialect, r) for r in ranges]
+    activity_stmts = [
+        scope(activity_stmt(windows, cfg, meta.catalogue, dialect, r)) for r in ranges
+    ]
     small = {
         "integrations": integrations_stmt(windows),
         "tickets": tickets_stmt(windows),
@@ -87,6 +109,7 @@ def load_signals(
         "snapshots": snapshots_stmt(windows),
         "overrides": overrides_stmt(windows),
     }
+    small = {name: scope(stmt) for name, stmt in small.items()}
     activity, results = run_queries(
         session, activity_stmts, small, threads=use_threads, timings=timings, big_name="activity"
     )
