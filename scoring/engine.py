@@ -339,12 +339,11 @@ def persist_snapshots_for(
     computed_at: datetime,
     account_ids: Collection[int],
 ) -> int:
-    """Replace the ``as_of`` snapshots of ``account_ids`` only, from a workspace-wide score.
-
-    Live rescoring (:mod:`pulse.jobs.live.rescore`) scores the whole workspace, because usage
-    baselines are workspace medians and peer percentiles rank within segments, but an
-    event about one account must not rewrite every other account's snapshot (their
-    stored figures are what their cards, alerts and CRM fields were built from). So only
+    """Replace the ``as_of`` snapshots of ``account_ids`` only (live rescoring,
+    :mod:`pulse.jobs.live.rescore`): an event about one account must not rewrite every
+    other account's snapshot (their stored figures are what their cards, alerts and CRM
+    fields were built from), even when ``scored`` holds the whole workspace (scored
+    without cached workspace figures). So only
     these accounts' rows of ``scored`` are written; an affected account that no longer
     scores (churned, no data) loses its ``as_of`` snapshot, as in a full run. Runs in the
     caller's transaction.

@@ -21,6 +21,10 @@ import pandas as pd
 PEER_KEYS: tuple[str, ...] = ("usage", "breadth", "seats", "trend")
 """Components measured from product usage: the ones a peer comparison makes sense for."""
 MIN_PEERS = 5
+RANK_DECIMALS = 9
+"""Values are ranked rounded to this many decimals (they lie in [0, 1]): a float sum's
+last bits depend on the order the database adds the rows in, and must not untie or
+reorder two accounts, nor an account and its stored value (:func:`percentiles_among`)."""
 SEAT_BANDS: tuple[tuple[float, str], ...] = (
     (10, "1-9 seats"),
     (50, "10-49 seats"),
@@ -46,11 +50,15 @@ def peer_groups(segment: pd.Series, seats: pd.Series) -> pd.Series:
     return seg.astype(str) + ", " + size_band(seats)
 
 
+def _ranked(values: pd.Series) -> pd.Series:
+    return values.astype("float64").round(RANK_DECIMALS)
+
+
 def percentiles(values: pd.Series, groups: pd.Series, min_peers: int = MIN_PEERS) -> pd.DataFrame:
     """Per account: ``peer_pct`` (0-100, mid-rank), ``peer_group`` and ``peers`` (group
     size among accounts with a value). NaN values, and groups below ``min_peers``, get
     ``peer_pct`` NaN."""
-    frame = pd.DataFrame({"v": values.astype("float64"), "g": groups})
+    frame = pd.DataFrame({"v": _ranked(values), "g": groups})
     valid = frame["v"].notna()
     sized = frame[valid].groupby("g")["v"]
     rank = sized.rank(method="average")
@@ -66,7 +74,7 @@ def percentiles(values: pd.Series, groups: pd.Series, min_peers: int = MIN_PEERS
 def peer_values(values: pd.Series, groups: pd.Series) -> dict[str, np.ndarray]:
     """Each peer group's values (float64, sorted, NaN left out): what
     :func:`percentiles_among` ranks against."""
-    frame = pd.DataFrame({"v": values.astype("float64"), "g": groups})
+    frame = pd.DataFrame({"v": _ranked(values), "g": groups})
     frame = frame[frame["v"].notna()]
     return {str(g): np.sort(part.to_numpy()) for g, part in frame.groupby("g")["v"]}
 
@@ -86,7 +94,7 @@ def percentiles_among(
     """
     pct = np.full(len(values), np.nan)
     count = np.zeros(len(values), dtype="int64")
-    v = values.to_numpy(dtype="float64")
+    v = _ranked(values).to_numpy()
     g = groups.astype(str).to_numpy()
     for group in set(g.tolist()):
         stored = peers.get(group)

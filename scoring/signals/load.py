@@ -13,6 +13,7 @@ from pulse.kernel.config import ScoringConfig
 from scoring.signals.accounts import AccountRoster, accounts_stmt
 from scoring.signals.activity import activity_stmt
 from scoring.signals.frame import Signals, assemble_frame
+from scoring.signals.scope import scoped
 from scoring.signals.sources import (
     csat_stmt,
     integrations_stmt,
@@ -23,7 +24,6 @@ from scoring.signals.sources import (
     snapshots_stmt,
     tickets_stmt,
 )
-from scoring.signals.scope import scoped
 from scoring.signals.windows import Windows, WorkspaceMeta
 from scoring.signals.workspace import UsageCalendar, workspace_meta
 from storage.tuning import (

@@ -140,7 +140,7 @@ def _score_and_persist(
     now: datetime,
     events: Collection[str],
 ) -> None:
-    """Score the workspace as of ``latest``, store the report's accounts' snapshots only,
+    """Score the report's accounts as of ``latest`` (:func:`_scored`), store their snapshots,
     and audit each account's change (committed)."""
     ids = report.accounts
     before = dict(
