@@ -25,8 +25,14 @@ finds the stored figures deleted first, so its run scores the whole workspace (a
 run did before the figures were stored, plus storing fresh ones), and the next event uses
 the figures that run stored; both variants are reported side by side.
 
+A synthetic workspace is watched by alert evaluation from the start (as after a first
+run), so the events raise alerts and post cards. ``--url`` times a synthetic database
+this bench loaded before (it prints its URL; a SQLite file stays in /tmp) without loading
+it again; events then target accounts without an alert yet.
+
     python bench/live_bench.py [--workspace sample|synthetic] [--accounts N] [--rows N]
                                [--backend sqlite|postgresql] [--events N] [--compare]
+                               [--url URL]
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from factories import watch_all  # noqa: E402
 from fakes.harness import END, LiveHarness, load_sample_workspace, start_live_bot  # noqa: E402
 from fakes.hubspot_api import FakeHubSpot  # noqa: E402
 from score_bench import AS_OF, _peak_rss_mb, scratch_database  # noqa: E402
@@ -59,7 +66,7 @@ from pulse.jobs.live.worker import LiveRun  # noqa: E402
 from pulse.kernel.config import PulseConfig, parse_config  # noqa: E402
 from storage.db import get_engine, session_factory, session_scope  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
-from storage.models import Account, Owner, ScoringFigures  # noqa: E402
+from storage.models import Account, Alert, Owner, ScoringFigures  # noqa: E402
 
 TARGET_SECONDS = 60.0
 
@@ -73,6 +80,9 @@ def prepare(url: str, workspace: str, accounts: int, rows: int) -> tuple[PulseCo
         return config, END
     config = parse_config({"sources": {"hubspot": {"sync": False}}})
     load_synthetic(url, accounts, rows)
+    print(f"loaded {url}")
+    with session_scope(url) as session:
+        watch_all(session)
     with get_engine(url).begin() as conn:
         # CRM and Stripe ids as a CRM-backed workspace has them; "files" is a primary
         # source for identity resolution (the generator's "bench" is not)
@@ -84,25 +94,31 @@ def prepare(url: str, workspace: str, accounts: int, rows: int) -> tuple[PulseCo
 
 
 def targets(url: str, n: int) -> list[Account]:
-    """``n`` paid accounts with a CSM on Slack, a HubSpot company and a Stripe customer."""
+    """``n`` paid accounts with a CSM on Slack, a HubSpot company, a Stripe customer and
+    no alert yet."""
     with session_factory(url)() as session:
         found = list(session.scalars(
             select(Account).join(Owner, Owner.id == Account.owner_id)
             .where(Account.lifecycle == "paid", Account.hubspot_id.is_not(None),
-                   Account.stripe_customer_id.is_not(None), Owner.slack_user_id.is_not(None))
+                   Account.stripe_customer_id.is_not(None), Owner.slack_user_id.is_not(None),
+                   Account.id.not_in(select(Alert.account_id)))
             .order_by(Account.id)))
     rng = np.random.default_rng(5)
     picked = rng.choice(len(found), size=min(n, len(found)), replace=False)
     return [found[int(i)] for i in picked]
 
 
+RUN = f"{int(time.time()) % 100_000:05d}"
+"""Part of every event and invoice id, so a reused database sees new ones."""
+
+
 def invoice_event(n: int, account: Account, day: date) -> bytes:
     epoch = int(datetime.combine(day, dtime(0, 0)).timestamp())
-    obj = {"id": f"in_bench_{n:05d}", "object": "invoice",
+    obj = {"id": f"in_bench_{RUN}_{n:05d}", "object": "invoice",
            "customer": account.stripe_customer_id, "amount_due": 480_000, "currency": "usd",
            "status": "open", "created": epoch - 50 * 86400, "due_date": epoch - 45 * 86400,
            "status_transitions": {"paid_at": None}}
-    return stripe_event(f"evt_bench_{n:05d}", "invoice.payment_failed", obj, epoch - 60)
+    return stripe_event(f"evt_bench_{RUN}_{n:05d}", "invoice.payment_failed", obj, epoch - 60)
 
 
 class Watch:
@@ -147,7 +163,9 @@ def sequential(url: str, bot: LiveHarness, watch: Watch, accounts: list[Account]
                variants: list[Variant]) -> float:
     """Phase 1: one event at a time, the variants taking turns; prints each's figures and
     returns the worst event-to-CRM time."""
-    rows = {v: {"ack": [], "score": [], "card": [], "CRM": []} for v in variants}
+    rows: dict[Variant, dict[str, list[float]]] = {
+        v: {"ack": [], "score": [], "card": [], "CRM": []} for v in variants
+    }
     steps: dict[Variant, list[dict[str, float]]] = {v: [] for v in variants}
     for n, account in enumerate(accounts):
         variant = variants[n % len(variants)]
@@ -235,12 +253,20 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20)
     parser.add_argument("--compare", action="store_true",
                         help="alternate phase 1 with runs that score the whole workspace")
+    parser.add_argument("--url", help="a synthetic database this bench loaded before")
+    parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL database")
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}; {args.backend}, {args.workspace} workspace"
           + (f" ({args.accounts:,} accounts, {args.rows:,} usage rows)"
              if args.workspace == "synthetic" else " (500 accounts)"))
-    with scratch_database(args.backend, "pulse_live_bench") as url:
+    if args.url:
+        with session_scope(args.url) as session:
+            watch_all(session)
+        config = parse_config({"sources": {"hubspot": {"sync": False}}})
+        measure(args.url, config, AS_OF, args.events, args.compare)
+        return
+    with scratch_database(args.backend, "pulse_live_bench", keep=args.keep) as url:
         started = time.perf_counter()
         config, day = prepare(url, args.workspace, args.accounts, args.rows)
         print(f"loaded and scored twice in {time.perf_counter() - started:.1f}s (not timed)")

@@ -15,7 +15,7 @@ key leads with ``account_id``).
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Column, Subquery, Table, select
 from sqlalchemy.sql.visitors import replacement_traverse
@@ -45,7 +45,7 @@ def scoped(stmt: AnySelect, account_ids: Collection[int]) -> AnySelect:
             )
         return replaced[table]
 
-    def swap(element: Any) -> Any:
+    def swap(element: Any, **kw: Any) -> Any:
         if isinstance(element, Table) and _key_column(element):
             return rows_of(element)
         table = getattr(element, "table", None)
@@ -53,5 +53,5 @@ def scoped(stmt: AnySelect, account_ids: Collection[int]) -> AnySelect:
             return rows_of(table).c[element.key]
         return None
 
-    result: AnySelect = replacement_traverse(stmt, {}, swap)
-    return result
+    options: dict[str, Any] = {}
+    return cast(AnySelect, replacement_traverse(stmt, options, swap))
