@@ -3,7 +3,8 @@
 Public API:
 
 * :func:`score_accounts` computes the scores of every live account as of a date and
-  returns them as a DataFrame (nothing is written);
+  returns them as a DataFrame (nothing is written); given a run's cached workspace
+  figures (:mod:`scoring.figures`) it can score some accounts only, as that run would;
 * :func:`run_scoring` computes and persists one :class:`~storage.models.ScoreSnapshot`
   per account for that date (re-running the same date replaces that date's snapshots);
 * :func:`persist_snapshots_for` replaces the snapshots of some accounts only, from a
@@ -21,7 +22,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -39,8 +40,10 @@ from scoring.components import (
     combine,
     component_entries,
     compute_components,
+    usage_baselines,
 )
 from scoring.explain import build_reasons
+from scoring.figures import PeerTable, WorkspaceFigures, save_figures
 from scoring.flags import (
     INSUFFICIENT_DATA,
     absent_core_features,
@@ -58,7 +61,7 @@ from scoring.learn.live import (
     rules_entries_for_reference,
 )
 from scoring.outlook import expansion, renewal_risk
-from scoring.peers import PEER_KEYS, peer_groups, percentiles
+from scoring.peers import PEER_KEYS, peer_groups, peer_values, percentiles, percentiles_among
 from scoring.signals import Signals, load_signals
 from storage.models import Account, ScoreSnapshot
 from storage.snapshot_copy import (
@@ -122,7 +125,24 @@ def score_signals(
     config: PulseConfig | ScoringConfig,
     learned: Learned | None = None,
 ) -> pd.DataFrame:
-    """Pure scoring of already-aggregated signals; one row per account.
+    """Pure scoring of already-aggregated signals; one row per account
+    (:func:`score_with_figures` without figures)."""
+    return score_with_figures(signals, config, learned)[0]
+
+
+def score_with_figures(
+    signals: Signals,
+    config: PulseConfig | ScoringConfig,
+    learned: Learned | None = None,
+    figures: WorkspaceFigures | None = None,
+) -> tuple[pd.DataFrame, WorkspaceFigures]:
+    """Pure scoring of already-aggregated signals; one row per account, and the
+    workspace-relative figures it was scored against.
+
+    Without ``figures`` they are derived from the accounts of ``signals`` (the whole
+    workspace in a full run). With a run's ``figures`` (:mod:`scoring.figures`; their
+    workspace facts are then ``signals.meta``), every account is scored against them,
+    so its row does not depend on which other accounts are in ``signals``.
 
     With ``learned`` (a stored model and the account fields it reads), the score, tier
     and components are the model's (:mod:`scoring.learn.live`): one component entry per
@@ -142,9 +162,12 @@ def score_signals(
     weights = cfg.weights.model_dump()
     frame = signals.frame
     results = compute_components(signals, cfg)
-    add_peer_percentiles(results, frame)
+    peers = add_peer_percentiles(results, frame, figures.peers if figures else None)
     values = pd.DataFrame({k: r.value for k, r in results.items()}, index=frame.index)
-    combined = combine(values, weights, cfg.tiers)
+    combined = combine(values, weights, figures.thresholds if figures else cfg.tiers)
+    if figures is None:
+        meta = replace(signals.meta, usage_baselines=usage_baselines(signals))
+        figures = WorkspaceFigures(meta=meta, peers=peers, thresholds=combined.thresholds)
     apply_score_overrides(combined, signals)
     flags = compute_flags(signals, combined.score, cfg)
     entries = component_entries(results, combined, weights)
@@ -179,7 +202,7 @@ def score_signals(
     for key in COMPONENT_KEYS:
         out[f"value_{key}"] = combined.values[key]
         out[f"points_{key}"] = combined.points[key].where(combined.has_data[key], 0.0)
-    return out.reset_index(drop=True)
+    return out.reset_index(drop=True), figures
 
 
 def _contract_only(flags: pd.DataFrame) -> list[int]:
@@ -223,20 +246,30 @@ def _learned_components(
     ]
 
 
-def add_peer_percentiles(results: dict[str, ComponentResult], frame: pd.DataFrame) -> None:
+def add_peer_percentiles(
+    results: dict[str, ComponentResult], frame: pd.DataFrame, stored: PeerTable | None = None
+) -> PeerTable:
     """Put each usage component's peer percentile into its raw figures (and so into the
-    snapshot), where the card and the App Home read it."""
+    snapshot), where the card and the App Home read it; ranked among the accounts of
+    ``frame``, or among a run's ``stored`` peer values. Returns the values ranked among."""
     groups = peer_groups(frame["segment"], frame["licensed_seats"])
+    table: PeerTable = {}
     for key in PEER_KEYS:
         res = results.get(key)
         if res is None:
             continue
-        peers = percentiles(res.value, groups)
+        if stored is None:
+            table[key] = peer_values(res.value, groups)
+            peers = percentiles(res.value, groups)
+        else:
+            table[key] = stored.get(key, {})
+            peers = percentiles_among(res.value, groups, table[key])
         res.raw = res.raw.assign(
             peer_pct=peers["peer_pct"].round(0),
             peer_group=peers["peer_group"].where(peers["peer_pct"].notna(), None),
             peers=peers["peers"],
         )
+    return table
 
 
 def score_accounts(
@@ -244,20 +277,42 @@ def score_accounts(
     config: PulseConfig | ScoringConfig,
     as_of: date,
     model: LearnedModel | None = None,
+    *,
+    figures: WorkspaceFigures | None = None,
+    only: Collection[int] | None = None,
 ) -> pd.DataFrame:
     """Score every account alive on ``as_of`` from data dated on or before it; no writes.
 
     With ``model`` (``pulse tune --write``'s, read by the caller) the score is the model's.
+    With a run's ``figures`` of ``as_of`` (:mod:`scoring.figures`), accounts are scored
+    against them, and ``only`` limits the scoring to those accounts (live rescoring).
     """
+    return score_accounts_with_figures(session, config, as_of, model, figures=figures,
+                                       only=only)[0]
+
+
+def score_accounts_with_figures(
+    session: Session,
+    config: PulseConfig | ScoringConfig,
+    as_of: date,
+    model: LearnedModel | None = None,
+    *,
+    figures: WorkspaceFigures | None = None,
+    only: Collection[int] | None = None,
+) -> tuple[pd.DataFrame, WorkspaceFigures]:
+    """:func:`score_accounts`, and the workspace figures the accounts were scored against."""
     cfg = _scoring_config(config)
-    signals = load_signals(session, cfg, as_of)
-    learned = None if model is None else Learned(model, account_attributes(session))
-    scored = score_signals(signals, cfg, learned)
+    if only is not None and figures is None:
+        raise ValueError("scoring some accounts only needs a run's workspace figures")
+    meta = figures.meta if figures is not None else None
+    signals = load_signals(session, cfg, as_of, meta=meta, only=only)
+    learned = None if model is None else Learned(model, account_attributes(session, only))
+    scored, figures = score_with_figures(signals, cfg, learned, figures)
     scored.attrs["timings"] = signals.timings
     absent = absent_core_features(signals.meta, cfg.core_features)
     warning = core_feature_warning(absent, cfg.core_features)
     scored.attrs["warnings"] = [warning] if warning else []
-    return scored
+    return scored, figures
 
 
 def persist_snapshots(
@@ -284,12 +339,11 @@ def persist_snapshots_for(
     computed_at: datetime,
     account_ids: Collection[int],
 ) -> int:
-    """Replace the ``as_of`` snapshots of ``account_ids`` only, from a workspace-wide score.
-
-    Live rescoring (:mod:`pulse.jobs.live.rescore`) scores the whole workspace, because usage
-    baselines are workspace medians and peer percentiles rank within segments, but an
-    event about one account must not rewrite every other account's snapshot (their
-    stored figures are what their cards, alerts and CRM fields were built from). So only
+    """Replace the ``as_of`` snapshots of ``account_ids`` only (live rescoring,
+    :mod:`pulse.jobs.live.rescore`): an event about one account must not rewrite every
+    other account's snapshot (their stored figures are what their cards, alerts and CRM
+    fields were built from), even when ``scored`` holds the whole workspace (scored
+    without cached workspace figures). So only
     these accounts' rows of ``scored`` are written; an affected account that no longer
     scores (churned, no data) loses its ``as_of`` snapshot, as in a full run. Runs in the
     caller's transaction.
@@ -346,7 +400,8 @@ def run_scoring(
     ``model`` when one is given, see :func:`score_accounts`).
 
     With the whole :class:`PulseConfig`, each stored component also records how old the
-    data behind it is and whether it is stale (:mod:`scoring.freshness`).
+    data behind it is and whether it is stale (:mod:`scoring.freshness`). The run's
+    workspace figures are stored for live rescoring (:func:`scoring.figures.save_figures`).
 
     Writes happen in the caller's session and are flushed, not committed: wrap the call
     in ``storage.db.session_scope`` (or commit) so a failed run leaves nothing behind.
@@ -356,7 +411,8 @@ def run_scoring(
     now = utcnow()
     fresh_at = computed_at or now
     computed_at = computed_at or now.replace(microsecond=0)
-    scored = score_accounts(session, config, as_of, model)
+    scored, figures = score_accounts_with_figures(session, config, as_of, model)
+    save_figures(session, _scoring_config(config), figures, computed_at)
     if isinstance(config, PulseConfig):
         from scoring.freshness import annotate, freshness
 

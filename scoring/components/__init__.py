@@ -48,6 +48,7 @@ from scoring.components.usage import (
     breadth_component,
     seats_component,
     trend_component,
+    usage_baselines,
     usage_component,
 )
 from scoring.signals import Signals
@@ -85,4 +86,5 @@ __all__ = [
     "portfolio_thresholds",
     "round_points",
     "seat_curve",
+    "usage_baselines",
 ]

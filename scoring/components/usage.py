@@ -56,19 +56,9 @@ def usage_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
     """
     frame = signals.frame
     meta = signals.meta
-    windows = meta.windows
-    as_of = pd.Timestamp(windows.as_of)
-    window_start = pd.Timestamp(windows.start)
-    if meta.usage_first_day is not None:
-        window_start = max(window_start, pd.Timestamp(meta.usage_first_day))
-    starts = frame["contract_start"].where(frame["contract_start"] > window_start, window_start)
-    covered = np.clip(days_between(as_of, starts) + 1, 1, windows.window_days)
-    users = frame["active_users"].where(frame["active_users"] > 0)
-    days_per_user = (frame["user_days"] / users).fillna(0.0)
-    frequency = (days_per_user / covered).clip(upper=1.0)
-    per_user = (frame["weighted_events"] / users * DEPTH_PERIOD_DAYS / covered).fillna(0.0)
-    freq_base = workspace_baseline(frequency, DEFAULT_FREQUENCY_BASELINE)
-    depth_base = workspace_baseline(per_user, DEFAULT_DEPTH_BASELINE)
+    figures = _usage_figures(signals)
+    covered, days_per_user, frequency, per_user = figures
+    freq_base, depth_base = usage_baselines(signals, figures)
     freq_score = relative_curve(frequency, freq_base)
     depth_score = relative_curve(per_user, depth_base)
     value = USAGE_FREQUENCY_SHARE * freq_score + USAGE_DEPTH_SHARE * depth_score
@@ -95,6 +85,43 @@ def usage_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
         pd.Series(value, index=frame.index),
         raw,
         lambda: _usage_texts(frame, signals.meta, days_per_user, covered, per_user, depth_base),
+    )
+
+
+_UsageFigures = tuple[pd.Series, pd.Series, pd.Series, pd.Series]
+
+
+def _usage_figures(signals: Signals) -> _UsageFigures:
+    """Per account: days of the window covered, active days per active user, frequency
+    (share of covered days) and depth (value-weighted actions per active user a month)."""
+    frame = signals.frame
+    meta = signals.meta
+    windows = meta.windows
+    as_of = pd.Timestamp(windows.as_of)
+    window_start = pd.Timestamp(windows.start)
+    if meta.usage_first_day is not None:
+        window_start = max(window_start, pd.Timestamp(meta.usage_first_day))
+    starts = frame["contract_start"].where(frame["contract_start"] > window_start, window_start)
+    covered = np.clip(days_between(as_of, starts) + 1, 1, windows.window_days)
+    users = frame["active_users"].where(frame["active_users"] > 0)
+    days_per_user = (frame["user_days"] / users).fillna(0.0)
+    frequency = (days_per_user / covered).clip(upper=1.0)
+    per_user = (frame["weighted_events"] / users * DEPTH_PERIOD_DAYS / covered).fillna(0.0)
+    return covered, days_per_user, frequency, per_user
+
+
+def usage_baselines(
+    signals: Signals, figures: _UsageFigures | None = None
+) -> tuple[float, float]:
+    """The frequency and depth baselines the usage component measures against: those
+    fixed in the workspace facts (cached by the daily run, for live rescoring), else the
+    medians of the accounts of ``signals`` (:func:`workspace_baseline`)."""
+    if signals.meta.usage_baselines is not None:
+        return signals.meta.usage_baselines
+    _, _, frequency, per_user = figures or _usage_figures(signals)
+    return (
+        workspace_baseline(frequency, DEFAULT_FREQUENCY_BASELINE),
+        workspace_baseline(per_user, DEFAULT_DEPTH_BASELINE),
     )
 
 

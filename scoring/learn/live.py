@@ -20,6 +20,7 @@ between.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -51,11 +52,14 @@ ATTRIBUTE_COLUMNS: tuple[str, ...] = (
 )
 
 
-def account_attributes(session: Session) -> pd.DataFrame:
-    """Account fields a learned model may read, indexed by account id (current values)."""
+def account_attributes(session: Session, only: Collection[int] | None = None) -> pd.DataFrame:
+    """Account fields a learned model may read, indexed by account id (current values);
+    of the accounts of ``only`` when given."""
     stmt = select(Account.id, *(getattr(Account, c) for c in ATTRIBUTE_COLUMNS)).where(
         Account.source.not_in(LINKED_ONLY_SOURCES)
     )
+    if only is not None:
+        stmt = stmt.where(Account.id.in_(sorted({int(a) for a in only})))
     rows = session.execute(stmt).all()
     frame = pd.DataFrame(rows, columns=["account_id", *ATTRIBUTE_COLUMNS])
     frame["custom"] = frame["custom"].map(lambda d: d if isinstance(d, dict) else {})

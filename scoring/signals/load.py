@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from time import perf_counter
@@ -21,6 +22,7 @@ from scoring.signals.activity import (
 )
 from scoring.signals.frame import Signals, assemble_frame
 from scoring.signals.remote import remote_activity
+from scoring.signals.scope import scoped
 from scoring.signals.sources import (
     csat_stmt,
     integrations_stmt,
@@ -80,6 +82,7 @@ def _outside(
     engine: UsageEngine,
     small: dict[str, AnySelect],
     timings: dict[str, float],
+    scope: Callable[[AnySelect], AnySelect],
 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Usage aggregated by an outside engine (:mod:`scoring.signals.remote`) while the
     contact facts and the small queries run on the session's connection. The contacts
@@ -102,7 +105,7 @@ def _outside(
     if own is None:
         given = arrow_table(session.connection(), stmt, PEOPLE_TYPES)
         timings["people"] = perf_counter() - t0
-    small = {**small, "contact_facts": contact_facts_stmt(meta.windows)}
+    small = {**small, "contact_facts": scope(contact_facts_stmt(meta.windows))}
     with ThreadPoolExecutor(max_workers=1) as pool:
         future = pool.submit(usage_figures, given)
         results = {}
@@ -123,6 +126,8 @@ def load_signals(
     parallel: bool | None = None,
     calendar: UsageCalendar | None = None,
     roster: AccountRoster | None = None,
+    meta: WorkspaceMeta | None = None,
+    only: Collection[int] | None = None,
 ) -> Signals:
     """Aggregate every raw figure the scorer needs, per account, as of ``as_of``.
 
@@ -137,18 +142,29 @@ def load_signals(
     :class:`~scoring.signals.workspace.UsageCalendar`) spares the two scans of the
     workspace facts when many dates are scored in a row, and ``roster`` (see
     :class:`~scoring.signals.accounts.AccountRoster`) the reading of the accounts.
+    ``meta`` (workspace facts cached for ``as_of``, :mod:`scoring.figures`) spares
+    reading them, and ``only`` reads the accounts of those ids alone
+    (:func:`~scoring.signals.scope.scoped`; live rescoring; an outside engine still
+    aggregates every account's usage, and the others are dropped).
     """
     windows = Windows.build(as_of, cfg)
     timings: dict[str, float] = {}
     dialect = session.get_bind().dialect.name
     engine = usage_engine(cfg.usage)
     t0 = perf_counter()
-    meta = workspace_meta(session, windows, calendar, engine)
+    meta = meta or workspace_meta(session, windows, calendar, engine)
     timings["meta"] = perf_counter() - t0
-    accounts = _accounts(session, as_of, roster, timings)
-    small = _small_statements(windows)
+
+    def scope(stmt: AnySelect) -> AnySelect:
+        return stmt if only is None else scoped(stmt, only)
+
+    if only is not None:
+        accounts = query_frame(session, scope(accounts_stmt(as_of)))
+    else:
+        accounts = _accounts(session, as_of, roster, timings)
+    small = {name: scope(stmt) for name, stmt in _small_statements(windows).items()}
     if not engine.local:
-        activity, results = _outside(session, cfg, meta, engine, small, timings)
+        activity, results = _outside(session, cfg, meta, engine, small, timings, scope)
         parts = [activity, results.pop("contact_facts")]
     else:
         use_threads = parallel_safe(session) if parallel is None else parallel
@@ -157,7 +173,9 @@ def load_signals(
         ranges: list[tuple[int, int] | None] = [None]
         if use_threads and dialect == "sqlite":
             ranges = list(split_ids(accounts["account_id"], PARALLEL_WORKERS)) or [None]
-        activity_stmts = [activity_stmt(windows, cfg, meta.catalogue, dialect, r) for r in ranges]
+        activity_stmts = [
+            scope(activity_stmt(windows, cfg, meta.catalogue, dialect, r)) for r in ranges
+        ]
         activity, results = run_queries(
             session, activity_stmts, small, threads=use_threads, timings=timings,
             big_name="activity",

@@ -99,6 +99,10 @@ class WorkspaceMeta:
     has_tickets: bool
     has_surveys: bool
     has_integrations: bool = False
+    usage_baselines: tuple[float, float] | None = None
+    """The usage component's frequency and depth baselines fixed in advance (the daily
+    run's, cached for live rescoring: :mod:`scoring.figures`); None: the medians of the
+    accounts being scored (:func:`scoring.components.usage.usage_baselines`)."""
 
     @property
     def usage_covers_previous_window(self) -> bool:

@@ -5,7 +5,8 @@ unique on it, so loading the same data twice changes nothing.
 
 Parts: ``base`` (the declarative base, ``SourceKeyed``, column vocabularies),
 ``records`` (what sources bring), ``state`` (what Pulse records), ``preferences`` (what
-each Slack user chose about what reaches them).
+each Slack user chose about what reaches them), ``figures`` (what the latest scoring run
+derived from the whole workspace).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from storage.models.base import (
     SourceKeyed,
     table_of,
 )
+from storage.models.figures import ScoringFigures
 from storage.models.preferences import AccountFollow, AccountMute, UserPreference
 from storage.models.records import (
     Account,
@@ -85,6 +87,7 @@ __all__ = [
     "SENTIMENTS",
     "SURVEY_KINDS",
     "ScoreSnapshot",
+    "ScoringFigures",
     "SeenSlackRequest",
     "SlackLookup",
     "SourceKeyed",

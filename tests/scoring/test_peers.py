@@ -12,7 +12,14 @@ import pytest
 from digests.cards import component_line
 from pulse.kernel.config import PulseConfig
 from scoring.engine import score_signals
-from scoring.peers import peer_groups, peer_phrase, percentiles, size_band
+from scoring.peers import (
+    peer_groups,
+    peer_phrase,
+    peer_values,
+    percentiles,
+    percentiles_among,
+    size_band,
+)
 from scoring.signals import make_signals
 
 CFG = PulseConfig()
@@ -73,3 +80,21 @@ def test_the_card_says_where_an_account_stands_among_its_peers() -> None:
     line = component_line(seats)
     assert "20 of 100 seats active (20%)" in line
     assert line.endswith("bottom 8% of Enterprise, 50-199 seats peers")
+
+
+def test_ranked_among_stored_peers_as_among_each_other() -> None:
+    """Values ranked among a run's stored peer values get that run's percentiles when
+    they are among them; another value takes the place of one (the group keeps its size)."""
+    values = pd.Series([0.1, 0.5, 0.3, 0.3, 0.9, np.nan, 0.2, 0.4, 0.6])
+    groups = pd.Series(["A"] * 6 + ["B"] * 3)
+    stored = peer_values(values, groups)
+    assert stored["A"].tolist() == [0.1, 0.3, 0.3, 0.5, 0.9] and len(stored["B"]) == 3
+    pd.testing.assert_frame_equal(
+        percentiles_among(values, groups, stored, min_peers=3),
+        percentiles(values, groups, min_peers=3),
+    )
+    # two accounts of group A alone, one changed to 0.4 (three stored values below it:
+    # (3 + 0.5) / 5 = 70%), and one of a group the run did not have
+    out = percentiles_among(pd.Series([0.4, 0.9, 0.4]), pd.Series(["A", "A", "C"]), stored)
+    assert out["peer_pct"].iloc[:2].tolist() == [70.0, 90.0] and out["peers"].tolist() == [5, 5, 0]
+    assert math.isnan(out["peer_pct"].iloc[2])

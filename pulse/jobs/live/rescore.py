@@ -1,11 +1,18 @@
-"""Rescore the accounts some events changed: compute workspace-wide, write per account.
+"""Rescore the accounts some events changed: scored against the daily run's workspace
+figures, written per account.
 
-Why compute for the whole workspace: a score is relative to the workspace (usage
-baselines are workspace medians, :mod:`scoring.peers` ranks each account within its
-segment and seat band), so scoring one account alone would give it a different number
-than the daily run. Why persist per account: an event about one customer must not move
-every other customer's stored score, card or CRM field; their snapshots stay what the
-daily run wrote (:func:`scoring.engine.persist_snapshots_for`).
+Why figures: a score is relative to the workspace (usage baselines are workspace medians,
+:mod:`scoring.peers` ranks each account within its segment and seat band, tiers may be
+portfolio shares), so an account scored alone would get a different number than the daily
+run gives it. The daily run stores those workspace-relative figures
+(:mod:`scoring.figures`), and a batch reads only its accounts' rows and scores them against
+the figures: its cost follows the batch, not the workspace, and each account gets what a
+full run with the same figures gives it. When the figures are missing, of another day,
+derived under other scoring settings or older than ``live.figures_max_age_hours``, the
+batch scores the whole workspace instead, stores the figures it derived (so the next
+batch uses them) and logs why. Why persist per account: an event about one customer must
+not move every other customer's stored score, card or CRM field; their snapshots stay
+what the daily run wrote (:func:`scoring.engine.persist_snapshots_for`).
 
 Which day is rescored: the workspace's latest scored day (today once the daily run has
 scored, else the last day it did). Live rescoring never opens a new day with a handful of
@@ -34,6 +41,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -50,7 +58,8 @@ from pulse.services.notify import with_unposted
 from pulse.services.outbox import Delivery
 from pulse.services.portfolio import snapshot_dates
 from pulse.services.writeback import write_back_health
-from scoring.engine import persist_snapshots_for, score_accounts
+from scoring.engine import persist_snapshots_for, score_accounts, score_accounts_with_figures
+from scoring.figures import cached_figures, save_figures
 from scoring.freshness import annotate, freshness
 from scoring.learn.live import LearnedModel
 from scoring.learn.scorecard import ScorecardError
@@ -75,6 +84,8 @@ class RescoreReport:
     crm: dict[str, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     note: str | None = None
+    whole_workspace: bool = False
+    """True when the batch scored the whole workspace (no usable cached figures)."""
     timings: dict[str, float] = field(default_factory=dict)
     stamps: dict[str, float] = field(default_factory=dict)
 
@@ -129,7 +140,7 @@ def _score_and_persist(
     now: datetime,
     events: Collection[str],
 ) -> None:
-    """Score the workspace as of ``latest``, store the report's accounts' snapshots only,
+    """Score the report's accounts as of ``latest`` (:func:`_scored`), store their snapshots,
     and audit each account's change (committed)."""
     ids = report.accounts
     before = dict(
@@ -140,8 +151,7 @@ def _score_and_persist(
         ).all()
     )
     started = time.perf_counter()
-    scored = score_accounts(session, config, latest, stored_model())
-    scored = scored[scored["account_id"].isin(ids)].reset_index(drop=True)
+    scored = _scored(session, config, report, latest, now)
     scored = annotate(scored, freshness(session, config, now))
     report.timings["score"] = time.perf_counter() - started
     started = time.perf_counter()
@@ -169,6 +179,23 @@ def _score_and_persist(
     session.commit()
     report.timings["persist"] = time.perf_counter() - started
     report.stamps["persisted"] = epoch_seconds()
+
+
+def _scored(
+    session: Session, config: PulseConfig, report: RescoreReport, latest: date, now: datetime
+) -> pd.DataFrame:
+    """The report's accounts scored as of ``latest``: against the cached workspace figures,
+    or, without usable ones, within the whole workspace (its figures then stored)."""
+    cfg, ids = config.scoring, report.accounts
+    figures, why = cached_figures(session, cfg, latest, now, config.live.figures_max_age_hours)
+    if figures is not None:
+        return score_accounts(session, config, latest, stored_model(), figures=figures, only=ids)
+    log.warning("live rescoring: %s; scoring the whole workspace once and storing its "
+                "figures for the next batches", why)
+    report.whole_workspace = True
+    scored, derived = score_accounts_with_figures(session, config, latest, stored_model())
+    save_figures(session, cfg, derived, now)
+    return scored[scored["account_id"].isin(ids)].reset_index(drop=True)
 
 
 def _alert(

@@ -296,6 +296,15 @@ class LiveConfig(StrictModel):
         description="Wait this long after an event before rescoring, so a burst of events "
         "(Stripe sends several for one failed renewal) costs one rescoring run.",
     )
+    figures_max_age_hours: float = Field(
+        36.0,
+        gt=0,
+        le=24 * 14,
+        description="Rescore only the accounts events touch against the workspace figures "
+        "(usage medians, peer groups, tier cut-offs) the daily run stored, while they are "
+        "at most this old; older or missing, one batch scores the whole workspace and "
+        "stores fresh ones (docs/live.md).",
+    )
 
 
 class LoggingConfig(StrictModel):
