@@ -3,15 +3,19 @@
 bench/score_bench.py's portfolio (100,000 accounts, about ten users each) with usage over
 the 90 days up to 2026-06-30, plus tickets (priorities, satisfaction, sentiment), NPS and
 CSAT responses and invoices (some overdue) for part of the accounts, so every component,
-flag and reason has data to say something. The real scorer scores each of the last 30
-days; each day's scored frame is written twice, alternating which goes first: through
-the real snapshot writer (``scoring.engine.persist_snapshots``: packed columns, keyed by
-account and date) and, as migration 0017 left it, into a table of the old layout (surrogate
-id, unique (account, date), JSON columns) by the old writer (the same COPY of JSON text).
+flag and reason has data to say something. The real scorer scores the last 30 days (or,
+with ``--score-every N``, every Nth of them, each scored frame then written for its day
+and the N-1 following ones: rows are packed one by one, so their size does not depend on
+how alike consecutive days are); each day's frame is written twice, alternating which
+goes first: through the real snapshot writer (``scoring.engine.persist_snapshots``:
+packed columns, keyed by account and date) and into a table of the layout migration 0017
+left (surrogate id, unique (account, date), JSON columns) by the old writer (the same
+COPY of JSON text).
 Sizes are ``pg_total_relation_size`` (heap, TOAST, indexes) after VACUUM, over the rows.
 Target: at most 300 bytes per account-day.
 
-    python bench/snapshot_size_bench.py [--accounts N] [--rows N] [--days N] [--keep]
+    python bench/snapshot_size_bench.py [--accounts N] [--rows N] [--days N]
+        [--score-every N] [--keep | --url URL]
 """
 
 from __future__ import annotations
@@ -159,8 +163,9 @@ def write_old(session: Session, scored: pd.DataFrame, as_of: date, computed_at: 
                 copy.write_row(record)
 
 
-def score_days(url: str, days: int) -> dict[str, list[float]]:
-    """Score each day and write it both ways; the seconds each writer took per run."""
+def score_days(url: str, days: int, every: int = 1) -> dict[str, list[float]]:
+    """Score every ``every``-th day and write each day both ways; the seconds each writer
+    took per run."""
     from scoring.engine import persist_snapshots, score_accounts
     from scoring.freshness import annotate, freshness
 
@@ -169,10 +174,11 @@ def score_days(url: str, days: int) -> dict[str, list[float]]:
     for k, day in enumerate(AS_OF - timedelta(days=back) for back in range(days - 1, -1, -1)):
         computed_at = datetime.combine(day, datetime.min.time()) + timedelta(hours=6)
         with session_factory(url)() as session:
-            started = time.perf_counter()
-            scored = score_accounts(session, config, day)
-            scored = annotate(scored, freshness(session, config, computed_at))
-            times["score"].append(time.perf_counter() - started)
+            if k % every == 0:
+                started = time.perf_counter()
+                scored = score_accounts(session, config, day)
+                scored = annotate(scored, freshness(session, config, computed_at))
+                times["score"].append(time.perf_counter() - started)
             order = ("new", "old") if k % 2 == 0 else ("old", "new")
             for layout in order:
                 started = time.perf_counter()
@@ -182,7 +188,8 @@ def score_days(url: str, days: int) -> dict[str, list[float]]:
                     write_old(session, scored, day, computed_at)
                 session.commit()
                 times[layout].append(time.perf_counter() - started)
-        print(f"  {day}: scored {times['score'][-1]:.1f}s, written new {times['new'][-1]:.2f}s"
+        scoring = f"scored {times['score'][-1]:.1f}s" if k % every == 0 else "same scores"
+        print(f"  {day}: {scoring}, written new {times['new'][-1]:.2f}s"
               f", old {times['old'][-1]:.2f}s", flush=True)
     return times
 
@@ -212,15 +219,25 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--rows", type=int, default=6_000_000)
     parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--score-every", type=int, default=1, metavar="N")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--url", help="a database this bench loaded and kept: its snapshots "
+                        "are emptied and written again")
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}")
-    with scratch_database("postgresql", "pulse_snapbench", keep=args.keep) as url:
-        load_s = load(url, args.accounts, args.rows)
-        print(f"loaded {args.accounts:,} accounts, {args.rows:,} usage rows in {load_s:.1f}s")
-        times = score_days(url, args.days)
-        measured = sizes(url)
+    if args.url:
+        with get_engine(args.url).begin() as conn:
+            conn.execute(text(f"TRUNCATE score_snapshots, {OLD_TABLE}"))
+        times = score_days(args.url, args.days, args.score_every)
+        measured = sizes(args.url)
+    else:
+        with scratch_database("postgresql", "pulse_snapbench", keep=args.keep) as url:
+            load_s = load(url, args.accounts, args.rows)
+            print(f"loaded {args.accounts:,} accounts, {args.rows:,} usage rows in "
+                  f"{load_s:.1f}s")
+            times = score_days(url, args.days, args.score_every)
+            measured = sizes(url)
     for layout in ("old", "new"):
         m, t = measured[layout], times[layout]
         print(

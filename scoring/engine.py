@@ -60,6 +60,7 @@ from scoring.outlook import expansion, renewal_risk
 from scoring.peers import PEER_KEYS, peer_groups, percentiles
 from scoring.signals import Signals, load_signals
 from storage.models import Account, ScoreSnapshot
+from storage.snapshot_codec import pack
 from storage.snapshot_copy import (
     SNAPSHOT_COLUMNS,
     SNAPSHOT_FLOAT_COLUMNS,
@@ -67,7 +68,6 @@ from storage.snapshot_copy import (
     driver_dates,
     insert_snapshot_rows,
 )
-from storage.snapshot_codec import pack
 
 
 @dataclass(frozen=True)
@@ -268,7 +268,8 @@ def persist_snapshots(
     Deleting the date first and inserting all rows keeps re-runs idempotent on both
     SQLite and PostgreSQL without dialect-specific upserts, and also removes snapshots of
     accounts that are no longer scored on that date. The components, flags and reasons
-    are packed once here (:mod:`storage.snapshot_codec`) and rows go through the driver's bulk path (:mod:`storage.snapshot_copy`).
+    are packed once here (:mod:`storage.snapshot_codec`) and rows go through the driver's
+    bulk path (:mod:`storage.snapshot_copy`).
     Runs in the caller's transaction.
     """
     rows = scored[scored["score"].notna()]
