@@ -12,7 +12,7 @@ Public API:
 * :func:`score_signals` is the pure core, usable on hand-built signals in tests.
 
 Everything after the SQL aggregation is vectorised pandas/numpy; per-account Python is
-limited to building the JSON stored in snapshots.
+limited to building the lists stored (packed) in snapshots.
 """
 
 from __future__ import annotations
