@@ -33,7 +33,7 @@ ZSTD_V1 = 1
 """Version byte of a value compressed with dictionary v1."""
 COMPRESSION_LEVEL = 3
 """zstd level: 7 stores a row in about 80 bytes less than 3 but takes ten times as long
-(about 0.3 ms a value: 30 s more per run at 100,000 accounts); docs/performance.md."""
+(about 0.3 ms a list: 50 s more per run at 100,000 accounts); docs/performance.md."""
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
