@@ -13,12 +13,11 @@ Public API:
 * :func:`score_signals` is the pure core, usable on hand-built signals in tests.
 
 Everything after the SQL aggregation is vectorised pandas/numpy; per-account Python is
-limited to building the JSON stored in snapshots.
+limited to building the lists stored (packed) in snapshots.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
@@ -64,10 +63,11 @@ from scoring.outlook import expansion, renewal_risk
 from scoring.peers import PEER_KEYS, peer_groups, peer_values, percentiles, percentiles_among
 from scoring.signals import Signals, load_signals
 from storage.models import Account, ScoreSnapshot
+from storage.snapshot_codec import pack
 from storage.snapshot_copy import (
     SNAPSHOT_COLUMNS,
     SNAPSHOT_FLOAT_COLUMNS,
-    SNAPSHOT_JSON_COLUMNS,
+    SNAPSHOT_PACKED_COLUMNS,
     driver_dates,
     insert_snapshot_rows,
 )
@@ -322,8 +322,9 @@ def persist_snapshots(
 
     Deleting the date first and inserting all rows keeps re-runs idempotent on both
     SQLite and PostgreSQL without dialect-specific upserts, and also removes snapshots of
-    accounts that are no longer scored on that date. The JSON columns are serialised once
-    here and rows go through the driver's bulk path (:mod:`storage.snapshot_copy`).
+    accounts that are no longer scored on that date. The components, flags and reasons
+    are packed once here (:mod:`storage.snapshot_codec`) and rows go through the driver's
+    bulk path (:mod:`storage.snapshot_copy`).
     Runs in the caller's transaction.
     """
     rows = scored[scored["score"].notna()]
@@ -368,7 +369,6 @@ def _insert_snapshots(
     of :data:`~storage.snapshot_copy.SNAPSHOT_COLUMNS`."""
     if rows.empty:
         return 0
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
     day, stamp = driver_dates(session, as_of, computed_at)
     fixed = {"as_of": day, "computed_at": stamp}
     columns: list[Iterable[Any]] = []
@@ -377,10 +377,10 @@ def _insert_snapshots(
             columns.append([fixed[name]] * len(rows))
         elif name == "account_id":
             columns.append(rows[name].astype("int64").tolist())
-        elif name in SNAPSHOT_JSON_COLUMNS:
-            # lazily: on PostgreSQL the rows are encoded while a writer thread streams
-            # the previous ones to the server, so JSON encoding and ingest overlap
-            columns.append(map(dumps, rows[name].tolist()))
+        elif name in SNAPSHOT_PACKED_COLUMNS:
+            # lazily: on PostgreSQL the rows are packed while a writer thread streams
+            # the previous ones to the server, so encoding and ingest overlap
+            columns.append(map(pack, rows[name].tolist()))
         elif name in SNAPSHOT_FLOAT_COLUMNS:
             columns.append(rows[name].astype("float64").tolist())
         else:
@@ -455,7 +455,6 @@ def latest_snapshots(session: Session, as_of: date | None = None) -> pd.DataFram
     latest_sq = latest.group_by(snapshot.account_id).subquery("latest")
     stmt = (
         select(
-            snapshot.id,
             snapshot.account_id,
             Account.name.label("account_name"),
             Account.owner_id.label("owner_id"),

@@ -12,11 +12,12 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import JSON, Float, Table
+from sqlalchemy import Float, Table
 from sqlalchemy.orm import Session
 
 from storage.loader.sql import SQLITE_TIMESTAMP, postgres_connection, sqlite_connection
 from storage.models import ScoreSnapshot
+from storage.snapshot_codec import PackedJSON
 
 SNAPSHOT_SCORE_COLUMNS = (
     "score",
@@ -30,10 +31,11 @@ SNAPSHOT_SCORE_COLUMNS = (
 )
 """What a scoring run stores per account besides the account and the dates, in order."""
 _TABLE = cast(Table, ScoreSnapshot.__table__)
-SNAPSHOT_JSON_COLUMNS = frozenset(
-    name for name in SNAPSHOT_SCORE_COLUMNS if isinstance(_TABLE.c[name].type, JSON)
+SNAPSHOT_PACKED_COLUMNS = frozenset(
+    name for name in SNAPSHOT_SCORE_COLUMNS if isinstance(_TABLE.c[name].type, PackedJSON)
 )
-"""The columns among :data:`SNAPSHOT_SCORE_COLUMNS` handed over already JSON-encoded."""
+"""The columns among :data:`SNAPSHOT_SCORE_COLUMNS` handed over already packed
+(:func:`storage.snapshot_codec.pack`)."""
 SNAPSHOT_FLOAT_COLUMNS = frozenset(
     name for name in SNAPSHOT_SCORE_COLUMNS if isinstance(_TABLE.c[name].type, Float)
 )
@@ -53,7 +55,7 @@ def insert_snapshot_rows(
     session: Session, rows: Iterable[tuple[Any, ...]], as_of: date, computed_at: datetime
 ) -> None:
     """Insert snapshots of ``as_of``: each row holds the :data:`SNAPSHOT_COLUMNS` in order,
-    the JSON columns encoded and the dates as :func:`driver_dates` gives them. ``rows``
+    the packed columns packed and the dates as :func:`driver_dates` gives them. ``rows``
     may be a generator; it is consumed while the database ingests. Runs in the session's
     transaction."""
     conn = session.connection()

@@ -33,6 +33,7 @@ from pulse.kernel.errors import one_line, redact
 from pulse.services.outbox import Delivery, Message
 from storage.db import session_factory, session_scope
 from storage.models import AuditLog, IntegrationDaily, PipelineRun, UsageDaily
+from storage.snapshot_thinning import Thinned, thin_snapshots
 
 log = logging.getLogger("pulse.jobs.pipeline")
 
@@ -230,7 +231,8 @@ def step_digests(ctx: RunContext) -> str:
 def purge_usage(config: PulseConfig, today: date) -> tuple[int, date]:
     """Delete usage and integration rows older than ``retention.usage_months``.
 
-    Score snapshots and the audit log are kept: they are the history of what Pulse said.
+    Score snapshots (thinned by :func:`thin_old_snapshots`) and the audit log are kept:
+    they are the history of what Pulse said.
     """
     import pandas as pd  # here, not at the top: `pulse runs` imports this module
 
@@ -243,9 +245,20 @@ def purge_usage(config: PulseConfig, today: date) -> tuple[int, date]:
     return removed, cutoff
 
 
+def thin_old_snapshots(config: PulseConfig, today: date) -> Thinned:
+    """Thin score snapshots to weekly after ``retention.snapshot_daily_days`` and monthly
+    after ``retention.snapshot_weekly_days`` (:mod:`storage.snapshot_thinning`)."""
+    retention = config.retention
+    with session_scope(config.database_url) as session:
+        return thin_snapshots(
+            session, today, retention.snapshot_daily_days, retention.snapshot_weekly_days
+        )
+
+
 def step_retention(ctx: RunContext) -> str:
     removed, cutoff = purge_usage(ctx.config, ctx.today)
-    return f"{removed:,} usage row(s) before {cutoff.isoformat()} purged"
+    thinned = thin_old_snapshots(ctx.config, ctx.today)
+    return f"{removed:,} usage row(s) before {cutoff.isoformat()} purged; {thinned}"
 
 
 Step = tuple[str, Callable[[RunContext], str], tuple[str, ...]]

@@ -378,17 +378,19 @@ def test_source_without_secret_is_not_served(
 # --- end to end --------------------------------------------------------------------------
 
 
-def _snapshots(url: str) -> dict[tuple[int, Any], tuple[int, float, datetime]]:
+def _snapshots(url: str) -> dict[tuple[int, Any], tuple[float, datetime, list[Any]]]:
+    """Each snapshot's score, write time and flags, by account and date (what a rewrite
+    changes)."""
     with session_factory(url)() as session:
         return {
-            (r.account_id, r.as_of): (r.id, r.score, r.computed_at)
+            (r.account_id, r.as_of): (r.score, r.computed_at, r.flags)
             for r in session.execute(
                 select(
                     ScoreSnapshot.account_id,
                     ScoreSnapshot.as_of,
-                    ScoreSnapshot.id,
                     ScoreSnapshot.score,
                     ScoreSnapshot.computed_at,
+                    ScoreSnapshot.flags,
                 )
             )
         }
@@ -464,7 +466,7 @@ def test_stripe_invoice_rescores_only_its_account_end_to_end(
             )
         ).one()
         assert "invoice_overdue" in {f["code"] for f in snap.flags}
-        assert snap.score < before[(account.id, END)][1]  # billing now counts against it
+        assert snap.score < before[(account.id, END)][0]  # billing now counts against it
         assert snap.computed_at == NOW
         alert = session.scalars(
             select(Alert).where(

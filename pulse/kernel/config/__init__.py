@@ -147,6 +147,16 @@ class RetentionConfig(StrictModel):
         24, ge=1, le=240,
         description="Usage rows older than this are purged (scores and audit stay).",
     )
+    snapshot_daily_days: int = Field(
+        90, ge=1, le=3650,
+        description="Score snapshots younger than this many days are all kept; older ones "
+        "are thinned to each account's latest of each calendar week.",
+    )
+    snapshot_weekly_days: int = Field(
+        730, ge=1, le=36500,
+        description="Score snapshots older than this many days are thinned further, to each "
+        "account's latest of each calendar month (at least snapshot_daily_days).",
+    )
 
 
 class AlertRoute(StrictModel):

@@ -1,0 +1,101 @@
+"""How a snapshot's components, flags and reasons are stored: compressed JSON.
+
+A snapshot's explanation (each component's weight, value, points, raw figures and detail
+line, the flags and the top reasons) was about 2.5 KB of JSON per account and day. The
+same keys, labels and sentence templates recur in every row, so each value is stored as
+its compact JSON compressed by zstd with a dictionary trained on the sample workspace's
+snapshots (``storage/snapshot_dictionary_v1.zstd``, made by
+``bench/train_snapshot_dictionary.py``): what is left per row is mostly the figures.
+Nothing is lost: reading gives back exactly the lists that were written.
+
+A stored value is one version byte followed by the payload; an empty list is stored as
+NULL. Version 1 is a magicless zstd frame with dictionary v1. A dictionary is never edited
+(rows written with it need the same bytes); a better one is a new version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import zstandard
+from sqlalchemy import LargeBinary
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+DICTIONARY_V1 = Path(__file__).with_name("snapshot_dictionary_v1.zstd")
+DICTIONARY_V1_SHA256 = "fca718f8ce9782c4f7da1f06c7a787effd9125008298510aa9033744bb7a8b79"
+"""The dictionary's checksum: an edited file would misread every stored snapshot."""
+ZSTD_V1 = 1
+"""Version byte of a value compressed with dictionary v1."""
+COMPRESSION_LEVEL = 3
+"""zstd level: 7 stores a row in about 80 bytes less than 3 but takes ten times as long
+(about 0.3 ms a list: 50 s more per run at 100,000 accounts); docs/performance.md."""
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
+@cache
+def _dictionary() -> zstandard.ZstdCompressionDict:
+    data = DICTIONARY_V1.read_bytes()
+    if hashlib.sha256(data).hexdigest() != DICTIONARY_V1_SHA256:
+        raise RuntimeError(f"{DICTIONARY_V1} is not the dictionary snapshots were written with")
+    return zstandard.ZstdCompressionDict(data)
+
+
+def _params() -> zstandard.ZstdCompressionParameters:
+    return zstandard.ZstdCompressionParameters.from_level(
+        COMPRESSION_LEVEL,
+        format=zstandard.FORMAT_ZSTD1_MAGICLESS,
+        write_checksum=False,
+        write_content_size=True,
+        write_dict_id=False,
+    )
+
+
+@cache
+def _compressor() -> zstandard.ZstdCompressor:
+    return zstandard.ZstdCompressor(dict_data=_dictionary(), compression_params=_params())
+
+
+@cache
+def _decompressor() -> zstandard.ZstdDecompressor:
+    return zstandard.ZstdDecompressor(
+        dict_data=_dictionary(), format=zstandard.FORMAT_ZSTD1_MAGICLESS
+    )
+
+
+def pack(value: list[Any] | None) -> bytes | None:
+    """``value`` as stored: None for an empty list, else version byte + compressed JSON."""
+    if not value:
+        return None
+    return bytes((ZSTD_V1,)) + _compressor().compress(_dumps(value).encode())
+
+
+def unpack(stored: bytes | memoryview | None) -> list[Any]:
+    """What :func:`pack` was given (an empty list for NULL)."""
+    if stored is None:
+        return []
+    data = bytes(stored)
+    if not data:
+        return []
+    if data[0] != ZSTD_V1:
+        raise ValueError(f"unknown snapshot encoding version {data[0]}")
+    result: list[Any] = json.loads(_decompressor().decompress(data[1:]))
+    return result
+
+
+class PackedJSON(TypeDecorator[list[Any]]):
+    """A JSON list stored compressed (:func:`pack`); reads give the list back."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def process_bind_param(self, value: list[Any] | None, dialect: Dialect) -> bytes | None:
+        return pack(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> list[Any]:
+        return unpack(value)
