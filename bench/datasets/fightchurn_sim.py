@@ -22,6 +22,8 @@ repository; the fixed seed and one process make it the same on every run.
     createdb -h 127.0.0.1 -U postgres churnsim
     python bench/datasets/fightchurn_sim.py simulate --python /tmp/fcvenv/bin/python
     python bench/datasets/fightchurn_sim.py export --out /tmp/fc16
+    python bench/datasets/fightchurn_sim.py reference --out /tmp/fc16 --as-of 2023-06-30 \
+        --horizon-days 180     # models on each event type's count, outside Pulse
 
 Mapping (one simulated customer = one Pulse account):
 
@@ -240,6 +242,51 @@ def export(db_url: str, out: Path, name: str) -> None:
           f"({days.min()} to {days.max()}); written to {data}")
 
 
+REFERENCE_WINDOW_DAYS = 30
+"""Days of events the per-event-type reference counts (Pulse's default window)."""
+
+
+def reference(out: Path, name: str, as_of: date, horizon_days: int) -> None:
+    """Held-out AUC of models on each event type's count (inputs Pulse does not compute)
+    plus price, discount and birth year, for the accounts alive on ``as_of``: what the
+    exported data allows beyond Pulse's own inputs (5 stratified folds, fixed seed)."""
+    import numpy as np
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    data, day = out / "data", pd.Timestamp(as_of)
+    accounts = pd.read_csv(data / "accounts.csv", parse_dates=["contract_start", "churned_on"])
+    alive = accounts[(accounts["contract_start"] <= day)
+                     & ~(accounts["churned_on"] <= day)].set_index("external_id")
+    churned = alive["churned_on"] <= day + pd.Timedelta(days=horizon_days)
+    usage = pq.read_table(data / "usage.parquet").to_pandas()
+    usage["day"] = pd.to_datetime(usage["day"])
+    recent = usage[(usage["day"] > day - pd.Timedelta(days=REFERENCE_WINDOW_DAYS))
+                   & (usage["day"] <= day)]
+    counts = recent.pivot_table(index="account_external_id", columns="feature",
+                                values="events", aggfunc="sum", fill_value=0)
+    inputs = np.log1p(counts.reindex(alive.index).fillna(0))
+    for column in ("mrr", "custom.discount", f"custom.{MODELS[name].born}"):
+        inputs[column] = alive[column]
+    x, y = inputs.to_numpy(dtype=float), churned.to_numpy(dtype=int)
+    print(f"{len(y):,} accounts alive on {as_of}, {y.sum():,} churned within {horizon_days} days")
+    folds = list(StratifiedKFold(5, shuffle=True, random_state=SEED).split(x, y))
+    models = {
+        "logistic regression": make_pipeline(StandardScaler(),
+                                             LogisticRegression(C=0.1, max_iter=2000)),
+        "gradient boosting": HistGradientBoostingClassifier(random_state=SEED),
+    }
+    for label, model in models.items():
+        aucs = [roc_auc_score(y[test], model.fit(x[train], y[train]).predict_proba(x[test])[:, 1])
+                for train, test in folds]
+        print(f"{label} on each event type's count: mean AUC {np.mean(aucs):.3f} "
+              f"({' '.join(f'{a:.3f}' for a in aucs)})")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -251,15 +298,21 @@ def main(argv: list[str] | None = None) -> None:
                      help="the simulator's own output directory (its config copy)")
     exp = sub.add_parser("export", help="write the files-connector drop and pulse.yml")
     exp.add_argument("--out", type=Path, required=True)
-    for command in (sim, exp):
+    ref = sub.add_parser("reference", help="held-out AUC on each event type's count")
+    ref.add_argument("--out", type=Path, required=True, help="the directory export wrote")
+    ref.add_argument("--as-of", type=date.fromisoformat, required=True)
+    ref.add_argument("--horizon-days", type=int, required=True)
+    for command in (sim, exp, ref):
         command.add_argument("--model", choices=sorted(MODELS), default="crm6")
         command.add_argument("--db", default=DB_URL, help="PostgreSQL database of the run")
     args = parser.parse_args(argv)
     if args.command == "simulate":
         simulate(args.python, args.db, args.sim_out, args.model,
                  args.customers or MODELS[args.model].customers)
-    else:
+    elif args.command == "export":
         export(args.db, args.out, args.model)
+    else:
+        reference(args.out, args.model, args.as_of, args.horizon_days)
 
 
 if __name__ == "__main__":
