@@ -31,7 +31,13 @@ from scoring.backtest import roc_auc
 from scoring.learn.folds import Folds, LearnError, first_last, make_folds
 from scoring.learn.inputs import informative
 from scoring.learn.references import REFERENCES, prepared
-from scoring.learn.scorecard import Scorecard, ScorecardError, fit_scorecard
+from scoring.learn.scorecard import (
+    SCALE,
+    Scorecard,
+    ScorecardError,
+    fit_scorecard,
+    risk_of_health,
+)
 from scoring.periods import Span
 
 SCORECARD = "points scorecard"
@@ -158,6 +164,23 @@ def best_threshold(risk: np.ndarray, y: np.ndarray) -> tuple[float, float, float
     return best[:4]
 
 
+def final_threshold(
+    model: Scorecard, inputs: pd.DataFrame, share: float, precision: float, recall: float
+) -> Threshold:
+    """The held-out threshold carried over to the model fitted on every row.
+
+    The held-out risk cut came from the folds' scorecards, whose risk scale the final
+    model does not share (a weak final model may never reach it: "at risk below health
+    172"). What carries over is the share of account-dates the cut flagged: the final
+    model's health below which that share of the rows lies, always on the 0-100 scale.
+    """
+    health = model.health(inputs)
+    below = float(np.clip(np.quantile(health, share), 0.0, SCALE)) if share > 0 else 0.0
+    risk = float(risk_of_health(np.array([below]), model.risk_at_zero,
+                                model.risk_per_point)[0])
+    return Threshold(below, risk, precision, recall, share)
+
+
 def _stability(
     model: Scorecard, cards: list[Scorecard | None]
 ) -> dict[str, tuple[float, float]]:
@@ -190,7 +213,7 @@ def learn(data: LearningData, horizon: Span, progress: Progress | None = None) -
     if progress is not None:
         progress(f"fitting the scorecard on all {len(y):,} rows")
     model = fit_scorecard(data.inputs[names], y, data.categorical)
-    threshold = Threshold(model.health_at_risk(cut), cut, precision, recall, share)
+    threshold = final_threshold(model, data.inputs[names], share, precision, recall)
     first, last = first_last(data.as_of)
     churn_days = data.churned_on[y.astype(bool)] if len(data.churned_on) else np.array([])
     churn_days = churn_days[~np.isnat(churn_days)] if len(churn_days) else churn_days

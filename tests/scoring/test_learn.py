@@ -14,7 +14,7 @@ from scoring.learn.document import (
     model_document,
     scorecard_from_document,
 )
-from scoring.learn.fit import CURRENT, SCORECARD, LearningData, learn
+from scoring.learn.fit import CURRENT, SCORECARD, LearningData, final_threshold, learn
 from scoring.learn.folds import LearnError, make_folds
 from scoring.learn.inputs import (
     SIGNAL_COUNTS,
@@ -204,3 +204,28 @@ def test_inputs_that_never_vary_are_refused_with_a_hint() -> None:
                         data.current_score, data.churned_on)
     with pytest.raises(LearnError, match="every input has the same value"):
         learn(flat, HORIZON)
+
+
+def test_the_at_risk_threshold_stays_on_the_scale_and_flags_the_held_out_share() -> None:
+    """The folds' risk cut may lie outside what the final model can predict (a weak
+    model once said "at risk below health 172.3" and flagged everyone): the final model
+    flags the share of account-dates the held-out cut flagged, below a health in 0-100."""
+    card = Scorecard(
+        inputs=(InputBins("plan", True, groups=(("basic",), ("pro",)), risk=(0.2, -0.2)),),
+        intercept=-2.5,
+    )
+    frame = pd.DataFrame({"plan": ["basic"] * 30 + ["pro"] * 70})
+    assert not 0 <= card.health_at_risk(0.9) <= 100  # a folds' cut this model never reaches
+    threshold = final_threshold(card, frame, share=0.3, precision=0.2, recall=0.6)
+    assert 0.0 <= threshold.health <= 100.0
+    assert (card.health(frame) < threshold.health).mean() == pytest.approx(0.3)
+    nobody = final_threshold(card, frame, share=0.0, precision=0.0, recall=0.0)
+    assert (card.health(frame) < nobody.health).sum() == 0
+
+
+def test_learned_threshold_flags_about_the_share_it_reports(learned) -> None:  # type: ignore[no-untyped-def]
+    data, result = learned
+    health = result.model.health(data.inputs[[i.name for i in result.model.inputs]])
+    threshold = result.threshold
+    assert 0.0 <= threshold.health <= 100.0
+    assert abs((health < threshold.health).mean() - threshold.at_risk_share) < 0.05
