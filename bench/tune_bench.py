@@ -53,18 +53,25 @@ LEARNED_ON = date(2026, 6, 1)
 
 
 class _Phases:
-    """Wall time and peak RSS so far at the end of each phase."""
+    """Wall time, this process's CPU time and peak RSS so far at the end of each phase.
+
+    CPU time is reported beside wall time because the bench machine is shared: wall time
+    grows with whatever else runs, CPU time much less (it leaves out the database
+    server's own work, which runs in its processes)."""
 
     def __init__(self) -> None:
         self.started = self.last = time.perf_counter()
+        self.cpu_started = self.cpu_last = time.process_time()
         self.seconds: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
         self.peak_mb: dict[str, float] = {}
 
     def done(self, name: str) -> None:
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.process_time()
         self.seconds[name] = now - self.last
+        self.cpu[name] = cpu - self.cpu_last
         self.peak_mb[name] = _peak_rss_mb()
-        self.last = now
+        self.last, self.cpu_last = now, cpu
 
 
 def _tune_only(url: str) -> None:
@@ -109,6 +116,8 @@ def _tune_only(url: str) -> None:
             {
                 "seconds": time.perf_counter() - phases.started,
                 "phases": phases.seconds,
+                "cpu_by_phase": phases.cpu,
+                "cpu_seconds": time.process_time() - phases.cpu_started,
                 "peak_by_phase": phases.peak_mb,
                 "peak_mb": _peak_rss_mb(),
                 "dates": len(run.dates),
@@ -136,12 +145,14 @@ def _tune_subprocess(url: str) -> dict:
 def _report(backend: str, r: dict, load_s: float | None, rows: int | None) -> None:
     loaded = f"load {load_s:.1f}s ({rows:,} usage rows) | " if load_s is not None and rows else ""
     phases = ", ".join(
-        f"{name} {s:.1f}s (peak so far {r['peak_by_phase'][name]:,.0f} MB)"
+        f"{name} {s:.1f}s (CPU {r['cpu_by_phase'][name]:.1f}s, peak so far "
+        f"{r['peak_by_phase'][name]:,.0f} MB)"
         for name, s in r["phases"].items()
     )
     aucs = ", ".join(f"{label} {auc:.3f}" for label, auc in r["auc"].items())
     print(
-        f"{backend:10s} {loaded}tune {r['seconds']:.1f}s, peak {r['peak_mb']:,.0f} MB; "
+        f"{backend:10s} {loaded}tune {r['seconds']:.1f}s (CPU {r['cpu_seconds']:.1f}s), "
+        f"peak {r['peak_mb']:,.0f} MB; "
         f"{r['dates']} dates, {r['rows']:,} account-dates, {r['churners']:,} churn, "
         f"{r['inputs']} inputs ({r['inputs_kept']} in the model), {r['folds']} folds\n"
         f"  phases: {phases}\n  held-out AUC: {aucs}",
