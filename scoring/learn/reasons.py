@@ -76,23 +76,43 @@ def _number(value: Any) -> float | None:
     return None if np.isnan(number) else number
 
 
-def _value_text(name: str, value: Any, bin_label: Any) -> str:
+def _value_text(flag: bool, value: Any, bin_label: Any) -> str:
     """The account's value as the model read it, with its bin when that adds anything."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if isinstance(value, float):  # the usual case, checked first: 600,000 calls a run
+        if value != value:  # NaN
+            return "no data"
+        number: float | None = value
+    elif value is None:
         return "no data"
-    number = _number(value)
+    else:
+        number = _number(value)
     if number is None:  # a category: its bin only lists it with others
         return str(value)
-    if name.startswith(FLAG_PREFIX):
+    if flag:
         return FLAG_LEVELS.get(int(round(number)), f"{number:g}")
     return f"{number:.{VALUE_FIGURES}g} ({bin_label})"
 
 
-def _reason(name: str, value: Any, bin_label: Any, points: float, most: float) -> str:
-    text = f"{input_words(name)}: {_value_text(name, value, bin_label)}, "
-    text += f"{points:.1f} of {most:.1f} points"
+def _reason(words: str, flag: bool, value: Any, bin_label: Any, points: float,
+            most: float) -> str:
+    text = f"{words}: {_value_text(flag, value, bin_label)}, {points:.1f} of {most:.1f} points"
     lost = most - points
     return text + (f" (-{lost:.1f})" if lost >= MIN_POINTS else "")
+
+
+def _chosen(given: np.ndarray, best: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per account, the input positions to name in order (costliest first, then earned),
+    and which of them are named at all."""
+    lost = best - given
+    costly = np.argsort(-lost, axis=1, kind="stable")[:, :MAX_COSTLY]
+    costly_ok = np.take_along_axis(lost, costly, axis=1) >= MIN_POINTS
+    named = np.zeros(given.shape, dtype=bool)
+    np.put_along_axis(named, costly, costly_ok, axis=1)
+    eligible = (given >= MIN_POINTS) & (given >= EARNED_SHARE * best) & ~named
+    earned = np.argsort(np.where(eligible, -given, np.inf), axis=1, kind="stable")
+    earned = earned[:, :MAX_EARNED]
+    earned_ok = np.take_along_axis(eligible, earned, axis=1)
+    return np.hstack([costly, earned]), np.hstack([costly_ok, earned_ok])
 
 
 def learned_reasons(
@@ -105,24 +125,25 @@ def learned_reasons(
 
     ``points`` are each input's points per account (rounded as stored), ``most`` the
     most points of each input, ``bins`` and ``values`` the bin and value of each input.
+    Selection is vectorised; only the named reasons are written out.
     """
     names = list(points.columns)
     given = points.to_numpy(dtype="float64")
     # as the stored entries: rounding may lift an input a tenth past its rounded most
     best = np.maximum(np.round(np.array([most[n] for n in names], dtype="float64"), 1), given)
-    lost = best - given
+    chosen, ok = _chosen(given, best)
+    rows, slots = np.nonzero(ok)  # row-major: each account's reasons stay in order
+    cols = chosen[rows, slots]
+    words = np.array([input_words(n) for n in names], dtype=object)[cols]
+    flag = np.array([n.startswith(FLAG_PREFIX) for n in names])[cols]
     bin_rows = bins.reindex(index=points.index, columns=names).to_numpy(dtype=object)
     value_rows = values.reindex(index=points.index, columns=names).to_numpy(dtype=object)
-    costly = np.argsort(-lost, axis=1, kind="stable")[:, :MAX_COSTLY]
-    earned_order = np.argsort(-given, axis=1, kind="stable")
-    strong = (given >= MIN_POINTS) & (given >= EARNED_SHARE * best)
-    out: list[list[str]] = []
-    for i in range(len(given)):
-        named = [j for j in costly[i] if lost[i, j] >= MIN_POINTS]
-        order = earned_order[i]
-        earned = [j for j in order[strong[i, order]] if j not in named][:MAX_EARNED]
-        out.append([
-            _reason(names[j], value_rows[i, j], bin_rows[i, j], given[i, j], best[i, j])
-            for j in (*named, *earned)
-        ])
+    texts = [
+        _reason(*args)
+        for args in zip(words.tolist(), flag.tolist(), value_rows[rows, cols].tolist(),
+                        bin_rows[rows, cols].tolist(), given[rows, cols].tolist(),
+                        best[rows, cols].tolist(), strict=True)
+    ]
+    bounds = np.concatenate([[0], np.cumsum(ok.sum(axis=1))]).tolist()
+    out = [texts[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     return pd.Series(out, index=points.index, dtype=object)
