@@ -59,6 +59,7 @@ from scoring.learn.live import (
     model_entry,
     rules_entries_for_reference,
 )
+from scoring.learn.reasons import learned_reasons
 from scoring.outlook import expansion, renewal_risk
 from scoring.peers import PEER_KEYS, peer_groups, peer_values, percentiles, percentiles_among
 from scoring.signals import Signals, load_signals
@@ -147,9 +148,10 @@ def score_with_figures(
     With ``learned`` (a stored model and the account fields it reads), the score, tier
     and components are the model's (:mod:`scoring.learn.live`): one component entry per
     input whose points add up to the score, the rules components kept beside them for
-    their figures (counting no points), and an entry naming the model. Flags, reasons,
-    expansion and renewal risk stay the rules'. Without it, an account flagged
-    ``insufficient_data`` (contract data alone) is never ``healthy`` (``fine`` at best).
+    their figures (counting no points), and an entry naming the model; the reasons are the
+    inputs that cost or earned the most points. Flags, expansion and renewal risk stay
+    the rules'. Without it, an account flagged ``insufficient_data`` (contract data
+    alone) is never ``healthy`` (``fine`` at best).
 
     Columns: ``account_id``, ``account_name``, ``owner_id``, ``arr``, ``score``, ``tier``,
     ``components``, ``flags``, ``reasons``, ``expansion_score``, ``expansion_reasons``,
@@ -174,12 +176,14 @@ def score_with_figures(
     score, tier = combined.score, combined.tier
     if thin := _contract_only(flags):
         tier = tier.where(~(tier.index.isin(thin) & (tier == "healthy")), "fine")
+    by_model = None
     if learned is not None:
-        score, tier, flags, entries = _scored_by_model(learned, signals, values, flags,
-                                                       entries, cfg)
+        by_model = _scored_by_model(learned, signals, values, flags, entries, cfg)
+        score, tier, flags = by_model.score, by_model.tier, by_model.flags
+        entries = by_model.entries
     exp = expansion(signals, results, combined, cfg)
     risk = renewal_risk(signals, results, combined, flags, cfg)
-    reasons = build_reasons(results, combined, flags)
+    reasons = by_model.reasons if by_model else build_reasons(results, combined, flags)
     flag_lists = flags_by_account(flags, frame.index)
 
     out = pd.DataFrame(index=frame.index)
@@ -221,6 +225,18 @@ class Learned:
     """:func:`scoring.learn.live.account_attributes` of the workspace."""
 
 
+@dataclass(frozen=True)
+class _ByModel:
+    """What the learned model decides for every account (index: account id)."""
+
+    score: pd.Series
+    tier: pd.Series
+    flags: pd.DataFrame
+    entries: list[list[dict[str, Any]]]
+    reasons: pd.Series
+    """From the model's points (:mod:`scoring.learn.reasons`), not the rules'."""
+
+
 def _scored_by_model(
     learned: Learned,
     signals: Signals,
@@ -228,12 +244,17 @@ def _scored_by_model(
     flags: pd.DataFrame,
     rules: list[list[dict[str, Any]]],
     cfg: ScoringConfig,
-) -> tuple[pd.Series, pd.Series, pd.DataFrame, list[list[dict[str, Any]]]]:
-    """Score, tier, flags and component entries under the learned model."""
+) -> _ByModel:
+    """Score, tier, flags, component entries and reasons under the learned model."""
     lscore = apply_model(learned.model, signals.frame, values, flags,
                          signals.meta.windows.as_of, learned.attributes)
-    flags = compute_flags(signals, lscore.health, cfg)  # the score-drop flag follows it
-    return lscore.health, lscore.tier, flags, _learned_components(lscore, rules, learned.model)
+    return _ByModel(
+        score=lscore.health,
+        tier=lscore.tier,
+        flags=compute_flags(signals, lscore.health, cfg),  # the score-drop flag follows it
+        entries=_learned_components(lscore, rules, learned.model),
+        reasons=learned_reasons(lscore.points, lscore.most, lscore.bins, lscore.values),
+    )
 
 
 def _learned_components(

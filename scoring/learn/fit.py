@@ -45,6 +45,13 @@ CURRENT = "current score"
 UNSCORED_SCORE = 50.0
 """A row the rules could not score ranks in the middle (as ``pulse tune`` always did)."""
 
+FIT_THREADS = 1
+"""Native threads (OpenMP, BLAS) the fitting may use. One, because on a machine whose
+cores are busy with anything else (the database, the bot, other jobs) threads that wait
+for each other at every step cost far more than they save: gradient boosting on 815,464
+rows took 261 s (59 s of CPU) with two threads and 38 s (12 s of CPU) with one on two
+shared cores (docs/performance.md, `bench/tune_bench.py`)."""
+
 Progress = Callable[[str], None]
 
 
@@ -199,7 +206,16 @@ def _day(value: np.datetime64) -> date:
 
 
 def learn(data: LearningData, horizon: Span, progress: Progress | None = None) -> LearnResult:
-    """Cross-validate, choose the at-risk threshold and fit the scorecard on every row."""
+    """Cross-validate, choose the at-risk threshold and fit the scorecard on every row.
+
+    The models are fitted with :data:`FIT_THREADS` native threads (see there)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=FIT_THREADS):
+        return _learn(data, horizon, progress)
+
+
+def _learn(data: LearningData, horizon: Span, progress: Progress | None) -> LearnResult:
     y = np.asarray(data.y).astype("int64")
     data = LearningData(data.inputs, data.categorical, y, data.as_of, data.account_id,
                         data.current_score, data.churned_on)

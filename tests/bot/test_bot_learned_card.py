@@ -1,6 +1,6 @@
 """`/health` of an account scored by a learned model, through the HTTP harness: the card
-lists each input's points, they add up to the score, and it says how the model was
-learned."""
+lists each input's points, they add up to the score, it says how the model was learned,
+and its "Why" gives the inputs' points."""
 
 from __future__ import annotations
 
@@ -66,4 +66,11 @@ def test_the_card_of_a_learned_score_lists_input_points_that_add_up(bot: BotHarn
     where = next(b["text"]["text"] for b in answer["blocks"]
                  if b.get("text", {}).get("text", "").startswith("*Where the score comes from*"))
     assert "*Usage*" not in where and "*Contract*" not in where  # rules: kept, not counted
+    why = next(b["text"]["text"] for b in answer["blocks"]
+               if b.get("text", {}).get("text", "").startswith("*Why*"))
+    bullets = why.split("\n")[1:]
+    assert bullets  # the learned inputs' points, not the rules' flags and components
+    for bullet in bullets:
+        assert re.fullmatch(r"• (Active users|Tenure days): .+, [\d.]+ of (66\.7|33\.3) points"
+                            r"( \(-[\d.]+\))?", bullet), bullet
     assert validate_message(answer) == []

@@ -151,6 +151,10 @@ def test_a_written_model_is_the_score_and_explain_lists_points_that_add_up(
     assert sum(float(p) for _, p in rows) == pytest.approx(total, abs=1e-6)
     assert total == pytest.approx(score, abs=1e-6)
     assert "Learned model (pulse-model.yml;" not in out  # not shown twice
+    reasons = re.search(r"Reasons: (.+?) Expansion score", _text(out))
+    assert reasons is not None  # the learned inputs' points, not the rules' reasons
+    for reason in reasons[1].split("; "):
+        assert re.fullmatch(r"[A-Z].+: .+, [\d.]+ of [\d.]+ points( \(-[\d.]+\))?", reason), reason
 
 
 def test_explain_of_a_rules_snapshot_shows_the_models_points_beside_it(
