@@ -33,20 +33,28 @@ class CopyData:
 
 
 def bulk_insert(
-    session: Session, table_name: str, frame: pd.DataFrame, *, csv: CopyData | None = None
+    session: Session,
+    table_name: str,
+    frame: pd.DataFrame,
+    *,
+    csv: CopyData | None = None,
+    into: str | None = None,
 ) -> None:
     """Insert many rows fast: COPY on PostgreSQL, executemany on SQLite.
 
     Millions of usage rows through the ORM would dominate a sync; both drivers have a
     native bulk path that keeps the load within seconds. On PostgreSQL the CSV is written
     by Arrow's C++ writer straight from the columns (no Python object per value); ``csv``
-    is that text rendered beforehand by ``copy_data`` for exactly ``frame``.
+    is that text rendered beforehand by ``copy_data`` for exactly ``frame``. ``into`` names
+    the table written when it is not ``table_name`` itself but has its columns (a
+    temporary table of keys); ``table_name`` still says which columns are dates.
     """
+    target = into or table_name
     if frame.empty:
         return
     if is_postgres(session):
         data = csv if csv is not None else copy_data(table_name, frame)
-        sql = f"COPY {table_name} ({', '.join(data.columns)}) FROM STDIN WITH (FORMAT csv)"
+        sql = f"COPY {target} ({', '.join(data.columns)}) FROM STDIN WITH (FORMAT csv)"
         with postgres_connection(session).cursor() as cur, cur.copy(sql) as cp:
             for part in data.parts:
                 cp.write(part)
@@ -66,7 +74,7 @@ def bulk_insert(
     sqlite_cur = sqlite_connection(session).cursor()
     try:
         sqlite_cur.executemany(
-            f"INSERT INTO {table_name} ({', '.join(columns)}) VALUES ({placeholders})",
+            f"INSERT INTO {target} ({', '.join(columns)}) VALUES ({placeholders})",
             converted.itertuples(index=False, name=None),
         )
     finally:
