@@ -237,12 +237,13 @@ def _existing_facts(
     value_cols: Sequence[str],
     df: pd.DataFrame,
 ) -> pd.DataFrame:
-    """Stored rows of exactly the batch's keys (``storage.loader.stored``)."""
-    rows = stored_rows(session, table_of(model), key_cols, value_cols, df)
+    """Stored rows of the batch's keys, and maybe of other keys of the same accounts and
+    days, which the merge then ignores (``storage.loader.stored``)."""
+    day = _day_key(model)
+    rows = stored_rows(session, table_of(model), key_cols, value_cols, df, day)
     if not rows:
         return pd.DataFrame(columns=[*key_cols, *value_cols])
     out = pd.DataFrame(rows, columns=[*key_cols, *value_cols])
-    day = _day_key(model)
     out[day] = pd.to_datetime(out[day]).to_numpy("datetime64[D]")
     for col in key_cols:
         if col != day:

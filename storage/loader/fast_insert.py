@@ -61,14 +61,19 @@ def bulk_insert(
         return
     columns = list(frame.columns)
     dates = date_columns(table_name)
-    converted = frame.astype(object)  # Python scalars: sqlite3 binds no numpy types
+    # Python scalars, column by column: sqlite3 binds no numpy types (and turning a
+    # datetime column into Timestamp objects first cost more than the insert itself)
+    python: dict[str, pd.Series] = {}
     for col in columns:
         values = frame[col]
         if pd.api.types.is_datetime64_any_dtype(values):
             fmt = "%Y-%m-%d" if col in dates else SQLITE_TIMESTAMP
-            converted[col] = values.dt.strftime(fmt).astype(object)
+            python[col] = values.dt.strftime(fmt).astype(object)
         elif values.dtype == object and len(values) and isinstance(values.iloc[0], date):
-            converted[col] = values.map(lambda d: d.isoformat())
+            python[col] = values.map(lambda d: d.isoformat())
+        else:
+            python[col] = values.astype(object)
+    converted = pd.DataFrame(python, index=frame.index)
     converted = converted.where(converted.notna(), None)
     placeholders = ", ".join("?" for _ in columns)
     sqlite_cur = sqlite_connection(session).cursor()
