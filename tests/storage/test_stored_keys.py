@@ -37,7 +37,8 @@ def _write(drop: Path, usage: pd.DataFrame, shuffled: bool) -> None:
     drop.mkdir(exist_ok=True)
     pd.DataFrame({"external_id": ACCOUNTS, "name": [f"Account {a}" for a in ACCOUNTS]}
                  ).to_csv(drop / "accounts.csv", index=False)
-    users = sorted(set(zip(usage["account_external_id"], usage["user_external_id"])))
+    users = sorted(set(zip(usage["account_external_id"], usage["user_external_id"],
+                           strict=True)))
     pd.DataFrame({"external_id": [u for _, u in users],
                   "account_external_id": [a for a, _ in users],
                   "email": [f"{u}@example.com" for _, u in users]}
