@@ -3,10 +3,12 @@ SQLite, this tree against an older revision, alternating.
 
 The loader compares each 500,000-row slice with the rows already stored. Until 2026-12 it
 read every stored row of the slice's accounts between the slice's first and last day, so a
-file in no day order re-read nearly the whole table for every slice; it now joins the
-slice's exact keys (``storage.loader.stored``). This bench writes a usage Parquet file of
-``--rows`` rows in random order (each slice spans every day and most accounts), a SQLite
-database holding its accounts and users (not timed), then for each round and each tree
+file in no day order re-read nearly the whole table for every slice; when that range
+holds more than twice the slice's rows it now joins the slice's exact keys instead
+(``storage.loader.stored``). This bench writes a usage Parquet file of ``--rows`` rows in
+random order (each slice spans every day and most accounts; in day order with
+``--by-day``), a SQLite database holding its accounts and users (not timed), then for
+each round and each tree
 (``--old-rev``, extracted with ``git archive``; this tree) times, each in a fresh
 subprocess so its peak memory (``VmHWM``) is its own:
 
@@ -14,6 +16,7 @@ subprocess so its peak memory (``VmHWM``) is its own:
 * again: the same file re-imported (``--full``; every row found unchanged).
 
     python bench/unsorted_usage_bench.py [--rows N] [--accounts N] [--rounds N] [--old-rev REV]
+                                         [--by-day]
 """
 
 from __future__ import annotations
@@ -81,13 +84,17 @@ def _template(path: Path, n_accounts: int) -> int:
     return len(users)
 
 
-def _write_usage(path: Path, n_users: int, n_rows: int, seed: int) -> int:
-    """Distinct (user, feature, day) keys in random order: no slice keeps to a day range."""
+def _write_usage(path: Path, n_users: int, n_rows: int, seed: int, by_day: bool) -> int:
+    """Distinct (user, feature, day) keys in random order (no slice keeps to a day range),
+    or in day order when ``by_day``."""
     rng = np.random.default_rng(seed)
     space = n_users * len(FEATURES) * DAYS
     flat = rng.permutation(np.unique(rng.integers(0, space, int(n_rows * 1.02)))[:n_rows])
     user_idx, rest = np.divmod(flat, len(FEATURES) * DAYS)
     feature_idx, day_idx = np.divmod(rest, DAYS)
+    if by_day:
+        order = np.argsort(-day_idx, kind="stable")  # oldest day first
+        user_idx, feature_idx, day_idx = user_idx[order], feature_idx[order], day_idx[order]
     days = np.array([END - timedelta(days=int(d)) for d in range(DAYS)], dtype="datetime64[D]")
     pq.write_table(pa.table({
         "account_external_id": np.char.add("A", (user_idx // USERS_PER_ACCOUNT + 1).astype(str)),
@@ -136,6 +143,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seed", type=int, default=18)
     parser.add_argument("--old-rev", default=OLD_REV)
+    parser.add_argument("--by-day", action="store_true",
+                        help="write the file in day order (the case the old check handled)")
     parser.add_argument("--sync", nargs=2, metavar=("URL", "DIR"), help=argparse.SUPPRESS)
     parser.add_argument("--full", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -156,9 +165,10 @@ def main() -> None:
         drop.mkdir()
         template = work / "template.db"
         n_users = _template(template, args.accounts)
-        rows = _write_usage(drop / "usage.parquet", n_users, args.rows, args.seed)
-        print(f"{args.accounts:,} accounts, {n_users:,} users, {rows:,} usage rows in random "
-              f"day order (not timed)")
+        rows = _write_usage(drop / "usage.parquet", n_users, args.rows, args.seed, args.by_day)
+        order = "day order" if args.by_day else "random order"
+        print(f"{args.accounts:,} accounts, {n_users:,} users, {rows:,} usage rows in {order} "
+              f"(not timed)")
         for round_no in range(1, args.rounds + 1):
             for label, tree in ((f"old {args.old_rev}", old), ("new", ROOT)):
                 db = work / "run.db"

@@ -43,7 +43,7 @@ def stored_rows(
     value_cols: Sequence[str],
     keys: pd.DataFrame,
     day: str,
-) -> list[tuple[Any, ...]]:
+) -> Sequence[Sequence[Any]]:
     """``(*key_cols, *value_cols)`` of stored rows, dates as the driver returns them:
     every row whose key is one of ``keys``'s rows (the key columns of a batch, distinct,
     ``day`` its date column), and possibly other rows of the same accounts and days."""
@@ -111,7 +111,7 @@ def _key_rows(
     key_cols: Sequence[str],
     value_cols: Sequence[str],
     keys: pd.DataFrame,
-) -> list[tuple[Any, ...]]:
+) -> Sequence[Sequence[Any]]:
     """The stored rows of exactly ``keys``, by a join with a temporary table of them."""
     postgres = is_postgres(session)
     temp = f"{'pg_temp' if postgres else 'temp'}.{KEYS_TABLE}"
