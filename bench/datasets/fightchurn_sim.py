@@ -178,9 +178,10 @@ def usage_table(conn: psycopg.Connection, name: str) -> pa.Table:
     """Events counted per account, user, event type and day, before the simulation's end
     (a customer's last simulated month runs past it; churn there is not simulated).
 
-    In day order: the files connector checks each 500,000-row slice against the stored
-    rows of its accounts and days, so a file in no order re-reads every stored row for
-    every slice on SQLite (the crm6 sync took 23 min and 3.9 GB that way)."""
+    In day order, which keeps the files written so far identical. Until 2026-12 the
+    order also mattered to the sync: the files connector's existence check re-read every
+    stored row for every slice of a file in no day order on SQLite (the crm6 sync took
+    23 min and 3.9 GB that way); it now reads only what a slice can match."""
     usage = _query(conn, name, """
         select e.account_id, coalesce(e.user_id, 0) as user_id,
                t.event_type_name as feature, e.event_time::date as day, count(*) as events

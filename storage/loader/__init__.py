@@ -11,7 +11,8 @@ stored earlier is kept (:mod:`~storage.loader.keyed`).
 
 Parts: :mod:`~storage.loader.batch` (one batch, by entity), :mod:`~storage.loader.keyed`
 (records upserted on their key), :mod:`~storage.loader.facts` (daily facts, in two
-halves a sync overlaps), :mod:`~storage.loader.refs` (reference resolution),
+halves a sync overlaps), :mod:`~storage.loader.stored` (the stored rows a batch of
+facts can match), :mod:`~storage.loader.refs` (reference resolution),
 :mod:`~storage.loader.fast_insert` (COPY / executemany), :mod:`~storage.loader.result`
 (the counts and rejections reported).
 """

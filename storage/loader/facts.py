@@ -14,14 +14,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Integer, Table, bindparam, select, text, update
+from sqlalchemy import bindparam, text, update
 from sqlalchemy.orm import Session
 
 from pulse.kernel.records import Batch, Rejection
 from storage.loader.fast_insert import CopyData, bulk_insert, copy_data
 from storage.loader.refs import ACCOUNT_REF, Ref, RefCache, id_map, resolve_ids
 from storage.loader.result import LoadResult, reject_rows
-from storage.loader.sql import ANY_CHUNK, among, date_columns, is_postgres, plain
+from storage.loader.sql import date_columns, is_postgres, plain
+from storage.loader.stored import stored_rows
 from storage.models import ArrChange, Base, Contact, IntegrationDaily, UsageDaily, table_of
 
 FACTS: dict[str, tuple[type[Base], tuple[str, ...], tuple[str, ...]]] = {
@@ -42,8 +43,6 @@ FACT_ORDER: dict[str, tuple[str, ...]] = {
     "arr_history": ("account_id", "effective_on"),
 }
 USER_REF = Ref("user_external_id", "user_id", Contact, "user")
-EXISTING_CHUNK_SQLITE = 900
-"""Accounts per existence query on SQLite (under its 999 bound-parameter limit)."""
 
 
 @dataclass
@@ -202,7 +201,7 @@ def write_facts(session: Session, source: str, prepared: PreparedFacts) -> LoadR
 
 def _day_key(model: type[Base]) -> str:
     """The date column of a fact's natural key (``day``; ``effective_on`` for the ARR
-    ledger): the one the existence check ranges over and the one parsed as a date."""
+    ledger): the one parsed as a date."""
     key = FACTS_BY_TABLE[model.__tablename__][1]
     (day,) = (c for c in key if c in date_columns(model.__tablename__))
     return day
@@ -238,28 +237,13 @@ def _existing_facts(
     value_cols: Sequence[str],
     df: pd.DataFrame,
 ) -> pd.DataFrame:
-    """Stored rows of the batch's accounts within its day range (the primary key's prefix)."""
-    table: Table = table_of(model)
-    accounts = sorted(int(a) for a in np.unique(df["account_id"].to_numpy()))
+    """Stored rows of the batch's keys, and maybe of other keys of the same accounts and
+    days, which the merge then ignores (``storage.loader.stored``)."""
     day = _day_key(model)
-    first = pd.Timestamp(df[day].min()).date()
-    last = pd.Timestamp(df[day].max()).date()
-    frames = []
-    cols = [*(table.c[c] for c in key_cols), *(table.c[c] for c in value_cols)]
-    step = ANY_CHUNK if is_postgres(session) else EXISTING_CHUNK_SQLITE
-    for start in range(0, len(accounts), step):
-        chunk = accounts[start : start + step]
-        stmt = select(*cols).where(
-            among(session, table.c.account_id, chunk, Integer),
-            table.c[day] >= first,
-            table.c[day] <= last,
-        )
-        rows = session.execute(stmt).all()
-        if rows:
-            frames.append(pd.DataFrame(rows, columns=[c.key for c in cols]))
-    if not frames:
+    rows = stored_rows(session, table_of(model), key_cols, value_cols, df, day)
+    if not rows:
         return pd.DataFrame(columns=[*key_cols, *value_cols])
-    out = pd.concat(frames, ignore_index=True)
+    out = pd.DataFrame(rows, columns=[*key_cols, *value_cols])
     out[day] = pd.to_datetime(out[day]).to_numpy("datetime64[D]")
     for col in key_cols:
         if col != day:

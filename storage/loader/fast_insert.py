@@ -33,40 +33,53 @@ class CopyData:
 
 
 def bulk_insert(
-    session: Session, table_name: str, frame: pd.DataFrame, *, csv: CopyData | None = None
+    session: Session,
+    table_name: str,
+    frame: pd.DataFrame,
+    *,
+    csv: CopyData | None = None,
+    into: str | None = None,
 ) -> None:
     """Insert many rows fast: COPY on PostgreSQL, executemany on SQLite.
 
     Millions of usage rows through the ORM would dominate a sync; both drivers have a
     native bulk path that keeps the load within seconds. On PostgreSQL the CSV is written
     by Arrow's C++ writer straight from the columns (no Python object per value); ``csv``
-    is that text rendered beforehand by ``copy_data`` for exactly ``frame``.
+    is that text rendered beforehand by ``copy_data`` for exactly ``frame``. ``into`` names
+    the table written when it is not ``table_name`` itself but has its columns (a
+    temporary table of keys); ``table_name`` still says which columns are dates.
     """
+    target = into or table_name
     if frame.empty:
         return
     if is_postgres(session):
         data = csv if csv is not None else copy_data(table_name, frame)
-        sql = f"COPY {table_name} ({', '.join(data.columns)}) FROM STDIN WITH (FORMAT csv)"
+        sql = f"COPY {target} ({', '.join(data.columns)}) FROM STDIN WITH (FORMAT csv)"
         with postgres_connection(session).cursor() as cur, cur.copy(sql) as cp:
             for part in data.parts:
                 cp.write(part)
         return
     columns = list(frame.columns)
     dates = date_columns(table_name)
-    converted = frame.astype(object)  # Python scalars: sqlite3 binds no numpy types
+    # Python scalars, column by column: sqlite3 binds no numpy types (and turning a
+    # datetime column into Timestamp objects first cost more than the insert itself)
+    python: dict[str, pd.Series] = {}
     for col in columns:
         values = frame[col]
         if pd.api.types.is_datetime64_any_dtype(values):
             fmt = "%Y-%m-%d" if col in dates else SQLITE_TIMESTAMP
-            converted[col] = values.dt.strftime(fmt).astype(object)
+            python[col] = values.dt.strftime(fmt).astype(object)
         elif values.dtype == object and len(values) and isinstance(values.iloc[0], date):
-            converted[col] = values.map(lambda d: d.isoformat())
+            python[col] = values.map(lambda d: d.isoformat())
+        else:
+            python[col] = values.astype(object)
+    converted = pd.DataFrame(python, index=frame.index)
     converted = converted.where(converted.notna(), None)
     placeholders = ", ".join("?" for _ in columns)
     sqlite_cur = sqlite_connection(session).cursor()
     try:
         sqlite_cur.executemany(
-            f"INSERT INTO {table_name} ({', '.join(columns)}) VALUES ({placeholders})",
+            f"INSERT INTO {target} ({', '.join(columns)}) VALUES ({placeholders})",
             converted.itertuples(index=False, name=None),
         )
     finally:
