@@ -38,10 +38,17 @@ SCALE = 100.0
 """The health of an account in the safest bin of every input."""
 MAX_BINS = 6
 """At most this many bins per input (plus missing): few enough to read on a card."""
-MIN_BIN_SHARE = 0.07
-"""Every bin holds at least this share of the training rows, so its points are not noise
-(5% let a pure-noise input through with a bin of 60 rows; 10% lost 0.01 of AUC on the
-sample workspace by merging its small riskiest group)."""
+MIN_BIN_ROWS = 100
+"""A bin holds at least this many training rows, so its points are not noise (on 1,200
+rows, bins of 5% let a pure-noise input through with a bin of 60 rows) ..."""
+MAX_MIN_BIN_SHARE = 0.07
+"""... but never needs more than this share of them (on small data: 10% lost 0.01 of AUC
+on the sample workspace by merging its small riskiest group) ..."""
+MIN_BIN_SHARE = 0.01
+"""... and always at least this share. A fixed 7% (the rule before) merged the small
+riskiest group of larger workspaces: on the tune benchmark's 5,000 accounts (12 dates,
+54,026 rows) the scorecard's held-out AUC went from 0.795 to 0.892 with 1%
+(docs/scoring.md)."""
 REGULARISATION_C = 0.1
 """Inverse L2 strength of the logistic regression on weights of evidence (scikit-learn's
 ``C``); measured in docs/scoring.md, where weaker regularisation did not help."""
@@ -218,18 +225,26 @@ def _column(frame: pd.DataFrame, name: str) -> pd.Series:
 # Fitting (needs optbinning and scikit-learn)
 
 
-def binning_process(names: Sequence[str], categorical: Sequence[str]) -> Any:
-    """The optbinning ``BinningProcess`` used for the scorecard (not yet fitted)."""
+def min_bin_share(rows: int) -> float:
+    """Smallest bin, as a share of ``rows`` training rows (:data:`MIN_BIN_ROWS`, within
+    :data:`MIN_BIN_SHARE` and :data:`MAX_MIN_BIN_SHARE`)."""
+    return float(np.clip(MIN_BIN_ROWS / max(rows, 1), MIN_BIN_SHARE, MAX_MIN_BIN_SHARE))
+
+
+def binning_process(names: Sequence[str], categorical: Sequence[str], rows: int) -> Any:
+    """The optbinning ``BinningProcess`` used for the scorecard (not yet fitted) on
+    ``rows`` training rows."""
     from optbinning import BinningProcess
 
     numeric = [n for n in names if n not in categorical]
+    smallest = min_bin_share(rows)
     return BinningProcess(
         list(names),
         binning_fit_params={n: {"monotonic_trend": TREND} for n in numeric},
         categorical_variables=[c for c in categorical if c in names],
         max_n_bins=MAX_BINS,
-        min_bin_size=MIN_BIN_SHARE,
-        min_prebin_size=MIN_BIN_SHARE,
+        min_bin_size=smallest,
+        min_prebin_size=smallest,
         max_pvalue=MAX_P_VALUE,
         selection_criteria=None,
     )
@@ -312,7 +327,7 @@ def fit_scorecard(
     if not names:
         raise ScorecardError("no input has a value")
     data = data[names]
-    process = binning_process(names, categorical)
+    process = binning_process(names, categorical, len(data))
     with warnings.catch_warnings():  # optbinning's own pandas deprecation notices
         warnings.simplefilter("ignore")
         process.fit(data, np.asarray(y, dtype="int64"))
