@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -220,8 +221,17 @@ def _report(backend: str, r: dict[str, float], load_s: float | None, rows: int |
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def bench_main(
+    doc: str,
+    what: str,
+    prefix: str,
+    only: Callable[[str], None],
+    measure: Callable[[str], dict],
+    report: Callable[[str, dict, float | None, int | None], None],
+) -> None:
+    """The command line of a bench that loads this bench's data and times ``what`` on it
+    in a subprocess (``measure``, which runs the script again with ``--{what}-only``)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument(
         "--rows-per-month", type=int, default=50, help="usage rows per account per month"
@@ -229,32 +239,36 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--keep", action="store_true",
                         help="keep the loaded database (prints its URL, for --url)")
-    parser.add_argument("--url", help="time the backtest on an already loaded database")
-    parser.add_argument("--backtest-only", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=f"time the {what} on an already loaded database")
+    parser.add_argument(f"--{what}-only", metavar="URL", dest="only", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.backtest_only:
-        _backtest_only(args.backtest_only)
+    if args.only:
+        only(args.only)
         return
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
     if args.url:
-        _report(get_engine(args.url).dialect.name, _backtest_subprocess(args.url), None, None)
+        report(get_engine(args.url).dialect.name, measure(args.url), None, None)
         return
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     for backend in backends:
-        with scratch_database(backend, prefix="pulse_backtest_bench", keep=args.keep) as url:
+        with scratch_database(backend, prefix=prefix, keep=args.keep) as url:
             try:
                 load_s, rows = _load(url, args.accounts, args.rows_per_month)
-                result = _backtest_subprocess(url)
+                result = measure(url)
             finally:
                 get_engine(url).dispose()
                 if backend == "sqlite" and not args.keep:  # tens of GB: do not leave it
                     shutil.rmtree(Path(make_url(url).database or "").parent, ignore_errors=True)
             if args.keep and backend == "sqlite":
                 print(f"kept {url}")
-        _report(backend, result, load_s, rows)
+        report(backend, result, load_s, rows)
 
+
+def main() -> None:
+    bench_main(__doc__ or "", "backtest", "pulse_backtest_bench", _backtest_only,
+               _backtest_subprocess, _report)
 
 if __name__ == "__main__":
     main()

@@ -23,11 +23,7 @@ Figures: docs/performance.md.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import platform
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,18 +31,16 @@ import time
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from backtest_bench import EVERY, FIRST_AS_OF, HORIZON, LAST_AS_OF, _load  # noqa: E402
-from score_bench import _peak_rss_mb, scratch_database  # noqa: E402
+from backtest_bench import EVERY, FIRST_AS_OF, HORIZON, LAST_AS_OF, bench_main  # noqa: E402
+from score_bench import _peak_rss_mb  # noqa: E402
 
 from pulse.kernel.config import PulseConfig  # noqa: E402
 from scoring.periods import parse_span  # noqa: E402
-from storage.db import get_engine, session_factory  # noqa: E402
+from storage.db import session_factory  # noqa: E402
 
 LEARNED_ON = date(2026, 6, 1)
 """The day written into the model (the bench's "today", after the data ends)."""
@@ -161,40 +155,7 @@ def _report(backend: str, r: dict, load_s: float | None, rows: int | None) -> No
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--accounts", type=int, default=100_000)
-    parser.add_argument(
-        "--rows-per-month", type=int, default=50, help="usage rows per account per month"
-    )
-    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the loaded database (prints its URL, for --url)")
-    parser.add_argument("--url", help="time the tune on an already loaded database")
-    parser.add_argument("--tune-only", metavar="URL", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.tune_only:
-        _tune_only(args.tune_only)
-        return
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    )
-    if args.url:
-        _report(get_engine(args.url).dialect.name, _tune_subprocess(args.url), None, None)
-        return
-    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
-    for backend in backends:
-        with scratch_database(backend, prefix="pulse_tune_bench", keep=args.keep) as url:
-            try:
-                load_s, rows = _load(url, args.accounts, args.rows_per_month)
-                result = _tune_subprocess(url)
-            finally:
-                get_engine(url).dispose()
-                if backend == "sqlite" and not args.keep:  # tens of GB: do not leave it
-                    shutil.rmtree(Path(make_url(url).database or "").parent, ignore_errors=True)
-            if args.keep and backend == "sqlite":
-                print(f"kept {url}")
-        _report(backend, result, load_s, rows)
-
+    bench_main(__doc__ or "", "tune", "pulse_tune_bench", _tune_only, _tune_subprocess, _report)
 
 if __name__ == "__main__":
     main()
