@@ -59,6 +59,7 @@ from scoring.learn.live import (
     model_entry,
     rules_entries_for_reference,
 )
+from scoring.learn.inputs import SIGNAL_COUNTS
 from scoring.learn.reasons import learned_reasons
 from scoring.outlook import expansion, renewal_risk
 from scoring.peers import PEER_KEYS, peer_groups, peer_values, percentiles, percentiles_among
@@ -251,10 +252,28 @@ def _scored_by_model(
     return _ByModel(
         score=lscore.health,
         tier=lscore.tier,
-        flags=compute_flags(signals, lscore.health, cfg),  # the score-drop flag follows it
+        # the score-drop flag follows the model's health
+        flags=_read_by_model(compute_flags(signals, lscore.health, cfg), lscore.values),
         entries=_learned_components(lscore, rules, learned.model),
         reasons=learned_reasons(lscore.points, lscore.most, lscore.bins, lscore.values),
     )
+
+
+def _read_by_model(flags: pd.DataFrame, values: pd.DataFrame) -> pd.DataFrame:
+    """``flags`` without "insufficient data" where the model read a value for the account.
+
+    The flag warns that the rules score rests on contract data alone; a learned model
+    whose inputs (account fields, tenure, days to renewal...) have values for the account
+    was judged on held-out data with those very inputs, so the warning would be wrong
+    there. Counts do not count (they are zero when nothing happened, as when there is no
+    usage data at all): the flag stays on accounts where the model read nothing else.
+    """
+    if flags.empty:
+        return flags
+    known = values.drop(columns=[c for c in values.columns if c in SIGNAL_COUNTS])
+    read = known.index[known.notna().any(axis=1)]
+    drop = (flags["code"] == INSUFFICIENT_DATA) & flags["account_id"].isin(read)
+    return flags.loc[~drop].reset_index(drop=True)
 
 
 def _learned_components(

@@ -152,3 +152,33 @@ def test_a_contract_only_account_is_flagged_and_not_healthy() -> None:
     assert row["score"] >= CFG.tiers.healthy  # the contract alone looks fine...
     assert row["tier"] == "fine"  # ...but that is not enough to call it healthy
     assert "insufficient_data" in row["flag_codes"]
+
+
+def test_a_learned_model_reading_the_account_lifts_the_contract_only_flag() -> None:
+    """Under a stored model, "insufficient data" stays only where the model read nothing:
+    a model judged on held-out data with tenure is not "contract data alone" guesswork."""
+    from factories import learned_model_document
+
+    from scoring.engine import Learned
+    from scoring.learn.live import LearnedModel
+
+    thin = {"account_id": 1, "account_name": "Thin", "contract_start": date(2024, 1, 1),
+            "renewal_date": AS_OF + timedelta(days=200), "lifecycle": "paid"}
+    blank = {"account_id": 2, "account_name": "Blank", "lifecycle": "paid"}
+    signals = make_signals([thin, blank], AS_OF, CFG, has_usage=False, has_tickets=False,
+                           has_surveys=False, has_integrations=False)
+    model = LearnedModel.from_document(learned_model_document())
+    learned = Learned(model=model, attributes=pd.DataFrame(index=pd.Index([1, 2])))
+    rules = score_signals(signals, CFG).set_index("account_id")
+    scored = score_signals(signals, CFG, learned).set_index("account_id")
+    assert "insufficient_data" in rules.loc[1, "flag_codes"]
+    # the model reads Thin's tenure: scored from data it was validated on
+    tenure = next(e for e in scored.loc[1, "components"] if e["label"] == "account_tenure_days")
+    assert tenure["value"] is not None
+    assert "insufficient_data" not in scored.loc[1, "flag_codes"]
+    # nothing the model reads is on file for Blank: the warning stays
+    # (its active users count 0, as with no usage data at all: a count is no reading)
+    read = {e["label"]: e["value"] for e in scored.loc[2, "components"]
+            if e.get("kind") == "learned"}
+    assert read == {"account_tenure_days": None, "active_users": 0.0}
+    assert "insufficient_data" in scored.loc[2, "flag_codes"]
