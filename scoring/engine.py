@@ -50,6 +50,7 @@ from scoring.flags import (
     core_feature_warning,
     flags_by_account,
 )
+from scoring.learn.inputs import SIGNAL_COUNTS
 from scoring.learn.live import (
     LearnedModel,
     LearnedScore,
@@ -59,7 +60,6 @@ from scoring.learn.live import (
     model_entry,
     rules_entries_for_reference,
 )
-from scoring.learn.inputs import SIGNAL_COUNTS
 from scoring.learn.reasons import learned_reasons
 from scoring.outlook import expansion, renewal_risk
 from scoring.peers import PEER_KEYS, peer_groups, peer_values, percentiles, percentiles_among

@@ -136,10 +136,11 @@ def _print_usable_range(cfg: PulseConfig, horizon: Span, observed_until: date | 
     """What the data covers and which as-of dates could work (after an error)."""
     from pulse.services.learn import usable_range
     from storage.db import session_factory
+    from storage.usage_engine import usage_engine
 
     with session_factory(cfg.database_url)() as session:
         found = usable_range(session, horizon, cfg.scoring.window_days, workspace_today(cfg),
-                             observed_until)
+                             observed_until, engine=usage_engine(cfg.scoring.usage))
     for line in found.lines(horizon):
         err.print(line, highlight=False)
 

@@ -34,10 +34,12 @@ from scoring.signals import (
     account_roster,
     load_signals,
     usage_calendar,
+    usage_engine_default,
 )
-from storage.models import Account, UsageDaily
+from storage.models import Account
 from storage.tuning import parallel_safe
-from storage.usage_engine import usage_engine
+from storage.usage_engine import UsageEngine, usage_engine
+from storage.usage_reads import usage_span
 
 Progress = Callable[[date, int, float], None]
 """Called after each as-of date with the date, rows scored and seconds taken."""
@@ -63,18 +65,22 @@ class BacktestRun:
 
 
 def data_end(
-    session: Session, today: date | None = None, calendar: UsageCalendar | None = None
+    session: Session,
+    today: date | None = None,
+    calendar: UsageCalendar | None = None,
+    engine: UsageEngine | None = None,
 ) -> date:
     """The last day the data covers: the latest usage day or churn date, never after today.
 
     Churn "within the horizon" is only known up to this day; see
     :func:`scoring.backtest.split_censored`. An open-ended ``calendar`` already knows the
-    latest usage day, which spares a scan of the usage table.
+    latest usage day, which spares a scan of the usage; otherwise ``engine`` (Pulse's
+    ``usage_daily`` by default) is asked.
     """
     today = today or utcnow().date()
     last_usage = calendar.last_day if calendar is not None else None
     if last_usage is None:
-        last_usage = session.scalar(select(func.max(UsageDaily.day)))
+        last_usage = usage_span(session, engine or usage_engine_default())[1]
     last_churn = session.scalar(
         select(func.max(Account.churned_on)).where(Account.lifecycle == "churned")
     )
@@ -201,10 +207,9 @@ def run_backtest(
     dates = as_of_dates(start, end, every)
     # One scan of usage from the first date's windows on: the workspace facts of every
     # date and (open-ended) the data's last day.
-    calendar = usage_calendar(
-        session, Windows.build(dates[0], cfg).prev_start, engine=usage_engine(cfg.usage)
-    )
-    until = observed_until or data_end(session, today, calendar=calendar)
+    engine = usage_engine(cfg.usage)
+    calendar = usage_calendar(session, Windows.build(dates[0], cfg).prev_start, engine=engine)
+    until = observed_until or data_end(session, today, calendar=calendar, engine=engine)
     observed, censored = split_censored(dates, horizon, until)
     if not observed:
         raise BacktestError(

@@ -27,7 +27,7 @@ from digests.views import (
     RetentionLine,
     TierRow,
 )
-from pulse.kernel.config import PulseConfig
+from pulse.kernel.config import PulseConfig, UsageEngineConfig
 from pulse.services.access import Viewer, visible
 from pulse.services.alert_outcomes import OUTCOME_WINDOW_DAYS, alert_outcomes, outcomes_due
 from pulse.services.alerts import BASELINE, LIVE_STATUSES, open_alert_counts
@@ -87,23 +87,24 @@ def csm_digest(session: Session, config: PulseConfig, owner_id: int, now: dateti
         csm_name=owner.name,
         as_of=_date(df["as_of"].iloc[0]) or today,
         accounts_total=len(mine),
-        attention=account_lines(session, attention, today),
+        attention=account_lines(session, attention, today, config.scoring.usage),
         expansion=account_lines(
             session,
             upsell,
             today,
+            config.scoring.usage,
             why=expansion_why(upsell, config),
         ),
         open_alerts=_open_alerts(session, mine),
         held_back=held_back(session, owner_id, now),
         stale=stale_parts(freshness(session, config, now)),
         held_alerts=held_for_digest(session, [int(a) for a in mine["account_id"]], now),
-        following=_followed_lines(session, df, owner, today),
+        following=_followed_lines(session, df, owner, today, config.scoring.usage),
     )
 
 
 def _followed_lines(
-    session: Session, df: pd.DataFrame, owner: Owner, today: date
+    session: Session, df: pd.DataFrame, owner: Owner, today: date, usage: UsageEngineConfig
 ) -> list[AccountLine]:
     """The accounts the CSM follows but does not own, with their change since last run."""
     followed = followed_accounts(session, owner.slack_user_id) if owner.slack_user_id else set()
@@ -112,7 +113,7 @@ def _followed_lines(
         return []
     why = [f"score {c:+.1f} since last run" if pd.notna(c) else "first scoring"
            for c in rows["change"]]
-    return account_lines(session, rows, today, why=why)
+    return account_lines(session, rows, today, usage, why=why)
 
 
 def held_back(session: Session, owner_id: int, now: datetime) -> list[tuple[str, str, str]]:
@@ -214,10 +215,12 @@ def manager_digest(
         at_risk_arr_renewing=summary.at_risk_arr_renewing,
         total_arr=summary.total_arr,
         drops=account_lines(
-            session, drops, today, why=[f"score {c:+.1f} since last run" for c in drops["change"]]
+            session, drops, today, config.scoring.usage,
+            why=[f"score {c:+.1f} since last run" for c in drops["change"]],
         ),
         rises=account_lines(
-            session, rises, today, why=[f"score {c:+.1f} since last run" for c in rises["change"]]
+            session, rises, today, config.scoring.usage,
+            why=[f"score {c:+.1f} since last run" for c in rises["change"]],
         ),
         renewals=[
             RenewalRow(risk=str(risk), accounts=int(row["accounts"]), arr=float(row["arr"]))
@@ -319,7 +322,7 @@ def home_view(session: Session, config: PulseConfig, viewer: Viewer, now: dateti
     urgent = urgency_order(df, config)
     rest = df.drop(index=urgent.index).sort_values(["score", "arr"], ascending=[True, False])
     ordered = pd.concat([urgent, rest.assign(why="")])
-    lines = account_lines(session, ordered, today)
+    lines = account_lines(session, ordered, today, config.scoring.usage)
     notes = peer_notes(session, [line.account_id for line in lines[:HOME_PEER_NOTES]], today)
     return HomeView(
         viewer_name=viewer.name,

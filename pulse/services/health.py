@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, aliased
 
 from digests.override_blocks import override_text
 from digests.views import AccountLine, HealthCard, PickList
-from pulse.kernel.config import PulseConfig
+from pulse.kernel.config import PulseConfig, UsageEngineConfig
 from pulse.services.access import Viewer, can_see, find_visible_account, visible
 from pulse.services.alerts import alert_items, crm_url, live_alerts, open_alert_counts
 from pulse.services.overrides import active_override, line_of
@@ -43,7 +43,9 @@ from scoring.engine import previous_snapshot
 from scoring.explain import explain_change
 from scoring.freshness import freshness, stale_parts
 from scoring.outlook import expansion_signals
-from storage.models import Account, Owner, ScoreSnapshot, UsageDaily
+from storage.models import Account, Owner, ScoreSnapshot
+from storage.usage_engine import usage_engine
+from storage.usage_reads import last_active_days
 
 __all__ = [
     "Refused",
@@ -94,7 +96,8 @@ def health_lookup(
         return _card(session, config, viewer, match.account, now, query)
     if match.candidates:
         frame = account_frame(session, [a.id for a in match.candidates], now.date())
-        lines = {line.account_id: line for line in account_lines(session, frame, now.date())}
+        lines = {line.account_id: line
+                 for line in account_lines(session, frame, now.date(), config.scoring.usage)}
         ordered = [lines[a.id] for a in match.candidates if a.id in lines]
         unscored = [a.name for a in match.candidates if a.id not in lines]
         return PickList(query=query, candidates=ordered, closest=unscored)
@@ -129,24 +132,23 @@ def _days_between(start: date | None, end: date | None) -> int | None:
     return None if start is None or end is None else (end - start).days
 
 
-def last_activity(session: Session, account_ids: Sequence[int], as_of: date) -> dict[int, date]:
-    """Each account's last product-usage day on or before ``as_of`` (one GROUP BY).
+def last_activity(
+    session: Session, account_ids: Sequence[int], as_of: date, usage: UsageEngineConfig
+) -> dict[int, date]:
+    """Each account's last product-usage day on or before ``as_of`` (one grouped query,
+    asked of the engine holding the usage: :mod:`storage.usage_reads`).
 
     Bounded by ``as_of`` (the request's today) so a test or a replay with a controlled
     ``now`` never sees activity from its future.
     """
-    if not account_ids:
-        return {}
-    stmt = select(UsageDaily.account_id, func.max(UsageDaily.day)).where(UsageDaily.day <= as_of)
-    if len(account_ids) <= IN_LIST_MAX:
-        stmt = stmt.where(UsageDaily.account_id.in_(list(account_ids)))
-    return {int(a): d for a, d in session.execute(stmt.group_by(UsageDaily.account_id)).all() if d}
+    return last_active_days(session, usage_engine(usage), account_ids, as_of)
 
 
 def account_lines(
     session: Session,
     frame: pd.DataFrame,
     as_of: date,
+    usage: UsageEngineConfig,
     why: Iterable[str] | None = None,
 ) -> list[AccountLine]:
     """AccountLines from portfolio-shaped rows (``load_portfolio`` or :func:`account_frame`).
@@ -157,7 +159,7 @@ def account_lines(
     if frame is None or frame.empty:
         return []
     ids = [int(a) for a in frame["account_id"]]
-    activity = last_activity(session, ids, as_of)
+    activity = last_activity(session, ids, as_of, usage)
     alerts = open_alert_counts(session, ids if len(ids) <= IN_LIST_MAX else None)
     reasons = list(why) if why is not None else None
     lines: list[AccountLine] = []
@@ -277,7 +279,7 @@ def _card(
     if latest is None:
         return Refused(query, reason="not_scored")
     frame = account_frame(session, [account.id], today)
-    line = account_lines(session, frame, today, why=[""])[0]
+    line = account_lines(session, frame, today, config.scoring.usage, why=[""])[0]
     prev = previous_snapshot(session, account.id, latest.as_of)
     trend = [
         (d, float(s))
@@ -352,14 +354,13 @@ def my_attention(
     if df.empty:
         return []
     items = urgency_order(df, config)
-    return account_lines(session, items, now.date())
+    return account_lines(session, items, now.date(), config.scoring.usage)
 
 
 def risk_list(
     session: Session, config: PulseConfig, viewer: Viewer, now: datetime
 ) -> list[AccountLine]:
     """At-risk accounts in scope, renewal soonest first (no renewal date last), then score."""
-    del config
     df = scoped_portfolio(session, viewer, now)
     if df.empty:
         return []
@@ -372,7 +373,7 @@ def risk_list(
         f"at risk, renews in {int(d)} days" if _opt(d) is not None else "at risk"
         for d in risky["days_to_renewal"]
     ]
-    return account_lines(session, risky, now.date(), why=why)
+    return account_lines(session, risky, now.date(), config.scoring.usage, why=why)
 
 
 def expansion_list(
@@ -383,7 +384,8 @@ def expansion_list(
     if df.empty:
         return []
     pool = expansion_candidates(df, None, limit=len(df))
-    return account_lines(session, pool, now.date(), why=expansion_why(pool, config))
+    return account_lines(session, pool, now.date(), config.scoring.usage,
+                         why=expansion_why(pool, config))
 
 
 def expansion_why(pool: pd.DataFrame, config: PulseConfig) -> list[str]:

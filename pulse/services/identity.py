@@ -37,10 +37,11 @@ records left once linked) unless it skips non-primary sources.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, select, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from pulse.kernel.config import PulseConfig, StripeSourceConfig
@@ -121,52 +122,53 @@ def _primary_source(session: Session) -> str | None:
     return None
 
 
-def resolve_identities(session: Session, config: PulseConfig) -> IdentityReport:
-    """Link secondary accounts to their CRM account; the caller commits."""
+def resolve_identities(
+    session: Session, config: PulseConfig, only: Collection[int] | None = None
+) -> IdentityReport:
+    """Link secondary accounts to their CRM account; the caller commits.
+
+    ``only`` (account ids) limits the run to those secondary accounts, as live updates
+    need: the CRM accounts they could match are then looked up by their ids and domains
+    (:func:`_candidates`) instead of reading every account of the workspace, and each is
+    linked exactly as a full run would link it.
+    """
     report = IdentityReport()
     primary_source = _primary_source(session)
     report.primary_source = primary_source
     stripe = config.sources.stripe or StripeSourceConfig()
     crm_keys = (*CRM_ID_KEYS, stripe.account_id_metadata)
     if primary_source is None:
-        for acc in session.scalars(select(Account).order_by(Account.source, Account.id)):
+        stmt = select(Account).order_by(Account.source, Account.id)
+        if only is not None:
+            stmt = stmt.where(Account.id.in_(sorted({int(a) for a in only})))
+        for acc in session.scalars(stmt):
             report.unmatched.append((acc.source, acc.external_id, acc.name,
                                      "no CRM accounts stored (salesforce, hubspot, files "
                                      "or sample) to link to"))
         return report
 
-    primaries = list(session.scalars(
-        select(Account).where(Account.source == primary_source).order_by(Account.id)))
-    by_field: dict[str, dict[str, Account]] = {f: {} for f in set(ID_FIELD.values())}
-    by_crm_id: dict[str, Account] = {}
-    by_domain: dict[str, list[Account]] = defaultdict(list)
-    for acc in primaries:
-        for column, index in by_field.items():
-            value = getattr(acc, column)
-            if value:
-                index.setdefault(str(value), acc)
-        for value in (acc.external_id, acc.salesforce_id, acc.hubspot_id):
-            if value:
-                by_crm_id.setdefault(str(value), acc)
-        domain = normalise_domain(acc.domain)
-        if domain and domain not in FREE_MAIL:
-            by_domain[domain].append(acc)
-
+    stmt = (select(Account).where(Account.source != primary_source)
+            .order_by(Account.source, Account.external_id))
+    if only is not None:
+        stmt = stmt.where(Account.id.in_(sorted({int(a) for a in only})))
+    secondaries = list(session.scalars(stmt))
+    if only is None:
+        primaries = list(session.scalars(
+            select(Account).where(Account.source == primary_source).order_by(Account.id)))
+    else:
+        primaries = _candidates(session, primary_source, secondaries, crm_keys)
+    index = _Index.of(primaries)
     moves: list[dict[str, int]] = []
-    secondaries = session.scalars(
-        select(Account).where(Account.source != primary_source)
-        .order_by(Account.source, Account.external_id)
-    )
     for sec in secondaries:
         id_column = ID_FIELD.get(sec.source)
-        target, how, reason = _match(sec, id_column, by_field, by_crm_id, by_domain, crm_keys)
+        target, how, reason = _match(sec, id_column, index, crm_keys)
         if target is None:
             report.unmatched.append((sec.source, sec.external_id, sec.name, reason))
             continue
         report.linked.append((sec.source, sec.external_id, target.external_id, how))
         if id_column and not getattr(target, id_column):
             setattr(target, id_column, sec.external_id)
-            by_field[id_column][sec.external_id] = target
+            index.by_field[id_column][sec.external_id] = target
             report.fields_set += 1
         moves.append({"sec": sec.id, "pri": target.id})
     if moves:
@@ -175,25 +177,75 @@ def resolve_identities(session: Session, config: PulseConfig) -> IdentityReport:
     return report
 
 
-def _match(
-    sec: Account,
-    column: str | None,
-    by_field: dict[str, dict[str, Account]],
-    by_crm_id: dict[str, Account],
-    by_domain: dict[str, list[Account]],
-    crm_keys: tuple[str, ...],
-) -> tuple[Account | None, str, str]:
-    if column and sec.external_id in by_field[column]:
-        return by_field[column][sec.external_id], "id field", ""
+@dataclass
+class _Index:
+    """The CRM accounts by what a secondary account can be matched on."""
+
+    by_field: dict[str, dict[str, Account]]
+    by_crm_id: dict[str, Account]
+    by_domain: dict[str, list[Account]]
+
+    @classmethod
+    def of(cls, primaries: Iterable[Account]) -> _Index:
+        """Indexed in the order given (by id): the first account holding a value wins."""
+        index = cls({f: {} for f in set(ID_FIELD.values())}, {}, defaultdict(list))
+        for acc in primaries:
+            for column, values in index.by_field.items():
+                value = getattr(acc, column)
+                if value:
+                    values.setdefault(str(value), acc)
+            for value in (acc.external_id, acc.salesforce_id, acc.hubspot_id):
+                if value:
+                    index.by_crm_id.setdefault(str(value), acc)
+            domain = normalise_domain(acc.domain)
+            if domain and domain not in FREE_MAIL:
+                index.by_domain[domain].append(acc)
+        return index
+
+
+def _named_ids(sec: Account, crm_keys: tuple[str, ...]) -> list[str]:
+    """The CRM ids a secondary account names (custom keys, then its id columns)."""
     custom = _custom(sec)
     named = [custom.get(k) for k in crm_keys] + [sec.salesforce_id, sec.hubspot_id]
-    named_ids = [str(v).strip() for v in named if v is not None and str(v).strip()]
+    return [str(v).strip() for v in named if v is not None and str(v).strip()]
+
+
+def _candidates(
+    session: Session, primary_source: str, secondaries: list[Account], crm_keys: tuple[str, ...]
+) -> list[Account]:
+    """Every CRM account that ``secondaries`` could match (a superset, by id): holding one
+    of their ids, having one of the ids they name, or a domain containing theirs (the
+    exact domain comparison is :func:`_match`'s)."""
+    wanted = []
+    for source, column in ID_FIELD.items():
+        ids = sorted({s.external_id for s in secondaries if s.source == source})
+        if ids:
+            wanted.append(getattr(Account, column).in_(ids))
+    named = sorted({v for s in secondaries for v in _named_ids(s, crm_keys)})
+    if named:
+        wanted += [Account.external_id.in_(named), Account.salesforce_id.in_(named),
+                   Account.hubspot_id.in_(named)]
+    domains = sorted({d for s in secondaries if (d := _domain_of(s)) and d not in FREE_MAIL})
+    wanted += [func.lower(Account.domain).contains(d, autoescape=True) for d in domains]
+    if not wanted:
+        return []
+    stmt = (select(Account).where(Account.source == primary_source, or_(*wanted))
+            .order_by(Account.id))
+    return list(session.scalars(stmt))
+
+
+def _match(
+    sec: Account, column: str | None, index: _Index, crm_keys: tuple[str, ...]
+) -> tuple[Account | None, str, str]:
+    if column and sec.external_id in index.by_field[column]:
+        return index.by_field[column][sec.external_id], "id field", ""
+    named_ids = _named_ids(sec, crm_keys)
     for value in named_ids:
-        if value in by_crm_id:
-            return by_crm_id[value], "crm id", ""
+        if value in index.by_crm_id:
+            return index.by_crm_id[value], "crm id", ""
     domain = _domain_of(sec)
     if domain and domain not in FREE_MAIL:
-        hits = by_domain.get(domain, [])
+        hits = index.by_domain.get(domain, [])
         if len(hits) == 1:
             return hits[0], "domain", ""
         if len(hits) > 1:

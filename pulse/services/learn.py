@@ -28,8 +28,10 @@ from scoring.learn.folds import MIN_CHURNERS
 from scoring.learn.live import account_attributes, input_frame, with_learning_inputs
 from scoring.panel import build_rows, with_renewals_as_of
 from scoring.periods import Span
-from scoring.signals import load_signals
-from storage.models import Account, UsageDaily
+from scoring.signals import load_signals, usage_engine_default
+from storage.models import Account
+from storage.usage_engine import UsageEngine
+from storage.usage_reads import usage_span
 
 
 def learning_data(
@@ -137,8 +139,10 @@ def usable_range(
     window_days: int,
     today: date | None = None,
     observed_until: date | None = None,
+    engine: UsageEngine | None = None,
 ) -> DataRange:
-    """First and last usage day, churn dates, and the as-of dates that could work.
+    """First and last usage day (asked of ``engine``, Pulse's ``usage_daily`` by
+    default), churn dates, and the as-of dates that could work.
 
     An as-of date can work when it has a scoring window of usage behind it (``window_days``
     after the first usage day), is not after the last usage day (later dates would see
@@ -148,17 +152,15 @@ def usable_range(
     work from the first contract start on, and from one horizon before the first churn
     (earlier dates have no churn after them).
     """
-    usage_span = session.execute(
-        select(func.min(UsageDaily.day), func.max(UsageDaily.day))
-    ).one()
+    engine = engine or usage_engine_default()
+    first_usage, last_usage = usage_span(session, engine)
     churned = session.scalars(
         select(Account.churned_on).where(
             Account.lifecycle == "churned", Account.churned_on.is_not(None)
         )
     )
     churn_days = sorted(d for d in churned if d is not None)
-    first_usage, last_usage = _day(usage_span[0]), _day(usage_span[1])
-    end = observed_until or data_end(session, today)
+    end = observed_until or data_end(session, today, engine=engine)
     earliest = (first_usage + timedelta(days=window_days) if first_usage
                 else _first_account_day(session, churn_days, horizon))
     latest = _latest_observed(end, horizon)

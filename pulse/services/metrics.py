@@ -19,7 +19,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Select, distinct, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from pulse.kernel.config import PulseConfig
@@ -44,8 +44,9 @@ from storage.models import (
     Opportunity,
     Owner,
     ScoreSnapshot,
-    UsageDaily,
 )
+from storage.usage_engine import UsageEngine, usage_engine
+from storage.usage_reads import as_day, distinct_active_days, first_use_since, usage_span
 
 UNASSIGNED = "unassigned"
 ACCOUNT_COLUMNS = ["account_id", "name", "segment", "region", "tier", "owner_id", "csm",
@@ -205,38 +206,27 @@ def _history(session: Session, account_ids: list[int], end: date) -> pd.DataFram
     return pd.concat(frames, ignore_index=True)
 
 
-def _core_days(session: Session, config: PulseConfig, day: date) -> pd.DataFrame:
+def _core_days(
+    session: Session, config: PulseConfig, engine: UsageEngine, day: date
+) -> pd.DataFrame:
     """Distinct days with any core-feature use per account, in the adoption window."""
     first = day - timedelta(days=config.metrics.adoption_window_days - 1)
-    stmt = (
-        select(UsageDaily.account_id, func.count(distinct(UsageDaily.day)))
-        .where(UsageDaily.feature.in_(list(config.scoring.core_features)),
-               UsageDaily.day >= first, UsageDaily.day <= day)
-        .group_by(UsageDaily.account_id)
-    )
-    return _frame(session, stmt, ["account_id", "days"])
+    return distinct_active_days(session, engine, config.scoring.core_features, first, day)
 
 
-def _first_core(session: Session, config: PulseConfig, period: Period) -> pd.DataFrame:
+def _first_core(
+    session: Session, config: PulseConfig, engine: UsageEngine, period: Period
+) -> pd.DataFrame:
     """First core-feature use on or after contract start, up to the period's end, of the
     accounts that started within the period."""
-    stmt = (
-        select(UsageDaily.account_id, func.min(UsageDaily.day))
-        .join(Account, Account.id == UsageDaily.account_id)
-        .where(UsageDaily.feature.in_(list(config.scoring.core_features)),
-               Account.contract_start >= period.start, Account.contract_start <= period.end,
-               UsageDaily.day >= Account.contract_start, UsageDaily.day <= period.end)
-        .group_by(UsageDaily.account_id)
-    )
-    return _frame(session, stmt, ["account_id", "first_core_day"])
-
-
-def _usage_from(session: Session) -> date | None:
-    """The first day of stored usage: time-to-value cannot see further back."""
-    value = session.scalar(select(func.min(UsageDaily.day)))
-    if value is None:
-        return None
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
+    started = session.execute(
+        select(Account.id, Account.contract_start).where(
+            Account.contract_start >= period.start, Account.contract_start <= period.end)
+    ).all()
+    days = {int(a): as_day(d) for a, d in started}
+    starts = {a: d for a, d in days.items() if d is not None}
+    first = first_use_since(session, engine, config.scoring.core_features, starts, period.end)
+    return first.rename(columns={"first_day": "first_core_day"})
 
 
 def _notes(ledger: pd.DataFrame, period: Period, opening_snapshots: pd.DataFrame) -> list[str]:
@@ -282,8 +272,10 @@ def portfolio_metrics(
                  .drop_duplicates(["account_id", "as_of"]))
     accounts = with_health(accounts, closing, period.end)
     opportunities = load_opportunities(session, owner_ids)
-    core_days = _core_days(session, config, period.end)
-    first_core = _first_core(session, config, period)
+    engine = usage_engine(config.scoring.usage)
+    core_days = _core_days(session, config, engine, period.end)
+    first_core = _first_core(session, config, engine, period)
+    usage_from = usage_span(session, engine)[0]
     return MetricsReport(
         period=period,
         by=by,
@@ -292,7 +284,7 @@ def portfolio_metrics(
         at_risk=at_risk_arr(accounts, ledger, snapshots, period.end, window, by),
         distribution=health_distribution(accounts, ledger, snapshots, period, by),
         adoption=adoption(accounts, ledger, core_days, period.end, policy.adoption_days, by),
-        time_to_value=time_to_value(accounts, first_core, period, by, _usage_from(session)),
+        time_to_value=time_to_value(accounts, first_core, period, by, usage_from),
         improvement=improvement_rate(accounts, alerts, snapshots, period, policy.improvement_days,
                                      by),
         renewals=renewal_pipeline(accounts, ledger, snapshots, opportunities, period.end,

@@ -49,7 +49,12 @@ from scoring.signals.windows import (
     Windows,
     WorkspaceMeta,
 )
-from scoring.signals.workspace import UsageCalendar, usage_calendar, workspace_meta
+from scoring.signals.workspace import (
+    UsageCalendar,
+    usage_calendar,
+    usage_engine_default,
+    workspace_meta,
+)
 
 __all__ = [
     "DEFAULT_FEATURE_WEIGHT",
@@ -69,5 +74,6 @@ __all__ = [
     "load_signals",
     "make_signals",
     "usage_calendar",
+    "usage_engine_default",
     "workspace_meta",
 ]

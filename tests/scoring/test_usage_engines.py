@@ -12,37 +12,33 @@ from __future__ import annotations
 
 import os
 import shutil
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from outside_usage import END, SAMPLE, export_usage, load_sample, outside_engines
 from snowflake.sqlalchemy.snowdialect import SnowflakeDialect
-from sqlalchemy import create_engine, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy_bigquery import BigQueryDialect
 from typer.testing import CliRunner
 
 from connectors.files import FilesConnector
-from connectors.sample import SampleConnector
 from pulse.cli.main import app
 from pulse.kernel.config import ConfigError, ScoringConfig, UsageEngineConfig, parse_config
 from scoring.signals import Windows, load_signals, usage_calendar
 from scoring.signals.activity import UsagePlan, per_user_stmt
 from storage.db import get_engine, session_factory
-from storage.loader import load_batch
 from storage.migrate import upgrade
-from storage.models import Contact, ScoreSnapshot, UsageDaily
+from storage.models import ScoreSnapshot, UsageDaily
 from storage.usage_engine import UsageEngineError, usage_engine
 from storage.usage_sql import mapped_usage
 
-END = date(2025, 6, 30)
-SAMPLE = {"sources": {"sample": {"accounts": 60, "days": 150, "end_date": END.isoformat()}}}
 DATES = (END, END - timedelta(days=37), END - timedelta(days=118))
 """The last day, a day inside the history, and one whose previous window starts before it."""
 SQL_FIXTURES = Path(__file__).parents[1] / "fixtures" / "usage_sql"
@@ -51,56 +47,6 @@ REGENERATE = "PULSE_REGENERATE_SQL"
 ``PULSE_REGENERATE_SQL=1 pytest tests/scoring/test_usage_engines.py -k compiles``."""
 
 runner = CliRunner()
-
-
-def _load_sample(session: Session) -> None:
-    for batch in SampleConnector(parse_config(SAMPLE)).pull(None, full=True):
-        load_batch(session, "sample", batch)
-    session.commit()
-
-
-def _export_usage(session: Session) -> pd.DataFrame:
-    """The stored usage rows as a warehouse or a files drop holds them: users by the
-    external id of their source (here ``sample``)."""
-    rows = session.execute(
-        select(Contact.external_id, UsageDaily.feature, UsageDaily.day, UsageDaily.events)
-        .join(Contact, Contact.id == UsageDaily.user_id)
-    ).all()
-    frame = pd.DataFrame(rows, columns=["user_external_id", "feature", "day", "events"])
-    frame["day"] = pd.to_datetime(frame["day"]).dt.date
-    return frame
-
-
-def _engines(
-    usage: pd.DataFrame, where: Path, env: pytest.MonkeyPatch
-) -> dict[str, UsageEngineConfig]:
-    """The same rows in every outside form the engine reads."""
-    usage.to_parquet(where / "usage.parquet", index=False)
-    usage.to_csv(where / "usage.csv", index=False)
-    with duckdb.connect(str(where / "usage.duckdb")) as con:
-        con.register("rows", usage)
-        con.execute("CREATE TABLE product_usage_daily AS SELECT * FROM rows")
-    warehouse = create_engine(f"sqlite:///{where / 'warehouse.db'}")
-    usage.to_sql("product_usage_daily", warehouse, index=False)
-    warehouse.dispose()
-    env.setenv("PULSE_TEST_WAREHOUSE_URL", f"sqlite:///{where / 'warehouse.db'}")
-    shutil.copy(where / "usage.duckdb", where / "warehouse.duckdb")
-    env.setenv("PULSE_TEST_BITWISE_URL", f"duckdb:///{where / 'warehouse.duckdb'}")
-    common: dict[str, Any] = {"user_source": "sample"}
-    return {
-        "parquet": UsageEngineConfig(engine="duckdb", path=str(where / "usage.parquet"), **common),
-        "csv": UsageEngineConfig(engine="duckdb", path=str(where / "usage.csv"), **common),
-        "duckdb file": UsageEngineConfig(
-            engine="duckdb", path=str(where / "usage.duckdb"), **common
-        ),
-        "warehouse": UsageEngineConfig(
-            engine="warehouse", url_env="PULSE_TEST_WAREHOUSE_URL", **common
-        ),
-        # a warehouse whose dialect ORs bitmasks: day and feature masks travel back
-        "bitwise warehouse": UsageEngineConfig(
-            engine="warehouse", url_env="PULSE_TEST_BITWISE_URL", **common
-        ),
-    }
 
 
 def _assert_same_figures(ours: pd.DataFrame, theirs: pd.DataFrame, label: str) -> None:
@@ -119,8 +65,8 @@ def _assert_same_figures(ours: pd.DataFrame, theirs: pd.DataFrame, label: str) -
 def test_every_engine_gives_the_figures_of_pulses_database(
     session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _load_sample(session)
-    engines = _engines(_export_usage(session), tmp_path, monkeypatch)
+    load_sample(session)
+    engines = outside_engines(export_usage(session), tmp_path, monkeypatch)
     cfg = parse_config(SAMPLE).scoring
     for as_of in DATES:
         ours = load_signals(session, cfg, as_of).frame
@@ -185,8 +131,8 @@ def test_pulse_score_on_duckdb_over_parquet_gives_the_scores_of_sqlite(tmp_path:
     copied = tmp_path / "copied.db"
     upgrade(f"sqlite:///{copied}")
     with session_factory(f"sqlite:///{copied}")() as session:
-        _load_sample(session)
-        _export_usage(session).to_parquet(tmp_path / "usage.parquet", index=False)
+        load_sample(session)
+        export_usage(session).to_parquet(tmp_path / "usage.parquet", index=False)
     get_engine(f"sqlite:///{copied}").dispose()
     in_place = tmp_path / "in_place.db"  # the same workspace without the usage rows
     shutil.copy(copied, in_place)

@@ -153,6 +153,40 @@ def test_existing_id_is_not_overwritten_and_usage_moves_without_clashes(
     assert session.scalar(select(UsageDaily.account_id)) == h1.id
 
 
+def test_linking_some_accounts_links_them_as_a_full_run_would(session: Session) -> None:
+    """Live updates link only the accounts holding new records: one secondary at a time,
+    the same links, ids, unmatched reasons and moved records as the whole-workspace run."""
+    _workspace(session)
+    secondaries = session.execute(
+        select(Account.id, Account.source, Account.external_id)
+        .where(Account.source.in_(["stripe", "zendesk"])).order_by(Account.id)
+    ).all()
+    linked, unmatched = [], []
+    for account_id, _source, _ext in secondaries:
+        report = resolve_identities(session, PulseConfig(), only={account_id})
+        linked += report.linked
+        unmatched += report.unmatched
+    session.commit()
+    assert sorted(linked) == [
+        ("stripe", "cus_1", "001A", "crm id"),
+        ("stripe", "cus_2", "001B", "domain"),
+        ("zendesk", "Z-10", "001A", "domain"),
+        ("zendesk", "Z-9", "001C", "id field"),
+    ]
+    assert {(s, e): r for s, e, _n, r in unmatched} == {
+        ("stripe", "cus_3"): "free-mail domain gmail.com cannot identify a customer",
+        ("stripe", "cus_4"): "domain twins.com matches 2 CRM accounts (001D, 001E)",
+        ("stripe", "cus_5"): "no CRM account with id 001X",
+        ("zendesk", "Z-11"): "no CRM id or domain to match on",
+    }
+    assert _owner_of(session, Invoice, "in_1") == "001A"
+    assert _owner_of(session, Ticket, "t2") == "001A"
+    assert _owner_of(session, Subscription, "sub_3") == "cus_3"
+    # a run limited to one account reads nothing about the others
+    one = resolve_identities(session, PulseConfig(), only={secondaries[0][0]})
+    assert len(one.linked) + len(one.unmatched) == 1
+
+
 def test_without_crm_everything_is_unmatched(session: Session) -> None:
     _load(session, "stripe", "accounts", [{"external_id": "cus_1", "name": "A"}])
     session.commit()

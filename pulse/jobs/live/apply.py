@@ -28,6 +28,7 @@ sync (docs/live.md says so).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -240,6 +241,24 @@ def _salesforce(session: Session, kind: str, payload: dict[str, Any]) -> Applied
     if account is None:
         return Applied("ignored", f"no Pulse account with Salesforce id {record_id}")
     return Applied(accounts={account})
+
+
+def linked_only_holders(session: Session, applied: Iterable[Applied]) -> set[int]:
+    """The Stripe/Zendesk accounts holding the stored records of ``applied``: what
+    identity resolution has to link (or re-point records of) after this batch."""
+    holders: set[int] = set()
+    for result in applied:
+        for entity, source, ext in result.records:
+            if source not in LINKED_ONLY_SOURCES:
+                continue
+            model = ENTITY_MODEL[entity]
+            holder = session.scalar(
+                select(model.account_id)  # type: ignore[attr-defined]
+                .where(model.source == source, model.external_id == ext)  # type: ignore[attr-defined]
+            )
+            if holder is not None:
+                holders.add(int(holder))
+    return holders
 
 
 def record_accounts(session: Session, applied: Applied) -> tuple[set[int], str | None]:

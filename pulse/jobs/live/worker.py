@@ -10,7 +10,8 @@ one failed renewal, costs one rescoring run, then :meth:`LiveWorker.process_pend
 1. claim every pending event (``pulse.jobs.live.inbox.claim``),
 2. apply each in its own transaction (``pulse.jobs.live.apply``), in the sender's order
    (Stripe events by ``created``, since Stripe does not guarantee delivery order),
-3. link new Stripe/Zendesk records to their CRM account (one ``resolve_identities``),
+3. link the Stripe/Zendesk accounts holding new records to their CRM account (one
+   ``resolve_identities`` limited to those accounts),
 4. rescore the union of affected accounts once (``pulse.jobs.live.rescore``),
 5. settle each event: ``done`` with its accounts, ``ignored`` with why, or ``failed``
    with the error (not retried automatically; the next sync brings the same data).
@@ -28,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from pulse.jobs.live.apply import Applied, apply_event, record_accounts
+from pulse.jobs.live.apply import Applied, apply_event, linked_only_holders, record_accounts
 from pulse.jobs.live.inbox import Claimed, claim, settle
 from pulse.jobs.live.rescore import RescoreReport, rescore
 from pulse.kernel.clock import epoch_seconds
@@ -37,7 +38,6 @@ from pulse.kernel.errors import one_line
 from pulse.services.identity import resolve_identities
 from pulse.services.outbox import Delivery
 from storage.db import session_factory, session_scope
-from storage.models import LINKED_ONLY_SOURCES
 
 log = logging.getLogger("pulse.jobs.live")
 
@@ -143,9 +143,8 @@ class LiveWorker:
             accounts: dict[int, set[int]] = {}
             notes: dict[int, str | None] = {}
             with session_scope(self.url) as session:
-                if any(src in LINKED_ONLY_SOURCES
-                       for a in applied.values() for _, src, _ in a.records):
-                    resolve_identities(session, self.config)
+                if holders := linked_only_holders(session, applied.values()):
+                    resolve_identities(session, self.config, only=holders)
                 for event_id, result in applied.items():
                     accounts[event_id], notes[event_id] = record_accounts(session, result)
             affected = sorted(set().union(*accounts.values())) if accounts else []
