@@ -383,8 +383,13 @@ def test_a_reason_for_an_acknowledgement_through_the_modal(
     alert = _posted_alerts(bot.url)[-1]
     alert_id, channel, ts, owner = alert
     ack = {"action_id": "alert_ack", "type": "button", "value": str(alert_id)}
+    before = len(bot.fake.calls)
     assert _alert_click(slack, bot, "why-ack", alert, ack) == 200
-    card = bot.fake.wait_for("chat.update", where=lambda c: c.args.get("ts") == ts)[-1].args
+    # this click's update: the first test's acknowledgement updated the same message (one
+    # DM holds the CSM's alerts), and the reason below needs this one committed
+    card = bot.fake.wait_for(
+        "chat.update", where=lambda c: c.args.get("ts") == ts and c in bot.fake.calls[before:]
+    )[-1].args
     assert "Add a reason" in _text(card)
     click = {"action_id": "alert_reason", "type": "button", "value": str(alert_id)}
     assert _alert_click(slack, bot, "why", alert, click) == 200
@@ -526,8 +531,11 @@ def test_snooze_seven_days(bot: BotHarness, slack: SlackSender) -> None:
             "value": f"{alert_id}:7d",
         },
     }
+    before = len(bot.fake.calls)
     assert _alert_click(slack, bot, "snooze", alert, click) == 200
-    update = bot.fake.wait_for("chat.update", where=lambda c: c.args.get("ts") == ts)[0].args
+    update = bot.fake.wait_for(
+        "chat.update", where=lambda c: c.args.get("ts") == ts and c in bot.fake.calls[before:]
+    )[-1].args
     assert update["channel"] == channel and "Snoozed by" in _text(update)
     assert validate_message(update) == []
     with session_factory(bot.url)() as s:
