@@ -102,9 +102,6 @@ TEXT_COLUMNS: tuple[str, ...] = (
 )
 """Words, None when missing."""
 
-FLOAT_DTYPE = np.dtype("float64")
-STAMP_DTYPE = np.dtype("datetime64[us]")
-"""The dtypes of the frame's figures and of its dates and timestamps."""
 DEFAULT_LIFECYCLE = "paid"
 """An account without a lifecycle on file is a paying customer."""
 
@@ -141,16 +138,15 @@ def normalise_frame(frame: pd.DataFrame) -> pd.DataFrame:
     for col in COUNT_COLUMNS:
         if col not in frame.columns:
             frame[col] = 0.0
-        frame[col] = _floats(frame[col]).fillna(0.0)
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64").fillna(0.0)
     for col in FLOAT_COLUMNS:
         if col not in frame.columns:
             frame[col] = np.nan
-        frame[col] = _floats(frame[col])
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
     for col in DATE_COLUMNS:
         if col not in frame.columns:
             frame[col] = pd.NaT
-        if frame[col].dtype != STAMP_DTYPE:  # converting what already is costs as much
-            frame[col] = pd.to_datetime(frame[col], errors="coerce").astype(STAMP_DTYPE)
+        frame[col] = pd.to_datetime(frame[col], errors="coerce").astype("datetime64[us]")
     for col in TEXT_COLUMNS:
         if col not in frame.columns:
             frame[col] = None
@@ -160,13 +156,6 @@ def normalise_frame(frame: pd.DataFrame) -> pd.DataFrame:
     frame["lifecycle"] = frame["lifecycle"].fillna(DEFAULT_LIFECYCLE)
     frame.index.name = "account_id"
     return frame
-
-
-def _floats(col: pd.Series) -> pd.Series:
-    """``col`` as float64, what is not a number NaN (float64 already: as it is)."""
-    if col.dtype == FLOAT_DTYPE:
-        return col
-    return pd.to_numeric(col, errors="coerce").astype(FLOAT_DTYPE)
 
 
 def make_signals(
