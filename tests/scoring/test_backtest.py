@@ -296,9 +296,7 @@ def _load_sample(session: Session, cfg: PulseConfig) -> None:
     session.commit()
 
 
-def _backtest(
-    session: Session, workers: int | None = None
-) -> tuple[dict[str, Any], pd.DataFrame]:
+def _backtest(session: Session, workers: int | None = None) -> tuple[dict[str, Any], pd.DataFrame]:
     run = run_backtest(
         session,
         SMALL.scoring,
