@@ -30,6 +30,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from pulse.kernel.clock import utcnow
+from pulse.kernel.collector import collector_paused
 from pulse.kernel.config import PulseConfig, ScoringConfig
 from pulse.kernel.tiers import HEALTH_TIERS, tier_label
 from scoring.components import (
@@ -160,8 +161,19 @@ def score_with_figures(
     ``prev_score``, ``score_change``, ``flag_codes``, then ``value_<component>`` and
     ``points_<component>`` for each component. Accounts with no component that has data
     get ``score`` NaN and tier ``no_data`` (they are not persisted).
+
+    The cyclic garbage collector is paused meanwhile (:func:`collector_paused`).
     """
-    cfg = _scoring_config(config)
+    with collector_paused():
+        return _score_with_figures(signals, _scoring_config(config), learned, figures)
+
+
+def _score_with_figures(
+    signals: Signals,
+    cfg: ScoringConfig,
+    learned: Learned | None,
+    figures: WorkspaceFigures | None,
+) -> tuple[pd.DataFrame, WorkspaceFigures]:
     weights = cfg.weights.model_dump()
     frame = signals.frame
     results = compute_components(signals, cfg)

@@ -37,7 +37,7 @@ from scoring.signals import (
     usage_engine_default,
 )
 from storage.models import Account
-from storage.tuning import parallel_safe
+from storage.tuning import parallel_safe, query_frame
 from storage.usage_engine import UsageEngine, usage_engine
 from storage.usage_reads import usage_span
 
@@ -98,10 +98,15 @@ def account_outcomes(session: Session) -> pd.DataFrame:
     Both are *current* values: the tier is an attribute for slicing results, never an
     input to a score.
     """
-    rows = session.execute(
-        select(Account.id, Account.lifecycle, Account.churned_on, Account.tier)
-    ).all()
-    frame = pd.DataFrame(rows, columns=["account_id", "lifecycle", "churned_on", "account_tier"])
+    frame = query_frame(
+        session,
+        select(
+            Account.id.label("account_id"),
+            Account.lifecycle.label("lifecycle"),
+            Account.churned_on.label("churned_on"),
+            Account.tier.label("account_tier"),
+        ),
+    )
     churned = frame["lifecycle"] == "churned"
     frame["churned_on"] = pd.to_datetime(frame["churned_on"].where(churned)).astype(
         "datetime64[us]"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from math import isfinite
+
 import numpy as np
 import pandas as pd
 
@@ -144,11 +146,11 @@ def _usage_texts(
         if n > 0
         else f"no product activity in the last {meta.windows.window_days} days"
         for dpu, c, pu, ce, n in zip(
-            days_per_user,
-            covered,
-            per_user,
-            frame["core_events"],
-            frame["active_users"],
+            days_per_user.tolist(),
+            covered.tolist(),
+            per_user.tolist(),
+            frame["core_events"].tolist(),
+            frame["active_users"].tolist(),
             strict=True,
         )
     ]
@@ -158,7 +160,12 @@ def _usage_texts(
         if n > 0
         else text
         for dpu, c, pu, n, text in zip(
-            days_per_user, covered, per_user, frame["active_users"], detail, strict=True
+            days_per_user.tolist(),
+            covered.tolist(),
+            per_user.tolist(),
+            frame["active_users"].tolist(),
+            detail,
+            strict=True,
         )
     ]
     return detail, reason
@@ -198,7 +205,10 @@ def breadth_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
             f"{n:.0f} of {len(catalogue)} features used, {k:.0f} of {core_total} core "
             f"(value-weighted {sh:.0%})"
             for n, k, sh in zip(
-                frame["features_used"], frame["core_features_used"], share.fillna(0.0), strict=True
+                frame["features_used"].tolist(),
+                frame["core_features_used"].tolist(),
+                share.fillna(0.0).tolist(),
+                strict=True,
             )
         ]
         return detail, [d.split(" (value-weighted")[0] for d in detail]
@@ -234,7 +244,12 @@ def seats_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
                 else ("no usage data" if k else "no licensed seat count on file")
             )
             for a, n, r, h, k in zip(
-                frame["active_users"], seats.fillna(0), ratio.fillna(0), has, known, strict=True
+                frame["active_users"].tolist(),
+                seats.fillna(0).tolist(),
+                ratio.fillna(0).tolist(),
+                has.tolist(),
+                known.tolist(),
+                strict=True,
             )
         ], None
 
@@ -275,7 +290,14 @@ def trend_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
 
     def texts() -> Texts:
         detail = []
-        for c, p, ch, old, act in zip(curr, prev, change, old_enough, active, strict=True):
+        for c, p, ch, old, act in zip(
+            curr.tolist(),
+            prev.tolist(),
+            change.tolist(),
+            old_enough.tolist(),
+            active.tolist(),
+            strict=True,
+        ):
             if not meta.has_usage:
                 detail.append("no usage data")
             elif not has:
@@ -284,7 +306,7 @@ def trend_component(signals: Signals, cfg: ScoringConfig) -> ComponentResult:
                 detail.append(f"account younger than {2 * days} days, no trend yet")
             elif not act:
                 detail.append(f"no activity in either of the last two {days}-day windows")
-            elif not np.isfinite(ch):
+            elif not isfinite(ch):
                 detail.append(
                     f"activity started this window ({whole(c)} value-weighted actions)"
                 )

@@ -9,7 +9,7 @@ from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pulse.kernel.config import UsageEngineConfig
@@ -89,21 +89,22 @@ def usage_engine_default() -> UsageEngine:
 def _first_day_and_catalogue(
     session: Session, windows: Windows, engine: UsageEngine
 ) -> tuple[date | None, tuple[str, ...]]:
-    """First active usage day and sorted feature catalogue of both windows, queried."""
+    """First active usage day and sorted feature catalogue of both windows, queried in
+    one grouped scan (each feature's first day): the earliest day and the catalogue as
+    two statements read the windows twice."""
     usage = engine.usage
-    window = and_(usage.day >= windows.prev_start, usage.day <= windows.as_of, usage.events > 0)
-    earliest = select(func.min(usage.day)).select_from(usage.source).where(window)
-    first = engine.rows(session, earliest)
-    first_day = first[0][0] if first else None
-    if first_day is None:
-        return None, ()
     day = unindexed(usage.day)
     stmt = (
-        select(usage.feature)
+        select(usage.feature, func.min(usage.day))
         .select_from(usage.source)
         .where(day >= windows.prev_start, day <= windows.as_of, usage.events > 0)
+        .group_by(usage.feature)
     )
-    catalogue = tuple(sorted(r[0] for r in engine.rows(session, stmt.distinct())))
+    rows = engine.rows(session, stmt)
+    if not rows:
+        return None, ()
+    first_day = min(r[1] for r in rows)
+    catalogue = tuple(sorted(r[0] for r in rows))
     if isinstance(first_day, str):  # defensive: some drivers hand back ISO strings
         first_day = date.fromisoformat(first_day)
     if isinstance(first_day, datetime):  # a file whose day column holds timestamps

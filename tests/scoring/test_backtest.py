@@ -296,9 +296,15 @@ def _load_sample(session: Session, cfg: PulseConfig) -> None:
     session.commit()
 
 
-def _backtest(session: Session) -> tuple[dict[str, Any], pd.DataFrame]:
+def _backtest(session: Session, workers: int | None = None) -> tuple[dict[str, Any], pd.DataFrame]:
     run = run_backtest(
-        session, SMALL.scoring, DATES[0], DATES[1], every=parse_span("1m"), horizon=HORIZON
+        session,
+        SMALL.scoring,
+        DATES[0],
+        DATES[1],
+        every=parse_span("1m"),
+        horizon=HORIZON,
+        workers=workers,
     )
     session.rollback()  # the backtest writes nothing; end its read transaction
     assert run.dates == list(DATES) and not run.censored
@@ -348,6 +354,20 @@ def test_data_dated_after_the_as_of_dates_changes_no_figure(session: Session) ->
     assert after == before
     pd.testing.assert_frame_equal(panel_after, panel_before)
     assert data_end(session) >= until  # only the observed end moved, no figure
+
+
+def test_dates_scored_at_once_give_the_figures_of_dates_scored_in_turn(
+    session: Session,
+) -> None:
+    """Each date on a connection of its own, two at a time, is the same backtest as every
+    date on the session's connection one after the other: the same panel, the same
+    figures."""
+    _load_sample(session, SMALL)
+    in_turn, panel_in_turn = _backtest(session, workers=1)
+    at_once, panel_at_once = _backtest(session, workers=2)
+    assert in_turn["pooled"]["observations"] > 0 and in_turn["pooled"]["auc"] is not None
+    assert at_once == in_turn
+    pd.testing.assert_frame_equal(panel_at_once, panel_in_turn)
 
 
 def test_data_dated_before_an_as_of_date_does_change_the_figures(session: Session) -> None:

@@ -269,6 +269,22 @@ def test_round_points_largest_remainder() -> None:
     assert sorted(pts[0].tolist()) == [33.3, 33.3, 33.4]
 
 
+def test_round_points_gives_a_tied_tenth_to_the_earlier_component() -> None:
+    """Equal remainders: the leftover tenth goes to the first of them, in every row,
+    whichever the row's other components (the rule explanations are built on)."""
+    rows = [
+        [12.25, 12.25, 75.5, 0.0],
+        [0.0, 12.25, 12.25, 75.5],
+        [40.0, 12.25, 35.5, 12.25],
+        [20.05, 20.05, 20.05, 39.85],
+    ]
+    pts = round_points(np.array(rows))
+    assert pts[0].tolist() == [12.3, 12.2, 75.5, 0.0]
+    assert pts[1].tolist() == [0.0, 12.3, 12.2, 75.5]
+    assert pts[2].tolist() == [40.0, 12.3, 35.5, 12.2]
+    assert pts.sum(axis=1) == pytest.approx([100.0] * 4)
+
+
 def test_reasons_put_negatives_before_positives() -> None:
     rec = healthy_record(active_users=10, licensed_seats=50, nps_latest=9)
     reasons = score_one(rec)["reasons"]
