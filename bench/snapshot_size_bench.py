@@ -232,7 +232,7 @@ def main() -> None:
         times = score_days(args.url, args.days, args.score_every)
         measured = sizes(args.url)
     else:
-        with scratch_database("postgresql", "pulse_snapbench", keep=args.keep) as url:
+        with scratch_database("postgresql", "snapbytes_bench", keep=args.keep) as url:
             load_s = load(url, args.accounts, args.rows)
             print(f"loaded {args.accounts:,} accounts, {args.rows:,} usage rows in "
                   f"{load_s:.1f}s")
