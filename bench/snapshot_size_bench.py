@@ -6,11 +6,12 @@ CSAT responses and invoices (some overdue) for part of the accounts, so every co
 flag and reason has data to say something. The real scorer scores the last 30 days (or,
 with ``--score-every N``, every Nth of them, each scored frame then written for its day
 and the N-1 following ones: rows are packed one by one, so their size does not depend on
-how alike consecutive days are); each day's frame is written twice, alternating which
-goes first: through the real snapshot writer (``scoring.engine.persist_snapshots``:
-packed columns, keyed by account and date) and into a table of the layout migration 0017
-left (surrogate id, unique (account, date), JSON columns) by the old writer (the same
-COPY of JSON text).
+how alike consecutive days are, but the components' deltas against a keyframe do: measure
+those with every day scored); each day's frame is written twice, alternating which goes
+first: through the real snapshot writer (``scoring.engine.persist_snapshots``: the
+components as deltas against each account's weekly keyframe) and into a table of the
+layout migrations 0019-0021 left (every list packed alone) by that layout's writer (the
+same COPY).
 Sizes are ``pg_total_relation_size`` (heap, TOAST, indexes) after VACUUM, over the rows.
 Target: at most 300 bytes per account-day.
 
@@ -51,26 +52,25 @@ from storage.migrate import upgrade  # noqa: E402
 AS_OF = date(2026, 6, 30)
 USAGE_DAYS = 90
 TARGET_BYTES = 300
-OLD_TABLE = "score_snapshots_v0017"
+OLD_TABLE = "score_snapshots_v0021"
 OLD_DDL = f"""
 CREATE TABLE {OLD_TABLE} (
-    id SERIAL PRIMARY KEY,
     account_id INTEGER NOT NULL REFERENCES accounts (id),
     as_of DATE NOT NULL,
     computed_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
     score FLOAT NOT NULL,
     tier VARCHAR(20) NOT NULL,
-    components JSON NOT NULL,
+    components BYTEA,
     expansion_score FLOAT NOT NULL,
     renewal_risk VARCHAR(10) NOT NULL,
     renewal_risk_score FLOAT NOT NULL,
-    flags JSON NOT NULL,
-    reasons JSON NOT NULL,
-    CONSTRAINT uq_v0017_account_day UNIQUE (account_id, as_of)
+    flags BYTEA,
+    reasons BYTEA,
+    CONSTRAINT pk_v0021 PRIMARY KEY (account_id, as_of)
 );
-CREATE INDEX ix_v0017_as_of ON {OLD_TABLE} (as_of);
+CREATE INDEX ix_v0021_as_of ON {OLD_TABLE} (as_of);
 """
-"""score_snapshots as migrations 0001-0017 made it."""
+"""score_snapshots as migrations 0019-0021 made it: every list packed alone."""
 OLD_COLUMNS = ("account_id", "as_of", "computed_at", "score", "tier", "components",
                "expansion_score", "renewal_risk", "renewal_risk_score", "flags", "reasons")
 
@@ -141,20 +141,43 @@ def load(url: str, n_accounts: int, n_rows: int) -> float:
     return time.perf_counter() - started
 
 
+def _old_pack() -> Any:
+    """0021's ``storage.snapshot_codec.pack``: stdlib JSON, zstd with dictionary v1."""
+    import zstandard
+
+    from storage.snapshot_codec import COMPRESSION_LEVEL, DICTIONARY_V1, ZSTD_V1
+
+    params = zstandard.ZstdCompressionParameters.from_level(
+        COMPRESSION_LEVEL, format=zstandard.FORMAT_ZSTD1_MAGICLESS, write_checksum=False,
+        write_content_size=True, write_dict_id=False)
+    compressor = zstandard.ZstdCompressor(
+        dict_data=zstandard.ZstdCompressionDict(DICTIONARY_V1.read_bytes()),
+        compression_params=params)
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+    def pack(value: list[Any] | None) -> bytes | None:
+        if not value:
+            return None
+        return bytes((ZSTD_V1,)) + compressor.compress(dumps(value).encode())
+
+    return pack
+
+
 def write_old(session: Session, scored: pd.DataFrame, as_of: date, computed_at: datetime) -> None:
-    """0017's writer: JSON text of each list, streamed by COPY (storage/snapshot_copy.py)."""
+    """0021's writer: every list packed alone by 0021's ``pack`` (stdlib JSON), streamed
+    by COPY (storage/snapshot_copy.py)."""
     from psycopg.copy import QueuedLibpqWriter
 
+    pack = _old_pack()
     rows = scored[scored["score"].notna()]
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
     n = len(rows)
     columns: list[Any] = [
         rows["account_id"].astype("int64").tolist(), [as_of] * n, [computed_at] * n,
         rows["score"].astype("float64").tolist(), rows["tier"].tolist(),
-        map(dumps, rows["components"].tolist()),
+        map(pack, rows["components"].tolist()),
         rows["expansion_score"].astype("float64").tolist(), rows["renewal_risk"].tolist(),
         rows["renewal_risk_score"].astype("float64").tolist(),
-        map(dumps, rows["flags"].tolist()), map(dumps, rows["reasons"].tolist()),
+        map(pack, rows["flags"].tolist()), map(pack, rows["reasons"].tolist()),
     ]
     with postgres_connection(session).cursor() as cur:
         sql = f"COPY {OLD_TABLE} ({', '.join(OLD_COLUMNS)}) FROM STDIN"

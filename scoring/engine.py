@@ -355,7 +355,7 @@ def persist_snapshots(
     (:mod:`storage.snapshot_copy`). Runs in the caller's transaction.
     """
     rows = scored[scored["score"].notna()]
-    detach_dependents(session.connection(), lambda s: s.as_of == as_of)
+    detach_dependents(session.connection(), lambda s: s.as_of == as_of, as_of, as_of)
     session.execute(delete(ScoreSnapshot).where(ScoreSnapshot.as_of == as_of))
     session.flush()
     return _insert_snapshots(session, rows, as_of, computed_at, None)
@@ -384,7 +384,7 @@ def persist_snapshots_for(
     def doomed(s: Any) -> Any:
         return (s.as_of == as_of) & s.account_id.in_(ids)
 
-    detach_dependents(session.connection(), doomed)
+    detach_dependents(session.connection(), doomed, as_of, as_of)
     session.execute(delete(ScoreSnapshot).where(doomed(ScoreSnapshot)))
     session.flush()
     rows = scored[scored["account_id"].isin(ids) & scored["score"].notna()]

@@ -42,8 +42,13 @@ SNAPSHOT_FLOAT_COLUMNS = frozenset(
 """The columns among :data:`SNAPSHOT_SCORE_COLUMNS` handed over as Python floats."""
 SNAPSHOT_COMPONENTS_COLUMNS = ("components", "components_ref")
 """The components as stored and the date of the keyframe they are a delta against."""
-SNAPSHOT_COLUMNS = ("account_id", "as_of", "computed_at", *SNAPSHOT_SCORE_COLUMNS,
-                    *SNAPSHOT_COMPONENTS_COLUMNS)
+SNAPSHOT_COLUMNS = (
+    "account_id",
+    "as_of",
+    "computed_at",
+    *SNAPSHOT_SCORE_COLUMNS,
+    *SNAPSHOT_COMPONENTS_COLUMNS,
+)
 """Every column written, in the order of the rows sent to the database: the components
 last, as stored and with their keyframe's date (:mod:`storage.snapshot_keyframes`)."""
 

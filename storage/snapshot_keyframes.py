@@ -2,7 +2,8 @@
 
 A scoring run stores each account's components as a delta
 (:func:`storage.snapshot_codec.pack_against`) against the account's latest keyframe dated
-at most :data:`KEYFRAME_DAYS` - 1 days before (a keyframe: a row whose components are
+less than
+:data:`~storage.models.snapshots.KEYFRAME_DAYS` days before (a keyframe: a row whose components are
 packed alone), or as a new keyframe when there is none. Scored daily, an account has a
 keyframe a week and six deltas after it: the figures and sentences that did not move since
 the keyframe cost almost nothing (docs/performance.md, "Snapshot size"). A delta's
@@ -20,13 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.models import ScoreSnapshot
+from storage.models.snapshots import KEYFRAME_DAYS
 from storage.snapshot_codec import pack, pack_against, reference_text
-
-KEYFRAME_DAYS = 7
-"""A delta's keyframe is less than this many days older than it, so an account scored
-daily gets a keyframe a week: a longer gap makes the deltas larger (more of the figures
-moved since) and a shorter one makes more keyframes (about 370 B of components where a
-delta takes about 140-200 B)."""
 
 
 def keyframes(
@@ -47,7 +43,7 @@ def keyframes(
     )
     if account_ids is not None:
         stmt = stmt.where(snap.account_id.in_(list(account_ids)))
-    return {int(a): (d, bytes(c)) for a, d, c in session.execute(stmt)}
+    return {int(a): (d, bytes(c or b"")) for a, d, c in session.execute(stmt)}
 
 
 def pack_components(

@@ -94,7 +94,7 @@ def _thin_bucket(session: Session, bucket: Bucket, before: date) -> int:
         )
         return and_(snap.as_of >= start, snap.as_of < min(end, before), snap.as_of < latest)
 
-    detach_dependents(session.connection(), doomed)
+    detach_dependents(session.connection(), doomed, start, min(end, before) - timedelta(days=1))
     result = session.execute(
         delete(ScoreSnapshot)
         .where(doomed(ScoreSnapshot))

@@ -14,7 +14,7 @@ readable.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import (
@@ -45,6 +45,11 @@ from sqlalchemy.sql.elements import ColumnElement
 from storage.models.base import Base
 from storage.snapshot_codec import PackedJSON, pack
 
+KEYFRAME_DAYS = 7
+"""A delta's keyframe is less than this many days older than it, so an account scored
+daily gets a keyframe a week: a longer gap makes the deltas larger (more of the figures
+moved since) and a shorter one makes more keyframes (about 370 B of components where a
+delta takes about 140-200 B; docs/performance.md, "Snapshot size")."""
 DETACH_BATCH_ROWS = 5_000
 """Dependents re-packed per round trip when their keyframe goes (memory stays flat)."""
 
@@ -108,22 +113,24 @@ def _components_read() -> ColumnElement[list[Any]]:
     return type_coerce(stored, PackedJSON())
 
 
-ScoreSnapshot.components = column_property(  # type: ignore[misc]
-    _components_read().label("components")
-)
+ScoreSnapshot.components = column_property(_components_read().label("components"))
 
 Doomed = Callable[[type[ScoreSnapshot] | AliasedClass[ScoreSnapshot]], ColumnElement[bool]]
 """Which snapshots are about to go, as a condition on the entity or an alias of it."""
 
 
-def detach_dependents(connection: Connection, doomed: Doomed) -> int:
+def detach_dependents(connection: Connection, doomed: Doomed, first: date, last: date) -> int:
     """Pack alone the components of every snapshot that is a delta against a ``doomed``
-    keyframe and is not doomed itself, so it stays readable once the keyframe is deleted
-    or rewritten; how many. Call before the change, in its transaction."""
+    keyframe (all dated ``first`` to ``last``) and is not doomed itself, so it stays
+    readable once the keyframe is deleted or rewritten; how many. Call before the change,
+    in its transaction."""
     snap = ScoreSnapshot
     keyframe = aliased(ScoreSnapshot, name="doomed_keyframe")
     stmt = select(snap.account_id, snap.as_of, snap.components).where(
-        snap.components_ref.is_not(None),
+        snap.as_of > first,
+        snap.as_of < last + timedelta(days=KEYFRAME_DAYS),
+        snap.components_ref >= first,
+        snap.components_ref <= last,
         ~doomed(snap),
         exists().where(
             keyframe.account_id == snap.account_id,
@@ -135,7 +142,9 @@ def detach_dependents(connection: Connection, doomed: Doomed) -> int:
     table = cast(Table, ScoreSnapshot.__table__)
     rewrite = (
         table.update()
-        .where(table.c.account_id == bindparam("key_account"), table.c.as_of == bindparam("key_day"))
+        .where(
+            table.c.account_id == bindparam("key_account"), table.c.as_of == bindparam("key_day")
+        )
         .values(components=bindparam("packed", type_=LargeBinary), components_ref=None)
     )
     for start in range(0, len(rows), DETACH_BATCH_ROWS):
@@ -160,7 +169,7 @@ def _pack_assigned_components(
     if inspect(target).persistent and target.components_ref is None:
         account_id, as_of = target.account_id, target.as_of
         detach_dependents(
-            connection, lambda s: (s.account_id == account_id) & (s.as_of == as_of)
+            connection, lambda s: (s.account_id == account_id) & (s.as_of == as_of), as_of, as_of
         )
     target.components_stored = pack(history.added[0])
     target.components_ref = None

@@ -1,7 +1,7 @@
 """What Pulse itself records besides score snapshots (:mod:`storage.models.snapshots`):
-alerts, the audit log, sync and pipeline runs, write-backs, playbooks, reminders, trial extensions, overrides, webhook events, Slack
-lookups of CRM owners, the Slack requests answered (against replays), the accounts alert
-evaluation watches and the digests sent."""
+alerts, the audit log, sync and pipeline runs, write-backs, playbooks, reminders, trial
+extensions, overrides, webhook events, Slack lookups of CRM owners, the Slack requests
+answered (against replays), the accounts alert evaluation watches and the digests sent."""
 
 from __future__ import annotations
 

@@ -15,15 +15,19 @@ from sqlalchemy.orm import Session, aliased
 
 from pulse.kernel.config import PulseConfig
 from pulse.kernel.records import Batch
-from scoring.engine import latest_snapshots, persist_snapshots, persist_snapshots_for
-from scoring.engine import score_accounts
+from scoring.engine import (
+    latest_snapshots,
+    persist_snapshots,
+    persist_snapshots_for,
+    score_accounts,
+)
 from scoring.explain import render_breakdown
 from storage.db import get_engine
 from storage.loader import load_batch
 from storage.migrate import alembic_config, upgrade
 from storage.models import Account, ScoreSnapshot
+from storage.models.snapshots import KEYFRAME_DAYS
 from storage.snapshot_codec import unpack
-from storage.snapshot_keyframes import KEYFRAME_DAYS
 from storage.snapshot_thinning import thin_snapshots
 
 START = date(2026, 6, 1)
@@ -34,9 +38,15 @@ Written = dict[tuple[int, date], list[Any]]
 
 def _accounts(session: Session, n: int) -> list[int]:
     records = [
-        {"external_id": f"a{i}", "name": f"Account {i}", "lifecycle": "paid", "arr": 1000.0 * i,
-         "licensed_seats": 10, "contract_start": START - timedelta(days=400),
-         "renewal_date": START + timedelta(days=300 + 30 * i)}
+        {
+            "external_id": f"a{i}",
+            "name": f"Account {i}",
+            "lifecycle": "paid",
+            "arr": 1000.0 * i,
+            "licensed_seats": 10,
+            "contract_start": START - timedelta(days=400),
+            "renewal_date": START + timedelta(days=300 + 30 * i),
+        }
         for i in range(1, n + 1)
     ]
     load_batch(session, "t", Batch("accounts", records))
@@ -67,59 +77,78 @@ def _write_days(session: Session, days: int, start: date = START) -> Written:
         day = start + timedelta(days=k)
         frame = _day_frame(base, k)
         persist_snapshots(session, frame, day, NOW)
-        for account_id, components in zip(frame["account_id"], frame["components"],
-                                          strict=True):
+        for account_id, components in zip(frame["account_id"], frame["components"], strict=True):
             written[(int(account_id), day)] = components
     session.commit()
     return written
 
 
 def _stored(session: Session) -> dict[tuple[int, date], list[Any]]:
-    rows = session.execute(select(ScoreSnapshot.account_id, ScoreSnapshot.as_of,
-                                  ScoreSnapshot.components))
+    rows = session.execute(
+        select(ScoreSnapshot.account_id, ScoreSnapshot.as_of, ScoreSnapshot.components)
+    )
     return {(int(a), d): c for a, d, c in rows}
 
 
 def test_deltas_read_back_exactly_through_every_kind_of_reader(session: Session) -> None:
     ids = _accounts(session, 3)
     written = _write_days(session, KEYFRAME_DAYS + 2)
-    refs = dict(session.execute(
-        select(ScoreSnapshot.as_of, ScoreSnapshot.components_ref)
-        .where(ScoreSnapshot.account_id == ids[0])).all())
+    refs = dict(
+        session.execute(
+            select(ScoreSnapshot.as_of, ScoreSnapshot.components_ref).where(
+                ScoreSnapshot.account_id == ids[0]
+            )
+        ).all()
+    )
     keyframe_days = sorted(d for d, ref in refs.items() if ref is None)
     assert keyframe_days == [START, START + timedelta(days=KEYFRAME_DAYS)]
     assert all(ref in keyframe_days for ref in refs.values() if ref is not None)
     assert _stored(session) == written
 
-    sizes = dict(session.execute(text(
-        "SELECT as_of, length(components) FROM score_snapshots WHERE account_id = :a"),
-        {"a": ids[0]}).all())
+    sizes = dict(
+        session.execute(
+            text("SELECT as_of, length(components) FROM score_snapshots WHERE account_id = :a"),
+            {"a": ids[0]},
+        ).all()
+    )
     keyframe_size = sizes[START] if START in sizes else sizes[START.isoformat()]
-    deltas = [size for day, size in sizes.items() if str(day) != START.isoformat()
-              and str(day) != (START + timedelta(days=KEYFRAME_DAYS)).isoformat()]
+    deltas = [
+        size
+        for day, size in sizes.items()
+        if str(day) != START.isoformat()
+        and str(day) != (START + timedelta(days=KEYFRAME_DAYS)).isoformat()
+    ]
     assert max(deltas) * 2 < keyframe_size  # a delta is under half a keyframe
 
     entity = session.scalars(select(ScoreSnapshot)).all()
     assert {(s.account_id, s.as_of): s.components for s in entity} == written
-    ranked = select(ScoreSnapshot.account_id, ScoreSnapshot.as_of, ScoreSnapshot.components,
-                    func.row_number().over(partition_by=ScoreSnapshot.account_id,
-                                           order_by=ScoreSnapshot.as_of.desc()).label("n")
-                    ).subquery("ranked")
+    ranked = select(
+        ScoreSnapshot.account_id,
+        ScoreSnapshot.as_of,
+        ScoreSnapshot.components,
+        func.row_number()
+        .over(partition_by=ScoreSnapshot.account_id, order_by=ScoreSnapshot.as_of.desc())
+        .label("n"),
+    ).subquery("ranked")
     rows = session.execute(select(ranked).where(ranked.c.n <= 3)).all()
     assert {(r.account_id, r.as_of): r.components for r in rows} == {
-        k: v for k, v in written.items() if k[1] >= START + timedelta(days=KEYFRAME_DAYS - 1)}
+        k: v for k, v in written.items() if k[1] >= START + timedelta(days=KEYFRAME_DAYS - 1)
+    }
     prev = aliased(ScoreSnapshot, name="prev")
     joined = session.execute(
         select(ScoreSnapshot.account_id, ScoreSnapshot.as_of, prev.components)
         .join(prev, prev.account_id == ScoreSnapshot.account_id)
-        .where(ScoreSnapshot.as_of == START + timedelta(days=3),
-               prev.as_of == START + timedelta(days=2))).all()
-    assert {a: c for a, _, c in joined} == {a: written[(a, START + timedelta(days=2))]
-                                            for a in ids}
+        .where(
+            ScoreSnapshot.as_of == START + timedelta(days=3),
+            prev.as_of == START + timedelta(days=2),
+        )
+    ).all()
+    assert {a: c for a, _, c in joined} == {a: written[(a, START + timedelta(days=2))] for a in ids}
     last = START + timedelta(days=KEYFRAME_DAYS - 1)
     frame = latest_snapshots(session, last)
-    assert {int(a): c for a, c in zip(frame["account_id"], frame["components"], strict=True)} \
-        == {a: written[(a, last)] for a in ids}
+    assert {int(a): c for a, c in zip(frame["account_id"], frame["components"], strict=True)} == {
+        a: written[(a, last)] for a in ids
+    }
 
 
 def test_rerunning_a_keyframe_day_keeps_its_dependents_readable(session: Session) -> None:
@@ -154,10 +183,10 @@ def test_thinning_keeps_every_kept_snapshot_readable_and_explained_the_same(
 ) -> None:
     _accounts(session, 2)
     written = _write_days(session, 60)
-    before = {(s.account_id, s.as_of): render_breakdown(s)
-              for s in session.scalars(select(ScoreSnapshot))}
-    thinned = thin_snapshots(session, START + timedelta(days=59), daily_days=10,
-                             weekly_days=30)
+    before = {
+        (s.account_id, s.as_of): render_breakdown(s) for s in session.scalars(select(ScoreSnapshot))
+    }
+    thinned = thin_snapshots(session, START + timedelta(days=59), daily_days=10, weekly_days=30)
     session.commit()
     assert thinned.removed > 0
     kept = _stored(session)
@@ -193,8 +222,7 @@ def test_0022_downgrade_packs_every_delta_alone(empty_db_url: str) -> None:
     get_engine(empty_db_url).dispose()
     command.downgrade(alembic_config(empty_db_url), "0021")
     with get_engine(empty_db_url).connect() as conn:
-        rows = conn.execute(text(
-            "SELECT account_id, as_of, components FROM score_snapshots")).all()
+        rows = conn.execute(text("SELECT account_id, as_of, components FROM score_snapshots")).all()
     as_date = [(a, d if isinstance(d, date) else date.fromisoformat(d), c) for a, d, c in rows]
     assert {(a, d): unpack(c) for a, d, c in as_date} == written
     get_engine(empty_db_url).dispose()
