@@ -217,6 +217,39 @@ def score_days(url: str, days: int, every: int = 1) -> dict[str, list[float]]:
     return times
 
 
+def read_times(url: str, rounds: int = 3) -> dict[str, list[float]]:
+    """Seconds to read and decode every account's components of the last day, alternated:
+    through ``ScoreSnapshot.components`` (a delta read with its keyframe) and from the old
+    table with 0021's decoding (stdlib JSON)."""
+    import zstandard
+    from sqlalchemy import select
+
+    from storage.models import ScoreSnapshot
+    from storage.snapshot_codec import DICTIONARY_V1
+
+    old_decompressor = zstandard.ZstdDecompressor(
+        dict_data=zstandard.ZstdCompressionDict(DICTIONARY_V1.read_bytes()),
+        format=zstandard.FORMAT_ZSTD1_MAGICLESS)
+
+    def old_unpack(stored: bytes | None) -> list[Any]:
+        return json.loads(old_decompressor.decompress(stored[1:])) if stored else []
+
+    times: dict[str, list[float]] = {"old": [], "new": []}
+    with session_factory(url)() as session:
+        for k in range(rounds):
+            for layout in ("new", "old") if k % 2 == 0 else ("old", "new"):
+                started = time.perf_counter()
+                if layout == "new":
+                    session.execute(select(ScoreSnapshot.components)
+                                    .where(ScoreSnapshot.as_of == AS_OF)).all()
+                else:
+                    rows = session.execute(text(f"SELECT components FROM {OLD_TABLE} "
+                                                "WHERE as_of = :d"), {"d": AS_OF}).scalars()
+                    [old_unpack(r) for r in rows]
+                times[layout].append(time.perf_counter() - started)
+    return times
+
+
 def sizes(url: str) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     with get_engine(url).connect() as conn:
@@ -254,6 +287,7 @@ def main() -> None:
             conn.execute(text(f"TRUNCATE score_snapshots, {OLD_TABLE}"))
         times = score_days(args.url, args.days, args.score_every)
         measured = sizes(args.url)
+        reads = read_times(args.url)
     else:
         with scratch_database("postgresql", "snapbytes_bench", keep=args.keep) as url:
             load_s = load(url, args.accounts, args.rows)
@@ -261,6 +295,7 @@ def main() -> None:
                   f"{load_s:.1f}s")
             times = score_days(url, args.days, args.score_every)
             measured = sizes(url)
+            reads = read_times(url)
     for layout in ("old", "new"):
         m, t = measured[layout], times[layout]
         print(
@@ -268,8 +303,11 @@ def main() -> None:
             f"(heap+TOAST {m['total'] - m['indexes']:,.0f}, indexes {m['indexes']:,.0f}; "
             f"components {m['components']:,.0f}, flags {m['flags']:,.0f}, reasons "
             f"{m['reasons']:,.0f}); write per run median {statistics.median(t):.2f}s "
-            f"(min {min(t):.2f}, max {max(t):.2f})"
+            f"(min {min(t):.2f}, max {max(t):.2f}, total {sum(t):.1f}s)"
         )
+    for layout in ("old", "new"):
+        print(f"{layout} layout: the last day's components read and decoded in median "
+              f"{statistics.median(reads[layout]):.2f}s ({len(reads[layout])} rounds)")
     print(f"scoring per run (not a write) median {statistics.median(times['score']):.1f}s")
     new = measured["new"]["total"]
     verdict = "OK" if new <= TARGET_BYTES else "OVER TARGET"

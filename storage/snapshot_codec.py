@@ -16,8 +16,9 @@ Version 2 (a delta, :func:`pack_against`) is compressed with an earlier value of
 account (its *reference*, a version 1 value) as zstd raw-content dictionary instead, so
 the figures and sentences that did not change since cost almost nothing: the version
 byte, the frame's length (unsigned LEB128), the frame. Such a value is read with its
-reference's stored bytes appended (:func:`unpack`); which row is the reference, and
-keeping it there, is :mod:`storage.snapshot_keyframes`'s business.
+reference's stored bytes appended (:func:`unpack`). Which row is the reference is
+:mod:`storage.snapshot_keyframes`'s business; reading a delta with it, and keeping it
+there while the delta lives, :mod:`storage.models.snapshots`'s.
 """
 
 from __future__ import annotations

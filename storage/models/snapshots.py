@@ -48,8 +48,8 @@ from storage.snapshot_codec import PackedJSON, pack
 KEYFRAME_DAYS = 7
 """A delta's keyframe is less than this many days older than it, so an account scored
 daily gets a keyframe a week: a longer gap makes the deltas larger (more of the figures
-moved since) and a shorter one makes more keyframes (about 370 B of components where a
-delta takes about 140-200 B; docs/performance.md, "Snapshot size")."""
+moved since) and a shorter one makes more keyframes (about 310 B of components where a
+delta takes about 140 B; docs/performance.md, "Snapshot size")."""
 DETACH_BATCH_ROWS = 5_000
 """Dependents re-packed per round trip when their keyframe goes (memory stays flat)."""
 
