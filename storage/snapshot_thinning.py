@@ -7,8 +7,9 @@ account's latest snapshot of each calendar week (Monday to Sunday), and from
 ``weekly_days`` on its latest of each calendar month. The buckets are calendar weeks and
 months, so a kept snapshot stays kept as the days pass (until its week joins a month), and
 an account's last snapshot before it stopped being scored is always its bucket's latest,
-so it is never thinned away. A kept snapshot whose components were a delta against a
-thinned one is packed alone (:mod:`storage.snapshot_keyframes`). What is kept is read as
+so it is never thinned away. A keyframe (:mod:`storage.snapshot_keyframes`) stays until
+its deltas of the daily days are thinned too, and a kept snapshot whose components were a
+delta against a thinned keyframe is packed alone first. What is kept is read as
 before: ``pulse explain --as-of``
 shows the latest snapshot on or before the date, metrics read each account's latest
 snapshot on or before a period's ends, and backtests rescore from the data and read no
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import and_, delete, exists, func, select
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -78,8 +79,10 @@ def _buckets_to_thin(
 
 def _thin_bucket(session: Session, bucket: Bucket, before: date) -> int:
     """Delete each account's snapshots of ``bucket`` dated before ``before`` except its
-    latest of the bucket; the kept snapshots whose components are deltas against a
-    deleted one are packed alone first."""
+    latest of the bucket, and except a keyframe with deltas dated from ``before`` on (it
+    goes on a later day, once they are thinned too, rather than have every one of them
+    packed alone); the kept snapshots whose components are deltas against a deleted one
+    are packed alone first."""
     start, end = bucket
 
     def doomed(snap: Any) -> ColumnElement[bool]:
@@ -92,7 +95,15 @@ def _thin_bucket(session: Session, bucket: Bucket, before: date) -> int:
             )
             .scalar_subquery()
         )
-        return and_(snap.as_of >= start, snap.as_of < min(end, before), snap.as_of < latest)
+        dependent = aliased(ScoreSnapshot)
+        needed = exists().where(
+            dependent.account_id == snap.account_id,
+            dependent.components_ref == snap.as_of,
+            dependent.as_of >= before,
+        )
+        return and_(
+            snap.as_of >= start, snap.as_of < min(end, before), snap.as_of < latest, ~needed
+        )
 
     detach_dependents(session.connection(), doomed, start, min(end, before) - timedelta(days=1))
     result = session.execute(

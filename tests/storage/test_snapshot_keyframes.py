@@ -90,6 +90,15 @@ def _stored(session: Session) -> dict[tuple[int, date], list[Any]]:
     return {(int(a), d): c for a, d, c in rows}
 
 
+def _refs(session: Session, since: date) -> dict[tuple[int, date], date | None]:
+    rows = session.execute(
+        select(ScoreSnapshot.account_id, ScoreSnapshot.as_of, ScoreSnapshot.components_ref).where(
+            ScoreSnapshot.as_of >= since
+        )
+    )
+    return {(int(a), d): ref for a, d, ref in rows}
+
+
 def test_deltas_read_back_exactly_through_every_kind_of_reader(session: Session) -> None:
     ids = _accounts(session, 3)
     written = _write_days(session, KEYFRAME_DAYS + 2)
@@ -186,12 +195,16 @@ def test_thinning_keeps_every_kept_snapshot_readable_and_explained_the_same(
     before = {
         (s.account_id, s.as_of): render_breakdown(s) for s in session.scalars(select(ScoreSnapshot))
     }
-    thinned = thin_snapshots(session, START + timedelta(days=59), daily_days=10, weekly_days=30)
+    refs_before = _refs(session, START + timedelta(days=47))
+    thinned = thin_snapshots(session, START + timedelta(days=59), daily_days=12, weekly_days=30)
     session.commit()
     assert thinned.removed > 0
     kept = _stored(session)
     assert kept == {k: v for k, v in written.items() if k in kept}
     assert len(kept) < len(written)
+    # the keyframe of day 42 has deltas on days 47 and 48, still daily: it stays, and they
+    # stay deltas rather than each be packed alone
+    assert _refs(session, thinned.weekly_before) == refs_before
     for snap in session.scalars(select(ScoreSnapshot)):
         assert render_breakdown(snap) == before[(snap.account_id, snap.as_of)]
 
