@@ -6,11 +6,12 @@ CSAT responses and invoices (some overdue) for part of the accounts, so every co
 flag and reason has data to say something. The real scorer scores the last 30 days (or,
 with ``--score-every N``, every Nth of them, each scored frame then written for its day
 and the N-1 following ones: rows are packed one by one, so their size does not depend on
-how alike consecutive days are); each day's frame is written twice, alternating which
-goes first: through the real snapshot writer (``scoring.engine.persist_snapshots``:
-packed columns, keyed by account and date) and into a table of the layout migration 0017
-left (surrogate id, unique (account, date), JSON columns) by the old writer (the same
-COPY of JSON text).
+how alike consecutive days are, but the components' deltas against a keyframe do: measure
+those with every day scored); each day's frame is written twice, alternating which goes
+first: through the real snapshot writer (``scoring.engine.persist_snapshots``: the
+components as deltas against each account's weekly keyframe) and into a table of the
+layout migrations 0019-0021 left (every list packed alone) by that layout's writer (the
+same COPY).
 Sizes are ``pg_total_relation_size`` (heap, TOAST, indexes) after VACUUM, over the rows.
 Target: at most 300 bytes per account-day.
 
@@ -51,26 +52,25 @@ from storage.migrate import upgrade  # noqa: E402
 AS_OF = date(2026, 6, 30)
 USAGE_DAYS = 90
 TARGET_BYTES = 300
-OLD_TABLE = "score_snapshots_v0017"
+OLD_TABLE = "score_snapshots_v0021"
 OLD_DDL = f"""
 CREATE TABLE {OLD_TABLE} (
-    id SERIAL PRIMARY KEY,
     account_id INTEGER NOT NULL REFERENCES accounts (id),
     as_of DATE NOT NULL,
     computed_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
     score FLOAT NOT NULL,
     tier VARCHAR(20) NOT NULL,
-    components JSON NOT NULL,
+    components BYTEA,
     expansion_score FLOAT NOT NULL,
     renewal_risk VARCHAR(10) NOT NULL,
     renewal_risk_score FLOAT NOT NULL,
-    flags JSON NOT NULL,
-    reasons JSON NOT NULL,
-    CONSTRAINT uq_v0017_account_day UNIQUE (account_id, as_of)
+    flags BYTEA,
+    reasons BYTEA,
+    CONSTRAINT pk_v0021 PRIMARY KEY (account_id, as_of)
 );
-CREATE INDEX ix_v0017_as_of ON {OLD_TABLE} (as_of);
+CREATE INDEX ix_v0021_as_of ON {OLD_TABLE} (as_of);
 """
-"""score_snapshots as migrations 0001-0017 made it."""
+"""score_snapshots as migrations 0019-0021 made it: every list packed alone."""
 OLD_COLUMNS = ("account_id", "as_of", "computed_at", "score", "tier", "components",
                "expansion_score", "renewal_risk", "renewal_risk_score", "flags", "reasons")
 
@@ -141,20 +141,43 @@ def load(url: str, n_accounts: int, n_rows: int) -> float:
     return time.perf_counter() - started
 
 
+def _old_pack() -> Any:
+    """0021's ``storage.snapshot_codec.pack``: stdlib JSON, zstd with dictionary v1."""
+    import zstandard
+
+    from storage.snapshot_codec import COMPRESSION_LEVEL, DICTIONARY_V1, ZSTD_V1
+
+    params = zstandard.ZstdCompressionParameters.from_level(
+        COMPRESSION_LEVEL, format=zstandard.FORMAT_ZSTD1_MAGICLESS, write_checksum=False,
+        write_content_size=True, write_dict_id=False)
+    compressor = zstandard.ZstdCompressor(
+        dict_data=zstandard.ZstdCompressionDict(DICTIONARY_V1.read_bytes()),
+        compression_params=params)
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+    def pack(value: list[Any] | None) -> bytes | None:
+        if not value:
+            return None
+        return bytes((ZSTD_V1,)) + compressor.compress(dumps(value).encode())
+
+    return pack
+
+
 def write_old(session: Session, scored: pd.DataFrame, as_of: date, computed_at: datetime) -> None:
-    """0017's writer: JSON text of each list, streamed by COPY (storage/snapshot_copy.py)."""
+    """0021's writer: every list packed alone by 0021's ``pack`` (stdlib JSON), streamed
+    by COPY (storage/snapshot_copy.py)."""
     from psycopg.copy import QueuedLibpqWriter
 
+    pack = _old_pack()
     rows = scored[scored["score"].notna()]
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
     n = len(rows)
     columns: list[Any] = [
         rows["account_id"].astype("int64").tolist(), [as_of] * n, [computed_at] * n,
         rows["score"].astype("float64").tolist(), rows["tier"].tolist(),
-        map(dumps, rows["components"].tolist()),
+        map(pack, rows["components"].tolist()),
         rows["expansion_score"].astype("float64").tolist(), rows["renewal_risk"].tolist(),
         rows["renewal_risk_score"].astype("float64").tolist(),
-        map(dumps, rows["flags"].tolist()), map(dumps, rows["reasons"].tolist()),
+        map(pack, rows["flags"].tolist()), map(pack, rows["reasons"].tolist()),
     ]
     with postgres_connection(session).cursor() as cur:
         sql = f"COPY {OLD_TABLE} ({', '.join(OLD_COLUMNS)}) FROM STDIN"
@@ -191,6 +214,39 @@ def score_days(url: str, days: int, every: int = 1) -> dict[str, list[float]]:
         scoring = f"scored {times['score'][-1]:.1f}s" if k % every == 0 else "same scores"
         print(f"  {day}: {scoring}, written new {times['new'][-1]:.2f}s"
               f", old {times['old'][-1]:.2f}s", flush=True)
+    return times
+
+
+def read_times(url: str, rounds: int = 3) -> dict[str, list[float]]:
+    """Seconds to read and decode every account's components of the last day, alternated:
+    through ``ScoreSnapshot.components`` (a delta read with its keyframe) and from the old
+    table with 0021's decoding (stdlib JSON)."""
+    import zstandard
+    from sqlalchemy import select
+
+    from storage.models import ScoreSnapshot
+    from storage.snapshot_codec import DICTIONARY_V1
+
+    old_decompressor = zstandard.ZstdDecompressor(
+        dict_data=zstandard.ZstdCompressionDict(DICTIONARY_V1.read_bytes()),
+        format=zstandard.FORMAT_ZSTD1_MAGICLESS)
+
+    def old_unpack(stored: bytes | None) -> list[Any]:
+        return json.loads(old_decompressor.decompress(stored[1:])) if stored else []
+
+    times: dict[str, list[float]] = {"old": [], "new": []}
+    with session_factory(url)() as session:
+        for k in range(rounds):
+            for layout in ("new", "old") if k % 2 == 0 else ("old", "new"):
+                started = time.perf_counter()
+                if layout == "new":
+                    session.execute(select(ScoreSnapshot.components)
+                                    .where(ScoreSnapshot.as_of == AS_OF)).all()
+                else:
+                    rows = session.execute(text(f"SELECT components FROM {OLD_TABLE} "
+                                                "WHERE as_of = :d"), {"d": AS_OF}).scalars()
+                    [old_unpack(r) for r in rows]
+                times[layout].append(time.perf_counter() - started)
     return times
 
 
@@ -231,13 +287,15 @@ def main() -> None:
             conn.execute(text(f"TRUNCATE score_snapshots, {OLD_TABLE}"))
         times = score_days(args.url, args.days, args.score_every)
         measured = sizes(args.url)
+        reads = read_times(args.url)
     else:
-        with scratch_database("postgresql", "pulse_snapbench", keep=args.keep) as url:
+        with scratch_database("postgresql", "snapbytes_bench", keep=args.keep) as url:
             load_s = load(url, args.accounts, args.rows)
             print(f"loaded {args.accounts:,} accounts, {args.rows:,} usage rows in "
                   f"{load_s:.1f}s")
             times = score_days(url, args.days, args.score_every)
             measured = sizes(url)
+            reads = read_times(url)
     for layout in ("old", "new"):
         m, t = measured[layout], times[layout]
         print(
@@ -245,8 +303,11 @@ def main() -> None:
             f"(heap+TOAST {m['total'] - m['indexes']:,.0f}, indexes {m['indexes']:,.0f}; "
             f"components {m['components']:,.0f}, flags {m['flags']:,.0f}, reasons "
             f"{m['reasons']:,.0f}); write per run median {statistics.median(t):.2f}s "
-            f"(min {min(t):.2f}, max {max(t):.2f})"
+            f"(min {min(t):.2f}, max {max(t):.2f}, total {sum(t):.1f}s)"
         )
+    for layout in ("old", "new"):
+        print(f"{layout} layout: the last day's components read and decoded in median "
+              f"{statistics.median(reads[layout]):.2f}s ({len(reads[layout])} rounds)")
     print(f"scoring per run (not a write) median {statistics.median(times['score']):.1f}s")
     new = measured["new"]["total"]
     verdict = "OK" if new <= TARGET_BYTES else "OVER TARGET"

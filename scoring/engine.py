@@ -66,14 +66,18 @@ from scoring.outlook import expansion, renewal_risk
 from scoring.peers import PEER_KEYS, peer_groups, peer_values, percentiles, percentiles_among
 from scoring.signals import Signals, load_signals
 from storage.models import Account, ScoreSnapshot
+from storage.models.snapshots import detach_dependents
 from storage.snapshot_codec import pack
 from storage.snapshot_copy import (
     SNAPSHOT_COLUMNS,
+    SNAPSHOT_COMPONENTS_COLUMNS,
     SNAPSHOT_FLOAT_COLUMNS,
     SNAPSHOT_PACKED_COLUMNS,
+    driver_date,
     driver_dates,
     insert_snapshot_rows,
 )
+from storage.snapshot_keyframes import keyframes, pack_components
 
 
 @dataclass(frozen=True)
@@ -374,15 +378,18 @@ def persist_snapshots(
 
     Deleting the date first and inserting all rows keeps re-runs idempotent on both
     SQLite and PostgreSQL without dialect-specific upserts, and also removes snapshots of
-    accounts that are no longer scored on that date. The components, flags and reasons
-    are packed once here (:mod:`storage.snapshot_codec`) and rows go through the driver's
-    bulk path (:mod:`storage.snapshot_copy`).
-    Runs in the caller's transaction.
+    accounts that are no longer scored on that date; later snapshots whose components
+    are deltas against a deleted one are packed alone first
+    (:func:`~storage.models.snapshots.detach_dependents`). The components, flags and
+    reasons are packed once here (the components against each account's keyframe,
+    :mod:`storage.snapshot_keyframes`) and rows go through the driver's bulk path
+    (:mod:`storage.snapshot_copy`). Runs in the caller's transaction.
     """
     rows = scored[scored["score"].notna()]
+    detach_dependents(session.connection(), lambda s: s.as_of == as_of, as_of, as_of)
     session.execute(delete(ScoreSnapshot).where(ScoreSnapshot.as_of == as_of))
     session.flush()
-    return _insert_snapshots(session, rows, as_of, computed_at)
+    return _insert_snapshots(session, rows, as_of, computed_at, None)
 
 
 def persist_snapshots_for(
@@ -398,37 +405,44 @@ def persist_snapshots_for(
     fields were built from), even when ``scored`` holds the whole workspace (scored
     without cached workspace figures). So only
     these accounts' rows of ``scored`` are written; an affected account that no longer
-    scores (churned, no data) loses its ``as_of`` snapshot, as in a full run. Runs in the
-    caller's transaction.
+    scores (churned, no data) loses its ``as_of`` snapshot, as in a full run (its later
+    deltas against it packed alone first). Runs in the caller's transaction.
     """
     ids = sorted({int(a) for a in account_ids})
     if not ids:
         return 0
-    session.execute(
-        delete(ScoreSnapshot).where(
-            ScoreSnapshot.as_of == as_of, ScoreSnapshot.account_id.in_(ids)
-        )
-    )
+
+    def doomed(s: Any) -> Any:
+        return (s.as_of == as_of) & s.account_id.in_(ids)
+
+    detach_dependents(session.connection(), doomed, as_of, as_of)
+    session.execute(delete(ScoreSnapshot).where(doomed(ScoreSnapshot)))
     session.flush()
     rows = scored[scored["account_id"].isin(ids) & scored["score"].notna()]
-    return _insert_snapshots(session, rows, as_of, computed_at)
+    return _insert_snapshots(session, rows, as_of, computed_at, ids)
 
 
 def _insert_snapshots(
-    session: Session, rows: pd.DataFrame, as_of: date, computed_at: datetime
+    session: Session,
+    rows: pd.DataFrame,
+    as_of: date,
+    computed_at: datetime,
+    account_ids: list[int] | None,
 ) -> int:
     """Insert scored rows as snapshots through the driver's bulk path, in the column order
-    of :data:`~storage.snapshot_copy.SNAPSHOT_COLUMNS`."""
+    of :data:`~storage.snapshot_copy.SNAPSHOT_COLUMNS`; the components against the
+    keyframes of ``account_ids`` (of every account when None)."""
     if rows.empty:
         return 0
     day, stamp = driver_dates(session, as_of, computed_at)
     fixed = {"as_of": day, "computed_at": stamp}
+    ids = rows["account_id"].astype("int64").tolist()
     columns: list[Iterable[Any]] = []
-    for name in SNAPSHOT_COLUMNS:
+    for name in SNAPSHOT_COLUMNS[: -len(SNAPSHOT_COMPONENTS_COLUMNS)]:
         if name in fixed:
             columns.append([fixed[name]] * len(rows))
         elif name == "account_id":
-            columns.append(rows[name].astype("int64").tolist())
+            columns.append(ids)
         elif name in SNAPSHOT_PACKED_COLUMNS:
             # lazily: on PostgreSQL the rows are packed while a writer thread streams
             # the previous ones to the server, so encoding and ingest overlap
@@ -437,7 +451,12 @@ def _insert_snapshots(
             columns.append(rows[name].astype("float64").tolist())
         else:
             columns.append(rows[name].tolist())
-    insert_snapshot_rows(session, zip(*columns, strict=True), as_of, computed_at)
+    found = keyframes(session, as_of, account_ids)
+    components = pack_components(ids, rows["components"].tolist(), found, driver_date(session))
+    records = (
+        (*head, *tail) for head, tail in zip(zip(*columns, strict=True), components, strict=True)
+    )
+    insert_snapshot_rows(session, records, as_of, computed_at)
     return len(rows)
 
 

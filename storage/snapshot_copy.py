@@ -8,7 +8,7 @@ Core insert.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Any, cast
 
@@ -22,14 +22,14 @@ from storage.snapshot_codec import PackedJSON
 SNAPSHOT_SCORE_COLUMNS = (
     "score",
     "tier",
-    "components",
     "expansion_score",
     "renewal_risk",
     "renewal_risk_score",
     "flags",
     "reasons",
 )
-"""What a scoring run stores per account besides the account and the dates, in order."""
+"""What a scoring run stores per account besides the account, the dates and the
+components, in order."""
 _TABLE = cast(Table, ScoreSnapshot.__table__)
 SNAPSHOT_PACKED_COLUMNS = frozenset(
     name for name in SNAPSHOT_SCORE_COLUMNS if isinstance(_TABLE.c[name].type, PackedJSON)
@@ -40,8 +40,18 @@ SNAPSHOT_FLOAT_COLUMNS = frozenset(
     name for name in SNAPSHOT_SCORE_COLUMNS if isinstance(_TABLE.c[name].type, Float)
 )
 """The columns among :data:`SNAPSHOT_SCORE_COLUMNS` handed over as Python floats."""
-SNAPSHOT_COLUMNS = ("account_id", "as_of", "computed_at", *SNAPSHOT_SCORE_COLUMNS)
-"""Every column written, in the order of the rows sent to the database."""
+SNAPSHOT_COMPONENTS_COLUMNS = ("components", "components_ref")
+"""The components as stored and the date of the keyframe they are a delta against."""
+SNAPSHOT_COLUMNS = (
+    "account_id",
+    "as_of",
+    "computed_at",
+    *SNAPSHOT_SCORE_COLUMNS,
+    *SNAPSHOT_COMPONENTS_COLUMNS,
+)
+"""Every column written, in the order of the rows sent to the database: the components
+last, as stored and with their keyframe's date (:mod:`storage.snapshot_keyframes`)."""
+
 
 def driver_dates(session: Session, as_of: date, computed_at: datetime) -> tuple[Any, Any]:
     """``as_of`` and ``computed_at`` as the rows of :func:`insert_snapshot_rows` carry them
@@ -49,6 +59,13 @@ def driver_dates(session: Session, as_of: date, computed_at: datetime) -> tuple[
     if session.connection().dialect.name == "postgresql":
         return as_of, computed_at
     return as_of.isoformat(), computed_at.strftime(SQLITE_TIMESTAMP)
+
+
+def driver_date(session: Session) -> Callable[[date], Any]:
+    """How the rows of :func:`insert_snapshot_rows` carry another date (a keyframe's)."""
+    if session.connection().dialect.name == "sqlite":
+        return date.isoformat
+    return lambda day: day
 
 
 def insert_snapshot_rows(

@@ -7,7 +7,10 @@ account's latest snapshot of each calendar week (Monday to Sunday), and from
 ``weekly_days`` on its latest of each calendar month. The buckets are calendar weeks and
 months, so a kept snapshot stays kept as the days pass (until its week joins a month), and
 an account's last snapshot before it stopped being scored is always its bucket's latest,
-so it is never thinned away. What is kept is read as before: ``pulse explain --as-of``
+so it is never thinned away. A keyframe (:mod:`storage.snapshot_keyframes`) stays until
+its deltas of the daily days are thinned too, and a kept snapshot whose components were a
+delta against a thinned keyframe is packed alone first. What is kept is read as
+before: ``pulse explain --as-of``
 shows the latest snapshot on or before the date, metrics read each account's latest
 snapshot on or before a period's ends, and backtests rescore from the data and read no
 snapshot.
@@ -18,11 +21,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import and_, delete, exists, func, select
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.elements import ColumnElement
 
 from storage.models import ScoreSnapshot
+from storage.models.snapshots import detach_dependents
 
 Bucket = tuple[date, date]
 """A calendar week or month: first day, and the first day after it."""
@@ -73,24 +79,36 @@ def _buckets_to_thin(
 
 def _thin_bucket(session: Session, bucket: Bucket, before: date) -> int:
     """Delete each account's snapshots of ``bucket`` dated before ``before`` except its
-    latest of the bucket."""
+    latest of the bucket, and except a keyframe with deltas dated from ``before`` on (it
+    goes on a later day, once they are thinned too, rather than have every one of them
+    packed alone); the kept snapshots whose components are deltas against a deleted one
+    are packed alone first."""
     start, end = bucket
-    later = aliased(ScoreSnapshot)
-    latest = (
-        select(func.max(later.as_of))
-        .where(
-            later.account_id == ScoreSnapshot.account_id,
-            and_(later.as_of >= start, later.as_of < end),
+
+    def doomed(snap: Any) -> ColumnElement[bool]:
+        later = aliased(ScoreSnapshot)
+        latest = (
+            select(func.max(later.as_of))
+            .where(
+                later.account_id == snap.account_id,
+                and_(later.as_of >= start, later.as_of < end),
+            )
+            .scalar_subquery()
         )
-        .scalar_subquery()
-    )
+        dependent = aliased(ScoreSnapshot)
+        needed = exists().where(
+            dependent.account_id == snap.account_id,
+            dependent.components_ref == snap.as_of,
+            dependent.as_of >= before,
+        )
+        return and_(
+            snap.as_of >= start, snap.as_of < min(end, before), snap.as_of < latest, ~needed
+        )
+
+    detach_dependents(session.connection(), doomed, start, min(end, before) - timedelta(days=1))
     result = session.execute(
         delete(ScoreSnapshot)
-        .where(
-            ScoreSnapshot.as_of >= start,
-            ScoreSnapshot.as_of < min(end, before),
-            ScoreSnapshot.as_of < latest,
-        )
+        .where(doomed(ScoreSnapshot))
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)

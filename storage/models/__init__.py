@@ -4,7 +4,8 @@ Every record that comes from a source system carries ``(source, external_id)`` a
 unique on it, so loading the same data twice changes nothing.
 
 Parts: ``base`` (the declarative base, ``SourceKeyed``, column vocabularies),
-``records`` (what sources bring), ``state`` (what Pulse records), ``preferences`` (what
+``records`` (what sources bring), ``snapshots`` (each account's scored state of each
+day), ``state`` (what else Pulse records), ``preferences`` (what
 each Slack user chose about what reaches them), ``figures`` (what the latest scoring run
 derived from the whole workspace).
 """
@@ -40,6 +41,7 @@ from storage.models.records import (
     Ticket,
     UsageDaily,
 )
+from storage.models.snapshots import ScoreSnapshot
 from storage.models.state import (
     Alert,
     AlertMessage,
@@ -50,7 +52,6 @@ from storage.models.state import (
     PipelineRun,
     PlaybookFiring,
     Reminder,
-    ScoreSnapshot,
     SeenSlackRequest,
     SlackLookup,
     SyncState,

@@ -1,7 +1,7 @@
-"""What Pulse itself records: score snapshots, alerts, the audit log, sync and pipeline runs,
-write-backs, playbooks, reminders, trial extensions, overrides, webhook events, Slack
-lookups of CRM owners, the Slack requests answered (against replays), the accounts alert
-evaluation watches and the digests sent."""
+"""What Pulse itself records besides score snapshots (:mod:`storage.models.snapshots`):
+alerts, the audit log, sync and pipeline runs, write-backs, playbooks, reminders, trial
+extensions, overrides, webhook events, Slack lookups of CRM owners, the Slack requests
+answered (against replays), the accounts alert evaluation watches and the digests sent."""
 
 from __future__ import annotations
 
@@ -26,32 +26,6 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base
-from storage.snapshot_codec import PackedJSON
-
-
-class ScoreSnapshot(Base):
-    """One account's scored state on one date, with every component kept for explanation.
-
-    Keyed by account and date (no surrogate id: its index cost a fifth of a row). The
-    components, flags and reasons read and write as JSON-ready lists and are stored
-    compressed (:mod:`storage.snapshot_codec`, docs/performance.md "Snapshot size"). Old
-    daily snapshots are thinned to weekly and monthly ones (:mod:`storage.snapshot_thinning`).
-    """
-
-    __tablename__ = "score_snapshots"
-    __table_args__ = (Index("ix_snapshot_as_of", "as_of"),)
-
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
-    as_of: Mapped[date] = mapped_column(Date, primary_key=True)
-    computed_at: Mapped[datetime] = mapped_column(DateTime)
-    score: Mapped[float] = mapped_column(Float)
-    tier: Mapped[str] = mapped_column(String(20))
-    components: Mapped[list[Any]] = mapped_column(PackedJSON, nullable=True)
-    expansion_score: Mapped[float] = mapped_column(Float)
-    renewal_risk: Mapped[str] = mapped_column(String(10))
-    renewal_risk_score: Mapped[float] = mapped_column(Float)
-    flags: Mapped[list[Any]] = mapped_column(PackedJSON, nullable=True)
-    reasons: Mapped[list[Any]] = mapped_column(PackedJSON, nullable=True)
 
 
 class Alert(Base):

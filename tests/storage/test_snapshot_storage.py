@@ -8,6 +8,7 @@ import json
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import numpy as np
 from factories import add_snapshot
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
@@ -153,3 +154,26 @@ def test_thinning_keeps_daily_then_weekly_then_monthly(session: Session) -> None
     again = thin_snapshots(session, TODAY, retention.snapshot_daily_days,
                            retention.snapshot_weekly_days)
     assert again.removed == 0
+
+
+def test_packed_lists_take_numpy_numbers_and_read_back_as_python_ones() -> None:
+    from storage.snapshot_codec import pack, pack_against, reference_text, unpack
+
+    value = [{"points": np.float64(11.8), "users": np.int64(4), "label": "Sièges"}]
+    assert unpack(pack(value)) == [{"points": 11.8, "users": 4, "label": "Sièges"}]
+    keyframe = pack(COMPONENTS)
+    assert keyframe is not None
+    delta = pack_against(value, reference_text(keyframe))
+    assert delta is not None
+    assert unpack(delta + keyframe) == [{"points": 11.8, "users": 4, "label": "Sièges"}]
+
+
+def test_a_delta_read_without_its_keyframe_fails_rather_than_reading_empty() -> None:
+    import pytest
+
+    from storage.snapshot_codec import pack, pack_against, reference_text, unpack
+
+    keyframe = pack(COMPONENTS)
+    assert keyframe is not None
+    with pytest.raises(ValueError, match="without its reference"):
+        unpack(pack_against(REASONS, reference_text(keyframe)))
