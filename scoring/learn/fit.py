@@ -137,7 +137,8 @@ def _fold_scores(
             progress(f"fold {k} of {len(folds.pairs)}: {len(tr):,} training rows")
         y_tr, y_te = data.y[tr], data.y[te]
         try:
-            card: Scorecard | None = fit_scorecard(frame.iloc[tr], y_tr, data.categorical)
+            card: Scorecard | None = fit_scorecard(frame.iloc[tr], y_tr, data.categorical,
+                                                   data.account_id[tr])
         except ScorecardError:  # nothing significant in this fold: it ranks no one
             card = None
         cards.append(card)
@@ -228,7 +229,7 @@ def _learn(data: LearningData, horizon: Span, progress: Progress | None) -> Lear
     cut, precision, recall, share = best_threshold(held_out, y)
     if progress is not None:
         progress(f"fitting the scorecard on all {len(y):,} rows")
-    model = fit_scorecard(data.inputs[names], y, data.categorical)
+    model = fit_scorecard(data.inputs[names], y, data.categorical, data.account_id)
     threshold = final_threshold(model, data.inputs[names], share, precision, recall)
     first, last = first_last(data.as_of)
     churn_days = data.churned_on[y.astype(bool)] if len(data.churned_on) else np.array([])
