@@ -305,8 +305,9 @@ def _columns(item: InputBins, values: pd.Series) -> Any:
         rows = np.flatnonzero(~missing)
         block = sparse.csr_matrix((np.ones(len(rows)), (rows, where[rows])), shape=(n, width))
     else:
-        steps = np.column_stack([where >= k for k in range(1, width)] or [np.zeros(n)])
-        steps = steps[:, : width - 1].astype("float64")
+        steps = np.zeros((n, width - 1))
+        for k in range(1, width):
+            steps[:, k - 1] = where >= k
         if missing.any() and (~missing).any():
             steps[missing] = steps[~missing].mean(axis=0)
         block = sparse.csr_matrix(steps)
