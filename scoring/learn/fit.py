@@ -8,7 +8,7 @@
 2. on every fold fits the scorecard and the reference models
    (:mod:`scoring.learn.references`) on the training rows and measures each one's ROC AUC
    on the test rows, next to the rules score's AUC on the same rows (a fold whose
-   training rows give the scorecard no significant input counts as AUC 0.5 for it);
+   training rows give the scorecard no input that moves the risk counts as AUC 0.5 for it);
 3. picks the at-risk threshold on the held-out predictions (the predicted risk with the
    best F1, so precision and recall are both stated on rows no model saw);
 4. refits the scorecard on every row: that is the model written.
@@ -139,7 +139,7 @@ def _fold_scores(
         try:
             card: Scorecard | None = fit_scorecard(frame.iloc[tr], y_tr, data.categorical,
                                                    data.account_id[tr])
-        except ScorecardError:  # nothing significant in this fold: it ranks no one
+        except ScorecardError:  # no input moves the risk in this fold: it ranks no one
             card = None
         cards.append(card)
         risk = card.risk(frame.iloc[te]) if card else np.full(len(te), y_tr.mean())
