@@ -8,7 +8,7 @@
 2. on every fold fits the scorecard and the reference models
    (:mod:`scoring.learn.references`) on the training rows and measures each one's ROC AUC
    on the test rows, next to the rules score's AUC on the same rows (a fold whose
-   training rows give the scorecard no significant input counts as AUC 0.5 for it);
+   training rows give the scorecard no input that moves the risk counts as AUC 0.5 for it);
 3. picks the at-risk threshold on the held-out predictions (the predicted risk with the
    best F1, so precision and recall are both stated on rows no model saw);
 4. refits the scorecard on every row: that is the model written.
@@ -137,8 +137,9 @@ def _fold_scores(
             progress(f"fold {k} of {len(folds.pairs)}: {len(tr):,} training rows")
         y_tr, y_te = data.y[tr], data.y[te]
         try:
-            card: Scorecard | None = fit_scorecard(frame.iloc[tr], y_tr, data.categorical)
-        except ScorecardError:  # nothing significant in this fold: it ranks no one
+            card: Scorecard | None = fit_scorecard(frame.iloc[tr], y_tr, data.categorical,
+                                                   data.account_id[tr])
+        except ScorecardError:  # no input moves the risk in this fold: it ranks no one
             card = None
         cards.append(card)
         risk = card.risk(frame.iloc[te]) if card else np.full(len(te), y_tr.mean())
@@ -228,7 +229,7 @@ def _learn(data: LearningData, horizon: Span, progress: Progress | None) -> Lear
     cut, precision, recall, share = best_threshold(held_out, y)
     if progress is not None:
         progress(f"fitting the scorecard on all {len(y):,} rows")
-    model = fit_scorecard(data.inputs[names], y, data.categorical)
+    model = fit_scorecard(data.inputs[names], y, data.categorical, data.account_id)
     threshold = final_threshold(model, data.inputs[names], share, precision, recall)
     first, last = first_last(data.as_of)
     churn_days = data.churned_on[y.astype(bool)] if len(data.churned_on) else np.array([])

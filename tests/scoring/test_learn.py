@@ -23,7 +23,7 @@ from scoring.learn.inputs import (
     tenure_days,
     unnamed_custom_fields,
 )
-from scoring.learn.scorecard import InputBins, Scorecard
+from scoring.learn.scorecard import MAX_BINS, InputBins, Scorecard, fit_scorecard
 from scoring.periods import parse_span
 
 AS_OF = date(2025, 3, 31)
@@ -110,6 +110,30 @@ def test_the_written_document_reads_back_as_the_same_scorecard(learned) -> None:
                                         "spline logistic regression", "logistic regression"}
     names = [e["name"] for e in doc["inputs"]]
     assert "active_users" in names and "noise" not in names[:2]
+
+
+def _with_regions(data: LearningData, seed: int) -> pd.DataFrame:
+    """The inputs plus a region drawn at random from 26 (as the churn simulator does)."""
+    regions = np.random.default_rng(seed).choice([f"R{k:02d}" for k in range(26)],
+                                                 len(data.y))
+    return data.inputs.assign(account_region=regions)
+
+
+@pytest.mark.parametrize("accounts", [1200, 5000])
+def test_the_fit_learns_a_reversed_direction_and_gives_random_regions_few_points(
+    accounts: int,
+) -> None:
+    data = _data(n=accounts, seed=7)
+    card = fit_scorecard(_with_regions(data, 7), data.y, ("account_plan", "account_region"),
+                         data.account_id)
+    by_name = {i.name: i for i in card.inputs}
+    assert by_name["active_users"].direction() == "more -> riskier"  # reversed "health"
+    assert by_name["tenure_days"].direction() == "more -> safer"
+    real = min(card.max_points(by_name[n]) for n in ("active_users", "tenure_days",
+                                                      "account_plan"))
+    region = card.max_points(by_name["account_region"]) if "account_region" in by_name else 0
+    assert region < 8 < real
+    assert all(len(i.risk) <= MAX_BINS for i in card.inputs)
 
 
 def test_unseen_categories_and_missing_values_get_the_missing_points() -> None:
