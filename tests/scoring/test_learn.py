@@ -23,7 +23,7 @@ from scoring.learn.inputs import (
     tenure_days,
     unnamed_custom_fields,
 )
-from scoring.learn.scorecard import MAX_BINS, InputBins, Scorecard, fit_scorecard
+from scoring.learn.scorecard import MAX_BINS, InputBins, Scorecard, fit_scorecard, sample_rows
 from scoring.periods import parse_span
 
 AS_OF = date(2025, 3, 31)
@@ -134,6 +134,23 @@ def test_the_fit_learns_a_reversed_direction_and_gives_random_regions_few_points
     region = card.max_points(by_name["account_region"]) if "account_region" in by_name else 0
     assert region < 8 < real
     assert all(len(i.risk) <= MAX_BINS for i in card.inputs)
+
+
+def test_a_large_history_is_fitted_on_a_draw_of_whole_accounts() -> None:
+    """Beyond ``max_rows`` the fit draws whole accounts (the same ones every run) and
+    learns the same directions; the account-dates of a drawn account all go in."""
+    data = _data(n=1500, seed=5, dates=4)  # 6,000 account-dates of 1,500 accounts
+    keep = sample_rows(data.y, data.account_id, 2000)
+    assert 0 < len(keep) <= 2000
+    drawn = set(data.account_id[keep].tolist())
+    assert np.isin(data.account_id, list(drawn)).sum() == len(keep)  # whole accounts
+    assert np.array_equal(keep, sample_rows(data.y, data.account_id, 2000))
+    assert len(sample_rows(data.y, data.account_id, 6000)) == 6000
+    card = fit_scorecard(data.inputs, data.y, data.categorical, data.account_id,
+                         max_rows=2000)
+    by_name = {i.name: i for i in card.inputs}
+    assert by_name["active_users"].direction() == "more -> riskier"
+    assert by_name["tenure_days"].direction() == "more -> safer"
 
 
 def test_unseen_categories_and_missing_values_get_the_missing_points() -> None:
