@@ -13,6 +13,12 @@ reported. Target on a 2-core machine: under 2 minutes. Figures: docs/performance
     python bench/backtest_bench.py [--accounts N] [--rows-per-month N]
         [--backend sqlite|postgresql|both] [--keep]   # --keep: leave the database, print its URL
     python bench/backtest_bench.py --url URL   # time it again on a database loaded before
+
+With ``PULSE_BENCH_USAGE=FILE.parquet`` in the environment the usage is read from that
+file by the DuckDB engine (``scoring.usage.engine: duckdb``, users by the external id of
+the ``bench`` contacts), Pulse's database giving the accounts and contacts: the fastest
+engine of the issue-20 target. Export a kept database's usage for it with
+``python bench/backtest_bench.py --export-usage URL FILE.parquet``.
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ from score_bench import (  # noqa: E402
     scratch_database,
 )
 
-from pulse.kernel.config import PulseConfig  # noqa: E402
+from pulse.kernel.config import PulseConfig, UsageEngineConfig  # noqa: E402
 from scoring.periods import add_months, parse_span  # noqa: E402
 from storage.bulk import drop_usage_indexes, restore_usage_indexes  # noqa: E402
 from storage.db import get_engine, session_factory, session_scope  # noqa: E402
@@ -163,15 +169,24 @@ def _load(url: str, n_accounts: int, rows_per_month: int) -> tuple[float, int]:
     return time.perf_counter() - started, rows
 
 
+USAGE_ENV = "PULSE_BENCH_USAGE"
+BENCH_SOURCE = "bench"
+"""The source of the generated contacts (their external ids are the usage's users)."""
+
+
 def _backtest_only(url: str) -> None:
     from pulse.services.backtest import run_backtest
 
     per_date: list[float] = []
     started = time.perf_counter()
+    scoring = PulseConfig().scoring
+    if parquet := os.environ.get(USAGE_ENV):
+        scoring = scoring.model_copy(update={"usage": UsageEngineConfig(
+            engine="duckdb", path=parquet, user_source=BENCH_SOURCE)})
     with session_factory(url)() as session:
         run = run_backtest(
             session,
-            PulseConfig().scoring,
+            scoring,
             FIRST_AS_OF,
             LAST_AS_OF,
             every=parse_span(EVERY),
@@ -195,6 +210,27 @@ def _backtest_only(url: str) -> None:
             }
         )
     )
+
+
+def export_usage(url: str, path: str) -> None:
+    """A loaded PostgreSQL database's usage as the Parquet file ``PULSE_BENCH_USAGE``
+    names (users by their contact's external id, in day order): ``COPY`` to a CSV file
+    beside it, converted by DuckDB."""
+    import duckdb
+    import psycopg
+
+    csv = f"{path}.csv"
+    sql = ("COPY (SELECT c.external_id AS user_external_id, u.feature, u.day, u.events "
+           "FROM usage_daily u JOIN contacts c ON c.id = u.user_id ORDER BY u.day) "
+           "TO STDOUT WITH (FORMAT CSV, HEADER)")
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with (psycopg.connect(dsn) as conn, conn.cursor() as cur, open(csv, "wb") as out,
+          cur.copy(sql) as copy):
+        for block in copy:
+            out.write(block)
+    duckdb.connect().execute(
+        f"COPY (SELECT * FROM read_csv_auto('{csv}')) TO '{path}' (FORMAT parquet)")
+    os.remove(csv)
 
 
 def _backtest_subprocess(url: str) -> dict[str, float]:
@@ -267,8 +303,12 @@ def bench_main(
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--export-usage"]:
+        export_usage(sys.argv[2], sys.argv[3])
+        return
     bench_main(__doc__ or "", "backtest", "pulse_backtest_bench", _backtest_only,
                _backtest_subprocess, _report)
+
 
 if __name__ == "__main__":
     main()
