@@ -31,12 +31,10 @@ def as_day(value: Any) -> date | None:
     """A day as drivers and files hand it back: date, datetime, ISO text or None."""
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return None
-    if isinstance(value, datetime):
+    if isinstance(value, datetime):  # pandas' Timestamp too
         return value.date()
     if isinstance(value, date):
         return value
-    if isinstance(value, pd.Timestamp):
-        return value.date()
     return date.fromisoformat(str(value)[:10])
 
 
