@@ -87,6 +87,21 @@ FLOAT_COLUMNS: tuple[str, ...] = (
 )
 """Figures that are unknown (NaN), not zero, when missing."""
 
+SUMMED_FLOAT_COLUMNS: tuple[str, ...] = (
+    "weighted_events",
+    "weighted_events_prev",
+    "weighted_features_used",
+    "overdue_amount",
+    "csat_avg",
+)
+"""Sums (and an average) of floats that the database adds in an order its plan decides:
+PostgreSQL may give ``x`` or ``x`` plus one last bit for the same rows, and a figure such
+as 4.05 then shows 4.0 in one run and 4.1 in the next."""
+SUM_DECIMALS = 6
+"""Decimals those sums keep: far below what any figure shows (two at most), far above
+the last-bit noise of adding up to millions of values (about 1e-9 at 1e7), so the same
+rows give the same figure on every engine and plan."""
+
 TEXT_COLUMNS: tuple[str, ...] = (
     "account_name",
     "lifecycle",
@@ -132,7 +147,8 @@ def normalise_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Give every expected column the right dtype and default, whatever its origin.
 
     Missing counts become 0 (no rows = nothing happened), missing values stay NaN/NaT
-    (unknown), so later stages can tell "zero" from "no data".
+    (unknown), so later stages can tell "zero" from "no data". Summed floats keep
+    :data:`SUM_DECIMALS` decimals, so their last bit does not depend on the query plan.
     """
     frame = frame.copy()
     for col in COUNT_COLUMNS:
@@ -147,6 +163,8 @@ def normalise_frame(frame: pd.DataFrame) -> pd.DataFrame:
         if col not in frame.columns:
             frame[col] = pd.NaT
         frame[col] = pd.to_datetime(frame[col], errors="coerce").astype("datetime64[us]")
+    for col in SUMMED_FLOAT_COLUMNS:
+        frame[col] = frame[col].round(SUM_DECIMALS)
     for col in TEXT_COLUMNS:
         if col not in frame.columns:
             frame[col] = None

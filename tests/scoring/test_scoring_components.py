@@ -56,6 +56,22 @@ def test_value_weighting_makes_100_logins_worth_less_than_30_core_actions() -> N
     assert usage.loc[1] < usage.loc[2]
 
 
+def test_a_sum_the_database_adds_in_another_order_shows_the_same_figures() -> None:
+    """PostgreSQL may add a usage window's floats in another order from one plan to the
+    next: 81 value-weighted actions by 20 users (4.05 a user) came back as 81 plus or
+    minus a last bit, and the card read 4.0 one day and 4.1 the next for the same rows."""
+    base = {"active_users": 20, "user_days": 200}
+    sig = signals_of(*[
+        {**healthy_record(**base), "account_id": i, "weighted_events": events}
+        for i, events in enumerate([81.0, np.nextafter(81.0, 99), np.nextafter(81.0, 0)], 1)
+    ])
+    rows = score_signals(sig, CFG).set_index("account_id")
+    shown = {i: comp(rows.loc[i], "usage")["raw"]["weighted_per_active_user_30d"]
+             for i in (1, 2, 3)}
+    assert len(set(shown.values())) == 1, shown
+    assert rows["score"].nunique() == 1
+
+
 def test_explicit_feature_weight_overrides_core_default() -> None:
     cfg = ScoringConfig(core_features=["api"], feature_weights={"api": 5.0})
     assert feature_weight("api", cfg) == 5.0
