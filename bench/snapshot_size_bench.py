@@ -1,4 +1,4 @@
-"""Snapshot size benchmark: bytes per account-day on PostgreSQL, 0017's layout against 0019's.
+"""Snapshot size benchmark: bytes per account-day on PostgreSQL, the current layout against 0021's.
 
 bench/score_bench.py's portfolio (100,000 accounts, about ten users each) with usage over
 the 90 days up to 2026-06-30, plus tickets (priorities, satisfaction, sentiment), NPS and
@@ -9,7 +9,8 @@ and the N-1 following ones: rows are packed one by one, so their size does not d
 how alike consecutive days are, but the components' deltas against a keyframe do: measure
 those with every day scored); each day's frame is written twice, alternating which goes
 first: through the real snapshot writer (``scoring.engine.persist_snapshots``: the
-components as deltas against each account's weekly keyframe) and into a table of the
+components and reasons packed together as deltas against each account's weekly keyframe,
+migration 0023) and into a table of the
 layout migrations 0019-0021 left (every list packed alone) by that layout's writer (the
 same COPY).
 Sizes are ``pg_total_relation_size`` (heap, TOAST, indexes) after VACUUM, over the rows.
@@ -141,14 +142,18 @@ def load(url: str, n_accounts: int, n_rows: int) -> float:
     return time.perf_counter() - started
 
 
+OLD_COMPRESSION_LEVEL = 3
+"""0021's zstd level."""
+
+
 def _old_pack() -> Any:
-    """0021's ``storage.snapshot_codec.pack``: stdlib JSON, zstd with dictionary v1."""
+    """0021's ``storage.snapshot_codec.pack``: stdlib JSON, zstd level 3 with dictionary v1."""
     import zstandard
 
-    from storage.snapshot_codec import COMPRESSION_LEVEL, DICTIONARY_V1, ZSTD_V1
+    from storage.snapshot_codec import DICTIONARY_V1, ZSTD_V1
 
     params = zstandard.ZstdCompressionParameters.from_level(
-        COMPRESSION_LEVEL, format=zstandard.FORMAT_ZSTD1_MAGICLESS, write_checksum=False,
+        OLD_COMPRESSION_LEVEL, format=zstandard.FORMAT_ZSTD1_MAGICLESS, write_checksum=False,
         write_content_size=True, write_dict_id=False)
     compressor = zstandard.ZstdCompressor(
         dict_data=zstandard.ZstdCompressionDict(DICTIONARY_V1.read_bytes()),
@@ -256,12 +261,14 @@ def sizes(url: str) -> dict[str, dict[str, float]]:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         for table in ("score_snapshots", OLD_TABLE):
             conn.execute(text(f"VACUUM ANALYZE {table}"))
-        for label, table in (("new", "score_snapshots"), ("old", OLD_TABLE)):
+        # the new layout's components column holds the reasons too (migration 0023)
+        for label, table, reasons in (("new", "score_snapshots", "0"),
+                                      ("old", OLD_TABLE, "pg_column_size(reasons)")):
             row = conn.execute(text(
                 f"SELECT count(*), pg_total_relation_size('{table}'), "
                 f"pg_relation_size('{table}'), pg_indexes_size('{table}'), "
                 f"avg(pg_column_size(components)), avg(coalesce(pg_column_size(flags), 0)), "
-                f"avg(coalesce(pg_column_size(reasons), 0)) FROM {table}"
+                f"avg(coalesce({reasons}, 0)) FROM {table}"
             )).one()
             rows = int(row[0])
             out[label] = {"rows": rows, "total": row[1] / rows, "heap": row[2] / rows,
@@ -301,8 +308,9 @@ def main() -> None:
         print(
             f"{layout} layout: {m['rows']:,.0f} rows, {m['total']:,.0f} B per account-day "
             f"(heap+TOAST {m['total'] - m['indexes']:,.0f}, indexes {m['indexes']:,.0f}; "
-            f"components {m['components']:,.0f}, flags {m['flags']:,.0f}, reasons "
-            f"{m['reasons']:,.0f}); write per run median {statistics.median(t):.2f}s "
+            f"components {m['components']:,.0f} (new: with the reasons), flags "
+            f"{m['flags']:,.0f}, reasons {m['reasons']:,.0f}); "
+            f"write per run median {statistics.median(t):.2f}s "
             f"(min {min(t):.2f}, max {max(t):.2f}, total {sum(t):.1f}s)"
         )
     for layout in ("old", "new"):

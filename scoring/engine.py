@@ -67,7 +67,6 @@ from scoring.peers import PEER_KEYS, peer_groups, peer_values, percentiles, perc
 from scoring.signals import Signals, load_signals
 from storage.models import Account, ScoreSnapshot
 from storage.models.snapshots import detach_dependents
-from storage.snapshot_codec import pack
 from storage.snapshot_copy import (
     SNAPSHOT_COLUMNS,
     SNAPSHOT_COMPONENTS_COLUMNS,
@@ -76,8 +75,9 @@ from storage.snapshot_copy import (
     driver_date,
     driver_dates,
     insert_snapshot_rows,
+    packed,
 )
-from storage.snapshot_keyframes import keyframes, pack_components
+from storage.snapshot_keyframes import keyframes, pack_explanations
 
 
 @dataclass(frozen=True)
@@ -430,7 +430,7 @@ def _insert_snapshots(
     account_ids: list[int] | None,
 ) -> int:
     """Insert scored rows as snapshots through the driver's bulk path, in the column order
-    of :data:`~storage.snapshot_copy.SNAPSHOT_COLUMNS`; the components against the
+    of :data:`~storage.snapshot_copy.SNAPSHOT_COLUMNS`; the explanations against the
     keyframes of ``account_ids`` (of every account when None)."""
     if rows.empty:
         return 0
@@ -446,15 +446,18 @@ def _insert_snapshots(
         elif name in SNAPSHOT_PACKED_COLUMNS:
             # lazily: on PostgreSQL the rows are packed while a writer thread streams
             # the previous ones to the server, so encoding and ingest overlap
-            columns.append(map(pack, rows[name].tolist()))
+            columns.append(packed(name, rows[name].tolist()))
         elif name in SNAPSHOT_FLOAT_COLUMNS:
             columns.append(rows[name].astype("float64").tolist())
         else:
             columns.append(rows[name].tolist())
     found = keyframes(session, as_of, account_ids)
-    components = pack_components(ids, rows["components"].tolist(), found, driver_date(session))
+    explanations = pack_explanations(
+        ids, rows["components"].tolist(), rows["reasons"].tolist(), found, driver_date(session)
+    )
     records = (
-        (*head, *tail) for head, tail in zip(zip(*columns, strict=True), components, strict=True)
+        (*head, *tail)
+        for head, tail in zip(zip(*columns, strict=True), explanations, strict=True)
     )
     insert_snapshot_rows(session, records, as_of, computed_at)
     return len(rows)

@@ -42,9 +42,11 @@ ZSTD_V1 = 1
 """Version byte of a value compressed with dictionary v1."""
 DELTA_V2 = 2
 """Version byte of a value compressed against a reference value (:func:`pack_against`)."""
-COMPRESSION_LEVEL = 3
-"""zstd level: 7 stores a row in about 80 bytes less than 3 but takes ten times as long
-(about 0.3 ms a list: 50 s more per run at 100,000 accounts); docs/performance.md."""
+COMPRESSION_LEVEL = 7
+"""zstd level. With the compressor built once per dictionary, level 7 packs a keyframe in
+about 50 µs (level 3: 20) and a delta in about 47 µs (39), for 260 B instead of 343 and
+131 B instead of 146 (a row's components and reasons together; docs/performance.md,
+"Snapshot size")."""
 
 
 
@@ -170,13 +172,43 @@ def unpack(stored: bytes | memoryview | None) -> list[Any]:
 
 
 class PackedJSON(TypeDecorator[list[Any]]):
-    """A JSON list stored compressed (:func:`pack`); reads give the list back."""
+    """A JSON list stored compressed (:func:`pack`); reads give the list back. With
+    ``empty=b""`` an empty list is stored as empty bytes instead of NULL: a row with no
+    NULL has no null bitmap, 8 bytes less of row header on PostgreSQL."""
 
     impl = LargeBinary
     cache_ok = True
 
+    def __init__(self, empty: bytes | None = None) -> None:
+        super().__init__()
+        self.empty = empty
+
+    def stored(self, value: list[Any] | None) -> bytes | None:
+        """``value`` as this column stores it."""
+        packed = pack(value)
+        return self.empty if packed is None else packed
+
     def process_bind_param(self, value: list[Any] | None, dialect: Dialect) -> bytes | None:
-        return pack(value)
+        return self.stored(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> list[Any]:
         return unpack(value)
+
+
+class PackedPart(TypeDecorator[list[Any]]):
+    """One of the lists packed together as one JSON list (``pack([first, second])``):
+    reads give the list at ``index`` (an empty list for NULL)."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def __init__(self, index: int) -> None:
+        super().__init__()
+        self.index = index
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> bytes | None:
+        raise TypeError("a packed part is read only: write the lists packed together")
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> list[Any]:
+        parts = unpack(value)
+        return list(parts[self.index]) if parts else []

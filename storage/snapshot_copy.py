@@ -8,7 +8,7 @@ Core insert.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from typing import Any, cast
 
@@ -26,22 +26,22 @@ SNAPSHOT_SCORE_COLUMNS = (
     "renewal_risk",
     "renewal_risk_score",
     "flags",
-    "reasons",
 )
 """What a scoring run stores per account besides the account, the dates and the
-components, in order."""
+explanation, in order."""
 _TABLE = cast(Table, ScoreSnapshot.__table__)
 SNAPSHOT_PACKED_COLUMNS = frozenset(
     name for name in SNAPSHOT_SCORE_COLUMNS if isinstance(_TABLE.c[name].type, PackedJSON)
 )
 """The columns among :data:`SNAPSHOT_SCORE_COLUMNS` handed over already packed
-(:func:`storage.snapshot_codec.pack`)."""
+(:func:`packed`)."""
 SNAPSHOT_FLOAT_COLUMNS = frozenset(
     name for name in SNAPSHOT_SCORE_COLUMNS if isinstance(_TABLE.c[name].type, Float)
 )
 """The columns among :data:`SNAPSHOT_SCORE_COLUMNS` handed over as Python floats."""
 SNAPSHOT_COMPONENTS_COLUMNS = ("components", "components_ref")
-"""The components as stored and the date of the keyframe they are a delta against."""
+"""The explanation (components and reasons) as stored and the date of the keyframe it is
+a delta against."""
 SNAPSHOT_COLUMNS = (
     "account_id",
     "as_of",
@@ -49,8 +49,15 @@ SNAPSHOT_COLUMNS = (
     *SNAPSHOT_SCORE_COLUMNS,
     *SNAPSHOT_COMPONENTS_COLUMNS,
 )
-"""Every column written, in the order of the rows sent to the database: the components
-last, as stored and with their keyframe's date (:mod:`storage.snapshot_keyframes`)."""
+"""Every column written, in the order of the rows sent to the database: the explanation
+last, as stored and with its keyframe's date (:mod:`storage.snapshot_keyframes`)."""
+
+
+def packed(name: str, values: Iterable[list[Any] | None]) -> Iterator[bytes | None]:
+    """The values of a :data:`SNAPSHOT_PACKED_COLUMNS` column as that column stores them
+    (an empty list as the column wants it), lazily."""
+    column_type = cast(PackedJSON, _TABLE.c[name].type)
+    return map(column_type.stored, values)
 
 
 def driver_dates(session: Session, as_of: date, computed_at: datetime) -> tuple[Any, Any]:

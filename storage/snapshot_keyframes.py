@@ -1,6 +1,7 @@
-"""Which snapshots' components are deltas, and against what: keyframes.
+"""Which snapshots' explanations are deltas, and against what: keyframes.
 
-A scoring run stores each account's components as a delta
+A scoring run stores each account's explanation (its components and reasons packed
+together) as a delta
 (:func:`storage.snapshot_codec.pack_against`) against the account's latest keyframe dated
 less than
 :data:`~storage.models.snapshots.KEYFRAME_DAYS` days before (a keyframe: a row whose components are
@@ -29,7 +30,7 @@ def keyframes(
     session: Session, as_of: date, account_ids: Collection[int] | None = None
 ) -> dict[int, tuple[date, bytes]]:
     """Each account's latest keyframe usable by a snapshot of ``as_of``: its date and
-    stored components, for ``account_ids`` (every account when None)."""
+    stored explanation, for ``account_ids`` (every account when None)."""
     snap = ScoreSnapshot
     stmt = (
         select(snap.account_id, snap.as_of, snap.components_stored)
@@ -46,18 +47,21 @@ def keyframes(
     return {int(a): (d, bytes(c or b"")) for a, d, c in session.execute(stmt)}
 
 
-def pack_components(
+def pack_explanations(
     account_ids: list[int],
     components: list[list[Any]],
+    reasons: list[list[Any]],
     found: dict[int, tuple[date, bytes]],
     day: Callable[[date], Any],
 ) -> Iterator[tuple[bytes | None, Any]]:
-    """Each account's components as stored and its ``components_ref`` (the keyframe's
-    date as ``day`` hands it to the driver, None for a keyframe), given the keyframes
-    ``found`` (:func:`keyframes`); lazily, so packing overlaps the database's ingest."""
-    for account_id, value in zip(account_ids, components, strict=True):
+    """Each account's explanation (its components and reasons) as stored and its
+    ``components_ref`` (the keyframe's date as ``day`` hands it to the driver, None for a
+    keyframe), given the keyframes ``found`` (:func:`keyframes`); lazily, so packing
+    overlaps the database's ingest."""
+    for account_id, mine, why in zip(account_ids, components, reasons, strict=True):
         keyframe = found.get(account_id)
-        if keyframe is None or not value:
+        value = [list(mine), list(why)]
+        if keyframe is None:
             yield pack(value), None
         else:
             yield pack_against(value, reference_text(keyframe[1])), day(keyframe[0])

@@ -1,5 +1,6 @@
-"""Score snapshots on disk: packed lists read back exactly, migration 0019 converts every
-row both ways, and thinning keeps daily, weekly and monthly snapshots as configured.
+"""Score snapshots on disk: packed lists read back exactly, migrations 0019 and 0023
+convert every row both ways, and thinning keeps daily, weekly and monthly snapshots as
+configured.
 Each runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -58,8 +59,7 @@ def test_snapshot_lists_read_back_exactly_and_small(session: Session) -> None:
         assert reasons == written.at[account_id, "reasons"]
     assert any(f["code"] == "invoice_overdue" for _, _, flags, _ in rows for f in flags)
     stored = session.execute(text(
-        "SELECT account_id, length(components) + coalesce(length(flags), 0) "
-        "+ coalesce(length(reasons), 0) FROM score_snapshots")).all()
+        "SELECT account_id, length(components) + length(flags) FROM score_snapshots")).all()
     for account_id, size in stored:
         as_json = sum(len(json.dumps(written.at[account_id, c])) for c in
                       ("components", "flags", "reasons"))
@@ -117,6 +117,60 @@ def test_0019_converts_json_snapshots_and_back(empty_db_url: str) -> None:
             "SELECT flags, components FROM score_snapshots ORDER BY as_of")).all()
     as_lists = [[v if isinstance(v, list) else json.loads(v) for v in r] for r in rows]
     assert as_lists == [[FLAGS, COMPONENTS], [[], COMPONENTS]]
+
+
+ROW_0022 = (
+    "INSERT INTO score_snapshots (account_id, as_of, computed_at, score, tier, components, "
+    "expansion_score, renewal_risk, renewal_risk_score, flags, reasons, components_ref) "
+    "VALUES (1, :as_of, '2026-11-01 06:00:00', 61.5, 'fine', :components, 12.0, 'low', "
+    "10.0, :flags, :reasons, :ref)"
+)
+
+
+def test_0023_packs_components_and_reasons_together_keeping_the_deltas(
+    empty_db_url: str,
+) -> None:
+    """0022's rows (a keyframe and a delta of the components against it, reasons and flags
+    apart) read the same after 0023 and after its downgrade; the delta stays a delta."""
+    from alembic import command
+    from sqlalchemy import LargeBinary, bindparam
+
+    from storage.snapshot_codec import pack, pack_against, reference_text, unpack
+
+    first, second = date(2026, 11, 1), date(2026, 11, 2)
+    moved = [{**COMPONENTS[0], "value": 0.625, "points": 14.7}]
+    upgrade(empty_db_url, "0022")
+    engine = get_engine(empty_db_url)
+    insert = text(ROW_0022).bindparams(
+        *(bindparam(c, type_=LargeBinary) for c in ("components", "flags", "reasons")))
+    keyframe = pack(COMPONENTS)
+    assert keyframe is not None
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO accounts (id, source, external_id, name, lifecycle, do_not_contact, "
+            "custom) VALUES (1, 'files', 'A1', 'Acme', 'paid', false, '{}')"))
+        conn.execute(insert, {"as_of": first, "components": keyframe, "flags": pack(FLAGS),
+                              "reasons": pack(REASONS), "ref": None})
+        conn.execute(insert, {"as_of": second, "ref": first, "flags": None, "reasons": None,
+                              "components": pack_against(moved, reference_text(keyframe))})
+    engine.dispose()
+    upgrade(empty_db_url)
+    expected = [(first, 61.5, COMPONENTS, FLAGS, REASONS), (second, 61.5, moved, [], [])]
+    assert _explanations(empty_db_url) == expected
+    with get_engine(empty_db_url).connect() as conn:
+        refs = conn.execute(text(
+            "SELECT components_ref, flags FROM score_snapshots ORDER BY as_of")).all()
+    assert [(r[0] and str(r[0]), bytes(r[1])) for r in refs] == [
+        (None, pack(FLAGS)), (str(first), b"")]
+    get_engine(empty_db_url).dispose()
+    command.downgrade(alembic_config(empty_db_url), "0022")
+    with get_engine(empty_db_url).connect() as conn:
+        rows = conn.execute(text(
+            "SELECT d.components, k.components, d.flags, d.reasons FROM score_snapshots d "
+            "LEFT JOIN score_snapshots k ON k.account_id = d.account_id "
+            "AND k.as_of = d.components_ref ORDER BY d.as_of")).all()
+    assert [[unpack(bytes(c) + bytes(k or b"")), unpack(f), unpack(r)]
+            for c, k, f, r in rows] == [[COMPONENTS, FLAGS, REASONS], [moved, [], []]]
 
 
 def test_thinning_keeps_daily_then_weekly_then_monthly(session: Session) -> None:
