@@ -32,6 +32,7 @@ from scoring.signals import (
     UsageCalendar,
     Windows,
     account_roster,
+    engine_contacts,
     load_signals,
     usage_calendar,
     usage_engine_default,
@@ -132,7 +133,9 @@ def build_panel(
     unless ``stored_renewals`` asks for the CRM's current values as they are. Which
     features were used on which days is read once for the whole range
     (:func:`scoring.signals.usage_calendar`, or ``calendar`` if it covers the dates)
-    instead of twice per date, and the accounts once (:func:`scoring.signals.account_roster`).
+    instead of twice per date, the accounts once (:func:`scoring.signals.account_roster`)
+    and the contacts an outside usage engine is handed once
+    (:func:`scoring.signals.engine_contacts`).
 
     Dates are scored :data:`DATE_WORKERS` at a time, each on a session of its own, when
     other connections see what ``session`` sees (no uncommitted writes, not a private
@@ -148,11 +151,13 @@ def build_panel(
     if calendar is None or not calendar.covers(first, max(dates)):
         calendar = usage_calendar(session, first, max(dates), usage_engine(cfg.usage))
     roster = account_roster(session)
+    contacts = engine_contacts(session, cfg)
 
     def one(on: Session, day: date, parallel: bool | None = None) -> pd.DataFrame:
         t0 = perf_counter()
         signals = load_signals(
-            on, cfg, day, calendar=calendar, roster=roster, parallel=parallel
+            on, cfg, day, calendar=calendar, roster=roster, parallel=parallel,
+            contacts=contacts,
         )
         if not stored_renewals:
             signals = with_renewals_as_of(signals)

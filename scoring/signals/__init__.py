@@ -32,14 +32,15 @@ frame's columns and defaults) and :mod:`~scoring.signals.load`.
 
 The public entry point is :func:`load_signals`; :func:`make_signals` builds the same
 structure from hand-written records for pure tests and what-if analysis. Scoring many
-dates in a row (the backtest) reads the usage calendar once (:func:`usage_calendar`)
-and the accounts once (:func:`account_roster`) and hands them to each call.
+dates in a row (the backtest) reads the usage calendar once (:func:`usage_calendar`),
+the accounts once (:func:`account_roster`) and the contacts an outside usage engine is
+handed once (:func:`engine_contacts`) and hands them to each call.
 """
 
 from scoring.signals.accounts import AccountRoster, account_roster
 from scoring.signals.features import DEFAULT_FEATURE_WEIGHT, feature_weight, feature_weights
 from scoring.signals.frame import Signals, make_signals
-from scoring.signals.load import load_signals
+from scoring.signals.load import engine_contacts, load_signals
 from scoring.signals.windows import (
     INTEGRATION_RECENT_DAYS,
     ONBOARDING_MAX_AGE_DAYS,
@@ -69,6 +70,7 @@ __all__ = [
     "Windows",
     "WorkspaceMeta",
     "account_roster",
+    "engine_contacts",
     "feature_weight",
     "feature_weights",
     "load_signals",

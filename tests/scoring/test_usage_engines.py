@@ -31,7 +31,8 @@ from typer.testing import CliRunner
 from connectors.files import FilesConnector
 from pulse.cli.main import app
 from pulse.kernel.config import ConfigError, ScoringConfig, UsageEngineConfig, parse_config
-from scoring.signals import Windows, load_signals, usage_calendar
+from pulse.services.backtest import build_panel
+from scoring.signals import Windows, engine_contacts, load_signals, usage_calendar
 from scoring.signals.activity import UsagePlan, per_user_stmt
 from storage.db import get_engine, session_factory
 from storage.migrate import upgrade
@@ -84,6 +85,25 @@ def test_every_engine_gives_the_figures_of_pulses_database(
             assert theirs.first_day_and_catalogue(w.prev_start, as_of) == (
                 calendar.first_day_and_catalogue(w.prev_start, as_of)
             ), name
+
+
+def test_a_backtest_on_an_outside_engine_gives_the_panel_of_pulses_database(
+    session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dates of a backtest share one read of the contacts the engine is handed
+    (:func:`engine_contacts`); each date's rows are still those of Pulse's database."""
+    load_sample(session)
+    engines = outside_engines(export_usage(session), tmp_path, monkeypatch)
+    cfg = parse_config(SAMPLE).scoring
+    dates = sorted(DATES)
+    ours = build_panel(session, cfg, dates, workers=1)
+    assert engine_contacts(session, cfg) is None  # usage in Pulse's database
+    for name in ("parquet", "warehouse"):
+        outside = cfg.model_copy(update={"usage": engines[name]})
+        assert engine_contacts(session, outside).num_rows > 0
+        theirs = build_panel(session, outside, dates, workers=1)
+        assert theirs["as_of"].nunique() == len(dates)
+        _assert_same_figures(ours, theirs, name)
 
 
 @pytest.mark.parametrize("name, dialect", [("snowflake", SnowflakeDialect()),
