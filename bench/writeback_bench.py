@@ -46,6 +46,7 @@ from fakes.salesforce import FakeSalesforce, write_certificate  # noqa: E402
 from connectors import hubspot, salesforce  # noqa: E402
 from connectors.writeback import WritebackReport  # noqa: E402
 from pulse.kernel.config import parse_config  # noqa: E402
+from scoring.engine import persist_snapshots  # noqa: E402
 from storage.db import session_factory  # noqa: E402
 from storage.loader import bulk_insert  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
@@ -82,24 +83,23 @@ def _accounts(n: int) -> pd.DataFrame:
     )
 
 
-def _snapshots(n: int, as_of: date, shift: int, first_id: int) -> pd.DataFrame:
+def _snapshots(session: Any, n: int, as_of: date, shift: int) -> None:
+    """One snapshot per account on ``as_of``, written as a scoring run writes them."""
     scores = [float((i * 7 + shift) % 100) for i in range(1, n + 1)]
-    return pd.DataFrame(
+    scored = pd.DataFrame(
         {
-            "id": range(first_id, first_id + n),
             "account_id": range(1, n + 1),
-            "as_of": as_of,
-            "computed_at": NOW.replace(day=as_of.day + 1),
             "score": scores,
             "tier": ["healthy" if s >= 70 else "fine" if s >= 40 else "at_risk" for s in scores],
-            "components": "[]",
+            "components": [[] for _ in scores],
             "expansion_score": [float((i + shift) % 50) for i in range(1, n + 1)],
             "renewal_risk": "low",
             "renewal_risk_score": 10.0,
-            "flags": "[]",
-            "reasons": '["Seats: 3 of 10 seats active (30%)"]',
+            "flags": [[] for _ in scores],
+            "reasons": [["Seats: 3 of 10 seats active (30%)"] for _ in scores],
         }
     )
+    persist_snapshots(session, scored, as_of, NOW.replace(day=as_of.day + 1))
 
 
 Run = Callable[[Any], tuple[WritebackReport, int, int]]
@@ -128,14 +128,13 @@ def _scenario(label: str, n: int, run: Run, edit: Edit, limit: int, per_read: in
         upgrade(url)
         session = session_factory(url)()
         bulk_insert(session, "accounts", _accounts(n))
-        bulk_insert(session, "score_snapshots", _snapshots(n, date(2026, 11, 23), 0, 1))
+        _snapshots(session, n, date(2026, 11, 23), 0)
         session.commit()
         for name in ROUNDS:
             if name == "hand-edited":
                 edit(edited)
             if name == "changed again":
-                snaps = _snapshots(n, date(2026, 11, 24), 13, n + 1)
-                bulk_insert(session, "score_snapshots", snaps)
+                _snapshots(session, n, date(2026, 11, 24), 13)
                 session.commit()
             start = time.perf_counter()
             report, fake_total, fake_writes = run(session)
