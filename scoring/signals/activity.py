@@ -14,7 +14,8 @@ The same builder serves every engine that can hold usage (:mod:`storage.usage_en
 in Pulse's own database :func:`activity_stmt` does it all in one statement; elsewhere the
 usage part (:func:`usage_rollup_stmt`, or :func:`per_user_stmt` where the per-user rows
 must travel) runs where the usage lives, joined to :class:`People` (the contacts the
-engine was handed), and the contact facts (:func:`contact_facts_stmt`) run in Pulse's.
+engine was handed), and the contact facts (:func:`contact_facts_stmt`) run in Pulse's, or
+for a backtest in a local DuckDB handed every contact once (:func:`contacts_stmt`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import pyarrow as pa
 from sqlalchemy import (
     Boolean,
     ColumnElement,
+    Date,
+    DateTime,
     FromClause,
     Integer,
     String,
@@ -238,9 +241,9 @@ def _usage_columns(
     ]
 
 
-def _contact_columns(windows: Windows, roles: _Roles) -> list[ColumnElement[Any]]:
-    """Per account: its contacts as of ``as_of`` (main contact, owner role, power users)."""
-    contact = Contact
+def _contact_columns(windows: Windows, roles: _Roles, contact: Any) -> list[ColumnElement[Any]]:
+    """Per account: its contacts as of ``as_of`` (main contact, owner role, power users),
+    from ``contact``'s columns (Pulse's ``contacts`` or an engine's :data:`CONTACTS_TABLE`)."""
     main, owner = roles.main, roles.owner
     power = contact.role == "power_user"
     existed = or_(contact.created_on.is_(None), contact.created_on <= windows.as_of)
@@ -298,7 +301,7 @@ def activity_stmt(
         select(
             Contact.account_id.label("account_id"),
             *_usage_columns(per_user.c, plan, cfg, people, roles),
-            *_contact_columns(windows, roles),
+            *_contact_columns(windows, roles, Contact.__table__.c),
         )
         .select_from(Contact)
         .outerjoin(per_user, per_user.c.user_id == Contact.id)
@@ -329,13 +332,42 @@ def usage_rollup_stmt(
     )
 
 
-def contact_facts_stmt(windows: Windows) -> AnySelect:
+CONTACTS_TABLE = "pulse_all_contacts"
+"""The name under which a local DuckDB is handed every contact (:func:`contacts_stmt`)."""
+CONTACT_TYPES = {
+    "account_id": pa.int64(),
+    "name": pa.string(),
+    "department": pa.string(),
+    "role": pa.string(),
+    "is_main_contact": pa.bool_(),
+    "created_on": pa.date32(),
+    "last_seen_at": pa.timestamp("us"),
+    "deactivated_at": pa.timestamp("us"),
+}
+"""The columns of :func:`contacts_stmt`, as the Arrow table DuckDB is handed."""
+
+
+def contacts_stmt() -> AnySelect:
+    """Every contact (of every source) with what the contact facts read: read once for a
+    backtest, whose dates then compute their facts in DuckDB (:func:`contact_facts_stmt`)."""
+    c = Contact.__table__.c
+    return select(*(c[name] for name in CONTACT_TYPES))
+
+
+def contact_facts_stmt(windows: Windows, handed: bool = False) -> AnySelect:
     """The contact facts per account (main contact, owner, power users, departments),
-    in Pulse's database, when the usage is aggregated elsewhere."""
+    when the usage is aggregated elsewhere: in Pulse's database, or (``handed``) in a
+    DuckDB handed :func:`contacts_stmt`'s rows as :data:`CONTACTS_TABLE`."""
+    source: FromClause = Contact.__table__
+    if handed:
+        types = {pa.int64(): Integer, pa.bool_(): Boolean, pa.date32(): Date,
+                 pa.timestamp("us"): DateTime}
+        source = table(CONTACTS_TABLE, *(column(name, types.get(kind, String))
+                                          for name, kind in CONTACT_TYPES.items()))
+    c = source.c
+    roles = _Roles(main=c.is_main_contact.is_(True), owner=c.role == "owner")
     return (
-        select(
-            Contact.account_id.label("account_id"),
-            *_contact_columns(windows, _Roles.of(pulse_people())),
-        )
-        .group_by(Contact.account_id)
+        select(c.account_id.label("account_id"), *_contact_columns(windows, roles, c))
+        .select_from(source)
+        .group_by(c.account_id)
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import date
 from time import perf_counter
 
@@ -14,10 +15,13 @@ from sqlalchemy.orm import Session
 from pulse.kernel.config import ScoringConfig
 from scoring.signals.accounts import AccountRoster, accounts_stmt
 from scoring.signals.activity import (
+    CONTACT_TYPES,
+    CONTACTS_TABLE,
     PEOPLE_TYPES,
     UsagePlan,
     activity_stmt,
     contact_facts_stmt,
+    contacts_stmt,
     people_stmt,
 )
 from scoring.signals.frame import Signals, assemble_frame
@@ -44,7 +48,7 @@ from storage.tuning import (
     run_queries,
     split_ids,
 )
-from storage.usage_engine import UsageEngine, arrow_table, usage_engine
+from storage.usage_engine import UsageEngine, arrow_table, local_duckdb, usage_engine
 
 MIN_ACCOUNTS_FOR_THREADS = 1000
 """Below this many accounts extra connections cost more than they save."""
@@ -75,15 +79,42 @@ def _small_statements(windows: Windows) -> dict[str, AnySelect]:
     }
 
 
-def engine_contacts(session: Session, cfg: ScoringConfig) -> pa.Table | None:
-    """The contacts an outside usage engine is handed (:func:`people_stmt`), read once for
-    a run that scores many dates (a backtest): they do not depend on the date, and at
-    100,000 accounts (a million contacts) reading them took about a second a date. None
-    when the usage lives in Pulse's database."""
+@dataclass(frozen=True)
+class EngineContacts:
+    """The contacts a backtest reads once for all its dates when the usage lives outside
+    Pulse's database: those the usage engine is handed (:func:`people_stmt`) and every
+    contact with what its facts read (:func:`contacts_stmt`), from which a local DuckDB
+    computes each date's contact facts. At 100,000 accounts (a million contacts) reading
+    the first took about a second a date, and the facts about a second of PostgreSQL a
+    date (docs/performance.md, "Backtest")."""
+
+    people: pa.Table
+    everyone: pa.Table
+
+
+def engine_contacts(session: Session, cfg: ScoringConfig) -> EngineContacts | None:
+    """The :class:`EngineContacts` of ``cfg``'s usage engine; None when the usage lives in
+    Pulse's database."""
     engine = usage_engine(cfg.usage)
     if engine.local:
         return None
-    return arrow_table(session.connection(), people_stmt(engine.user_source), PEOPLE_TYPES)
+    conn = session.connection()
+    return EngineContacts(
+        people=arrow_table(conn, people_stmt(engine.user_source), PEOPLE_TYPES),
+        everyone=arrow_table(conn, contacts_stmt(), CONTACT_TYPES),
+    )
+
+
+def _handed_facts(windows: Windows, contacts: EngineContacts) -> pd.DataFrame:
+    """The contact facts of ``windows``' date, computed by a local DuckDB from
+    ``contacts.everyone``."""
+    local = local_duckdb()
+    try:
+        stmt = contact_facts_stmt(windows, handed=True)
+        return local.frame(None, stmt, {CONTACTS_TABLE: contacts.everyone})
+    finally:
+        assert local.engine is not None
+        local.engine.dispose()
 
 
 def _outside(
@@ -94,13 +125,13 @@ def _outside(
     small: dict[str, AnySelect],
     timings: dict[str, float],
     scope: Callable[[AnySelect], AnySelect],
-    contacts: pa.Table | None,
+    contacts: EngineContacts | None,
 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Usage aggregated by an outside engine (:mod:`scoring.signals.remote`) while the
-    contact facts and the small queries run on the session's connection. The contacts
-    the engine is handed (``contacts`` when given, :func:`engine_contacts`) are read on a
-    connection of their own when that is safe (:func:`storage.tuning.parallel_safe`), so
-    that read overlaps the small queries too."""
+    contact facts and the small queries run on the session's connection (the facts in a
+    local DuckDB when ``contacts`` are given, :func:`engine_contacts`). The contacts the
+    engine is handed are read on a connection of their own when that is safe
+    (:func:`storage.tuning.parallel_safe`), so that read overlaps the small queries too."""
     plan = UsagePlan.build(meta.windows, cfg, meta.catalogue, engine.dialect, engine.usage)
     stmt = people_stmt(engine.user_source)
     own = engine_of(session) if parallel_safe(session) else None
@@ -114,11 +145,12 @@ def _outside(
             timings["people"] = perf_counter() - t0
         return remote_activity(engine, plan, cfg, people)
 
-    given = contacts
+    given = contacts.people if contacts is not None else None
     if given is None and own is None:
         given = arrow_table(session.connection(), stmt, PEOPLE_TYPES)
         timings["people"] = perf_counter() - t0
-    small = {**small, "contact_facts": scope(contact_facts_stmt(meta.windows))}
+    if contacts is None:
+        small = {**small, "contact_facts": scope(contact_facts_stmt(meta.windows))}
     with ThreadPoolExecutor(max_workers=1) as pool:
         future = pool.submit(usage_figures, given)
         results = {}
@@ -126,6 +158,10 @@ def _outside(
             t1 = perf_counter()
             results[name] = query_frame(session, query)
             timings[name] = perf_counter() - t1
+        if contacts is not None:
+            t1 = perf_counter()
+            results["contact_facts"] = _handed_facts(meta.windows, contacts)
+            timings["contact_facts"] = perf_counter() - t1
         activity = future.result()
     timings["activity"] = perf_counter() - t0
     return activity, results
@@ -141,7 +177,7 @@ def load_signals(
     roster: AccountRoster | None = None,
     meta: WorkspaceMeta | None = None,
     only: Collection[int] | None = None,
-    contacts: pa.Table | None = None,
+    contacts: EngineContacts | None = None,
 ) -> Signals:
     """Aggregate every raw figure the scorer needs, per account, as of ``as_of``.
 
@@ -157,7 +193,7 @@ def load_signals(
     workspace facts when many dates are scored in a row, and ``roster`` (see
     :class:`~scoring.signals.accounts.AccountRoster`) the reading of the accounts, and
     ``contacts`` (:func:`engine_contacts`) the reading of the contacts an outside engine
-    is handed.
+    is handed and their facts in Pulse's database.
     ``meta`` (workspace facts cached for ``as_of``, :mod:`scoring.figures`) spares
     reading them, and ``only`` reads the accounts of those ids alone
     (:func:`~scoring.signals.scope.scoped`; live rescoring; an outside engine still

@@ -90,8 +90,9 @@ def test_every_engine_gives_the_figures_of_pulses_database(
 def test_a_backtest_on_an_outside_engine_gives_the_panel_of_pulses_database(
     session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The dates of a backtest share one read of the contacts the engine is handed
-    (:func:`engine_contacts`); each date's rows are still those of Pulse's database."""
+    """The dates of a backtest share one read of the contacts (:func:`engine_contacts`:
+    those the engine is handed, and every contact, whose facts a local DuckDB computes
+    for each date); each date's rows are still those of Pulse's database."""
     load_sample(session)
     engines = outside_engines(export_usage(session), tmp_path, monkeypatch)
     cfg = parse_config(SAMPLE).scoring
@@ -100,7 +101,9 @@ def test_a_backtest_on_an_outside_engine_gives_the_panel_of_pulses_database(
     assert engine_contacts(session, cfg) is None  # usage in Pulse's database
     for name in ("parquet", "warehouse"):
         outside = cfg.model_copy(update={"usage": engines[name]})
-        assert engine_contacts(session, outside).num_rows > 0
+        handed = engine_contacts(session, outside)
+        assert handed is not None and handed.people.num_rows > 0
+        assert handed.everyone.num_rows >= handed.people.num_rows
         theirs = build_panel(session, outside, dates, workers=1)
         assert theirs["as_of"].nunique() == len(dates)
         _assert_same_figures(ours, theirs, name)
