@@ -24,6 +24,8 @@ there while the delta lives, :mod:`storage.models.snapshots`'s.
 from __future__ import annotations
 
 import hashlib
+import threading
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -65,11 +67,11 @@ def _dumps(value: list[Any]) -> bytes:
 
 
 @cache
-def _dictionary() -> zstandard.ZstdCompressionDict:
+def _dictionary_bytes() -> bytes:
     data = DICTIONARY_V1.read_bytes()
     if hashlib.sha256(data).hexdigest() != DICTIONARY_V1_SHA256:
         raise RuntimeError(f"{DICTIONARY_V1} is not the dictionary snapshots were written with")
-    return zstandard.ZstdCompressionDict(data)
+    return data
 
 
 @cache
@@ -83,16 +85,40 @@ def _params() -> zstandard.ZstdCompressionParameters:
     )
 
 
-@cache
+@dataclass(frozen=True)
+class _Codec:
+    compressor: zstandard.ZstdCompressor
+    decompressor: zstandard.ZstdDecompressor
+
+
+_threads = threading.local()
+
+
+def _codec() -> _Codec:
+    """This thread's compressor and decompressor with dictionary v1, built on first use.
+    python-zstandard's instances are not thread safe (its documentation: "assume
+    instances are not thread safe"; two threads packing with one compressor crashed the
+    interpreter here), and `pulse serve` packs and reads snapshots from its scheduler,
+    its live-rescoring worker and its request threads at once."""
+    codec: _Codec | None = getattr(_threads, "codec", None)
+    if codec is None:
+        dictionary = zstandard.ZstdCompressionDict(_dictionary_bytes())
+        codec = _Codec(
+            zstandard.ZstdCompressor(dict_data=dictionary, compression_params=_params()),
+            zstandard.ZstdDecompressor(
+                dict_data=dictionary, format=zstandard.FORMAT_ZSTD1_MAGICLESS
+            ),
+        )
+        _threads.codec = codec
+    return codec
+
+
 def _compressor() -> zstandard.ZstdCompressor:
-    return zstandard.ZstdCompressor(dict_data=_dictionary(), compression_params=_params())
+    return _codec().compressor
 
 
-@cache
 def _decompressor() -> zstandard.ZstdDecompressor:
-    return zstandard.ZstdDecompressor(
-        dict_data=_dictionary(), format=zstandard.FORMAT_ZSTD1_MAGICLESS
-    )
+    return _codec().decompressor
 
 
 def pack(value: list[Any] | None) -> bytes | None:

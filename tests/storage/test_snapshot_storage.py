@@ -231,3 +231,18 @@ def test_a_delta_read_without_its_keyframe_fails_rather_than_reading_empty() -> 
     assert keyframe is not None
     with pytest.raises(ValueError, match="without its reference"):
         unpack(pack_against(REASONS, reference_text(keyframe)))
+
+
+def test_snapshots_pack_and_read_in_many_threads_at_once() -> None:
+    """`pulse serve` packs and reads snapshots from several threads at once (scheduler,
+    live worker, requests); one shared zstd compressor crashed the interpreter there."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from storage.snapshot_codec import pack, unpack
+
+    def round_trip(i: int) -> bool:
+        value = [{**COMPONENTS[0], "points": float(i)}, *FLAGS]
+        return all(unpack(pack(value)) == value for _ in range(300))
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert all(pool.map(round_trip, range(16)))
