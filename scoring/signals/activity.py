@@ -201,7 +201,8 @@ class _Roles:
     owner: ColumnElement[bool]
 
     @classmethod
-    def of(cls, people: People) -> _Roles:
+    def of(cls, people: People | Any) -> _Roles:
+        """From :class:`People`, or any columns holding ``is_main_contact`` and ``role``."""
         return cls(main=people.is_main_contact.is_(True), owner=people.role == "owner")
 
 
@@ -365,9 +366,8 @@ def contact_facts_stmt(windows: Windows, handed: bool = False) -> AnySelect:
         source = table(CONTACTS_TABLE, *(column(name, types.get(kind, String))
                                           for name, kind in CONTACT_TYPES.items()))
     c = source.c
-    roles = _Roles(main=c.is_main_contact.is_(True), owner=c.role == "owner")
     return (
-        select(c.account_id.label("account_id"), *_contact_columns(windows, roles, c))
+        select(c.account_id.label("account_id"), *_contact_columns(windows, _Roles.of(c), c))
         .select_from(source)
         .group_by(c.account_id)
     )
