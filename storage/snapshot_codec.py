@@ -236,5 +236,26 @@ class PackedPart(TypeDecorator[list[Any]]):
         raise TypeError("a packed part is read only: write the lists packed together")
 
     def process_result_value(self, value: Any, dialect: Dialect) -> list[Any]:
-        parts = unpack(value)
+        if value is None:
+            return []
+        data = bytes(value)
+        last: _Unpacked | None = getattr(_threads, "unpacked", None)
+        if last is not None and last.data == data and self.index not in last.given:
+            parts = last.parts  # the same row's other part: decoded once
+        else:
+            parts = unpack(data)
+            last = _threads.unpacked = _Unpacked(data, parts, set())
+        last.given.add(self.index)
         return list(parts[self.index]) if parts else []
+
+
+@dataclass
+class _Unpacked:
+    """The value a thread's :class:`PackedPart` last decoded, and which parts of it were
+    handed out: a row read with its components and its reasons decodes the explanation
+    once (decoding is most of reading snapshots back), and no part is handed out twice
+    (callers may change what they are given)."""
+
+    data: bytes
+    parts: list[Any]
+    given: set[int]

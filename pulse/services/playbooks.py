@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from connectors.crm import crm_problem, crm_system
 from digests.playbook_blocks import playbook_message
+from pulse.kernel.collector import collector_paused
 from pulse.kernel.config import (
     Playbook,
     PlaybookAction,
@@ -221,11 +222,12 @@ def load_facts(session: Session, playbooks: Sequence[Playbook], today: date) -> 
                ScoreSnapshot.tier, ScoreSnapshot.flags]
     if milestones:  # the components JSON is large: read it only when a playbook needs it
         columns.append(ScoreSnapshot.components)
-    rows = session.execute(
-        select(*columns)
-        .where(ScoreSnapshot.as_of <= today, ScoreSnapshot.as_of >= since)
-        .order_by(ScoreSnapshot.account_id, ScoreSnapshot.as_of)
-    ).all()
+    with collector_paused():  # each row's flags (and components): many small containers
+        rows = session.execute(
+            select(*columns)
+            .where(ScoreSnapshot.as_of <= today, ScoreSnapshot.as_of >= since)
+            .order_by(ScoreSnapshot.account_id, ScoreSnapshot.as_of)
+        ).all()
     snaps: dict[int, list[Any]] = {}
     for row in rows:
         snaps.setdefault(int(row.account_id), []).append(row)

@@ -13,6 +13,7 @@ import pandas as pd
 from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session, aliased
 
+from pulse.kernel.collector import collector_paused
 from pulse.kernel.tiers import HEALTH_TIERS
 from storage.models import Account, Owner, ScoreSnapshot
 
@@ -84,7 +85,8 @@ def load_portfolio(
     )
     if where is not None:
         stmt = stmt.where(where)
-    df = pd.DataFrame(session.execute(stmt).mappings().all())
+    with collector_paused():  # each row's explanation: many small containers
+        df = pd.DataFrame(session.execute(stmt).mappings().all())
     if df.empty:
         return df
     if prev is not None:

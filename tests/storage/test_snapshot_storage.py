@@ -246,3 +246,26 @@ def test_snapshots_pack_and_read_in_many_threads_at_once() -> None:
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         assert all(pool.map(round_trip, range(16)))
+
+
+def test_each_read_of_an_explanation_gets_lists_of_its_own(session: Session) -> None:
+    """A row's components and reasons are decoded once (they are packed together); a
+    second read of the same row still gets its own lists, so a caller changing what it
+    read changes nothing for the next reader."""
+    ids = _accounts(session, 2)
+    for account_id in ids:  # the same explanation, byte for byte, on both rows
+        session.add(ScoreSnapshot(
+            account_id=account_id, as_of=TODAY, computed_at=NOW, score=70.0, tier="fine",
+            components=COMPONENTS, reasons=REASONS, flags=[], expansion_score=12.0,
+            renewal_risk="low", renewal_risk_score=10.0))
+    session.commit()
+    session.expunge_all()
+    stmt = select(ScoreSnapshot.components, ScoreSnapshot.reasons).order_by(
+        ScoreSnapshot.account_id)
+    first = session.execute(stmt).all()
+    assert [tuple(r) for r in first] == [(COMPONENTS, REASONS)] * 2
+    first[0].components[0]["points"] = 0.0
+    first[0].reasons.append("changed by a caller")
+    assert first[1].components == COMPONENTS and first[1].reasons == REASONS
+    again = session.execute(stmt).all()
+    assert [tuple(r) for r in again] == [(COMPONENTS, REASONS)] * 2
