@@ -9,12 +9,16 @@ only, the usage written once to ``usage.parquet`` with users by external id, as 
 drop holds them (``scoring.usage: {engine: duckdb, path: .../usage.parquet}``).
 
 Every timed run is a fresh subprocess. A scoring run is ``run_scoring`` as `pulse score`
-calls it (aggregation, pandas scoring, snapshots written), timed inside the process; the
+calls it (aggregation, pandas scoring, snapshots written), timed inside the process. Each
+database is first scored, untimed, on the day before, so that every timed run is a daily
+run as a workspace scored every day makes it: its explanations written as deltas against
+that day's keyframes (:mod:`storage.snapshot_keyframes`); ``--first-run`` leaves the day
+before unscored, so every explanation is a keyframe, as in a workspace's first run. The
 floor is the builder's whole per-account statement (usage and contact facts, the
 portable phrasing) compiled for DuckDB and run on a new DuckDB connection over
 ``usage_daily.parquet`` and ``contacts.parquet``, the result fetched as a frame.
 
-    python bench/engine_bench.py [--accounts N] [--rows N] [--rounds N]
+    python bench/engine_bench.py [--accounts N] [--rows N] [--rounds N] [--first-run]
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import sys
 import tempfile
 import time
 from contextlib import ExitStack
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +118,7 @@ def _floor(where: str) -> None:
     print(json.dumps({"seconds": elapsed, "peak_mb": _peak_rss_mb(), "accounts": len(rows)}))
 
 
-def _score(url: str, usage: dict[str, Any] | None) -> None:
+def _score(url: str, usage: dict[str, Any] | None, as_of: date = AS_OF) -> None:
     """One `pulse score` run (subprocess body); prints seconds, memory and timings."""
     from scoring.engine import run_scoring
 
@@ -123,7 +128,7 @@ def _score(url: str, usage: dict[str, Any] | None) -> None:
         config = config.model_copy(update={"scoring": scoring})
     started = time.perf_counter()
     with session_factory(url)() as session:
-        summary = run_scoring(session, config, AS_OF)
+        summary = run_scoring(session, config, as_of)
         session.commit()
     elapsed = time.perf_counter() - started
     print(json.dumps({"seconds": elapsed, "peak_mb": _peak_rss_mb(),
@@ -137,8 +142,9 @@ def _run(args: list[str]) -> dict[str, Any]:
 
 
 def _variants(stack: ExitStack, frames: dict[str, pd.DataFrame], where: Path,
-              backends: list[str]) -> dict[str, list[str]]:
-    """Load every variant's database; the command line of each timed run."""
+              backends: list[str], daily: bool) -> dict[str, list[str]]:
+    """Load every variant's database (scored on the day before when ``daily``); the
+    command line of each timed run."""
     no_usage = {k: v for k, v in frames.items() if k != "usage_daily"}
     usage = json.dumps({"engine": "duckdb", "path": str(where / "usage.parquet"),
                         "user_source": USER_SOURCE})
@@ -151,6 +157,11 @@ def _variants(stack: ExitStack, frames: dict[str, pd.DataFrame], where: Path,
         variants[f"pulse score, {backend}"] = ["--score-only", full]
         variants[f"pulse score, duckdb/parquet (pulse db {backend})"] = [
             "--score-only", bare, "--usage", usage]
+    if daily:
+        for name, command in variants.items():
+            if name != "duckdb floor":
+                _run([*command, "--as-of", (AS_OF - timedelta(days=1)).isoformat()])
+        print(f"scored {AS_OF - timedelta(days=1)} in every database (not timed)")
     return variants
 
 
@@ -163,12 +174,16 @@ def main() -> None:
     parser.add_argument("--floor", metavar="DIR", help=argparse.SUPPRESS)
     parser.add_argument("--score-only", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--usage", metavar="JSON", help=argparse.SUPPRESS)
+    parser.add_argument("--as-of", help=argparse.SUPPRESS)
+    parser.add_argument("--first-run", action="store_true",
+                        help="time first runs (every explanation a keyframe), not daily runs")
     args = parser.parse_args()
     if args.floor:
         _floor(args.floor)
         return
     if args.score_only:
-        _score(args.score_only, json.loads(args.usage) if args.usage else None)
+        _score(args.score_only, json.loads(args.usage) if args.usage else None,
+               date.fromisoformat(args.as_of) if args.as_of else AS_OF)
         return
     started = time.perf_counter()
     frames = _frames(args.accounts, args.rows)
@@ -179,7 +194,8 @@ def main() -> None:
     with ExitStack() as stack:
         where = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pulse-engine-")))
         _write_parquet(frames, where)
-        variants = _variants(stack, frames, where, args.backends.split(","))
+        variants = _variants(stack, frames, where, args.backends.split(","),
+                             daily=not args.first_run)
         seconds: dict[str, list[float]] = {name: [] for name in variants}
         for round_no in range(1, args.rounds + 1):
             for name, command in variants.items():
