@@ -1,17 +1,16 @@
-"""The Zendesk connector against ``responses``-mocked HTTP (it uses ``requests``)."""
+"""The Zendesk connector through real ``requests`` against a local fake Zendesk API
+(tests/fakes/zendesk_api.py): paging, cursors, retries and auth errors as Zendesk answers them."""
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import responses
-from responses import matchers
+import requests
+from fakes.zendesk_api import FakeZendesk
 from sqlalchemy import func, select
 
 from connectors.zendesk import OVERLAP_SECONDS, ZendeskConnector, classify_requests_error
@@ -21,21 +20,19 @@ from pulse.services.sync import run_sync
 from storage.db import session_factory
 from storage.models import Account, SyncState, Ticket
 
-BASE = "https://acme.zendesk.test"
-ORGS = f"{BASE}/api/v2/organizations.json"
-RATINGS = f"{BASE}/api/v2/satisfaction_ratings.json"
-EXPORT = f"{BASE}/api/v2/incremental/tickets/cursor.json"
 NOW = 1_767_225_600  # 2026-01-01 00:00 UTC
 START = 1_700_000_000
 
 
 @pytest.fixture
-def mocked(monkeypatch: pytest.MonkeyPatch) -> Iterator[responses.RequestsMock]:
-    monkeypatch.setenv("ZENDESK_URL", BASE + "/")
-    monkeypatch.setenv("ZENDESK_EMAIL", "agent@acme.test")
-    monkeypatch.setenv("ZENDESK_API_TOKEN", "tok")
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield rsps
+def zendesk(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeZendesk]:
+    """The fake Zendesk, exporting 2 tickets a page; the connector asks 2 items a page."""
+    with FakeZendesk(email="agent@acme.test", token="tok", export_page_size=2,
+                     export_trailing_empty_page=True) as fake:
+        monkeypatch.setenv("ZENDESK_URL", fake.base_url + "/")
+        monkeypatch.setenv("ZENDESK_EMAIL", "agent@acme.test")
+        monkeypatch.setenv("ZENDESK_API_TOKEN", "tok")
+        yield fake
 
 
 def _cfg() -> PulseConfig:
@@ -69,96 +66,49 @@ def _ticket(n: int, org: int | None = 1, status: str = "open", **extra: Any) -> 
     }
 
 
-def _orgs(rsps: responses.RequestsMock) -> None:
-    rsps.get(
-        ORGS,
-        match=[matchers.query_param_matcher({"page[size]": "2"})],
-        json={
-            "organizations": [_org(1), _org(2)],
-            "meta": {"has_more": True, "after_cursor": "org-c1"},
-        },
-    )
-    rsps.get(
-        ORGS,
-        match=[matchers.query_param_matcher({"page[size]": "2", "page[after]": "org-c1"})],
-        json={
-            "organizations": [_org(3)],
-            "meta": {"has_more": False, "after_cursor": None},
-        },
-    )
+def _rating(n: int, ticket: int, score: str, created: str, updated: str | None = None) -> dict:
+    return {"id": n, "ticket_id": ticket, "score": score,
+            "created_at": created, "updated_at": updated or created}
 
 
-def _ratings(rsps: responses.RequestsMock, since: int = START) -> None:
-    rsps.get(
-        RATINGS,
-        match=[
-            matchers.query_param_matcher(
-                {"score": "received", "start_time": str(since), "page[size]": "2"}
-            )
-        ],
-        json={
-            "satisfaction_ratings": [
-                {"id": 1, "ticket_id": 2, "score": "bad", "updated_at": "2025-12-04T00:00:00Z"},
-                {"id": 2, "ticket_id": 2, "score": "good", "updated_at": "2025-12-02T00:00:00Z"},
-            ],
-            "meta": {"has_more": False},
-        },
-    )
+def _orgs_and_ratings(fake: FakeZendesk) -> None:
+    fake.organizations[:] = [_org(1), _org(2), _org(3)]  # two pages of 2
+    fake.ratings[:] = [  # received, oldest first: two pages of 2
+        _rating(1, 2, "bad", "2025-12-01T00:00:00Z", "2025-12-04T00:00:00Z"),
+        _rating(2, 2, "good", "2025-12-02T00:00:00Z"),
+        _rating(3, 1, "offered", "2025-12-03T00:00:00Z"),  # not received: not listed
+        _rating(4, 4, "good_with_comment", "2025-12-05T00:00:00Z"),
+    ]
 
 
-def _export(
-    rsps: responses.RequestsMock,
-    query: dict[str, str],
-    tickets: list[dict],
-    after: str,
-    end: bool,
-    metric_sets: list[dict] | None = None,
-) -> None:
-    rsps.get(
-        EXPORT,
-        match=[matchers.query_param_matcher({"include": "metric_sets", **query})],
-        json={
-            "tickets": tickets,
-            "metric_sets": metric_sets or [],
-            "after_cursor": after,
-            "after_url": f"{EXPORT}?cursor={after}",
-            "end_of_stream": end,
-        },
-    )
-
-
-def _all_pages(rsps: responses.RequestsMock) -> None:
-    _orgs(rsps)
-    _ratings(rsps)
-    _export(
-        rsps,
-        {"start_time": str(START)},
-        [
-            _ticket(1, status="solved"),
-            _ticket(2, tags=["sentiment_negative", "vip"]),
-        ],
-        "tc1",
-        False,
-        metric_sets=[{"ticket_id": 1, "solved_at": "2025-12-02T09:00:00Z"}],
-    )
-    _export(rsps, {"cursor": "tc1"}, [_ticket(3, org=None), _ticket(4, org=2)], "tc2", False)
-    _export(rsps, {"cursor": "tc2"}, [], "tc3", True)  # the empty last page
+def _fill(fake: FakeZendesk) -> None:
+    """3 organizations, 3 received ratings, 4 tickets: export pages [1, 2], [3, 4], []."""
+    _orgs_and_ratings(fake)
+    fake.tickets[:] = [
+        _ticket(1, status="solved"),
+        _ticket(2, tags=["sentiment_negative", "vip"]),
+        _ticket(3, org=None),
+        _ticket(4, org=2),
+    ]
+    fake.metric_sets[:] = [{"id": 71, "ticket_id": 1, "solved_at": "2025-12-02T09:00:00Z"}]
 
 
 def _records(batches: list[Batch], entity: str) -> list[dict]:
     return [r for b in batches if b.entity == entity for r in b.records]  # type: ignore[union-attr]
 
 
-def _queries(rsps: responses.RequestsMock, url: str) -> list[dict[str, list[str]]]:
-    return [
-        parse_qs(urlsplit(c.request.url).query)
-        for c in rsps.calls
-        if (c.request.url or "").split("?")[0] == url
-    ]
+def _queries(fake: FakeZendesk, endpoint: str) -> list[dict[str, str]]:
+    return [r.query for r in fake.calls(endpoint)]
 
 
-def test_pages_are_followed_and_records_mapped(mocked: responses.RequestsMock) -> None:
-    _all_pages(mocked)
+def _after(fake: FakeZendesk, endpoint: str, n: int) -> str:
+    """The after_cursor the fake answered to the ``n``-th request of ``endpoint``."""
+    body = fake.calls(endpoint)[n].body
+    return body["after_cursor"] if endpoint == "tickets" else body["meta"]["after_cursor"]
+
+
+def test_pages_are_followed_and_records_mapped(zendesk: FakeZendesk) -> None:
+    _fill(zendesk)
     connector = _connector()
     batches = list(connector.pull(None))
     assert [b.entity for b in batches] == ["accounts"] * 2 + ["tickets"] * 3
@@ -169,6 +119,7 @@ def test_pages_are_followed_and_records_mapped(mocked: responses.RequestsMock) -
         "name": "Org 1",
         "domain": "org1.example",
     }
+    assert [r["external_id"] for r in _records(batches, "accounts")] == ["1", "2", "3"]
     tickets = {r["external_id"]: r for r in _records(batches, "tickets")}
     assert set(tickets) == {"1", "2", "4"}  # ticket 3 has no organization
     assert tickets["1"] == {
@@ -179,36 +130,42 @@ def test_pages_are_followed_and_records_mapped(mocked: responses.RequestsMock) -
         "priority": "normal",
         "status": "solved",
         "created_at": datetime(2025, 12, 1, 10, 0),
-        "solved_at": datetime(2025, 12, 2, 9, 0),  # from the metric set
-        "satisfaction": None,
+        "solved_at": datetime(2025, 12, 2, 9, 0),  # from the sideloaded metric set
+        "satisfaction": None,  # only offered
         "sentiment": None,
     }
     assert tickets["2"]["satisfaction"] == "bad"  # the latest rating wins
     assert tickets["2"]["sentiment"] == "negative" and tickets["2"]["solved_at"] is None
     assert tickets["4"]["account_external_id"] == "2"
+    assert tickets["4"]["satisfaction"] == "good"  # from the second page of ratings
     assert connector.warnings == ["1 ticket(s) without an organization were skipped"]
-    auth = mocked.calls[0].request.headers["Authorization"]
-    assert base64.b64decode(auth.removeprefix("Basic ")).decode() == "agent@acme.test/token:tok"
-    assert json.loads(batches[0].cursor or "") == {"p": "orgs", "o": "org-c1", "r": START}
-    assert json.loads(batches[3].cursor or "") == {"p": "tickets", "t": "tc2", "r": START}
-    assert json.loads(batches[-1].cursor or "") == {"t": "tc3", "r": NOW - OVERLAP_SECONDS}
+    assert {r.auth for r in zendesk.requests} == {"agent@acme.test/token:tok"}
+    org_cursor = _after(zendesk, "organizations", 0)
+    assert _queries(zendesk, "organizations") == [
+        {"page[size]": "2"}, {"page[size]": "2", "page[after]": org_cursor}
+    ]
+    ratings = _queries(zendesk, "satisfaction_ratings")
+    assert ratings[0] == {"score": "received", "start_time": str(START), "page[size]": "2"}
+    assert ratings[1]["page[after]"] == _after(zendesk, "satisfaction_ratings", 0)
+    assert _queries(zendesk, "tickets") == [
+        {"include": "metric_sets", "start_time": str(START)},
+        {"include": "metric_sets", "cursor": _after(zendesk, "tickets", 0)},
+        {"include": "metric_sets", "cursor": _after(zendesk, "tickets", 1)},
+    ]
+    assert json.loads(batches[0].cursor or "") == {"p": "orgs", "o": org_cursor, "r": START}
+    assert json.loads(batches[3].cursor or "") == {
+        "p": "tickets", "t": _after(zendesk, "tickets", 1), "r": START
+    }
+    assert json.loads(batches[-1].cursor or "") == {
+        "t": _after(zendesk, "tickets", 2), "r": NOW - OVERLAP_SECONDS
+    }
 
 
-def test_solved_at_falls_back_to_updated_at_and_embedded_rating(
-    mocked: responses.RequestsMock,
-) -> None:
-    mocked.get(ORGS, json={"organizations": [], "meta": {"has_more": False}})
-    mocked.get(RATINGS, json={"satisfaction_ratings": [], "meta": {"has_more": False}})
-    _export(
-        mocked,
-        {"start_time": str(START)},
-        [
-            _ticket(5, status="closed", satisfaction_rating={"score": "good_with_comment"}),
-            _ticket(6, status="deleted"),
-        ],
-        "x",
-        True,
-    )
+def test_solved_at_falls_back_to_updated_at_and_embedded_rating(zendesk: FakeZendesk) -> None:
+    zendesk.tickets[:] = [
+        _ticket(5, status="closed", satisfaction_rating={"score": "good_with_comment"}),
+        _ticket(6, status="deleted"),
+    ]
     connector = _connector()
     tickets = _records(list(connector.pull(None)), "tickets")
     assert len(tickets) == 1
@@ -217,31 +174,33 @@ def test_solved_at_falls_back_to_updated_at_and_embedded_rating(
     assert connector.warnings == ["1 deleted ticket(s) were skipped"]
 
 
-def test_429_with_retry_after_then_success(mocked: responses.RequestsMock) -> None:
-    mocked.get(ORGS, status=429, headers={"Retry-After": "0"}, body="Too Many Requests")
-    _all_pages(mocked)
+def test_429_with_retry_after_then_success(zendesk: FakeZendesk) -> None:
+    _fill(zendesk)
+    zendesk.fail("organizations", 429, retry_after="7")
     slept: list[float] = []
     batches = list(_connector(sleep=slept.append).pull(None))
-    assert slept == [0.0]
+    assert slept == [7.0]  # Zendesk's Retry-After, not the 1 s backoff
+    assert [r.status for r in zendesk.calls("organizations")] == [429, 200, 200]
     assert len(_records(batches, "accounts")) == 3
 
 
-def test_500_then_success_uses_backoff(mocked: responses.RequestsMock) -> None:
-    # of several matching responses, ``responses`` answers (and drops) the first registered
-    mocked.get(EXPORT, status=500, body="oops")
-    _orgs(mocked)
-    _ratings(mocked)
-    _export(mocked, {"start_time": str(START)}, [], "x", True)
+def test_500_then_success_uses_backoff(zendesk: FakeZendesk) -> None:
+    _orgs_and_ratings(zendesk)  # no tickets: one empty export page
+    zendesk.fail("tickets", 500)
     slept: list[float] = []
     batches = list(_connector(sleep=slept.append).pull(None))
     assert slept == [1.0]
     assert [b.entity for b in batches][-1] == "tickets"
-    assert len(_queries(mocked, EXPORT)) == 2
+    assert [r.status for r in zendesk.calls("tickets")] == [500, 200]
 
 
 def test_classifier() -> None:
     assert classify_requests_error(ValueError("x")) is None
-    assert classify_requests_error(responses.ConnectionError("reset")) is not None
+    with FakeZendesk() as gone:
+        url = gone.base_url
+    with pytest.raises(requests.ConnectionError) as refused:  # nothing listens there now
+        requests.get(f"{url}/api/v2/organizations.json", timeout=5)
+    assert classify_requests_error(refused.value) is not None
 
 
 def _count(url: str, model: type) -> int:
@@ -249,17 +208,38 @@ def _count(url: str, model: type) -> int:
         return s.scalar(select(func.count()).select_from(model)) or 0
 
 
-def test_401_is_a_clear_error_not_retried(mocked: responses.RequestsMock, db_url: str) -> None:
-    mocked.get(ORGS, status=401, json={"error": "Couldn't authenticate you"})
+def _stored_cursor(url: str) -> dict[str, Any]:
+    with session_factory(url)() as s:
+        state = s.get(SyncState, "zendesk")
+        assert state is not None
+        return json.loads(state.cursor or "")
+
+
+def test_401_is_a_clear_error_not_retried(
+    zendesk: FakeZendesk, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fill(zendesk)
+    monkeypatch.setenv("ZENDESK_API_TOKEN", "revoked")
     report = run_sync(db_url, _cfg(), "zendesk", connector=_connector())
     assert report.status == "failed"
     assert len(report.errors) == 1 and "ZENDESK_API_TOKEN" in report.errors[0]
     assert "401" in report.errors[0]
-    assert len(mocked.calls) == 1
+    assert [(r.endpoint, r.status) for r in zendesk.requests] == [("organizations", 401)]
+    assert zendesk.requests[0].auth == "agent@acme.test/token:revoked"
 
 
-def test_second_run_resumes_from_after_cursor(mocked: responses.RequestsMock, db_url: str) -> None:
-    _all_pages(mocked)
+def test_403_is_a_clear_error_not_retried(zendesk: FakeZendesk, db_url: str) -> None:
+    _fill(zendesk)
+    zendesk.fail("organizations", 403)
+    report = run_sync(db_url, _cfg(), "zendesk", connector=_connector())
+    assert report.status == "failed"
+    assert len(report.errors) == 1 and "ZENDESK_API_TOKEN" in report.errors[0]
+    assert "403" in report.errors[0]
+    assert len(zendesk.requests) == 1
+
+
+def test_second_run_resumes_from_after_cursor(zendesk: FakeZendesk, db_url: str) -> None:
+    _fill(zendesk)
     first = run_sync(db_url, _cfg(), "zendesk", connector=_connector())
     assert first.status == "ok", first.as_dict()
     assert (_count(db_url, Account), _count(db_url, Ticket)) == (3, 3)
@@ -269,90 +249,83 @@ def test_second_run_resumes_from_after_cursor(mocked: responses.RequestsMock, db
         assert ticket.satisfaction == "bad" and ticket.sentiment == "negative"
         acct = s.scalar(select(Account).where(Account.external_id == "1"))
         assert acct is not None and acct.zendesk_org_id == "1" and acct.source == "zendesk"
-    mocked.reset()
-    _orgs(mocked)
-    _ratings(mocked, since=NOW - OVERLAP_SECONDS)
-    _export(mocked, {"cursor": "tc3"}, [_ticket(2, status="solved")], "tc4", True)
+    end_of_first = _after(zendesk, "tickets", 2)
+    zendesk.requests.clear()
+    zendesk.tickets.append(_ticket(2, status="solved", updated_at="2025-12-20T08:00:00Z"))
     second = run_sync(db_url, _cfg(), "zendesk", connector=_connector())
     assert second.status == "ok", second.as_dict()
-    assert _queries(mocked, EXPORT) == [{"include": ["metric_sets"], "cursor": ["tc3"]}]
+    assert _queries(zendesk, "tickets") == [{"include": "metric_sets", "cursor": end_of_first}]
+    assert _queries(zendesk, "satisfaction_ratings")[0]["start_time"] == str(
+        NOW - OVERLAP_SECONDS
+    )
     assert second.by_entity["tickets"].updated == 1
+    assert second.by_entity["tickets"].unchanged == 0  # nothing exported twice
     assert _count(db_url, Ticket) == 3
-    with session_factory(db_url)() as s:
-        state = s.get(SyncState, "zendesk")
-        assert state is not None and json.loads(state.cursor or "")["t"] == "tc4"
+    assert _stored_cursor(db_url)["t"] == _after(zendesk, "tickets", 0)
 
 
 def test_run_killed_on_page_two_keeps_page_one_and_resumes(
-    mocked: responses.RequestsMock, db_url: str
+    zendesk: FakeZendesk, db_url: str
 ) -> None:
-    for _ in range(2):  # registered first, so they answer before the page 2 they replace
-        mocked.get(
-            EXPORT,
-            status=503,
-            match=[matchers.query_param_matcher({"include": "metric_sets", "cursor": "tc1"})],
-        )
-    _all_pages(mocked)
+    _fill(zendesk)
+    zendesk.fail("tickets", 503, times=2, only_later_pages=True)
     first = run_sync(db_url, _cfg(), "zendesk", connector=_connector(attempts=2))
     assert first.status == "failed"
     assert "503" in first.errors[0]
     assert (_count(db_url, Account), _count(db_url, Ticket)) == (3, 2)  # page 1 kept
-    with session_factory(db_url)() as s:
-        state = s.get(SyncState, "zendesk")
-        assert state is not None
-        assert json.loads(state.cursor or "") == {"p": "tickets", "t": "tc1", "r": START}
-    mocked.reset()
-    _ratings(mocked)
-    _export(mocked, {"cursor": "tc1"}, [_ticket(3, org=None), _ticket(4, org=2)], "tc2", False)
-    _export(mocked, {"cursor": "tc2"}, [], "tc3", True)
+    page_one = _after(zendesk, "tickets", 0)
+    assert _stored_cursor(db_url) == {"p": "tickets", "t": page_one, "r": START}
+    zendesk.requests.clear()
     second = run_sync(db_url, _cfg(), "zendesk", connector=_connector(attempts=2))
     assert second.status == "ok", second.as_dict()
-    assert _queries(mocked, ORGS) == []  # resumed past the organizations
+    assert zendesk.calls("organizations") == []  # resumed past the organizations
+    assert _queries(zendesk, "tickets")[0] == {"include": "metric_sets", "cursor": page_one}
+    assert _queries(zendesk, "satisfaction_ratings")[0]["start_time"] == str(START)
     assert second.by_entity["tickets"].inserted == 1
     assert second.by_entity["tickets"].unchanged == 0
     assert _count(db_url, Ticket) == 3
 
 
 def test_failed_full_sync_keeps_the_tickets_cursor_it_did_not_reach(
-    mocked: responses.RequestsMock, db_url: str
+    zendesk: FakeZendesk, db_url: str
 ) -> None:
-    _all_pages(mocked)
+    _fill(zendesk)
     assert run_sync(db_url, _cfg(), "zendesk", connector=_connector()).status == "ok"
-    mocked.reset()
-    for _ in range(2):  # the full run dies on the second page of organizations
-        mocked.get(
-            ORGS,
-            status=503,
-            match=[matchers.query_param_matcher({"page[size]": "2", "page[after]": "org-c1"})],
-        )
-    _orgs(mocked)
+    end_of_first = _after(zendesk, "tickets", 2)
+    zendesk.requests.clear()
+    # the full run dies on the second page of organizations
+    zendesk.fail("organizations", 503, times=2, only_later_pages=True)
     full = run_sync(db_url, _cfg(), "zendesk", connector=_connector(attempts=2), full=True)
     assert full.status == "failed"
-    with session_factory(db_url)() as s:
-        state = s.get(SyncState, "zendesk")
-        assert state is not None
-        cursor = json.loads(state.cursor or "")
-        assert (cursor["p"], cursor["o"], cursor["t"]) == ("orgs", "org-c1", "tc3")
-    mocked.reset()
-    _orgs(mocked)
-    _ratings(mocked, since=NOW - OVERLAP_SECONDS)
-    _export(mocked, {"cursor": "tc3"}, [_ticket(2, status="solved")], "tc4", True)
+    org_page_one = _after(zendesk, "organizations", 0)
+    cursor = _stored_cursor(db_url)
+    assert (cursor["p"], cursor["o"], cursor["t"]) == ("orgs", org_page_one, end_of_first)
+    zendesk.requests.clear()
+    zendesk.tickets.append(_ticket(2, status="solved", updated_at="2025-12-20T08:00:00Z"))
     after = run_sync(db_url, _cfg(), "zendesk", connector=_connector())
     assert after.status == "ok", after.as_dict()
-    # the tickets were not read from the start again: the export went on from tc3
-    assert _queries(mocked, EXPORT) == [{"include": ["metric_sets"], "cursor": ["tc3"]}]
+    assert _queries(zendesk, "organizations") == [
+        {"page[size]": "2", "page[after]": org_page_one}
+    ]
+    assert _queries(zendesk, "satisfaction_ratings")[0]["start_time"] == str(
+        NOW - OVERLAP_SECONDS
+    )
+    # the tickets were not read from the start again: the export went on from the cursor
+    assert _queries(zendesk, "tickets") == [{"include": "metric_sets", "cursor": end_of_first}]
+    assert after.by_entity["tickets"].updated == 1
 
 
 def test_full_sync_reads_every_ticket_from_the_configured_start(
-    mocked: responses.RequestsMock, db_url: str
+    zendesk: FakeZendesk, db_url: str
 ) -> None:
-    _all_pages(mocked)
+    _fill(zendesk)
     assert run_sync(db_url, _cfg(), "zendesk", connector=_connector()).status == "ok"
-    mocked.reset()
-    _all_pages(mocked)
+    zendesk.requests.clear()
     full = run_sync(db_url, _cfg(), "zendesk", connector=_connector(), full=True)
     assert full.status == "ok", full.as_dict()
-    assert _queries(mocked, EXPORT)[0] == {
-        "include": ["metric_sets"], "start_time": [str(START)]
+    assert _queries(zendesk, "tickets")[0] == {
+        "include": "metric_sets", "start_time": str(START)
     }
-    assert _queries(mocked, RATINGS)[0]["start_time"] == [str(START)]
+    assert _queries(zendesk, "satisfaction_ratings")[0]["start_time"] == str(START)
+    assert full.by_entity["tickets"].unchanged == 3  # every ticket read again
+    assert full.by_entity["accounts"].unchanged == 3
