@@ -88,7 +88,7 @@ class ZendeskSyncError(UserFacingError):
 
 
 class ZendeskAuthError(ZendeskSyncError):
-    """Zendesk refused the credentials: not retried."""
+    """Zendesk refused the credentials (401) or the user's access (403): not retried."""
 
 
 def classify_requests_error(exc: BaseException) -> Retry | None:
@@ -207,10 +207,17 @@ class ZendeskConnector(Connector):
         def call() -> dict[str, Any]:
             assert self._session is not None
             resp = self._session.get(url, params=params, timeout=TIMEOUT)
-            if resp.status_code in (401, 403):
+            if resp.status_code == 401:
                 raise ZendeskAuthError(
-                    f"Zendesk refused ZENDESK_EMAIL/ZENDESK_API_TOKEN (HTTP {resp.status_code})",
-                    "Check the token and that the user may read it",
+                    "Zendesk refused ZENDESK_EMAIL/ZENDESK_API_TOKEN (HTTP 401)",
+                    "Check the email and that the API token is active",
+                    call=what,
+                )
+            if resp.status_code == 403:  # authenticated, not allowed
+                raise ZendeskAuthError(
+                    "Zendesk denied the user of ZENDESK_EMAIL access to this (HTTP 403)",
+                    "The incremental ticket export and the satisfaction ratings are for "
+                    "admins: use an admin's email and API token",
                     call=what,
                 )
             resp.raise_for_status()

@@ -233,8 +233,9 @@ def test_403_is_a_clear_error_not_retried(zendesk: FakeZendesk, db_url: str) -> 
     zendesk.fail("organizations", 403)
     report = run_sync(db_url, _cfg(), "zendesk", connector=_connector())
     assert report.status == "failed"
-    assert len(report.errors) == 1 and "ZENDESK_API_TOKEN" in report.errors[0]
-    assert "403" in report.errors[0]
+    # signed in but not allowed: said as such, with what to change
+    assert len(report.errors) == 1 and "denied the user of ZENDESK_EMAIL" in report.errors[0]
+    assert "403" in report.errors[0] and "admin" in report.errors[0]
     assert len(zendesk.requests) == 1
 
 
