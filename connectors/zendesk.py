@@ -13,10 +13,13 @@ Records emitted
   ``domain_names``). Organizations are pulled in full every run (cursor pagination,
   ``page[size]=100``): a B2B org list is small and this catches renames and domain edits.
 * ``tickets``: through the cursor-based incremental ticket export, ``account_external_id``
-  is the ticket's ``organization_id`` (tickets without one are skipped with a warning,
-  deleted tickets too), ``contact_external_id`` the requester id (the loader keeps the
+  is the ticket's ``organization_id`` (tickets without one are skipped with a warning),
+  ``contact_external_id`` the requester id (the loader keeps the
   contact null, without a report (``Batch.unlinked_ok``), while no contact with that id
-  is known), ``priority`` (``normal`` when unset), ``status``, ``created_at``,
+  is known), ``priority`` (``normal`` when unset), ``status`` (a ticket deleted in
+  Zendesk comes through the export with status ``deleted`` and is stored so, which
+  takes it out of every count: skipping it left its last state counted for ever),
+  ``created_at``,
   ``solved_at`` (the ticket metric's ``solved_at`` sideloaded with
   ``include=metric_sets``, else ``updated_at`` of a solved or closed
   ticket), ``satisfaction`` (``good``/``bad`` from the Satisfaction Ratings API, else from
@@ -44,6 +47,7 @@ References:
 https://developer.zendesk.com/api-reference/ticketing/ticket-management/incremental_exports/
 (cursor-based export, ``after_cursor``, ``end_of_stream``, 10 requests/minute),
 https://developer.zendesk.com/documentation/ticketing/managing-tickets/using-the-incremental-export-api
+(deleted tickets stay in the export with status ``deleted`` unless ``exclude_deleted``)
 https://developer.zendesk.com/api-reference/ticketing/ticket-management/satisfaction_ratings/
 https://developer.zendesk.com/api-reference/ticketing/organizations/organizations
 https://developer.zendesk.com/documentation/api-basics/pagination/paginating-through-lists-using-cursor-pagination
@@ -67,12 +71,12 @@ from pulse.kernel.clock import epoch_seconds
 from pulse.kernel.config import ConfigError, PulseConfig, ZendeskSourceConfig
 from pulse.kernel.errors import UserFacingError
 from pulse.kernel.records import Batch
+from storage.models import TICKET_STATUSES
 
 PAGE_SIZE = 100
 OVERLAP_SECONDS = 3600
 TIMEOUT = 60
 PRIORITIES = {"low", "normal", "high", "urgent"}
-STATUSES = {"new", "open", "pending", "hold", "solved", "closed"}
 SENTIMENT_TAGS = {
     "sentiment_negative": "negative",
     "sentiment_neutral": "neutral",
@@ -148,7 +152,7 @@ def map_ticket(
         "contact_external_id": str(requester) if requester is not None else None,
         "subject": (ticket.get("subject") or ticket.get("raw_subject") or None),
         "priority": priority if priority in PRIORITIES else "normal",
-        "status": status if status in STATUSES else "open",
+        "status": status if status in TICKET_STATUSES else "open",
         "created_at": _time(ticket.get("created_at")),
         "solved_at": solved if status in {"solved", "closed"} else None,
         "satisfaction": rating,
@@ -301,7 +305,7 @@ class ZendeskConnector(Connector):
     def _tickets(self, state: dict[str, Any]) -> Iterator[Batch]:
         run_start = int(self._clock())
         ratings = self._ratings(int(state["r"]))
-        no_org = deleted = 0
+        no_org = 0
         while True:
             params: dict[str, Any] = {"include": "metric_sets"}
             if state.get("t"):
@@ -316,9 +320,7 @@ class ZendeskConnector(Connector):
             }
             records = []
             for ticket in page.get("tickets") or []:
-                if (ticket.get("status") or "").lower() == "deleted":
-                    deleted += 1
-                elif ticket.get("organization_id") is None:
+                if ticket.get("organization_id") is None:
                     no_org += 1
                 else:
                     records.append(map_ticket(ticket, solved_at, ratings))
@@ -335,5 +337,3 @@ class ZendeskConnector(Connector):
                 break
         if no_org:
             self.warnings.append(f"{no_org} ticket(s) without an organization were skipped")
-        if deleted:
-            self.warnings.append(f"{deleted} deleted ticket(s) were skipped")

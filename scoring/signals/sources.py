@@ -10,6 +10,7 @@ from sqlalchemy import Float, and_, case, cast, distinct, func, literal, not_, o
 
 from scoring.signals.windows import Windows
 from storage.models import (
+    DELETED_TICKET_STATUS,
     IntegrationDaily,
     Invoice,
     Override,
@@ -78,7 +79,11 @@ def tickets_stmt(windows: Windows) -> AnySelect:
             count(and_(recent, negative)).label("negative_sentiment_90d"),
             count(and_(recent_sentiment, negative)).label("negative_sentiment_flag"),
         )
-        .where(ticket.created_at < windows.end_dt, or_(ticket.created_at >= lookback, open_at))
+        .where(
+            ticket.created_at < windows.end_dt,
+            ticket.status != DELETED_TICKET_STATUS,
+            or_(ticket.created_at >= lookback, open_at),
+        )
         .group_by(ticket.account_id)
     )
 

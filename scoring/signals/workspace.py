@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from pulse.kernel.config import UsageEngineConfig
 from scoring.signals.windows import Windows, WorkspaceMeta
-from storage.models import IntegrationDaily, SurveyResponse, Ticket
+from storage.models import DELETED_TICKET_STATUS, IntegrationDaily, SurveyResponse, Ticket
 from storage.tuning import AnySelect
 from storage.usage_engine import UsageEngine, usage_engine
 from storage.usage_sql import unindexed
@@ -136,7 +136,8 @@ def workspace_meta(
         has_usage=first_day is not None,
         usage_first_day=first_day,
         catalogue=catalogue,
-        has_tickets=exists(select(Ticket.id).where(Ticket.created_at < windows.end_dt)),
+        has_tickets=exists(select(Ticket.id).where(
+            Ticket.created_at < windows.end_dt, Ticket.status != DELETED_TICKET_STATUS)),
         has_surveys=exists(
             select(SurveyResponse.id).where(SurveyResponse.responded_at < windows.end_dt)
         ),

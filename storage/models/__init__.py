@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from storage.models.base import (
     CONTACT_ROLES,
+    DELETED_TICKET_STATUS,
     INVOICE_STATUSES,
     LIFECYCLES,
     LINKED_ONLY_SOURCES,
@@ -70,6 +71,7 @@ __all__ = [
     "AuditLog",
     "Base",
     "CONTACT_ROLES",
+    "DELETED_TICKET_STATUS",
     "Contact",
     "CrmWriteback",
     "DigestSend",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -14,11 +14,14 @@ from fakes.zendesk_api import FakeZendesk
 from sqlalchemy import func, select
 
 from connectors.zendesk import OVERLAP_SECONDS, ZendeskConnector, classify_requests_error
-from pulse.kernel.config import PulseConfig, ZendeskSourceConfig
+from pulse.kernel.config import PulseConfig, ScoringConfig, ZendeskSourceConfig
 from pulse.kernel.records import Batch
 from pulse.services.sync import run_sync
+from scoring.signals.sources import tickets_stmt
+from scoring.signals.windows import Windows
 from storage.db import session_factory
 from storage.models import Account, SyncState, Ticket
+from storage.tuning import query_frame
 
 NOW = 1_767_225_600  # 2026-01-01 00:00 UTC
 START = 1_700_000_000
@@ -168,10 +171,11 @@ def test_solved_at_falls_back_to_updated_at_and_embedded_rating(zendesk: FakeZen
     ]
     connector = _connector()
     tickets = _records(list(connector.pull(None)), "tickets")
-    assert len(tickets) == 1
+    assert [t["status"] for t in tickets] == ["closed", "deleted"]
     assert tickets[0]["solved_at"] == datetime(2025, 12, 3, 12, 30)
     assert tickets[0]["satisfaction"] == "good"
-    assert connector.warnings == ["1 deleted ticket(s) were skipped"]
+    assert tickets[1]["solved_at"] is None
+    assert connector.warnings == []
 
 
 def test_429_with_retry_after_then_success(zendesk: FakeZendesk) -> None:
@@ -263,6 +267,22 @@ def test_second_run_resumes_from_after_cursor(zendesk: FakeZendesk, db_url: str)
     assert second.by_entity["tickets"].unchanged == 0  # nothing exported twice
     assert _count(db_url, Ticket) == 3
     assert _stored_cursor(db_url)["t"] == _after(zendesk, "tickets", 0)
+
+
+def test_a_ticket_deleted_in_zendesk_stops_counting(zendesk: FakeZendesk, db_url: str) -> None:
+    """The export brings a deleted ticket back with status "deleted": stored so, the open
+    urgent ticket it was no longer weighs on its account's health."""
+    _fill(zendesk)
+    assert run_sync(db_url, _cfg(), "zendesk", connector=_connector()).status == "ok"
+    zendesk.tickets.append(_ticket(2, status="deleted", updated_at="2025-12-20T08:00:00Z"))
+    second = run_sync(db_url, _cfg(), "zendesk", connector=_connector())
+    assert second.status == "ok" and second.warnings == [], second.as_dict()
+    with session_factory(db_url)() as s:
+        ticket = s.scalar(select(Ticket).where(Ticket.external_id == "2"))
+        assert ticket is not None and ticket.status == "deleted"
+        counts = query_frame(s, tickets_stmt(Windows.build(date(2025, 12, 21), ScoringConfig())))
+    assert counts["tickets_90d"].sum() == 2  # tickets 1 and 4; 2 is gone, 3 had no org
+    assert counts["open_urgent_high"].sum() == 1  # ticket 4 (high, open)
 
 
 def test_run_killed_on_page_two_keeps_page_one_and_resumes(
