@@ -62,6 +62,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import requests
 
@@ -77,6 +78,8 @@ PAGE_SIZE = 100
 OVERLAP_SECONDS = 3600
 TIMEOUT = 60
 PRIORITIES = {"low", "normal", "high", "urgent"}
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+"""Hosts ``ZENDESK_URL`` may name over plain http: this machine only."""
 SENTIMENT_TAGS = {
     "sentiment_negative": "negative",
     "sentiment_neutral": "neutral",
@@ -127,6 +130,20 @@ def map_organization(org: dict[str, Any]) -> dict[str, Any]:
         "name": org.get("name") or f"Zendesk organization {org['id']}",
         "domain": domains[0].strip().lower() if domains else None,
     }
+
+
+def _base_url(url: str) -> str:
+    """``ZENDESK_URL`` without its trailing slash; https only (basic auth sends the API
+    token with every request), but for a server on this machine (a test double)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"ZENDESK_URL '{url}' is not a URL (e.g. https://yourcompany.zendesk.com)")
+    if parts.scheme == "http" and parts.hostname not in LOCAL_HOSTS:
+        raise ConfigError(
+            f"ZENDESK_URL '{url}' is http: the API token would cross the network in clear; "
+            "use https://")
+    return url.rstrip("/")
 
 
 def map_ticket(
@@ -198,7 +215,7 @@ class ZendeskConnector(Connector):
         missing = [k for k, v in env.items() if not v]
         if missing:
             raise ConfigError(f"Zendesk sync needs {', '.join(missing)} in the environment")
-        self._base = env["ZENDESK_URL"].rstrip("/")
+        self._base = _base_url(env["ZENDESK_URL"])
         session = requests.Session()
         session.auth = (f"{env['ZENDESK_EMAIL']}/token", env["ZENDESK_API_TOKEN"])
         session.headers["Accept"] = "application/json"

@@ -350,3 +350,19 @@ def test_full_sync_reads_every_ticket_from_the_configured_start(
     assert _queries(zendesk, "satisfaction_ratings")[0]["start_time"] == str(START)
     assert full.by_entity["tickets"].unchanged == 3  # every ticket read again
     assert full.by_entity["accounts"].unchanged == 3
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [("http://acme.zendesk.com", "in clear"), ("acme.zendesk.com", "is not a URL")],
+)
+def test_zendesk_url_must_be_https_off_this_machine(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, url: str, said: str
+) -> None:
+    monkeypatch.setenv("ZENDESK_URL", url)
+    monkeypatch.setenv("ZENDESK_EMAIL", "agent@acme.test")
+    monkeypatch.setenv("ZENDESK_API_TOKEN", "tok")
+    report = run_sync(db_url, _cfg(), "zendesk", connector=_connector())
+    assert report.status == "failed"
+    assert len(report.errors) == 1 and "ZENDESK_URL" in report.errors[0]
+    assert said in report.errors[0]
