@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from .server import LocalFake
+from .server import LocalFake, ScriptedFailures, reply
 
 ERROR_TYPES = {401: "invalid_request_error", 429: "rate_limit_error"}
 
@@ -35,14 +35,6 @@ class StripeRequest:
     api_key: str | None
     status: int
     method: str = "GET"
-
-
-@dataclass
-class _Failure:
-    status: int
-    remaining: int
-    retry_after: str | None
-    only_later_pages: bool
 
 
 @dataclass
@@ -60,7 +52,7 @@ class FakeStripe(LocalFake):
     now: Callable[[], float] = time.time
 
     def __post_init__(self) -> None:
-        self._failures: dict[str, list[_Failure]] = {}
+        self._failures = ScriptedFailures()
         self._idempotent: dict[str, tuple[int, dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -77,10 +69,8 @@ class FakeStripe(LocalFake):
         only_later_pages: bool = False,
     ) -> None:
         """Answer the next ``times`` requests for ``resource`` with HTTP ``status``."""
-        with self._lock:
-            self._failures.setdefault(resource, []).append(
-                _Failure(status, times, retry_after, only_later_pages)
-            )
+        self._failures.add(resource, status, times, retry_after=retry_after,
+                           only_later_pages=only_later_pages)
 
     def calls(self, resource: str) -> list[StripeRequest]:
         return [r for r in self.requests if r.resource == resource]
@@ -92,19 +82,7 @@ class FakeStripe(LocalFake):
         return f"http://{host}:{port}"
 
     def start(self) -> FakeStripe:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server naming
-                fake._handle(self)
-
-            def do_POST(self) -> None:  # noqa: N802 - http.server naming
-                fake._handle_update(self)
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                pass
-
-        self._serve(Handler)
+        self._serve_calls(GET=self._handle, POST=self._handle_update)
         return self
 
     # --- serving -------------------------------------------------------------------------
@@ -192,30 +170,18 @@ class FakeStripe(LocalFake):
         body: dict[str, Any],
         headers: dict[str, str],
     ) -> None:
-        payload = json.dumps(body).encode()
-        req.send_response(status)
-        req.send_header("Content-Type", "application/json")
-        req.send_header("Content-Length", str(len(payload)))
-        req.send_header("Request-Id", f"req_fake_{len(self.requests)}")
-        for name, value in headers.items():
-            req.send_header(name, value)
-        req.end_headers()
-        req.wfile.write(payload)
+        reply(req, status, json.dumps(body).encode(),
+              headers={"Request-Id": f"req_fake_{len(self.requests)}", **headers})
 
     def _scripted(
         self, resource: str, query: dict[str, str]
     ) -> tuple[int, dict[str, Any], dict[str, str]] | None:
         """The next scripted failure for ``resource``, if one is due."""
-        with self._lock:
-            for failure in self._failures.get(resource, []):
-                if failure.remaining <= 0:
-                    continue
-                if failure.only_later_pages and "starting_after" not in query:
-                    continue
-                failure.remaining -= 1
-                headers = {"Retry-After": failure.retry_after} if failure.retry_after else {}
-                return failure.status, self._error(failure.status, "scripted failure"), headers
-        return None
+        due = self._failures.due(resource, later_page="starting_after" in query)
+        if due is None:
+            return None
+        status, headers = due
+        return status, self._error(status, "scripted failure"), headers
 
     def _error(self, status: int, message: str) -> dict[str, Any]:
         return {"error": {"type": ERROR_TYPES.get(status, "api_error"), "message": message}}

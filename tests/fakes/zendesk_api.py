@@ -54,7 +54,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from .server import LocalFake
+from .server import LocalFake, ScriptedFailures, reply
 
 ENDPOINTS = {
     "/api/v2/organizations.json": "organizations",
@@ -79,14 +79,6 @@ class ZendeskRequest:
     auth: str | None  # the decoded basic credentials, "user:password"
     status: int
     body: Any = None  # the JSON answered (None for a text body)
-
-
-@dataclass
-class _Failure:
-    status: int
-    remaining: int
-    retry_after: str | None
-    only_later_pages: bool
 
 
 def _encode(kind: str, position: int) -> str:
@@ -127,7 +119,7 @@ class FakeZendesk(LocalFake):
     export_trailing_empty_page: bool = False
 
     def __post_init__(self) -> None:
-        self._failures: dict[str, list[_Failure]] = {}
+        self._failures = ScriptedFailures()
         self._lock = threading.Lock()
 
     # --- control -------------------------------------------------------------------------
@@ -136,9 +128,8 @@ class FakeZendesk(LocalFake):
              retry_after: str | None = None, only_later_pages: bool = False) -> None:
         """Answer the next ``times`` requests to ``endpoint`` with HTTP ``status``."""
         assert endpoint in ENDPOINTS.values(), endpoint
-        with self._lock:
-            self._failures.setdefault(endpoint, []).append(
-                _Failure(status, times, retry_after, only_later_pages))
+        self._failures.add(endpoint, status, times, retry_after=retry_after,
+                           only_later_pages=only_later_pages)
 
     def calls(self, endpoint: str) -> list[ZendeskRequest]:
         return [r for r in self.requests if r.endpoint == endpoint]
@@ -148,16 +139,7 @@ class FakeZendesk(LocalFake):
         return f"http://127.0.0.1:{self.server_port}"
 
     def start(self) -> FakeZendesk:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server naming
-                fake._handle(self)
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                pass
-
-        self._serve(Handler)
+        self._serve_calls(GET=self._handle)
         return self
 
     # --- serving -------------------------------------------------------------------------
@@ -171,16 +153,11 @@ class FakeZendesk(LocalFake):
         with self._lock:
             self.requests.append(ZendeskRequest(
                 endpoint, query, auth, status, None if isinstance(body, str) else body))
-        text = body if isinstance(body, str) else json.dumps(body)
-        payload = text.encode()
-        req.send_response(status)
-        req.send_header("Content-Type", "text/plain" if isinstance(body, str)
-                        else "application/json; charset=utf-8")
-        req.send_header("Content-Length", str(len(payload)))
-        for name, value in headers.items():
-            req.send_header(name, value)
-        req.end_headers()
-        req.wfile.write(payload)
+        if isinstance(body, str):
+            reply(req, status, body.encode(), "text/plain", headers)
+        else:
+            reply(req, status, json.dumps(body).encode(), "application/json; charset=utf-8",
+                  headers)
 
     @staticmethod
     def _credentials(header: str) -> str | None:
@@ -214,15 +191,11 @@ class FakeZendesk(LocalFake):
                           "/api/v2/satisfaction_ratings.json")
 
     def _scripted(self, endpoint: str, query: dict[str, str]) -> Answer | None:
-        later = "page[after]" in query or "cursor" in query
-        with self._lock:
-            for failure in self._failures.get(endpoint, []):
-                if failure.remaining <= 0 or (failure.only_later_pages and not later):
-                    continue
-                failure.remaining -= 1
-                headers = {"Retry-After": failure.retry_after} if failure.retry_after else {}
-                return failure.status, ERRORS.get(failure.status, {"error": "Error"}), headers
-        return None
+        due = self._failures.due(endpoint, "page[after]" in query or "cursor" in query)
+        if due is None:
+            return None
+        status, headers = due
+        return status, ERRORS.get(status, {"error": "Error"}), headers
 
     def _url(self, path: str, query: dict[str, Any]) -> str:
         return f"{self.base_url}{path}?{urlencode(query)}"
