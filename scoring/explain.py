@@ -23,6 +23,7 @@ from scoring.components import (
     OPTIONAL_COMPONENTS,
     Combined,
     ComponentResult,
+    as_number,
 )
 from scoring.learn.entries import LEARNED_KEY_PREFIX, MODEL_KEY, counted, model_provenance
 
@@ -177,19 +178,9 @@ def _fmt_tenths(t: int, signed: bool = False) -> str:
     return f"{sign}{t // 10}.{t % 10}"
 
 
-def _num(x: Any) -> float | None:
-    if x is None:
-        return None
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return None if np.isnan(v) else v
-
-
 def _arrow(prev: Any, curr: Any, fmt: str = "{:.0f}") -> str | None:
     """ "a -> b" when both known and different after formatting."""
-    p, c = _num(prev), _num(curr)
+    p, c = as_number(prev), as_number(curr)
     if p is None and c is None:
         return None
     ps = "none" if p is None else fmt.format(p)
@@ -198,7 +189,7 @@ def _arrow(prev: Any, curr: Any, fmt: str = "{:.0f}") -> str | None:
 
 
 def _pct(x: Any) -> float | None:
-    v = _num(x)
+    v = as_number(x)
     return None if v is None else v * 100.0
 
 
@@ -232,7 +223,8 @@ def _value_phrase(key: str, prev: Mapping[str, Any], curr: Mapping[str, Any]) ->
         add("features used", p.get("features_used"), c.get("features_used"))
         add("core features used", p.get("core_features_used"), c.get("core_features_used"))
     elif key == "engagement":
-        po, co = _num(p.get("open_urgent_high")) or 0, _num(c.get("open_urgent_high")) or 0
+        po = as_number(p.get("open_urgent_high")) or 0
+        co = as_number(c.get("open_urgent_high")) or 0
         if co > po:
             bits.append(f"{co - po:.0f} new open urgent/high ticket{'s' if co - po != 1 else ''}")
         elif co < po:
@@ -291,7 +283,7 @@ def _change_items(
                 phrase = f"{label} lost its data ({c.get('detail')}), weights renormalised"
         else:
             phrase = _value_phrase(key, p, c) or label
-            pw, cw = _num(p.get("effective_weight")), _num(c.get("effective_weight"))
+            pw, cw = as_number(p.get("effective_weight")), as_number(c.get("effective_weight"))
             if pw is not None and cw is not None and round(pw * 100) != round(cw * 100):
                 phrase += f", weight {pw:.0%} -> {cw:.0%}"
                 if data_changed:
@@ -345,7 +337,8 @@ def _method_change(prev_snapshot: Snapshot, curr_snapshot: Snapshot) -> str | No
     after = model_provenance(_get(curr_snapshot, "components"))
     if before == after:
         return None
-    prev_score, curr_score = _num(_get(prev_snapshot, "score")), _num(_get(curr_snapshot, "score"))
+    prev_score = as_number(_get(prev_snapshot, "score"))
+    curr_score = as_number(_get(curr_snapshot, "score"))
     scores = _arrow(prev_score, curr_score, "{:.1f}") or f"{curr_score or 0.0:.1f}"
     by = f"a learned model ({after})" if after else "the rules score"
     return f"{scores}: now scored with {by}; the points do not compare with the last snapshot's"
@@ -400,7 +393,7 @@ def render_breakdown(snapshot: Snapshot) -> list[str]:
     learned = model_provenance(stored)
     as_of = _get(snapshot, "as_of")
     as_of_text = as_of.isoformat() if isinstance(as_of, date) else str(as_of or "")
-    score = _num(_get(snapshot, "score"))
+    score = as_number(_get(snapshot, "score"))
     lines = [
         f"Score {score:.1f}/100 ({tier_label(_get(snapshot, 'tier'))})"
         + (f" as of {as_of_text}" if as_of_text else "")
@@ -414,9 +407,9 @@ def render_breakdown(snapshot: Snapshot) -> list[str]:
     lines.append(f"{head:<{width}} {'weight':>6} {'value':>6} {'points':>7}  detail")
     for c in comps:
         label = c.get("label") or COMPONENT_LABELS.get(str(c.get("key")), c.get("key"))
-        eff = _num(c.get("effective_weight")) or 0.0
+        eff = as_number(c.get("effective_weight")) or 0.0
         if c.get("has_data"):
-            value = _num(c.get("value"))
+            value = as_number(c.get("value"))
             value_text = "-" if value is None else f"{value:.2f}"
             if c.get("kind") == "learned":
                 value_text = _learned_value(c.get("value"))
@@ -440,12 +433,12 @@ def render_breakdown(snapshot: Snapshot) -> list[str]:
     reasons: Sequence[str] = _get(snapshot, "reasons") or []
     if reasons:
         lines.append("Reasons: " + "; ".join(reasons))
-    exp = _num(_get(snapshot, "expansion_score"))
+    exp = as_number(_get(snapshot, "expansion_score"))
     if exp is not None:
         lines.append(f"Expansion score {exp:.1f}/100")
     risk = _get(snapshot, "renewal_risk")
     if risk:
-        rs = _num(_get(snapshot, "renewal_risk_score"))
+        rs = as_number(_get(snapshot, "renewal_risk_score"))
         lines.append(f"Renewal risk {risk}" + (f" ({rs:.0f}/100)" if rs is not None else ""))
     return lines
 
@@ -454,5 +447,5 @@ def _learned_value(value: Any) -> str:
     """A learned input's value as read: a number to 4 figures, a category, or "-"."""
     if value is None:
         return "-"
-    number = _num(value)
+    number = as_number(value)
     return f"{number:.4g}" if number is not None else str(value)

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from pulse.kernel.config import ScoringConfig
-from scoring.components import Combined, ComponentResult
+from scoring.components import Combined, ComponentResult, as_number
 from scoring.signals import Signals
 
 EXPANSION_SEAT_POINTS = 40.0
@@ -285,14 +285,6 @@ STRONG_COMPONENTS_NAMED = 2
 """At most this many strong components are named as an expansion candidate's reason."""
 
 
-def _number(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if np.isnan(number) else number
-
-
 def expansion_signals(components: Sequence[Mapping[str, Any]], seat_ratio: float) -> list[str]:
     """What speaks for expanding an account, read from its stored component entries
     (``ScoreSnapshot.components``): seats near or over the licence cap, rising activity,
@@ -301,19 +293,21 @@ def expansion_signals(components: Sequence[Mapping[str, Any]], seat_ratio: float
     by_key = {c.get("key"): c for c in components if c.get("has_data")}
     out: list[str] = []
     seats = by_key.get("seats") or {}
-    ratio = _number((seats.get("raw") or {}).get("ratio"))
+    ratio = as_number((seats.get("raw") or {}).get("ratio"))
     if ratio is not None and ratio >= seat_ratio:
         cap = "at or over the licence cap" if ratio >= 1.0 else "near the licence cap"
         out.append(f"{seats.get('detail')}: {cap}")
     trend = by_key.get("trend") or {}
-    change = _number((trend.get("raw") or {}).get("change_pct"))
+    change = as_number((trend.get("raw") or {}).get("change_pct"))
     if change is not None and change > 0:
         out.append(f"activity up {change:.0f}% on the previous window")
     if out:
         return out
+    def value(c: Mapping[str, Any]) -> float:
+        return as_number(c.get("value")) or 0.0
+
     strong = sorted(
-        (c for c in by_key.values() if (_number(c.get("value")) or 0.0) >= STRONG_COMPONENT_VALUE),
-        key=lambda c: -(_number(c.get("value")) or 0.0),
+        (c for c in by_key.values() if value(c) >= STRONG_COMPONENT_VALUE), key=lambda c: -value(c)
     )[:STRONG_COMPONENTS_NAMED]
     return [
         f"strong {str(c.get('label', c.get('key'))).lower()}: {c.get('detail')}" for c in strong

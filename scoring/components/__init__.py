@@ -27,6 +27,7 @@ from scoring.components.base import (
     DATA_COMPONENT_KEYS,
     OPTIONAL_COMPONENTS,
     ComponentResult,
+    as_number,
 )
 from scoring.components.combine import (
     Combined,
@@ -79,6 +80,7 @@ __all__ = [
     "Combined",
     "ComponentResult",
     "apply_score_overrides",
+    "as_number",
     "assign_tier",
     "combine",
     "component_entries",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from math import isnan
+from typing import Any
 
 import pandas as pd
 
@@ -72,6 +74,16 @@ class ComponentResult:
             short = lines if reason is None else pd.Series(list(reason), index=index, dtype=object)
             self._written = (lines, short)
         return self._written
+
+
+def as_number(value: Any) -> float | None:
+    """A figure read back from a stored entry as a float; None when missing, NaN or not a
+    number."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if isnan(number) else number
 
 
 def whole(x: float) -> str:
