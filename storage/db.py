@@ -5,17 +5,29 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
+PG_CONNECT_TIMEOUT_SECONDS = 10
+"""How long a PostgreSQL connection may take to open (libpq's ``connect_timeout``; a
+``connect_timeout`` in the URL wins). libpq's own default is to wait for ever: a database
+behind a dropped route hung `/readyz`, the scheduler and every request instead of
+failing."""
+
 
 @lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
-    """A pooled engine; SQLite gets foreign keys on and WAL so readers do not block writers."""
-    engine = create_engine(url, future=True)
+    """A pooled engine; SQLite gets foreign keys on and WAL so readers do not block writers;
+    PostgreSQL connections give up opening after :data:`PG_CONNECT_TIMEOUT_SECONDS`."""
+    connect_args: dict[str, Any] = {}
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_SECONDS
+    engine = create_engine(url, future=True, connect_args=connect_args)
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")

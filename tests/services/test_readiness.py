@@ -3,11 +3,15 @@ the migrations when the database is behind, the last pipeline run reported."""
 
 from __future__ import annotations
 
+import socket
+import threading
 from datetime import date, datetime
 
+import pytest
 from sqlalchemy import text
 
-from pulse.services.readiness import check_readiness
+import storage.db
+from pulse.services.readiness import Readiness, check_readiness
 from storage.db import get_engine, session_scope
 from storage.migrate import head_revision
 from storage.models import PipelineRun
@@ -50,3 +54,23 @@ def test_not_ready_when_the_database_is_unreachable(tmp_path: object) -> None:
     assert not ready.ready
     assert ready.checks["database"] == "unreachable"
     assert ready.problems[0].startswith("database unreachable")
+
+
+def test_a_database_that_never_answers_makes_readyz_unready_not_hang(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A PostgreSQL whose port accepts connections and never answers (a dropped route,
+    a stuck proxy): libpq would wait for ever; the probe says unreachable instead."""
+    monkeypatch.setattr(storage.db, "PG_CONNECT_TIMEOUT_SECONDS", 1)
+    verdicts: list[Readiness] = []
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # connections queue up; nothing is ever read or sent
+        url = f"postgresql+psycopg://pulse@127.0.0.1:{silent.getsockname()[1]}/pulse"
+        probe = threading.Thread(target=lambda: verdicts.append(check_readiness(url)),
+                                 daemon=True)
+        probe.start()
+        probe.join(timeout=10)  # libpq's default would still be waiting
+        assert not probe.is_alive(), "/readyz hung on a database that never answers"
+        get_engine(url).dispose()
+    assert not verdicts[0].ready and verdicts[0].checks["database"] == "unreachable"
