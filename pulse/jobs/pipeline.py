@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from connectors.crm import ready_crms
 from pulse.jobs.locks import run_lock
@@ -36,6 +37,12 @@ from storage.models import AuditLog, IntegrationDaily, PipelineRun, UsageDaily
 from storage.snapshot_thinning import Thinned, thin_snapshots
 
 log = logging.getLogger("pulse.jobs.pipeline")
+
+RUNNING = "running"
+"""A run's status from its start until its steps are written."""
+INTERRUPTED = "interrupted"
+"""A run cut short (its process died or was stopped): set by the next run; a scheduled
+one is run again by the next process that runs the day's pipeline."""
 
 Sleep = Callable[[float], None]
 
@@ -317,10 +324,25 @@ def step_finished(outcome: StepOutcome) -> None:
     telemetry.PIPELINE_STEP_SECONDS.labels(outcome.name, outcome.status).observe(outcome.seconds)
 
 
+def settle_interrupted(config: PulseConfig) -> int:
+    """Mark the runs left ``running`` as :data:`INTERRUPTED`; how many. Call holding the
+    run lock: every run holds it while it runs, so a row still ``running`` then belongs to
+    a process that died or was stopped mid-run (its lock went with its connection)."""
+    with session_scope(config.database_url) as session:
+        left = session.scalars(select(PipelineRun).where(PipelineRun.status == RUNNING)).all()
+        for run in left:
+            log.warning("pipeline run %s (%s, %s) started %s on %s was cut short: marked %s",
+                        run.id, run.kind, run.run_date, run.started_at, run.host, INTERRUPTED)
+            run.status = INTERRUPTED
+        return len(left)
+
+
 def claim_day(config: PulseConfig, day: date, now: datetime, kind: str) -> int | None:
-    """Insert this run's row; for a scheduled run, None when the day is already claimed."""
-    run = PipelineRun(run_date=day, kind=kind, started_at=now, status="running", steps=[],
-                      host=f"{socket.gethostname()}:{os.getpid()}")
+    """Insert this run's row; for a scheduled run, None when the day is already claimed
+    by a run that finished (an :data:`INTERRUPTED` one is taken over: run again)."""
+    host = f"{socket.gethostname()}:{os.getpid()}"
+    run = PipelineRun(run_date=day, kind=kind, started_at=now, status=RUNNING, steps=[],
+                      host=host)
     factory = session_factory(config.database_url)
     with factory() as session:
         session.add(run)
@@ -328,8 +350,22 @@ def claim_day(config: PulseConfig, day: date, now: datetime, kind: str) -> int |
             session.commit()
         except IntegrityError:
             session.rollback()
-            return None
+            return _take_over(session, day, now, host)
         return run.id
+
+
+def _take_over(session: Session, day: date, now: datetime, host: str) -> int | None:
+    """Run the day's scheduled run again in its row when it was cut short; else None."""
+    cut = session.scalars(select(PipelineRun).where(
+        PipelineRun.run_date == day, PipelineRun.kind == "scheduled",
+        PipelineRun.status == INTERRUPTED)).first()
+    if cut is None:
+        return None
+    log.warning("the scheduled pipeline of %s was cut short (started %s on %s): running it "
+                "again", day, cut.started_at, cut.host)
+    cut.started_at, cut.finished_at, cut.status, cut.steps, cut.host = now, None, RUNNING, [], host
+    session.commit()
+    return cut.id
 
 
 def run_pipeline(
@@ -365,6 +401,7 @@ def _run_locked(
     on_failure: Callable[[PipelineRun], None] | None,
 ) -> PipelineRun | None:
     config, now = ctx.config, ctx.now
+    settle_interrupted(config)
     run_id = claim_day(config, ctx.today, now, kind)
     if run_id is None:
         log.info("scheduled pipeline for %s already ran (or is running) elsewhere", ctx.today)

@@ -177,7 +177,8 @@ class PipelineRun(Base):
     kind: Mapped[str] = mapped_column(String(20))  # scheduled | manual
     started_at: Mapped[datetime] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
-    status: Mapped[str] = mapped_column(String(20), default="running")  # running | ok | failed
+    # running | ok | failed | interrupted (cut short, pulse.jobs.pipeline.settle_interrupted)
+    status: Mapped[str] = mapped_column(String(20), default="running")
     steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     host: Mapped[str] = mapped_column(String(200), default="")
 

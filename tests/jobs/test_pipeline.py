@@ -164,6 +164,28 @@ def test_a_scheduled_run_happens_once_a_day_manual_runs_any_time(db_url: str) ->
     ]
 
 
+def test_a_run_cut_short_is_marked_and_the_days_scheduled_run_runs_again(db_url: str) -> None:
+    """A server stopped (or killed) mid-run leaves its row `running` and the day claimed:
+    the next run marks it interrupted, and a scheduled one is run again, in its row."""
+    cfg = _config(db_url)
+    steps = (("retention", _ok, ()),)
+    with session_scope(db_url) as s:
+        s.add_all([
+            PipelineRun(run_date=END, kind="scheduled", started_at=MORNING, status="running",
+                        steps=[], host="gone:1"),
+            PipelineRun(run_date=END, kind="manual", started_at=MORNING, status="running",
+                        steps=[], host="gone:2"),
+        ])
+    later = MORNING + timedelta(minutes=20)
+    run = run_pipeline(cfg, now=later, kind="scheduled", steps=steps)
+    assert run is not None and run.status == "ok" and run.host != "gone:1"
+    assert [(r.kind, r.status, r.started_at) for r in _runs(db_url)] == [
+        ("scheduled", "ok", later), ("manual", "interrupted", MORNING)
+    ]
+    # done now: the day is claimed as before
+    assert run_pipeline(cfg, now=later, kind="scheduled", steps=steps) is None
+
+
 def test_the_day_is_the_workspace_local_day(db_url: str) -> None:
     cfg = _config(db_url, workspace={"timezone": "America/Los_Angeles"})
     steps = (("retention", _ok, ()),)
