@@ -19,15 +19,21 @@ behind a dropped route hung `/readyz`, the scheduler and every request instead o
 failing."""
 
 
+def connect_args(url: str) -> dict[str, Any]:
+    """What every engine on Pulse's database ``url`` hands the driver: a PostgreSQL
+    connection gives up opening after :data:`PG_CONNECT_TIMEOUT_SECONDS` unless the URL
+    sets its own ``connect_timeout``."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        return {"connect_timeout": PG_CONNECT_TIMEOUT_SECONDS}
+    return {}
+
+
 @lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
     """A pooled engine; SQLite gets foreign keys on and WAL so readers do not block writers;
     PostgreSQL connections give up opening after :data:`PG_CONNECT_TIMEOUT_SECONDS`."""
-    connect_args: dict[str, Any] = {}
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
-        connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_SECONDS
-    engine = create_engine(url, future=True, connect_args=connect_args)
+    engine = create_engine(url, future=True, connect_args=connect_args(url))
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")

@@ -22,6 +22,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.pool import NullPool
 
+from storage.db import connect_args
+
 LEADER_LOCK_KEY = 0x70756C7365  # "pulse": the advisory lock every Pulse process competes for
 RUN_LOCK_KEY = 0x70756C7372  # "pulsr": held by the one pipeline (or alerts, digest) run
 RUN_LOCK_POLL_SECONDS = 1.0
@@ -46,7 +48,8 @@ class DatabaseLock:
 
     def _acquire_pg(self) -> bool:
         self.release()
-        engine = create_engine(self.url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        engine = create_engine(self.url, poolclass=NullPool, isolation_level="AUTOCOMMIT",
+                               connect_args=connect_args(self.url))
         conn = engine.connect()
         got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar())
         if got:

@@ -165,3 +165,34 @@ def test_the_scheduler_waits_out_a_manual_run_and_its_frequent_check_steps_aside
         assert scheduler.alerts_check() is None  # skipped while a run holds the lock
         scheduler.stop()
     assert _run_count(db_url) == 0  # no day claimed by a run that never ran
+
+
+def test_the_leader_lock_gives_up_on_a_database_that_never_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The scheduler asks for the leader lock every 15 s, one check at a time: a connect
+    that never ended (libpq waits for ever) stopped every later check for good."""
+    import socket
+
+    import storage.db
+    from pulse.jobs.locks import LeaderLock
+
+    monkeypatch.setattr(storage.db, "PG_CONNECT_TIMEOUT_SECONDS", 1)
+    outcome: list[str] = []
+
+    def ask(url: str) -> None:
+        try:
+            LeaderLock(url).acquire()
+            outcome.append("acquired")
+        except Exception as exc:  # noqa: BLE001 - the point is that it ends
+            outcome.append(type(exc).__name__)
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # connections queue up; nothing is ever read or sent
+        url = f"postgresql+psycopg://pulse@127.0.0.1:{silent.getsockname()[1]}/pulse"
+        asking = threading.Thread(target=ask, args=(url,), daemon=True)
+        asking.start()
+        asking.join(timeout=10)
+        assert not asking.is_alive(), "asking for the leader lock hung"
+    assert outcome == ["OperationalError"]
