@@ -195,7 +195,8 @@ def _score_with_figures(
         tier = tier.where(~(tier.index.isin(thin) & (tier == "healthy")), "fine")
     by_model = None
     if learned is not None:
-        by_model = _scored_by_model(learned, signals, values, flags, entries, cfg)
+        by_model = _scored_by_model(learned, signals, values, flags, entries, cfg,
+                                    results["csm"].detail)
         score, tier, flags = by_model.score, by_model.tier, by_model.flags
         entries = by_model.entries
     exp = expansion(signals, results, combined, cfg)
@@ -261,17 +262,34 @@ def _scored_by_model(
     flags: pd.DataFrame,
     rules: list[list[dict[str, Any]]],
     cfg: ScoringConfig,
+    csm_detail: pd.Series,
 ) -> _ByModel:
-    """Score, tier, flags, component entries and reasons under the learned model."""
+    """Score, tier, flags, component entries and reasons under the learned model.
+
+    A CSM's score override pins the learned score as it pins the rules': the rules'
+    ``csm`` entry then counts the difference (override minus the model's score), so the
+    points still add up to the score, and the override leads the reasons."""
     lscore = apply_model(learned.model, signals.frame, values, flags,
                          signals.meta.windows.as_of, learned.attributes)
+    frame = signals.frame
+    pinned = frame["csm_score"].where(frame["csm_kind"] == "score").round(1)
+    pinned = pinned.where(lscore.health.notna())
+    adjust = (pinned - lscore.health).round(1)
+    health = pinned.fillna(lscore.health)
+    tier = lscore.tier.where(pinned.isna(), learned.model.tiers(health))
+    reasons = learned_reasons(lscore.points, lscore.most, lscore.bins, lscore.values)
+    if pinned.notna().any():
+        lead = ("CSM: " + csm_detail).where(pinned.notna())
+        reasons = pd.Series([[why, *rest] if isinstance(why, str) else rest
+                             for why, rest in zip(lead, reasons, strict=True)],
+                            index=reasons.index, dtype=object)
     return _ByModel(
-        score=lscore.health,
-        tier=lscore.tier,
-        # the score-drop flag follows the model's health
-        flags=_read_by_model(compute_flags(signals, lscore.health, cfg), lscore.values),
-        entries=_learned_components(lscore, rules, learned.model),
-        reasons=learned_reasons(lscore.points, lscore.most, lscore.bins, lscore.values),
+        score=health,
+        tier=tier,
+        # the score-drop flag follows the score shown
+        flags=_read_by_model(compute_flags(signals, health, cfg), lscore.values),
+        entries=_learned_components(lscore, rules, learned.model, adjust),
+        reasons=reasons,
     )
 
 
@@ -293,13 +311,24 @@ def _read_by_model(flags: pd.DataFrame, values: pd.DataFrame) -> pd.DataFrame:
 
 
 def _learned_components(
-    lscore: LearnedScore, rules: list[list[dict[str, Any]]], model: LearnedModel
+    lscore: LearnedScore,
+    rules: list[list[dict[str, Any]]],
+    model: LearnedModel,
+    pinned_by: pd.Series,
 ) -> list[list[dict[str, Any]]]:
+    """The model's entries, the rules' kept for reference, the model's own; where a CSM
+    pinned the score (``pinned_by``: override minus the model's score, else NaN) the
+    rules' ``csm`` entry counts that difference."""
     head = model_entry(model)
-    return [
-        [*mine, *rules_entries_for_reference(theirs), head]
-        for mine, theirs in zip(learned_entries(lscore), rules, strict=True)
-    ]
+    out = []
+    for mine, theirs, by in zip(learned_entries(lscore), rules, pinned_by.tolist(),
+                                strict=True):
+        kept = rules_entries_for_reference(theirs)
+        if by == by:  # not NaN: pinned
+            kept = [e | {"points": by, "counted": True} if e["key"] == "csm" else e
+                    for e in kept]
+        out.append([*mine, *kept, head])
+    return out
 
 
 def add_peer_percentiles(

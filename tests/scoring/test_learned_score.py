@@ -4,7 +4,7 @@ every snapshot, and an empty at-risk tier said out loud."""
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from factories import CHURN_AS_OF, learned_model_document, load_churn_workspace
@@ -16,7 +16,7 @@ from scoring.engine import EMPTY_AT_RISK, run_scoring
 from scoring.learn.entries import counted, model_provenance
 from scoring.learn.live import LearnedModel
 from scoring.learn.scorecard import ScorecardError
-from storage.models import ScoreSnapshot
+from storage.models import Override, ScoreSnapshot
 
 COMPUTED = datetime(2025, 4, 1, 6, 0)
 
@@ -92,3 +92,40 @@ def test_a_model_without_its_threshold_is_refused() -> None:
     del doc["at_risk"]
     with pytest.raises(ScorecardError, match="at-risk threshold"):
         LearnedModel.from_document(doc)
+
+
+def test_a_csm_score_override_pins_the_learned_score_too(session: Session) -> None:
+    """A CSM who pins an account's score is not overruled by the learned model: the
+    score is the override, the CSM line counts the difference (the points still add up)
+    and leads the reasons; the other accounts keep the model's score."""
+    load_churn_workspace(session, accounts=30)
+    model = LearnedModel.from_document(learned_model_document())
+    free = {s.account_id: s.score for s in _scored(session, model)}
+    pinned = max(free, key=lambda a: free[a])  # the model's best: pinned to at risk
+    session.add(Override(account_id=pinned, kind="score", score=12.0,
+                         reason="exec sponsor left", author="U1", author_name="Ann",
+                         created_at=COMPUTED - timedelta(days=2),
+                         expires_on=CHURN_AS_OF + timedelta(days=30)))
+    session.flush()
+    after = {s.account_id: s for s in _scored(session, model)}
+    snap = after[pinned]
+    assert (snap.score, snap.tier) == (12.0, "at_risk")
+    entries = counted(snap.components)
+    assert sum(e["points"] for e in entries) == pytest.approx(12.0, abs=1e-9)
+    [csm] = [e for e in entries if e["key"] == "csm"]
+    assert csm["points"] == pytest.approx(12.0 - free[pinned], abs=0.05)
+    assert "score set to 12, exec sponsor left" in csm["detail"]
+    assert snap.reasons[0].startswith("CSM: score set to 12")
+    assert model_provenance(snap.components) is not None
+    for account_id, score in free.items():
+        if account_id != pinned:
+            assert after[account_id].score == score
+            assert [e["kind"] for e in counted(after[account_id].components)] == [
+                "learned", "learned"]
+
+
+def _scored(session: Session, model: LearnedModel) -> list[ScoreSnapshot]:
+    run_scoring(session, PulseConfig(), CHURN_AS_OF, COMPUTED, model=model)
+    session.flush()
+    session.expire_all()
+    return _snapshots(session)
