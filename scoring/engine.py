@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from math import isnan
 from typing import Any
 
 import pandas as pd
@@ -40,6 +41,7 @@ from scoring.components import (
     combine,
     component_entries,
     compute_components,
+    pinned_scores,
     usage_baselines,
 )
 from scoring.explain import build_reasons
@@ -271,9 +273,7 @@ def _scored_by_model(
     points still add up to the score, and the override leads the reasons."""
     lscore = apply_model(learned.model, signals.frame, values, flags,
                          signals.meta.windows.as_of, learned.attributes)
-    frame = signals.frame
-    pinned = frame["csm_score"].where(frame["csm_kind"] == "score").round(1)
-    pinned = pinned.where(lscore.health.notna())
+    pinned = pinned_scores(signals.frame).where(lscore.health.notna())
     adjust = (pinned - lscore.health).round(1)
     health = pinned.fillna(lscore.health)
     tier = lscore.tier.where(pinned.isna(), learned.model.tiers(health))
@@ -324,7 +324,7 @@ def _learned_components(
     for mine, theirs, by in zip(learned_entries(lscore), rules, pinned_by.tolist(),
                                 strict=True):
         kept = rules_entries_for_reference(theirs)
-        if by == by:  # not NaN: pinned
+        if not isnan(by):  # pinned
             kept = [e | {"points": by, "counted": True} if e["key"] == "csm" else e
                     for e in kept]
         out.append([*mine, *kept, head])

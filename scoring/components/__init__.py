@@ -34,6 +34,7 @@ from scoring.components.combine import (
     apply_score_overrides,
     assign_tier,
     combine,
+    pinned_scores,
     portfolio_thresholds,
     round_points,
 )
@@ -85,6 +86,7 @@ __all__ = [
     "combine",
     "component_entries",
     "compute_components",
+    "pinned_scores",
     "portfolio_thresholds",
     "round_points",
     "seat_curve",

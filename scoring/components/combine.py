@@ -27,6 +27,11 @@ class Combined:
     """The cut-offs the tiers were assigned with (:func:`portfolio_thresholds`)."""
 
 
+def pinned_scores(frame: pd.DataFrame) -> pd.Series:
+    """Each account's score as a CSM's score override pins it, to a tenth (NaN: none)."""
+    return frame["csm_score"].where(frame["csm_kind"] == "score").round(1)
+
+
 def apply_score_overrides(combined: Combined, signals: Signals) -> None:
     """Pin the score of accounts with a CSM score override, in place (tiered with the
     run's cut-offs).
@@ -35,11 +40,11 @@ def apply_score_overrides(combined: Combined, signals: Signals) -> None:
     (override minus data score), so "the points add up to the score" still holds and the
     explanation shows both: "CSM: score set to 45 ... (-27.4)".
     """
-    pinned = signals.frame["csm_score"].where(signals.frame["csm_kind"] == "score")
+    pinned = pinned_scores(signals.frame)
     mask = pinned.notna() & combined.score.notna()
     if not mask.any():
         return
-    target = pinned[mask].round(1)
+    target = pinned[mask]
     adjust = (target - combined.score[mask]).round(1)
     combined.points.loc[mask, "csm"] = adjust
     combined.has_data.loc[mask, "csm"] = True
