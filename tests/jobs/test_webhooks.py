@@ -586,6 +586,15 @@ def test_zendesk_ticket_is_stored_and_linked(live: tuple[LiveHarness, FakeHubSpo
             "urgent",
             "negative",
         )
+    # deleted in Zendesk (the event's detail still says "open"): it stops counting
+    body = zendesk_event(_new_id("zendesk"), "zen:event-type:ticket.soft_deleted", detail)
+    assert post(bot.webhook_url("zendesk"), body, zendesk_headers(body)).status_code == 200
+    assert bot.worker.process_pending() is not None
+    with session_factory(bot.url)() as session:
+        ticket = session.scalars(
+            select(Ticket).where(Ticket.source == "zendesk", Ticket.external_id == "880001")
+        ).one()
+        assert ticket.status == "deleted"
 
 
 def test_background_worker_acks_first_and_processes_after(

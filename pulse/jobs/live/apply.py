@@ -8,7 +8,8 @@ agree to the column and applying an event twice changes nothing:
   ``customer.subscription.*`` -> :func:`~connectors.stripe_billing.map_subscription`.
 * Zendesk ``zen:event-type:ticket.*`` -> :func:`connectors.zendesk.map_ticket` on the
   event's ``detail`` (the ticket's fields,
-  https://developer.zendesk.com/api-reference/webhooks/event-types/ticket-events).
+  https://developer.zendesk.com/api-reference/webhooks/event-types/ticket-events); a
+  ticket deleted or marked as spam is stored ``deleted`` (:data:`ZENDESK_DELETING_EVENTS`).
 
 Stripe customers and Zendesk organisations are *linked-only* accounts: their records
 reach the customer's CRM account through identity resolution. When the event's customer
@@ -41,7 +42,15 @@ from pulse.jobs.live.inbox import Claimed
 from pulse.kernel.config import PulseConfig
 from pulse.kernel.records import Batch, Entity
 from storage.loader import load_batch
-from storage.models import LINKED_ONLY_SOURCES, Account, Base, Invoice, Subscription, Ticket
+from storage.models import (
+    DELETED_TICKET_STATUS,
+    LINKED_ONLY_SOURCES,
+    Account,
+    Base,
+    Invoice,
+    Subscription,
+    Ticket,
+)
 
 log = logging.getLogger("pulse.jobs.live")
 
@@ -50,6 +59,16 @@ ENTITY_MODEL: dict[str, type[Base]] = {
     "subscriptions": Subscription,
     "tickets": Ticket,
 }
+
+
+ZENDESK_DELETING_EVENTS = frozenset({
+    "zen:event-type:ticket.soft_deleted",
+    "zen:event-type:ticket.permanently_deleted",
+    "zen:event-type:ticket.marked_as_spam",
+})
+"""Zendesk ticket events after which the ticket counts nowhere (stored ``deleted``, as
+the incremental export brings deleted tickets); ``ticket.undeleted`` brings its status
+back."""
 
 
 class ApplyError(Exception):
@@ -195,6 +214,8 @@ def _zendesk(session: Session, kind: str, payload: dict[str, Any]) -> Applied:
     if not detail.get("id") or org in ("", "0", "None"):
         return Applied("ignored", "Zendesk ticket without an organization: no account to score")
     record = map_ticket(detail, {}, {})
+    if kind in ZENDESK_DELETING_EVENTS:  # the detail still carries the ticket's last status
+        record = {**record, "status": DELETED_TICKET_STATUS, "solved_at": None}
     ensure_linked_account(
         session,
         "zendesk",
