@@ -18,6 +18,7 @@ from pulse.cli.common import (
     warn_playbook_problems,
 )
 from pulse.cli.escape import term
+from pulse.jobs.pipeline import RUNNING
 
 if TYPE_CHECKING:
     from pulse.kernel.config import PlaybookAction
@@ -98,7 +99,8 @@ def runs_command(
         took = "-"
         if run.finished_at:
             took = f"{(run.finished_at - run.started_at).total_seconds():.0f}s"
-        summary = term(" ".join(f"{s['name']}:{s['status']}" for s in run.steps) or "(running)")
+        done = " ".join(f"{s['name']}:{s['status']}" for s in run.steps)
+        summary = term(done or ("(running)" if run.status == RUNNING else "(none recorded)"))
         table.add_row(str(run.id), str(run.run_date), run.kind, str(run.started_at), took,
                       run.status, summary)
     console.print(table)

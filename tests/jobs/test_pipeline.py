@@ -184,6 +184,9 @@ def test_a_run_cut_short_is_marked_and_the_days_scheduled_run_runs_again(db_url:
     ]
     # done now: the day is claimed as before
     assert run_pipeline(cfg, now=later, kind="scheduled", steps=steps) is None
+    listed = CliRunner().invoke(cli, ["runs"], env={"DATABASE_URL": db_url, "COLUMNS": "220"})
+    manual = next(line for line in listed.output.splitlines() if "manual" in line)
+    assert "interrupted" in manual and "(none recorded)" in manual and "(running)" not in manual
 
 
 def test_the_day_is_the_workspace_local_day(db_url: str) -> None:
