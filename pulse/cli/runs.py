@@ -18,7 +18,6 @@ from pulse.cli.common import (
     warn_playbook_problems,
 )
 from pulse.cli.escape import term
-from pulse.jobs.pipeline import RUNNING
 
 if TYPE_CHECKING:
     from pulse.kernel.config import PlaybookAction
@@ -82,7 +81,7 @@ def runs_command(
     from sqlalchemy import select
 
     from storage.db import session_factory
-    from storage.models import PipelineRun
+    from storage.models import RUN_RUNNING, PipelineRun
 
     with session_factory(cfg.database_url)() as session:
         runs = list(session.scalars(
@@ -100,7 +99,7 @@ def runs_command(
         if run.finished_at:
             took = f"{(run.finished_at - run.started_at).total_seconds():.0f}s"
         done = " ".join(f"{s['name']}:{s['status']}" for s in run.steps)
-        summary = term(done or ("(running)" if run.status == RUNNING else "(none recorded)"))
+        summary = term(done or ("(running)" if run.status == RUN_RUNNING else "(none recorded)"))
         table.add_row(str(run.id), str(run.run_date), run.kind, str(run.started_at), took,
                       run.status, summary)
     console.print(table)

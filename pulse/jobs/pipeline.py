@@ -33,16 +33,17 @@ from pulse.kernel.config import PulseConfig
 from pulse.kernel.errors import one_line, redact
 from pulse.services.outbox import Delivery, Message
 from storage.db import session_factory, session_scope
-from storage.models import AuditLog, IntegrationDaily, PipelineRun, UsageDaily
+from storage.models import (
+    RUN_INTERRUPTED,
+    RUN_RUNNING,
+    AuditLog,
+    IntegrationDaily,
+    PipelineRun,
+    UsageDaily,
+)
 from storage.snapshot_thinning import Thinned, thin_snapshots
 
 log = logging.getLogger("pulse.jobs.pipeline")
-
-RUNNING = "running"
-"""A run's status from its start until its steps are written."""
-INTERRUPTED = "interrupted"
-"""A run cut short (its process died or was stopped): set by the next run; a scheduled
-one is run again by the next process that runs the day's pipeline."""
 
 Sleep = Callable[[float], None]
 
@@ -325,23 +326,24 @@ def step_finished(outcome: StepOutcome) -> None:
 
 
 def settle_interrupted(config: PulseConfig) -> int:
-    """Mark the runs left ``running`` as :data:`INTERRUPTED`; how many. Call holding the
-    run lock: every run holds it while it runs, so a row still ``running`` then belongs to
-    a process that died or was stopped mid-run (its lock went with its connection)."""
+    """Mark the runs left ``running`` as interrupted (:data:`~storage.models.RUN_INTERRUPTED`);
+    how many. Call holding the run lock: every run holds it while it runs, so a row still
+    ``running`` then belongs to a process that died or was stopped mid-run (its lock went
+    with its connection)."""
     with session_scope(config.database_url) as session:
-        left = session.scalars(select(PipelineRun).where(PipelineRun.status == RUNNING)).all()
+        left = session.scalars(select(PipelineRun).where(PipelineRun.status == RUN_RUNNING)).all()
         for run in left:
             log.warning("pipeline run %s (%s, %s) started %s on %s was cut short: marked %s",
-                        run.id, run.kind, run.run_date, run.started_at, run.host, INTERRUPTED)
-            run.status = INTERRUPTED
+                        run.id, run.kind, run.run_date, run.started_at, run.host, RUN_INTERRUPTED)
+            run.status = RUN_INTERRUPTED
         return len(left)
 
 
 def claim_day(config: PulseConfig, day: date, now: datetime, kind: str) -> int | None:
     """Insert this run's row; for a scheduled run, None when the day is already claimed
-    by a run that finished (an :data:`INTERRUPTED` one is taken over: run again)."""
+    by a run that finished (an interrupted one is taken over: run again)."""
     host = f"{socket.gethostname()}:{os.getpid()}"
-    run = PipelineRun(run_date=day, kind=kind, started_at=now, status=RUNNING, steps=[],
+    run = PipelineRun(run_date=day, kind=kind, started_at=now, status=RUN_RUNNING, steps=[],
                       host=host)
     factory = session_factory(config.database_url)
     with factory() as session:
@@ -358,12 +360,13 @@ def _take_over(session: Session, day: date, now: datetime, host: str) -> int | N
     """Run the day's scheduled run again in its row when it was cut short; else None."""
     cut = session.scalars(select(PipelineRun).where(
         PipelineRun.run_date == day, PipelineRun.kind == "scheduled",
-        PipelineRun.status == INTERRUPTED)).first()
+        PipelineRun.status == RUN_INTERRUPTED)).first()
     if cut is None:
         return None
     log.warning("the scheduled pipeline of %s was cut short (started %s on %s): running it "
                 "again", day, cut.started_at, cut.host)
-    cut.started_at, cut.finished_at, cut.status, cut.steps, cut.host = now, None, RUNNING, [], host
+    cut.started_at, cut.finished_at, cut.steps, cut.host = now, None, [], host
+    cut.status = RUN_RUNNING
     session.commit()
     return cut.id
 

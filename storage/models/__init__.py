@@ -44,6 +44,8 @@ from storage.models.records import (
 )
 from storage.models.snapshots import ScoreSnapshot
 from storage.models.state import (
+    RUN_INTERRUPTED,
+    RUN_RUNNING,
     Alert,
     AlertMessage,
     AuditLog,
@@ -62,6 +64,8 @@ from storage.models.state import (
 )
 
 __all__ = [
+    "RUN_INTERRUPTED",
+    "RUN_RUNNING",
     "Account",
     "AccountFollow",
     "AccountMute",

@@ -152,6 +152,14 @@ class CrmWriteback(Base):
     last_error_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
+RUN_RUNNING = "running"
+"""A pipeline run's status from its start until its steps are written."""
+RUN_INTERRUPTED = "interrupted"
+"""A pipeline run cut short (its process died or was stopped): set by the next run
+(``pulse.jobs.pipeline.settle_interrupted``); a scheduled one is run again by the next
+process that runs the day's pipeline."""
+
+
 class PipelineRun(Base):
     """One run of the daily pipeline and each step's outcome (``pulse runs``).
 
@@ -177,8 +185,8 @@ class PipelineRun(Base):
     kind: Mapped[str] = mapped_column(String(20))  # scheduled | manual
     started_at: Mapped[datetime] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
-    # running | ok | failed | interrupted (cut short, pulse.jobs.pipeline.settle_interrupted)
-    status: Mapped[str] = mapped_column(String(20), default="running")
+    # RUN_RUNNING | ok | failed | RUN_INTERRUPTED
+    status: Mapped[str] = mapped_column(String(20), default=RUN_RUNNING)
     steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     host: Mapped[str] = mapped_column(String(200), default="")
 
