@@ -11,10 +11,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 LIFECYCLES = ("trial", "paid", "churned")
 CONTACT_ROLES = ("owner", "admin", "power_user", "member")
 TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
-TICKET_STATUSES = ("new", "open", "pending", "hold", "solved", "closed", "deleted")
 DELETED_TICKET_STATUS = "deleted"
 """A ticket deleted in its help desk: kept (a later sync updates, never resurrects it),
 counted nowhere."""
+TICKET_STATUSES = ("new", "open", "pending", "hold", "solved", "closed", DELETED_TICKET_STATUS)
 SENTIMENTS = ("negative", "neutral", "positive")
 SURVEY_KINDS = ("nps", "csat")
 INVOICE_STATUSES = ("draft", "open", "paid", "void", "uncollectible")

@@ -213,9 +213,9 @@ def _zendesk(session: Session, kind: str, payload: dict[str, Any]) -> Applied:
     org = str(detail.get("organization_id") or "").strip()
     if not detail.get("id") or org in ("", "0", "None"):
         return Applied("ignored", "Zendesk ticket without an organization: no account to score")
-    record = map_ticket(detail, {}, {})
     if kind in ZENDESK_DELETING_EVENTS:  # the detail still carries the ticket's last status
-        record = {**record, "status": DELETED_TICKET_STATUS, "solved_at": None}
+        detail["status"] = DELETED_TICKET_STATUS
+    record = map_ticket(detail, {}, {})
     ensure_linked_account(
         session,
         "zendesk",
