@@ -104,8 +104,8 @@ def scored_records(
     account_ids: Collection[int] | None = None,
     decimals: int = SCORE_DECIMALS,
 ) -> tuple[list[WritebackItem], WritebackReport]:
-    """Every scored account with a record in ``system``: its latest health values, what
-    the CRM last accepted, and (``changed``) what differs from that.
+    """Every scored account with a record in ``system`` (not deleted there): its latest
+    health values, what the CRM last accepted, and (``changed``) what differs from that.
 
     ``account_ids`` limits it to those accounts: live rescoring writes the fields of the
     accounts an event changed, and leaves any other pending difference (say, the first
@@ -131,6 +131,7 @@ def scored_records(
             (CrmWriteback.account_id == Account.id) & (CrmWriteback.system == system),
         )
         .where(Account.id.in_(list(account_ids)) if account_ids is not None else true())
+        .where(Account.deleted_at.is_(None))  # no record left to write to
         .order_by(Account.id)
     ).all()
     items: list[WritebackItem] = []

@@ -26,6 +26,9 @@ cross that limit the query is restarted with the cursor moved to the last modifi
 seen, skipping the records of that exact millisecond already yielded. More than 10,000
 records sharing one millisecond cannot be paged and raise :class:`HubSpotError`.
 
+Companies deleted (archived) or merged away in HubSpot are marked deleted
+(:mod:`connectors.hubspot.gone`), after the companies' search.
+
 Contacts take their company from the ``associatedcompanyid`` property (the primary
 company). Deals have no such property: their companies come from the v4 associations
 batch read (``POST /crm/v4/associations/deals/companies/batch/read``, through
@@ -60,6 +63,7 @@ from hubspot import HubSpot
 
 from connectors.base import Connector, register
 from connectors.hubspot.client import HubSpotError, Sleep, call, make_client
+from connectors.hubspot.gone import MERGED_IDS_PROPERTY, archived_companies, merged_away
 from connectors.hubspot.values import (
     as_bool,
     as_date,
@@ -96,7 +100,8 @@ class _Object:
     properties: tuple[str, ...]
 
 
-COMPANY_PROPERTIES = ("name", "domain", "hubspot_owner_id", "industry", "hs_lastmodifieddate")
+COMPANY_PROPERTIES = ("name", "domain", "hubspot_owner_id", "industry", "hs_lastmodifieddate",
+                      MERGED_IDS_PROPERTY)
 CONTACT_PROPERTIES = (
     "firstname",
     "lastname",
@@ -189,6 +194,9 @@ class HubSpotConnector(Connector):
         )
         for obj in objects:
             yield from self._search(obj, state, full=full)
+            if obj.key == "companies":
+                gone, pages = archived_companies(self.client, self.sleep)
+                yield Batch("accounts", gone, cursor=dump_cursor(state), pages=pages)
 
     # owners ---------------------------------------------------------------------------
 
@@ -278,8 +286,10 @@ class HubSpotConnector(Connector):
                         last_ms, at_last = modified, set()
                     at_last.add(str(item["id"]))
             records = self._convert(obj, [item for item, _ in rows])
-            missing = len(rows) - len(records)
-            without_company += missing
+            without_company += len(rows) - len(records)
+            if obj.key == "companies":  # the companies merged into these: gone
+                records += [gone for item, _ in rows
+                            for gone in merged_away(str(item["id"]), item.get("properties") or {})]
             if rows:
                 state[obj.key] = last_ms
                 yield Batch(obj.entity, records, cursor=dump_cursor(state))  # type: ignore[arg-type]
@@ -345,6 +355,7 @@ class HubSpotConnector(Connector):
             "hubspot_id": ext,
             "owner_external_id": as_text(props.get("hubspot_owner_id")),
             "industry": as_text(props.get("industry")),
+            "deleted_at": None,  # found by the search: not archived (or restored)
         }
         custom: dict[str, Any] = {}
         for column, prop in self.settings.company_properties.items():

@@ -250,9 +250,13 @@ class SalesforceClient:
                 lambda: fn(self.sf), self._classify, what=what, sleep=self.sleep
             )
 
-    def query_pages(self, soql: str, *, what: str) -> Iterator[list[dict[str, Any]]]:
-        """Yield the records of ``soql`` page by page, following ``nextRecordsUrl``."""
-        page = self.call(lambda sf: sf.query(soql), what=what)
+    def query_pages(
+        self, soql: str, *, what: str, include_deleted: bool = False
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Yield the records of ``soql`` page by page, following ``nextRecordsUrl``; with
+        ``include_deleted`` through the QueryAll resource, which also returns the records
+        deleted or merged away that are still in the recycle bin (``IsDeleted`` true)."""
+        page = self.call(lambda sf: sf.query(soql, include_deleted=include_deleted), what=what)
         n = 1
         while True:
             yield [_strip(r) for r in page.get("records", [])]

@@ -80,6 +80,14 @@ def _date(value: Any) -> date | None:
     return date.fromisoformat(str(value)[:10])
 
 
+def _deleted_at(record: dict[str, Any]) -> datetime | None:
+    """When a record read through QueryAll was deleted (its last ``SystemModstamp``), None
+    for a live one: a record restored from the recycle bin comes back alive."""
+    if not record.get("IsDeleted"):
+        return None
+    return parse_timestamp(record["SystemModstamp"])  # every query selects it
+
+
 def _account_value(column: str, value: Any) -> Any:
     """Convert a mapped Salesforce value to the Account column's Python type."""
     if value is None or value == "":
@@ -105,6 +113,9 @@ class _Object:
     entity: Entity
     fields: tuple[str, ...]
     where: str = ""
+    include_deleted: bool = False
+    """Read through QueryAll: deleted (and merged-away) records come too, ``IsDeleted``
+    true, with the deletion's ``SystemModstamp``, so the cursor sees them."""
 
 
 OBJECTS: tuple[_Object, ...] = (
@@ -113,7 +124,12 @@ OBJECTS: tuple[_Object, ...] = (
     _Object(
         "User", "owners", ("Id", "Name", "Email", "ManagerId", "IsActive"), "UserType = 'Standard'"
     ),
-    _Object("Account", "accounts", ("Id", "Name", "Website", "OwnerId")),
+    # Deleted and merged accounts are read too (QueryAll): they stop being scored, alerted
+    # and written back (https://developer.salesforce.com/docs/platform/api-rest/guide/
+    # dome-queryall.html; a merge deletes the losing records, MasterRecordId naming the
+    # survivor). Records emptied from the recycle bin are no longer returned.
+    _Object("Account", "accounts", ("Id", "Name", "Website", "OwnerId", "IsDeleted"),
+            include_deleted=True),
     _Object(
         "Contact",
         "contacts",
@@ -211,7 +227,8 @@ class SalesforceConnector(Connector):
             newest = since
             newest_at = parse_timestamp(newest) if newest else None
             pages = 0
-            for page in self.client.query_pages(soql, what=f"Salesforce {obj.sobject} query"):
+            for page in self.client.query_pages(soql, what=f"Salesforce {obj.sobject} query",
+                                                include_deleted=obj.include_deleted):
                 pages += 1
                 for raw in page:
                     stamp = raw.get("SystemModstamp")
@@ -264,6 +281,7 @@ class SalesforceConnector(Connector):
                 "domain": domain_of(r.get("Website")),
                 "salesforce_id": r["Id"],
                 "owner_external_id": r.get("OwnerId"),
+                "deleted_at": _deleted_at(r),
                 "_where": f"Account {where}",
             }
             columns = set(Account.__table__.c.keys())

@@ -16,7 +16,8 @@ entity                    keys (required in **bold** by convention of the loader
 ``accounts``              external_id, name, domain, salesforce_id, hubspot_id,
                           stripe_customer_id, zendesk_org_id, owner_external_id, tier, segment,
                           region, industry, arr, mrr, licensed_seats, contract_start,
-                          renewal_date, lifecycle, churned_on, do_not_contact, custom
+                          renewal_date, lifecycle, churned_on, do_not_contact, custom,
+                          deleted_at (when the CRM record was deleted or merged away)
 ``contacts``              external_id, account_external_id, email, name, department, role,
                           is_main_contact, created_on, last_seen_at, deactivated_at
 ``usage``                 account_external_id, user_external_id, feature, day, events, minutes

@@ -34,8 +34,13 @@ def find_account(
     if not wanted:
         return AccountMatch(query=query)
     # Stripe customers and Zendesk organisations are linked to CRM accounts, not accounts
-    # a person asks about: they would show up as unscored twins of real customers.
-    scope = and_(Account.source.not_in(LINKED_ONLY_SOURCES), true() if scope is None else scope)
+    # a person asks about: they would show up as unscored twins of real customers. So
+    # would records deleted in the CRM (a duplicate merged into the account asked about).
+    scope = and_(
+        Account.source.not_in(LINKED_ONLY_SOURCES),
+        Account.deleted_at.is_(None),
+        true() if scope is None else scope,
+    )
     exact = session.scalars(
         select(Account).where(
             scope, or_(func.lower(Account.name) == wanted, func.lower(Account.domain) == wanted)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time, timedelta
 
 import numpy as np
 import pandas as pd
@@ -31,13 +31,19 @@ def _account_columns() -> AnySelect:
     ).where(Account.source.not_in(LINKED_ONLY_SOURCES))
 
 
+def _day_after(as_of: date) -> datetime:
+    return datetime.combine(as_of + timedelta(days=1), time())
+
+
 def accounts_stmt(as_of: date) -> AnySelect:
-    """Accounts alive on ``as_of``: not churned (or churned later) and already started."""
+    """Accounts alive on ``as_of``: not churned (or churned later), already started, and
+    not deleted at their source (CRM) on or before that day."""
     return (
         _account_columns()
         .where(
             or_(Account.lifecycle != "churned", Account.churned_on > as_of),
             or_(Account.contract_start.is_(None), Account.contract_start <= as_of),
+            or_(Account.deleted_at.is_(None), Account.deleted_at >= _day_after(as_of)),
         )
         .order_by(Account.id)
     )
@@ -59,20 +65,26 @@ class AccountRoster:
     """``datetime64[D]``, NaT when unknown."""
     contract_start: np.ndarray
     """``datetime64[D]``, NaT when unknown."""
+    deleted_on: np.ndarray
+    """``datetime64[D]``: the day the CRM record was deleted, NaT while it exists."""
 
     def alive_on(self, as_of: date) -> pd.DataFrame:
         """The accounts :func:`accounts_stmt` selects for ``as_of``, in the same order."""
         day = np.datetime64(as_of, "D")
         with np.errstate(invalid="ignore"):
-            alive = (~self.churned | (self.churned_on > day)) & (
-                np.isnat(self.contract_start) | (self.contract_start <= day)
+            alive = (
+                (~self.churned | (self.churned_on > day))
+                & (np.isnat(self.contract_start) | (self.contract_start <= day))
+                & (np.isnat(self.deleted_on) | (self.deleted_on > day))
             )
         return self.frame[alive].reset_index(drop=True)
 
 
 def account_roster(session: Session) -> AccountRoster:
     """Read every scoreable account once (see :class:`AccountRoster`)."""
-    frame = query_frame(session, _account_columns().order_by(Account.id))
+    stmt = _account_columns().add_columns(Account.deleted_at.label("deleted_at"))
+    frame = query_frame(session, stmt.order_by(Account.id))
+    deleted_on = pd.to_datetime(frame.pop("deleted_at")).to_numpy(dtype="datetime64[D]")
 
     def days(col: str) -> np.ndarray:
         return pd.to_datetime(frame[col]).to_numpy(dtype="datetime64[D]")
@@ -82,4 +94,5 @@ def account_roster(session: Session) -> AccountRoster:
         churned=(frame["lifecycle"] == "churned").to_numpy(dtype=bool),
         churned_on=days("churned_on"),
         contract_start=days("contract_start"),
+        deleted_on=deleted_on,
     )

@@ -147,9 +147,12 @@ def _resolve_refs(
     """Set ``row``'s foreign keys from ``record``'s references. Returns why the record is
     skipped (a required reference missing or unknown) or None, and (key, report) of its
     unknown optional references, whose columns are left out of ``row`` so an update keeps
-    the stored link."""
+    the stored link (as it does for an optional reference the record does not give; an
+    empty one clears the link)."""
     unresolved: list[tuple[str, str]] = []
     for ref in refs:
+        if ref.key not in record and not ref.required:
+            continue  # not given: an update keeps the stored link (None when inserted)
         target = record.get(ref.key)
         if target is None or str(target) == "":
             if ref.required:

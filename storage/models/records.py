@@ -75,6 +75,10 @@ class Account(SourceKeyed, Base):
     churned_on: Mapped[date | None] = mapped_column(Date)
     do_not_contact: Mapped[bool] = mapped_column(Boolean, default=False)
     custom: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # When the CRM record was deleted, merged into another or archived (naive UTC); None
+    # while it exists. Kept, not removed: its history stays readable, and a record
+    # restored in the CRM comes back with its next sync.
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     owner: Mapped[Owner | None] = relationship()
 

@@ -31,6 +31,7 @@ from connectors.hubspot import (
 from pulse.kernel.config import HubSpotSourceConfig, PulseConfig, SourcesConfig
 from pulse.kernel.records import Batch
 from pulse.services.sync import run_sync
+from scoring.signals.accounts import accounts_stmt
 from storage.db import session_factory
 from storage.loader import load_batch
 from storage.models import Account, Contact, CrmWriteback, Opportunity, Owner
@@ -256,6 +257,44 @@ def test_incremental_run_reads_only_changes(fake: FakeHubSpot, db_url: str) -> N
     with session_factory(db_url)() as s:
         assert s.scalar(select(Account.name).where(Account.external_id == "2")) == "Co 2 renamed"
     assert parse_cursor(second.cursor)["companies"] > floor
+
+
+def test_deleted_and_merged_companies_stop_being_scored_and_restored_ones_return(
+    fake: FakeHubSpot, db_url: str
+) -> None:
+    """The search never returns an archived company: read only through it, a company
+    deleted or merged away in HubSpot stayed scored, alerted and written back for good."""
+    _portal(fake)
+    assert run_sync(db_url, CONFIG, "hubspot", connector=_connector()[0]).status == "ok"
+    fake.archive("2", datetime(2026, 11, 10, 8, 0))
+    fake.put("companies", "4", datetime(2026, 11, 12, 9, 0), hs_merged_object_ids="3;4")
+
+    fake.requests.clear()
+
+    def deleted() -> dict[str, datetime | None]:
+        with session_factory(db_url)() as s:
+            rows = s.execute(select(Account.external_id, Account.deleted_at)).all()
+            return {str(e): d for e, d in rows}
+
+    report = run_sync(db_url, CONFIG, "hubspot", connector=_connector()[0])
+    assert report.status == "ok", report.errors
+    assert [c.status for c in fake.calls("/crm/v3/objects/companies")
+            if c.query.get("archived", "").lower() == "true"] == [200]
+    assert deleted() == {"1": None, "2": datetime(2026, 11, 10, 8, 0),
+                         "3": datetime(2026, 11, 12, 9, 0), "4": None, "5": None}
+    with session_factory(db_url)() as s:
+        alive = set(s.scalars(select(Account.name).where(
+            Account.id.in_(select(accounts_stmt(date(2026, 11, 20)).subquery().c.account_id)))))
+    assert alive == {"Co 1", "Co 4", "Co 5"}
+    with session_factory(db_url)() as s:  # what was stored of the deleted ones is kept
+        gone = s.scalars(select(Account).where(Account.external_id.in_(["2", "3"]))).all()
+        assert {(a.name, a.domain, a.owner_id is not None) for a in gone} == {
+            ("Co 2", "co2.example", True), ("Co 4", "co3.example", True)}
+
+    fake.objects["companies"]["2"]["archived"] = False  # restored from the recycle bin
+    fake.put("companies", "2", datetime(2026, 11, 14), name="Co 2")
+    assert run_sync(db_url, CONFIG, "hubspot", connector=_connector()[0]).status == "ok"
+    assert deleted()["2"] is None
 
 
 def test_killed_run_resumes_without_gaps_or_duplicates(fake: FakeHubSpot, db_url: str) -> None:

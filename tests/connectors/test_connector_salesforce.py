@@ -33,6 +33,7 @@ from connectors.salesforce import (
 from pulse.kernel.config import PulseConfig, parse_config
 from pulse.kernel.records import Batch
 from pulse.services.sync import run_sync
+from scoring.signals.accounts import accounts_stmt
 from storage.db import session_factory
 from storage.loader import load_batch
 from storage.models import Account, Contact, CrmWriteback, Opportunity, Owner, SyncState
@@ -354,6 +355,41 @@ def test_incremental_run_queries_since_stored_cursor(fake: FakeSalesforce, db_ur
     assert json.loads(second.cursor or "")["Account"] == "2026-11-10T00:00:00.000Z"
 
 
+def test_an_account_deleted_in_salesforce_stops_being_scored_and_comes_back_restored(
+    fake: FakeSalesforce, db_url: str
+) -> None:
+    """Query never returns a deleted (or merged-away) record, so reading Accounts through
+    it kept a deleted customer scored, alerted and written back for good; QueryAll does."""
+    seed(fake)
+    assert run_sync(db_url, CONFIG, "salesforce", connector=make_connector(fake.env_token)[0]
+                    ).status == "ok"
+    fake.delete("Account", "001A0001", stamp(12, 9, 30))
+    fake.queries.clear()
+    second = run_sync(db_url, CONFIG, "salesforce", connector=make_connector(fake.env_token)[0])
+    assert second.status == "ok", second.errors
+    assert any("/queryAll/" in c.request.url and "FROM+Account" in c.request.url
+               for c in fake.calls)
+    assert json.loads(second.cursor or "")["Account"] == "2026-11-12T09:30:00.000Z"
+
+    def alive(day: date) -> set[str]:
+        with session_factory(db_url)() as s:
+            return {str(n) for n in s.execute(accounts_stmt(day)).scalars()}
+
+    with session_factory(db_url)() as s:
+        deleted = s.scalars(select(Account).where(Account.external_id == "001A0001")).one()
+        assert deleted.deleted_at == datetime(2026, 11, 12, 9, 30)
+        others = s.scalars(select(Account.deleted_at).where(Account.external_id != "001A0001"))
+        assert set(others) == {None}
+    first_id = {a: i for i, a in enumerate(["001A0000", "001A0001", "001A0002"], start=1)}
+    assert alive(date(2026, 11, 11)) == set(map(str, first_id.values()))
+    assert alive(date(2026, 11, 12)) == {str(first_id["001A0000"]), str(first_id["001A0002"])}
+
+    fake.records["Account"][1].update(IsDeleted=False, SystemModstamp=stamp(14))  # restored
+    third = run_sync(db_url, CONFIG, "salesforce", connector=make_connector(fake.env_token)[0])
+    assert third.status == "ok", third.errors
+    assert alive(date(2026, 11, 14)) == set(map(str, first_id.values()))
+
+
 def test_a_record_saved_in_the_same_second_as_the_cursor_is_fetched(
     fake: FakeSalesforce, db_url: str
 ) -> None:
@@ -489,6 +525,19 @@ def test_writeback_sends_changes_once_then_nothing(fake: FakeSalesforce, session
     again = write_back(session, CONFIG, _client(fake), now=NOW)
     assert again.requests == 0 and again.unchanged == 3 and fake.collection_requests == 1
     assert len(fake.calls) == calls_before + 2  # the describe and one read-back
+
+
+def test_writeback_leaves_out_accounts_deleted_in_salesforce(
+    fake: FakeSalesforce, session: Session
+) -> None:
+    """A deleted record cannot be updated (ENTITY_IS_DELETED): writing to it failed again
+    on every run."""
+    ids = _accounts_with_scores(session, 3)
+    session.get_one(Account, ids[1]).deleted_at = datetime(2026, 11, 24, 18, 0)
+    fake.record_errors["001W00001"] = ("ENTITY_IS_DELETED", "entity is deleted")
+    report = write_back(session, CONFIG, _client(fake), now=NOW)
+    assert report.failed == [] and report.succeeded == 2
+    assert [r["id"] for r in fake.collection_bodies[0]["records"]] == ["001W00000", "001W00002"]
 
 
 def test_writeback_of_450_accounts_takes_3_requests(fake: FakeSalesforce, session: Session) -> None:

@@ -184,6 +184,13 @@ class FakeHubSpot(LocalFake):
             record["properties"]["hs_object_id"] = oid
             record["updatedAt"] = iso(modified)
 
+    def archive(self, company_id: str, at: datetime) -> None:
+        """Someone deletes the company ``company_id`` at ``at``: the search no longer finds
+        it, the list with ``archived=true`` does."""
+        with self._lock:
+            record = self.objects["companies"][company_id]
+            record.update(archived=True, archivedAt=iso(at), updatedAt=iso(at))
+
     def edit(self, company_id: str, **props: Any) -> None:
         """Someone edits the company ``company_id`` by hand in HubSpot (its last-modified
         time moves to 2026-11-25 12:30 UTC)."""
@@ -304,6 +311,8 @@ class FakeHubSpot(LocalFake):
             return self._owners(query)
         if method == "POST" and path.startswith("/crm/v3/objects/") and path.endswith("/search"):
             return self._search(path.split("/")[4], body or {})
+        if method == "GET" and path == "/crm/v3/objects/companies":
+            return self._list(query)
         if method == "GET" and path.startswith("/crm/v3/objects/companies/"):
             return self._get_company(path.rsplit("/", 1)[1], query)
         if method == "POST" and path == "/crm/v4/associations/deals/companies/batch/read":
@@ -436,11 +445,26 @@ class FakeHubSpot(LocalFake):
             "NEQ": have != want,
         }[op]
 
+    def _list(self, query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        """``GET /crm/v3/objects/companies``: live companies, or with ``archived=true`` the
+        archived ones (with ``archivedAt``), paged on ``after``."""
+        archived = query.get("archived", "").lower() == "true"  # the client sends "True"
+        wanted = [p for p in query.get("properties", "").split(",") if p]
+        rows = [r for r in self.objects["companies"].values() if r["archived"] == archived]
+        limit, start = int(query.get("limit", 10)), int(query.get("after", 0))
+        page = [{**r, "properties": {p: r["properties"].get(p) for p in wanted}}
+                for r in rows[start : start + limit]]
+        out: dict[str, Any] = {"results": page}
+        if start + limit < len(rows):
+            out["paging"] = {"next": {"after": str(start + limit), "link": ""}}
+        return 200, out, {}
+
     def _search(self, kind: str, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
         groups = body.get("filterGroups") or []
         records = [
             r
             for r in self.objects[kind].values()
+            if not r["archived"]  # the search never returns an archived record
             if not groups
             or any(all(self._matches(r, f) for f in g.get("filters") or []) for g in groups)
         ]

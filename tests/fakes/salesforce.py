@@ -72,6 +72,7 @@ ACCOUNT_FIELDS: dict[str, tuple[str, int]] = {
     "Name": ("string", 255),
     "Website": ("url", 255),
     "OwnerId": ("reference", 18),
+    "IsDeleted": ("boolean", 0),
     "Tier__c": ("picklist", 255),
     "Segment__c": ("picklist", 255),
     "ARR__c": ("currency", 0),
@@ -232,6 +233,8 @@ class FakeSalesforce(TokenEndpoint, BulkIngest):
         return [
             ("GET", API + r"/query/?", INSTANCE_ONLY, self._query),
             ("GET", API + r"/query/01g[\w-]+", INSTANCE_ONLY, self._query_more),
+            ("GET", API + r"/queryAll/?", INSTANCE_ONLY, self._query_all),
+            ("GET", API + r"/queryAll/01g[\w-]+", INSTANCE_ONLY, self._query_more),
             ("GET", API + r"/sobjects/(\w+)/describe/?", INSTANCE_ONLY, self._describe),
             ("PATCH", API + r"/composite/sobjects/?", INSTANCE_ONLY, self._collections),
             ("POST", API + r"/composite/sobjects/(\w+)", INSTANCE_ONLY, self._retrieve),
@@ -278,6 +281,12 @@ class FakeSalesforce(TokenEndpoint, BulkIngest):
     def expire_session(self) -> None:
         """Every current token is now invalid (401 INVALID_SESSION_ID)."""
         self.valid_tokens.clear()
+
+    def delete(self, sobject: str, record_id: str, at: str) -> None:
+        """Someone deletes (or merges away) the record ``record_id`` at ``at`` (a
+        SystemModstamp): Query no longer returns it, QueryAll does, ``IsDeleted`` true."""
+        record = next(r for r in self.records[sobject] if r["Id"] == record_id)
+        record.update(IsDeleted=True, SystemModstamp=at)
 
     def edit(self, record_id: str, **fields: Any) -> None:
         """Someone edits the Account ``record_id`` by hand in Salesforce: ``fields`` now
@@ -334,7 +343,12 @@ class FakeSalesforce(TokenEndpoint, BulkIngest):
             body["nextRecordsUrl"] = f"/services/data/v{VERSION}/query/{locator}"
         return body
 
-    def _query(self, request: Request) -> Answer:
+    def _query_all(self, request: Request) -> Answer:
+        """QueryAll: the query with the records deleted or merged away (``IsDeleted``)."""
+        return self._query(request, include_deleted=True)
+
+    def _query(self, request: Request, include_deleted: bool = False) -> Answer:
+        """Query: a deleted record (``IsDeleted`` true) is left out, as the org does."""
         soql = parse_qs(urlparse(request.url).query)["q"][0]
         sobject = re.search(r"\bFROM (\w+)", soql).group(1)  # type: ignore[union-attr]
         failed = self._gate(request, sobject)
@@ -348,6 +362,8 @@ class FakeSalesforce(TokenEndpoint, BulkIngest):
                 body = error("INVALID_FIELD", f"No such column '{unknown[0]}' on entity 'Account'")
                 return 400, {}, json.dumps(body)
         rows = sorted(self.records[sobject], key=lambda r: _parse(r["SystemModstamp"]))
+        if not include_deleted:
+            rows = [r for r in rows if not r.get("IsDeleted")]
         since = re.search(r"SystemModstamp (>=?) (\S+)", soql)
         if since:
             after = _parse(since.group(2))
@@ -357,6 +373,8 @@ class FakeSalesforce(TokenEndpoint, BulkIngest):
                     or (inclusive and _parse(r["SystemModstamp"]) == after)]
         if "AccountId != null" in soql:
             rows = [r for r in rows if r.get("AccountId")]
+        if sobject == "Account" and "IsDeleted" in fields:  # the org always has a value
+            rows = [{**r, "IsDeleted": bool(r.get("IsDeleted"))} for r in rows]
         shaped = [
             {
                 "attributes": {

@@ -739,6 +739,33 @@ def test_a_hubspot_company_event_fetches_the_company_before_rescoring(
         assert len(gets) == 2 and all(r.status == 200 for r in gets)
 
 
+def test_a_hubspot_company_deletion_event_stops_scoring_the_account(session: Session) -> None:
+    """``company.deletion`` marks the account deleted at the event's time (it used to
+    rescore the deleted company, which stayed scored until for ever)."""
+    from datetime import date, datetime
+
+    from pulse.jobs.live.apply import apply_event
+    from pulse.jobs.live.inbox import Claimed
+    from scoring.signals.accounts import accounts_stmt
+
+    session.add(Account(source="hubspot", external_id="5002", hubspot_id="5002", name="Gone Inc"))
+    session.flush()
+    deleted_ms = 1_772_721_000_000  # 2026-03-05 14:30 UTC
+    event = Claimed(1, "hubspot", "79", "company.deletion",
+                    {"objectId": 5002, "occurredAt": deleted_ms})
+    applied = apply_event(session, event, parse_config({"sources": {"hubspot": {}}}))
+    session.flush()
+    account = session.scalars(select(Account).where(Account.external_id == "5002")).one()
+    assert account.deleted_at is not None and applied.accounts == set()
+    assert account.deleted_at == datetime(2026, 3, 5, 14, 30)
+    alive = {int(i) for i in session.scalars(select(accounts_stmt(date(2026, 3, 6)).subquery()
+                                                    .c.account_id))}
+    assert account.id not in alive
+    undated = apply_event(session, Claimed(2, "hubspot", "80", "company.deletion",
+                                           {"objectId": 5002}), None)
+    assert undated.status == "ignored" and "occurredAt" in (undated.note or "")
+
+
 def test_a_salesforce_outbound_message_stores_the_account_fields_it_carries(
     session: Session,
 ) -> None:

@@ -8,7 +8,7 @@ data dated before them does (so the leakage test can fail).
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -444,8 +444,9 @@ def test_the_account_roster_picks_the_accounts_the_query_picks_on_every_date(
 ) -> None:
     """Read once for a backtest, the roster must keep and drop exactly whom the per-date
     query does: churned on the day (gone) or the day after (still there), contracts
-    starting on the day (there) or the day after (not yet), a churn with no date, and
-    accounts that only exist to be linked."""
+    starting on the day (there) or the day after (not yet), a churn with no date, records
+    deleted in the CRM during the day (gone) or the day after (still there), and accounts
+    that only exist to be linked."""
     day = date(2025, 3, 10)
     after = day + timedelta(days=1)
     rows = {
@@ -456,6 +457,8 @@ def test_the_account_roster_picks_the_accounts_the_query_picks_on_every_date(
         "starts the day after": dict(contract_start=after),
         "no start": dict(contract_start=None),
         "trial": dict(lifecycle="trial", contract_start=day - timedelta(days=5)),
+        "deleted late on the day": dict(deleted_at=datetime.combine(day, time(23, 59))),
+        "deleted the day after": dict(deleted_at=datetime.combine(after, time())),
     }
     for i, (name, fields) in enumerate(rows.items()):
         session.add(Account(source="t", external_id=f"a{i}", name=name, arr=1000.0, **fields))
@@ -467,7 +470,8 @@ def test_the_account_roster_picks_the_accounts_the_query_picks_on_every_date(
         by_roster = load_signals(session, SMALL.scoring, as_of, roster=roster).frame
         pd.testing.assert_frame_equal(by_roster, by_query)
     names = set(load_signals(session, SMALL.scoring, day, roster=roster).frame["account_name"])
-    assert names == {"churned the day after", "starts on the day", "no start", "trial"}
+    assert names == {"churned the day after", "starts on the day", "no start", "trial",
+                     "deleted the day after"}
 
 
 def test_panel_scores_are_what_the_scorer_stores(session: Session) -> None:

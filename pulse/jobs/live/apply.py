@@ -31,9 +31,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from connectors.stripe_billing import email_domain, map_invoice, map_subscription
@@ -250,7 +251,26 @@ def _hubspot(session: Session, kind: str, payload: dict[str, Any]) -> Applied:
     account = _crm_account(session, "hubspot", Account.hubspot_id, company) if company else None
     if account is None:
         return Applied("ignored", f"no Pulse account with HubSpot company id {company or '?'}")
+    if kind == "company.deletion":
+        return _deleted(session, account, _epoch_ms(payload.get("occurredAt")))
     return Applied(accounts={account})
+
+
+def _epoch_ms(value: Any) -> datetime | None:
+    """A webhook's epoch-milliseconds time as naive UTC; None when missing or not one."""
+    try:
+        return datetime.fromtimestamp(int(value) / 1000, UTC).replace(tzinfo=None)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _deleted(session: Session, account_id: int, at: datetime | None) -> Applied:
+    """The account's CRM record was deleted at ``at``: it is no longer scored (the next
+    sync agrees, or brings it back if it was restored)."""
+    if at is None:
+        return Applied("ignored", "deletion event without its time (occurredAt)")
+    session.execute(update(Account).where(Account.id == account_id).values(deleted_at=at))
+    return Applied(note=f"account {account_id} deleted in the CRM at {at:%Y-%m-%d %H:%M} UTC")
 
 
 def _salesforce(session: Session, kind: str, payload: dict[str, Any]) -> Applied:
