@@ -113,8 +113,10 @@ def _frame(
 
 
 def _scope(owner_ids: set[int] | None) -> list[ColumnElement[bool]]:
-    """The accounts metrics cover: not linked-only, and of these owners when given."""
-    where: list[ColumnElement[bool]] = [Account.source.not_in(LINKED_ONLY_SOURCES)]
+    """The accounts metrics cover: not linked-only, not deleted in the CRM (a duplicate
+    merged away would count its ARR twice), and of these owners when given."""
+    where: list[ColumnElement[bool]] = [Account.source.not_in(LINKED_ONLY_SOURCES),
+                                        Account.deleted_at.is_(None)]
     if owner_ids is not None:
         where.append(Account.owner_id.in_(sorted(owner_ids)))
     return where

@@ -4,7 +4,7 @@ with snapshots and alerts, must give the same figures as the formulas on the fra
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import pandas as pd
 import pytest
@@ -20,7 +20,7 @@ from pulse.services.metrics import (
     trailing_period,
 )
 from scoring.metrics import TOTAL
-from storage.models import Account
+from storage.models import Account, ArrChange
 
 CFG = PulseConfig()
 D = date.fromisoformat
@@ -71,6 +71,24 @@ def test_service_reads_the_same_figures_as_the_hand_computed_formulas(stored: Se
     assert r.forecast.unknown_stages == ["Pilot"]
     assert r.ledger_rows == len(LEDGER) - 1  # the 2026 change is after the period
     assert r.notes == []
+
+
+def test_an_account_deleted_in_the_crm_is_left_out(stored: Session) -> None:
+    """A duplicate merged away in the CRM, with the ARR history of the account it
+    duplicated, must not count that ARR twice."""
+    before = portfolio_metrics(stored, CFG, PERIOD).revenue.loc[TOTAL]
+    acme = stored.scalars(select(Account).where(Account.external_id == "Acme")).one()
+    twin = Account(source=acme.source, external_id="Acme-dup", name=acme.name, arr=acme.arr,
+                   owner_id=acme.owner_id, lifecycle=acme.lifecycle,
+                   contract_start=acme.contract_start, deleted_at=datetime(2025, 12, 20))
+    stored.add(twin)
+    stored.flush()
+    for row in stored.scalars(select(ArrChange).where(ArrChange.account_id == acme.id)).all():
+        stored.add(ArrChange(account_id=twin.id, effective_on=row.effective_on, arr=row.arr,
+                             reason=row.reason, source=row.source, recorded_at=row.recorded_at))
+    stored.flush()
+    after = portfolio_metrics(stored, CFG, PERIOD).revenue.loc[TOTAL]
+    assert after.tolist() == before.tolist() and before["arr_start"] == 210_000
 
 
 def test_breakdown_by_segment_and_team_scope(stored: Session) -> None:
