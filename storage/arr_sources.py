@@ -41,9 +41,10 @@ def arr_from_subscriptions(session: Session, source: str) -> int:
 
 
 def arr_from_opportunities(session: Session, source: str, today: date) -> int:
-    """Set the ARR of ``source``'s accounts from their won opportunities (amount summed
-    over those closed in the :data:`~pulse.kernel.arr.DEAL_ARR_WINDOW_DAYS` days up to
-    ``today``); the number changed."""
+    """Set the ARR of ``source``'s accounts from their won opportunities not deleted in the
+    CRM (amount summed over those closed in the
+    :data:`~pulse.kernel.arr.DEAL_ARR_WINDOW_DAYS` days up to ``today``); the number
+    changed."""
     start = today - timedelta(days=DEAL_ARR_WINDOW_DAYS - 1)
     in_window = Opportunity.close_date.between(start, today)
     rows = session.execute(
@@ -52,7 +53,8 @@ def arr_from_opportunities(session: Session, source: str, today: date) -> int:
             func.sum(case((in_window, func.coalesce(Opportunity.amount, 0.0)), else_=0.0)),
         )
         .join(Account, Account.id == Opportunity.account_id)
-        .where(Account.source == source, Opportunity.is_won.is_(True))
+        .where(Account.source == source, Opportunity.is_won.is_(True),
+               Opportunity.deleted_at.is_(None))
         .group_by(Opportunity.account_id)
     ).all()
     return _store(session, source, {k: float(v or 0.0) for k, v in rows})

@@ -150,8 +150,10 @@ OBJECTS: tuple[_Object, ...] = (
             "CloseDate",
             "IsClosed",
             "IsWon",
+            "IsDeleted",
         ),
         "AccountId != null",
+        include_deleted=True,  # a deleted opportunity stops counting in forecasts and ARR
     ),
 )
 
@@ -316,5 +318,6 @@ class SalesforceConnector(Connector):
             "close_date": _date(r.get("CloseDate")),
             "is_closed": bool(r.get("IsClosed")),
             "is_won": bool(r.get("IsWon")),
+            "deleted_at": _deleted_at(r),
             "_where": f"Opportunity {where}",
         }

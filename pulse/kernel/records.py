@@ -31,7 +31,7 @@ entity                    keys (required in **bold** by convention of the loader
 ``surveys``               external_id, account_external_id, contact_external_id, kind,
                           score, comment, responded_at
 ``opportunities``         external_id, account_external_id, owner_external_id, name, kind,
-                          stage, amount, close_date, is_closed, is_won
+                          stage, amount, close_date, is_closed, is_won, deleted_at
 ``arr_history``           account_external_id, effective_on, arr
 ========================  ===================================================================
 

@@ -152,7 +152,8 @@ def load_opportunities(session: Session, owner_ids: set[int] | None = None) -> p
                Opportunity.close_date, Opportunity.is_closed)
         .join(Account, Account.id == Opportunity.account_id)
         .where(Opportunity.kind.in_(["renewal", "expansion"]),
-               Opportunity.is_closed.is_(False), *_scope(owner_ids))
+               Opportunity.is_closed.is_(False), Opportunity.deleted_at.is_(None),
+               *_scope(owner_ids))
         .order_by(Opportunity.id)
     )
     return _frame(session, stmt, OPPORTUNITY_COLUMNS)

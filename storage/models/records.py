@@ -231,6 +231,9 @@ class Opportunity(SourceKeyed, Base):
     close_date: Mapped[date | None] = mapped_column(Date)
     is_closed: Mapped[bool] = mapped_column(Boolean, default=False)
     is_won: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When the CRM record was deleted (naive UTC); None while it exists. A deleted
+    # opportunity counts in no forecast and no ARR.
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class ArrChange(Base):

@@ -364,6 +364,7 @@ def test_an_account_deleted_in_salesforce_stops_being_scored_and_comes_back_rest
     assert run_sync(db_url, CONFIG, "salesforce", connector=make_connector(fake.env_token)[0]
                     ).status == "ok"
     fake.delete("Account", "001A0001", stamp(12, 9, 30))
+    fake.delete("Opportunity", "006R", stamp(12, 9, 31))
     fake.queries.clear()
     second = run_sync(db_url, CONFIG, "salesforce", connector=make_connector(fake.env_token)[0])
     assert second.status == "ok", second.errors
@@ -380,6 +381,8 @@ def test_an_account_deleted_in_salesforce_stops_being_scored_and_comes_back_rest
         assert deleted.deleted_at == datetime(2026, 11, 12, 9, 30)
         others = s.scalars(select(Account.deleted_at).where(Account.external_id != "001A0001"))
         assert set(others) == {None}
+        deals = dict(s.execute(select(Opportunity.external_id, Opportunity.deleted_at)).all())
+        assert deals == {"006R": datetime(2026, 11, 12, 9, 31), "006U": None}
     first_id = {a: i for i, a in enumerate(["001A0000", "001A0001", "001A0002"], start=1)}
     assert alive(date(2026, 11, 11)) == set(map(str, first_id.values()))
     assert alive(date(2026, 11, 12)) == {str(first_id["001A0000"]), str(first_id["001A0002"])}

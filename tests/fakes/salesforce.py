@@ -373,7 +373,7 @@ class FakeSalesforce(TokenEndpoint, BulkIngest):
                     or (inclusive and _parse(r["SystemModstamp"]) == after)]
         if "AccountId != null" in soql:
             rows = [r for r in rows if r.get("AccountId")]
-        if sobject == "Account" and "IsDeleted" in fields:  # the org always has a value
+        if "IsDeleted" in fields:  # the org always has a value
             rows = [{**r, "IsDeleted": bool(r.get("IsDeleted"))} for r in rows]
         shaped = [
             {

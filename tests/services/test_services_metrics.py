@@ -20,7 +20,7 @@ from pulse.services.metrics import (
     trailing_period,
 )
 from scoring.metrics import TOTAL
-from storage.models import Account, ArrChange
+from storage.models import Account, ArrChange, Opportunity
 
 CFG = PulseConfig()
 D = date.fromisoformat
@@ -89,6 +89,18 @@ def test_an_account_deleted_in_the_crm_is_left_out(stored: Session) -> None:
     stored.flush()
     after = portfolio_metrics(stored, CFG, PERIOD).revenue.loc[TOTAL]
     assert after.tolist() == before.tolist() and before["arr_start"] == 210_000
+
+
+def test_an_open_opportunity_deleted_in_the_crm_leaves_the_forecast(stored: Session) -> None:
+    before = portfolio_metrics(stored, CFG, PERIOD).forecast.by_group.loc[TOTAL, "weighted"]
+    deal = stored.scalars(select(Opportunity).where(
+        Opportunity.is_closed.is_(False), Opportunity.kind == "expansion",
+        Opportunity.amount > 0).order_by(Opportunity.id)).first()
+    assert deal is not None
+    deal.deleted_at = datetime(2025, 12, 1)
+    stored.flush()
+    after = portfolio_metrics(stored, CFG, PERIOD).forecast.by_group.loc[TOTAL, "weighted"]
+    assert after < before == pytest.approx(21_800)
 
 
 def test_breakdown_by_segment_and_team_scope(stored: Session) -> None:

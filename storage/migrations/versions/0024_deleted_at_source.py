@@ -1,4 +1,5 @@
-"""accounts deleted at their source: when the CRM record was deleted, merged or archived
+"""accounts and opportunities deleted at their source: when the CRM record was deleted,
+merged away or archived
 
 Revision ID: 0024
 Revises: 0023
@@ -16,11 +17,16 @@ branch_labels = None
 depends_on = None
 
 
+TABLES = ("accounts", "opportunities")
+
+
 def upgrade() -> None:
-    op.add_column("accounts", sa.Column("deleted_at", sa.DateTime(), nullable=True))
+    for table in TABLES:
+        op.add_column(table, sa.Column("deleted_at", sa.DateTime(), nullable=True))
 
 
 def downgrade() -> None:
     # a plain ALTER TABLE ... DROP COLUMN (SQLite 3.35+): batch mode would copy the table,
     # and dropping the old one fails while snapshots and contacts reference it
-    op.drop_column("accounts", "deleted_at")
+    for table in TABLES:
+        op.drop_column(table, "deleted_at")
