@@ -26,8 +26,8 @@ cross that limit the query is restarted with the cursor moved to the last modifi
 seen, skipping the records of that exact millisecond already yielded. More than 10,000
 records sharing one millisecond cannot be paged and raise :class:`HubSpotError`.
 
-Companies deleted (archived) or merged away in HubSpot are marked deleted
-(:mod:`connectors.hubspot.gone`), after the companies' search.
+Companies and deals deleted (archived) in HubSpot, and companies merged away, are marked
+deleted (:mod:`connectors.hubspot.gone`), after each object's search.
 
 Contacts take their company from the ``associatedcompanyid`` property (the primary
 company). Deals have no such property: their companies come from the v4 associations
@@ -63,7 +63,7 @@ from hubspot import HubSpot
 
 from connectors.base import Connector, register
 from connectors.hubspot.client import HubSpotError, Sleep, call, make_client
-from connectors.hubspot.gone import MERGED_IDS_PROPERTY, archived_companies, merged_away
+from connectors.hubspot.gone import MERGED_IDS_PROPERTY, archived, merged_away
 from connectors.hubspot.values import (
     as_bool,
     as_date,
@@ -74,7 +74,7 @@ from connectors.hubspot.values import (
     epoch_ms,
 )
 from pulse.kernel.config import HubSpotSourceConfig, PulseConfig
-from pulse.kernel.records import Batch
+from pulse.kernel.records import Batch, Entity
 
 log = logging.getLogger("pulse.connectors.hubspot")
 
@@ -95,7 +95,7 @@ PRIMARY_DEAL_COMPANY = 5
 @dataclass(frozen=True)
 class _Object:
     key: str  # cursor key and CRM object type
-    entity: str
+    entity: Entity
     modified: str
     properties: tuple[str, ...]
 
@@ -194,9 +194,9 @@ class HubSpotConnector(Connector):
         )
         for obj in objects:
             yield from self._search(obj, state, full=full)
-            if obj.key == "companies":
-                gone, pages = archived_companies(self.client, self.sleep)
-                yield Batch("accounts", gone, cursor=dump_cursor(state), pages=pages)
+            if obj.key in ("companies", "deals"):
+                gone, pages = archived(self.client, obj.key, self.sleep)
+                yield Batch(obj.entity, gone, cursor=dump_cursor(state), pages=pages)
 
     # owners ---------------------------------------------------------------------------
 
@@ -292,7 +292,7 @@ class HubSpotConnector(Connector):
                             for gone in merged_away(str(item["id"]), item.get("properties") or {})]
             if rows:
                 state[obj.key] = last_ms
-                yield Batch(obj.entity, records, cursor=dump_cursor(state))  # type: ignore[arg-type]
+                yield Batch(obj.entity, records, cursor=dump_cursor(state))
             after = ((data.get("paging") or {}).get("next") or {}).get("after")
             if not after or not data.get("results"):
                 break
@@ -449,6 +449,7 @@ class HubSpotConnector(Connector):
             "close_date": close,
             "is_closed": closed if closed is not None else stage in ("closedwon", "closedlost"),
             "is_won": won if won is not None else stage == "closedwon",
+            "deleted_at": None,  # found by the search: not archived (or restored)
         }
 
     def _deal_amount(self, ext: str, props: dict[str, Any]) -> float | None:

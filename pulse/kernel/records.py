@@ -16,8 +16,7 @@ entity                    keys (required in **bold** by convention of the loader
 ``accounts``              external_id, name, domain, salesforce_id, hubspot_id,
                           stripe_customer_id, zendesk_org_id, owner_external_id, tier, segment,
                           region, industry, arr, mrr, licensed_seats, contract_start,
-                          renewal_date, lifecycle, churned_on, do_not_contact, custom,
-                          deleted_at (when the CRM record was deleted or merged away)
+                          renewal_date, lifecycle, churned_on, do_not_contact, custom
 ``contacts``              external_id, account_external_id, email, name, department, role,
                           is_main_contact, created_on, last_seen_at, deactivated_at
 ``usage``                 account_external_id, user_external_id, feature, day, events, minutes
@@ -31,9 +30,16 @@ entity                    keys (required in **bold** by convention of the loader
 ``surveys``               external_id, account_external_id, contact_external_id, kind,
                           score, comment, responded_at
 ``opportunities``         external_id, account_external_id, owner_external_id, name, kind,
-                          stage, amount, close_date, is_closed, is_won, deleted_at
+                          stage, amount, close_date, is_closed, is_won
 ``arr_history``           account_external_id, effective_on, arr
 ========================  ===================================================================
+
+A CRM connector's accounts and opportunities also carry ``deleted_at``: when the record
+was deleted (or merged away) in the CRM, None while it exists (files have no such column).
+A *tombstone* (:func:`tombstone`) says only that a record was deleted at its source:
+``{"external_id", "deleted_at", "_tombstone": True}``, for accounts and opportunities.
+Storage sets ``deleted_at`` on the stored record of that id and ignores an id it does not
+hold, so a connector can report what it saw deleted without knowing what was stored.
 
 Dates are ``datetime.date``, times naive UTC ``datetime.datetime``. ``usage``,
 ``integrations`` and ``arr_history`` may be given as a pandas DataFrame with those columns,
@@ -44,6 +50,7 @@ churned): the ledger GRR and NRR are computed from (``storage.models.ArrChange``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 if TYPE_CHECKING:  # only named in an annotation: importing a connector loads no pandas
@@ -64,6 +71,15 @@ Entity = Literal[
 ]
 ENTITY_ORDER: tuple[Entity, ...] = get_args(Entity)
 """Every entity, in the order a pull yields them (what references must exist first)."""
+
+
+TOMBSTONE = "_tombstone"
+"""The key marking a record as a tombstone (see the module's docstring)."""
+
+
+def tombstone(external_id: str, deleted_at: datetime) -> dict[str, Any]:
+    """The record saying ``external_id`` was deleted at its source at ``deleted_at``."""
+    return {"external_id": external_id, "deleted_at": deleted_at, TOMBSTONE: True}
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ required reference is unknown is skipped with a reason naming it. A record whose
 reference is unknown is stored and reported the same way: a new record without the link,
 an existing one keeping the link it had (a typo never unlinks stored data). An empty
 optional reference clears the link. Owners' managers are linked once the batch's owners
-exist, with the same rule.
+exist, with the same rule. A tombstone (:func:`pulse.kernel.records.tombstone`) only
+sets ``deleted_at`` on the stored record of its id (:func:`_bury`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from pulse.kernel.records import Rejection
+from pulse.kernel.records import TOMBSTONE, Rejection
 from storage.loader.refs import ACCOUNT_REF, Ref, id_map
 from storage.loader.result import LoadResult
 from storage.loader.sql import CHUNK
@@ -98,6 +99,9 @@ def load_keyed(
     Unknown optional references are reported unless their key is in ``unlinked_ok``."""
     model, refs = KEYED[entity]
     result = LoadResult(fetched=len(records))
+    dead = [r for r in records if r.get(TOMBSTONE)]
+    if dead:
+        records = [r for r in records if not r.get(TOMBSTONE)]
     columns = _columns(model)
     ref_src = ref_source or source
     maps = {ref.key: id_map(session, ref.model, ref_src, (r.get(ref.key) for r in records))
@@ -135,7 +139,35 @@ def load_keyed(
     )
     if manager_refs:
         _link_managers(session, source, manager_refs, result)
+    if dead:
+        buried, unchanged = _bury(session, model, source, dead)
+        result.updated += buried
+        result.unchanged += unchanged
     return result
+
+
+def _bury(
+    session: Session, model: type[SourceKeyed], source: str, dead: list[dict[str, Any]]
+) -> tuple[int, int]:
+    """Set ``deleted_at`` on the stored records the tombstones ``dead`` name (the last
+    tombstone of an id wins); (records changed, tombstones that changed nothing: the
+    record already so, or not stored)."""
+    if "deleted_at" not in table_of(model).c:
+        raise ValueError(f"{table_of(model).name} records cannot be tombstones")
+    when = {str(r["external_id"]): r["deleted_at"] for r in dead}
+    stored: dict[str, tuple[int, Any]] = {}
+    keys = list(when)
+    for start in range(0, len(keys), CHUNK):
+        stmt = select(model.id, model.external_id, model.deleted_at).where(  # type: ignore[attr-defined]
+            model.source == source, model.external_id.in_(keys[start : start + CHUNK])
+        )
+        stored.update({ext: (pk, at) for pk, ext, at in session.execute(stmt)})
+    changes = [{"id": pk, "deleted_at": when[ext]} for ext, (pk, at) in stored.items()
+               if not _same(at, when[ext])]
+    if changes:
+        session.execute(update(model), changes)
+        session.flush()
+    return len(changes), len(dead) - len(changes)
 
 
 def _resolve_refs(

@@ -267,7 +267,10 @@ def test_deleted_and_merged_companies_stop_being_scored_and_restored_ones_return
     _portal(fake)
     assert run_sync(db_url, CONFIG, "hubspot", connector=_connector()[0]).status == "ok"
     fake.archive("2", datetime(2026, 11, 10, 8, 0))
-    fake.put("companies", "4", datetime(2026, 11, 12, 9, 0), hs_merged_object_ids="3;4")
+    fake.put("companies", "4", datetime(2026, 11, 12, 9, 0), hs_merged_object_ids="3;4;77")
+    fake.archive("d1", datetime(2026, 11, 11, 7, 0), kind="deals")
+    fake.put("companies", "99", datetime(2026, 11, 9), name="Never synced")
+    fake.archive("99", datetime(2026, 11, 9, 12, 0))
 
     fake.requests.clear()
 
@@ -278,10 +281,15 @@ def test_deleted_and_merged_companies_stop_being_scored_and_restored_ones_return
 
     report = run_sync(db_url, CONFIG, "hubspot", connector=_connector()[0])
     assert report.status == "ok", report.errors
-    assert [c.status for c in fake.calls("/crm/v3/objects/companies")
-            if c.query.get("archived", "").lower() == "true"] == [200]
+    assert [c.path for c in fake.requests if c.method == "GET"
+            and c.query.get("archived", "").lower() == "true"] == [
+        "/crm/v3/objects/companies", "/crm/v3/objects/deals"]
+    # merged-away 77 and archived 99 were never stored: nothing is created for them
     assert deleted() == {"1": None, "2": datetime(2026, 11, 10, 8, 0),
                          "3": datetime(2026, 11, 12, 9, 0), "4": None, "5": None}
+    with session_factory(db_url)() as s:
+        deals = dict(s.execute(select(Opportunity.external_id, Opportunity.deleted_at)).all())
+    assert deals == {"d1": datetime(2026, 11, 11, 7, 0), "d2": None}
     with session_factory(db_url)() as s:
         alive = set(s.scalars(select(Account.name).where(
             Account.id.in_(select(accounts_stmt(date(2026, 11, 20)).subquery().c.account_id)))))
@@ -289,7 +297,7 @@ def test_deleted_and_merged_companies_stop_being_scored_and_restored_ones_return
     with session_factory(db_url)() as s:  # what was stored of the deleted ones is kept
         gone = s.scalars(select(Account).where(Account.external_id.in_(["2", "3"]))).all()
         assert {(a.name, a.domain, a.owner_id is not None) for a in gone} == {
-            ("Co 2", "co2.example", True), ("Co 4", "co3.example", True)}
+            ("Co 2", "co2.example", True), ("Co 3", "co3.example", True)}
 
     fake.objects["companies"]["2"]["archived"] = False  # restored from the recycle bin
     fake.put("companies", "2", datetime(2026, 11, 14), name="Co 2")

@@ -184,11 +184,11 @@ class FakeHubSpot(LocalFake):
             record["properties"]["hs_object_id"] = oid
             record["updatedAt"] = iso(modified)
 
-    def archive(self, company_id: str, at: datetime) -> None:
-        """Someone deletes the company ``company_id`` at ``at``: the search no longer finds
-        it, the list with ``archived=true`` does."""
+    def archive(self, oid: str, at: datetime, kind: str = "companies") -> None:
+        """Someone deletes the record ``oid`` of ``kind`` at ``at``: the search no longer
+        finds it, the list with ``archived=true`` does."""
         with self._lock:
-            record = self.objects["companies"][company_id]
+            record = self.objects[kind][oid]
             record.update(archived=True, archivedAt=iso(at), updatedAt=iso(at))
 
     def edit(self, company_id: str, **props: Any) -> None:
@@ -311,8 +311,8 @@ class FakeHubSpot(LocalFake):
             return self._owners(query)
         if method == "POST" and path.startswith("/crm/v3/objects/") and path.endswith("/search"):
             return self._search(path.split("/")[4], body or {})
-        if method == "GET" and path == "/crm/v3/objects/companies":
-            return self._list(query)
+        if method == "GET" and path in ("/crm/v3/objects/companies", "/crm/v3/objects/deals"):
+            return self._list(path.rsplit("/", 1)[1], query)
         if method == "GET" and path.startswith("/crm/v3/objects/companies/"):
             return self._get_company(path.rsplit("/", 1)[1], query)
         if method == "POST" and path == "/crm/v4/associations/deals/companies/batch/read":
@@ -445,12 +445,12 @@ class FakeHubSpot(LocalFake):
             "NEQ": have != want,
         }[op]
 
-    def _list(self, query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
-        """``GET /crm/v3/objects/companies``: live companies, or with ``archived=true`` the
+    def _list(self, kind: str, query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        """``GET /crm/v3/objects/{kind}``: live records, or with ``archived=true`` the
         archived ones (with ``archivedAt``), paged on ``after``."""
         archived = query.get("archived", "").lower() == "true"  # the client sends "True"
         wanted = [p for p in query.get("properties", "").split(",") if p]
-        rows = [r for r in self.objects["companies"].values() if r["archived"] == archived]
+        rows = [r for r in self.objects[kind].values() if r["archived"] == archived]
         limit, start = int(query.get("limit", 10)), int(query.get("after", 0))
         page = [{**r, "properties": {p: r["properties"].get(p) for p in wanted}}
                 for r in rows[start : start + limit]]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import pandas as pd
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from pulse.kernel.records import Batch
+from pulse.kernel.records import Batch, tombstone
 from storage.loader import load_batch
 from storage.models import Account, Contact, Owner, UsageDaily
 
@@ -109,3 +110,20 @@ def test_usage_bulk_load_is_idempotent_and_updates_changed_rows(session: Session
     assert (third.inserted, third.updated, third.unchanged) == (0, 1, 1)
     assert session.scalar(select(func.sum(UsageDaily.events))) == 8
     assert session.scalar(select(func.count()).select_from(Contact)) == 1
+
+
+def test_a_tombstone_marks_the_stored_record_deleted_and_never_creates_one(
+    session: Session,
+) -> None:
+    gone_at = datetime(2026, 11, 20, 8, 0)
+    load_batch(session, "crm", Batch("accounts", [
+        {"external_id": "A1", "name": "Acme"}, {"external_id": "A2", "name": "Beta"}]))
+    result = load_batch(session, "crm", Batch("accounts", [
+        tombstone("A1", gone_at), tombstone("ZZ", gone_at)]))
+    assert (result.fetched, result.inserted, result.updated, result.unchanged) == (2, 0, 1, 1)
+    stored = dict(session.execute(select(Account.external_id, Account.deleted_at)).all())
+    assert stored == {"A1": gone_at, "A2": None}
+    again = load_batch(session, "crm", Batch("accounts", [tombstone("A1", gone_at)]))
+    assert (again.updated, again.unchanged) == (0, 1)
+    with pytest.raises(ValueError, match="contacts records cannot be tombstones"):
+        load_batch(session, "crm", Batch("contacts", [tombstone("C1", gone_at)]))
