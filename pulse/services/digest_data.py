@@ -260,7 +260,7 @@ def catch_all_alerts(session: Session, owner_ids: set[int] | None) -> int:
 def unreachable_owners(session: Session, owner_ids: set[int] | None) -> list[str]:
     """Names of the owners among ``owner_ids`` (None: all) who own accounts and have no
     Slack user (``pulse people`` says why)."""
-    owns = exists().where(Account.owner_id == Owner.id)
+    owns = exists().where(Account.owner_id == Owner.id, Account.deleted_at.is_(None))
     stmt = select(Owner.name).where(
         or_(Owner.slack_user_id.is_(None), Owner.slack_user_id == ""), owns
     )
@@ -389,11 +389,12 @@ def peer_notes(session: Session, account_ids: list[int], as_of: date) -> dict[in
 def digest_recipients(session: Session) -> list[tuple[int, str, bool]]:
     """``(owner_id, slack_user_id, is_manager)`` of everyone who gets a morning digest.
 
-    Owners with a Slack user id who own at least one account, plus managers (they get the
-    team digest even without accounts of their own). Owners without a Slack id cannot be
-    messaged and are left out; ordered by owner id so runs are reproducible.
+    Owners with a Slack user id who own at least one account (not deleted in the CRM), plus
+    managers (they get the team digest even without accounts of their own). Owners without
+    a Slack id cannot be messaged and are left out; ordered by owner id so runs are
+    reproducible.
     """
-    owns = exists().where(Account.owner_id == Owner.id)
+    owns = exists().where(Account.owner_id == Owner.id, Account.deleted_at.is_(None))
     rows = session.execute(
         select(Owner.id, Owner.slack_user_id, Owner.is_manager)
         .where(Owner.slack_user_id.is_not(None), Owner.slack_user_id != "")

@@ -234,7 +234,8 @@ def load_facts(session: Session, playbooks: Sequence[Playbook], today: date) -> 
     alerts = dict(session.execute(
         select(Alert.account_id, func.min(Alert.opened_at))
         .where(Alert.status == "open").group_by(Alert.account_id)).all())
-    scored = select(Account).where(Account.id.in_(list(snaps)))
+    # an account deleted in the CRM gets no playbook (its tasks would land on no record)
+    scored = select(Account).where(Account.id.in_(list(snaps)), Account.deleted_at.is_(None))
     accounts = {a.id: a for a in session.scalars(scored)}
     out = []
     for account_id, history in snaps.items():

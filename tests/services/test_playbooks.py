@@ -196,6 +196,19 @@ def test_a_playbook_tells_owner_manager_and_channel_once_per_cooldown(
     assert audit.actor == "playbook into risk" and audit.outcome == "done"
 
 
+def test_no_playbook_runs_for_an_account_deleted_in_the_crm(
+    session: Session, slack: FakeSlack
+) -> None:
+    """Its snapshots stay (history): the playbook must not act on them."""
+    gone, kept = _portfolio(session, 2)
+    gone.deleted_at = NOW - timedelta(hours=1)
+    session.flush()
+    report = run_playbooks(session, _config(_into_risk()), _delivery(slack), NOW, TODAY)
+    assert report.fired == 1
+    texts = [p.args["text"] for p in slack.calls_to("chat.postMessage")]
+    assert texts and all(kept.name in t and gone.name not in t for t in texts)
+
+
 def test_the_daily_cap_per_csm_defers_the_overflow(session: Session, slack: FakeSlack) -> None:
     _portfolio(session, 3)
     cfg = _config(_into_risk(actions=[{"type": "dm_owner"}]),
