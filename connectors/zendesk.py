@@ -72,7 +72,7 @@ from pulse.kernel.clock import epoch_seconds
 from pulse.kernel.config import ConfigError, PulseConfig, ZendeskSourceConfig
 from pulse.kernel.errors import UserFacingError
 from pulse.kernel.records import Batch
-from storage.models import TICKET_STATUSES
+from storage.models import CLOSED_TICKET_STATUSES, TICKET_STATUSES
 
 PAGE_SIZE = 100
 OVERLAP_SECONDS = 3600
@@ -154,7 +154,7 @@ def map_ticket(
     status = (ticket.get("status") or "open").lower()
     priority = (ticket.get("priority") or "normal").lower()
     solved = _time(solved_at.get(ticket["id"]))
-    if solved is None and status in {"solved", "closed"}:
+    if solved is None and status in CLOSED_TICKET_STATUSES:
         solved = _time(ticket.get("updated_at"))
     rating = ratings.get(ticket["id"]) or _score(
         (ticket.get("satisfaction_rating") or {}).get("score")
@@ -171,7 +171,7 @@ def map_ticket(
         "priority": priority if priority in PRIORITIES else "normal",
         "status": status if status in TICKET_STATUSES else "open",
         "created_at": _time(ticket.get("created_at")),
-        "solved_at": solved if status in {"solved", "closed"} else None,
+        "solved_at": solved if status in CLOSED_TICKET_STATUSES else None,
         "satisfaction": rating,
         "sentiment": sentiment,
     }

@@ -10,6 +10,7 @@ from sqlalchemy import Float, and_, case, cast, distinct, func, literal, not_, o
 
 from scoring.signals.windows import Windows
 from storage.models import (
+    CLOSED_TICKET_STATUSES,
     DELETED_TICKET_STATUS,
     IntegrationDaily,
     Invoice,
@@ -22,8 +23,6 @@ from storage.tuning import AnySelect
 
 URGENT_PRIORITIES = ("urgent", "high")
 """Ticket priorities that count as urgent/high."""
-CLOSED_TICKET_STATUSES = ("solved", "closed")
-"""Statuses of a ticket that is no longer open (when it has no ``solved_at``)."""
 SETTLED_INVOICE_STATUSES = ("void", "draft")
 """Invoices that are never owed."""
 UNPAID_INVOICE_STATUSES = ("open", "uncollectible")

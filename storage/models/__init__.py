@@ -13,6 +13,7 @@ derived from the whole workspace).
 from __future__ import annotations
 
 from storage.models.base import (
+    CLOSED_TICKET_STATUSES,
     CONTACT_ROLES,
     DELETED_TICKET_STATUS,
     INVOICE_STATUSES,
@@ -74,6 +75,7 @@ __all__ = [
     "ArrChange",
     "AuditLog",
     "Base",
+    "CLOSED_TICKET_STATUSES",
     "CONTACT_ROLES",
     "DELETED_TICKET_STATUS",
     "Contact",

@@ -14,7 +14,11 @@ TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
 DELETED_TICKET_STATUS = "deleted"
 """A ticket deleted in its help desk: kept (a later sync updates, never resurrects it),
 counted nowhere."""
-TICKET_STATUSES = ("new", "open", "pending", "hold", "solved", "closed", DELETED_TICKET_STATUS)
+CLOSED_TICKET_STATUSES = ("solved", "closed")
+"""Statuses of a ticket that is no longer open (solved, whether or not ``solved_at`` is
+known)."""
+TICKET_STATUSES = ("new", "open", "pending", "hold", *CLOSED_TICKET_STATUSES,
+                   DELETED_TICKET_STATUS)
 SENTIMENTS = ("negative", "neutral", "positive")
 SURVEY_KINDS = ("nps", "csat")
 INVOICE_STATUSES = ("draft", "open", "paid", "void", "uncollectible")
