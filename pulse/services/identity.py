@@ -28,6 +28,11 @@ value (a customer may have two Stripe customers: both are linked, the first id i
 Running it twice changes nothing. Records that match nothing are returned in
 ``unmatched`` with the reason, never dropped: their data stays on their own account.
 
+An account deleted (or merged away) in the CRM is no primary: a Stripe customer whose
+domain two CRM duplicates shared links to the survivor once the duplicate is deleted, and
+the billing and support records a deleted account still holds for a secondary it was
+linked to move to the account that secondary links to now (:func:`_off_deleted`).
+
 Secondary accounts themselves stay stored (a re-sync of their source upserts them and puts
 their records back on them, which is why ``pulse sync`` resolves identities after every
 sync). Note: scoring still sees the secondary accounts as accounts of their own (with no
@@ -71,6 +76,8 @@ FREE_MAIL = frozenset({
     "web.de", "yandex.ru", "mail.ru", "qq.com", "163.com",
 })
 KEYED_CHILDREN = (Subscription, Invoice, Ticket, SurveyResponse, Opportunity)
+ID_CHUNK = 1_000
+"""Secondary ids looked up per statement (well under every driver's parameter limit)."""
 FACT_CHILDREN = (
     (UsageDaily, ("user_id", "feature", "day")),
     (IntegrationDaily, ("integration", "day")),
@@ -154,11 +161,13 @@ def resolve_identities(
     secondaries = list(session.scalars(stmt))
     if only is None:
         primaries = list(session.scalars(
-            select(Account).where(Account.source == primary_source).order_by(Account.id)))
+            select(Account).where(Account.source == primary_source, Account.deleted_at.is_(None))
+            .order_by(Account.id)))
     else:
         primaries = _candidates(session, primary_source, secondaries, crm_keys)
     index = _Index.of(primaries)
     moves: list[dict[str, int]] = []
+    links: list[tuple[Account, Account]] = []
     for sec in secondaries:
         id_column = ID_FIELD.get(sec.source)
         target, how, reason = _match(sec, id_column, index, crm_keys)
@@ -171,8 +180,10 @@ def resolve_identities(
             index.by_field[id_column][sec.external_id] = target
             report.fields_set += 1
         moves.append({"sec": sec.id, "pri": target.id})
+        links.append((sec, target))
     if moves:
         report.moved = _repoint(session, moves)
+    report.moved += _off_deleted(session, primary_source, links)
     session.flush()
     return report
 
@@ -229,7 +240,8 @@ def _candidates(
     wanted += [func.lower(Account.domain).contains(d, autoescape=True) for d in domains]
     if not wanted:
         return []
-    stmt = (select(Account).where(Account.source == primary_source, or_(*wanted))
+    stmt = (select(Account).where(Account.source == primary_source,
+                                  Account.deleted_at.is_(None), or_(*wanted))
             .order_by(Account.id))
     return list(session.scalars(stmt))
 
@@ -278,6 +290,36 @@ def _repoint(session: Session, moves: list[dict[str, int]]) -> int:
         clash = exists().where(and_(other.c.account_id == bindparam("pri"),
                                     *(other.c[k] == table.c[k] for k in key)))
         stmt = (update(table).where(table.c.account_id == bindparam("sec"), ~clash)
+                .values(account_id=bindparam("pri")))
+        moved += _rows(conn.execute(stmt, moves))
+    return moved
+
+
+def _off_deleted(
+    session: Session, primary_source: str, links: list[tuple[Account, Account]]
+) -> int:
+    """Move the records of each linked secondary that a deleted CRM account still holds
+    (it was linked there before: its id field names the secondary) to the account the
+    secondary is linked to now; returns the rows moved. Only the secondary's own records
+    move (those of its source), never the deleted account's CRM records."""
+    moves: list[dict[str, Any]] = []
+    for source, column in ID_FIELD.items():
+        now = {sec.external_id: target.id for sec, target in links if sec.source == source}
+        keys = sorted(now)
+        for start in range(0, len(keys), ID_CHUNK):
+            held = getattr(Account, column).in_(keys[start : start + ID_CHUNK])
+            rows = session.execute(select(Account.id, getattr(Account, column)).where(
+                Account.source == primary_source, Account.deleted_at.is_not(None), held))
+            moves += [{"src": source, "gone": gone, "pri": now[ext]} for gone, ext in rows
+                      if now[ext] != gone]
+    if not moves:
+        return 0
+    conn = session.connection()
+    moved = 0
+    for keyed in KEYED_CHILDREN:
+        table = table_of(keyed)
+        stmt = (update(table).where(table.c.account_id == bindparam("gone"),
+                                    table.c.source == bindparam("src"))
                 .values(account_id=bindparam("pri")))
         moved += _rows(conn.execute(stmt, moves))
     return moved

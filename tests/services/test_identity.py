@@ -111,6 +111,34 @@ def test_links_by_id_fields_then_domain_and_lists_the_unmatched(session: Session
     assert _owner_of(session, Ticket, "t3") == "Z-11"
 
 
+def test_a_crm_duplicate_deleted_hands_its_links_and_their_records_to_the_survivor(
+    session: Session,
+) -> None:
+    """Twin 1 and Twin 2 share twins.com, so cus_4 matched neither; and Globex's billing
+    (cus_2, linked by domain) sits on 001B. Merging the twins (Twin 2 deleted) and
+    re-creating Globex (001B deleted, 001G the same domain) must not leave billing on
+    records nobody sees any more."""
+    _workspace(session)
+    _load(session, "stripe", "subscriptions", [
+        {"external_id": "sub_4", "account_external_id": "cus_4", "status": "active"}])
+    resolve_identities(session, PulseConfig())
+    session.commit()
+    assert _owner_of(session, Subscription, "sub_2") == "001B"
+    gone = datetime(2026, 11, 20, 9, 0)
+    _load(session, "salesforce", "accounts", [
+        {"external_id": "001E", "name": "Twin 2", "deleted_at": gone},
+        {"external_id": "001B", "name": "Globex", "deleted_at": gone},
+        {"external_id": "001G", "name": "Globex", "domain": "globex.io"},
+    ])
+    report = resolve_identities(session, PulseConfig())
+    session.commit()
+    assert ("stripe", "cus_4", "001D", "domain") in report.linked
+    assert ("stripe", "cus_2", "001G", "domain") in report.linked
+    assert _owner_of(session, Subscription, "sub_4") == "001D"
+    assert _owner_of(session, Subscription, "sub_2") == "001G"  # moved off the deleted 001B
+    assert _owner_of(session, Ticket, "t2") == "001A"  # nothing else moved
+
+
 def test_running_twice_changes_nothing(session: Session) -> None:
     _workspace(session)
     first = resolve_identities(session, PulseConfig())
