@@ -7,7 +7,8 @@ are listed through ``GET /crm/v3/objects/{companies,deals}?archived=true`` (each
 https://developers.hubspot.com/docs/api-reference/2026-03/crm/objects/companies/delete-company).
 A merge leaves the ids of the companies merged away in the survivor's
 ``hs_merged_object_ids`` (semicolon separated), and the survivor may get a new id;
-:func:`merged_away` marks those ids deleted as of the survivor's last modification.
+:func:`merged_away` marks those ids deleted as of the survivor's last modification,
+merged into the survivor.
 
 Each gone record is a tombstone (:func:`pulse.kernel.records.tombstone`): storage marks
 the record it holds deleted and ignores one it never stored. A record restored in HubSpot
@@ -61,4 +62,5 @@ def merged_away(company_id: str, properties: dict[str, Any]) -> list[dict[str, A
     if at is None:
         return []
     ids = str(properties.get(MERGED_IDS_PROPERTY) or "").split(";")
-    return [tombstone(i.strip(), at) for i in ids if i.strip() not in ("", company_id)]
+    return [tombstone(i.strip(), at, merged_into=company_id) for i in ids
+            if i.strip() not in ("", company_id)]

@@ -128,7 +128,8 @@ OBJECTS: tuple[_Object, ...] = (
     # and written back (https://developer.salesforce.com/docs/platform/api-rest/guide/
     # dome-queryall.html; a merge deletes the losing records, MasterRecordId naming the
     # survivor). Records emptied from the recycle bin are no longer returned.
-    _Object("Account", "accounts", ("Id", "Name", "Website", "OwnerId", "IsDeleted"),
+    _Object("Account", "accounts",
+            ("Id", "Name", "Website", "OwnerId", "IsDeleted", "MasterRecordId"),
             include_deleted=True),
     _Object(
         "Contact",
@@ -284,6 +285,7 @@ class SalesforceConnector(Connector):
                 "salesforce_id": r["Id"],
                 "owner_external_id": r.get("OwnerId"),
                 "deleted_at": _deleted_at(r),
+                "merged_into": r.get("MasterRecordId") if r.get("IsDeleted") else None,
                 "_where": f"Account {where}",
             }
             columns = set(Account.__table__.c.keys())

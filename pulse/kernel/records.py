@@ -35,7 +35,8 @@ entity                    keys (required in **bold** by convention of the loader
 ========================  ===================================================================
 
 A CRM connector's accounts and opportunities also carry ``deleted_at``: when the record
-was deleted (or merged away) in the CRM, None while it exists (files have no such column).
+was deleted (or merged away) in the CRM, None while it exists (files have no such column);
+a merged-away account may carry ``merged_into``, the CRM id of the record that survived.
 A *tombstone* (:func:`tombstone`) says only that a record was deleted at its source:
 ``{"external_id", "deleted_at", "_tombstone": True}``, for accounts and opportunities.
 Storage sets ``deleted_at`` on the stored record of that id and ignores an id it does not
@@ -77,9 +78,16 @@ TOMBSTONE = "_tombstone"
 """The key marking a record as a tombstone (see the module's docstring)."""
 
 
-def tombstone(external_id: str, deleted_at: datetime) -> dict[str, Any]:
-    """The record saying ``external_id`` was deleted at its source at ``deleted_at``."""
-    return {"external_id": external_id, "deleted_at": deleted_at, TOMBSTONE: True}
+def tombstone(
+    external_id: str, deleted_at: datetime, merged_into: str | None = None
+) -> dict[str, Any]:
+    """The record saying ``external_id`` was deleted at its source at ``deleted_at``
+    (merged into the account whose CRM id is ``merged_into``, when known)."""
+    record: dict[str, Any] = {"external_id": external_id, "deleted_at": deleted_at,
+                              TOMBSTONE: True}
+    if merged_into:
+        record["merged_into"] = merged_into
+    return record
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,11 @@ Running it twice changes nothing. Records that match nothing are returned in
 ``unmatched`` with the reason, never dropped: their data stays on their own account.
 
 An account deleted (or merged away) in the CRM is no primary: a Stripe customer whose
-domain two CRM duplicates shared links to the survivor once the duplicate is deleted, and
-the billing and support records a deleted account still holds for a secondary it was
-linked to move to the account that secondary links to now (:func:`_off_deleted`).
+domain two CRM duplicates shared links to the survivor once the duplicate is deleted, one
+naming a merged-away account's id links to the account it was merged into
+(``merged_into``), and the billing and support records a deleted account still holds for
+a secondary it was linked to move to the account that secondary links to now
+(:func:`_off_deleted`).
 
 Secondary accounts themselves stay stored (a re-sync of their source upserts them and puts
 their records back on them, which is why ``pulse sync`` resolves identities after every
@@ -88,7 +90,8 @@ FACT_CHILDREN = (
 class IdentityReport:
     primary_source: str | None = None
     linked: list[tuple[str, str, str, str]] = field(default_factory=list)
-    """(source, external_id, crm_account_id, how): how is 'id field', 'crm id' or 'domain'."""
+    """(source, external_id, crm_account_id, how): how is 'id field', 'crm id', 'crm id,
+    merged' (an id of an account merged into this one) or 'domain'."""
     unmatched: list[tuple[str, str, str, str]] = field(default_factory=list)
     """(source, external_id, name, reason)."""
     fields_set: int = 0  # id columns filled on primary accounts by this run
@@ -159,13 +162,14 @@ def resolve_identities(
     if only is not None:
         stmt = stmt.where(Account.id.in_(sorted({int(a) for a in only})))
     secondaries = list(session.scalars(stmt))
+    merged = _merged_into(session, primary_source)
     if only is None:
         primaries = list(session.scalars(
             select(Account).where(Account.source == primary_source, Account.deleted_at.is_(None))
             .order_by(Account.id)))
     else:
-        primaries = _candidates(session, primary_source, secondaries, crm_keys)
-    index = _Index.of(primaries)
+        primaries = _candidates(session, primary_source, secondaries, crm_keys, merged)
+    index = _Index.of(primaries, merged)
     moves: list[dict[str, int]] = []
     links: list[tuple[Account, Account]] = []
     for sec in secondaries:
@@ -195,11 +199,13 @@ class _Index:
     by_field: dict[str, dict[str, Account]]
     by_crm_id: dict[str, Account]
     by_domain: dict[str, list[Account]]
+    merged: dict[str, str]
+    """The CRM ids of accounts merged away -> the id of the record they were merged into."""
 
     @classmethod
-    def of(cls, primaries: Iterable[Account]) -> _Index:
+    def of(cls, primaries: Iterable[Account], merged: dict[str, str]) -> _Index:
         """Indexed in the order given (by id): the first account holding a value wins."""
-        index = cls({f: {} for f in set(ID_FIELD.values())}, {}, defaultdict(list))
+        index = cls({f: {} for f in set(ID_FIELD.values())}, {}, defaultdict(list), merged)
         for acc in primaries:
             for column, values in index.by_field.items():
                 value = getattr(acc, column)
@@ -213,6 +219,28 @@ class _Index:
                 index.by_domain[domain].append(acc)
         return index
 
+    def named(self, crm_id: str) -> tuple[Account | None, str]:
+        """The live account a CRM id names, following merges; how it was found."""
+        seen = {crm_id}
+        how = "crm id"
+        while crm_id not in self.by_crm_id and crm_id in self.merged:
+            crm_id, how = self.merged[crm_id], "crm id, merged"
+            if crm_id in seen:  # a cycle in what the CRM said: nothing to follow
+                return None, ""
+            seen.add(crm_id)
+        return self.by_crm_id.get(crm_id), how
+
+
+def _merged_into(session: Session, primary_source: str) -> dict[str, str]:
+    """Every CRM id (its own, its Salesforce and HubSpot ids) of a ``primary_source``
+    account merged away -> the CRM id of the record it was merged into."""
+    rows = session.execute(
+        select(Account.external_id, Account.salesforce_id, Account.hubspot_id,
+               Account.merged_into)
+        .where(Account.source == primary_source, Account.deleted_at.is_not(None),
+               Account.merged_into.is_not(None)))
+    return {str(crm_id): str(into) for *ids, into in rows for crm_id in ids if crm_id}
+
 
 def _named_ids(sec: Account, crm_keys: tuple[str, ...]) -> list[str]:
     """The CRM ids a secondary account names (custom keys, then its id columns)."""
@@ -222,17 +250,22 @@ def _named_ids(sec: Account, crm_keys: tuple[str, ...]) -> list[str]:
 
 
 def _candidates(
-    session: Session, primary_source: str, secondaries: list[Account], crm_keys: tuple[str, ...]
+    session: Session, primary_source: str, secondaries: list[Account], crm_keys: tuple[str, ...],
+    merged: dict[str, str],
 ) -> list[Account]:
     """Every CRM account that ``secondaries`` could match (a superset, by id): holding one
-    of their ids, having one of the ids they name, or a domain containing theirs (the
-    exact domain comparison is :func:`_match`'s)."""
+    of their ids, having one of the ids they name (or the id those were merged into), or
+    a domain containing theirs (the exact domain comparison is :func:`_match`'s)."""
     wanted = []
     for source, column in ID_FIELD.items():
         ids = sorted({s.external_id for s in secondaries if s.source == source})
         if ids:
             wanted.append(getattr(Account, column).in_(ids))
-    named = sorted({v for s in secondaries for v in _named_ids(s, crm_keys)})
+    crm_ids = {v for s in secondaries for v in _named_ids(s, crm_keys)}
+    frontier = set(crm_ids)
+    while frontier := {merged[v] for v in frontier if v in merged} - crm_ids:
+        crm_ids |= frontier  # the records they were merged into, and so on
+    named = sorted(crm_ids)
     if named:
         wanted += [Account.external_id.in_(named), Account.salesforce_id.in_(named),
                    Account.hubspot_id.in_(named)]
@@ -253,8 +286,9 @@ def _match(
         return index.by_field[column][sec.external_id], "id field", ""
     named_ids = _named_ids(sec, crm_keys)
     for value in named_ids:
-        if value in index.by_crm_id:
-            return index.by_crm_id[value], "crm id", ""
+        target, how = index.named(value)
+        if target is not None:
+            return target, how, ""
     domain = _domain_of(sec)
     if domain and domain not in FREE_MAIL:
         hits = index.by_domain.get(domain, [])

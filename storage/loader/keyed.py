@@ -149,23 +149,29 @@ def load_keyed(
 def _bury(
     session: Session, model: type[SourceKeyed], source: str, dead: list[dict[str, Any]]
 ) -> tuple[int, int]:
-    """Set ``deleted_at`` on the stored records the tombstones ``dead`` name (the last
-    tombstone of an id wins); (records changed, tombstones that changed nothing: the
-    record already so, or not stored)."""
-    if "deleted_at" not in table_of(model).c:
-        raise ValueError(f"{table_of(model).name} records cannot be tombstones")
-    when = {str(r["external_id"]): r["deleted_at"] for r in dead}
-    stored: dict[str, tuple[int, Any]] = {}
-    keys = list(when)
+    """Set ``deleted_at`` (and ``merged_into`` when given) on the stored records the
+    tombstones ``dead`` name (the last tombstone of an id wins); (records changed,
+    tombstones that changed nothing: the record already so, or not stored)."""
+    table = table_of(model)
+    if "deleted_at" not in table.c:
+        raise ValueError(f"{table.name} records cannot be tombstones")
+    marks = ["deleted_at", *(["merged_into"] if "merged_into" in table.c else [])]
+    want = {str(r["external_id"]): {k: r[k] for k in marks if k in r} for r in dead}
+    stored: dict[str, dict[str, Any]] = {}
+    keys = list(want)
     for start in range(0, len(keys), CHUNK):
-        stmt = select(model.id, model.external_id, model.deleted_at).where(  # type: ignore[attr-defined]
-            model.source == source, model.external_id.in_(keys[start : start + CHUNK])
+        stmt = select(table.c.id, table.c.external_id, *(table.c[k] for k in marks)).where(
+            table.c.source == source, table.c.external_id.in_(keys[start : start + CHUNK])
         )
-        stored.update({ext: (pk, at) for pk, ext, at in session.execute(stmt)})
-    changes = [{"id": pk, "deleted_at": when[ext]} for ext, (pk, at) in stored.items()
-               if not _same(at, when[ext])]
+        stored.update({row.external_id: dict(row._mapping) for row in session.execute(stmt)})
+    changes = []
+    for ext, row in stored.items():
+        changed = {k: v for k, v in want[ext].items() if not _same(row[k], v)}
+        if changed:
+            changes.append({"id": row["id"], **changed})
+    for group in _by_columns(changes):
+        session.execute(update(model), group)
     if changes:
-        session.execute(update(model), changes)
         session.flush()
     return len(changes), len(dead) - len(changes)
 
@@ -236,15 +242,19 @@ def _write_keyed(
             unchanged += 1
     for start in range(0, len(inserts), CHUNK):
         session.execute(insert(model), inserts[start : start + CHUNK])
-    if updates:
-        # group by the set of changed columns: bulk UPDATE needs uniform parameter sets
-        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for change in updates:
-            groups.setdefault(tuple(sorted(change)), []).append(change)
-        for group in groups.values():
-            session.execute(update(model), group)
+    for group in _by_columns(updates):
+        session.execute(update(model), group)
     session.flush()
     return len(inserts), len(updates), unchanged
+
+
+def _by_columns(changes: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """``changes`` grouped by the set of columns they set: a bulk UPDATE needs uniform
+    parameter sets."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for change in changes:
+        groups.setdefault(tuple(sorted(change)), []).append(change)
+    return list(groups.values())
 
 
 def _link_managers(

@@ -79,6 +79,9 @@ class Account(SourceKeyed, Base):
     # while it exists. Kept, not removed: its history stays readable, and a record
     # restored in the CRM comes back with its next sync.
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The CRM id of the record this one was merged into (deleted by the merge), when the
+    # CRM says: identity resolution follows it for ids that name this record.
+    merged_into: Mapped[str | None] = mapped_column(String(40))
 
     owner: Mapped[Owner | None] = relationship()
 

@@ -294,6 +294,9 @@ def test_deleted_and_merged_companies_stop_being_scored_and_restored_ones_return
         alive = set(s.scalars(select(Account.name).where(
             Account.id.in_(select(accounts_stmt(date(2026, 11, 20)).subquery().c.account_id)))))
     assert alive == {"Co 1", "Co 4", "Co 5"}
+    with session_factory(db_url)() as s:
+        merged = dict(s.execute(select(Account.external_id, Account.merged_into)).all())
+    assert merged == {"1": None, "2": None, "3": "4", "4": None, "5": None}
     with session_factory(db_url)() as s:  # what was stored of the deleted ones is kept
         gone = s.scalars(select(Account).where(Account.external_id.in_(["2", "3"]))).all()
         assert {(a.name, a.domain, a.owner_id is not None) for a in gone} == {

@@ -363,7 +363,7 @@ def test_an_account_deleted_in_salesforce_stops_being_scored_and_comes_back_rest
     seed(fake)
     assert run_sync(db_url, CONFIG, "salesforce", connector=make_connector(fake.env_token)[0]
                     ).status == "ok"
-    fake.delete("Account", "001A0001", stamp(12, 9, 30))
+    fake.delete("Account", "001A0001", stamp(12, 9, 30), merged_into="001A0000")
     fake.delete("Opportunity", "006R", stamp(12, 9, 31))
     fake.queries.clear()
     second = run_sync(db_url, CONFIG, "salesforce", connector=make_connector(fake.env_token)[0])
@@ -379,6 +379,7 @@ def test_an_account_deleted_in_salesforce_stops_being_scored_and_comes_back_rest
     with session_factory(db_url)() as s:
         deleted = s.scalars(select(Account).where(Account.external_id == "001A0001")).one()
         assert deleted.deleted_at == datetime(2026, 11, 12, 9, 30)
+        assert deleted.merged_into == "001A0000"
         others = s.scalars(select(Account.deleted_at).where(Account.external_id != "001A0001"))
         assert set(others) == {None}
         deals = dict(s.execute(select(Opportunity.external_id, Opportunity.deleted_at)).all())

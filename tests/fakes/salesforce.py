@@ -73,6 +73,7 @@ ACCOUNT_FIELDS: dict[str, tuple[str, int]] = {
     "Website": ("url", 255),
     "OwnerId": ("reference", 18),
     "IsDeleted": ("boolean", 0),
+    "MasterRecordId": ("reference", 18),
     "Tier__c": ("picklist", 255),
     "Segment__c": ("picklist", 255),
     "ARR__c": ("currency", 0),
@@ -282,11 +283,13 @@ class FakeSalesforce(TokenEndpoint, BulkIngest):
         """Every current token is now invalid (401 INVALID_SESSION_ID)."""
         self.valid_tokens.clear()
 
-    def delete(self, sobject: str, record_id: str, at: str) -> None:
-        """Someone deletes (or merges away) the record ``record_id`` at ``at`` (a
-        SystemModstamp): Query no longer returns it, QueryAll does, ``IsDeleted`` true."""
+    def delete(self, sobject: str, record_id: str, at: str, merged_into: str | None = None
+               ) -> None:
+        """Someone deletes the record ``record_id`` at ``at`` (a SystemModstamp), or merges
+        it into ``merged_into``: Query no longer returns it, QueryAll does, ``IsDeleted``
+        true and ``MasterRecordId`` naming the survivor."""
         record = next(r for r in self.records[sobject] if r["Id"] == record_id)
-        record.update(IsDeleted=True, SystemModstamp=at)
+        record.update(IsDeleted=True, SystemModstamp=at, MasterRecordId=merged_into)
 
     def edit(self, record_id: str, **fields: Any) -> None:
         """Someone edits the Account ``record_id`` by hand in Salesforce: ``fields`` now

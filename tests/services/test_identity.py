@@ -139,6 +139,32 @@ def test_a_crm_duplicate_deleted_hands_its_links_and_their_records_to_the_surviv
     assert _owner_of(session, Ticket, "t2") == "001A"  # nothing else moved
 
 
+def test_a_customer_naming_a_merged_away_account_links_to_the_survivor(
+    session: Session,
+) -> None:
+    """cus_1's metadata names 001A; Acme merged into a new record 001F (Salesforce's
+    MasterRecordId): billing follows to 001F in a live (``only``) run, support (linked by
+    domain) in the full run."""
+    _workspace(session)
+    resolve_identities(session, PulseConfig())
+    session.commit()
+    assert _owner_of(session, Subscription, "sub_1") == "001A"
+    _load(session, "salesforce", "accounts", [
+        {"external_id": "001F", "name": "Acme", "domain": "acme.com"},
+        {"external_id": "001A", "name": "Acme", "deleted_at": datetime(2026, 11, 20),
+         "merged_into": "001F"},
+    ])
+    cus_1 = session.scalar(select(Account.id).where(Account.external_id == "cus_1"))
+    live = resolve_identities(session, PulseConfig(), only=[cus_1])
+    assert live.linked == [("stripe", "cus_1", "001F", "crm id, merged")]
+    assert _owner_of(session, Subscription, "sub_1") == "001F"
+    assert _owner_of(session, Invoice, "in_1") == "001F"
+    full = resolve_identities(session, PulseConfig())
+    assert ("stripe", "cus_1", "001F", "id field") in full.linked  # 001F holds cus_1 now
+    assert ("zendesk", "Z-10", "001F", "domain") in full.linked
+    assert _owner_of(session, Ticket, "t2") == "001F"
+
+
 def test_running_twice_changes_nothing(session: Session) -> None:
     _workspace(session)
     first = resolve_identities(session, PulseConfig())

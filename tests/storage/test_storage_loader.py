@@ -125,5 +125,9 @@ def test_a_tombstone_marks_the_stored_record_deleted_and_never_creates_one(
     assert stored == {"A1": gone_at, "A2": None}
     again = load_batch(session, "crm", Batch("accounts", [tombstone("A1", gone_at)]))
     assert (again.updated, again.unchanged) == (0, 1)
+    merged = load_batch(session, "crm", Batch("accounts", [tombstone("A1", gone_at, "A2")]))
+    assert merged.updated == 1  # the merge is news; a later plain tombstone keeps it
+    load_batch(session, "crm", Batch("accounts", [tombstone("A1", gone_at)]))
+    assert session.scalar(select(Account.merged_into).where(Account.external_id == "A1")) == "A2"
     with pytest.raises(ValueError, match="contacts records cannot be tombstones"):
         load_batch(session, "crm", Batch("contacts", [tombstone("C1", gone_at)]))

@@ -1,5 +1,5 @@
 """accounts and opportunities deleted at their source: when the CRM record was deleted,
-merged away or archived
+merged away or archived, and the CRM id of the record an account was merged into
 
 Revision ID: 0024
 Revises: 0023
@@ -23,10 +23,12 @@ TABLES = ("accounts", "opportunities")
 def upgrade() -> None:
     for table in TABLES:
         op.add_column(table, sa.Column("deleted_at", sa.DateTime(), nullable=True))
+    op.add_column("accounts", sa.Column("merged_into", sa.String(length=40), nullable=True))
 
 
 def downgrade() -> None:
     # a plain ALTER TABLE ... DROP COLUMN (SQLite 3.35+): batch mode would copy the table,
     # and dropping the old one fails while snapshots and contacts reference it
+    op.drop_column("accounts", "merged_into")
     for table in TABLES:
         op.drop_column(table, "deleted_at")
