@@ -258,3 +258,18 @@ def test_people_config_refuses_what_is_not_a_slack_user_id() -> None:
     with pytest.raises(ConfigError, match="team name"):
         parse_config({"people": {"teams": [{"name": "A", "manager": "x"},
                                            {"name": "a", "manager": "y"}]}})
+
+
+def test_the_accounts_an_owner_is_listed_with_leave_out_churned_and_deleted_ones(
+    session: Session,
+) -> None:
+    _crm(session)
+    load_batch(session, "salesforce", Batch("accounts", [
+        {"external_id": "A1", "name": "Live", "owner_external_id": "ana"},
+        {"external_id": "A2", "name": "Churned", "owner_external_id": "ana",
+         "lifecycle": "churned"},
+        {"external_id": "A3", "name": "Merged away", "owner_external_id": "ana",
+         "deleted_at": datetime(2026, 12, 1)},
+    ]))
+    counts = {p.name: p.accounts for p in people(session, slack_configured=False)}
+    assert counts["Ana"] == 1

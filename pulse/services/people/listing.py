@@ -72,7 +72,8 @@ def people(session: Session, *, slack_configured: bool) -> list[Person]:
     counts = dict(
         session.execute(
             select(Account.owner_id, func.count())
-            .where(Account.owner_id.is_not(None), Account.lifecycle != "churned")
+            .where(Account.owner_id.is_not(None), Account.lifecycle != "churned",
+                   Account.deleted_at.is_(None))
             .group_by(Account.owner_id)
         ).all()
     )
