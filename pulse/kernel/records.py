@@ -38,7 +38,8 @@ A CRM connector's accounts and opportunities also carry ``deleted_at``: when the
 was deleted (or merged away) in the CRM, None while it exists (files have no such column);
 a merged-away account may carry ``merged_into``, the CRM id of the record that survived.
 A *tombstone* (:func:`tombstone`) says only that a record was deleted at its source:
-``{"external_id", "deleted_at", "_tombstone": True}``, for accounts and opportunities.
+``{"external_id", "deleted_at", "_tombstone": True}`` (and ``merged_into`` when known), for
+accounts and opportunities.
 Storage sets ``deleted_at`` on the stored record of that id and ignores an id it does not
 hold, so a connector can report what it saw deleted without knowing what was stored.
 
