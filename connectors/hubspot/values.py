@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Boolean, Date, DateTime, Float, Integer
 
+from pulse.kernel.clock import from_epoch_ms
 from storage.models import Account
 
 
@@ -31,7 +32,7 @@ def epoch_ms(value: Any) -> int | None:
 
 def as_datetime(value: Any) -> datetime | None:
     ms = epoch_ms(value)
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).replace(tzinfo=None)
+    return None if ms is None else from_epoch_ms(ms)
 
 
 def as_date(value: Any) -> date | None:

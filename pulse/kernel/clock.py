@@ -24,6 +24,11 @@ def epoch_seconds() -> float:
     return utcnow().replace(tzinfo=UTC).timestamp()
 
 
+def from_epoch_ms(ms: float) -> datetime:
+    """A time given as POSIX milliseconds (HubSpot's, webhooks') as naive UTC."""
+    return datetime.fromtimestamp(ms / 1000, UTC).replace(tzinfo=None)
+
+
 def local_date(timezone: str, now: datetime) -> date:
     """The date in ``timezone`` (an IANA name) at ``now`` (naive UTC)."""
     return now.replace(tzinfo=UTC).astimezone(ZoneInfo(timezone)).date()

@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 from connectors.stripe_billing import email_domain, map_invoice, map_subscription
 from connectors.zendesk import map_ticket
 from pulse.jobs.live.inbox import Claimed
+from pulse.kernel.clock import from_epoch_ms
 from pulse.kernel.config import PulseConfig
 from pulse.kernel.records import Batch, Entity
 from storage.loader import load_batch
@@ -259,7 +260,7 @@ def _hubspot(session: Session, kind: str, payload: dict[str, Any]) -> Applied:
 def _epoch_ms(value: Any) -> datetime | None:
     """A webhook's epoch-milliseconds time as naive UTC; None when missing or not one."""
     try:
-        return datetime.fromtimestamp(int(value) / 1000, UTC).replace(tzinfo=None)
+        return from_epoch_ms(int(value))
     except (TypeError, ValueError, OverflowError):
         return None
 
