@@ -336,6 +336,9 @@ def _off_deleted(
     (it was linked there before: its id field names the secondary) to the account the
     secondary is linked to now; returns the rows moved. Only the secondary's own records
     move (those of its source), never the deleted account's CRM records."""
+    deleted = exists().where(Account.source == primary_source, Account.deleted_at.is_not(None))
+    if not links or not session.scalar(select(deleted)):
+        return 0
     moves: list[dict[str, Any]] = []
     for source, column in ID_FIELD.items():
         now = {sec.external_id: target.id for sec, target in links if sec.source == source}
