@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import Exists, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from digests.override_blocks import override_text
@@ -257,10 +257,15 @@ def catch_all_alerts(session: Session, owner_ids: set[int] | None) -> int:
     return int(session.scalar(stmt) or 0)
 
 
+def _owns_accounts() -> Exists:
+    """The owner (``Owner``, correlated) owns at least one account not deleted in the CRM."""
+    return exists().where(Account.owner_id == Owner.id, Account.deleted_at.is_(None))
+
+
 def unreachable_owners(session: Session, owner_ids: set[int] | None) -> list[str]:
-    """Names of the owners among ``owner_ids`` (None: all) who own accounts and have no
-    Slack user (``pulse people`` says why)."""
-    owns = exists().where(Account.owner_id == Owner.id, Account.deleted_at.is_(None))
+    """Names of the owners among ``owner_ids`` (None: all) who own accounts (not deleted in
+    the CRM) and have no Slack user (``pulse people`` says why)."""
+    owns = _owns_accounts()
     stmt = select(Owner.name).where(
         or_(Owner.slack_user_id.is_(None), Owner.slack_user_id == ""), owns
     )
@@ -394,7 +399,7 @@ def digest_recipients(session: Session) -> list[tuple[int, str, bool]]:
     a Slack id cannot be messaged and are left out; ordered by owner id so runs are
     reproducible.
     """
-    owns = exists().where(Account.owner_id == Owner.id, Account.deleted_at.is_(None))
+    owns = _owns_accounts()
     rows = session.execute(
         select(Owner.id, Owner.slack_user_id, Owner.is_manager)
         .where(Owner.slack_user_id.is_not(None), Owner.slack_user_id != "")

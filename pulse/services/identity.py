@@ -221,14 +221,19 @@ class _Index:
 
     def named(self, crm_id: str) -> tuple[Account | None, str]:
         """The live account a CRM id names, following merges; how it was found."""
-        seen = {crm_id}
-        how = "crm id"
-        while crm_id not in self.by_crm_id and crm_id in self.merged:
-            crm_id, how = self.merged[crm_id], "crm id, merged"
-            if crm_id in seen:  # a cycle in what the CRM said: nothing to follow
-                return None, ""
-            seen.add(crm_id)
-        return self.by_crm_id.get(crm_id), how
+        for hops, step in enumerate(_merge_chain(self.merged, crm_id)):
+            if step in self.by_crm_id:
+                return self.by_crm_id[step], "crm id" if hops == 0 else "crm id, merged"
+        return None, ""
+
+
+def _merge_chain(merged: dict[str, str], crm_id: str) -> list[str]:
+    """``crm_id``, the id it was merged into, that one's, and so on (``merged``:
+    :func:`_merged_into`); a cycle in what the CRM said ends the chain."""
+    chain = [crm_id]
+    while chain[-1] in merged and merged[chain[-1]] not in chain:
+        chain.append(merged[chain[-1]])
+    return chain
 
 
 def _merged_into(session: Session, primary_source: str) -> dict[str, str]:
@@ -261,11 +266,8 @@ def _candidates(
         ids = sorted({s.external_id for s in secondaries if s.source == source})
         if ids:
             wanted.append(getattr(Account, column).in_(ids))
-    crm_ids = {v for s in secondaries for v in _named_ids(s, crm_keys)}
-    frontier = set(crm_ids)
-    while frontier := {merged[v] for v in frontier if v in merged} - crm_ids:
-        crm_ids |= frontier  # the records they were merged into, and so on
-    named = sorted(crm_ids)
+    named = sorted({step for s in secondaries for v in _named_ids(s, crm_keys)
+                    for step in _merge_chain(merged, v)})
     if named:
         wanted += [Account.external_id.in_(named), Account.salesforce_id.in_(named),
                    Account.hubspot_id.in_(named)]
